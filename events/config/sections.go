@@ -1,0 +1,104 @@
+package config
+
+import "time"
+
+// The sections below are shared by every vidpipe service. A service's
+// Config struct embeds the sections it uses as named fields with a
+// `mapstructure` tag (the YAML key and the env/flag prefix), e.g.
+//
+//	type Config struct {
+//		Kafka config.Kafka `mapstructure:"kafka"`
+//		S3    config.S3    `mapstructure:"s3"`
+//		Stage config.Stage `mapstructure:"stage"`
+//		Log   config.Log   `mapstructure:"log"`
+//	}
+//
+// Every leaf field has a `mapstructure` tag (the key), a `default` tag (the
+// documented default, in the same syntax as the env var) and a `desc` tag
+// (one line for the configuration reference). A key "stage.max_attempts"
+// is set in YAML as stage: {max_attempts: 5}, in the environment as
+// VIDPIPE_STAGE_MAX_ATTEMPTS=5 and on the command line as
+// --stage.max_attempts=5. Lists are comma-separated in env and flags;
+// maps are comma-separated key=value pairs.
+
+// Kafka is how to reach the brokers.
+type Kafka struct {
+	// Brokers is the bootstrap list. Default: 127.0.0.1:9092.
+	Brokers []string `mapstructure:"brokers" default:"127.0.0.1:9092" desc:"Kafka bootstrap brokers, comma-separated"`
+	// ClientID names this process to the brokers. Default: the service name.
+	ClientID string `mapstructure:"client_id" default:"" desc:"Kafka client id (default: the service name)"`
+	// Partitions is the partition count used when vidpipe creates topics. Default: 6.
+	Partitions int `mapstructure:"partitions" default:"6" desc:"partitions per topic when vidpipe creates topics"`
+	// ReplicationFactor used when vidpipe creates topics. Default: 1.
+	ReplicationFactor int `mapstructure:"replication_factor" default:"1" desc:"replication factor when vidpipe creates topics"`
+}
+
+// S3 is the object store (AWS S3 or MinIO).
+type S3 struct {
+	// Endpoint is host:port of the S3 API. Default: 127.0.0.1:9000 (MinIO).
+	// For AWS use s3.amazonaws.com (or a regional endpoint).
+	Endpoint string `mapstructure:"endpoint" default:"127.0.0.1:9000" desc:"S3 API host:port (MinIO or s3.amazonaws.com)"`
+	// Region of the bucket. Default: us-east-1.
+	Region string `mapstructure:"region" default:"us-east-1" desc:"S3 region"`
+	// Bucket holds sources and outputs. Default: vidpipe.
+	Bucket string `mapstructure:"bucket" default:"vidpipe" desc:"bucket for sources and outputs"`
+	// AccessKey and SecretKey are static credentials. Empty means the AWS
+	// default chain (env, shared config, instance role).
+	AccessKey string `mapstructure:"access_key" default:"" desc:"S3 access key (empty: AWS default credential chain)"`
+	SecretKey string `mapstructure:"secret_key" default:"" desc:"S3 secret key" secret:"true"`
+	// UseSSL selects https. Default: false.
+	UseSSL bool `mapstructure:"use_ssl" default:"false" desc:"use https to reach the S3 endpoint"`
+	// PathStyle forces path-style addressing (MinIO). Default: true.
+	PathStyle bool `mapstructure:"path_style" default:"true" desc:"path-style bucket addressing (needed by MinIO)"`
+	// PartSize is the multipart part size in bytes for uploads of unknown
+	// size; it bounds the memory one upload holds. Default: 16 MiB; min 5 MiB.
+	PartSize int64 `mapstructure:"part_size" default:"16777216" desc:"multipart part size in bytes (bounds memory per upload; min 5 MiB)"`
+	// PresignExpiry is how long presigned GET URLs stay valid. Default: 1h.
+	PresignExpiry time.Duration `mapstructure:"presign_expiry" default:"1h" desc:"validity of presigned GET URLs"`
+	// PublicEndpoint, when set, replaces the endpoint in presigned URLs
+	// (e.g. the address clients use). Default: empty (same as endpoint).
+	PublicEndpoint string `mapstructure:"public_endpoint" default:"" desc:"host:port clients use for presigned URLs (default: endpoint)"`
+}
+
+// Postgres is the catalog / projection database.
+type Postgres struct {
+	// URL is a libpq connection URL. Default: postgres://vidpipe@127.0.0.1:5432/vidpipe?sslmode=disable.
+	URL string `mapstructure:"url" default:"postgres://vidpipe@127.0.0.1:5432/vidpipe?sslmode=disable" desc:"PostgreSQL connection URL" secret:"true"`
+	// MaxConns bounds the pool. Default: 8.
+	MaxConns int `mapstructure:"max_conns" default:"8" desc:"maximum pooled connections"`
+}
+
+// Stage tunes the stage runtime of a worker.
+type Stage struct {
+	// Concurrency is the number of consumer-group members in this process;
+	// each processes one record at a time. Default: 1.
+	Concurrency int `mapstructure:"concurrency" default:"1" desc:"consumer-group members in this process"`
+	// MaxAttempts bounds handler attempts per record (1 = no retry). Default: 5.
+	MaxAttempts int `mapstructure:"max_attempts" default:"5" desc:"handler attempts per record before dead-lettering"`
+	// BackoffInitial is the first retry delay cap; it doubles per attempt
+	// (full jitter: the delay is uniform in [0, cap)). Default: 500ms.
+	BackoffInitial time.Duration `mapstructure:"backoff_initial" default:"500ms" desc:"first retry backoff cap (doubles per attempt, full jitter)"`
+	// BackoffMax caps the backoff. Default: 30s.
+	BackoffMax time.Duration `mapstructure:"backoff_max" default:"30s" desc:"maximum retry backoff"`
+	// AttemptTimeout bounds one handler attempt. Default: 10m.
+	AttemptTimeout time.Duration `mapstructure:"attempt_timeout" default:"10m" desc:"timeout of one handler attempt"`
+	// ShutdownGrace is how long an in-flight attempt may run after
+	// SIGTERM before it is cancelled. Default: 30s.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace" default:"30s" desc:"time an in-flight attempt may finish after SIGTERM"`
+	// BatchTimeout is the producer's linger before sending a batch. Default: 5ms.
+	BatchTimeout time.Duration `mapstructure:"batch_timeout" default:"5ms" desc:"producer batch linger"`
+	// CommitInterval batches offset commits; 0 commits synchronously after
+	// every record. Offsets are only ever committed after the output is
+	// acknowledged. Default: 1s.
+	CommitInterval time.Duration `mapstructure:"commit_interval" default:"1s" desc:"offset commit batching interval (0: commit each record synchronously)"`
+	// HTTPAddr is where /healthz, /readyz and /metrics listen. Default: 127.0.0.1:8081.
+	HTTPAddr string `mapstructure:"http_addr" default:"127.0.0.1:8081" desc:"listen address of /healthz, /readyz and /metrics"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default: info.
+	Level string `mapstructure:"level" default:"info" desc:"log level: debug, info, warn, error"`
+	// Format is text or json. Default: text.
+	Format string `mapstructure:"format" default:"text" desc:"log format: text or json"`
+}

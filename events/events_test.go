@@ -1,0 +1,258 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vidpipe/vidpipe/events"
+)
+
+func sampleReady(id string) events.VideoReady {
+	up := events.VideoUploaded{SchemaVersion: events.SchemaVersion, Video: events.Video{
+		VideoID: id, Owner: "alice", Title: "Surfing at dawn", Description: "Waves.\nMore waves.", Tags: []string{"surf", "sea"},
+		Source:     events.SourceObject{Bucket: "vidpipe", Key: events.SourceKey(id), Size: 1 << 20, ContentType: "video/mp4", Filename: "surf.mp4"},
+		UploadedAt: time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC),
+	}}
+	tr := up.Transcoded(events.Media{DurationSeconds: 10.5, Width: 1920, Height: 1080, Format: "mov,mp4,m4a,3gp,3g2,mj2", VideoCodec: "h264"},
+		[]events.Rendition{{Name: "1080p", Width: 1920, Height: 1080, Bitrate: 5_000_000, Key: events.RenditionKey(id, "1080p"), Size: 100, PlaylistKey: events.HLSPrefix(id) + "1080p/index.m3u8"}},
+		events.HLS{MasterKey: events.HLSMasterKey(id)}, up.UploadedAt.Add(time.Minute))
+	th := tr.Thumbnailed(events.Thumbnails{
+		Poster: events.Image{Key: events.ThumbnailPrefix(id) + "poster.jpg", Width: 1920, Height: 1080, Size: 5},
+		Small:  events.Image{Key: events.ThumbnailPrefix(id) + "thumb.jpg", Width: 320, Height: 180, Size: 3},
+	}, tr.TranscodedAt.Add(time.Second))
+	return th.Ready(th.ThumbnailedAt.Add(time.Second))
+}
+
+func TestRoundTripEveryEvent(t *testing.T) {
+	id := events.NewID()
+	ready := sampleReady(id)
+	th := events.VideoThumbnailed{SchemaVersion: 1, Video: ready.Video, Media: ready.Media, Renditions: ready.Renditions, HLS: ready.HLS,
+		Thumbnails: ready.Thumbnails, TranscodedAt: ready.TranscodedAt, ThumbnailedAt: ready.ThumbnailedAt}
+	tests := map[string]struct {
+		ev     events.Event
+		decode func([]byte) (events.Event, error)
+		topic  string
+	}{
+		"uploaded":    {events.VideoUploaded{SchemaVersion: 1, Video: ready.Video}, func(b []byte) (events.Event, error) { return events.Decode[events.VideoUploaded](b) }, events.TopicUploaded},
+		"thumbnailed": {th, func(b []byte) (events.Event, error) { return events.Decode[events.VideoThumbnailed](b) }, events.TopicThumbnailed},
+		"ready":       {ready, func(b []byte) (events.Event, error) { return events.Decode[events.VideoReady](b) }, events.TopicReady},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b, err := events.Encode(tc.ev)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			var raw map[string]any
+			if err := json.Unmarshal(b, &raw); err != nil || raw["video_id"] != id || raw["schema_version"] != float64(1) {
+				t.Fatalf("value lacks video_id/schema_version: %s", b)
+			}
+			got, err := tc.decode(b)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			b2, _ := events.Encode(got)
+			if string(b) != string(b2) {
+				t.Fatalf("round trip changed the value:\n%s\n%s", b, b2)
+			}
+			if got.Key() != id || got.Topic() != tc.topic {
+				t.Fatalf("key/topic = %s/%s", got.Key(), got.Topic())
+			}
+		})
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	id := events.NewID()
+	tests := map[string]struct {
+		mutate func(*events.VideoReady)
+		field  string
+	}{
+		"bad id":             {func(e *events.VideoReady) { e.VideoID = "../../etc" }, "video_id"},
+		"uppercase id":       {func(e *events.VideoReady) { e.VideoID = strings.ToUpper(id) }, "video_id"},
+		"no owner":           {func(e *events.VideoReady) { e.Owner = "" }, "owner"},
+		"blank title":        {func(e *events.VideoReady) { e.Title = "   " }, "title"},
+		"control char title": {func(e *events.VideoReady) { e.Title = "a\x1bb" }, "title"},
+		"invalid utf8":       {func(e *events.VideoReady) { e.Title = "a\xffb" }, "title"},
+		"too many tags":      {func(e *events.VideoReady) { e.Tags = make([]string, 33) }, "tags"},
+		"empty tag":          {func(e *events.VideoReady) { e.Tags = []string{""} }, "tags[0]"},
+		"zero size":          {func(e *events.VideoReady) { e.Source.Size = 0 }, "source.size"},
+		"traversal key":      {func(e *events.VideoReady) { e.Source.Key = "uploads/../x" }, "source.key"},
+		"no upload time":     {func(e *events.VideoReady) { e.UploadedAt = time.Time{} }, "uploaded_at"},
+		"zero duration":      {func(e *events.VideoReady) { e.Media.DurationSeconds = 0 }, "media.duration_seconds"},
+		"absurd dimensions":  {func(e *events.VideoReady) { e.Media.Width = 30000 }, "media"},
+		"no renditions":      {func(e *events.VideoReady) { e.Renditions = nil }, "renditions"},
+		"rendition no key":   {func(e *events.VideoReady) { e.Renditions[0].Key = "" }, "renditions[0].key"},
+		"no master":          {func(e *events.VideoReady) { e.HLS.MasterKey = "" }, "hls.master_key"},
+		"no poster":          {func(e *events.VideoReady) { e.Thumbnails.Poster.Key = "" }, "thumbnails.poster.key"},
+		"no ready time":      {func(e *events.VideoReady) { e.ReadyAt = time.Time{} }, "ready_at"},
+		"unknown version":    {func(e *events.VideoReady) { e.SchemaVersion = 2 }, "schema_version"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := sampleReady(id)
+			tc.mutate(&e)
+			err := e.Validate()
+			var fe *events.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !errors.Is(err, events.ErrInvalid) {
+				t.Fatalf("Validate() = %v, want a FieldError on %q", err, tc.field)
+			}
+			if _, err := events.Encode(e); err == nil {
+				t.Fatal("Encode accepted an invalid event")
+			}
+		})
+	}
+	if err := sampleReady(id).Validate(); err != nil {
+		t.Fatalf("valid sample rejected: %v", err)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good, _ := events.Encode(sampleReady(events.NewID()))
+	tests := map[string]struct {
+		value []byte
+		is    error
+	}{
+		"empty":          {nil, events.ErrDecode},
+		"not json":       {[]byte("hello"), events.ErrDecode},
+		"array":          {[]byte("[1,2]"), events.ErrDecode},
+		"trailing junk":  {append(append([]byte{}, good...), []byte("xx")...), events.ErrDecode},
+		"bad utf8":       {[]byte("{\"title\":\"\xff\"}"), events.ErrDecode},
+		"wrong type":     {[]byte(`{"video_id": 5}`), events.ErrDecode},
+		"missing fields": {[]byte(`{"schema_version":1}`), events.ErrInvalid},
+		"too big":        {make([]byte, events.MaxEventSize+1), events.ErrDecode},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := events.Decode[events.VideoReady](tc.value)
+			if !errors.Is(err, tc.is) {
+				t.Fatalf("Decode = %v, want errors.Is %v", err, tc.is)
+			}
+		})
+	}
+	// Unknown fields are tolerated (a newer producer may add some).
+	var m map[string]any
+	_ = json.Unmarshal(good, &m)
+	m["added_later"] = true
+	b, _ := json.Marshal(m)
+	if _, err := events.Decode[events.VideoReady](b); err != nil {
+		t.Fatalf("unknown field rejected: %v", err)
+	}
+}
+
+func TestDeadLetterHeadersRoundTrip(t *testing.T) {
+	orig := []events.Header{{Key: events.HeaderID, Value: []byte("x")}, {Key: "dlq.stage", Value: []byte("stale")}}
+	dl := events.DeadLetter{Stage: events.StageThumbnail, Topic: events.TopicTranscoded, Partition: 3, Offset: 42, Group: "thumbnail",
+		Err: strings.Repeat("e", events.MaxDLQErrorLen+10), Class: events.ErrorClassExhausted, Attempts: 5, FailedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	hs := dl.Headers(orig)
+	if events.HeaderValue(hs, events.HeaderID) != "x" {
+		t.Fatal("original header lost")
+	}
+	n := 0
+	for _, h := range hs {
+		if h.Key == events.HeaderDLQStage {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d dlq.stage headers, want 1 (stale ones replaced)", n)
+	}
+	got, ok := events.ParseDeadLetter(hs)
+	want := dl
+	want.Err = want.Err[:events.MaxDLQErrorLen]
+	if !ok || got != want {
+		t.Fatalf("ParseDeadLetter = %+v, want %+v", got, want)
+	}
+	if len(events.StripDLQHeaders(hs)) != 1 {
+		t.Fatal("StripDLQHeaders left dlq headers")
+	}
+}
+
+func TestCloudEventHeaders(t *testing.T) {
+	e := sampleReady(events.NewID())
+	tp := events.NewTraceparent("")
+	hs := events.CloudEventHeaders(e, events.Meta{ID: "id-1", Source: events.SourceFor("indexer"), Time: time.Unix(0, 0), Traceparent: tp})
+	want := map[string]string{
+		"ce_specversion": "1.0", "ce_id": "id-1", "ce_type": "dev.vidpipe.video.ready.v1", "ce_source": "/vidpipe/indexer",
+		"ce_time": "1970-01-01T00:00:00Z", "ce_subject": e.VideoID, "content-type": "application/json", "traceparent": tp,
+		"ce_dataschema": "urn:vidpipe:schema:video.ready:v1",
+	}
+	for k, v := range want {
+		if got := events.HeaderValue(hs, k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+func TestIDsAndTraceparent(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := events.NewID()
+		if !events.IsUUID(id) || id[14] != '4' || seen[id] {
+			t.Fatalf("bad or repeated id %q", id)
+		}
+		seen[id] = true
+	}
+	root := events.NewTraceparent("")
+	child := events.NewTraceparent(root)
+	if events.TraceID(child) != events.TraceID(root) || child == root || len(child) != 55 {
+		t.Fatalf("child %q does not continue %q", child, root)
+	}
+	if bad := events.NewTraceparent("00-zz-11-01"); events.TraceID(bad) == "zz" || len(bad) != 55 {
+		t.Fatalf("invalid parent not replaced: %q", bad)
+	}
+}
+
+func TestStageTopics(t *testing.T) {
+	tests := map[events.Stage][3]string{
+		events.StageTranscode: {"video.uploaded", "video.transcoded", "video.transcode.dlq"},
+		events.StageThumbnail: {"video.transcoded", "video.thumbnailed", "video.thumbnail.dlq"},
+		events.StageIndexer:   {"video.thumbnailed", "video.ready", "video.indexer.dlq"},
+	}
+	for s, want := range tests {
+		if got := [3]string{s.InputTopic(), s.OutputTopic(), s.DLQTopic()}; got != want || s.Group() != string(s) {
+			t.Errorf("%s: %v, want %v", s, got, want)
+		}
+		if back, ok := events.StageForDLQ(want[2]); !ok || back != s {
+			t.Errorf("StageForDLQ(%s) = %s", want[2], back)
+		}
+	}
+	if len(events.AllTopics()) != 7 {
+		t.Fatal("want 7 topics")
+	}
+	if _, ok := events.ParseStage("nope"); ok {
+		t.Fatal("unknown stage accepted")
+	}
+}
+
+// TestRootPackageImportsOnlyStdlib enforces the contract package's rule.
+func TestRootPackageImportsOnlyStdlib(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		af, err := parser.ParseFile(fset, f, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if first := strings.Split(p, "/")[0]; strings.Contains(first, ".") {
+				t.Errorf("%s imports %s: the events package must use the standard library only", f, p)
+			}
+		}
+	}
+}
