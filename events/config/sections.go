@@ -56,8 +56,10 @@ type S3 struct {
 	// PresignExpiry is how long presigned GET URLs stay valid. Default: 1h.
 	PresignExpiry time.Duration `mapstructure:"presign_expiry" default:"1h" desc:"validity of presigned GET URLs"`
 	// PublicEndpoint, when set, replaces the endpoint in presigned URLs
-	// (e.g. the address clients use). Default: empty (same as endpoint).
-	PublicEndpoint string `mapstructure:"public_endpoint" default:"" desc:"host:port clients use for presigned URLs (default: endpoint)"`
+	// (e.g. the address clients use): host:port (scheme per UseSSL) or
+	// http(s)://host[:port]. URLs are signed for this host and Region.
+	// Default: empty (same as endpoint).
+	PublicEndpoint string `mapstructure:"public_endpoint" default:"" desc:"host:port or http(s)://host:port clients use for presigned URLs (default: endpoint)"`
 }
 
 // Postgres is the catalog / projection database.

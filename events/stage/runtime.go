@@ -76,7 +76,7 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 
 	// Startup: wait until Kafka and every dependency answer.
 	for attempt := 1; !r.health.checkAll(ctx); attempt++ {
-		d := BackoffCap(attempt, 250*time.Millisecond, 10*time.Second)
+		d := BackoffCap(attempt, 250*time.Millisecond, 2*time.Second)
 		r.log.Info("waiting for dependencies", "retry_in", d, "failing", r.health.failing())
 		if !sleep(ctx, d) {
 			return nil

@@ -541,7 +541,7 @@ func TestNotReadyUntilKafkaIsUp(t *testing.T) {
 	}
 	e.k = harness.StartKafka(t, kfake.Ports(port))
 	e.k.CreatePipelineTopics(t, 1)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		code, body := get(t, "http://"+http+"/readyz")
 		if code == 200 && strings.Contains(body, `"storage":"ok"`) {

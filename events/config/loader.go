@@ -1,0 +1,305 @@
+// Package config loads the configuration of every vidpipe service: one
+// typed Config struct per service made of the shared sections of this
+// package (Kafka, S3, Postgres, Stage, Log) and the service's own.
+//
+// # Sources and precedence
+//
+// Every leaf key (e.g. "stage.max_attempts") can be set, from highest to
+// lowest precedence, by
+//
+//	a flag                --stage.max_attempts=5
+//	an environment var    VIDPIPE_STAGE_MAX_ATTEMPTS=5
+//	the YAML file         stage: {max_attempts: 5}
+//	the default           the field's `default` tag
+//
+// The YAML file is --config PATH, else ./vidpipe.yaml if it exists. Lists
+// are comma-separated in env vars and flags (a YAML list in the file),
+// maps are k=v,k2=v2 pairs, durations use Go syntax (500ms, 30s, 1h).
+// An empty environment variable counts as unset.
+//
+// # Errors
+//
+// Unknown keys in the file, values of the wrong type and values that a
+// section's Validate rejects are errors that name the full key:
+//
+//	config: stage.max_attempts: must be at least 1 (got 0)
+//
+// Secrets (fields tagged secret:"true") are never logged: log Redacted(cfg).
+//
+// viper lives in Load and nowhere else.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// DefaultFile is the config file read when --config is not given, if it
+// exists in the working directory.
+const DefaultFile = "vidpipe.yaml"
+
+// ErrHelp is returned (wrapped in a *HelpError) by Load when the arguments
+// ask for help (-h or --help). Load has then printed the usage to standard
+// error; a service's run returns nil (exit 0) on errors.Is(err, ErrHelp).
+var ErrHelp = pflag.ErrHelp
+
+// HelpError is the error Load returns for -h or --help; Usage is the
+// listing it printed.
+type HelpError struct{ Usage string }
+
+func (e *HelpError) Error() string        { return "config: help requested" }
+func (e *HelpError) Is(target error) bool { return target == ErrHelp }
+
+// validator is implemented by sections (and Config structs) that check
+// their values after decoding.
+type validator interface{ Validate() error }
+
+// serviceDefaulter is implemented by sections whose defaults depend on the
+// service name (Kafka.ClientID).
+type serviceDefaulter interface{ defaultService(service string) }
+
+func (k *Kafka) defaultService(service string) {
+	if k.ClientID == "" {
+		k.ClientID = service
+	}
+}
+
+// Load fills out, a pointer to a service Config struct, from the defaults,
+// the YAML file, the environment (read through getenv; nil reads nothing)
+// and the command-line args (without the program name), in that increasing
+// order of precedence.
+//
+// Flags: one per key (--stage.max_attempts; booleans may omit =true), plus
+// --config PATH. -h or --help prints every key with its env var and default
+// to standard error and returns a *HelpError (errors.Is(err, ErrHelp)).
+// Positional arguments are an error.
+//
+// After decoding, Load calls Validate on every section (struct field,
+// nested ones too) that has one, then on *out if it has one, and sets
+// empty Kafka client ids to service. All errors of one stage (decoding,
+// then validation) are returned together (errors.Join), each naming its
+// key; values already in *out are ignored, and on error *out may be
+// partly filled.
+func Load(service string, args []string, getenv func(string) string, out any) error {
+	rv := reflect.ValueOf(out)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("config: Load needs a non-nil pointer to a struct, got %T", out)
+	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	s, err := walk(rv.Elem().Type())
+	if err != nil {
+		return err
+	}
+
+	v := viper.New()
+	source := map[string]string{}
+	for _, l := range s.leaves {
+		v.SetDefault(l.Name, l.Default)
+		source[l.Name] = "default"
+	}
+
+	// Flags.
+	flags := pflag.NewFlagSet(service, pflag.ContinueOnError)
+	flags.SortFlags = false
+	flags.SetOutput(os.Stderr)
+	configPath := flags.String("config", "", "YAML config file (default ./"+DefaultFile+" if it exists)")
+	for _, l := range s.leaves {
+		flags.String(l.Name, l.Default, l.Description)
+		if l.typ.Kind() == reflect.Bool {
+			flags.Lookup(l.Name).NoOptDefVal = "true"
+		}
+	}
+	usage := usageText(service, s.leaves)
+	flags.Usage = func() { fmt.Fprint(flags.Output(), usage) }
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return &HelpError{Usage: usage}
+		}
+		return fmt.Errorf("config: %w (run with -h to list the keys)", err)
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("config: unexpected argument %q (run with -h to list the keys)", flags.Arg(0))
+	}
+
+	// The file, then the environment over it, go to viper's config layer.
+	settings := map[string]any{}
+	path := *configPath
+	if path == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			path = DefaultFile
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("config: file %s: %w", DefaultFile, err)
+		}
+	}
+	if path != "" {
+		settings, err = readFile(path, s)
+		if err != nil {
+			return err
+		}
+		for _, l := range s.leaves {
+			if hasPath(settings, l.Name) {
+				source[l.Name] = "file " + path
+			}
+		}
+	}
+	for _, l := range s.leaves {
+		if val := getenv(l.Env); val != "" {
+			setPath(settings, l.Name, val)
+			source[l.Name] = "env " + l.Env
+		}
+	}
+	if err := v.MergeConfigMap(settings); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	flags.Visit(func(f *pflag.Flag) {
+		if f.Name == "config" {
+			return
+		}
+		v.Set(f.Name, f.Value.String())
+		source[f.Name] = "flag --" + f.Name
+	})
+
+	// Decode each leaf into its field.
+	root := rv.Elem()
+	var errs []error
+	for _, l := range s.leaves {
+		raw := v.Get(l.Name)
+		field := root.FieldByIndex(l.index)
+		if err := decodeValue(raw, field.Addr().Interface()); err != nil {
+			shown := fmt.Sprintf("%q", fmt.Sprint(raw))
+			if l.Secret {
+				shown = RedactedValue
+			}
+			errs = append(errs, fmt.Errorf("config: %s: invalid value %s from %s: %w", l.Name, shown, source[l.Name], err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	// Validate sections (root last), then apply service-dependent defaults.
+	order := append(slices.Clone(s.sections[1:]), s.sections[0])
+	for _, sec := range order {
+		ptr := root.FieldByIndex(sec.index).Addr().Interface()
+		if val, ok := ptr.(validator); ok {
+			if err := val.Validate(); err != nil {
+				errs = append(errs, prefixErrors(sec.path, err)...)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, sec := range s.sections {
+		if d, ok := root.FieldByIndex(sec.index).Addr().Interface().(serviceDefaulter); ok {
+			d.defaultService(service)
+		}
+	}
+	return nil
+}
+
+// readFile reads the YAML file at path with viper and returns its settings
+// as a nested map, after checking that every key in it is known.
+func readFile(path string, s schema) (map[string]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: file: %w", err)
+	}
+	fv := viper.New()
+	fv.SetConfigType("yaml")
+	if err := fv.ReadConfig(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("config: file %s: %w", path, err)
+	}
+	settings := fv.AllSettings()
+	leaves := map[string]bool{}
+	for _, l := range s.leaves {
+		leaves[l.Name] = true
+	}
+	sections := map[string]bool{}
+	for _, sec := range s.sections {
+		sections[sec.path] = true
+	}
+	var unknown []string
+	var check func(m map[string]any, prefix string)
+	check = func(m map[string]any, prefix string) {
+		for k, val := range m {
+			key := prefix + k
+			sub, isMap := val.(map[string]any)
+			switch {
+			case leaves[key]:
+				// Known; a wrong type is reported when decoding.
+			case sections[key] && isMap:
+				check(sub, key+".")
+			case sections[key]:
+				unknown = append(unknown, fmt.Sprintf("%s: is a section and must be a mapping (got %v)", key, val))
+			default:
+				unknown = append(unknown, fmt.Sprintf("unknown key %q", key))
+			}
+		}
+	}
+	check(settings, "")
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("config: file %s: %s (run with -h to list the keys)", path, strings.Join(unknown, "; "))
+	}
+	return settings, nil
+}
+
+// setPath sets the dotted key in the nested map m, replacing whatever is
+// there (a YAML list or mapping for the same key included).
+func setPath(m map[string]any, key string, val any) {
+	parts := strings.Split(key, ".")
+	for _, p := range parts[:len(parts)-1] {
+		sub, ok := m[p].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			m[p] = sub
+		}
+		m = sub
+	}
+	m[parts[len(parts)-1]] = val
+}
+
+// hasPath reports whether the nested map m holds the dotted key.
+func hasPath(m map[string]any, key string) bool {
+	parts := strings.Split(key, ".")
+	for _, p := range parts[:len(parts)-1] {
+		sub, ok := m[p].(map[string]any)
+		if !ok {
+			return false
+		}
+		m = sub
+	}
+	_, ok := m[parts[len(parts)-1]]
+	return ok
+}
+
+// usageText lists --config and every key with its env var, default and
+// description.
+func usageText(service string, leaves []leaf) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: %s [flags]\n\n", service)
+	fmt.Fprintf(&b, "  --config PATH\n      YAML config file (default ./%s if it exists)\n\n", DefaultFile)
+	fmt.Fprintf(&b, "Every key below is a flag, an environment variable and a YAML key (stage.max_attempts is\n")
+	fmt.Fprintf(&b, "stage: {max_attempts: ...}); precedence: flag > environment > file > default.\n")
+	fmt.Fprintf(&b, "Lists are comma-separated, maps are k=v,k2=v2, durations look like 500ms, 30s, 1h.\n\n")
+	for _, l := range leaves {
+		def := fmt.Sprintf("%q", l.Default)
+		fmt.Fprintf(&b, "  %s  %s  (default %s)\n", l.Flag, l.Env, def)
+		if l.Description != "" {
+			fmt.Fprintf(&b, "      %s\n", l.Description)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package harness
+
+import "syscall"
+
+// sysProcAttr is the portable fallback: no parent-death signal and no
+// credential change (only Linux runs servers as another user; see
+// postgresCredential).
+func sysProcAttr(deathSig syscall.Signal, cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{}
+}

@@ -1,0 +1,111 @@
+// Package topics creates vidpipe's Kafka topics.
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vidpipe/vidpipe/events"
+)
+
+// Spec says how to create topics.
+type Spec struct {
+	// Partitions per topic. Default: 6. It caps how many members of one
+	// consumer group do work at once.
+	Partitions int
+	// ReplicationFactor per topic. Default: 1.
+	ReplicationFactor int
+}
+
+// Result is what Ensure did for one topic.
+type Result struct {
+	Topic   string
+	Created bool // false: it already existed
+}
+
+// EnsurePipeline creates every stage topic and DLQ (events.AllTopics) that
+// does not exist yet. Existing topics are left as they are.
+func EnsurePipeline(ctx context.Context, client *kafka.Client, spec Spec) ([]Result, error) {
+	return Ensure(ctx, client, spec, events.AllTopics()...)
+}
+
+// Ensure creates each of names that does not exist yet (idempotent).
+func Ensure(ctx context.Context, client *kafka.Client, spec Spec, names ...string) ([]Result, error) {
+	if spec.Partitions <= 0 {
+		spec.Partitions = 6
+	}
+	if spec.ReplicationFactor <= 0 {
+		spec.ReplicationFactor = 1
+	}
+	req := &kafka.CreateTopicsRequest{}
+	for _, n := range names {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: n, NumPartitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor})
+	}
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("create topics: %w", err)
+	}
+	out := make([]Result, 0, len(names))
+	for _, n := range names {
+		err := resp.Errors[n]
+		switch {
+		case err == nil:
+			out = append(out, Result{Topic: n, Created: true})
+		case errors.Is(err, kafka.TopicAlreadyExists):
+			out = append(out, Result{Topic: n})
+		default:
+			return out, fmt.Errorf("create topic %s: %w", n, err)
+		}
+	}
+	return out, nil
+}
+
+// Partitions returns the partition ids of topic.
+func Partitions(ctx context.Context, client *kafka.Client, topic string) ([]int, error) {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("topic %s: %w", topic, t.Error)
+		}
+		ps := make([]int, 0, len(t.Partitions))
+		for _, p := range t.Partitions {
+			ps = append(ps, p.ID)
+		}
+		return ps, nil
+	}
+	return nil, fmt.Errorf("topic %s: not found", topic)
+}
+
+// Watermarks returns the first and next offsets (log start, high watermark)
+// of every partition of topic.
+func Watermarks(ctx context.Context, client *kafka.Client, topic string) (map[int][2]int64, error) {
+	ps, err := Partitions(ctx, client, topic)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(ps))
+	for _, p := range ps {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	lo, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets %s: %w", topic, err)
+	}
+	out := make(map[int][2]int64, len(ps))
+	for _, po := range lo.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("offsets %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		out[po.Partition] = [2]int64{po.FirstOffset, po.LastOffset}
+	}
+	return out, nil
+}

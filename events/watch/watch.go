@@ -1,0 +1,125 @@
+// Package watch follows vidpipe topics and prints one line per event.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/topics"
+)
+
+// Options of Follow.
+type Options struct {
+	Brokers []string
+	// Topics to follow. Default: every stage topic and DLQ.
+	Topics []string
+	// FromBeginning starts at the oldest record instead of new ones.
+	FromBeginning bool
+	// Key, if set, shows only records with this key (video id).
+	Key string
+}
+
+// Line formats one record: time, topic, key, type, and for DLQ records the
+// stage, class, attempts and error.
+func Line(m kafka.Message) string {
+	hs := make([]events.Header, len(m.Headers))
+	for i, h := range m.Headers {
+		hs[i] = events.Header{Key: h.Key, Value: h.Value}
+	}
+	typ := events.HeaderValue(hs, events.HeaderType)
+	if typ == "" {
+		typ = "-"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %-19s  %-36s  %s", m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), m.Topic, printable(string(m.Key)), typ)
+	if dl, ok := events.ParseDeadLetter(hs); ok {
+		fmt.Fprintf(&b, "  stage=%s class=%s attempts=%d error=%q", dl.Stage, dl.Class, dl.Attempts, dl.Err)
+	}
+	if n := events.HeaderValue(hs, events.HeaderRedriveCount); n != "" {
+		fmt.Fprintf(&b, "  redrive=%s", n)
+	}
+	return b.String()
+}
+
+func printable(s string) string {
+	if s == "" {
+		return "(no key)"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// Follow prints a line per record to w until ctx is cancelled. It reads
+// every partition of each topic directly (no consumer group, so watching
+// leaves nothing behind in the cluster).
+func Follow(ctx context.Context, opts Options, w io.Writer) error {
+	if len(opts.Topics) == 0 {
+		opts.Topics = events.AllTopics()
+	}
+	client := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 10 * time.Second}
+	type tp struct {
+		topic string
+		part  int
+	}
+	var tps []tp
+	for _, t := range opts.Topics {
+		ps, err := topics.Partitions(ctx, client, t)
+		if err != nil {
+			return err
+		}
+		sort.Ints(ps)
+		for _, p := range ps {
+			tps = append(tps, tp{t, p})
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, len(tps))
+	for _, x := range tps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: opts.Brokers, Topic: x.topic, Partition: x.part, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond})
+			defer r.Close()
+			start := kafka.LastOffset
+			if opts.FromBeginning {
+				start = kafka.FirstOffset
+			}
+			if err := r.SetOffset(start); err != nil {
+				errs <- err
+				return
+			}
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, io.EOF) {
+						errs <- fmt.Errorf("%s/%d: %w", x.topic, x.part, err)
+					}
+					return
+				}
+				if opts.Key != "" && string(m.Key) != opts.Key {
+					continue
+				}
+				mu.Lock()
+				fmt.Fprintln(w, Line(m))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
