@@ -114,12 +114,15 @@ func (a *Admin) progress(ctx context.Context, stage events.Stage, parts []int) (
 	if err != nil {
 		return nil, fmt.Errorf("fetch redrive progress: %w", err)
 	}
-	if resp.Error != nil {
-		return nil, fmt.Errorf("fetch redrive progress: %w", resp.Error)
-	}
 	out := make(map[int]progress, len(parts))
 	for _, p := range parts {
 		out[p] = progress{next: 0, done: map[int64]bool{}}
+	}
+	if errors.Is(resp.Error, kafka.GroupIdNotFound) {
+		return out, nil // nothing redriven yet
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("fetch redrive progress: %w", resp.Error)
 	}
 	for _, op := range resp.Topics[stage.DLQTopic()] {
 		if op.Error != nil {

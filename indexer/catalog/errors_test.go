@@ -1,0 +1,37 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/vidpipe/vidpipe/events"
+)
+
+func TestIsInvalid(t *testing.T) {
+	tests := map[string]struct {
+		err  error
+		want bool
+	}{
+		"nil":                   {nil, false},
+		"validation":            {fmt.Errorf("upsert: %w", &events.FieldError{Type: events.TypeReady, Field: "title", Reason: "empty"}), true},
+		"invalid byte sequence": {fmt.Errorf("upsert: %w", &pgconn.PgError{Code: "22021"}), true},
+		"not null violation":    {&pgconn.PgError{Code: "23502"}, true},
+		"tsvector too long":     {&pgconn.PgError{Code: "54000"}, true},
+		"admin shutdown":        {&pgconn.PgError{Code: "57P01"}, false},
+		"cannot connect now":    {&pgconn.PgError{Code: "57P03"}, false},
+		"serialization failure": {&pgconn.PgError{Code: "40001"}, false},
+		"undefined table":       {&pgconn.PgError{Code: "42P01"}, false},
+		"connection refused":    {errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"), false},
+		"deadline":              {context.DeadlineExceeded, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := IsInvalid(tc.err); got != tc.want {
+				t.Errorf("IsInvalid(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}

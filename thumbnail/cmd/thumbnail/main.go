@@ -1,0 +1,75 @@
+// Command thumbnail runs the vidpipe thumbnail stage: it consumes
+// video.transcoded, writes a poster, a small thumbnail and a scrubbing
+// sprite from one rendition, and publishes video.thumbnailed. Run with -h
+// for the configuration keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/stage"
+	"github.com/vidpipe/vidpipe/events/storage"
+	"github.com/vidpipe/vidpipe/thumbnail"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "thumbnail:", err)
+		os.Exit(1)
+	}
+}
+
+// run loads the configuration, checks that ffmpeg and ffprobe can be
+// found, and runs the stage until ctx is cancelled. Logs go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cfg thumbnail.Config
+	if err := config.Load(string(events.StageThumbnail), args, getenv, &cfg); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := config.NewLogger(cfg.Log, stdout, string(events.StageThumbnail))
+	log.Info("starting", "config", config.Redacted(cfg))
+
+	for _, tool := range []string{cfg.Thumbnail.FFmpeg, cfg.Thumbnail.FFprobe} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found (install ffmpeg, e.g. apt-get install ffmpeg): %w", tool, err)
+		}
+	}
+	if cfg.Thumbnail.TempDir != "" {
+		if err := os.MkdirAll(cfg.Thumbnail.TempDir, 0o700); err != nil {
+			return fmt.Errorf("thumbnail.temp_dir: %w", err)
+		}
+	}
+	// Work dirs left behind by workers killed mid-attempt.
+	stale := cfg.Stage.AttemptTimeout + cfg.Stage.ShutdownGrace
+	if n, err := thumbnail.SweepStaleWorkDirs(cfg.Thumbnail.TempDir, stale); err != nil {
+		log.Warn("sweeping stale work dirs", "err", err)
+	} else if n > 0 {
+		log.Info("removed stale work dirs", "count", n)
+	}
+	store, err := storage.New(cfg.S3)
+	if err != nil {
+		return err
+	}
+	w := thumbnail.NewWorker(cfg.Thumbnail, store, log)
+	return stage.Run(ctx, stage.Options{
+		Stage:   events.StageThumbnail,
+		Kafka:   cfg.Kafka,
+		Runtime: cfg.Stage,
+		Logger:  log,
+		Checks:  []stage.Check{{Name: "storage", Fn: store.Ping}},
+	}, w.Handle)
+}
