@@ -1,0 +1,78 @@
+// Command transcode is the transcode worker: it consumes video.uploaded,
+// produces the MP4 ladder and the HLS package, and publishes
+// video.transcoded (failures: video.transcode.dlq).
+//
+// Configuration: vidpipe.yaml, VIDPIPE_* environment variables and flags;
+// `transcode --help` lists every key with its default.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/stage"
+	"github.com/vidpipe/vidpipe/events/storage"
+	"github.com/vidpipe/vidpipe/transcode"
+	"github.com/vidpipe/vidpipe/transcode/ffmpeg"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "transcode:", err)
+		os.Exit(1)
+	}
+}
+
+// run loads the configuration, checks that ffmpeg and ffprobe exist, and
+// runs the stage until ctx is cancelled. Logs go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cfg transcode.Config
+	if err := config.Load("transcode", args, getenv, &cfg); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := config.NewLogger(cfg.Log, stdout, "transcode")
+	log.Info("starting", "config", config.Redacted(&cfg))
+
+	for _, bin := range []string{cfg.Transcode.FFmpeg, cfg.Transcode.FFprobe} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s not found (install ffmpeg, e.g. apt-get install ffmpeg): %w", bin, err)
+		}
+	}
+	store, err := storage.New(cfg.S3)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := ffmpeg.NewMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	w, err := transcode.NewWorker(cfg.Transcode, store, log, metrics)
+	if err != nil {
+		return err
+	}
+	return stage.Run(ctx, stage.Options{
+		Stage:    events.StageTranscode,
+		Service:  "transcode",
+		Kafka:    cfg.Kafka,
+		Runtime:  cfg.Stage,
+		Logger:   log,
+		Registry: reg,
+		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}},
+	}, w.Handle)
+}

@@ -1,0 +1,188 @@
+// Package hls reads the media playlists ffmpeg wrote and writes the master
+// playlist that ties the rungs together.
+//
+// The master playlist lists one EXT-X-STREAM-INF per rung with
+// BANDWIDTH (the peak segment bitrate, measured on the segment files),
+// AVERAGE-BANDWIDTH (total segment bytes over total duration), RESOLUTION,
+// CODECS (RFC 6381 strings from the encoded streams' profile and level)
+// and FRAME-RATE; the URI is relative: "<rung>/index.m3u8".
+package hls
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Segment is one media segment of a media playlist.
+type Segment struct {
+	// URI as written in the playlist (relative to the playlist).
+	URI string
+	// Duration from EXTINF, in seconds.
+	Duration float64
+}
+
+// ReadMediaPlaylist parses the media playlist at file. Only what vidpipe
+// writes is supported: EXTINF + URI pairs, relative URIs without "..".
+func ReadMediaPlaylist(file string) ([]Segment, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read media playlist: %w", err)
+	}
+	if !bytes.HasPrefix(data, []byte("#EXTM3U")) {
+		return nil, fmt.Errorf("media playlist %s: missing #EXTM3U", file)
+	}
+	var segs []Segment
+	pending := -1.0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "#EXTINF:"):
+			v, _, _ := strings.Cut(strings.TrimPrefix(line, "#EXTINF:"), ",")
+			d, err := strconv.ParseFloat(v, 64)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("media playlist %s: bad EXTINF %q", file, line)
+			}
+			pending = d
+		case strings.HasPrefix(line, "#"):
+		default:
+			if pending < 0 {
+				return nil, fmt.Errorf("media playlist %s: URI %q without EXTINF", file, line)
+			}
+			if path.IsAbs(line) || strings.Contains(line, "..") || strings.Contains(line, ":") {
+				return nil, fmt.Errorf("media playlist %s: unexpected URI %q", file, line)
+			}
+			segs = append(segs, Segment{URI: line, Duration: pending})
+			pending = -1
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("media playlist %s: %w", file, err)
+	}
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("media playlist %s: no segments", file)
+	}
+	return segs, nil
+}
+
+// Bandwidth measures the segments (URIs relative to dir) in bits per
+// second: peak is the highest segment bitrate and average the total bits
+// over the total duration. Segments shorter than half of target (the
+// last, short segment of a file) are left out of the peak unless all are
+// short: one keyframe in a few milliseconds would otherwise claim an
+// absurd peak and keep players off the rung.
+func Bandwidth(dir string, segs []Segment, target float64) (peak, average int64, err error) {
+	var total, totalDur, shortPeak float64
+	for _, s := range segs {
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(s.URI)))
+		if err != nil {
+			return 0, 0, fmt.Errorf("segment: %w", err)
+		}
+		bits := float64(fi.Size()) * 8
+		total += bits
+		totalDur += s.Duration
+		if s.Duration <= 0 {
+			continue
+		}
+		rate := bits / s.Duration
+		if s.Duration >= target/2 {
+			peak = max(peak, int64(rate+0.5))
+		} else {
+			shortPeak = max(shortPeak, rate)
+		}
+	}
+	if peak == 0 {
+		peak = int64(shortPeak + 0.5)
+	}
+	if totalDur > 0 {
+		average = int64(total/totalDur + 0.5)
+	}
+	if peak == 0 || average == 0 {
+		return 0, 0, fmt.Errorf("segments: zero duration or size")
+	}
+	return peak, average, nil
+}
+
+// Variant is one rung in the master playlist.
+type Variant struct {
+	// URI of the media playlist relative to the master, e.g. "720p/index.m3u8".
+	URI              string
+	Bandwidth        int64
+	AverageBandwidth int64
+	Width, Height    int
+	// Codecs are RFC 6381 codec strings, e.g. "avc1.64001f", "mp4a.40.2".
+	Codecs    []string
+	FrameRate float64
+}
+
+// Master returns a master playlist listing the variants in order.
+func Master(vs []Variant) []byte {
+	var b bytes.Buffer
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	for _, v := range vs {
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d", v.Bandwidth)
+		if v.AverageBandwidth > 0 {
+			fmt.Fprintf(&b, ",AVERAGE-BANDWIDTH=%d", v.AverageBandwidth)
+		}
+		fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.Width, v.Height)
+		if len(v.Codecs) > 0 {
+			fmt.Fprintf(&b, ",CODECS=\"%s\"", strings.Join(v.Codecs, ","))
+		}
+		if v.FrameRate > 0 {
+			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", v.FrameRate)
+		}
+		fmt.Fprintf(&b, "\n%s\n", v.URI)
+	}
+	return b.Bytes()
+}
+
+// AVCCodec is the RFC 6381 string of an H.264 stream from ffprobe's
+// profile name and level, e.g. ("High", 31) → "avc1.64001f".
+func AVCCodec(profile string, level int) (string, error) {
+	var idc, constraints int
+	switch profile {
+	case "Constrained Baseline":
+		idc, constraints = 66, 0x40
+	case "Baseline":
+		idc = 66
+	case "Main":
+		idc = 77
+	case "Extended":
+		idc = 88
+	case "High":
+		idc = 100
+	case "High 10":
+		idc = 110
+	case "High 4:2:2":
+		idc = 122
+	case "High 4:4:4 Predictive":
+		idc = 244
+	default:
+		return "", fmt.Errorf("unknown H.264 profile %q", profile)
+	}
+	if level <= 0 || level > 255 {
+		return "", fmt.Errorf("H.264 level %d out of range", level)
+	}
+	return fmt.Sprintf("avc1.%02x%02x%02x", idc, constraints, level), nil
+}
+
+// AACCodec is the RFC 6381 string of an AAC stream from ffprobe's profile
+// name: "LC" → "mp4a.40.2".
+func AACCodec(profile string) (string, error) {
+	switch profile {
+	case "LC", "":
+		return "mp4a.40.2", nil
+	case "HE-AAC":
+		return "mp4a.40.5", nil
+	case "HE-AACv2":
+		return "mp4a.40.29", nil
+	}
+	return "", fmt.Errorf("unknown AAC profile %q", profile)
+}
