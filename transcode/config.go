@@ -22,6 +22,15 @@ type Config struct {
 	Transcode Settings     `mapstructure:"transcode"`
 }
 
+// Defaults sets transcode's own stage defaults: an attempt may take up to
+// an hour (a long 1080p source at preset veryfast on a small machine), and
+// after SIGTERM an in-flight transcode gets 2 minutes to finish before it is
+// cancelled and redelivered. Orchestrators must allow more than
+// stage.shutdown_grace before killing (terminationGracePeriodSeconds).
+func (Config) Defaults() map[string]string {
+	return map[string]string{"stage.attempt_timeout": "1h", "stage.shutdown_grace": "2m"}
+}
+
 // Settings are the transcode worker's own settings (section "transcode").
 type Settings struct {
 	// Ladder is the encoding ladder: comma-separated rungs

@@ -48,6 +48,9 @@ func Keys(cfg any) []Key {
 		panic(fmt.Sprintf("config.Keys: want a struct or a pointer to one, got %T", cfg))
 	}
 	s, err := walk(t)
+	if err == nil {
+		err = applyDefaulter(t, &s)
+	}
 	if err != nil {
 		panic(err)
 	}

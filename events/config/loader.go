@@ -98,6 +98,9 @@ func Load(service string, args []string, getenv func(string) string, out any) er
 		getenv = func(string) string { return "" }
 	}
 	s, err := walk(rv.Elem().Type())
+	if err == nil {
+		err = applyDefaulter(rv.Elem().Type(), &s)
+	}
 	if err != nil {
 		return err
 	}
