@@ -1,0 +1,211 @@
+// Command upload-api serves the vidpipe HTTP API: uploads (multipart and
+// tus), video status from its own projection of every stage topic and
+// dead-letter topic, search over the indexer's catalog, status event
+// streams, /healthz, /readyz and /metrics. Run with -h for the
+// configuration keys; config.dev.yaml is a development configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/storage"
+	"github.com/vidpipe/vidpipe/indexer/catalog"
+	uploadapi "github.com/vidpipe/vidpipe/upload-api"
+	"github.com/vidpipe/vidpipe/upload-api/projection"
+	"github.com/vidpipe/vidpipe/upload-api/publish"
+	"github.com/vidpipe/vidpipe/upload-api/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "upload-api:", err)
+		os.Exit(1)
+	}
+}
+
+// run loads the configuration, connects to PostgreSQL (applying the
+// projection's migrations), object storage and Kafka, starts the status
+// projection consumer and serves the API until ctx is cancelled; then it
+// drains in-flight requests (up to api.shutdown_timeout) and stops. Logs
+// go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cfg uploadapi.Config
+	if err := config.Load(uploadapi.Service, args, getenv, &cfg); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := config.NewLogger(cfg.Log, stdout, uploadapi.Service)
+	log.Info("starting", "config", config.Redacted(cfg))
+
+	pool, err := catalog.Connect(ctx, cfg.Postgres)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	var status *projection.Store
+	if err := retry(ctx, log, "open status projection", func(ctx context.Context) error {
+		status, err = projection.Open(ctx, pool, projection.WithLogger(log))
+		return err
+	}); err != nil {
+		return stoppedOr(ctx, err)
+	}
+
+	objects, err := storage.New(cfg.S3)
+	if err != nil {
+		return err
+	}
+	if err := retry(ctx, log, "ensure bucket", objects.EnsureBucket); err != nil {
+		return stoppedOr(ctx, err)
+	}
+	s3client, err := server.NewS3Client(ctx, cfg.S3)
+	if err != nil {
+		return err
+	}
+
+	pub, err := publish.New(cfg.Kafka, publish.Options{
+		Service:     uploadapi.Service,
+		MaxAttempts: cfg.API.PublishAttempts,
+		Timeout:     cfg.API.PublishTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := pub.Close(); err != nil {
+			log.Warn("close publisher", "err", err)
+		}
+	}()
+
+	consumer := projection.NewConsumer(cfg.Kafka, status, log)
+	consumerCtx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
+	consumerDone := make(chan error, 1)
+	go func() { consumerDone <- consumer.Run(consumerCtx) }()
+	defer func() {
+		stopConsumer()
+		if err := <-consumerDone; err != nil {
+			log.Error("projection consumer", "err", err)
+		}
+	}()
+
+	stopping := make(chan struct{})
+	opts := server.Options{
+		MaxUploadBytes:  cfg.API.MaxUploadBytes,
+		MaxFieldBytes:   cfg.API.MaxFieldBytes,
+		MaxBodyBytes:    cfg.API.MaxBodyBytes,
+		PublicURL:       cfg.API.PublicURL,
+		PresignExpiry:   cfg.S3.PresignExpiry,
+		RequestTimeout:  cfg.API.RequestTimeout,
+		BodyIdleTimeout: cfg.API.BodyIdleTimeout,
+		SSEHeartbeat:    cfg.API.SSEHeartbeat,
+		SigningKey:      []byte(cfg.API.SigningKey),
+		Stopping:        stopping,
+	}
+	if cfg.API.SigningKey == "" {
+		log.Warn("api.signing_key is not set: signed HLS URLs use a random key and stop working after a restart")
+	}
+	metrics := server.NewMetrics()
+	tus, err := server.NewTus(server.TusDeps{
+		Logger: log, Options: opts, S3: s3client, PartSize: cfg.S3.PartSize, TempDir: cfg.API.TusTempDir,
+		Objects: objects, Publisher: pub, Status: status, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	handler := server.NewServer(server.Deps{
+		Logger:    log,
+		Options:   opts,
+		Auth:      server.NewAuth(cfg.API.Tokens),
+		Objects:   objects,
+		Publisher: pub,
+		Status:    status,
+		Catalog:   catalog.New(pool),
+		Tus:       tus,
+		Metrics:   metrics,
+		Ready: []server.Check{
+			{Name: "kafka", Fn: func(ctx context.Context) error { return pub.Ping(ctx, events.TopicUploaded) }},
+			{Name: "storage", Fn: objects.Ping},
+			{Name: "postgres", Fn: status.Ping},
+			{Name: "projection", Fn: func(context.Context) error {
+				if !consumer.Ready() {
+					return errors.New("status projection consumer has not joined its group yet")
+				}
+				return nil
+			}},
+		},
+	})
+
+	srv := server.NewHTTPServer(cfg.API.Addr, handler, cfg.API.ReadHeaderTimeout, cfg.API.IdleTimeout, log)
+	srv.RegisterOnShutdown(func() { close(stopping) })
+	ln, err := net.Listen("tcp", cfg.API.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.API.Addr, err)
+	}
+	log.Info("serving", "addr", ln.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.API.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.API.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("graceful shutdown incomplete; closing connections", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// stoppedOr returns nil when ctx was cancelled (stopped while waiting for
+// a dependency is a clean exit), else err.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// retry runs fn until it succeeds or ctx is done (then it returns
+// ctx.Err()), backing off from 500ms to 5s and logging each failure: a
+// dependency that is still starting delays the start instead of failing it.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	delay := 500 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("waiting for a dependency", "step", what, "retry_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}

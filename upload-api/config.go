@@ -1,0 +1,170 @@
+// Package uploadapi holds the configuration of the upload-api service: the
+// shared sections (Kafka, S3, Postgres, Log) and its own "api" section. The
+// HTTP handlers live in package server, the wiring in cmd/upload-api.
+package uploadapi
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
+)
+
+// Service is the service name: Kafka client id, CloudEvents source
+// (/vidpipe/upload-api) and the "service" attribute of every log line.
+const Service = "upload-api"
+
+// Config is the whole configuration of upload-api, loaded with
+// config.Load(Service, args, getenv, &cfg).
+type Config struct {
+	Kafka config.Kafka `mapstructure:"kafka"`
+	S3    config.S3    `mapstructure:"s3"`
+	// Postgres holds the status projection (table video_status, owned by
+	// upload-api) and is where the indexer's search catalog (table videos)
+	// is read from.
+	Postgres config.Postgres `mapstructure:"postgres"`
+	Log      config.Log      `mapstructure:"log"`
+	API      API             `mapstructure:"api"`
+}
+
+// API configures the HTTP API.
+type API struct {
+	// Addr is the listen address. Default: 127.0.0.1:8080.
+	Addr string `mapstructure:"addr" default:"127.0.0.1:8080" desc:"listen address of the HTTP API"`
+	// PublicURL is the base URL clients reach the API at (scheme://host[:port][/prefix]),
+	// used in links and signed playlist URLs. Default: empty (links are
+	// relative paths such as /v1/videos/{id}).
+	PublicURL string `mapstructure:"public_url" default:"" desc:"base URL of the API as clients see it (empty: relative links)"`
+	// Tokens maps bearer tokens to user names (token=user,token2=user2).
+	// Required. The dev config (config.dev.yaml) has dev-alice=alice and dev-bob=bob.
+	Tokens map[string]string `mapstructure:"tokens" default:"" desc:"bearer tokens as token=user pairs" secret:"true"`
+	// MaxUploadBytes bounds one uploaded file (multipart and tus). Default: 10 GiB.
+	MaxUploadBytes int64 `mapstructure:"max_upload_bytes" default:"10737418240" desc:"largest accepted video file in bytes"`
+	// MaxFieldBytes bounds one multipart form field (title, description,
+	// tags) and the tus Upload-Metadata header. Default: 32 KiB.
+	MaxFieldBytes int64 `mapstructure:"max_field_bytes" default:"32768" desc:"largest accepted form field in bytes"`
+	// MaxBodyBytes bounds the request body of every route that is not an
+	// upload. Default: 1 MiB.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes" default:"1048576" desc:"largest request body of non-upload routes in bytes"`
+	// ReadHeaderTimeout bounds reading the request headers (slow-loris). Default: 10s.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" default:"10s" desc:"time allowed to read request headers"`
+	// IdleTimeout closes idle keep-alive connections. Default: 2m.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" default:"2m" desc:"keep-alive idle timeout"`
+	// RequestTimeout bounds reading and answering any request that is not
+	// an upload or an event stream. Default: 30s.
+	RequestTimeout time.Duration `mapstructure:"request_timeout" default:"30s" desc:"read/write deadline of non-upload requests"`
+	// BodyIdleTimeout is how long an upload body may stall (no byte
+	// received) before the upload is dropped; uploads have no overall
+	// deadline. Default: 1m.
+	BodyIdleTimeout time.Duration `mapstructure:"body_idle_timeout" default:"1m" desc:"longest pause in an upload body before it is dropped"`
+	// PublishTimeout bounds waiting for Kafka to acknowledge video.uploaded;
+	// past it the upload answers 503. Default: 15s.
+	PublishTimeout time.Duration `mapstructure:"publish_timeout" default:"15s" desc:"time allowed for Kafka to acknowledge video.uploaded"`
+	// PublishAttempts is how often the producer tries a write before giving
+	// up. Default: 3.
+	PublishAttempts int `mapstructure:"publish_attempts" default:"3" desc:"producer attempts per video.uploaded record"`
+	// SSEHeartbeat is the interval of comment lines on event streams. Default: 15s.
+	SSEHeartbeat time.Duration `mapstructure:"sse_heartbeat" default:"15s" desc:"heartbeat interval of event streams"`
+	// SigningKey signs the self-authenticating HLS playlist URLs. Default:
+	// empty, which means a random key per process (URLs then stop working
+	// after a restart and across replicas: set it in production).
+	SigningKey string `mapstructure:"signing_key" default:"" desc:"HMAC key for signed HLS playlist URLs (empty: random per process)" secret:"true"`
+	// TusTempDir is where the tus S3 store buffers parts before sending
+	// them to S3 (at most a few parts per upload). Default: the OS temp dir.
+	TusTempDir string `mapstructure:"tus_temp_dir" default:"" desc:"directory for tus part buffers (empty: OS temp dir)"`
+	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
+}
+
+// Validate checks the api section.
+func (a API) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, &config.FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := net.SplitHostPort(a.Addr); err != nil {
+		add("addr", "must be host:port (got %q)", a.Addr)
+	}
+	if a.PublicURL != "" {
+		u, err := url.Parse(a.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			add("public_url", "must be an http(s) URL without query (got %q)", a.PublicURL)
+		}
+	}
+	if len(a.Tokens) == 0 {
+		add("tokens", "at least one token=user pair is required")
+	}
+	for token, user := range a.Tokens {
+		if err := checkToken(token); err != nil {
+			add("tokens", "%v", err) // never print the token itself
+		}
+		if err := checkUser(user); err != nil {
+			add("tokens", "user %q: %v", user, err)
+		}
+	}
+	if a.MaxUploadBytes < 1 {
+		add("max_upload_bytes", "must be at least 1 (got %d)", a.MaxUploadBytes)
+	}
+	if a.MaxFieldBytes < 1024 || a.MaxFieldBytes > 1<<20 {
+		add("max_field_bytes", "must be between 1024 and 1048576 (got %d)", a.MaxFieldBytes)
+	}
+	if a.MaxBodyBytes < 1024 {
+		add("max_body_bytes", "must be at least 1024 (got %d)", a.MaxBodyBytes)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"read_header_timeout", a.ReadHeaderTimeout}, {"idle_timeout", a.IdleTimeout},
+		{"request_timeout", a.RequestTimeout}, {"body_idle_timeout", a.BodyIdleTimeout},
+		{"publish_timeout", a.PublishTimeout}, {"sse_heartbeat", a.SSEHeartbeat},
+		{"shutdown_timeout", a.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			add(d.key, "must be positive (got %s)", d.v)
+		}
+	}
+	if a.PublishAttempts < 1 {
+		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)
+	}
+	if a.SigningKey != "" && len(a.SigningKey) < 16 {
+		add("signing_key", "must be at least 16 bytes when set")
+	}
+	return errors.Join(errs...)
+}
+
+// checkToken rejects tokens that cannot travel in an Authorization header
+// or are too short to be secret. The error never contains the token.
+func checkToken(t string) error {
+	if len(t) < 6 {
+		return errors.New("a token is shorter than 6 characters")
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c > '~' {
+			return errors.New("a token contains a space, control or non-ASCII character")
+		}
+	}
+	return nil
+}
+
+// checkUser applies the owner rules of the event contract.
+func checkUser(u string) error {
+	switch {
+	case strings.TrimSpace(u) == "":
+		return errors.New("must not be empty")
+	case !utf8.ValidString(u):
+		return errors.New("must be valid UTF-8")
+	case utf8.RuneCountInString(u) > events.MaxOwnerLen:
+		return fmt.Errorf("longer than %d characters", events.MaxOwnerLen)
+	case strings.IndexFunc(u, unicode.IsControl) >= 0:
+		return errors.New("contains a control character")
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package uploadapi
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vidpipe/vidpipe/events/config"
+)
+
+func TestLoadDevConfig(t *testing.T) {
+	var cfg Config
+	if err := config.Load(Service, []string{"--config", "config.dev.yaml"}, nil, &cfg); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.API.Tokens["dev-alice"] != "alice" || cfg.API.Tokens["dev-bob"] != "bob" || len(cfg.API.Tokens) != 2 {
+		t.Errorf("tokens = %v", cfg.API.Tokens)
+	}
+	if cfg.API.Addr != "127.0.0.1:8080" || cfg.API.MaxUploadBytes != 10<<30 || cfg.API.MaxFieldBytes != 32<<10 ||
+		cfg.API.PublishTimeout != 15*time.Second || cfg.S3.PresignExpiry != time.Hour {
+		t.Errorf("defaults: %+v", cfg.API)
+	}
+	if cfg.Kafka.ClientID != Service {
+		t.Errorf("client id %q", cfg.Kafka.ClientID)
+	}
+	// Secrets never show in the redacted config.
+	red := config.Redacted(cfg)
+	if v := red["api.tokens"]; v != config.RedactedValue {
+		t.Errorf("api.tokens shows as %v", v)
+	}
+}
+
+func TestLoadFromEnvAndFlags(t *testing.T) {
+	env := map[string]string{
+		"VIDPIPE_API_TOKENS":           "tok-carol-123=carol",
+		"VIDPIPE_API_MAX_UPLOAD_BYTES": "1048576",
+	}
+	var cfg Config
+	err := config.Load(Service, []string{"--api.addr=127.0.0.1:0", "--config", "/nonexistent/none.yaml"}, func(k string) string { return env[k] }, &cfg)
+	if err == nil {
+		t.Fatal("Load with a missing --config file succeeded")
+	}
+	cfg = Config{}
+	if err := config.Load(Service, []string{"--api.addr=127.0.0.1:0"}, func(k string) string { return env[k] }, &cfg); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.API.Tokens["tok-carol-123"] != "carol" || cfg.API.MaxUploadBytes != 1<<20 || cfg.API.Addr != "127.0.0.1:0" {
+		t.Errorf("api = %+v", cfg.API)
+	}
+}
+
+func TestAPIValidate(t *testing.T) {
+	valid := func() API {
+		return API{Addr: "127.0.0.1:8080", Tokens: map[string]string{"dev-alice": "alice"}, MaxUploadBytes: 1, MaxFieldBytes: 1024,
+			MaxBodyBytes: 1024, ReadHeaderTimeout: time.Second, IdleTimeout: time.Second, RequestTimeout: time.Second,
+			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second}
+	}
+	tests := map[string]struct {
+		mod     func(*API)
+		wantKey string // "" means valid
+	}{
+		"valid":              {func(a *API) {}, ""},
+		"no tokens":          {func(a *API) { a.Tokens = nil }, "tokens"},
+		"short token":        {func(a *API) { a.Tokens = map[string]string{"abc": "x"} }, "tokens"},
+		"token with space":   {func(a *API) { a.Tokens = map[string]string{"secret token": "x"} }, "tokens"},
+		"empty user":         {func(a *API) { a.Tokens = map[string]string{"secret-token": " "} }, "tokens"},
+		"control in user":    {func(a *API) { a.Tokens = map[string]string{"secret-token": "a\nb"} }, "tokens"},
+		"bad addr":           {func(a *API) { a.Addr = "8080" }, "addr"},
+		"bad public url":     {func(a *API) { a.PublicURL = "ftp://x" }, "public_url"},
+		"public url ok":      {func(a *API) { a.PublicURL = "https://videos.example.com/api" }, ""},
+		"zero max upload":    {func(a *API) { a.MaxUploadBytes = 0 }, "max_upload_bytes"},
+		"huge field limit":   {func(a *API) { a.MaxFieldBytes = 2 << 20 }, "max_field_bytes"},
+		"zero timeout":       {func(a *API) { a.PublishTimeout = 0 }, "publish_timeout"},
+		"short signing key":  {func(a *API) { a.SigningKey = "short" }, "signing_key"},
+		"zero publish tries": {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			a := valid()
+			tc.mod(&a)
+			err := a.Validate()
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantKey+":") {
+				t.Fatalf("Validate = %v, want an error on %s", err, tc.wantKey)
+			}
+			for tok := range a.Tokens {
+				if strings.Contains(err.Error(), tok) {
+					t.Fatalf("error %q reveals a token", err)
+				}
+			}
+		})
+	}
+}

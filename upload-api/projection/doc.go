@@ -1,0 +1,78 @@
+// Package projection keeps the status of every video, as GET /v1/videos/{id}
+// and its SSE stream report it, by consuming every stage topic and every
+// dead-letter topic into PostgreSQL.
+//
+// # API
+//
+//	// Store: table video_status, migrations embedded (Open runs Migrate).
+//	func Open(ctx context.Context, pool *pgxpool.Pool, opts ...StoreOption) (*Store, error)
+//	func WithLogger(l *slog.Logger) StoreOption
+//	func Migrate(ctx context.Context, pool *pgxpool.Pool) error
+//	func (s *Store) Get(ctx context.Context, owner, id string) (State, error) // ErrNotFound: missing, other owner's, bad id
+//	func (s *Store) Apply(ctx context.Context, rec Record) error            // idempotent, monotonic; ErrUndecodable: skip
+//	func (s *Store) Subscribe(ctx context.Context, id string) (<-chan State, func())
+//	func (s *Store) Ping(ctx context.Context) error
+//	func (s Status) Terminal() bool // ready or failed
+//
+//	// Consumer: group "upload-api" over events.AllTopics(); commits after Apply.
+//	func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...ConsumerOption) *Consumer
+//	func WithGroup(group string) ConsumerOption                 // default DefaultGroup
+//	func WithRetryBackoff(min, max time.Duration) ConsumerOption // default 100ms..5s
+//	func (c *Consumer) Run(ctx context.Context) error
+//	func (c *Consumer) Ready() bool
+//
+// # States
+//
+// A video's [Status] is uploaded, transcoded, thumbnailed or ready (ranked in
+// that order), or failed with the stage that dead-lettered it, the
+// dlq.error reason, the dlq.error_class and dlq.attempts. [State] also
+// carries the upload's fields (title, tags, source) from the first event
+// seen, and once ready the full video.ready document (media, renditions,
+// HLS master key, thumbnails) from which the API builds presigned URLs.
+//
+// # Ordering and idempotency
+//
+// Kafka orders a video's records within one topic only; the projection reads
+// seven topics, so it must not depend on the order between them:
+//
+//   - Monotonic: a stage event moves the video only forward. A redelivered
+//     or late event of an earlier stage changes nothing (ready beats
+//     transcoded, whatever arrives last).
+//   - A dead letter of stage S marks the video failed unless the video has
+//     already reached what S produces (a stale dead letter: the record was
+//     redriven and succeeded, and the success was read first). A dead
+//     letter of a later stage replaces the failure of an earlier one.
+//   - A stage event beyond the failed stage (a redrive that succeeded)
+//     replaces failed.
+//   - Idempotent: per video, Apply remembers the last offset applied from
+//     each topic/partition and ignores a record at or below it, so a
+//     redelivery (consumer restart, rebalance, a replay by a new group)
+//     changes nothing, not even State.Version.
+//   - The owner is taken from the event value (a dead letter's value is the
+//     original record's value: its envelope is read with
+//     events.PeekEnvelope). A record whose owner differs from the stored one
+//     is refused, so events cannot move a video to another user.
+//
+// # Notifications
+//
+// Apply issues NOTIFY vidpipe_video_status (payload: the video id) in its
+// transaction when the state changed, and feeds this process's subscribers
+// directly after commit. Subscribe also LISTENs, on a connection of its own
+// while there are subscribers, so that a change applied by another API
+// replica reaches this one; the listener reconnects with backoff and re-reads
+// the subscribed videos after each reconnect.
+//
+// # Delivery
+//
+// The [Consumer] is at least once: it commits a record's offset
+// (synchronously) only after Apply succeeded, retries Apply with backoff
+// while the database is unavailable (never skipping a record for that), and
+// logs and commits past a record that can never apply ([ErrUndecodable]).
+// It tolerates Kafka being down at start or later.
+//
+// # Schema
+//
+// Migrations are embedded (migrations/NNNN_*.sql) and recorded in the
+// projection_migrations table; Migrate runs them in one transaction under
+// pg_advisory_xact_lock, so replicas starting together apply each once.
+package projection

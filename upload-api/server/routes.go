@@ -1,0 +1,68 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// addRoutes lists every route of the API.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	log, o := d.Logger, d.Options
+	in := &intake{log: log, objects: d.Objects, pub: d.Publisher, status: d.Status, metrics: d.Metrics}
+	v := viewer{objects: d.Objects, opts: o}
+	auth := func(h http.Handler) http.Handler { return requireAuth(d.Auth, log, h) }
+
+	// Operations (no auth).
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(log, d.Ready))
+	mux.Handle("GET /metrics", d.Metrics.handler())
+	mux.Handle("GET /openapi.yaml", handleOpenAPI())
+
+	// Videos.
+	mux.Handle("POST /v1/videos", auth(handleUpload(log, o, in)))
+	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog)))
+	mux.Handle("GET /v1/videos/{id}", auth(handleGetVideo(log, v, d.Status)))
+	mux.Handle("GET /v1/videos/{id}/events", auth(handleEvents(log, o, v, d.Status)))
+	// Signed URL or bearer token, checked inside.
+	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Auth, d.Objects, d.Status))
+
+	// Resumable uploads (tus 1.0).
+	if t := d.Tus; t != nil {
+		mux.Handle("POST /v1/uploads/{$}", auth(t.create()))
+		mux.Handle("POST /v1/uploads", auth(t.create()))
+		mux.Handle("HEAD /v1/uploads/{id}", auth(t.head()))
+		mux.Handle("PATCH /v1/uploads/{id}", auth(t.patch()))
+		mux.Handle("DELETE /v1/uploads/{id}", auth(t.terminateUpload()))
+		mux.Handle("OPTIONS /v1/uploads/{$}", t.options())
+		mux.Handle("OPTIONS /v1/uploads/{id}", t.options())
+	}
+
+	// JSON answers for wrong methods and unknown paths.
+	for path, allow := range map[string]string{
+		"/healthz":                      "GET, HEAD",
+		"/readyz":                       "GET, HEAD",
+		"/metrics":                      "GET, HEAD",
+		"/openapi.yaml":                 "GET, HEAD",
+		"/v1/videos":                    "GET, HEAD, POST",
+		"/v1/videos/{id}":               "GET, HEAD",
+		"/v1/videos/{id}/events":        "GET, HEAD",
+		"/v1/videos/{id}/hls/{path...}": "GET, HEAD",
+		"/v1/uploads/{$}":               "POST, OPTIONS",
+		"/v1/uploads":                   "POST, OPTIONS",
+		"/v1/uploads/{id}":              "HEAD, PATCH, DELETE, OPTIONS",
+	} {
+		mux.Handle(path, methodNotAllowed(log, allow))
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "no such route"))
+	}))
+}
+
+func methodNotAllowed(log *slog.Logger, allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, r, log, errorf(http.StatusMethodNotAllowed, codeMethodNotAllowed,
+			"method %s is not allowed here (allowed: %s)", r.Method, strings.ReplaceAll(allow, " ", "")))
+	})
+}
