@@ -1,0 +1,338 @@
+package deploy_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/vidpipe/vidpipe/deploy/configkeys"
+	"github.com/vidpipe/vidpipe/deploy/dockerfile"
+	"github.com/vidpipe/vidpipe/events/config"
+	uploadapi "github.com/vidpipe/vidpipe/upload-api"
+)
+
+// MustCompose loads docker-compose.yml the way `docker compose` does
+// (compose-go: schema validation, interpolation, merge keys, path
+// resolution), with an empty environment so the defaults in the file are
+// what is checked.
+func MustCompose(tb testing.TB) *types.Project {
+	tb.Helper()
+	opts, err := cli.NewProjectOptions([]string{composePath},
+		cli.WithWorkingDirectory(repoRoot),
+		cli.WithEnv([]string{}),
+		cli.WithInterpolation(true),
+		cli.WithConsistency(true),
+		cli.WithResolvedPaths(true),
+	)
+	if err != nil {
+		tb.Fatalf("compose options: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := opts.LoadProject(ctx)
+	if err != nil {
+		tb.Fatalf("load %s: %v", composePath, err)
+	}
+	return p
+}
+
+// composeBinary returns the vidpipe binary a compose service runs: the
+// build target of deploy/Dockerfile. ok is false for other images.
+func composeBinary(s types.ServiceConfig) (string, bool) {
+	if s.Build == nil {
+		return "", false
+	}
+	return s.Build.Target, true
+}
+
+// composeEnv returns the service's environment: the image's ENV under the
+// compose environment. A variable without a value is an error.
+func composeEnv(tb testing.TB, df *dockerfile.File, s types.ServiceConfig) map[string]string {
+	tb.Helper()
+	env := map[string]string{}
+	if bin, ok := composeBinary(s); ok {
+		env = MustImageEnv(tb, df, bin)
+	}
+	for k, v := range s.Environment {
+		if v == nil {
+			tb.Errorf("service %s: %s has no value (it would come from the host's environment)", s.Name, k)
+			continue
+		}
+		env[k] = *v
+	}
+	return env
+}
+
+func TestComposeServices(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	want := []string{"indexer", "kafka", "kafka-init", "minio", "minio-init", "postgres", "thumbnail", "transcode", "upload-api"}
+	if got := p.ServiceNames(); !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+		t.Errorf("services %v, want %v", got, want)
+	}
+	for _, bin := range append(services(), "vidpipectl") {
+		n := 0
+		for _, s := range p.Services {
+			if b, _ := composeBinary(s); b == bin {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d services run %s, want 1", n, bin)
+		}
+	}
+}
+
+func TestComposeBuilds(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	for name, s := range p.Services {
+		if s.Build == nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctxDir := s.Build.Context
+			if !filepath.IsAbs(ctxDir) {
+				ctxDir = filepath.Join(repoRoot, ctxDir)
+			}
+			if fi, err := os.Stat(ctxDir); err != nil || !fi.IsDir() {
+				t.Fatalf("build context %s: not a directory: %v", s.Build.Context, err)
+			}
+			if fi, err := os.Stat(filepath.Join(ctxDir, "go.work")); err != nil || fi.IsDir() {
+				t.Errorf("build context %s is not the repository root (no go.work): %v", s.Build.Context, err)
+			}
+			dfPath := s.Build.Dockerfile
+			if !filepath.IsAbs(dfPath) {
+				dfPath = filepath.Join(ctxDir, dfPath)
+			}
+			f, err := os.Open(dfPath)
+			if err != nil {
+				t.Fatalf("Dockerfile: %v", err)
+			}
+			defer f.Close()
+			df, err := dockerfile.Parse(f)
+			if err != nil {
+				t.Fatalf("%s: %v", dfPath, err)
+			}
+			if s.Build.Target == "" || !slices.Contains(df.Targets(), s.Build.Target) {
+				t.Errorf("build target %q is not a stage of %s (stages: %v)", s.Build.Target, dfPath, df.Targets())
+			}
+			if want := imageRepo + s.Build.Target + ":dev"; s.Image != want {
+				t.Errorf("image %q, want %q (the name deploy/k8s/base uses, tag dev)", s.Image, want)
+			}
+		})
+	}
+}
+
+func TestComposeWorkersScale(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	for name, s := range p.Services {
+		bin, ok := composeBinary(s)
+		if !ok || !slices.Contains(workers(), bin) {
+			continue
+		}
+		if s.ContainerName != "" {
+			t.Errorf("worker %s has container_name %q: `docker compose up --scale %s=3` needs none", name, s.ContainerName, name)
+		}
+		if len(s.Ports) > 0 {
+			t.Errorf("worker %s publishes %v: copies would clash on the host port", name, s.Ports)
+		}
+		if s.Scale != nil || (s.Deploy != nil && s.Deploy.Replicas != nil) {
+			t.Errorf("worker %s fixes its replicas; leave them to --scale", name)
+		}
+	}
+}
+
+func TestComposeHostPortsAreLocal(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	for name, s := range p.Services {
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("service %s publishes %s:%d on %q, want 127.0.0.1 only", name, port.Published, port.Target, port.HostIP)
+			}
+		}
+	}
+	if up := p.Services["upload-api"]; len(up.Ports) != 1 || up.Ports[0].Published != "8080" || up.Ports[0].Target != 8080 {
+		t.Errorf("upload-api ports %+v, want 127.0.0.1:8080:8080", up.Ports)
+	}
+}
+
+func TestComposeEnvironment(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	df := MustDockerfile(t)
+	for name, s := range p.Services {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := composeEnv(t, df, s)
+			bin, ok := composeBinary(s)
+			if !ok {
+				for k := range env {
+					if strings.HasPrefix(k, config.EnvPrefix+"_") {
+						t.Errorf("%s is set on %s, which runs no vidpipe binary", k, name)
+					}
+				}
+				return
+			}
+			for _, err := range configkeys.Check(bin, "docker-compose.yml service "+name, keys(env)) {
+				t.Error(err)
+			}
+			if bin == "vidpipectl" {
+				return
+			}
+			if _, err := configkeys.Load(bin, env); err != nil {
+				t.Errorf("service %s: %v", name, err)
+			}
+		})
+	}
+}
+
+func TestComposeHealthAndOrder(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	df := MustDockerfile(t)
+	for name, s := range p.Services {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			oneShot := s.Restart == types.RestartPolicyNo
+			if !oneShot && (s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) == 0) {
+				t.Errorf("long-running service %s has no healthcheck", name)
+			}
+			for dep, d := range s.DependsOn {
+				ds, ok := p.Services[dep]
+				if !ok {
+					t.Errorf("depends on unknown service %s", dep)
+					continue
+				}
+				switch d.Condition {
+				case types.ServiceConditionHealthy:
+					if ds.HealthCheck == nil || ds.HealthCheck.Disable {
+						t.Errorf("waits for %s to be healthy, which has no healthcheck", dep)
+					}
+				case types.ServiceConditionCompletedSuccessfully:
+					if ds.Restart != types.RestartPolicyNo {
+						t.Errorf("waits for %s to complete, which restarts (%q)", dep, ds.Restart)
+					}
+				default:
+					t.Errorf("depends on %s with condition %q, want service_healthy or service_completed_successfully", dep, d.Condition)
+				}
+			}
+			bin, ok := composeBinary(s)
+			if !ok || !slices.Contains(services(), bin) {
+				return
+			}
+			if d, ok := s.DependsOn["kafka-init"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+				t.Errorf("%s must start after kafka-init created the topics", name)
+			}
+			env := composeEnv(t, df, s)
+			test := []string(s.HealthCheck.Test)
+			if len(test) != 3 || test[0] != "CMD" || test[1] != healthcheckBin {
+				t.Fatalf("healthcheck %q, want [CMD %s URL]", test, healthcheckBin)
+			}
+			MustProbeMatchesAddr(t, test[2], "/readyz", env[addrKey(bin)])
+		})
+	}
+}
+
+func TestComposeStopGrace(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	df := MustDockerfile(t)
+	for name, s := range p.Services {
+		bin, ok := composeBinary(s)
+		if !ok || !slices.Contains(services(), bin) {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := configkeys.Load(bin, composeEnv(t, df, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			need, what := shutdownNeed(t, cfg)
+			var stop time.Duration = 10 * time.Second // Docker's default
+			if s.StopGracePeriod != nil {
+				stop = time.Duration(*s.StopGracePeriod)
+			}
+			if stop < need+composeStopMargin {
+				t.Errorf("stop_grace_period %s, want at least %s (%s) + %s", stop, need, what, composeStopMargin)
+			}
+		})
+	}
+}
+
+// composeStopMargin is the time allowed after the service's own shutdown
+// bound: committing offsets, leaving the group, closing clients.
+const composeStopMargin = 10 * time.Second
+
+// shutdownNeed returns how long a service may take to stop after SIGTERM,
+// by its configuration, and which key says so.
+func shutdownNeed(tb testing.TB, cfg any) (time.Duration, string) {
+	tb.Helper()
+	if c, ok := cfg.(*uploadapi.Config); ok {
+		return c.API.ShutdownTimeout, "api.shutdown_timeout"
+	}
+	st := MustStage(tb, cfg)
+	return st.ShutdownGrace, "stage.shutdown_grace"
+}
+
+// MustStage returns the Stage section of a worker Config.
+func MustStage(tb testing.TB, cfg any) config.Stage {
+	tb.Helper()
+	v := reflect.ValueOf(cfg)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Struct {
+		if f := v.FieldByName("Stage"); f.IsValid() {
+			if st, ok := f.Interface().(config.Stage); ok {
+				return st
+			}
+		}
+	}
+	tb.Fatalf("%T has no stage section", cfg)
+	return config.Stage{}
+}
+
+func TestComposeTopics(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	init := p.Services["kafka-init"]
+	args := []string(init.Command)
+	if len(args) < 2 || args[0] != "topics" || args[1] != "create" {
+		t.Fatalf("kafka-init command %q, want topics create ...", args)
+	}
+	n := MustFlagInt(t, args, "--partitions")
+	kafka := p.Services["kafka"]
+	if v := kafka.Environment["KAFKA_NUM_PARTITIONS"]; v == nil || *v != strconv.Itoa(n) {
+		t.Errorf("kafka KAFKA_NUM_PARTITIONS=%s, want %d like kafka-init", deref(v), n)
+	}
+	if v := kafka.Environment["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]; v == nil || *v != "false" {
+		t.Errorf("kafka must not auto-create topics (a typo would make a 1-partition topic)")
+	}
+	brokers := MustFlagString(t, args, "--brokers")
+	for name, s := range p.Services {
+		if v := s.Environment[config.EnvName("kafka.brokers")]; v != nil && *v != brokers {
+			t.Errorf("service %s uses brokers %s, kafka-init %s", name, *v, brokers)
+		}
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return "<unset>"
+	}
+	return *p
+}

@@ -1,0 +1,18 @@
+// Package deploy holds no production code: the module github.com/vidpipe/vidpipe/deploy
+// is where vidpipe's deployment files are checked. It contains
+//
+//	Dockerfile            one multi-stage build, a target per binary
+//	k8s/base              the Kustomize base (Deployments, KEDA ScaledObjects, ...)
+//	cmd/healthcheck       the HTTP probe the shell-less images use for HEALTHCHECK
+//	dockerfile, manifest, keda, configkeys
+//	                      the small readers the checks need
+//
+// and, in this package's tests, the checks themselves: docker-compose.yml
+// (at the repository root) loads with compose-go, the library behind
+// `docker compose`; every build context, Dockerfile and target exists;
+// every Kubernetes manifest decodes strictly into its Go type; every
+// VIDPIPE_* variable set anywhere is a key of the binary that receives it
+// and the whole environment loads with that service's own loader; probes,
+// ports, grace periods and the KEDA replica bounds agree with the
+// configuration and the topics' partitions.
+package deploy
