@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/servers"
 )
 
 // kafkaOpTimeout bounds one harness call against the broker (create topics,
@@ -37,10 +35,8 @@ type Kafka struct {
 	// the same across Restart.
 	Brokers []string
 
-	mu      sync.Mutex
-	opts    []kfake.Opt // options of the first start, without ports
-	ports   []int       // ports of the first start, reused by Restart
-	running bool
+	mu  sync.Mutex
+	srv *servers.Kafka
 }
 
 // StartKafka starts a one-broker in-memory kfake cluster on a free port of
@@ -50,7 +46,7 @@ type Kafka struct {
 // auto-created: use CreateTopics.
 func StartKafka(tb testing.TB, opts ...kfake.Opt) *Kafka {
 	tb.Helper()
-	return startKafka(tb, append([]kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(listenLoopback)}, opts...))
+	return startKafka(tb, servers.KafkaOptions{Opts: opts})
 }
 
 // StartKafkaPersistent starts a one-broker kfake cluster that keeps its
@@ -59,36 +55,17 @@ func StartKafka(tb testing.TB, opts ...kfake.Opt) *Kafka {
 // them again. It is closed at the test's cleanup; dataDir is left alone.
 func StartKafkaPersistent(tb testing.TB, dataDir string) *Kafka {
 	tb.Helper()
-	return startKafka(tb, []kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(listenLoopback), kfake.DataDir(dataDir)})
+	return startKafka(tb, servers.KafkaOptions{DataDir: dataDir})
 }
 
-// listenLoopback listens on 127.0.0.1 at address's port whatever host
-// address names. kfake already listens on 127.0.0.1; this keeps it so.
-func listenLoopback(network, address string) (net.Listener, error) {
-	_, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, fmt.Errorf("kfake listen address %q: %w", address, err)
-	}
-	return net.Listen(network, net.JoinHostPort("127.0.0.1", port))
-}
-
-func startKafka(tb testing.TB, opts []kfake.Opt) *Kafka {
+func startKafka(tb testing.TB, o servers.KafkaOptions) *Kafka {
 	tb.Helper()
-	c, err := kfake.NewCluster(opts...)
+	srv, err := servers.StartKafka(context.Background(), o)
 	if err != nil {
 		tb.Fatalf("harness: start kfake: %v", err)
 	}
-	k := &Kafka{Cluster: c, Brokers: c.ListenAddrs(), opts: opts, running: true}
-	for _, addr := range k.Brokers {
-		_, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			c.Close()
-			tb.Fatalf("harness: kfake listen address %q: %v", addr, err)
-		}
-		p, _ := strconv.Atoi(port)
-		k.ports = append(k.ports, p)
-	}
-	tb.Cleanup(func() { k.stop() })
+	k := &Kafka{Cluster: srv.Cluster, Brokers: srv.Brokers, srv: srv}
+	tb.Cleanup(srv.Stop)
 	return k
 }
 
@@ -96,16 +73,7 @@ func startKafka(tb testing.TB, opts []kfake.Opt) *Kafka {
 // a stopped cluster does nothing.
 func (k *Kafka) Stop(tb testing.TB) {
 	tb.Helper()
-	k.stop()
-}
-
-func (k *Kafka) stop() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.running {
-		k.Cluster.Close()
-		k.running = false
-	}
+	k.srv.Stop()
 }
 
 // Restart stops the cluster if it is running and starts it again on the
@@ -117,23 +85,10 @@ func (k *Kafka) Restart(tb testing.TB) {
 	tb.Helper()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.running {
-		k.Cluster.Close()
-		k.running = false
+	if err := k.srv.Restart(context.Background()); err != nil {
+		tb.Fatalf("harness: %v", err)
 	}
-	opts := append(append([]kfake.Opt(nil), k.opts...), kfake.Ports(k.ports...))
-	deadline := time.Now().Add(rebindTimeout)
-	for {
-		c, err := kfake.NewCluster(opts...)
-		if err == nil {
-			k.Cluster, k.Brokers, k.running = c, c.ListenAddrs(), true
-			return
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			tb.Fatalf("harness: restart kfake on ports %v: %v", k.ports, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	k.Cluster, k.Brokers = k.srv.Cluster, k.srv.Brokers
 }
 
 // transport returns a fresh kafka-go transport (no metadata cached from

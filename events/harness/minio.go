@@ -4,27 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/servers"
 )
 
 // Credentials and region of every harness MinIO server.
 const (
-	minioAccessKey = "vidpipe"
-	minioSecretKey = "vidpipe-secret"
-	minioRegion    = "us-east-1"
+	minioAccessKey = servers.DefaultMinIOAccessKey
+	minioSecretKey = servers.DefaultMinIOSecretKey
+	minioRegion    = servers.MinIORegion
 )
 
 // MinIO is a real MinIO server process listening on 127.0.0.1, with its
@@ -39,11 +34,7 @@ type MinIO struct {
 	// Dir holds the data (Dir/data) and the server log (Dir/minio.log).
 	Dir string
 
-	bin         string
-	consolePort int
-
-	mu   sync.Mutex
-	proc *process // nil when stopped
+	srv *servers.MinIO
 }
 
 var sharedMinIO shared[*MinIO]
@@ -55,19 +46,18 @@ var sharedMinIO shared[*MinIO]
 func SharedMinIO(tb testing.TB) *MinIO {
 	tb.Helper()
 	return sharedMinIO.get(tb, "MinIO", func() (*MinIO, error) {
-		bin, err := minioBinary()
-		if err != nil {
+		if _, err := servers.MinIOBinary(); err != nil {
 			return nil, err
 		}
 		dir, err := os.MkdirTemp("", "vidpipe-minio-")
 		if err != nil {
 			return nil, fmt.Errorf("minio directory: %w", err)
 		}
-		m := newMinIO(bin, dir)
-		if err := m.start(); err != nil {
+		m, err := startMinIO(dir)
+		if err != nil {
 			return nil, errors.Join(err, os.RemoveAll(dir))
 		}
-		onExit(func() error { return errors.Join(m.stop(), os.RemoveAll(dir)) })
+		onExit(func() error { return errors.Join(m.srv.Stop(), os.RemoveAll(dir)) })
 		return m, nil
 	})
 }
@@ -77,49 +67,50 @@ func SharedMinIO(tb testing.TB) *MinIO {
 // which also logs the end of the server log if the test failed.
 func StartMinIO(tb testing.TB) *MinIO {
 	tb.Helper()
-	bin, err := minioBinary()
-	if err != nil {
+	if _, err := servers.MinIOBinary(); err != nil {
 		tb.Fatalf("harness: %v", err)
 	}
-	m := newMinIO(bin, tb.TempDir())
-	if err := m.start(); err != nil {
+	dir := tb.TempDir()
+	m, err := startMinIO(dir)
+	if err != nil {
 		tb.Fatalf("harness: %v", err)
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			tb.Logf("harness: end of %s:\n%s", m.logPath(), readLogTail(m.logPath(), 0, logTailBytes))
+			tb.Logf("harness: end of %s:\n%s", m.srv.LogPath, servers.LogTail(m.srv.LogPath, logTailBytes))
 		}
-		if err := m.stop(); err != nil {
+		if err := m.srv.Stop(); err != nil {
 			tb.Errorf("harness: %v", err)
 		}
 	})
 	return m
 }
 
-func newMinIO(bin, dir string) *MinIO {
-	return &MinIO{AccessKey: minioAccessKey, SecretKey: minioSecretKey, Dir: dir, bin: bin}
-}
+// logTailBytes is how much of a server log a failed test logs.
+const logTailBytes = 4 << 10
 
-func (m *MinIO) logPath() string { return filepath.Join(m.Dir, "minio.log") }
+// startMinIO starts a server in dir (data in dir/data, log dir/minio.log)
+// on a free port with the harness credentials.
+func startMinIO(dir string) (*MinIO, error) {
+	srv, err := servers.StartMinIO(context.Background(), servers.MinIOOptions{
+		Dir:       dir,
+		AccessKey: minioAccessKey,
+		SecretKey: minioSecretKey,
+		LogPath:   filepath.Join(dir, "minio.log"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &MinIO{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Dir: srv.Dir, srv: srv}, nil
+}
 
 // Stop terminates the server (SIGTERM; killed if it has not exited within
 // 15s). Stopping a stopped server does nothing.
 func (m *MinIO) Stop(tb testing.TB) {
 	tb.Helper()
-	if err := m.stop(); err != nil {
+	if err := m.srv.Stop(); err != nil {
 		tb.Fatalf("harness: %v", err)
 	}
-}
-
-func (m *MinIO) stop() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return nil
-	}
-	err := m.proc.stop(syscall.SIGTERM, stopTimeout)
-	m.proc = nil
-	return err
 }
 
 // Start starts a stopped server again on the same Endpoint with the same
@@ -127,116 +118,17 @@ func (m *MinIO) stop() error {
 // fails the test.
 func (m *MinIO) Start(tb testing.TB) {
 	tb.Helper()
-	if err := m.start(); err != nil {
+	if err := m.srv.Start(context.Background()); err != nil {
 		tb.Fatalf("harness: %v", err)
 	}
-}
-
-// start runs the server: on a free port the first time, on Endpoint's port
-// afterwards.
-func (m *MinIO) start() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc != nil {
-		return fmt.Errorf("minio on %s is already running", m.Endpoint)
-	}
-	port := 0
-	if m.Endpoint != "" {
-		_, p, err := net.SplitHostPort(m.Endpoint)
-		if err != nil {
-			return fmt.Errorf("minio endpoint %q: %w", m.Endpoint, err)
-		}
-		port, _ = strconv.Atoi(p)
-	}
-	if m.consolePort == 0 {
-		// MINIO_BROWSER=off keeps the console from listening; the address
-		// is set anyway so that it could only ever bind 127.0.0.1.
-		p, err := freePort()
-		if err != nil {
-			return err
-		}
-		m.consolePort = p
-	}
-	port, err := startOnPort(port, m.run)
-	if err != nil {
-		return err
-	}
-	m.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	return nil
-}
-
-// run starts the process on port and waits until it serves requests.
-func (m *MinIO) run(port int) error {
-	endpoint := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	env := append(envWithout("MINIO_"),
-		"MINIO_ROOT_USER="+m.AccessKey,
-		"MINIO_ROOT_PASSWORD="+m.SecretKey,
-		"MINIO_BROWSER=off",
-		"MINIO_UPDATE=off",
-	)
-	proc, err := startProcess(procSpec{
-		name: "minio",
-		path: m.bin,
-		args: []string{"server",
-			"--address", endpoint,
-			"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(m.consolePort)),
-			filepath.Join(m.Dir, "data"),
-		},
-		env:      env,
-		dir:      m.Dir,
-		logPath:  m.logPath(),
-		deathSig: syscall.SIGKILL,
-	})
-	if err != nil {
-		return err
-	}
-	client, err := m.newClient(endpoint)
-	if err != nil {
-		return errors.Join(err, proc.stop(syscall.SIGKILL, stopTimeout))
-	}
-	live := "http://" + endpoint + "/minio/health/live"
-	err = proc.waitReady(startTimeout, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, live, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", live, resp.Status)
-		}
-		// Live can answer before the object layer is up; an S3 call can't.
-		_, err = client.ListBuckets(ctx)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("minio on %s: %w", endpoint, err)
-	}
-	m.proc = proc
-	return nil
-}
-
-func (m *MinIO) newClient(endpoint string) (*minio.Client, error) {
-	c, err := minio.New(endpoint, &minio.Options{
-		Creds:        credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
-		Secure:       false,
-		Region:       minioRegion,
-		BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("minio client for %s: %w", endpoint, err)
-	}
-	return c, nil
+	m.Endpoint = m.srv.Endpoint
 }
 
 // Client returns a minio-go client for the server (root credentials,
 // path-style, region us-east-1, plain http).
 func (m *MinIO) Client(tb testing.TB) *minio.Client {
 	tb.Helper()
-	c, err := m.newClient(m.Endpoint)
+	c, err := m.srv.Client()
 	if err != nil {
 		tb.Fatalf("harness: %v", err)
 	}

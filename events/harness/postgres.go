@@ -4,24 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// postgresSuperuser is the superuser initdb creates; it connects without a
-// password (trust authentication, 127.0.0.1 only).
-const postgresSuperuser = "postgres"
+	"github.com/vidpipe/vidpipe/events/servers"
+)
 
 // Postgres is a real PostgreSQL server listening on 127.0.0.1. Its cluster
 // lives in Dir/data and its output goes to Dir/postgres.log. When the tests
@@ -38,11 +28,7 @@ type Postgres struct {
 	// server log (Dir/postgres.log).
 	Dir string
 
-	bins pgBins
-	cred *syscall.Credential // nil: run as the current user
-
-	mu   sync.Mutex
-	proc *process // nil when stopped
+	srv *servers.Postgres
 }
 
 var sharedPostgres shared[*Postgres]
@@ -62,7 +48,7 @@ func SharedPostgres(tb testing.TB) *Postgres {
 		if err := p.start(); err != nil {
 			return nil, errors.Join(err, os.RemoveAll(p.Dir))
 		}
-		onExit(func() error { return errors.Join(p.stop(), os.RemoveAll(p.Dir)) })
+		onExit(func() error { return errors.Join(p.srv.Stop(), os.RemoveAll(p.Dir)) })
 		return p, nil
 	})
 }
@@ -88,9 +74,9 @@ func StartPostgres(tb testing.TB) *Postgres {
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			tb.Logf("harness: end of %s:\n%s", p.logPath(), readLogTail(p.logPath(), 0, logTailBytes))
+			tb.Logf("harness: end of %s:\n%s", p.srv.LogPath, servers.LogTail(p.srv.LogPath, logTailBytes))
 		}
-		if err := p.stop(); err != nil {
+		if err := p.srv.Stop(); err != nil {
 			tb.Errorf("harness: %v", err)
 		}
 	})
@@ -100,83 +86,18 @@ func StartPostgres(tb testing.TB) *Postgres {
 // newPostgres creates a cluster with initdb in a new temporary directory
 // (UTF8, C locale, trust authentication, superuser postgres).
 func newPostgres() (*Postgres, error) {
-	bins, err := postgresBinaries()
-	if err != nil {
-		return nil, err
-	}
-	cred, err := postgresCredential()
-	if err != nil {
+	if _, err := servers.FindPostgres(); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "vidpipe-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("postgres directory: %w", err)
 	}
-	p := &Postgres{Host: "127.0.0.1", User: postgresSuperuser, Dir: dir, bins: bins, cred: cred}
-	if err := p.initdb(); err != nil {
+	srv, err := servers.NewPostgres(servers.PostgresOptions{Dir: dir})
+	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	return p, nil
-}
-
-// postgresCredential returns the `postgres` system user to run the server
-// as when the tests run as root, and nil otherwise.
-func postgresCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("tests run as root, and PostgreSQL refuses root: need the `postgres` system user (apt-get install postgresql creates it): %w", err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("uid of user postgres: %w", err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("gid of user postgres: %w", err)
-	}
-	// Groups nil: no supplementary groups (root's are dropped).
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func (p *Postgres) dataDir() string { return filepath.Join(p.Dir, "data") }
-func (p *Postgres) sockDir() string { return filepath.Join(p.Dir, "sock") }
-func (p *Postgres) logPath() string { return filepath.Join(p.Dir, "postgres.log") }
-
-// env is the servers' environment: the caller's without PG* variables,
-// which could point the tools elsewhere.
-func (p *Postgres) env() []string { return envWithout("PG") }
-
-// initdb creates the directories (owned by the server's user) and the
-// cluster.
-func (p *Postgres) initdb() error {
-	if err := os.Mkdir(p.sockDir(), 0o700); err != nil {
-		return fmt.Errorf("postgres socket directory: %w", err)
-	}
-	if p.cred != nil {
-		for _, d := range []string{p.Dir, p.sockDir()} {
-			if err := os.Chown(d, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
-				return fmt.Errorf("give %s to user postgres: %w", d, err)
-			}
-		}
-	}
-	cmd := exec.Command(p.bins.initdb,
-		"-D", p.dataDir(),
-		"-A", "trust",
-		"-U", p.User,
-		"-E", "UTF8",
-		"--no-locale",
-		"--no-sync",
-	)
-	cmd.Env = p.env()
-	cmd.Dir = p.Dir
-	cmd.SysProcAttr = sysProcAttr(syscall.SIGKILL, p.cred)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb %s: %w\n%s", p.dataDir(), err, out)
-	}
-	return nil
+	return &Postgres{Host: srv.Host, User: srv.User, Dir: srv.Dir, srv: srv}, nil
 }
 
 // Stop shuts the server down (fast shutdown, SIGINT: open sessions are
@@ -184,20 +105,9 @@ func (p *Postgres) initdb() error {
 // server does nothing.
 func (p *Postgres) Stop(tb testing.TB) {
 	tb.Helper()
-	if err := p.stop(); err != nil {
+	if err := p.srv.Stop(); err != nil {
 		tb.Fatalf("harness: %v", err)
 	}
-}
-
-func (p *Postgres) stop() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.proc == nil {
-		return nil
-	}
-	err := p.proc.stop(syscall.SIGINT, stopTimeout)
-	p.proc = nil
-	return err
 }
 
 // Start starts a stopped server again on the same port with the same data,
@@ -218,82 +128,19 @@ func (p *Postgres) Restart(tb testing.TB) {
 	p.Start(tb)
 }
 
+// start starts the server: on a free port the first time, on Port
+// afterwards.
 func (p *Postgres) start() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.proc != nil {
-		return fmt.Errorf("postgres on port %d is already running", p.Port)
-	}
-	port, err := startOnPort(p.Port, p.run)
-	if err != nil {
+	if err := p.srv.Start(context.Background()); err != nil {
 		return err
 	}
-	p.Port = port
-	return nil
-}
-
-// maxSocketPath leaves room for "/.s.PGSQL.65535" within the 107 bytes a
-// Unix socket path may have.
-const maxSocketPath = 90
-
-// run starts the server on port and waits until it accepts connections.
-func (p *Postgres) run(port int) error {
-	sock := p.sockDir()
-	if len(sock) > maxSocketPath {
-		sock = "" // no Unix socket; clients use TCP
-	}
-	proc, err := startProcess(procSpec{
-		name: "postgres",
-		path: p.bins.postgres,
-		args: []string{
-			"-D", p.dataDir(),
-			"-p", strconv.Itoa(port),
-			"-k", sock,
-			"-c", "listen_addresses=127.0.0.1",
-			// Durability is not under test: skip the disk flushes.
-			"-c", "fsync=off",
-			"-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off",
-		},
-		env:      p.env(),
-		dir:      p.Dir,
-		logPath:  p.logPath(),
-		deathSig: syscall.SIGQUIT, // immediate shutdown; the postmaster stops its backends
-		cred:     p.cred,
-	})
-	if err != nil {
-		return err
-	}
-	dsn := p.url(port, "postgres")
-	err = proc.waitReady(startTimeout, func(ctx context.Context) error {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(context.Background())
-		return conn.Ping(ctx)
-	})
-	if err != nil {
-		return fmt.Errorf("postgres on 127.0.0.1:%d: %w", port, err)
-	}
-	p.proc = proc
+	p.Port = p.srv.Port
 	return nil
 }
 
 // URL returns the connection URL of database db:
 // "postgres://postgres@127.0.0.1:PORT/db?sslmode=disable".
-func (p *Postgres) URL(db string) string { return p.url(p.Port, db) }
-
-func (p *Postgres) url(port int, db string) string {
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.User(p.User),
-		Host:     net.JoinHostPort(p.Host, strconv.Itoa(port)),
-		Path:     "/" + db,
-		RawQuery: "sslmode=disable",
-	}
-	return u.String()
-}
+func (p *Postgres) URL(db string) string { return p.srv.URL(db) }
 
 // MustDatabase creates a database with a random name ("test_" + hex) on p
 // and returns its URL, "postgres://postgres@127.0.0.1:PORT/NAME?sslmode=disable".

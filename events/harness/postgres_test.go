@@ -3,7 +3,9 @@ package harness
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,12 +89,12 @@ func TestPostgresRunsAsPostgresUserWhenRoot(t *testing.T) {
 	}
 	owner := st.Sys().(*syscall.Stat_t).Uid
 	if os.Geteuid() == 0 {
-		cred, err := postgresCredential()
+		u, err := user.Lookup("postgres")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if owner != cred.Uid {
-			t.Errorf("cluster owned by uid %d, want the postgres user's %d", owner, cred.Uid)
+		if uid := strconv.FormatUint(uint64(owner), 10); uid != u.Uid {
+			t.Errorf("cluster owned by uid %s, want the postgres user's %s", uid, u.Uid)
 		}
 	} else if owner != uint32(os.Geteuid()) {
 		t.Errorf("cluster owned by uid %d, want the current user's %d", owner, os.Geteuid())

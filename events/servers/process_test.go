@@ -1,10 +1,11 @@
-package harness
+package servers
 
 import (
 	"context"
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 )
 
 func TestFreePortIsBindable(t *testing.T) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func shProcess(t *testing.T, script string) *process {
 	t.Helper()
 	p, err := startProcess(procSpec{
 		name:     "sh",
-		path:     MustTool(t, "sh"),
+		path:     mustSh(t),
 		args:     []string{"-c", script},
 		env:      os.Environ(),
 		dir:      t.TempDir(),
@@ -46,7 +47,7 @@ func shProcess(t *testing.T, script string) *process {
 func TestProcessStopKillsAfterGrace(t *testing.T) {
 	// The script ignores SIGTERM; stop must kill it and say so.
 	p := shProcess(t, `trap "" TERM; echo started; while :; do sleep 1; done`)
-	if err := p.waitReady(10*time.Second, func(context.Context) error {
+	if err := p.waitReady(context.Background(), 10*time.Second, func(context.Context) error {
 		if !strings.Contains(p.logTail(), "started") {
 			return errors.New("not started")
 		}
@@ -82,12 +83,12 @@ func TestWaitReadyReportsEarlyExit(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			p := shProcess(t, tc.script)
-			err := p.waitReady(10*time.Second, func(context.Context) error { return errors.New("never ready") })
+			err := p.waitReady(context.Background(), 10*time.Second, func(context.Context) error { return errors.New("never ready") })
 			if err == nil {
 				t.Fatal("waitReady = nil, want an error")
 			}
-			if got := errors.Is(err, errAddrInUse); got != tc.addrInUse {
-				t.Errorf("errors.Is(%v, errAddrInUse) = %v, want %v", err, got, tc.addrInUse)
+			if got := errors.Is(err, ErrAddrInUse); got != tc.addrInUse {
+				t.Errorf("errors.Is(%v, ErrAddrInUse) = %v, want %v", err, got, tc.addrInUse)
 			}
 			if !strings.Contains(err.Error(), tc.wantInTail) {
 				t.Errorf("error %q does not carry the log line %q", err, tc.wantInTail)
@@ -98,10 +99,10 @@ func TestWaitReadyReportsEarlyExit(t *testing.T) {
 
 func TestStartOnPortRetriesTakenPort(t *testing.T) {
 	calls := 0
-	port, err := startOnPort(0, func(port int) error {
+	port, err := startOnPort(context.Background(), 0, func(port int) error {
 		calls++
 		if calls == 1 {
-			return errAddrInUse
+			return ErrAddrInUse
 		}
 		return nil
 	})
@@ -112,10 +113,10 @@ func TestStartOnPortRetriesTakenPort(t *testing.T) {
 
 func TestStartOnPortKeepsGivenPort(t *testing.T) {
 	var tried []int
-	port, err := startOnPort(4242, func(port int) error {
+	port, err := startOnPort(context.Background(), 4242, func(port int) error {
 		tried = append(tried, port)
 		if len(tried) < 3 {
-			return errAddrInUse
+			return ErrAddrInUse
 		}
 		return nil
 	})
@@ -127,4 +128,14 @@ func TestStartOnPortKeepsGivenPort(t *testing.T) {
 			t.Fatalf("tried ports %v, want only 4242", tried)
 		}
 	}
+}
+
+// mustSh returns the path of sh.
+func mustSh(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatalf("sh not found in PATH: %v", err)
+	}
+	return path
 }

@@ -1,0 +1,58 @@
+package devstack
+
+import (
+	"maps"
+	"strings"
+	"testing"
+)
+
+func TestParseScale(t *testing.T) {
+	tests := map[string]struct {
+		values  []string
+		want    Scale
+		wantErr string
+	}{
+		"default":               {nil, Scale{UploadAPI: 1, Transcode: 1, Thumbnail: 1, Indexer: 1}, ""},
+		"one worker":            {[]string{"transcode=2"}, Scale{UploadAPI: 1, Transcode: 2, Thumbnail: 1, Indexer: 1}, ""},
+		"repeated flag":         {[]string{"transcode=3", "thumbnail=2"}, Scale{UploadAPI: 1, Transcode: 3, Thumbnail: 2, Indexer: 1}, ""},
+		"comma list":            {[]string{"transcode=2, indexer=0"}, Scale{UploadAPI: 1, Transcode: 2, Thumbnail: 1, Indexer: 0}, ""},
+		"later wins":            {[]string{"transcode=2", "transcode=4"}, Scale{UploadAPI: 1, Transcode: 4, Thumbnail: 1, Indexer: 1}, ""},
+		"api too":               {[]string{"upload-api=2"}, Scale{UploadAPI: 2, Transcode: 1, Thumbnail: 1, Indexer: 1}, ""},
+		"zero leaves it out":    {[]string{"upload-api=0"}, Scale{UploadAPI: 0, Transcode: 1, Thumbnail: 1, Indexer: 1}, ""},
+		"max":                   {[]string{"thumbnail=32"}, Scale{UploadAPI: 1, Transcode: 1, Thumbnail: 32, Indexer: 1}, ""},
+		"unknown service":       {[]string{"ffmpeg=2"}, nil, `unknown service "ffmpeg"`},
+		"no count":              {[]string{"transcode"}, nil, "want SERVICE=N"},
+		"not a number":          {[]string{"transcode=two"}, nil, "copies must be a number from 0 to 32"},
+		"negative":              {[]string{"transcode=-1"}, nil, "copies must be a number from 0 to 32"},
+		"too many":              {[]string{"transcode=33"}, nil, "copies must be a number from 0 to 32"},
+		"error names the value": {[]string{"transcode=2,thumb=1"}, nil, `--scale "thumb=1"`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := ParseScale(tc.values)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseScale(%q) = %v, %v; want an error containing %q", tc.values, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseScale(%q): %v", tc.values, err)
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("ParseScale(%q) = %v, want %v", tc.values, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestScaleString(t *testing.T) {
+	s := Scale{Transcode: 2, UploadAPI: 1}
+	if got, want := s.String(), "upload-api=1,transcode=2,thumbnail=0,indexer=0"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	back, err := ParseScale([]string{s.String()})
+	if err != nil || !maps.Equal(back, Scale{UploadAPI: 1, Transcode: 2, Thumbnail: 0, Indexer: 0}) {
+		t.Errorf("ParseScale(String()) = %v, %v; want the same scale", back, err)
+	}
+}

@@ -1,0 +1,56 @@
+package servers
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+func TestMinIONewServerOnSameDirKeepsBuckets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o := MinIOOptions{Dir: dir, Port: port, AccessKey: "minioadmin", SecretKey: "minioadmin", LogPath: filepath.Join(t.TempDir(), "minio.log")}
+	m, err := StartMinIO(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	if want := "127.0.0.1:" + strconv.Itoa(port); m.Endpoint != want {
+		t.Errorf("Endpoint = %q, want %q", m.Endpoint, want)
+	}
+	c, err := m.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeBucket(ctx, "kept", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Restart(ctx); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err = StartMinIO(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	c, err = m.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.BucketExists(ctx, "kept"); err != nil || !ok {
+		t.Errorf("bucket after a new start: exists %v, %v; want true", ok, err)
+	}
+}
