@@ -30,7 +30,9 @@ test: deps vet
 
 ## run: the whole pipeline on this machine (broker, MinIO, PostgreSQL, API, workers)
 run: deps
-	go run ./events/cmd/vidpipectl dev $(ARGS)
+	@mkdir -p .vidpipe/bin
+	go build -o .vidpipe/bin/vidpipectl ./events/cmd/vidpipectl
+	@exec .vidpipe/bin/vidpipectl dev $(ARGS)
 
 ## bench: benchmarks, written to docs/benchmarks.md
 bench: deps
