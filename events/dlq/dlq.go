@@ -180,7 +180,7 @@ func (a *Admin) readRange(ctx context.Context, topic string, partition int, from
 	if from >= to {
 		return nil, nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.Brokers, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 200 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.Brokers, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: time.Second})
 	defer r.Close()
 	if err := r.SetOffset(from); err != nil {
 		return nil, err

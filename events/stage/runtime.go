@@ -144,7 +144,7 @@ func (r *runner[In, Out]) member(ctx, work context.Context, id int) {
 		Dialer:            &kafka.Dialer{ClientID: o.Kafka.ClientID, Timeout: 5 * time.Second, DualStack: true},
 		MinBytes:          1,
 		MaxBytes:          4 << 20,
-		MaxWait:           250 * time.Millisecond, // Close can block up to MaxWait
+		MaxWait:           2 * time.Second, // long poll; Close can block up to MaxWait. Shorter waits leave kafka-go too little slack (it asks the broker for MaxWait-RTT) and time out idle fetches
 		ReadBatchTimeout:  2 * time.Second,
 		CommitInterval:    o.Runtime.CommitInterval,
 		StartOffset:       kafka.FirstOffset,

@@ -92,7 +92,7 @@ func Follow(ctx context.Context, opts Options, w io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: opts.Brokers, Topic: x.topic, Partition: x.part, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: opts.Brokers, Topic: x.topic, Partition: x.part, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 2 * time.Second})
 			defer r.Close()
 			start := kafka.LastOffset
 			if opts.FromBeginning {

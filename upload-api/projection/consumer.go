@@ -90,7 +90,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		CommitInterval:        0, // synchronous: commit only what Apply stored
 		MinBytes:              1,
 		MaxBytes:              4 << 20,
-		MaxWait:               500 * time.Millisecond, // bounds fetch latency and Close
+		MaxWait:               2 * time.Second, // long poll (shorter leaves too little slack: idle fetches time out); bounds Close
 		WatchPartitionChanges: true,                   // topics created later are picked up
 		Dialer:                &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
