@@ -468,7 +468,6 @@ func TestMembersSharePartitions(t *testing.T) {
 	for i := 0; i < n; i++ {
 		evs = append(evs, uploaded(events.NewID()))
 	}
-	e.produce(t, evs...)
 	var mu sync.Mutex
 	seen := map[string]map[int]bool{} // process → partitions (by key hash via output)
 	handler := func(name string) stage.Handler[events.VideoUploaded, events.VideoTranscoded] {
@@ -486,6 +485,20 @@ func TestMembersSharePartitions(t *testing.T) {
 	e.opts.Runtime.Concurrency = 2
 	e.start(t, handler("a"))
 	e.start(t, handler("b"))
+	// Produce once all four members (2 processes × concurrency 2) have
+	// joined and the group is stable, so the partitions are spread.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, state := describeGroup(t, e.k.Brokers[0], "transcode")
+		if n == 4 && state == "Stable" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group never had 4 stable members (last: %d, %s)", n, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.produce(t, evs...)
 	out := e.k.ReadAll(t, events.TopicTranscoded, n, 60*time.Second)
 	keys := map[string]bool{}
 	for _, m := range out {
@@ -501,14 +514,14 @@ func TestMembersSharePartitions(t *testing.T) {
 	if len(seen["a"]) == 0 || len(seen["b"]) == 0 {
 		t.Errorf("both processes must get partitions: a=%d b=%d", len(seen["a"]), len(seen["b"]))
 	}
-	members := describeMembers(t, e.k.Brokers[0], "transcode")
+	members, _ := describeGroup(t, e.k.Brokers[0], "transcode")
 	if members != 4 {
 		t.Errorf("group has %d members, want 4 (2 processes × concurrency 2)", members)
 	}
 	e.waitLag(t, events.TopicUploaded)
 }
 
-func describeMembers(t *testing.T, broker, group string) int {
+func describeGroup(t *testing.T, broker, group string) (members int, state string) {
 	t.Helper()
 	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 5 * time.Second}
 	resp, err := c.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
@@ -518,7 +531,7 @@ func describeMembers(t *testing.T, broker, group string) int {
 	if len(resp.Groups) != 1 {
 		t.Fatalf("describe group: %d groups", len(resp.Groups))
 	}
-	return len(resp.Groups[0].Members)
+	return len(resp.Groups[0].Members), resp.Groups[0].GroupState
 }
 
 func TestNotReadyUntilKafkaIsUp(t *testing.T) {
