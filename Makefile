@@ -3,8 +3,14 @@ SHELL := /bin/bash
 GOBIN := $(shell go env GOPATH)/bin
 export PATH := $(GOBIN):$(PATH)
 export GOFLAGS ?= -buildvcs=false
+# Build and test with the newest Go 1.26 patch release: go1.26.8 (what these
+# machines start with) has standard-library vulnerabilities that govulncheck
+# reports (net/http, mime/multipart, crypto/tls, crypto/x509). The go command
+# fetches this toolchain once through the module proxy (about 10 s).
+# Override with make GOTOOLCHAIN=local.
+export GOTOOLCHAIN := go1.26.11
 
-MODULES := events upload-api transcode thumbnail indexer
+MODULES := events upload-api transcode thumbnail indexer e2e deploy bench
 TEST_TIMEOUT ?= 20m
 ARGS ?=
 
@@ -25,7 +31,7 @@ vet:
 	go vet work
 
 ## test: install what is missing, vet, then run every module's tests with -race
-test: deps vet
+test: deps vet vulncheck
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) work
 
 ## run: the whole pipeline on this machine (broker, MinIO, PostgreSQL, API, workers)
@@ -34,14 +40,45 @@ run: deps
 	go build -o .vidpipe/bin/vidpipectl ./events/cmd/vidpipectl
 	@exec .vidpipe/bin/vidpipectl dev $(ARGS)
 
-## bench: benchmarks, written to docs/benchmarks.md
+## bench: Go micro-benchmarks, then the benchmark driver (stage runtime, upload, transcode, end to end,
+## scaling, memory; bench/cmd/vidpipe-bench), written to docs/benchmarks.md; under 15 minutes.
+## BENCH_ARGS are passed to the driver, e.g. BENCH_ARGS='-only 1,5 -runs 1'.
+BENCH_ARGS ?=
 bench: deps
-	go test -run '^$$' -bench . -benchmem -count=1 -timeout 30m work
+	@mkdir -p .vidpipe/bench
+	go test -run '^$$' -bench . -benchmem -benchtime 200ms -count 1 ./events/ ./events/stage/ | tee .vidpipe/bench/micro.txt
+	go run ./bench/cmd/vidpipe-bench -micro .vidpipe/bench/micro.txt $(BENCH_ARGS)
 
-## fuzz: run each fuzz target for a bounded time (FUZZTIME, default 30s)
-FUZZTIME ?= 30s
+## fuzz: run each fuzz target for FUZZTIME (default 20s), minimising a new input for at most
+## FUZZMINIMIZETIME (default 5s); seed corpora are in each package's testdata/fuzz/<Target>/
+FUZZTIME ?= 20s
+FUZZMINIMIZETIME ?= 5s
+FUZZ_TARGETS := ./events:FuzzDecode ./upload-api/sniff:FuzzDetect \
+	./upload-api/server:FuzzUploadFields ./upload-api/server:FuzzTusMetadata \
+	./upload-api/server:FuzzCleanHLSPath ./upload-api/server:FuzzRewritePlaylist
 fuzz:
-	cd events && go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) .
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t##*:} in $${t%%:*} for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$${t%%:*}" || exit 1; \
+	done
+
+## vulncheck: govulncheck on every module against the Go vulnerability database, fetched as the
+## golang.org/x/vulndb module through the module proxy (VULNDB_VERSION, default latest); see scripts/vulncheck.sh
+.PHONY: vulncheck
+vulncheck: deps
+	@bash scripts/vulncheck.sh
+
+## chaos: the chaos test in its long form (make test runs a short one): the whole stack as processes,
+## CHAOS_VIDEOS good videos (default 60) and bad ones uploaded while CHAOS_ROUNDS rounds (default 3) of
+## faults hit it (kill -9, broker, MinIO and PostgreSQL restarts, SIGTERM); prints a summary table.
+## CHAOS_ARGS are passed to go test, e.g. CHAOS_ARGS='-count=3'; VIDPIPE_CHAOS_SEED replays the choices.
+CHAOS_VIDEOS ?= 60
+CHAOS_ROUNDS ?= 3
+CHAOS_ARGS ?=
+.PHONY: chaos
+chaos: deps
+	cd e2e && VIDPIPE_CHAOS_VIDEOS=$(CHAOS_VIDEOS) VIDPIPE_CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
+		go test -race -count=1 -v -timeout 30m -run '^TestChaos$$' $(CHAOS_ARGS) .
 
 ## tidy: go mod tidy in every module
 tidy:

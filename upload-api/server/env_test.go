@@ -55,6 +55,8 @@ type env struct {
 	Consumer *projection.Consumer
 	Tus      *Tus
 	Opts     Options
+	// TusTempDir is where tus buffers parts (empty when idle).
+	TusTempDir string
 }
 
 type envConfig struct {
@@ -133,7 +135,8 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 		go func() { defer close(done); _ = e.Consumer.Run(ctx) }()
 		tb.Cleanup(func() { cancel(); <-done })
 	}
-	tus, err := NewTus(TusDeps{Logger: log, Options: cfg.opts, S3: s3client, PartSize: cfg.partSize, TempDir: tb.TempDir(),
+	e.TusTempDir = tb.TempDir()
+	tus, err := NewTus(TusDeps{Logger: log, Options: cfg.opts, S3: s3client, PartSize: cfg.partSize, TempDir: e.TusTempDir,
 		Objects: objects, Publisher: pub, Status: status, Metrics: metrics})
 	if err != nil {
 		tb.Fatal(err)

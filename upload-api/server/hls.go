@@ -183,7 +183,11 @@ func rewritePlaylist(raw []byte, dir, sig string, presign func(key string) (stri
 			return "", false
 		}
 		if strings.HasSuffix(target, ".m3u8") {
-			return u.Path + "?" + sig, true
+			// Re-encoded from the decoded path: an escaped scheme or
+			// host ("https%3a//elsewhere/x.m3u8") stays a relative path
+			// (URL.String prefixes "./" to a first segment with a colon)
+			// and never becomes a link, carrying sig, to another site.
+			return (&url.URL{Path: u.Path, RawQuery: sig}).String(), true
 		}
 		s, err := presign(target)
 		if err != nil {

@@ -159,23 +159,27 @@ func checkText(s string, maxRunes int, multiline bool) error {
 }
 
 // cleanFilename makes a client file name safe to display: the last path
-// element only, valid UTF-8, no control characters, at most 255
-// characters. It is never used to build a key or a path.
+// element only (after "/" or "\\"), valid UTF-8, no control characters,
+// no surrounding spaces, at most 255 characters, never "." or "..".
+// Cleaning a clean name changes nothing. It is never used to build a key
+// or a path.
 func cleanFilename(name string) string {
-	name = strings.ReplaceAll(name, "\\", "/")
-	name = path.Base(name)
-	if name == "." || name == "/" || name == ".." {
-		return ""
-	}
 	name = strings.ToValidUTF8(name, "\uFFFD")
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return -1
+		case r == '\\':
+			return '/'
 		}
 		return r
 	}, name)
-	name = strings.TrimSpace(name)
-	return clip(name, maxFilenameLen)
+	name = path.Base(strings.TrimSpace(name))
+	name = strings.TrimSpace(clip(strings.TrimSpace(name), maxFilenameLen))
+	if name == "." || name == ".." || name == "/" {
+		return ""
+	}
+	return name
 }
 
 // defaultTitle is the title of a video uploaded without one: its file

@@ -1,0 +1,3 @@
+module github.com/vidpipe/vidpipe/scripts/vulndb
+
+go 1.26.0
