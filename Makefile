@@ -80,6 +80,11 @@ chaos: deps
 	cd e2e && VIDPIPE_CHAOS_VIDEOS=$(CHAOS_VIDEOS) VIDPIPE_CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
 		go test -race -count=1 -v -timeout 30m -run '^TestChaos$$' $(CHAOS_ARGS) .
 
+## docs: regenerate docs/configuration.md from the services' Config types
+.PHONY: docs
+docs:
+	go run ./deploy/cmd/configref
+
 ## tidy: go mod tidy in every module
 tidy:
 	@for m in $(MODULES); do (cd $$m && go mod tidy) || exit 1; done
