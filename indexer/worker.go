@@ -30,9 +30,11 @@ func NewWorker(cat *catalog.Catalog, log *slog.Logger) *Worker {
 //
 // It is idempotent: ready_at is the time the video first became ready
 // (kept on every later upsert), and replaying the same event writes
-// nothing and returns the very same document. A document the catalog
-// rejects as invalid is a permanent error; a database that is down or
-// slow is a transient one (retried by the runtime).
+// nothing and returns the very same document; so does an event that
+// differs only in transcoded_at or thumbnailed_at (an upstream stage
+// re-processed a redelivered record and made the same video). A document
+// the catalog rejects as invalid is a permanent error; a database that is
+// down or slow is a transient one (retried by the runtime).
 func (w *Worker) Handle(ctx context.Context, in events.VideoThumbnailed) (events.VideoReady, error) {
 	// PostgreSQL keeps microseconds: truncate so the column and the
 	// document agree.

@@ -64,8 +64,12 @@ func (c *Catalog) Ping(ctx context.Context) error {
 // upsertSQL inserts a video or, when its id exists, replaces the row with
 // the new document except for ready_at: the stored ready_at (the first time
 // the video became ready) is kept, in its column and inside the document.
-// The WHERE clause makes a replay of the same document a no-op: no write,
-// no updated_at change, no row returned.
+// The WHERE clause makes a replay a no-op (no write, no updated_at change,
+// no row returned): a document equal to the stored one once the processing
+// timestamps (transcoded_at, thumbnailed_at, ready_at) are left out. Such a
+// document is the same video made again after an at-least-once redelivery
+// (a stage re-ran after a crash, a rebalance or a broker outage), so the
+// stored document, with its first timestamps, stays the published one.
 const upsertSQL = `
 INSERT INTO videos AS v (
 	id, owner, title, description, tags, duration_seconds, width, height,
@@ -92,18 +96,20 @@ ON CONFLICT (id) DO UPDATE SET
 	ready_at = v.ready_at,
 	updated_at = now(),
 	document = jsonb_set(EXCLUDED.document, '{ready_at}', coalesce(v.document->'ready_at', EXCLUDED.document->'ready_at'))
-WHERE v.document IS DISTINCT FROM
-	jsonb_set(EXCLUDED.document, '{ready_at}', coalesce(v.document->'ready_at', EXCLUDED.document->'ready_at'))
+WHERE v.document - '{transcoded_at,thumbnailed_at,ready_at}'::text[] IS DISTINCT FROM
+	EXCLUDED.document - '{transcoded_at,thumbnailed_at,ready_at}'::text[]
 RETURNING v.document`
 
 // Upsert stores doc as the catalog entry of doc.VideoID and returns the
 // document as stored, which is what the indexer publishes.
 //
 // It is idempotent: doc.ReadyAt is used only when the video is new; a
-// video already in the catalog keeps its ready_at, and when the rest of the
-// document is unchanged (a replayed event) nothing is written and changed
-// is false. Either way the returned document is the stored one, so a replay
-// republishes exactly the same document.
+// video already in the catalog keeps its ready_at, and when the document is
+// unchanged but for its processing timestamps (transcoded_at,
+// thumbnailed_at, ready_at: a replayed event, or one an upstream stage made
+// again after a redelivery) nothing is written and changed is false. Either
+// way the returned document is the stored one, so a replay republishes
+// exactly the same document.
 //
 // A doc that fails Validate, or that the database rejects as invalid data,
 // returns an error matching [IsInvalid]; other errors (database down,

@@ -170,6 +170,66 @@ func TestUpsertIsIdempotent(t *testing.T) {
 	}
 }
 
+func TestUpsertReprocessedKeepsFirstDocument(t *testing.T) {
+	// After a redelivery, transcode and thumbnail may run again for the
+	// same upload: the document is the same but for its processing
+	// timestamps. The catalog keeps the first document and returns it, so
+	// the duplicate video.ready carries the same content.
+	ctx := context.Background()
+	c := MustCatalog(t)
+	doc := newDoc("alice", "Redelivered", "")
+	first, _, err := c.Upsert(ctx, doc)
+	if err != nil {
+		t.Fatalf("first upsert: %v", err)
+	}
+	before := readRow(t, c, doc.VideoID)
+	tests := map[string]func(*events.VideoReady){
+		"thumbnail re-ran": func(d *events.VideoReady) {
+			d.ThumbnailedAt = d.ThumbnailedAt.Add(time.Minute)
+		},
+		"transcode and thumbnail re-ran": func(d *events.VideoReady) {
+			d.TranscodedAt = d.TranscodedAt.Add(time.Minute)
+			d.ThumbnailedAt = d.ThumbnailedAt.Add(2 * time.Minute)
+		},
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			again := doc
+			again.ReadyAt = doc.ReadyAt.Add(time.Hour)
+			mutate(&again)
+			got, changed, err := c.Upsert(ctx, again)
+			if err != nil {
+				t.Fatalf("upsert: %v", err)
+			}
+			if changed {
+				t.Error("re-processed document reported a change")
+			}
+			if mustJSON(t, got) != mustJSON(t, first) {
+				t.Errorf("returned another document:\n got %s\nwant %s", mustJSON(t, got), mustJSON(t, first))
+			}
+			if after := readRow(t, c, doc.VideoID); after.count != 1 || !after.updatedAt.Equal(before.updatedAt) {
+				t.Errorf("row after re-processing = %+v, want it untouched (%+v)", after, before)
+			}
+		})
+	}
+
+	// A re-run that changed the video (another rendition size) is a change;
+	// it takes the new processing timestamps and keeps ready_at.
+	changedDoc := doc
+	changedDoc.Renditions = append([]events.Rendition(nil), doc.Renditions...)
+	changedDoc.Renditions[0].Size++
+	changedDoc.TranscodedAt = doc.TranscodedAt.Add(time.Hour)
+	changedDoc.ReadyAt = doc.ReadyAt.Add(time.Hour)
+	got, changed, err := c.Upsert(ctx, changedDoc)
+	if err != nil || !changed {
+		t.Fatalf("changed upsert: changed=%v err=%v", changed, err)
+	}
+	if !got.TranscodedAt.Equal(changedDoc.TranscodedAt) || !got.ReadyAt.Equal(doc.ReadyAt) || got.Renditions[0].Size != changedDoc.Renditions[0].Size {
+		t.Errorf("after a real change: transcoded_at=%v ready_at=%v size=%d, want %v, %v, %d", got.TranscodedAt, got.ReadyAt,
+			got.Renditions[0].Size, changedDoc.TranscodedAt, doc.ReadyAt, changedDoc.Renditions[0].Size)
+	}
+}
+
 func TestUpsertConcurrentReplays(t *testing.T) {
 	// Two members may process the same record during a rebalance: every
 	// upsert must return the same document and leave one row.

@@ -37,7 +37,8 @@ type ConsumerOption func(*Consumer)
 func WithGroup(group string) ConsumerOption { return func(c *Consumer) { c.group = group } }
 
 // WithRetryBackoff bounds the delay between attempts to apply a record while
-// the database fails: exponential from min to max with jitter.
+// the database fails: exponential from min to max with jitter. A failed
+// fetch pauses min (the Kafka reader paces its own retries).
 // Default: 100ms to 5s.
 func WithRetryBackoff(min, max time.Duration) ConsumerOption {
 	return func(c *Consumer) { c.backoffMin, c.backoffMax = min, max }
@@ -91,7 +92,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		MinBytes:              1,
 		MaxBytes:              4 << 20,
 		MaxWait:               2 * time.Second, // long poll (shorter leaves too little slack: idle fetches time out); bounds Close
-		WatchPartitionChanges: true,                   // topics created later are picked up
+		WatchPartitionChanges: true,            // topics created later are picked up
 		Dialer:                &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			c.log.Warn("projection consumer: kafka: " + fmt.Sprintf(msg, args...))
@@ -107,22 +108,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer stopWatch()
 	go c.watchJoin(watchCtx, r)
 
-	fetchFailures := 0
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			fetchFailures++
-			d := backoff(fetchFailures, c.backoffMin, c.backoffMax)
+			// The reader retries on its own and paces itself (each
+			// partition reader backs off between reconnects, the group
+			// waits between joins); the errors it met are queued with
+			// the records and returned one per call, many of them stale
+			// once Kafka is back. A growing backoff per error would stall
+			// the projection long after a short broker outage (28
+			// partitions queue dozens of errors): pause briefly instead.
+			d := c.backoffMin
 			c.log.Warn("projection consumer: fetch failed", "err", err, "retry_in", d)
 			if !sleep(ctx, d) {
 				return nil
 			}
 			continue
 		}
-		fetchFailures = 0
 		c.ready.Store(true)
 		if err := c.apply(ctx, m); err != nil {
 			return nil // ctx done; the record stays uncommitted

@@ -1,0 +1,249 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Fault kinds injected by the chaos driver, in the order of one round.
+const (
+	faultKill9    = "kill -9 worker"
+	faultBroker   = "broker stop/start"
+	faultMinIO    = "MinIO stop/start"
+	faultPostgres = "PostgreSQL restart"
+	faultSIGTERM  = "SIGTERM transcode"
+)
+
+// chaosFaults is one round of the driver.
+var chaosFaults = []string{faultKill9, faultBroker, faultMinIO, faultPostgres, faultSIGTERM}
+
+// Driver timing. Every wait is bounded.
+const (
+	// faultPause separates two faults so the pipeline makes progress.
+	faultPause = 2 * time.Second
+	// brokerDown is how long the broker stays stopped.
+	brokerDown = 3 * time.Second
+	// postgresDown is how long PostgreSQL stays stopped during a restart.
+	postgresDown = 2 * time.Second
+	// minioDown is how long MinIO stays stopped after it exited: many
+	// backoff steps (stage.backoff_initial is 200ms), well within the
+	// retry budget.
+	minioDown = 25 * chaosBackoffInitial
+	// inFlightWait bounds the wait for a worker in the middle of an attempt.
+	inFlightWait = 20 * time.Second
+)
+
+// chaosDriver injects faults into a running stack, one at a time.
+type chaosDriver struct {
+	t   *testing.T
+	s   *chaosStack
+	rng *rand.Rand
+	// counts holds the faults injected, by kind.
+	counts map[string]int
+	// midAttempt counts the faults that began while a worker was in the
+	// middle of an attempt.
+	midAttempt int
+}
+
+func newChaosDriver(t *testing.T, s *chaosStack, rng *rand.Rand) *chaosDriver {
+	return &chaosDriver{t: t, s: s, rng: rng, counts: map[string]int{}}
+}
+
+// run injects rounds rounds of chaosFaults, stopping early (between two
+// faults) once ctx is done.
+func (d *chaosDriver) run(ctx context.Context, rounds int) {
+	for r := 1; r <= rounds; r++ {
+		for _, f := range chaosFaults {
+			if !sleepCtx(ctx, faultPause) {
+				d.note("deadline reached: stopped before round %d %q", r, f)
+				return
+			}
+			start := time.Now()
+			switch f {
+			case faultKill9:
+				d.kill9(ctx)
+			case faultBroker:
+				d.restartBroker(ctx)
+			case faultMinIO:
+				d.restartMinIO(ctx)
+			case faultPostgres:
+				d.restartPostgres(ctx)
+			case faultSIGTERM:
+				d.sigtermTranscode(ctx)
+			}
+			d.counts[f]++
+			d.note("round %d: %s done in %v", r, f, time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
+// note logs what the driver did, with the wall-clock time (to match the
+// service logs).
+func (d *chaosDriver) note(format string, args ...any) {
+	d.t.Log("chaos: " + time.Now().Format("15:04:05.000") + " " + fmt.Sprintf(format, args...))
+}
+
+// waitInFlight waits (up to inFlightWait) until one of procs is in the
+// middle of an attempt and returns it, picked at random among those busy;
+// nil if none got busy in time.
+func (d *chaosDriver) waitInFlight(ctx context.Context, procs []*chaosProc) *chaosProc {
+	deadline := time.Now().Add(inFlightWait)
+	for time.Now().Before(deadline) {
+		var busy []*chaosProc
+		for _, p := range procs {
+			if n, err := p.scrape(ctx); err == nil && n > 0 {
+				busy = append(busy, p)
+			}
+		}
+		if len(busy) > 0 {
+			return busy[d.rng.IntN(len(busy))]
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// kill9 kills a random worker that is in the middle of an attempt with
+// SIGKILL (a random idle one if none gets busy), then starts it again.
+func (d *chaosDriver) kill9(ctx context.Context) {
+	p := d.waitInFlight(ctx, d.s.workers)
+	how := d.busy(p)
+	if p == nil {
+		p = d.s.workers[d.rng.IntN(len(d.s.workers))]
+	}
+	_, _ = p.scrape(ctx) // the counters right before it dies
+	p.signal(d.t, syscall.SIGKILL)
+	_ = p.wait(d.t, 10*time.Second)
+	d.note("kill -9 %s (%s)", p.name, how)
+	d.counts[faultKill9+" ("+p.kind+")"]++
+	p.restartAfterExit(d.t)
+}
+
+// sigtermTranscode sends SIGTERM to a transcode worker during a transcode
+// (graceful path: it finishes or abandons the attempt within the grace,
+// commits, leaves the group and exits 0), then starts it again.
+func (d *chaosDriver) sigtermTranscode(ctx context.Context) {
+	transcoders := d.workersOf("transcode")
+	p := d.waitInFlight(ctx, transcoders)
+	how := d.busy(p)
+	if p == nil {
+		p = transcoders[d.rng.IntN(len(transcoders))]
+	}
+	_, _ = p.scrape(ctx)
+	p.signal(d.t, syscall.SIGTERM)
+	// The metrics endpoint answers until the runtime has stopped: keep
+	// scraping so the counters of the attempt that finishes count.
+	done, _ := p.running()
+	deadline := time.After(chaosShutdownGrace + 15*time.Second)
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-deadline:
+			d.t.Errorf("%s did not exit within %v of SIGTERM", p.name, chaosShutdownGrace+15*time.Second)
+			break wait
+		case <-time.After(100 * time.Millisecond):
+			_, _ = p.scrape(ctx)
+		}
+	}
+	err := p.wait(d.t, 15*time.Second)
+	if err != nil {
+		d.t.Errorf("%s: graceful shutdown on SIGTERM exited with %v, want status 0", p.name, err)
+	}
+	d.note("SIGTERM %s (%s): exited %v", p.name, how, exitText(err))
+	p.restartAfterExit(d.t)
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "0"
+	}
+	return err.Error()
+}
+
+// busy describes which worker was in the middle of an attempt when a
+// fault began, and counts the hits.
+func (d *chaosDriver) busy(p *chaosProc) string {
+	if p == nil {
+		return "no attempt in flight within " + inFlightWait.String()
+	}
+	d.midAttempt++
+	return p.name + " mid-attempt"
+}
+
+// workersOf returns the workers of the given kinds.
+func (d *chaosDriver) workersOf(kinds ...string) []*chaosProc {
+	var out []*chaosProc
+	for _, p := range d.s.workers {
+		for _, k := range kinds {
+			if p.kind == k {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// restartBroker stops the broker, once a worker is in the middle of an
+// attempt, and starts it again on the same port and data directory after
+// brokerDown.
+func (d *chaosDriver) restartBroker(ctx context.Context) {
+	p := d.waitInFlight(ctx, d.s.workers)
+	d.s.k.Stop(d.t)
+	time.Sleep(brokerDown)
+	d.s.k.Restart(d.t)
+	d.note("broker stopped for %v (%s) and started again on the same data", brokerDown, d.busy(p))
+}
+
+// restartMinIO stops MinIO (SIGTERM), once a transcode or thumbnail
+// worker is in the middle of an attempt, for minioDown after it exited,
+// and starts it again on the same port and data.
+func (d *chaosDriver) restartMinIO(ctx context.Context) {
+	p := d.waitInFlight(ctx, d.workersOf("transcode", "thumbnail"))
+	start := time.Now()
+	d.s.minio.Stop(d.t)
+	time.Sleep(minioDown)
+	d.s.minio.Start(d.t)
+	d.note("MinIO down %v (%s), started again", time.Since(start).Round(time.Millisecond), d.busy(p))
+}
+
+// restartPostgres stops PostgreSQL (fast shutdown: sessions are cut) for
+// postgresDown, once the thumbnail worker or the indexer is busy (an
+// indexer attempt is short: a busy thumbnail worker means work for the
+// indexer is on its way), and starts it again on the same port and data.
+func (d *chaosDriver) restartPostgres(ctx context.Context) {
+	p := d.waitInFlight(ctx, d.workersOf("thumbnail", "indexer"))
+	start := time.Now()
+	d.s.pg.Stop(d.t)
+	time.Sleep(postgresDown)
+	d.s.pg.Start(d.t)
+	d.note("PostgreSQL down %v (%s), started again", time.Since(start).Round(time.Millisecond), d.busy(p))
+}
+
+// faultSummary returns the fault counts as "kind: n" lines in round order
+// (with the kill -9 targets by kind), then how many began mid-attempt.
+func (d *chaosDriver) faultSummary() []string {
+	var out []string
+	for _, f := range chaosFaults {
+		out = append(out, fmt.Sprintf("%s: %d", f, d.counts[f]))
+		if f == faultKill9 {
+			for _, kind := range []string{"transcode", "thumbnail", "indexer"} {
+				if n := d.counts[f+" ("+kind+")"]; n > 0 {
+					out = append(out, fmt.Sprintf("  %s: %d", kind, n))
+				}
+			}
+		}
+	}
+	total := 0
+	for _, f := range chaosFaults {
+		total += d.counts[f]
+	}
+	return append(out, fmt.Sprintf("%d of %d began mid-attempt", d.midAttempt, total))
+}

@@ -1,0 +1,298 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/stage"
+)
+
+// Kinds of chaos-test inputs. Good inputs must end ready; every other kind
+// must end failed, dead-lettered by the stage in chaosInput.wantStage.
+const (
+	kindGood        = "good"         // a 320x240 2 s H.264/AAC MP4
+	kindTruncated   = "truncated"    // the good clip cut in half: its moov atom (at the end) is gone
+	kindFtypGarbage = "ftyp-garbage" // a valid ftyp box, then random bytes: passes the API sniff, not ffprobe
+	kindAudioOnly   = "audio-only"   // an MP4 (brand isom) with only an AAC stream
+	kindPlaylist    = "hls-playlist" // an HLS playlist naming local files; published directly (the API refuses it)
+	kindNoRendition = "no-rendition" // a video.transcoded whose rendition object does not exist; published directly
+)
+
+// chaosInput is one video of the chaos test.
+type chaosInput struct {
+	kind  string
+	title string
+	// file is the path of the bytes uploaded through the API ("" for
+	// inputs published straight to Kafka).
+	file string
+	// wantStage is the stage whose DLQ must hold a bad input.
+	wantStage events.Stage
+
+	// Filled in once accepted.
+	id string
+	// tries counts upload attempts (the API answers 503 while Kafka or
+	// storage is down; a client tries again).
+	tries int
+}
+
+func (in *chaosInput) good() bool { return in.kind == kindGood }
+
+// chaosMedia are the files the inputs upload, made once and reused.
+type chaosMedia struct {
+	good, truncated, ftypGarbage, audioOnly, playlist string
+}
+
+// makeChaosMedia generates the clips with ffmpeg into dir.
+func makeChaosMedia(t *testing.T, dir string) chaosMedia {
+	t.Helper()
+	m := chaosMedia{good: clip(t, dir, "good.mp4", 320, 240, 2, true)}
+	whole, err := os.ReadFile(m.good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.truncated = filepath.Join(dir, "truncated.mp4")
+	mustWrite(t, m.truncated, whole[:len(whole)/2])
+
+	// A 24-byte ftyp box (isom, minor 512, compatible isom+mp41), then
+	// 8 KiB of random bytes.
+	garbage := make([]byte, 24+8<<10)
+	binary.BigEndian.PutUint32(garbage[0:4], 24)
+	copy(garbage[4:], "ftypisom")
+	binary.BigEndian.PutUint32(garbage[12:16], 512)
+	copy(garbage[16:], "isommp41")
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 24; i < len(garbage); i++ {
+		garbage[i] = byte(r.Uint32())
+	}
+	m.ftypGarbage = filepath.Join(dir, "ftyp-garbage.mp4")
+	mustWrite(t, m.ftypGarbage, garbage)
+
+	m.audioOnly = filepath.Join(dir, "audio-only.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac", m.audioOnly)
+
+	m.playlist = filepath.Join(dir, "playlist.mp4")
+	mustWrite(t, m.playlist, []byte("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXTINF:10,\n/etc/hostname\n#EXT-X-ENDLIST\n"))
+	return m
+}
+
+func mustWrite(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chaosInputs returns the API uploads of the test in a random order:
+// n good ones and one of each bad kind the API accepts.
+func chaosInputs(n int, m chaosMedia, rng *rand.Rand) []*chaosInput {
+	var ins []*chaosInput
+	for i := range n {
+		ins = append(ins, &chaosInput{kind: kindGood, title: fmt.Sprintf("Chaos clip %03d", i+1), file: m.good})
+	}
+	ins = append(ins,
+		&chaosInput{kind: kindTruncated, title: "Chaos bad: truncated", file: m.truncated, wantStage: events.StageTranscode},
+		&chaosInput{kind: kindFtypGarbage, title: "Chaos bad: ftyp then garbage", file: m.ftypGarbage, wantStage: events.StageTranscode},
+		&chaosInput{kind: kindAudioOnly, title: "Chaos bad: audio only", file: m.audioOnly, wantStage: events.StageTranscode},
+	)
+	rng.Shuffle(len(ins), func(i, j int) { ins[i], ins[j] = ins[j], ins[i] })
+	return ins
+}
+
+// publishDirect stores and publishes the inputs the API would refuse: an
+// HLS playlist as a video.uploaded source (transcode must dead-letter it)
+// and a video.transcoded naming a missing rendition (thumbnail must
+// dead-letter it). It returns them, accepted.
+func (s *chaosStack) publishDirect(t *testing.T, m chaosMedia) []*chaosInput {
+	t.Helper()
+	ctx := context.Background()
+	playlist := &chaosInput{kind: kindPlaylist, title: "Chaos bad: crafted HLS playlist", wantStage: events.StageTranscode, id: events.NewID()}
+	info, err := s.mc.FPutObject(ctx, s.bucket, events.SourceKey(playlist.id), m.playlist, minio.PutObjectOptions{ContentType: "video/mp4"})
+	if err != nil {
+		t.Fatalf("put playlist source: %v", err)
+	}
+	up := events.VideoUploaded{SchemaVersion: events.SchemaVersion, Video: events.Video{
+		VideoID: playlist.id, Owner: chaosOwner, Title: playlist.title,
+		Source:     events.SourceObject{Bucket: s.bucket, Key: events.SourceKey(playlist.id), Size: info.Size, ContentType: "video/mp4", Filename: "playlist.mp4"},
+		UploadedAt: time.Now().UTC(),
+	}}
+
+	missing := &chaosInput{kind: kindNoRendition, title: "Chaos bad: missing rendition", wantStage: events.StageThumbnail, id: events.NewID()}
+	tr := events.VideoUploaded{SchemaVersion: events.SchemaVersion, Video: events.Video{
+		VideoID: missing.id, Owner: chaosOwner, Title: missing.title,
+		Source:     events.SourceObject{Bucket: s.bucket, Key: events.SourceKey(missing.id), Size: 1000, ContentType: "video/mp4", Filename: "gone.mp4"},
+		UploadedAt: time.Now().UTC(),
+	}}.Transcoded(
+		events.Media{DurationSeconds: 2, Width: 320, Height: 240, Format: "mov,mp4,m4a,3gp,3g2,mj2", VideoCodec: "h264"},
+		[]events.Rendition{{Name: "240p", Width: 320, Height: 240, Bitrate: 364000, Key: events.RenditionKey(missing.id, "240p"), Size: 1000}},
+		events.HLS{MasterKey: events.HLSMasterKey(missing.id)}, time.Now())
+	var msgs []kafka.Message
+	for _, ev := range []events.Event{up, tr} {
+		msg, err := stage.NewMessage(ev, "chaos-test", "")
+		if err != nil {
+			t.Fatalf("message %s: %v", ev.Key(), err)
+		}
+		msgs = append(msgs, msg)
+	}
+	s.k.Produce(t, msgs...)
+	return []*chaosInput{playlist, missing}
+}
+
+// uploadResult is the outcome of one upload loop.
+type uploadResult struct {
+	rejected map[int]int // HTTP status (0: transport error) → count of refused attempts that were retried
+	errs     []error     // uploads that failed for good
+}
+
+// chaosBurst is how many uploads go back to back: a burst queues work for
+// both transcoders, so that faults meet attempts in flight.
+const chaosBurst = 4
+
+// uploadAll uploads ins through the API in bursts of chaosBurst, a burst
+// every chaosBurst×interval, until every one is accepted or ctx is done.
+// An upload answered 503 (Kafka or storage down) or cut by a transport
+// error is tried again after a short pause, as a client would; any other
+// answer is an error.
+func (s *chaosStack) uploadAll(ctx context.Context, ins []*chaosInput, interval time.Duration) *uploadResult {
+	res := &uploadResult{rejected: map[int]int{}}
+	client := &http.Client{Timeout: 2 * time.Minute}
+	for i, in := range ins {
+		if i > 0 && i%chaosBurst == 0 && !sleepCtx(ctx, chaosBurst*interval) {
+			break
+		}
+		for {
+			in.tries++
+			id, status, err := s.upload(ctx, client, in)
+			if err == nil {
+				in.id = id
+				break
+			}
+			if ctx.Err() != nil {
+				res.errs = append(res.errs, fmt.Errorf("%s: not accepted before the deadline (%d tries, last: %v)", in.title, in.tries, err))
+				return res
+			}
+			if status != 0 && status != http.StatusServiceUnavailable {
+				res.errs = append(res.errs, fmt.Errorf("%s: %v", in.title, err))
+				break
+			}
+			res.rejected[status]++
+			if !sleepCtx(ctx, 500*time.Millisecond) {
+				res.errs = append(res.errs, fmt.Errorf("%s: not accepted before the deadline (%d tries, last: %v)", in.title, in.tries, err))
+				return res
+			}
+		}
+	}
+	return res
+}
+
+// upload posts in.file as a multipart upload; it returns the video id of
+// a 202, else the status (0 for a transport error) and an error.
+func (s *chaosStack) upload(ctx context.Context, client *http.Client, in *chaosInput) (string, int, error) {
+	data, err := os.ReadFile(in.file)
+	if err != nil {
+		return "", -1, err
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("title", in.title)
+	_ = mw.WriteField("tags", "chaos,"+in.kind)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, filepath.Base(in.file)))
+	h.Set("Content-Type", "video/mp4")
+	fw, err := mw.CreatePart(h)
+	if err != nil {
+		return "", -1, err
+	}
+	_, _ = fw.Write(data)
+	if err := mw.Close(); err != nil {
+		return "", -1, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.apiURL+"/v1/videos", &body)
+	if err != nil {
+		return "", -1, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+chaosToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", 0, fmt.Errorf("POST /v1/videos: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusAccepted {
+		return "", resp.StatusCode, fmt.Errorf("POST /v1/videos: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var acc struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &acc); err != nil || !events.IsUUID(acc.ID) {
+		return "", resp.StatusCode, fmt.Errorf("POST /v1/videos: 202 with body %q", b)
+	}
+	return acc.ID, resp.StatusCode, nil
+}
+
+// videoStatus is the part of GET /v1/videos/{id} the test reads.
+type videoStatus struct {
+	Status  string `json:"status"`
+	Failure *struct {
+		Stage  string `json:"stage"`
+		Reason string `json:"reason"`
+		Class  string `json:"class"`
+	} `json:"failure"`
+}
+
+// status asks the API for a video's status. A video the API does not know
+// (yet) has status "" and no error.
+func (s *chaosStack) status(ctx context.Context, id string) (videoStatus, error) {
+	var st videoStatus
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.apiURL+"/v1/videos/"+id, nil)
+	if err != nil {
+		return st, err
+	}
+	req.Header.Set("Authorization", "Bearer "+chaosToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, fmt.Errorf("GET /v1/videos/%s: %w", id, err)
+		}
+		return st, nil
+	case http.StatusNotFound:
+		return st, nil
+	}
+	return st, fmt.Errorf("GET /v1/videos/%s: %s: %s", id, resp.Status, bytes.TrimSpace(b))
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
