@@ -56,6 +56,10 @@ import (
 	"github.com/vidpipe/vidpipe/transcode/probe"
 )
 
+// WorkDirPrefix starts the name of every per-attempt work directory
+// (events/workdir.Sweep removes those left by killed workers).
+const WorkDirPrefix = "vidpipe-transcode-"
+
 // Store is the object storage the worker uses (the calls it makes on
 // *storage.Store).
 type Store interface {
@@ -134,7 +138,7 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 	if in.Source.Size > w.settings.MaxFileSize {
 		return zero, stage.Permanentf("source size %d bytes exceeds the limit of %d bytes", in.Source.Size, w.settings.MaxFileSize)
 	}
-	dir, err := os.MkdirTemp(w.settings.TempDir, "transcode-"+in.VideoID+"-")
+	dir, err := os.MkdirTemp(w.settings.TempDir, WorkDirPrefix+in.VideoID+"-")
 	if err != nil {
 		return zero, fmt.Errorf("working directory: %w", err)
 	}

@@ -22,6 +22,9 @@ import (
 // times out (Runtime.AttemptTimeout) or the shutdown grace runs out.
 type Handler[In, Out events.Event] func(ctx context.Context, in In) (Out, error)
 
+// fetchErrorPause is the pause after a failed fetch (see member).
+const fetchErrorPause = 100 * time.Millisecond
+
 // now is the clock; tests may replace it.
 var now = time.Now
 
@@ -165,21 +168,22 @@ func (r *runner[In, Out]) member(ctx, work context.Context, id int) {
 			log.Warn("closing reader", "err", err)
 		}
 	}()
-	for attempt := 0; ; {
+	for {
 		m, err := reader.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			attempt++
-			d := Backoff(attempt, 100*time.Millisecond, 5*time.Second, nil)
-			log.Warn("fetch failed", "err", err, "retry_in", d)
-			if !sleep(ctx, d) {
+			// The reader paces its own reconnects (ReadBackoffMin/Max) and
+			// queues the errors it met meanwhile; after an outage they come
+			// out one per call. Backing off on each stale one would keep the
+			// member idle long after the broker is back, so pause briefly.
+			log.Warn("fetch failed", "err", err)
+			if !sleep(ctx, fetchErrorPause) {
 				return
 			}
 			continue
 		}
-		attempt = 0
 		if !r.process(ctx, work, m) {
 			log.Warn("record abandoned at shutdown; it will be redelivered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
 			return

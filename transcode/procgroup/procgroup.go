@@ -16,11 +16,12 @@ import (
 const WaitDelay = 5 * time.Second
 
 // Command is exec.CommandContext with the child in a new process group
-// (Setpgid). When ctx is done, the whole group gets SIGKILL; Wait returns
+// (Setpgid); on Linux the child is also killed if the worker dies (kill -9),
+// so no ffmpeg outlives its worker. When ctx is done, the whole group gets SIGKILL; Wait returns
 // at most WaitDelay later even if a grandchild holds the pipes open.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error {
 		// A negative pid addresses the process group whose id is the
 		// child's pid (Setpgid makes the child its group leader).

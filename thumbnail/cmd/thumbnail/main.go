@@ -18,6 +18,7 @@ import (
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/stage"
 	"github.com/vidpipe/vidpipe/events/storage"
+	"github.com/vidpipe/vidpipe/events/workdir"
 	"github.com/vidpipe/vidpipe/thumbnail"
 )
 
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	// Work dirs left behind by workers killed mid-attempt.
 	stale := cfg.Stage.AttemptTimeout + cfg.Stage.ShutdownGrace
-	if n, err := thumbnail.SweepStaleWorkDirs(cfg.Thumbnail.TempDir, stale); err != nil {
+	if n, err := workdir.Sweep(cfg.Thumbnail.TempDir, thumbnail.WorkDirPrefix, stale); err != nil {
 		log.Warn("sweeping stale work dirs", "err", err)
 	} else if n > 0 {
 		log.Info("removed stale work dirs", "count", n)

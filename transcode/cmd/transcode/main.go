@@ -22,6 +22,7 @@ import (
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/stage"
 	"github.com/vidpipe/vidpipe/events/storage"
+	"github.com/vidpipe/vidpipe/events/workdir"
 	"github.com/vidpipe/vidpipe/transcode"
 	"github.com/vidpipe/vidpipe/transcode/ffmpeg"
 )
@@ -52,6 +53,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found (install ffmpeg, e.g. apt-get install ffmpeg): %w", bin, err)
 		}
+	}
+	// Work dirs left behind by workers killed mid-attempt.
+	stale := cfg.Stage.AttemptTimeout + cfg.Stage.ShutdownGrace
+	if n, err := workdir.Sweep(cfg.Transcode.TempDir, transcode.WorkDirPrefix, stale); err != nil {
+		log.Warn("sweeping stale work dirs", "err", err)
+	} else if n > 0 {
+		log.Info("removed stale work dirs", "count", n)
 	}
 	store, err := storage.New(cfg.S3)
 	if err != nil {

@@ -1,4 +1,4 @@
-package thumbnail
+package workdir
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func TestSweepStaleWorkDirs(t *testing.T) {
+func TestSweep(t *testing.T) {
 	dir := t.TempDir()
 	old := time.Now().Add(-2 * time.Hour)
 	mk := func(name string, mtime time.Time, isDir bool) {
@@ -31,9 +31,9 @@ func TestSweepStaleWorkDirs(t *testing.T) {
 	mk("vidpipe-thumbnail-333", old, false)       // a file, not ours: kept
 	mk("other-tool-444", old, true)               // someone else's: kept
 
-	n, err := SweepStaleWorkDirs(dir, time.Hour)
+	n, err := Sweep(dir, "vidpipe-thumbnail-", time.Hour)
 	if err != nil || n != 1 {
-		t.Fatalf("SweepStaleWorkDirs = %d, %v; want 1, nil", n, err)
+		t.Fatalf("Sweep = %d, %v; want 1, nil", n, err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -46,5 +46,11 @@ func TestSweepStaleWorkDirs(t *testing.T) {
 	want := []string{"other-tool-444", "vidpipe-thumbnail-222", "vidpipe-thumbnail-333"}
 	if !slices.Equal(names, want) {
 		t.Errorf("left %q, want %q", names, want)
+	}
+}
+
+func TestSweepRefusesEmptyPrefix(t *testing.T) {
+	if _, err := Sweep(t.TempDir(), "", time.Hour); err == nil {
+		t.Fatal("an empty prefix would sweep every directory")
 	}
 }
