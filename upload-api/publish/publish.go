@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
@@ -95,7 +94,7 @@ func (p *Publisher) Message(e events.Event) (kafka.Message, error) {
 		return kafka.Message{}, fmt.Errorf("publish %s: %w", e.EventType(), err)
 	}
 	hs := events.CloudEventHeaders(e, events.Meta{
-		ID:          uuid.NewString(),
+		ID:          events.NewID(),
 		Source:      p.source,
 		Time:        time.Now(),
 		Traceparent: NewTraceparent(),

@@ -11,7 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/storage"
 	"github.com/vidpipe/vidpipe/upload-api/projection"
@@ -84,7 +83,7 @@ func (in *intake) removeSource(ctx context.Context, id string) {
 }
 
 // newVideoID returns a new video id: a random (v4) lowercase UUID.
-func newVideoID() string { return uuid.NewString() }
+func newVideoID() string { return events.NewID() }
 
 // videoFields are the user-supplied descriptive fields of an upload.
 type videoFields struct {
