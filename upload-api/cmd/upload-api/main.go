@@ -119,6 +119,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.API.SigningKey == "" {
 		log.Warn("api.signing_key is not set: signed HLS URLs use a random key and stop working after a restart")
 	}
+	if d := cfg.API.TusTempDir; d != "" {
+		// tusd buffers parts here; a missing directory would fail the
+		// first PATCH with a 500 instead of failing at start.
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("api.tus_temp_dir: %w", err)
+		}
+	}
 	metrics := server.NewMetrics()
 	tus, err := server.NewTus(server.TusDeps{
 		Logger: log, Options: opts, S3: s3client, PartSize: cfg.S3.PartSize, TempDir: cfg.API.TusTempDir,
