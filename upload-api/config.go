@@ -79,6 +79,16 @@ type API struct {
 	// TusTempDir is where the tus S3 store buffers parts before sending
 	// them to S3 (at most a few parts per upload). Default: the OS temp dir.
 	TusTempDir string `mapstructure:"tus_temp_dir" default:"" desc:"directory for tus part buffers (empty: OS temp dir)"`
+	// TusPartSize is the size of the S3 multipart parts a tus upload is
+	// sent in (at least 5 MiB, the S3 minimum; at most 5 GiB). tusd buffers
+	// each part in a file under TusTempDir before sending it, so it costs
+	// disk, not memory: up to 3 parts per PATCH in progress plus 4 being
+	// sent (shared by all uploads); memory does not grow with it. Larger
+	// parts mean fewer S3 requests: in make bench scenario 2, 64 MiB sent a
+	// 1 GiB tus upload faster than 16 MiB (s3.part_size, which the
+	// multipart endpoint keeps using), 32 MiB or 128 MiB.
+	// Default: 64 MiB.
+	TusPartSize int64 `mapstructure:"tus_part_size" default:"67108864" desc:"S3 part size of tus uploads in bytes, buffered on disk (5 MiB to 5 GiB)"`
 	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
 }
@@ -130,6 +140,9 @@ func (a API) Validate() error {
 		if d.v <= 0 {
 			add(d.key, "must be positive (got %s)", d.v)
 		}
+	}
+	if a.TusPartSize < 5<<20 || a.TusPartSize > 5<<30 {
+		add("tus_part_size", "must be between 5242880 (5 MiB) and 5368709120 (5 GiB) (got %d)", a.TusPartSize)
 	}
 	if a.PublishAttempts < 1 {
 		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)

@@ -17,7 +17,7 @@ func TestLoadDevConfig(t *testing.T) {
 		t.Errorf("tokens = %v", cfg.API.Tokens)
 	}
 	if cfg.API.Addr != "127.0.0.1:8080" || cfg.API.MaxUploadBytes != 10<<30 || cfg.API.MaxFieldBytes != 32<<10 ||
-		cfg.API.PublishTimeout != 15*time.Second || cfg.S3.PresignExpiry != time.Hour {
+		cfg.API.PublishTimeout != 15*time.Second || cfg.S3.PresignExpiry != time.Hour || cfg.API.TusPartSize != 64<<20 {
 		t.Errorf("defaults: %+v", cfg.API)
 	}
 	if cfg.Kafka.ClientID != Service {
@@ -53,7 +53,8 @@ func TestAPIValidate(t *testing.T) {
 	valid := func() API {
 		return API{Addr: "127.0.0.1:8080", Tokens: map[string]string{"dev-alice": "alice"}, MaxUploadBytes: 1, MaxFieldBytes: 1024,
 			MaxBodyBytes: 1024, ReadHeaderTimeout: time.Second, IdleTimeout: time.Second, RequestTimeout: time.Second,
-			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second}
+			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second,
+			TusPartSize: 5 << 20}
 	}
 	tests := map[string]struct {
 		mod     func(*API)
@@ -73,6 +74,9 @@ func TestAPIValidate(t *testing.T) {
 		"zero timeout":       {func(a *API) { a.PublishTimeout = 0 }, "publish_timeout"},
 		"short signing key":  {func(a *API) { a.SigningKey = "short" }, "signing_key"},
 		"zero publish tries": {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
+		"tus part too small": {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},
+		"tus part too large": {func(a *API) { a.TusPartSize = 5<<30 + 1 }, "tus_part_size"},
+		"tus part at 5 GiB":  {func(a *API) { a.TusPartSize = 5 << 30 }, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,11 +1,19 @@
-// Package workdir sweeps the per-attempt work directories that workers
-// leave behind when they are killed mid-attempt (kill -9, OOM, node loss):
-// a graceful attempt removes its own directory, a killed one cannot.
+// Package workdir sweeps what workers leave behind in a temp directory
+// when they are killed mid-attempt (kill -9, OOM, node loss) or when a
+// library does not clean up after itself: the per-attempt work directories
+// of the transcode and thumbnail stages (Sweep) and the part buffer files
+// of upload-api's tus store (SweepFiles). A graceful attempt removes its
+// own entries; a killed one cannot.
+//
+// Both sweeps are age-based only: an entry is removed when its name has the
+// given prefix and it was last modified longer ago than any live owner can
+// leave it untouched, so several processes may share the directory.
 package workdir
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +27,22 @@ import (
 // the directories of other workers sharing dir are safe. Files, and
 // directories of other prefixes, are left alone.
 func Sweep(dir, prefix string, olderThan time.Duration) (int, error) {
+	return sweep(dir, prefix, olderThan, true)
+}
+
+// SweepFiles removes the regular files under dir (the OS temp dir when
+// empty) whose name starts with prefix and that were last modified more
+// than olderThan ago, and returns how many it removed. Pass the longest
+// time a live owner can leave its file unmodified. Directories, symbolic
+// links and files of other prefixes are left alone; subdirectories are
+// not searched.
+func SweepFiles(dir, prefix string, olderThan time.Duration) (int, error) {
+	return sweep(dir, prefix, olderThan, false)
+}
+
+// sweep removes dir's entries named prefix* older than olderThan: the
+// directories (recursively) when dirs, else the regular files.
+func sweep(dir, prefix string, olderThan time.Duration, dirs bool) (int, error) {
 	if prefix == "" {
 		return 0, errors.New("workdir: empty prefix")
 	}
@@ -33,18 +57,29 @@ func Sweep(dir, prefix string, olderThan time.Duration) (int, error) {
 	removed := 0
 	var errs []error
 	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if dirs && !e.IsDir() || !dirs && !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()
 		if err != nil || info.ModTime().After(cutoff) {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+		p := filepath.Join(dir, e.Name())
+		if dirs {
+			err = os.RemoveAll(p)
+		} else {
+			err = os.Remove(p)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // another process swept it first
 			errs = append(errs, err)
 			continue
 		}
-		removed++
+		if err == nil {
+			removed++
+		}
 	}
 	return removed, errors.Join(errs...)
 }

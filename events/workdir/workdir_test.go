@@ -54,3 +54,61 @@ func TestSweepRefusesEmptyPrefix(t *testing.T) {
 		t.Fatal("an empty prefix would sweep every directory")
 	}
 }
+
+func TestSweepFiles(t *testing.T) {
+	const prefix = "tusd-s3-tmp-"
+	old := time.Now().Add(-2 * time.Hour)
+	tests := map[string]struct {
+		name    string
+		mtime   time.Time
+		kind    string // "file" or "dir"
+		removed bool
+	}{
+		"stale file with the prefix":      {name: prefix + "111", mtime: old, kind: "file", removed: true},
+		"fresh file with the prefix":      {name: prefix + "222", mtime: time.Now(), kind: "file"},
+		"modified just inside the limit":  {name: prefix + "333", mtime: time.Now().Add(-59 * time.Minute), kind: "file"},
+		"stale file of another prefix":    {name: "other-tool-444", mtime: old, kind: "file"},
+		"stale directory with the prefix": {name: prefix + "555", mtime: old, kind: "dir"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, tc.name)
+			var err error
+			switch tc.kind {
+			case "file":
+				err = os.WriteFile(p, []byte("x"), 0o600)
+			case "dir":
+				err = os.Mkdir(p, 0o755)
+			}
+			if err == nil {
+				err = os.Chtimes(p, tc.mtime, tc.mtime)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			n, err := SweepFiles(dir, prefix, time.Hour)
+			if err != nil {
+				t.Fatalf("SweepFiles: %v", err)
+			}
+			_, statErr := os.Lstat(p)
+			gone := os.IsNotExist(statErr)
+			if gone != tc.removed || (n == 1) != tc.removed {
+				t.Errorf("SweepFiles = %d, entry gone = %v; want removed = %v", n, gone, tc.removed)
+			}
+		})
+	}
+}
+
+func TestSweepFilesMissingDir(t *testing.T) {
+	if _, err := SweepFiles(filepath.Join(t.TempDir(), "missing"), "tusd-s3-tmp-", time.Hour); err == nil {
+		t.Fatal("a missing directory must be reported")
+	}
+}
+
+func TestSweepFilesRefusesEmptyPrefix(t *testing.T) {
+	if _, err := SweepFiles(t.TempDir(), "", time.Hour); err == nil {
+		t.Fatal("an empty prefix would sweep every file")
+	}
+}

@@ -299,8 +299,15 @@ func TestHostileUploadsLeaveNothingBehind(t *testing.T) {
 		// While the PATCH stalls, tus buffers the open part in its temp
 		// dir: the checks below watch a directory that is really used.
 		mustEventually(t, "a part buffer in the tus temp dir", 30*time.Second, func() error {
-			if names, err := dirEntries(e.TusTempDir); err != nil || len(names) == 0 {
+			names, err := dirEntries(e.TusTempDir)
+			if err != nil || len(names) == 0 {
 				return fmt.Errorf("no file yet (%v)", err)
+			}
+			// SweepTusTemp finds tusd's leftovers by this prefix.
+			for _, n := range names {
+				if !strings.HasPrefix(n, TusTempPrefix) {
+					t.Errorf("tus temp dir holds %q, want the prefix %q (SweepTusTemp would miss it)", n, TusTempPrefix)
+				}
 			}
 			return nil
 		})

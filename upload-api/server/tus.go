@@ -44,8 +44,12 @@ type TusDeps struct {
 	Logger  *slog.Logger
 	Options Options
 	// S3 is the client tusd's S3 store uses (see NewS3Client).
-	S3        *s3.Client
-	PartSize  int64
+	S3 *s3.Client
+	// PartSize is the S3 part size of tus uploads (api.tus_part_size);
+	// below 5 MiB, tusd's default (50 MiB) applies.
+	PartSize int64
+	// TempDir is where tusd buffers parts (api.tus_temp_dir; empty: the
+	// OS temp dir). SweepTusTemp removes what it leaves behind.
 	TempDir   string
 	Objects   *storage.Store
 	Publisher *publish.Publisher

@@ -126,9 +126,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("api.tus_temp_dir: %w", err)
 		}
 	}
+	// Part buffers tusd left behind (killed process, tusd's own leaks).
+	if n, err := server.SweepTusTemp(cfg.API.TusTempDir, cfg.API.BodyIdleTimeout); err != nil {
+		log.Warn("sweeping stale tus part buffers", "err", err)
+	} else if n > 0 {
+		log.Info("removed stale tus part buffers", "count", n)
+	}
 	metrics := server.NewMetrics()
 	tus, err := server.NewTus(server.TusDeps{
-		Logger: log, Options: opts, S3: s3client, PartSize: cfg.S3.PartSize, TempDir: cfg.API.TusTempDir,
+		Logger: log, Options: opts, S3: s3client, PartSize: cfg.API.TusPartSize, TempDir: cfg.API.TusTempDir,
 		Objects: objects, Publisher: pub, Status: status, Metrics: metrics,
 	})
 	if err != nil {
