@@ -62,14 +62,24 @@ type Settings struct {
 	SpriteTileWidth int `mapstructure:"sprite_tile_width" default:"160" desc:"width of one sprite tile in pixels"`
 	// Threads is ffmpeg's -threads; 0 lets ffmpeg choose. Default: 0.
 	Threads int `mapstructure:"threads" default:"0" desc:"ffmpeg threads (0: ffmpeg decides)"`
+	// MaxPixels is the largest rendition frame (width × height, as probed)
+	// the stage decodes; a larger one is a permanent error. Renditions come
+	// from transcode, which enforces its own limit on sources, so this only
+	// guards against an object that is not what the event says.
+	// Default: 8294400 (3840x2160).
+	MaxPixels int64 `mapstructure:"max_pixels" default:"8294400" desc:"largest rendition frame in pixels, width×height (default 3840x2160); larger is a permanent error"`
 }
+
+// maxMaxPixels bounds Settings.MaxPixels: 16384x16384, beyond what any
+// rendition the ladder makes can be.
+const maxMaxPixels = 16384 * 16384
 
 // DefaultSettings returns the documented defaults of Settings (the same
 // values as the default tags).
 func DefaultSettings() Settings {
 	return Settings{
 		FFmpeg: "ffmpeg", FFprobe: "ffprobe", ThumbWidth: 320, SeekFraction: 0.33, ScanFrames: 60,
-		Sprite: true, SpriteTiles: 10, SpriteColumns: 5, SpriteTileWidth: 160,
+		Sprite: true, SpriteTiles: 10, SpriteColumns: 5, SpriteTileWidth: 160, MaxPixels: 8294400,
 	}
 }
 
@@ -105,6 +115,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Threads < 0 || s.Threads > 64 {
 		bad("threads", "must be in 0..64 (got %d)", s.Threads)
+	}
+	if s.MaxPixels < 1 || s.MaxPixels > maxMaxPixels {
+		bad("max_pixels", "must be in 1..%d (got %d)", int64(maxMaxPixels), s.MaxPixels)
 	}
 	return errors.Join(errs...)
 }

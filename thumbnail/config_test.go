@@ -32,6 +32,7 @@ func TestConfigValidation(t *testing.T) {
 		"tiny thumbnail":          {args: []string{"--thumbnail.thumb_width=8"}, wantErr: "thumbnail.thumb_width"},
 		"more columns than tiles": {args: []string{"--thumbnail.sprite_tiles=4", "--thumbnail.sprite_columns=5"}, wantErr: "thumbnail.sprite_columns"},
 		"scan frames zero":        {args: []string{"--thumbnail.scan_frames=0"}, wantErr: "thumbnail.scan_frames"},
+		"max pixels zero":         {args: []string{"--thumbnail.max_pixels=0"}, wantErr: "thumbnail.max_pixels"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

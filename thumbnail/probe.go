@@ -29,6 +29,18 @@ type probe struct {
 // errNoVideo means the file has no video stream.
 var errNoVideo = errors.New("no video stream")
 
+// errTooLarge means the probed frame is over Settings.MaxPixels.
+var errTooLarge = errors.New("frame too large")
+
+// checkSize rejects a frame over maxPixels pixels (width × height) with
+// an error wrapping errTooLarge.
+func (p probe) checkSize(maxPixels int64) error {
+	if px := int64(p.Width) * int64(p.Height); px > maxPixels {
+		return fmt.Errorf("%w: %dx%d is %d pixels, over thumbnail.max_pixels %d", errTooLarge, p.Width, p.Height, px, maxPixels)
+	}
+	return nil
+}
+
 // probeFile runs ffprobe on path. A *ToolError means ffprobe could not
 // read the file (not an MP4, truncated, corrupt); errNoVideo that it has
 // no video stream.

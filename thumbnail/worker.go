@@ -61,8 +61,8 @@ func NewWorker(cfg Settings, store Store, log *slog.Logger) *Worker {
 // keys, so a replay overwrites the same objects.
 //
 // Errors: a rendition object that is missing, not an MP4, has no video
-// stream or no decodable frame is permanent (stage.Permanent) — the input
-// can never succeed. Object-store failures, a killed or failing ffmpeg
+// stream, has frames over Settings.MaxPixels or no decodable frame is
+// permanent (stage.Permanent) — the input can never succeed. Object-store failures, a killed or failing ffmpeg
 // and a cancelled context are transient: the runtime retries.
 func (w *Worker) Handle(ctx context.Context, in events.VideoTranscoded) (events.VideoThumbnailed, error) {
 	var zero events.VideoThumbnailed
@@ -90,6 +90,9 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoTranscoded) (events.
 	p, err := w.probeFile(ctx, src)
 	if err != nil {
 		return zero, w.mediaError(ctx, rend, err)
+	}
+	if err := p.checkSize(w.cfg.MaxPixels); err != nil {
+		return zero, stage.Permanentf("rendition %s (%s) is too large: %w", rend.Name, rend.Key, err)
 	}
 	duration := p.Duration
 	if duration <= 0 {

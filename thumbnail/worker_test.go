@@ -416,13 +416,16 @@ func TestHandlePermanentErrors(t *testing.T) {
 	}
 
 	tests := map[string]struct {
-		upload string // "" uploads nothing
-		reason string
+		upload   string // "" uploads nothing
+		reason   string
+		settings func(*Settings)
 	}{
-		"missing rendition object": {"", "not found"},
-		"not a video":              {garbage, "undecodable"},
-		"truncated MP4":            {truncated, "undecodable"},
-		"HLS playlist":             {playlist, "undecodable"},
+		"missing rendition object": {upload: "", reason: "not found"},
+		"not a video":              {upload: garbage, reason: "undecodable"},
+		"truncated MP4":            {upload: truncated, reason: "undecodable"},
+		"HLS playlist":             {upload: playlist, reason: "undecodable"},
+		"frame over max_pixels": {upload: full, reason: "640x360 is 230400 pixels, over thumbnail.max_pixels 230399",
+			settings: func(c *Settings) { c.MaxPixels = 640*360 - 1 }},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -430,7 +433,11 @@ func TestHandlePermanentErrors(t *testing.T) {
 			if tc.upload != "" {
 				MustPut(t, s, in.Renditions[0].Key, tc.upload)
 			}
-			w := newTestWorker(t, s)
+			var mutate []func(*Settings)
+			if tc.settings != nil {
+				mutate = append(mutate, tc.settings)
+			}
+			w := newTestWorker(t, s, mutate...)
 			_, err := w.Handle(ctx, in)
 			if !stage.IsPermanent(err) {
 				t.Fatalf("err = %v, want permanent", err)

@@ -3,12 +3,20 @@
 //
 // # One decode, one encode per rung
 //
-// The source is decoded once; a filter graph splits the decoded frames
-// into one scaled branch per rendition; each branch is encoded once
-// (libx264 + AAC) and that single encode is written twice through the tee
-// muxer: as a progressive MP4 (moov first: +faststart) and as an HLS media
-// playlist with MPEG-TS segments. The master playlist is written by package
-// hls from the files ffmpeg leaves behind.
+// The source is decoded once; a filter graph scales the decoded frames to
+// every rendition in a cascade (source → largest rung → next smaller rung
+// → ...), so full-size frames are scaled once and each smaller rung is
+// scaled from an already reduced picture, which costs less than scaling
+// every rung from the source (one ffmpeg per rung must do that); each
+// rung is converted to yuv420p with square pixels (setsar=1) before the
+// next one is scaled from it. Each branch is encoded once (libx264), the
+// audio once per distinct AAC bitrate of the ladder (rungs asking for the
+// same bitrate share one encode), and all the encodes go to a single tee
+// output whose slaves select each rung's video and audio stream: every
+// rung's encode is written twice, as a progressive MP4 (moov first:
+// +faststart) and as an HLS media playlist with MPEG-TS segments. The
+// master playlist is written by package hls from the files ffmpeg leaves
+// behind.
 //
 // # Aligned segments
 //
@@ -16,7 +24,7 @@
 // GOPSeconds of presentation time (-force_key_frames expr:gte(t,n_forced*G)),
 // scene-cut keyframes are off (-sc_threshold 0) and the maximum GOP length is
 // the same number of seconds (-g); the frame rate is made constant (fps
-// filter) before the split. The HLS muxer cuts at those keyframes
+// filter) before the first scale. The HLS muxer cuts at those keyframes
 // (hls_time = GOPSeconds), so segment n of every rung covers the same time
 // span and a player can switch rungs at any segment boundary.
 //
@@ -41,8 +49,10 @@
 package ffmpeg
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -173,59 +183,112 @@ func (j Job) Args() ([]string, error) {
 	}
 	a = append(a, "-i", "file:"+j.Input)
 
-	// One decode → (deinterlace) → constant frame rate → split → scale per rung.
+	a = append(a, "-filter_complex", j.filterGraph(rate))
+
+	// One output holds every encode: the video streams first (stream i is
+	// rung i), then one AAC encode per distinct audio bitrate, shared by
+	// the rungs asking for it; the tee muxer's select gives each rung's MP4
+	// and HLS slaves their own video stream and audio stream.
+	audio := j.Source.Audio
+	for i := range j.Renditions {
+		a = append(a, "-map", fmt.Sprintf("[v%d]", i))
+	}
+	var audioRates []int64     // one AAC encode per distinct bitrate, in rung order
+	audioOf := map[int64]int{} // bitrate → index in audioRates
+	if audio != nil {
+		for _, r := range j.Renditions {
+			if _, ok := audioOf[r.AudioBitrate]; !ok {
+				audioOf[r.AudioBitrate] = len(audioRates)
+				audioRates = append(audioRates, r.AudioBitrate)
+				a = append(a, "-map", fmt.Sprintf("0:%d", audio.Index))
+			}
+		}
+	}
+	a = append(a,
+		"-c:v", "libx264", "-preset", enc.Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
+		"-g", strconv.Itoa(gopFrames), "-keyint_min", strconv.Itoa(gopFrames), "-sc_threshold", "0",
+		"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", enc.GOPSeconds),
+	)
+	for i, r := range j.Renditions {
+		a = append(a, fmt.Sprintf("-b:v:%d", i), strconv.FormatInt(r.VideoBitrate, 10))
+	}
+	if enc.Threads > 0 {
+		a = append(a, "-threads", threads)
+	}
+	if audio != nil {
+		a = append(a, "-c:a", "aac", "-ac", "2", "-ar", strconv.Itoa(enc.AudioSampleRate))
+		for k, rate := range audioRates {
+			a = append(a, fmt.Sprintf("-b:a:%d", k), strconv.FormatInt(rate, 10))
+		}
+	}
+	slaves := make([]string, len(j.Renditions))
+	for i, r := range j.Renditions {
+		streams := []int{i}
+		if audio != nil {
+			streams = append(streams, len(j.Renditions)+audioOf[r.AudioBitrate])
+		}
+		slaves[i] = teeTarget(r.Name, enc.GOPSeconds, streams)
+	}
+	// The tee muxer cannot tell the encoders that MP4 wants codec
+	// configuration out of band: ask for it explicitly (the MPEG-TS
+	// muxer re-inserts SPS/PPS before every keyframe itself).
+	a = append(a, "-flags", "+global_header", "-map_metadata", "-1", "-map_chapters", "-1",
+		"-f", "tee", strings.Join(slaves, "|"))
+	return a, nil
+}
+
+// filterGraph is one decode → (deinterlace) → constant frame rate → a
+// cascade of scales, largest rung first: the largest rung is scaled from
+// the source and each smaller rung from the next larger one, so only one
+// scaler reads full-size source frames. Rung i's frames leave the graph
+// as [v<i>].
+func (j Job) filterGraph(rate string) string {
+	order := make([]int, len(j.Renditions))
+	for i := range order {
+		order[i] = i
+	}
+	pixels := func(i int) int { return j.Renditions[i].Width * j.Renditions[i].Height }
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(pixels(b), pixels(a)) })
+
 	var g strings.Builder
 	fmt.Fprintf(&g, "[0:%d]", j.Source.Video.Index)
 	if j.Source.Video.Interlaced {
 		g.WriteString("yadif=deint=interlaced,")
 	}
-	fmt.Fprintf(&g, "fps=%s,split=%d", rate, len(j.Renditions))
-	for i := range j.Renditions {
-		fmt.Fprintf(&g, "[s%d]", i)
-	}
-	for i, r := range j.Renditions {
-		fmt.Fprintf(&g, ";[s%d]scale=w=%d:h=%d,setsar=1,format=yuv420p[v%d]", i, r.Width, r.Height, i)
-	}
-	a = append(a, "-filter_complex", g.String())
-
-	audio := j.Source.Audio
-	for i, r := range j.Renditions {
-		a = append(a, "-map", fmt.Sprintf("[v%d]", i))
-		if audio != nil {
-			a = append(a, "-map", fmt.Sprintf("0:%d", audio.Index))
+	fmt.Fprintf(&g, "fps=%s,", rate)
+	for k, i := range order {
+		if k > 0 {
+			fmt.Fprintf(&g, ";[c%d]", k)
 		}
-		a = append(a,
-			"-c:v", "libx264", "-preset", enc.Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
-			"-b:v", strconv.FormatInt(r.VideoBitrate, 10),
-			"-g", strconv.Itoa(gopFrames), "-keyint_min", strconv.Itoa(gopFrames), "-sc_threshold", "0",
-			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", enc.GOPSeconds),
-		)
-		if enc.Threads > 0 {
-			a = append(a, "-threads", threads)
+		r := j.Renditions[i]
+		fmt.Fprintf(&g, "scale=w=%d:h=%d,setsar=1,format=yuv420p", r.Width, r.Height)
+		if k == len(order)-1 {
+			fmt.Fprintf(&g, "[v%d]", i)
+		} else {
+			fmt.Fprintf(&g, ",split=2[v%d][c%d]", i, k+1)
 		}
-		if audio != nil {
-			a = append(a, "-c:a", "aac", "-b:a", strconv.FormatInt(r.AudioBitrate, 10),
-				"-ac", "2", "-ar", strconv.Itoa(enc.AudioSampleRate))
-		}
-		// The tee muxer cannot tell the encoders that MP4 wants codec
-		// configuration out of band: ask for it explicitly (the MPEG-TS
-		// muxer re-inserts SPS/PPS before every keyframe itself).
-		a = append(a, "-flags", "+global_header", "-map_metadata", "-1", "-map_chapters", "-1",
-			"-f", "tee", teeTarget(r.Name, enc.GOPSeconds))
 	}
-	return a, nil
+	return g.String()
 }
 
-// teeTarget writes one encode to the MP4 and to the HLS media playlist.
-// Names are ladder names ([a-z0-9_-]), so no tee escaping is needed.
-func teeTarget(name string, gop int) string {
+// teeTarget writes one rung's encode, the output streams at the indexes
+// streams (its video, then its audio if any), to the MP4 and to the HLS
+// media playlist. Names are ladder names ([a-z0-9_-]) and the stream
+// list holds only digits and commas, so no tee escaping is needed.
+func teeTarget(name string, gop int, streams []int) string {
+	sel := make([]string, len(streams))
+	for i, s := range streams {
+		sel[i] = strconv.Itoa(s)
+	}
+	selectOpt := "select=" + strings.Join(sel, ",")
 	hls := strings.Join([]string{
 		"f=hls",
+		selectOpt,
 		"hls_time=" + strconv.Itoa(gop),
 		"hls_playlist_type=vod",
 		"hls_flags=independent_segments",
 		"hls_segment_type=mpegts",
 		"hls_segment_filename=" + RungDir(name) + "/" + SegmentPattern,
 	}, ":")
-	return fmt.Sprintf("[f=mp4:movflags=+faststart]%s|[%s]%s", MP4Path(name), hls, PlaylistPath(name))
+	return fmt.Sprintf("[f=mp4:movflags=+faststart:%s]%s|[%s]%s", selectOpt, MP4Path(name), hls, PlaylistPath(name))
 }

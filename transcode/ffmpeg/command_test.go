@@ -49,22 +49,24 @@ func TestArgs(t *testing.T) {
 		"four rungs with audio": {
 			job: Job{Input: "source", Source: source(true, "30/1", 30), Renditions: full},
 			check: func(t *testing.T, args []string) {
-				wantGraph := "[0:0]fps=30/1,split=4[s0][s1][s2][s3]" +
-					";[s0]scale=w=640:h=360,setsar=1,format=yuv420p[v0]" +
-					";[s1]scale=w=854:h=480,setsar=1,format=yuv420p[v1]" +
-					";[s2]scale=w=1280:h=720,setsar=1,format=yuv420p[v2]" +
-					";[s3]scale=w=1920:h=1080,setsar=1,format=yuv420p[v3]"
+				// A cascade: 1080p from the source, each smaller rung from the next larger.
+				wantGraph := "[0:0]fps=30/1,scale=w=1920:h=1080,setsar=1,format=yuv420p,split=2[v3][c1]" +
+					";[c1]scale=w=1280:h=720,setsar=1,format=yuv420p,split=2[v2][c2]" +
+					";[c2]scale=w=854:h=480,setsar=1,format=yuv420p,split=2[v1][c3]" +
+					";[c3]scale=w=640:h=360,setsar=1,format=yuv420p[v0]"
 				if got := after(args, "-filter_complex"); got != wantGraph {
 					t.Errorf("filter graph\n got %s\nwant %s", got, wantGraph)
 				}
-				if n := count(args, "tee"); n != 4 {
-					t.Errorf("%d tee outputs, want 4", n)
+				if n := count(args, "tee"); n != 1 {
+					t.Errorf("%d tee outputs, want 1 (every encode in one output)", n)
 				}
-				if n := count(args, "0:1"); n != 4 {
-					t.Errorf("audio mapped %d times, want once per rung", n)
+				// Video streams 0..3 (one per rung), then one AAC encode per
+				// distinct bitrate: 96k, 128k (shared by 480p and 720p), 160k.
+				if n := count(args, "0:1"); n != 3 {
+					t.Errorf("audio mapped %d times, want once per distinct bitrate (3)", n)
 				}
-				if n := count(args, "libx264"); n != 4 {
-					t.Errorf("%d video encoders, want 4 (one per rung, shared by MP4 and HLS)", n)
+				if n := count(args, "libx264"); n != 1 || count(args, "-c:v") != 1 {
+					t.Errorf("libx264 given %d times, want once for the one output", n)
 				}
 				if n := count(args, "-i"); n != 1 {
 					t.Errorf("%d inputs, want 1 (one decode)", n)
@@ -76,13 +78,32 @@ func TestArgs(t *testing.T) {
 				if got := after(args, "-force_key_frames"); got != "expr:gte(t,n_forced*2)" {
 					t.Errorf("-force_key_frames %s", got)
 				}
-				last := args[len(args)-1]
-				want := "[f=mp4:movflags=+faststart]mp4/1080p.mp4|[f=hls:hls_time=2:hls_playlist_type=vod:hls_flags=independent_segments:hls_segment_type=mpegts:hls_segment_filename=hls/1080p/seg_%05d.ts]hls/1080p/index.m3u8"
-				if last != want {
-					t.Errorf("last tee target\n got %s\nwant %s", last, want)
+				for flag, want := range map[string]string{
+					"-b:v:0": "800000", "-b:v:1": "1400000", "-b:v:2": "2800000", "-b:v:3": "5000000",
+					"-b:a:0": "96000", "-b:a:1": "128000", "-b:a:2": "160000", "-b:a:3": "",
+					"-b:v": "", "-b:a": "",
+				} {
+					if got := after(args, flag); got != want {
+						t.Errorf("%s %q, want %q", flag, got, want)
+					}
 				}
-				if after(args, "-b:v") != "800000" || after(args, "-b:a") != "96000" {
-					t.Errorf("first rung bitrates: -b:v %s -b:a %s", after(args, "-b:v"), after(args, "-b:a"))
+				slaves := strings.Split(args[len(args)-1], "|")
+				if len(slaves) != 8 {
+					t.Fatalf("%d tee slaves, want 8 (MP4 + HLS per rung): %q", len(slaves), slaves)
+				}
+				hls := func(name, sel string) string {
+					return "[f=hls:select=" + sel + ":hls_time=2:hls_playlist_type=vod:hls_flags=independent_segments:hls_segment_type=mpegts:hls_segment_filename=hls/" + name + "/seg_%05d.ts]hls/" + name + "/index.m3u8"
+				}
+				want := []string{
+					"[f=mp4:movflags=+faststart:select=0,4]mp4/360p.mp4", hls("360p", "0,4"),
+					"[f=mp4:movflags=+faststart:select=1,5]mp4/480p.mp4", hls("480p", "1,5"),
+					"[f=mp4:movflags=+faststart:select=2,5]mp4/720p.mp4", hls("720p", "2,5"),
+					"[f=mp4:movflags=+faststart:select=3,6]mp4/1080p.mp4", hls("1080p", "3,6"),
+				}
+				for i := range want {
+					if slaves[i] != want[i] {
+						t.Errorf("tee slave %d\n got %s\nwant %s", i, slaves[i], want[i])
+					}
 				}
 				// A VBV cap would make frame-threaded x264 output differ run to run.
 				for _, vbv := range []string{"-maxrate", "-bufsize"} {
@@ -98,12 +119,15 @@ func TestArgs(t *testing.T) {
 		"no audio maps no audio": {
 			job: Job{Input: "source", Source: source(false, "25/1", 25), Renditions: full[:1]},
 			check: func(t *testing.T, args []string) {
-				for _, a := range []string{"0:1", "-c:a", "aac", "-b:a"} {
+				for _, a := range []string{"0:1", "-c:a", "aac", "-b:a", "-b:a:0"} {
 					if slices.Contains(args, a) {
 						t.Errorf("args contain %q without an audio stream: %q", a, args)
 					}
 				}
-				if got := after(args, "-filter_complex"); !strings.HasPrefix(got, "[0:0]fps=25/1,split=1[s0];") {
+				if last := args[len(args)-1]; !strings.HasPrefix(last, "[f=mp4:movflags=+faststart:select=0]mp4/360p.mp4|[f=hls:select=0:") {
+					t.Errorf("tee target %s, want slaves selecting the video stream only", last)
+				}
+				if got := after(args, "-filter_complex"); got != "[0:0]fps=25/1,scale=w=640:h=360,setsar=1,format=yuv420p[v0]" {
 					t.Errorf("filter graph %s", got)
 				}
 				if after(args, "-g") != "50" {
@@ -136,8 +160,8 @@ func TestArgs(t *testing.T) {
 						t.Errorf("no %s", flag)
 					}
 				}
-				if count(args, "-map_metadata") != 2 || after(args, "-map_metadata") != "-1" {
-					t.Errorf("-map_metadata -1 must be on every output")
+				if count(args, "-map_metadata") != 1 || after(args, "-map_metadata") != "-1" || after(args, "-map_chapters") != "-1" {
+					t.Errorf("-map_metadata -1 and -map_chapters -1 must be on the output")
 				}
 				if after(args, "-progress") != "pipe:1" {
 					t.Errorf("-progress %s", after(args, "-progress"))
@@ -145,8 +169,8 @@ func TestArgs(t *testing.T) {
 				if after(args, "-preset") != "ultrafast" || after(args, "-filter_complex_threads") != "2" {
 					t.Errorf("preset/threads not applied")
 				}
-				if count(args, "-threads") != 3 {
-					t.Errorf("-threads given %d times, want input + 2 encoders", count(args, "-threads"))
+				if count(args, "-threads") != 2 {
+					t.Errorf("-threads given %d times, want input + the output's encoders", count(args, "-threads"))
 				}
 				if after(args, "-g") != "120" || after(args, "-force_key_frames") != "expr:gte(t,n_forced*4)" {
 					t.Errorf("4 s GOP: -g %s, %s", after(args, "-g"), after(args, "-force_key_frames"))
