@@ -174,40 +174,18 @@ func (p *Producer) record() (*kgo.Record, error) {
 
 // Burst produces n events as fast as the client takes them and returns
 // once all are acknowledged.
-func (p *Producer) Burst(ctx context.Context, n int) error {
-	var (
-		mu   sync.Mutex
-		errs []error
-	)
-	for range n {
-		r, err := p.record()
-		if err != nil {
-			return err
-		}
-		p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	if err := p.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush: %w", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(errs) > 0 {
-		return fmt.Errorf("produce: %d failed, first: %w", len(errs), errs[0])
-	}
-	return nil
-}
+func (p *Producer) Burst(ctx context.Context, n int) error { return p.produce(ctx, n, 0) }
 
 // Paced produces n events, one every 1/rate seconds on a fixed schedule
 // (open loop: a slow consumer does not slow the producer), and returns
 // once all are acknowledged.
 func (p *Producer) Paced(ctx context.Context, n int, rate float64) error {
-	interval := time.Duration(float64(time.Second) / rate)
+	return p.produce(ctx, n, time.Duration(float64(time.Second)/rate))
+}
+
+// produce sends n events, the i-th not before start + i·interval (0: no
+// pacing), then waits for every acknowledgement.
+func (p *Producer) produce(ctx context.Context, n int, interval time.Duration) error {
 	start := time.Now()
 	var (
 		mu   sync.Mutex

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/servers"
+	"github.com/vidpipe/vidpipe/events/topics"
 )
 
 // kafkaOpTimeout bounds one harness call against the broker (create topics,
@@ -169,52 +170,6 @@ func (k *Kafka) Produce(tb testing.TB, msgs ...kafka.Message) {
 	}
 }
 
-// partitions returns the partition ids of topic.
-func partitions(ctx context.Context, c *kafka.Client, topic string) ([]int, error) {
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("metadata of %q: %w", topic, err)
-	}
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.Error != nil {
-			return nil, fmt.Errorf("metadata of %q: %w", topic, t.Error)
-		}
-		ids := make([]int, 0, len(t.Partitions))
-		for _, p := range t.Partitions {
-			ids = append(ids, p.ID)
-		}
-		sort.Ints(ids)
-		return ids, nil
-	}
-	return nil, fmt.Errorf("metadata of %q: topic missing from the response", topic)
-}
-
-// highWatermarks returns the end offset of each partition of topic.
-func highWatermarks(ctx context.Context, c *kafka.Client, topic string, parts []int) (map[int]int64, error) {
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range parts {
-		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
-	}
-	resp, err := c.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of %q: %w", topic, err)
-	}
-	hw := make(map[int]int64, len(parts))
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets of %q partition %d: %w", topic, po.Partition, po.Error)
-		}
-		hw[po.Partition] = po.LastOffset
-	}
-	if len(hw) != len(parts) {
-		return nil, fmt.Errorf("list offsets of %q: got %d of %d partitions", topic, len(hw), len(parts))
-	}
-	return hw, nil
-}
-
 // ReadAll reads topic from offset 0 of every partition, without a consumer
 // group, until it has at least n records, and returns every record read by
 // then (possibly more than n), ordered by partition, then offset. It fails
@@ -259,16 +214,16 @@ func (k *Kafka) ReadAll(tb testing.TB, topic string, n int, timeout time.Duratio
 // readAvailable fetches, from each partition of topic, the records between
 // next[partition] and the partition's high watermark.
 func (k *Kafka) readAvailable(ctx context.Context, c *kafka.Client, topic string, byPart map[int][]kafka.Message, next map[int]int64, total *int) error {
-	parts, err := partitions(ctx, c, topic)
+	parts, err := topics.Partitions(ctx, c, topic)
 	if err != nil {
 		return err
 	}
-	hw, err := highWatermarks(ctx, c, topic, parts)
+	wm, err := topics.Watermarks(ctx, c, topic)
 	if err != nil {
 		return err
 	}
 	for _, p := range parts {
-		for next[p] < hw[p] {
+		for next[p] < wm[p][1] {
 			resp, err := c.Fetch(ctx, &kafka.FetchRequest{
 				Topic: topic, Partition: p, Offset: next[p],
 				MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond,
@@ -347,7 +302,7 @@ func (k *Kafka) Committed(tb testing.TB, group, topic string) map[int]int64 {
 	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
 	defer cancel()
-	parts, err := partitions(ctx, c, topic)
+	parts, err := topics.Partitions(ctx, c, topic)
 	if err != nil {
 		tb.Fatalf("harness: committed offsets of group %q: %v", group, err)
 	}
@@ -388,28 +343,21 @@ func committedOffsets(ctx context.Context, c *kafka.Client, group, topic string,
 
 // Lag returns how many records of topic group has not committed yet: the
 // sum over partitions of the high watermark minus the committed offset,
-// counting a partition without a committed offset from offset 0.
+// counting a partition without a committed offset from its log start (see
+// topics.GroupLag).
 func (k *Kafka) Lag(tb testing.TB, group, topic string) int64 {
 	tb.Helper()
 	c, release := k.client()
 	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
 	defer cancel()
-	parts, err := partitions(ctx, c, topic)
+	byPart, err := topics.GroupLag(ctx, c, group, topic)
 	if err != nil {
 		tb.Fatalf("harness: lag of group %q: %v", group, err)
-	}
-	hw, err := highWatermarks(ctx, c, topic, parts)
-	if err != nil {
-		tb.Fatalf("harness: lag of group %q: %v", group, err)
-	}
-	committed, err := committedOffsets(ctx, c, group, topic, parts)
-	if err != nil {
-		tb.Fatalf("harness: lag: %v", err)
 	}
 	var lag int64
-	for _, p := range parts {
-		lag += hw[p] - committed[p]
+	for _, l := range byPart {
+		lag += l
 	}
 	return lag
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/topics"
 )
 
 // groupReader returns a kafka-go consumer-group reader on k that commits
@@ -155,7 +156,7 @@ func TestKafkaCreatePipelineTopics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, topic := range events.AllTopics() {
-		parts, err := partitions(ctx, c, topic)
+		parts, err := topics.Partitions(ctx, c, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +368,7 @@ func TestKafkaInMemoryRestartComesBackEmpty(t *testing.T) {
 	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := partitions(ctx, c, topic); !errors.Is(err, kafka.UnknownTopicOrPartition) {
+	if _, err := topics.Partitions(ctx, c, topic); !errors.Is(err, kafka.UnknownTopicOrPartition) {
 		t.Errorf("metadata of %q after in-memory restart: %v, want UnknownTopicOrPartition", topic, err)
 	}
 	k.CreateTopics(t, 1, topic) // the name is free again

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/vidpipe/vidpipe/events/topics"
 )
 
 // Outcomes counted by vidpipe_stage_messages_total.
@@ -104,7 +106,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	if time.Since(c.at) > time.Second {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		lag, err := GroupLag(ctx, c.client, c.group, c.topic)
+		lag, err := topics.GroupLag(ctx, c.client, c.group, c.topic)
 		cancel()
 		c.at = time.Now()
 		if err != nil {
@@ -120,53 +122,4 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	for p, l := range c.cached {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(l), strconv.Itoa(p))
 	}
-}
-
-// GroupLag returns, per partition of topic, the high watermark minus the
-// group's committed offset (or minus the log start when nothing is committed).
-func GroupLag(ctx context.Context, client *kafka.Client, group, topic string) (map[int]int64, error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, err
-	}
-	var parts []int
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.Error != nil {
-			return nil, t.Error
-		}
-		for _, p := range t.Partitions {
-			parts = append(parts, p.ID)
-		}
-	}
-	committed, err := client.ConsumerOffsets(ctx, kafka.TopicAndGroup{Topic: topic, GroupId: group})
-	if err != nil {
-		return nil, err
-	}
-	reqs := make([]kafka.OffsetRequest, 0, 2*len(parts))
-	for _, p := range parts {
-		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	lo, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int]int64, len(parts))
-	for _, po := range lo.Topics[topic] {
-		if po.Error != nil {
-			return nil, po.Error
-		}
-		c, ok := committed[po.Partition]
-		if !ok || c < 0 {
-			c = po.FirstOffset
-		}
-		l := po.LastOffset - c
-		if l < 0 {
-			l = 0
-		}
-		out[po.Partition] = l
-	}
-	return out, nil
 }

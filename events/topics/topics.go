@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/segmentio/kafka-go"
 
@@ -63,7 +64,7 @@ func Ensure(ctx context.Context, client *kafka.Client, spec Spec, names ...strin
 	return out, nil
 }
 
-// Partitions returns the partition ids of topic.
+// Partitions returns the partition ids of topic, in ascending order.
 func Partitions(ctx context.Context, client *kafka.Client, topic string) ([]int, error) {
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
@@ -80,6 +81,7 @@ func Partitions(ctx context.Context, client *kafka.Client, topic string) ([]int,
 		for _, p := range t.Partitions {
 			ps = append(ps, p.ID)
 		}
+		sort.Ints(ps)
 		return ps, nil
 	}
 	return nil, fmt.Errorf("topic %s: not found", topic)
@@ -106,6 +108,43 @@ func Watermarks(ctx context.Context, client *kafka.Client, topic string) (map[in
 			return nil, fmt.Errorf("offsets %s/%d: %w", topic, po.Partition, po.Error)
 		}
 		out[po.Partition] = [2]int64{po.FirstOffset, po.LastOffset}
+	}
+	return out, nil
+}
+
+// GroupLag returns, per partition of topic, the high watermark minus the
+// group's committed offset (minus the log start when the group has
+// committed nothing there). It reads both from the broker; kafka-go's
+// Reader.Stats().Lag is per reader and meaningless for a group.
+func GroupLag(ctx context.Context, client *kafka.Client, group, topic string) (map[int]int64, error) {
+	wm, err := Watermarks(ctx, client, topic)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]int, 0, len(wm))
+	for p := range wm {
+		parts = append(parts, p)
+	}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of %s on %s: %w", group, topic, err)
+	}
+	committed := make(map[int]int64, len(parts))
+	if resp.Error != nil && !errors.Is(resp.Error, kafka.GroupIdNotFound) {
+		return nil, fmt.Errorf("committed offsets of %s on %s: %w", group, topic, resp.Error)
+	}
+	for _, op := range resp.Topics[topic] {
+		if op.Error == nil && op.CommittedOffset >= 0 {
+			committed[op.Partition] = op.CommittedOffset
+		}
+	}
+	out := make(map[int]int64, len(parts))
+	for p, w := range wm {
+		c, ok := committed[p]
+		if !ok {
+			c = w[0]
+		}
+		out[p] = max(w[1]-c, 0)
 	}
 	return out, nil
 }

@@ -55,3 +55,38 @@ func TestEnsurePipelineIsIdempotent(t *testing.T) {
 		t.Fatalf("watermarks %v: want 1 record in total", wm)
 	}
 }
+
+func TestGroupLag(t *testing.T) {
+	k := harness.StartKafka(t)
+	k.CreateTopics(t, 2, "lagged")
+	client := &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 5 * time.Second}
+	ctx := context.Background()
+	k.Produce(t,
+		kafka.Message{Topic: "lagged", Key: []byte("a"), Value: []byte("1")},
+		kafka.Message{Topic: "lagged", Key: []byte("a"), Value: []byte("2")},
+		kafka.Message{Topic: "lagged", Key: []byte("a"), Value: []byte("3")},
+	)
+	sum := func(m map[int]int64) (n int64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	lag, err := topics.GroupLag(ctx, client, "nobody-yet", "lagged")
+	if err != nil || len(lag) != 2 || sum(lag) != 3 {
+		t.Fatalf("lag of a group that committed nothing = %v, %v; want 3 over 2 partitions", lag, err)
+	}
+	var part int
+	for p, l := range lag {
+		if l == 3 {
+			part = p // same key: all three records are on one partition
+		}
+	}
+	if _, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: "g", GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{"lagged": {{Partition: part, Offset: 2}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if lag, err := topics.GroupLag(ctx, client, "g", "lagged"); err != nil || sum(lag) != 1 || lag[part] != 1 {
+		t.Fatalf("lag after committing offset 2 = %v, %v; want 1 on partition %d", lag, err, part)
+	}
+}
