@@ -29,6 +29,13 @@ const (
 	HeaderDLQErrorClass = "dlq.error_class"
 	HeaderDLQAttempts   = "dlq.attempts"
 	HeaderDLQFailedAt   = "dlq.failed_at"
+	// HeaderDLQValueRef is set when the original value was too large to
+	// dead-letter through Kafka: the record's value is then empty and the
+	// original value is stored at this object reference ("s3://bucket/key").
+	HeaderDLQValueRef = "dlq.value_ref"
+	// HeaderDLQValueBytes is the size of the original value when
+	// HeaderDLQValueRef is set.
+	HeaderDLQValueBytes = "dlq.value_bytes"
 )
 
 // HeaderRedriveCount counts how often a record was redriven from a DLQ.
