@@ -30,8 +30,34 @@ type Kafka struct {
 	// Partitions is the partition count used when vidpipe creates topics. Default: 6.
 	Partitions int `mapstructure:"partitions" default:"6" desc:"partitions per topic when vidpipe creates topics"`
 	// ReplicationFactor used when vidpipe creates topics. Default: 1.
-	ReplicationFactor int `mapstructure:"replication_factor" default:"1" desc:"replication factor when vidpipe creates topics"`
+	ReplicationFactor int `mapstructure:"replication_factor" default:"1" desc:"replication factor when vidpipe creates topics (2 or more: production settings, services refuse to start on topics below it)"`
+	// MinInsyncReplicas is the topics' min.insync.replicas: how many
+	// replicas must hold a record before an acks=all produce succeeds.
+	// 0 means automatic: 2 when ReplicationFactor ≥ 3, else 1. At most
+	// ReplicationFactor. With ReplicationFactor ≥ 2 (production settings)
+	// services refuse to start when a topic has fewer replicas or a lower
+	// min.insync.replicas than configured; with 1 (development) they warn.
+	// Default: 0.
+	MinInsyncReplicas int `mapstructure:"min_insync_replicas" default:"0" desc:"min.insync.replicas of the topics vidpipe creates and checks at start (0: 2 when replication_factor ≥ 3, else 1; at most replication_factor)"`
 }
+
+// EffectiveMinInsyncReplicas is MinInsyncReplicas, or when it is 0, 2 for
+// a replication factor of 3 or more and 1 below.
+func (k Kafka) EffectiveMinInsyncReplicas() int {
+	if k.MinInsyncReplicas > 0 {
+		return k.MinInsyncReplicas
+	}
+	if k.ReplicationFactor >= 3 {
+		return 2
+	}
+	return 1
+}
+
+// Production reports whether the Kafka settings are production settings:
+// a replication factor of 2 or more (a replicated cluster). Then a topic
+// below the configured durability stops a service at start; otherwise
+// (development: one broker) it is a warning.
+func (k Kafka) Production() bool { return k.ReplicationFactor >= 2 }
 
 // S3 is the object store (AWS S3 or MinIO).
 type S3 struct {

@@ -107,7 +107,8 @@ func checkEndpoint(s string) error {
 }
 
 // Validate checks the brokers (at least one, each host:port) and the
-// topic-creation settings (partitions and replication factor at least 1).
+// topic-creation settings (partitions and replication factor at least 1,
+// min.insync.replicas between 0 and the replication factor).
 func (k Kafka) Validate() error {
 	var c checker
 	if len(k.Brokers) == 0 {
@@ -120,6 +121,9 @@ func (k Kafka) Validate() error {
 	}
 	c.atLeast("partitions", int64(k.Partitions), 1)
 	c.atLeast("replication_factor", int64(k.ReplicationFactor), 1)
+	if k.MinInsyncReplicas < 0 || k.MinInsyncReplicas > max(k.ReplicationFactor, 1) {
+		c.addf("min_insync_replicas", "%d must be between 0 (automatic) and kafka.replication_factor (%d)", k.MinInsyncReplicas, k.ReplicationFactor)
+	}
 	return c.err()
 }
 
@@ -266,6 +270,9 @@ func (s Stage) Validate() error {
 	nonNegative("shutdown_grace", s.ShutdownGrace)
 	nonNegative("batch_timeout", s.BatchTimeout)
 	nonNegative("commit_interval", s.CommitInterval)
+	nonNegative("stuck_timeout", s.StuckTimeout)
+	positive("abandon_grace", s.AbandonGrace)
+	positive("close_timeout", s.CloseTimeout)
 	if err := checkHostPort(s.HTTPAddr, true, true); err != nil {
 		c.addf("http_addr", "%v", err)
 	}

@@ -61,6 +61,10 @@ func TestKafkaValidate(t *testing.T) {
 		"broker bad port":     {mutate: func(c *testConfig) { c.Kafka.Brokers = []string{"k:99999"} }, want: `brokers: port must be a number in 1..65535 (got "k:99999")`},
 		"zero partitions":     {mutate: func(c *testConfig) { c.Kafka.Partitions = 0 }, want: "partitions: must be at least 1 (got 0)"},
 		"zero replication":    {mutate: func(c *testConfig) { c.Kafka.ReplicationFactor = 0 }, want: "replication_factor: must be at least 1 (got 0)"},
+		"min insync auto":     {mutate: func(c *testConfig) { c.Kafka.ReplicationFactor, c.Kafka.MinInsyncReplicas = 3, 0 }},
+		"min insync = rf":     {mutate: func(c *testConfig) { c.Kafka.ReplicationFactor, c.Kafka.MinInsyncReplicas = 3, 3 }},
+		"min insync > rf":     {mutate: func(c *testConfig) { c.Kafka.ReplicationFactor, c.Kafka.MinInsyncReplicas = 1, 2 }, want: "min_insync_replicas: 2 must be between 0 (automatic) and kafka.replication_factor (1)"},
+		"min insync negative": {mutate: func(c *testConfig) { c.Kafka.MinInsyncReplicas = -1 }, want: "min_insync_replicas: -1 must be between 0 (automatic) and kafka.replication_factor (1)"},
 	})
 }
 
@@ -145,4 +149,19 @@ func TestLogValidate(t *testing.T) {
 		"unknown level":  {mutate: func(c *testConfig) { c.Log.Level = "trace" }, want: `level: must be debug, info, warn or error (got "trace")`},
 		"unknown format": {mutate: func(c *testConfig) { c.Log.Format = "logfmt" }, want: `format: must be text or json (got "logfmt")`},
 	})
+}
+
+func TestKafkaDurabilitySettings(t *testing.T) {
+	for _, c := range []struct {
+		rf, min, want int
+		prod          bool
+	}{{1, 0, 1, false}, {2, 0, 1, true}, {3, 0, 2, true}, {5, 0, 2, true}, {3, 3, 3, true}, {1, 1, 1, false}} {
+		k := config.Kafka{ReplicationFactor: c.rf, MinInsyncReplicas: c.min}
+		if got := k.EffectiveMinInsyncReplicas(); got != c.want {
+			t.Errorf("rf %d, min %d: EffectiveMinInsyncReplicas = %d, want %d", c.rf, c.min, got, c.want)
+		}
+		if k.Production() != c.prod {
+			t.Errorf("rf %d: Production = %v, want %v", c.rf, k.Production(), c.prod)
+		}
+	}
 }

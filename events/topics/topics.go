@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
 )
 
 // Spec says how to create topics.
@@ -19,7 +21,33 @@ type Spec struct {
 	Partitions int
 	// ReplicationFactor per topic. Default: 1.
 	ReplicationFactor int
+	// MinInsyncReplicas is the topics' min.insync.replicas. 0 means
+	// automatic: 2 when ReplicationFactor ≥ 3, else 1 (see
+	// config.Kafka.EffectiveMinInsyncReplicas).
+	MinInsyncReplicas int
 }
+
+// SpecFor returns the Spec of the kafka configuration section
+// (kafka.partitions, kafka.replication_factor, kafka.min_insync_replicas).
+func SpecFor(k config.Kafka) Spec {
+	return Spec{Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor, MinInsyncReplicas: k.MinInsyncReplicas}
+}
+
+func (s Spec) kafka() config.Kafka {
+	return config.Kafka{Partitions: s.Partitions, ReplicationFactor: max(s.ReplicationFactor, 1), MinInsyncReplicas: s.MinInsyncReplicas}
+}
+
+// MinInsync is the min.insync.replicas the spec demands: MinInsyncReplicas,
+// or the automatic value when it is 0.
+func (s Spec) MinInsync() int { return s.kafka().EffectiveMinInsyncReplicas() }
+
+// Production reports whether the spec describes production settings
+// (replication factor 2 or more); see [CheckDurability].
+func (s Spec) Production() bool { return s.kafka().Production() }
+
+// ConfigMinInsyncReplicas is the Kafka topic config that makes acks=all
+// wait for that many in-sync replicas.
+const ConfigMinInsyncReplicas = "min.insync.replicas"
 
 // Result is what Ensure did for one topic.
 type Result struct {
@@ -33,7 +61,9 @@ func EnsurePipeline(ctx context.Context, client *kafka.Client, spec Spec) ([]Res
 	return Ensure(ctx, client, spec, events.AllTopics()...)
 }
 
-// Ensure creates each of names that does not exist yet (idempotent).
+// Ensure creates each of names that does not exist yet (idempotent), with
+// spec's partitions, replication factor and min.insync.replicas. Existing
+// topics are left as they are: see [CheckDurability] and [RaiseMinInsync].
 func Ensure(ctx context.Context, client *kafka.Client, spec Spec, names ...string) ([]Result, error) {
 	if spec.Partitions <= 0 {
 		spec.Partitions = 6
@@ -41,9 +71,14 @@ func Ensure(ctx context.Context, client *kafka.Client, spec Spec, names ...strin
 	if spec.ReplicationFactor <= 0 {
 		spec.ReplicationFactor = 1
 	}
+	minISR := spec.MinInsync()
+	if spec.MinInsyncReplicas < 0 || minISR > spec.ReplicationFactor {
+		return nil, fmt.Errorf("min.insync.replicas %d must be between 1 and the replication factor %d", minISR, spec.ReplicationFactor)
+	}
 	req := &kafka.CreateTopicsRequest{}
 	for _, n := range names {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: n, NumPartitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor})
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: n, NumPartitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: ConfigMinInsyncReplicas, ConfigValue: strconv.Itoa(minISR)}}})
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {
