@@ -3,7 +3,9 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -15,11 +17,18 @@ const (
 	faultBroker   = "broker stop/start"
 	faultMinIO    = "MinIO stop/start"
 	faultPostgres = "PostgreSQL restart"
+	faultAPIKill  = "kill -9 upload-api"
 	faultSIGTERM  = "SIGTERM transcode"
 )
 
-// chaosFaults is one round of the driver.
-var chaosFaults = []string{faultKill9, faultBroker, faultMinIO, faultPostgres, faultSIGTERM}
+// chaosFaults is one round of the driver. The API kill comes right before
+// the SIGTERM: its uploads give the transcoders work to be caught in.
+var chaosFaults = []string{faultKill9, faultBroker, faultMinIO, faultPostgres, faultAPIKill, faultSIGTERM}
+
+// chaosMinMidAttempt is the share of the worker faults (kill -9 and
+// SIGTERM) that must hit a worker with an attempt in flight: a fault at
+// an idle worker tests a restart, not a crash mid-attempt.
+const chaosMinMidAttempt = 0.75
 
 // Driver timing. Every wait is bounded.
 const (
@@ -39,27 +48,49 @@ const (
 
 // chaosDriver injects faults into a running stack, one at a time.
 type chaosDriver struct {
-	t   *testing.T
-	s   *chaosStack
-	rng *rand.Rand
+	t     *testing.T
+	s     *chaosStack
+	rng   *rand.Rand
+	media chaosMedia
 	// counts holds the faults injected, by kind.
 	counts map[string]int
-	// midAttempt counts the faults that began while a worker was in the
-	// middle of an attempt.
-	midAttempt int
+	// workerFaults counts the worker faults (kill -9, SIGTERM);
+	// workerMidAttempt those that hit a worker with an attempt in flight
+	// (its vidpipe_stage_in_flight was > 0 at the scrape right before the
+	// signal); otherMidAttempt the broker, MinIO and PostgreSQL faults that
+	// began while a worker was busy.
+	workerFaults, workerMidAttempt, otherMidAttempt int
+	// pending lists the faults not injected because the time budget ran
+	// out.
+	pending []string
+	// inputs are the uploads the API-kill faults started; up their
+	// clients' refusals and errors; apiKill what those faults did.
+	inputs  []*chaosInput
+	up      *uploadResult
+	apiKill apiKillStats
 }
 
-func newChaosDriver(t *testing.T, s *chaosStack, rng *rand.Rand) *chaosDriver {
-	return &chaosDriver{t: t, s: s, rng: rng, counts: map[string]int{}}
+func newChaosDriver(t *testing.T, s *chaosStack, rng *rand.Rand, media chaosMedia) *chaosDriver {
+	return &chaosDriver{t: t, s: s, rng: rng, media: media, counts: map[string]int{}, up: newUploadResult()}
 }
 
-// run injects rounds rounds of chaosFaults, stopping early (between two
-// faults) once ctx is done.
+// run injects rounds rounds of chaosFaults. When ctx is done (the time
+// budget ran out) it stops between two faults and records the faults left
+// in d.pending.
 func (d *chaosDriver) run(ctx context.Context, rounds int) {
 	for r := 1; r <= rounds; r++ {
-		for _, f := range chaosFaults {
+		for i, f := range chaosFaults {
 			if !sleepCtx(ctx, faultPause) {
-				d.note("deadline reached: stopped before round %d %q", r, f)
+				for rr := r; rr <= rounds; rr++ {
+					rest := chaosFaults
+					if rr == r {
+						rest = chaosFaults[i:]
+					}
+					for _, p := range rest {
+						d.pending = append(d.pending, fmt.Sprintf("round %d %s", rr, p))
+					}
+				}
+				d.note("time budget ran out: %d fault(s) not injected", len(d.pending))
 				return
 			}
 			start := time.Now()
@@ -72,6 +103,8 @@ func (d *chaosDriver) run(ctx context.Context, rounds int) {
 				d.restartMinIO(ctx)
 			case faultPostgres:
 				d.restartPostgres(ctx)
+			case faultAPIKill:
+				d.killAPI(ctx, r)
 			case faultSIGTERM:
 				d.sigtermTranscode(ctx)
 			}
@@ -88,19 +121,19 @@ func (d *chaosDriver) note(format string, args ...any) {
 }
 
 // waitInFlight waits (up to inFlightWait) until one of procs is in the
-// middle of an attempt and returns it, picked at random among those busy;
-// nil if none got busy in time.
+// middle of an attempt and returns it; nil if none got busy in time. Each
+// pass scrapes the processes in a random order and returns the first busy
+// one at once, so the scrape that saw its attempt in flight is the last
+// thing before the caller's fault.
 func (d *chaosDriver) waitInFlight(ctx context.Context, procs []*chaosProc) *chaosProc {
 	deadline := time.Now().Add(inFlightWait)
+	order := slices.Clone(procs)
 	for time.Now().Before(deadline) {
-		var busy []*chaosProc
-		for _, p := range procs {
+		d.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, p := range order {
 			if n, err := p.scrape(ctx); err == nil && n > 0 {
-				busy = append(busy, p)
+				return p
 			}
-		}
-		if len(busy) > 0 {
-			return busy[d.rng.IntN(len(busy))]
 		}
 		if !sleepCtx(ctx, 50*time.Millisecond) {
 			return nil
@@ -109,15 +142,28 @@ func (d *chaosDriver) waitInFlight(ctx context.Context, procs []*chaosProc) *cha
 	return nil
 }
 
+// checkMidAttempt fails the test when fewer than chaosMinMidAttempt of
+// the worker faults hit a worker with an attempt in flight.
+func (d *chaosDriver) checkMidAttempt() {
+	if d.workerFaults == 0 {
+		return
+	}
+	want := int(math.Ceil(chaosMinMidAttempt * float64(d.workerFaults)))
+	if d.workerMidAttempt < want {
+		d.t.Errorf("only %d of %d worker faults (kill -9, SIGTERM) hit a worker with an attempt in flight, want at least %d (%.0f%%)",
+			d.workerMidAttempt, d.workerFaults, want, chaosMinMidAttempt*100)
+	}
+}
+
 // kill9 kills a random worker that is in the middle of an attempt with
 // SIGKILL (a random idle one if none gets busy), then starts it again.
 func (d *chaosDriver) kill9(ctx context.Context) {
 	p := d.waitInFlight(ctx, d.s.workers)
-	how := d.busy(p)
+	how := d.workerBusy(p)
 	if p == nil {
 		p = d.s.workers[d.rng.IntN(len(d.s.workers))]
+		_, _ = p.scrape(ctx) // the counters right before it dies
 	}
-	_, _ = p.scrape(ctx) // the counters right before it dies
 	p.signal(d.t, syscall.SIGKILL)
 	_ = p.wait(d.t, 10*time.Second)
 	d.note("kill -9 %s (%s)", p.name, how)
@@ -131,11 +177,11 @@ func (d *chaosDriver) kill9(ctx context.Context) {
 func (d *chaosDriver) sigtermTranscode(ctx context.Context) {
 	transcoders := d.workersOf("transcode")
 	p := d.waitInFlight(ctx, transcoders)
-	how := d.busy(p)
+	how := d.workerBusy(p)
 	if p == nil {
 		p = transcoders[d.rng.IntN(len(transcoders))]
+		_, _ = p.scrape(ctx)
 	}
-	_, _ = p.scrape(ctx)
 	p.signal(d.t, syscall.SIGTERM)
 	// The metrics endpoint answers until the runtime has stopped: keep
 	// scraping so the counters of the attempt that finishes count.
@@ -168,13 +214,24 @@ func exitText(err error) string {
 	return err.Error()
 }
 
+// workerBusy describes whether a worker fault hits a worker in the middle
+// of an attempt (p, from waitInFlight) and counts it.
+func (d *chaosDriver) workerBusy(p *chaosProc) string {
+	d.workerFaults++
+	if p == nil {
+		return "idle: no attempt in flight within " + inFlightWait.String()
+	}
+	d.workerMidAttempt++
+	return "mid-attempt"
+}
+
 // busy describes which worker was in the middle of an attempt when a
-// fault began, and counts the hits.
+// broker, MinIO or PostgreSQL fault began, and counts the hits.
 func (d *chaosDriver) busy(p *chaosProc) string {
 	if p == nil {
 		return "no attempt in flight within " + inFlightWait.String()
 	}
-	d.midAttempt++
+	d.otherMidAttempt++
 	return p.name + " mid-attempt"
 }
 
@@ -241,9 +298,15 @@ func (d *chaosDriver) faultSummary() []string {
 			}
 		}
 	}
-	total := 0
-	for _, f := range chaosFaults {
-		total += d.counts[f]
+	other := 0
+	for _, f := range []string{faultBroker, faultMinIO, faultPostgres} {
+		other += d.counts[f]
 	}
-	return append(out, fmt.Sprintf("%d of %d began mid-attempt", d.midAttempt, total))
+	out = append(out,
+		fmt.Sprintf("worker faults mid-attempt: %d of %d (must be ≥ %.0f%%)", d.workerMidAttempt, d.workerFaults, chaosMinMidAttempt*100),
+		fmt.Sprintf("broker/MinIO/PostgreSQL faults while a worker was busy: %d of %d", d.otherMidAttempt, other))
+	if len(d.pending) > 0 {
+		out = append(out, fmt.Sprintf("NOT injected (time budget ran out): %d", len(d.pending)))
+	}
+	return out
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +28,8 @@ type chaosConfig struct {
 // chaosConfigFromEnv reads the chaos test's size from the environment:
 //
 //	VIDPIPE_CHAOS_VIDEOS           good videos uploaded (default 20; `make chaos`: 60)
-//	VIDPIPE_CHAOS_ROUNDS           rounds of the five faults (default 1; `make chaos`: 3)
+//	VIDPIPE_CHAOS_ROUNDS           rounds of the six faults (default 1; `make chaos`: 3);
+//	                               each round's API kill adds 4 good uploads (2 tus, 2 multipart)
 //	VIDPIPE_CHAOS_SEED             seed of the random choices (default: random, logged)
 //	VIDPIPE_CHAOS_UPLOAD_INTERVAL  pause between two uploads (default: spreads the
 //	                               uploads over about 40s per round)
@@ -62,16 +65,20 @@ func chaosConfigFromEnv(t *testing.T) chaosConfig {
 		}
 		c.uploadInterval = d
 	}
-	c.chaosBudget = 2*time.Minute + time.Duration(c.rounds)*2*time.Minute + time.Duration(uploads)*c.uploadInterval
-	c.quietTimeout = 2*time.Minute + time.Duration(c.videos)*3*time.Second
+	c.chaosBudget = 2*time.Minute + time.Duration(c.rounds)*(2*time.Minute+45*time.Second) + time.Duration(uploads)*c.uploadInterval
+	c.quietTimeout = 2*time.Minute + time.Duration(c.videos+c.rounds*(apiKillTus+apiKillMultipart))*3*time.Second
 	return c
 }
 
 // TestChaos runs the whole pipeline as real processes, uploads good and
 // bad videos through the API while a driver kills, stops and restarts its
-// parts, then checks the promise: every accepted upload ends ready or in a
-// DLQ with a reason, nothing is lost or stuck, and a duplicate output
-// carries the same content. It prints a summary table.
+// parts (the API too, between storing uploads and announcing them), then
+// checks the promise: every accepted upload ends ready or in a DLQ with a
+// reason, nothing is lost or stuck, a duplicate output carries the same
+// content and the same CloudEvents id (one distinct ce_id per video and
+// topic), and the worker faults hit attempts in flight. Running out of its
+// time budget (uploads, faults, settling) fails it. It prints a summary
+// table.
 func TestChaos(t *testing.T) {
 	cfg := chaosConfigFromEnv(t)
 	rng := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x9e3779b97f4a7c15))
@@ -98,16 +105,22 @@ func TestChaos(t *testing.T) {
 	defer cancel()
 	upDone := make(chan *uploadResult, 1)
 	go func() { upDone <- s.uploadAll(ctx, uploads, cfg.uploadInterval) }()
-	d := newChaosDriver(t, s, rng)
+	d := newChaosDriver(t, s, rng, media)
 	d.run(ctx, cfg.rounds)
 	up := <-upDone
 	sum.chaos = time.Since(chaosStart)
+	if len(d.pending) > 0 {
+		t.Errorf("the chaos time budget (%v) ran out before every fault was injected; not injected: %s",
+			cfg.chaosBudget, strings.Join(d.pending, ", "))
+	}
+	up.merge(d.up)
 	for _, err := range up.errs {
 		t.Errorf("upload: %v", err)
 	}
+	d.checkMidAttempt()
 
 	var accepted []*chaosInput
-	for _, ins := range [][]*chaosInput{uploads, direct} {
+	for _, ins := range [][]*chaosInput{uploads, direct, d.inputs} {
 		for _, in := range ins {
 			if in.id != "" {
 				accepted = append(accepted, in)
@@ -115,7 +128,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	quietStart := time.Now()
-	quiet := s.waitQuiet(t, accepted, cfg.quietTimeout)
+	pending := s.waitQuiet(t, accepted, cfg.quietTimeout)
 	sum.quiet = time.Since(quietStart)
 	stopScrape()
 	scrapers.Wait()
@@ -128,11 +141,12 @@ func TestChaos(t *testing.T) {
 	verifyStart := time.Now()
 	v := s.verify(t, accepted)
 	sum.verify = time.Since(verifyStart)
-	if !quiet {
-		t.Errorf("the pipeline did not settle within %v (see the lags and statuses above)", cfg.quietTimeout)
+	if len(pending) > 0 {
+		t.Errorf("the pipeline did not settle within its time budget (%v); still pending:\n  %s",
+			cfg.quietTimeout, strings.Join(pending, "\n  "))
 	}
 
-	sum.fill(s, d, up, uploads, direct, v)
+	sum.fill(s, d, up, append(slices.Clone(uploads), d.inputs...), direct, v)
 	table := sum.table(cfg)
 	t.Log("\n" + table)
 	fmt.Println(table)
@@ -142,12 +156,15 @@ func TestChaos(t *testing.T) {
 	if v.differingDuplicates != 0 {
 		t.Errorf("duplicate outputs with different content: %d, want 0", v.differingDuplicates)
 	}
+	if v.logicalDuplicates != 0 {
+		t.Errorf("logical duplicates (more than one distinct ce_id for a video on a topic): %d, want 0", v.logicalDuplicates)
+	}
 }
 
 // waitQuiet waits until every accepted video has a final status (ready or
-// failed) and no consumer group lags, or until timeout; it logs what is
-// still pending and reports whether the pipeline settled.
-func (s *chaosStack) waitQuiet(t *testing.T, accepted []*chaosInput, timeout time.Duration) bool {
+// failed) and no consumer group lags, or until timeout; it returns what is
+// still pending then (nothing: the pipeline settled).
+func (s *chaosStack) waitQuiet(t *testing.T, accepted []*chaosInput, timeout time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var pending []string
@@ -165,15 +182,12 @@ func (s *chaosStack) waitQuiet(t *testing.T, accepted []*chaosInput, timeout tim
 		if len(pending) == 0 {
 			lags := s.lags(t)
 			if len(lags) == 0 {
-				return true
+				return nil
 			}
 			pending = append(pending, lags...)
 		}
 		if time.Now().After(deadline) {
-			for _, p := range pending {
-				t.Logf("not settled: %s", p)
-			}
-			return false
+			return pending
 		}
 		time.Sleep(time.Second)
 	}

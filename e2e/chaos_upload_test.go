@@ -13,6 +13,8 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,14 +46,45 @@ type chaosInput struct {
 	// wantStage is the stage whose DLQ must hold a bad input.
 	wantStage events.Stage
 
-	// Filled in once accepted.
+	// via is how the bytes go to the API: viaMultipart (default) or
+	// viaTus.
+	via string
+
+	// Filled in once accepted. Only the goroutine uploading the input
+	// writes them; read them once it is done (or through accepted).
+	mu sync.Mutex
 	id string
 	// tries counts upload attempts (the API answers 503 while Kafka or
 	// storage is down; a client tries again).
 	tries int
 }
 
+// How an input is uploaded.
+const (
+	viaMultipart = ""    // POST /v1/videos
+	viaTus       = "tus" // tus 1.0 at /v1/uploads/
+)
+
 func (in *chaosInput) good() bool { return in.kind == kindGood }
+
+func (in *chaosInput) setID(id string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.id = id
+}
+
+func (in *chaosInput) addTry() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.tries++
+}
+
+// accepted returns the video id once the API accepted the upload, else "".
+func (in *chaosInput) accepted() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.id
+}
 
 // chaosMedia are the files the inputs upload, made once and reused.
 type chaosMedia struct {
@@ -141,11 +174,24 @@ func (s *chaosStack) publishDirect(t *testing.T, m chaosMedia) []*chaosInput {
 		events.Media{DurationSeconds: 2, Width: 320, Height: 240, Format: "mov,mp4,m4a,3gp,3g2,mj2", VideoCodec: "h264"},
 		[]events.Rendition{{Name: "240p", Width: 320, Height: 240, Bitrate: 364000, Key: events.RenditionKey(missing.id, "240p"), Size: 1000}},
 		events.HLS{MasterKey: events.HLSMasterKey(missing.id)}, time.Now())
+	// Their ce_ids are derived as the API's and the stages' are
+	// (events/ids.go), so the chaos verification can check them alike.
 	var msgs []kafka.Message
-	for _, ev := range []events.Event{up, tr} {
-		msg, err := stage.NewMessage(ev, "chaos-test", "")
+	for _, ev := range []struct {
+		e  events.Event
+		id string
+	}{
+		{up, events.UploadedEventID(playlist.id)},
+		{tr, events.OutputEventID(events.StageTranscode, events.UploadedEventID(missing.id))},
+	} {
+		msg, err := stage.NewMessage(ev.e, "chaos-test", "")
 		if err != nil {
-			t.Fatalf("message %s: %v", ev.Key(), err)
+			t.Fatalf("message %s: %v", ev.e.Key(), err)
+		}
+		for i, h := range msg.Headers {
+			if h.Key == events.HeaderID {
+				msg.Headers[i].Value = []byte(ev.id)
+			}
 		}
 		msgs = append(msgs, msg)
 	}
@@ -153,10 +199,39 @@ func (s *chaosStack) publishDirect(t *testing.T, m chaosMedia) []*chaosInput {
 	return []*chaosInput{playlist, missing}
 }
 
-// uploadResult is the outcome of one upload loop.
+// uploadResult is the outcome of the upload clients.
 type uploadResult struct {
-	rejected map[int]int // HTTP status (0: transport error) → count of refused attempts that were retried
-	errs     []error     // uploads that failed for good
+	mu      sync.Mutex
+	refused map[int]int // HTTP status (0: transport error) → count of refused attempts that were retried
+	errs    []error     // uploads that failed for good
+}
+
+func newUploadResult() *uploadResult { return &uploadResult{refused: map[int]int{}} }
+
+// rejected counts a refused attempt that is tried again.
+func (r *uploadResult) rejected(status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refused[status]++
+}
+
+// fail records an upload that failed for good.
+func (r *uploadResult) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, err)
+}
+
+// merge adds o's counts and errors to r.
+func (r *uploadResult) merge(o *uploadResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k, n := range o.refused {
+		r.refused[k] += n
+	}
+	r.errs = append(r.errs, o.errs...)
 }
 
 // chaosBurst is how many uploads go back to back: a burst queues work for
@@ -164,40 +239,64 @@ type uploadResult struct {
 const chaosBurst = 4
 
 // uploadAll uploads ins through the API in bursts of chaosBurst, a burst
-// every chaosBurst×interval, until every one is accepted or ctx is done.
-// An upload answered 503 (Kafka or storage down) or cut by a transport
-// error is tried again after a short pause, as a client would; any other
-// answer is an error.
+// every chaosBurst×interval, until every one is accepted or ctx is done
+// (then every upload not accepted is an error: the time budget ran out).
 func (s *chaosStack) uploadAll(ctx context.Context, ins []*chaosInput, interval time.Duration) *uploadResult {
-	res := &uploadResult{rejected: map[int]int{}}
+	res := newUploadResult()
 	client := &http.Client{Timeout: 2 * time.Minute}
 	for i, in := range ins {
 		if i > 0 && i%chaosBurst == 0 && !sleepCtx(ctx, chaosBurst*interval) {
+			var pending []string
+			for _, p := range ins[i:] {
+				pending = append(pending, p.title)
+			}
+			res.fail(fmt.Errorf("time budget ran out: %d upload(s) never tried: %s", len(pending), strings.Join(pending, ", ")))
 			break
 		}
-		for {
-			in.tries++
-			id, status, err := s.upload(ctx, client, in)
-			if err == nil {
-				in.id = id
-				break
+		if !s.uploadUntilAccepted(ctx, client, in, res, nil) && ctx.Err() != nil {
+			var pending []string
+			for _, p := range ins[i+1:] {
+				pending = append(pending, p.title)
 			}
-			if ctx.Err() != nil {
-				res.errs = append(res.errs, fmt.Errorf("%s: not accepted before the deadline (%d tries, last: %v)", in.title, in.tries, err))
-				return res
+			if len(pending) > 0 {
+				res.fail(fmt.Errorf("time budget ran out: %d upload(s) never tried: %s", len(pending), strings.Join(pending, ", ")))
 			}
-			if status != 0 && status != http.StatusServiceUnavailable {
-				res.errs = append(res.errs, fmt.Errorf("%s: %v", in.title, err))
-				break
-			}
-			res.rejected[status]++
-			if !sleepCtx(ctx, 500*time.Millisecond) {
-				res.errs = append(res.errs, fmt.Errorf("%s: not accepted before the deadline (%d tries, last: %v)", in.title, in.tries, err))
-				return res
-			}
+			break
 		}
 	}
 	return res
+}
+
+// uploadUntilAccepted posts in as a multipart upload until the API accepts
+// it (202) or ctx is done. An upload answered 503 (Kafka or storage down)
+// or cut by a transport error is tried again after a short pause, as a
+// client would (onRetry, if set, is called then); any other answer is an
+// error. It reports whether the upload was accepted.
+func (s *chaosStack) uploadUntilAccepted(ctx context.Context, client *http.Client, in *chaosInput, res *uploadResult, onRetry func()) bool {
+	for {
+		in.addTry()
+		id, status, err := s.upload(ctx, client, in)
+		if err == nil {
+			in.setID(id)
+			return true
+		}
+		if ctx.Err() != nil {
+			res.fail(fmt.Errorf("%s: time budget ran out before it was accepted (%d tries, last: %v)", in.title, in.tries, err))
+			return false
+		}
+		if status != 0 && status != http.StatusServiceUnavailable {
+			res.fail(fmt.Errorf("%s: %v", in.title, err))
+			return false
+		}
+		res.rejected(status)
+		if onRetry != nil {
+			onRetry()
+		}
+		if !sleepCtx(ctx, 500*time.Millisecond) {
+			res.fail(fmt.Errorf("%s: time budget ran out before it was accepted (%d tries, last: %v)", in.title, in.tries, err))
+			return false
+		}
+	}
 }
 
 // upload posts in.file as a multipart upload; it returns the video id of

@@ -41,8 +41,23 @@ type chaosVerdict struct {
 	// dlqRecords counts records per dead-letter topic.
 	dlqRecords map[string]int
 	// unaccounted counts video ids in video.uploaded that no accepted
-	// input has (a publish acknowledged after the API gave up).
-	unaccounted int
+	// input has (a publish acknowledged after the API gave up, or after
+	// it died); unannounced the source objects stored under uploads/
+	// whose id never reached video.uploaded (the API died or gave up
+	// before the broker had the record).
+	unaccounted, unannounced int
+	// records and rawDuplicates count, per topic (stage topics and DLQs),
+	// the records and those beyond the first per video id.
+	records, rawDuplicates map[string]int
+	// logicalDuplicates counts (video, topic) pairs with more than one
+	// distinct ce_id: the same logical event published under two ids, or
+	// two logical events where one is expected; byTopic per topic.
+	logicalDuplicates int
+	logicalByTopic    map[string]int
+	// idsChecked counts the records whose ce_id was compared with its
+	// derivation (events/ids.go: UploadedEventID, OutputEventID, a dead
+	// letter keeps its input's id); idsNotDerived those that differ.
+	idsChecked, idsNotDerived int
 	// leftoverDirs counts entries left in the workers' temp directories.
 	leftoverDirs map[string]int
 }
@@ -52,13 +67,19 @@ type chaosVerdict struct {
 func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 	t.Helper()
 	ctx := context.Background()
-	v := chaosVerdict{dlqRecords: map[string]int{}, leftoverDirs: map[string]int{}}
+	v := chaosVerdict{dlqRecords: map[string]int{}, leftoverDirs: map[string]int{},
+		records: map[string]int{}, rawDuplicates: map[string]int{}, logicalByTopic: map[string]int{}}
 
-	ready := byKey(s.readTopic(t, events.TopicReady))
+	topics := map[string]map[string][]kafka.Message{}
+	for _, topic := range events.AllTopics() {
+		topics[topic] = byKey(s.readTopic(t, topic))
+	}
+	s.verifyEventIDs(t, topics, &v)
+	ready := topics[events.TopicReady]
 	v.readyRecords = countRecords(ready)
 	dlq := map[string]map[string][]kafka.Message{}
 	for _, topic := range events.DLQTopics() {
-		dlq[topic] = byKey(s.readTopic(t, topic))
+		dlq[topic] = topics[topic]
 		v.dlqRecords[topic] = countRecords(dlq[topic])
 	}
 	catalog := s.catalogDocuments(t)
@@ -66,10 +87,17 @@ func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 	for _, in := range accepted {
 		known[in.id] = true
 	}
-	for id := range byKey(s.readTopic(t, events.TopicUploaded)) {
+	for id := range topics[events.TopicUploaded] {
 		if !known[id] {
 			v.unaccounted++
 			t.Logf("video.uploaded holds %s, which no accepted upload returned (an acknowledgement the API did not see)", id)
+		}
+	}
+	for key := range s.listObjects(t, "uploads/") {
+		id, rest, _ := strings.Cut(strings.TrimPrefix(key, "uploads/"), "/")
+		if rest == "source" && events.SourceKey(id) == key && len(topics[events.TopicUploaded][id]) == 0 {
+			v.unannounced++
+			t.Logf("%s is stored but was never announced on video.uploaded (known to a client: %v)", key, known[id])
 		}
 	}
 
@@ -109,6 +137,86 @@ func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 		t.Errorf("processes still running in the workers' work directories after the pipeline settled: %v", orphans)
 	}
 	return v
+}
+
+// verifyEventIDs counts the records of every topic and checks that every
+// video has one distinct ce_id per topic: every stage derives its output's
+// ce_id from its input's (events.OutputEventID), the API its
+// video.uploaded's from the video id (events.UploadedEventID), and a dead
+// letter keeps its input's, so a redelivery duplicate repeats the id and
+// a second id is a second logical event. (A deliberate redrive gets a new
+// id; the chaos test redrives nothing.) It also counts the ce_ids that do
+// not follow the derivation, for the summary.
+func (s *chaosStack) verifyEventIDs(t *testing.T, topics map[string]map[string][]kafka.Message, v *chaosVerdict) {
+	t.Helper()
+	idsOf := func(msgs []kafka.Message) []string {
+		seen := map[string]bool{}
+		var ids []string
+		for _, m := range msgs {
+			id := events.HeaderValue(stage.FromKafkaHeaders(m.Headers), events.HeaderID)
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	for _, topic := range events.AllTopics() {
+		for _, key := range sortedKeys(topics[topic]) {
+			msgs := topics[topic][key]
+			v.records[topic] += len(msgs)
+			v.rawDuplicates[topic] += len(msgs) - 1
+			if ids := idsOf(msgs); len(ids) != 1 {
+				v.logicalDuplicates++
+				v.logicalByTopic[topic]++
+				var offsets []string
+				for _, m := range msgs {
+					offsets = append(offsets, fmt.Sprintf("%d/%d: %s", m.Partition, m.Offset,
+						events.HeaderValue(stage.FromKafkaHeaders(m.Headers), events.HeaderID)))
+				}
+				t.Errorf("LOGICAL DUPLICATE: video %s on %s: %d records with %d distinct ce_ids, want 1 (partition/offset: ce_id: %s)",
+					key, topic, len(msgs), len(ids), strings.Join(offsets, ", "))
+			}
+		}
+	}
+	// The derivation, record by record.
+	want := func(topic, key string) map[string]bool {
+		ok := map[string]bool{}
+		if topic == events.TopicUploaded {
+			ok[events.UploadedEventID(key)] = true
+			return ok
+		}
+		for _, st := range events.Stages {
+			if topic == st.OutputTopic() {
+				for _, in := range idsOf(topics[st.InputTopic()][key]) {
+					ok[events.OutputEventID(st, in)] = true
+				}
+			}
+			if topic == st.DLQTopic() {
+				for _, in := range idsOf(topics[st.InputTopic()][key]) {
+					ok[in] = true
+				}
+			}
+		}
+		return ok
+	}
+	logged := 0
+	for _, topic := range events.AllTopics() {
+		for key, msgs := range topics[topic] {
+			ok := want(topic, key)
+			for _, m := range msgs {
+				v.idsChecked++
+				id := events.HeaderValue(stage.FromKafkaHeaders(m.Headers), events.HeaderID)
+				if !ok[id] {
+					v.idsNotDerived++
+					if logged < 3 {
+						logged++
+						t.Logf("ce_id %s of video %s on %s (offset %d) is not the one events/ids.go derives", id, key, topic, m.Offset)
+					}
+				}
+			}
+		}
+	}
 }
 
 // verifyGood checks a good video: ready, once in the catalog with the
@@ -512,12 +620,12 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 	}
 	sum.add("uploads accepted (API)", "%d good + %d bad, %d tries", good, bad, tries)
 	var refused []string
-	for _, status := range sortedIntKeys(up.rejected) {
+	for _, status := range sortedIntKeys(up.refused) {
 		label := fmt.Sprint(status)
 		if status == 0 {
 			label = "transport error"
 		}
-		refused = append(refused, fmt.Sprintf("%s ×%d", label, up.rejected[status]))
+		refused = append(refused, fmt.Sprintf("%s ×%d", label, up.refused[status]))
 	}
 	if len(refused) == 0 {
 		refused = []string{"none"}
@@ -531,6 +639,13 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 		}
 		sum.add(label, "%s", line)
 	}
+	ak := &d.apiKill
+	ak.mu.Lock()
+	sum.add("API kills", "%d with an upload between storing and announcing (of %d)", ak.hits, ak.kills)
+	sum.add("", "video.uploaded records stalled at the kill: %d (%d appended after it, %d dropped)", ak.held, ak.delivered, ak.dropped)
+	sum.add("", "tus resumed to 204: %d, started over (404): %d; multipart posted again: %d",
+		ak.tusResumed, ak.tusRestarted, ak.multipartRetried)
+	ak.mu.Unlock()
 	byStage := map[string]map[string]float64{}
 	logRetries, logDLQ := 0, 0
 	for _, p := range s.workers {
@@ -565,8 +680,25 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 	sum.add("final status", "%d ready, %d failed", v.ready, v.failed)
 	sum.add("lost (must be 0)", "%d", v.lost)
 	sum.add("video.ready records", "%d (%d duplicates)", v.readyRecords, v.duplicateRecords)
+	var recs []string
+	for _, topic := range events.AllTopics() {
+		if v.records[topic] > 0 {
+			recs = append(recs, fmt.Sprintf("%s %d (+%d dup)", strings.TrimPrefix(topic, "video."), v.records[topic]-v.rawDuplicates[topic], v.rawDuplicates[topic]))
+		}
+	}
+	sum.add("records per topic (raw)", "%s", strings.Join(recs, ", "))
+	var logical []string
+	for _, topic := range sortedKeys(v.logicalByTopic) {
+		logical = append(logical, fmt.Sprintf("%s %d", strings.TrimPrefix(topic, "video."), v.logicalByTopic[topic]))
+	}
+	if len(logical) == 0 {
+		logical = []string{"none"}
+	}
+	sum.add("logical duplicates (must be 0)", "%d (video×topic with >1 distinct ce_id: %s)", v.logicalDuplicates, strings.Join(logical, ", "))
+	sum.add("ce_ids not derived (events/ids.go)", "%d of %d records", v.idsNotDerived, v.idsChecked)
 	sum.add("duplicate outputs (must be 0)", "%d (keys whose video.ready records differ)", v.differingDuplicates)
-	sum.add("unaccounted uploads", "%d (in video.uploaded, never answered 202)", v.unaccounted)
+	sum.add("unaccounted uploads", "%d (in video.uploaded, never answered 2xx)", v.unaccounted)
+	sum.add("stored, never announced", "%d source object(s) under uploads/ not in video.uploaded", v.unannounced)
 	sum.add("left in worker temp dirs", "%s", formatCounts(v.leftoverDirs))
 	sum.add("time", "setup %v, chaos %v, settle %v, verify %v, total %v",
 		sum.setup.Round(time.Second), sum.chaos.Round(time.Second), sum.quiet.Round(time.Second),
