@@ -239,6 +239,20 @@ func permanentIf(err, target error) error {
 	return err
 }
 
+// SourceMissingPrefix starts the dead-letter reason (dlq.error) of a
+// video.uploaded whose source object does not exist: the upload was
+// withdrawn (the API removed it after Kafka refused the event) or never
+// completed. It is not a media problem, unlike a corrupt or unsupported
+// source, and redriving it cannot help until the source exists.
+const SourceMissingPrefix = "source missing:"
+
+// sourceMissing is the permanent error for a source object that is not in
+// storage.
+func sourceMissing(key string, err error) error {
+	return stage.Permanentf("%s %s does not exist: the upload was withdrawn or never completed (not a media error): %w",
+		SourceMissingPrefix, key, err)
+}
+
 // download copies the source object to path, refusing (permanently) a
 // missing, empty or oversized object; at most MaxFileSize+1 bytes are read.
 func (w *Worker) download(ctx context.Context, key, path string) error {
@@ -246,7 +260,7 @@ func (w *Worker) download(ctx context.Context, key, path string) error {
 	info, err := w.store.Stat(ctx, key)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return stage.Permanentf("source %s: %w", key, err)
+		return sourceMissing(key, err)
 	case err != nil:
 		return fmt.Errorf("source: %w", err)
 	case info.Size == 0:
@@ -256,7 +270,7 @@ func (w *Worker) download(ctx context.Context, key, path string) error {
 	}
 	rc, err := w.store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
-		return stage.Permanentf("source %s: %w", key, err)
+		return sourceMissing(key, err)
 	} else if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}

@@ -661,3 +661,29 @@ func TestHandleCancelKillsFFmpegAndCleansUp(t *testing.T) {
 		t.Errorf("runs_total{result=cancelled} = %v, want 1", cancelled)
 	}
 }
+
+// TestHandleSourceMissingIsDistinct: a video.uploaded whose source object
+// is gone (the API withdrew the upload, or it never completed) is dead-
+// lettered permanently with a reason that starts "source missing:" and
+// names the key, unlike a source that is there but is not decodable media.
+func TestHandleSourceMissingIsDistinct(t *testing.T) {
+	e := MustEnv(t, nil, nil)
+	good := MustClip(t, filepath.Join(t.TempDir(), "good.mp4"), clip{Width: 320, Height: 240, Seconds: 1, Audio: true})
+	in := e.MustUpload(t, good)
+	if err := e.store.Remove(context.Background(), in.Source.Key); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.worker.Handle(context.Background(), in)
+	if !stage.IsPermanent(err) || !strings.HasPrefix(err.Error(), SourceMissingPrefix) ||
+		!strings.Contains(err.Error(), in.Source.Key) || !strings.Contains(err.Error(), "withdrawn or never completed") {
+		t.Fatalf("error = %v, want a permanent error starting %q naming %s", err, SourceMissingPrefix, in.Source.Key)
+	}
+	MustBeEmptyDir(t, e.tempDir)
+
+	// Corrupt media is a different, media-related reason.
+	junk := MustWrite(t, t.TempDir(), "junk.mp4", bytes.Repeat([]byte("not a video "), 1000))
+	_, err = e.worker.Handle(context.Background(), e.MustUpload(t, junk))
+	if !stage.IsPermanent(err) || strings.HasPrefix(err.Error(), SourceMissingPrefix) {
+		t.Fatalf("corrupt source: error = %v, want a permanent error not starting %q", err, SourceMissingPrefix)
+	}
+}

@@ -70,6 +70,12 @@ type API struct {
 	// PublishAttempts is how often the producer tries a write before giving
 	// up. Default: 3.
 	PublishAttempts int `mapstructure:"publish_attempts" default:"3" desc:"producer attempts per video.uploaded record"`
+	// RecoveryInterval is how often the API sweeps object storage for
+	// uploads left between storage and Kafka: finished tus uploads never
+	// announced (announced now) and multipart uploads whose
+	// video.uploaded could not be confirmed (read back: kept if Kafka has
+	// it, removed if not). It also sweeps once at start. Default: 1m.
+	RecoveryInterval time.Duration `mapstructure:"recovery_interval" default:"1m" desc:"interval of the sweep that announces finished tus uploads and settles unconfirmed uploads"`
 	// SSEHeartbeat is the interval of comment lines on event streams. Default: 15s.
 	SSEHeartbeat time.Duration `mapstructure:"sse_heartbeat" default:"15s" desc:"heartbeat interval of event streams"`
 	// SigningKey signs the self-authenticating HLS playlist URLs. Default:
@@ -135,7 +141,7 @@ func (a API) Validate() error {
 		{"read_header_timeout", a.ReadHeaderTimeout}, {"idle_timeout", a.IdleTimeout},
 		{"request_timeout", a.RequestTimeout}, {"body_idle_timeout", a.BodyIdleTimeout},
 		{"publish_timeout", a.PublishTimeout}, {"sse_heartbeat", a.SSEHeartbeat},
-		{"shutdown_timeout", a.ShutdownTimeout},
+		{"shutdown_timeout", a.ShutdownTimeout}, {"recovery_interval", a.RecoveryInterval},
 	} {
 		if d.v <= 0 {
 			add(d.key, "must be positive (got %s)", d.v)

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/storage"
 	"github.com/vidpipe/vidpipe/upload-api/projection"
@@ -35,41 +39,214 @@ const (
 	projectionApplyTimeout = 5 * time.Second
 )
 
+// onFailure says what submit does with the stored source when the
+// event cannot be published.
+type onFailure int
+
+const (
+	// withdraw (multipart): remove the source once Kafka is known not to
+	// hold the event; when that is unknown, keep it under a pending marker
+	// that resolvePending settles later.
+	withdraw onFailure = iota
+	// keep (tus): never remove anything; the finished, unannounced tus
+	// upload is its own marker and is announced by the next request on it
+	// or by the background sweep.
+	keep
+)
+
+// pendingPrefix holds one small JSON object per multipart upload whose
+// video.uploaded is being published or whose publication could not be
+// confirmed: pending/uploads/{id}.json (a pendingMarker).
+const pendingPrefix = "pending/uploads/"
+
+func pendingKey(id string) string { return pendingPrefix + id + ".json" }
+
+// pendingMarker is what resolvePending needs to read the partition back.
+type pendingMarker struct {
+	VideoID string          `json:"video_id"`
+	Attempt publish.Attempt `json:"attempt"`
+	Created time.Time       `json:"created"`
+}
+
 // submit publishes video.uploaded for ev and waits for the acknowledgement
-// of every in-sync replica. When Kafka does not acknowledge, the source
-// object is removed (no orphan) and the error is a 503. The request's
-// cancellation does not cut the publish short: once the bytes are stored,
-// the outcome is decided by Kafka, not by the client hanging up.
+// of every in-sync replica (or a read-back proving the record was written:
+// then it is a success too). The request's cancellation does not cut the
+// publish short: once the bytes are stored, the outcome is decided by
+// Kafka, not by the client hanging up.
 //
-// After the ack the event is also applied to the status projection, so
+// On failure the answer is a 503, and the source is handled by mode:
+//   - withdraw: a pending marker (partition and high watermark before the
+//     publish) is written before the record is sent. Known not written:
+//     source and marker are removed ("nothing was kept"). Unknown (the
+//     broker took the request but could not be read back): both stay, and
+//     resolvePending later reads the partition back; written → the video
+//     is accepted after all (marker removed), not written → the source is
+//     removed. A crash mid-publish leaves the marker too.
+//   - keep: nothing is removed (see keep).
+//
+// After success the event is also applied to the status projection, so
 // that GET /v1/videos/{id} knows the video at once (read-your-writes); the
 // projection consumer applies the same record later, idempotently.
-func (in *intake) submit(ctx context.Context, ev events.VideoUploaded) error {
+func (in *intake) submit(ctx context.Context, ev events.VideoUploaded, mode onFailure) error {
 	ctx = context.WithoutCancel(ctx)
-	msg, err := in.pub.Publish(ctx, ev)
+	id := ev.VideoID
+	a, err := in.pub.Prepare(ctx, ev)
 	if err != nil {
 		in.metrics.published.WithLabelValues("error").Inc()
-		in.removeSource(ctx, ev.VideoID)
-		return unavailable(codeBrokerUnavailable, "the event broker did not acknowledge the upload; nothing was kept, try again later", err)
+		if mode == withdraw {
+			in.removeSource(ctx, id)
+			return unavailable(codeBrokerUnavailable, "the event broker is unavailable; nothing was kept, try again later", err)
+		}
+		return unavailable(codeBrokerUnavailable, "the event broker is unavailable; the upload is kept, try again later", err)
+	}
+	if mode == withdraw {
+		if err := in.putPending(ctx, pendingMarker{VideoID: id, Attempt: a, Created: time.Now().UTC()}); err != nil {
+			in.metrics.published.WithLabelValues("error").Inc()
+			in.removeSource(ctx, id)
+			return unavailable(codeStorageUnavailable, "object storage is unavailable; nothing was kept, try again later", err)
+		}
+	}
+	if err := in.pub.Send(ctx, a); err != nil {
+		in.metrics.published.WithLabelValues("error").Inc()
+		outcome := publish.OutcomeOf(err)
+		switch {
+		case mode == keep:
+			return unavailable(codeBrokerUnavailable, "the event broker did not acknowledge the upload; the upload is kept, try again later", err)
+		case outcome == publish.NotWritten:
+			in.removeSource(ctx, id)
+			in.removePending(ctx, id)
+			return unavailable(codeBrokerUnavailable, "the event broker did not acknowledge the upload; nothing was kept, try again later", err)
+		default:
+			in.log.WarnContext(ctx, "video.uploaded unconfirmed: source kept until the broker can be read back",
+				"video_id", id, "partition", a.Partition, "from_offset", a.From, "err", err)
+			return unavailable(codeBrokerUnavailable, fmt.Sprintf("the event broker could not confirm the upload of video %s; "+
+				"it is either processed (GET /v1/videos/%s) or removed automatically once the broker answers", id, id), err)
+		}
 	}
 	in.metrics.published.WithLabelValues("ok").Inc()
+	if mode == withdraw {
+		// A marker left behind is removed by resolvePending (it reads
+		// the record back).
+		in.removePending(ctx, id)
+	}
+	in.project(ctx, id, a.Msg)
+	in.log.InfoContext(ctx, "video uploaded", "video_id", ev.VideoID, "owner", ev.Owner,
+		"size", ev.Source.Size, "content_type", ev.Source.ContentType)
+	return nil
+}
+
+// project applies a published record to the status projection.
+func (in *intake) project(ctx context.Context, id string, msg kafka.Message) {
+	if in.status == nil {
+		return
+	}
 	hs := make([]events.Header, len(msg.Headers))
 	for i, h := range msg.Headers {
 		hs[i] = events.Header{Key: h.Key, Value: h.Value}
 	}
-	if in.status != nil {
-		rec := projection.Record{Topic: msg.Topic, Partition: -1, Offset: -1, Value: msg.Value, Headers: hs}
-		actx, cancel := context.WithTimeout(ctx, projectionApplyTimeout)
-		err := in.status.Apply(actx, rec)
-		cancel()
-		if err != nil {
-			// Not fatal: the consumer will deliver the same record.
-			in.log.WarnContext(ctx, "record upload in projection", "video_id", ev.VideoID, "err", err)
-		}
+	rec := projection.Record{Topic: msg.Topic, Partition: -1, Offset: -1, Value: msg.Value, Headers: hs}
+	actx, cancel := context.WithTimeout(ctx, projectionApplyTimeout)
+	err := in.status.Apply(actx, rec)
+	cancel()
+	if err != nil {
+		// Not fatal: the consumer will deliver the same record.
+		in.log.WarnContext(ctx, "record upload in projection", "video_id", id, "err", err)
 	}
-	in.log.InfoContext(ctx, "video uploaded", "video_id", ev.VideoID, "owner", ev.Owner,
-		"size", ev.Source.Size, "content_type", ev.Source.ContentType)
+}
+
+// announced reports whether the status projection knows video id, which
+// only a written video.uploaded makes it do.
+func (in *intake) announced(ctx context.Context, owner, id string) bool {
+	if in.status == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, projectionApplyTimeout)
+	defer cancel()
+	_, err := in.status.Get(ctx, owner, id)
+	return err == nil
+}
+
+func (in *intake) putPending(ctx context.Context, m pendingMarker) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	if _, err := in.objects.Put(ctx, pendingKey(m.VideoID), bytes.NewReader(b), int64(len(b)), "application/json"); err != nil {
+		return fmt.Errorf("write pending marker of %s: %w", m.VideoID, err)
+	}
 	return nil
+}
+
+func (in *intake) removePending(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := in.objects.Remove(ctx, pendingKey(id)); err != nil {
+		in.log.WarnContext(ctx, "remove pending marker; the recovery sweep retries", "video_id", id, "err", err)
+	}
+}
+
+// resolvePending settles the pending markers older than minAge (younger
+// ones may belong to a publish still running, here or in another
+// replica): it reads the record's partition back. Written: the video was
+// accepted after all, the marker goes. Not written: the source and the
+// marker go (the client was answered 503, so announcing it now would
+// surprise the user with a video they uploaded again). Broker still
+// unreachable: left for the next sweep. It returns how many it settled.
+func (in *intake) resolvePending(ctx context.Context, minAge time.Duration) (int, error) {
+	infos, err := in.objects.List(ctx, pendingPrefix)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n := 0
+	for _, info := range infos {
+		if time.Since(info.LastModified) < minAge || !strings.HasSuffix(info.Key, ".json") {
+			continue
+		}
+		m, err := in.readPending(ctx, info.Key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		written, err := in.pub.Written(ctx, m.Attempt)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("video %s: %w", m.VideoID, err))
+			continue
+		}
+		if written {
+			in.log.InfoContext(ctx, "unconfirmed upload was published: kept", "video_id", m.VideoID)
+		} else {
+			in.log.InfoContext(ctx, "unconfirmed upload was not published: source removed", "video_id", m.VideoID)
+			if err := in.objects.Remove(ctx, events.SourceKey(m.VideoID)); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if err := in.objects.Remove(ctx, info.Key); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func (in *intake) readPending(ctx context.Context, key string) (pendingMarker, error) {
+	var m pendingMarker
+	rc, err := in.objects.Get(ctx, key)
+	if err != nil {
+		return m, err
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(io.LimitReader(rc, 64<<10)).Decode(&m); err != nil {
+		return m, fmt.Errorf("pending marker %s: %w", key, err)
+	}
+	if !events.IsUUID(m.VideoID) || pendingKey(m.VideoID) != key || m.Attempt.Key != m.VideoID {
+		return m, fmt.Errorf("pending marker %s: does not match its key", key)
+	}
+	return m, nil
 }
 
 // removeSource deletes a rejected upload's source object.

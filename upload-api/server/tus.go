@@ -64,12 +64,18 @@ type TusDeps struct {
 // video is then GET /v1/videos/{id}. The upload's parts go to an S3
 // multipart upload at events.SourceKey(id), which becomes the source
 // object when the last byte arrives. Then, inside the final PATCH (before
-// its response), the first bytes are sniffed (not a video: the upload is
-// terminated, 415) and video.uploaded is published (Kafka does not
-// acknowledge: the upload is terminated, 503, the client starts over).
-// A marker object records the publication, so it happens once; a HEAD on
-// a finished upload without the marker (the process died in between)
-// publishes it then.
+// its response), the first bytes are sniffed (not a video, or empty: the
+// upload is terminated, 415/400; the only case that removes a finished
+// upload) and video.uploaded is published. A marker object records the
+// publication, so it happens once.
+//
+// If Kafka does not acknowledge (or the process dies first), the answer
+// is 503 and nothing is removed: a finished upload without the marker is
+// announced by the next request of any method on it (HEAD, PATCH even at
+// offset == size, DELETE) before tusd answers, and by the background
+// sweep (Sweep, api.recovery_interval) — never deleted on those paths.
+// The event's ce_id is derived from the video id, so a repeated
+// publication is recognisably the same event.
 //
 // Every request needs a bearer token and sees only its owner's uploads
 // (404 otherwise, as for a missing one). A finished upload cannot be
@@ -280,18 +286,25 @@ func (t *Tus) preTerminate(hook handler.HookEvent) (handler.HTTPResponse, error)
 }
 
 // finalize checks a finished upload and publishes video.uploaded once. The
-// caller holds the upload's lock. A rejected upload is terminated (its
-// objects removed), so the client starts over.
+// caller holds the upload's lock. Only a rejected upload (empty, not a
+// video) is terminated, so the client starts over: it was never announced,
+// since announcing follows the same checks. A failed publication removes
+// nothing (503): the request path and the sweep retry it.
 func (t *Tus) finalize(ctx context.Context, fi handler.FileInfo) error {
 	id := fi.ID
 	done, err := t.store.submitted(ctx, id)
 	if err != nil {
-		return err
+		return unavailable(codeStorageUnavailable, "object storage is unavailable; try again later", err)
 	}
 	if done {
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
+	owner := fi.MetaData[metaOwner]
+	if t.in.announced(ctx, owner, id) {
+		// Published before, but the marker was not written.
+		return t.mark(ctx, id)
+	}
 	reject := func(ae *apiError) error {
 		t.terminate(ctx, id)
 		t.metrics.uploads.WithLabelValues("tus", ae.Code).Inc()
@@ -313,26 +326,40 @@ func (t *Tus) finalize(ctx context.Context, fi handler.FileInfo) error {
 	if err != nil { // checked at creation; only a tampered .info gets here
 		return reject(errorf(http.StatusBadRequest, codeInvalidField, "%v", err))
 	}
-	owner := fi.MetaData[metaOwner]
 	ev := uploadedEvent(id, owner, t.in.objects.Bucket(), f, fi.Size, c.MIME)
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("tus upload %s: event does not validate: %w", id, err)
 	}
-	if err := t.in.submit(ctx, ev); err != nil {
+	if err := t.in.submit(ctx, ev, keep); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
-			t.terminate(ctx, id)
 			t.metrics.uploads.WithLabelValues("tus", ae.Code).Inc()
 		}
 		return err
 	}
 	t.metrics.uploads.WithLabelValues("tus", "accepted").Inc()
-	if err := t.store.markSubmitted(ctx, id); err != nil {
-		// Published but unmarked: a later HEAD would publish again (the
-		// pipeline is idempotent). Log, do not fail the upload.
-		t.log.WarnContext(ctx, "tus: mark upload submitted", "video_id", id, "err", err)
+	// The video is accepted (Kafka holds the event) whatever happens to
+	// the marker: without it, a later request or sweep finds the video in
+	// the status projection, or publishes the same event (same ce_id)
+	// again; neither path ever removes the upload.
+	if err := t.mark(ctx, id); err != nil {
+		t.log.WarnContext(ctx, "tus: mark upload submitted; recovery will retry", "video_id", id, "err", err)
 	}
 	return nil
+}
+
+// mark writes the submitted marker, trying a few times.
+func (t *Tus) mark(ctx context.Context, id string) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			time.Sleep(time.Duration(i) * 200 * time.Millisecond)
+		}
+		if err = t.store.markSubmitted(ctx, id); err == nil {
+			return nil
+		}
+	}
+	return unavailable(codeStorageUnavailable, "object storage is unavailable; try again later", err)
 }
 
 // readHead returns the first sniff.HeadSize bytes of the stored source.
@@ -380,19 +407,22 @@ func (t *Tus) options() http.Handler {
 }
 
 // head serves HEAD /v1/uploads/{id}.
-func (t *Tus) head() http.Handler { return t.guard(t.uh.HeadFile, true) }
+func (t *Tus) head() http.Handler { return t.guard(t.uh.HeadFile) }
 
 // patch serves PATCH /v1/uploads/{id}.
-func (t *Tus) patch() http.Handler { return t.guard(t.uh.PatchFile, false) }
+func (t *Tus) patch() http.Handler { return t.guard(t.uh.PatchFile) }
 
 // terminateUpload serves DELETE /v1/uploads/{id}.
-func (t *Tus) terminateUpload() http.Handler { return t.guard(t.uh.DelFile, false) }
+func (t *Tus) terminateUpload() http.Handler { return t.guard(t.uh.DelFile) }
 
 // guard lets a request on upload {id} through to tusd only when the upload
-// exists and belongs to the caller (else 404, the same for both). On HEAD
-// of a finished upload that was never published (the process stopped
-// between the last byte and the ack), it finishes the job first.
-func (t *Tus) guard(h http.HandlerFunc, isHead bool) http.Handler {
+// exists and belongs to the caller (else 404, the same for both). When
+// the upload is finished but was never announced (the process stopped or
+// Kafka failed between the last byte and the ack), it finishes the job
+// first, whatever the method: tusd answers a PATCH at offset == size with
+// 204 without calling the finish hook. If that fails the answer is the
+// error (503), and the upload stays.
+func (t *Tus) guard(h http.HandlerFunc) http.Handler {
 	tusd := t.uh.Middleware(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -407,18 +437,19 @@ func (t *Tus) guard(h http.HandlerFunc, isHead bool) http.Handler {
 			writeError(w, r, t.log, errNotFound)
 			return
 		}
-		if isHead {
-			if err := t.recover(ctx, id); err != nil {
-				w.Header().Set("Tus-Resumable", "1.0.0")
-				var he handler.Error
-				if errors.As(t.asTusError(ctx, err), &he) {
-					for k, v := range he.HTTPResponse.Header {
-						w.Header().Set(k, v)
-					}
-					w.WriteHeader(he.HTTPResponse.StatusCode)
+		if err := t.recover(ctx, id); err != nil {
+			w.Header().Set("Tus-Resumable", "1.0.0")
+			var he handler.Error
+			if errors.As(t.asTusError(ctx, err), &he) {
+				for k, v := range he.HTTPResponse.Header {
+					w.Header().Set(k, v)
 				}
-				return
+				w.WriteHeader(he.HTTPResponse.StatusCode)
+				if r.Method != http.MethodHead {
+					_, _ = io.WriteString(w, he.HTTPResponse.Body)
+				}
 			}
+			return
 		}
 		r2 := r.Clone(ctx)
 		r2.URL.Path = "/" + id
@@ -427,10 +458,23 @@ func (t *Tus) guard(h http.HandlerFunc, isHead bool) http.Handler {
 	})
 }
 
-// recover publishes a finished but unpublished upload (see guard).
+// recover announces upload id if it is finished but unannounced (see
+// guard). It never removes anything unless the upload is rejected (see
+// finalize).
 func (t *Tus) recover(ctx context.Context, id string) error {
 	if done, err := t.store.submitted(ctx, id); err != nil || done {
-		return err
+		if err != nil {
+			return unavailable(codeStorageUnavailable, "object storage is unavailable; try again later", err)
+		}
+		return nil
+	}
+	// Unfinished uploads have no source object yet (s3store completes the
+	// S3 multipart upload at the source key on the last byte).
+	if finished, err := t.store.sourceExists(ctx, id); err != nil || !finished {
+		if err != nil {
+			return unavailable(codeStorageUnavailable, "object storage is unavailable; try again later", err)
+		}
+		return nil
 	}
 	lock, err := t.locker.NewLock(id)
 	if err != nil {
@@ -454,4 +498,69 @@ func (t *Tus) recover(ctx context.Context, id string) error {
 		return nil // not finished: nothing to do
 	}
 	return t.finalize(ctx, fi)
+}
+
+// Sweep announces every finished tus upload that was never announced
+// (video.uploaded not acknowledged, the process killed mid-publish) and
+// returns how many it announced. It removes nothing, except uploads that
+// fail the sniff, which were never announced. cmd/upload-api runs it at
+// start and every api.recovery_interval.
+func (t *Tus) Sweep(ctx context.Context) (int, error) {
+	infos, err := t.in.objects.List(ctx, tusMetaPrefix+"uploads/")
+	if err != nil {
+		return 0, fmt.Errorf("tus sweep: %w", err)
+	}
+	type state struct{ info, submitted bool }
+	byID := map[string]*state{}
+	for _, o := range infos {
+		rest, ok := strings.CutPrefix(o.Key, tusMetaPrefix)
+		if !ok {
+			continue
+		}
+		// rest is uploads/{id}/source.info or uploads/{id}/source.submitted.
+		id, _, _ := strings.Cut(strings.TrimPrefix(rest, "uploads/"), "/")
+		suffix := strings.TrimPrefix(rest, events.SourceKey(id))
+		if !events.IsUUID(id) || (suffix != ".info" && suffix != ".submitted") {
+			continue
+		}
+		st := byID[id]
+		if st == nil {
+			st = &state{}
+			byID[id] = st
+		}
+		switch suffix {
+		case ".info":
+			st.info = true
+		case ".submitted":
+			st.submitted = true
+		}
+	}
+	var errs []error
+	n := 0
+	for id, st := range byID {
+		if !st.info || st.submitted {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if finished, err := t.store.sourceExists(ctx, id); err != nil || !finished {
+			if err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := t.recover(ctx, id); err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status < 500 {
+				t.log.InfoContext(ctx, "tus sweep: finished upload rejected", "video_id", id, "code", ae.Code)
+				continue
+			}
+			errs = append(errs, fmt.Errorf("video %s: %w", id, err))
+			continue
+		}
+		t.log.InfoContext(ctx, "tus sweep: finished upload announced", "video_id", id)
+		n++
+	}
+	return n, errors.Join(errs...)
 }

@@ -136,6 +136,21 @@ func (s *tusStore) submitted(ctx context.Context, id string) (bool, error) {
 	return false, fmt.Errorf("tus: check submitted marker of %s: %w", id, err)
 }
 
+// sourceExists reports whether upload id is finished: its S3 multipart
+// upload was completed at the source key.
+func (s *tusStore) sourceExists(ctx context.Context, id string) (bool, error) {
+	_, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(events.SourceKey(id))})
+	if err == nil {
+		return true, nil
+	}
+	var nf *types.NotFound
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nf) || errors.As(err, &nsk) {
+		return false, nil
+	}
+	return false, fmt.Errorf("tus: check source of %s: %w", id, err)
+}
+
 // markSubmitted records that video.uploaded was published for upload id.
 func (s *tusStore) markSubmitted(ctx context.Context, id string) error {
 	_, err := s.s3.PutObject(ctx, &s3.PutObjectInput{

@@ -51,8 +51,10 @@ func acceptedBody(o Options, id string, tus bool) uploadResponse {
 // Its first bytes are sniffed first: not a video container → 415 and
 // nothing stored. Larger than the limit → 413 and the partial object
 // removed. Then video.uploaded is published and acknowledged by all
-// in-sync replicas before the 202; if Kafka does not take it, the object
-// is removed and the answer is 503.
+// in-sync replicas before the 202 (see intake.submit): if Kafka is known
+// not to hold it, the object is removed and the answer is 503; if that is
+// unknown, the answer is 503 and the object stays under a pending marker
+// until the recovery sweep can tell.
 func handleUpload(log *slog.Logger, o Options, in *intake) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := serveUpload(w, r, log, o, in)
@@ -172,7 +174,7 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 	if err := ev.Validate(); err != nil {
 		return fail(fmt.Errorf("upload %s: event does not validate: %w", id, err))
 	}
-	if err := in.submit(ctx, ev); err != nil {
+	if err := in.submit(ctx, ev, withdraw); err != nil {
 		return err
 	}
 	w.Header().Set("Location", o.link("/v1/videos/"+id))

@@ -140,6 +140,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	// Uploads left between storage and Kafka (failed or unconfirmed
+	// publishes, a process killed mid-publish): at start, then periodically.
+	recovery := server.NewRecovery(server.RecoveryDeps{
+		Logger: log, Objects: objects, Publisher: pub, Status: status, Tus: tus, Metrics: metrics,
+		MinAge: 2*cfg.API.PublishTimeout + 30*time.Second,
+	})
+	recoveryCtx, stopRecovery := context.WithCancel(context.WithoutCancel(ctx))
+	recoveryDone := make(chan struct{})
+	go func() { defer close(recoveryDone); recovery.Run(recoveryCtx, cfg.API.RecoveryInterval) }()
+	defer func() { stopRecovery(); <-recoveryDone }()
 	handler := server.NewServer(server.Deps{
 		Logger:    log,
 		Options:   opts,
