@@ -124,6 +124,11 @@ type DeadLetter struct {
 	Class     string // ErrorClassPermanent or ErrorClassExhausted
 	Attempts  int
 	FailedAt  time.Time
+	// ValueRef, when set, says the record's value is empty and the
+	// original value is stored at this reference (HeaderDLQValueRef, e.g.
+	// "s3://bucket/key"); ValueBytes is its size (HeaderDLQValueBytes).
+	ValueRef   string
+	ValueBytes int
 }
 
 // DLQHeaderKeys lists every header key a dead-letter record adds.
@@ -137,14 +142,15 @@ var DLQHeaderKeys = []string{
 const MaxDLQErrorLen = 4096
 
 // Headers returns original with any earlier dlq.* headers removed and this
-// dead letter's headers appended.
+// dead letter's headers appended (dlq.value_ref and dlq.value_bytes only
+// when ValueRef is set).
 func (d DeadLetter) Headers(original []Header) []Header {
 	out := StripDLQHeaders(original)
 	msg := d.Err
 	if len(msg) > MaxDLQErrorLen {
 		msg = msg[:MaxDLQErrorLen]
 	}
-	return append(out,
+	out = append(out,
 		Header{HeaderDLQStage, []byte(d.Stage)},
 		Header{HeaderDLQTopic, []byte(d.Topic)},
 		Header{HeaderDLQPartition, []byte(strconv.Itoa(d.Partition))},
@@ -155,6 +161,13 @@ func (d DeadLetter) Headers(original []Header) []Header {
 		Header{HeaderDLQAttempts, []byte(strconv.Itoa(d.Attempts))},
 		Header{HeaderDLQFailedAt, []byte(d.FailedAt.UTC().Format(time.RFC3339Nano))},
 	)
+	if d.ValueRef != "" {
+		out = append(out,
+			Header{HeaderDLQValueRef, []byte(d.ValueRef)},
+			Header{HeaderDLQValueBytes, []byte(strconv.Itoa(d.ValueBytes))},
+		)
+	}
+	return out
 }
 
 // ParseDeadLetter reads the dlq.* headers back. ok is false when the
@@ -173,6 +186,8 @@ func ParseDeadLetter(hs []Header) (d DeadLetter, ok bool) {
 	d.Class = HeaderValue(hs, HeaderDLQErrorClass)
 	d.Attempts, _ = strconv.Atoi(HeaderValue(hs, HeaderDLQAttempts))
 	d.FailedAt, _ = time.Parse(time.RFC3339Nano, HeaderValue(hs, HeaderDLQFailedAt))
+	d.ValueRef = HeaderValue(hs, HeaderDLQValueRef)
+	d.ValueBytes, _ = strconv.Atoi(HeaderValue(hs, HeaderDLQValueBytes))
 	return d, true
 }
 

@@ -99,7 +99,11 @@ func TestListAndRedriveAreNeverAppliedTwice(t *testing.T) {
 		if events.HeaderValue(hs, events.HeaderRedriveCount) != "1" {
 			t.Errorf("redrive count = %q, want 1", events.HeaderValue(hs, events.HeaderRedriveCount))
 		}
-		if events.HeaderValue(hs, events.HeaderID) != "ce-"+string(m.Key) || events.HeaderValue(hs, events.HeaderType) != events.TypeUploaded {
+		// A redrive is a new logical event: a new, derived ce_id.
+		if got, want := events.HeaderValue(hs, events.HeaderID), events.RedriveEventID("ce-"+string(m.Key), 1); got != want {
+			t.Errorf("ce_id = %q, want RedriveEventID(original, 1) = %q", got, want)
+		}
+		if events.HeaderValue(hs, events.HeaderType) != events.TypeUploaded || events.HeaderValue(hs, events.HeaderSpecVersion) != "1.0" {
 			t.Errorf("original CloudEvents headers not kept: %v", hs)
 		}
 		if string(m.Value) != `{"video_id":"`+string(m.Key)+`"}` {
