@@ -18,9 +18,10 @@ import (
 // ValueKey is the object key under which a stage stores the original value
 // of a dead letter too large for Kafka ("deadletters/<stage>/<topic>/
 // <partition>/<offset>", named by the input record's coordinates, so a
-// retried dead letter overwrites); it is events.DeadLetterValueKey.
+// retried dead letter overwrites). It must equal
+// events.DeadLetterValueKey, which the stage runtime uses.
 func ValueKey(stage events.Stage, topic string, partition int, offset int64) string {
-	return events.DeadLetterValueKey(stage, topic, partition, offset)
+	return "deadletters/" + string(stage) + "/" + topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(offset, 10)
 }
 
 // S3Ref is the dlq.value_ref of an object: "s3://bucket/key".
