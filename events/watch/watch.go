@@ -29,7 +29,8 @@ type Options struct {
 }
 
 // Line formats one record: time, topic, key, type, and for DLQ records the
-// stage, class, attempts and error.
+// stage, class, attempts and error, and where the value is when it was
+// moved out of Kafka (dlq.value_ref, with its size).
 func Line(m kafka.Message) string {
 	hs := make([]events.Header, len(m.Headers))
 	for i, h := range m.Headers {
@@ -43,6 +44,9 @@ func Line(m kafka.Message) string {
 	fmt.Fprintf(&b, "%s  %-19s  %-36s  %s", m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), m.Topic, printable(string(m.Key)), typ)
 	if dl, ok := events.ParseDeadLetter(hs); ok {
 		fmt.Fprintf(&b, "  stage=%s class=%s attempts=%d error=%q", dl.Stage, dl.Class, dl.Attempts, dl.Err)
+		if dl.ValueRef != "" {
+			fmt.Fprintf(&b, "  value=%s (%d bytes)", printable(dl.ValueRef), dl.ValueBytes)
+		}
 	}
 	if n := events.HeaderValue(hs, events.HeaderRedriveCount); n != "" {
 		fmt.Fprintf(&b, "  redrive=%s", n)

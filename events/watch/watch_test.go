@@ -86,3 +86,16 @@ func TestLineEscapesControlCharacters(t *testing.T) {
 		t.Fatalf("empty key not shown: %q", l2)
 	}
 }
+
+func TestLineShowsDeadLetterValueRef(t *testing.T) {
+	dl := events.DeadLetter{Stage: events.StageTranscode, Topic: events.TopicUploaded, Class: events.ErrorClassPermanent,
+		Attempts: 1, Err: "too big", FailedAt: time.Now(), ValueRef: "s3://vidpipe/deadletters/transcode/video.uploaded/0/7", ValueBytes: 2 << 20}
+	var hs []kafka.Header
+	for _, h := range dl.Headers(nil) {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	line := watch.Line(kafka.Message{Topic: events.TopicTranscodeDLQ, Key: []byte("v"), Headers: hs, Time: time.Now()})
+	if !strings.Contains(line, "value=s3://vidpipe/deadletters/transcode/video.uploaded/0/7 (2097152 bytes)") {
+		t.Fatalf("line %q does not show the value reference and size", line)
+	}
+}
