@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,21 +31,50 @@ func flagSet(name string, getenv func(string) string) (*pflag.FlagSet, *[]string
 	return fs, brokers
 }
 
+// envInt is the integer in the environment variable of key, else def.
+func envInt(getenv func(string) string, key string, def int) int {
+	if v, err := strconv.Atoi(getenv(config.EnvName(key))); err == nil {
+		return v
+	}
+	return def
+}
+
 func topicsCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs, brokers := flagSet("topics create", getenv)
-	parts := fs.Int("partitions", 6, "partitions per topic (caps the replicas of each worker)")
-	repl := fs.Int("replication", 1, "replication factor")
+	parts := fs.Int("partitions", envInt(getenv, "kafka.partitions", 6), "partitions per topic (caps the replicas of each worker) ($"+config.EnvName("kafka.partitions")+")")
+	repl := fs.Int("replication", envInt(getenv, "kafka.replication_factor", 1), "replication factor; 2 or more are production settings ($"+config.EnvName("kafka.replication_factor")+")")
+	minISR := fs.Int("min-insync-replicas", envInt(getenv, "kafka.min_insync_replicas", 0), "min.insync.replicas (0: 2 when the replication factor is 3 or more, else 1) ($"+config.EnvName("kafka.min_insync_replicas")+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	k := config.Kafka{Brokers: *brokers, Partitions: *parts, ReplicationFactor: *repl, MinInsyncReplicas: *minISR}
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	spec := topics.SpecFor(k)
 	client := &kafka.Client{Addr: kafka.TCP(*brokers...), Timeout: 10 * time.Second}
-	res, err := topics.EnsurePipeline(ctx, client, topics.Spec{Partitions: *parts, ReplicationFactor: *repl})
+	res, err := topics.EnsurePipeline(ctx, client, spec)
 	for _, r := range res {
 		state := "exists"
 		if r.Created {
-			state = fmt.Sprintf("created (%d partitions)", *parts)
+			state = fmt.Sprintf("created (%d partitions, replication factor %d, min.insync.replicas %d)", *parts, *repl, spec.MinInsync())
 		}
 		fmt.Fprintf(stdout, "%-20s %s\n", r.Topic, state)
+	}
+	if err != nil {
+		return err
+	}
+	// Topics created by an older version keep the broker default (1).
+	raised, err := topics.RaiseMinInsync(ctx, client, spec)
+	for _, t := range raised {
+		fmt.Fprintf(stdout, "%-20s min.insync.replicas raised to %d\n", t, spec.MinInsync())
+	}
+	if err != nil {
+		return err
+	}
+	warnings, err := topics.CheckDurability(ctx, client, spec)
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 	return err
 }
@@ -103,6 +133,7 @@ func printRecords(w io.Writer, recs []dlq.Record, asJSON bool) error {
 				"stage": r.DeadLetter.Stage, "class": r.DeadLetter.Class, "attempts": r.DeadLetter.Attempts,
 				"error": r.DeadLetter.Err, "failed_at": r.DeadLetter.FailedAt, "source_topic": r.DeadLetter.Topic,
 				"source_partition": r.DeadLetter.Partition, "source_offset": r.DeadLetter.Offset,
+				"value_bytes": valueBytes(r), "value_ref": r.DeadLetter.ValueRef,
 			}); err != nil {
 				return err
 			}
@@ -110,12 +141,24 @@ func printRecords(w io.Writer, recs []dlq.Record, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tOFFSET\tVIDEO\tCLASS\tATTEMPTS\tFAILED AT\tREDRIVEN\tERROR")
+	fmt.Fprintln(tw, "PARTITION\tOFFSET\tVIDEO\tCLASS\tATTEMPTS\tFAILED AT\tREDRIVEN\tVALUE\tERROR")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%v\t%s\n", r.Partition, r.Offset, r.Key, r.DeadLetter.Class,
-			r.DeadLetter.Attempts, r.DeadLetter.FailedAt.UTC().Format(time.RFC3339), r.Redriven, oneLine(r.DeadLetter.Err, 120))
+		value := fmt.Sprintf("%d B", valueBytes(r))
+		if ref := r.DeadLetter.ValueRef; ref != "" {
+			value += " at " + oneLine(ref, 200)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%v\t%s\t%s\n", r.Partition, r.Offset, r.Key, r.DeadLetter.Class,
+			r.DeadLetter.Attempts, r.DeadLetter.FailedAt.UTC().Format(time.RFC3339), r.Redriven, value, oneLine(r.DeadLetter.Err, 120))
 	}
 	return tw.Flush()
+}
+
+// valueBytes is the size of the original value, wherever it is.
+func valueBytes(r dlq.Record) int {
+	if r.DeadLetter.ValueRef != "" {
+		return r.DeadLetter.ValueBytes
+	}
+	return len(r.Value)
 }
 
 func oneLine(s string, n int) string {
@@ -131,6 +174,7 @@ func dlqRedrive(ctx context.Context, args []string, getenv func(string) string, 
 	id := fs.String("id", "", "only records of this video id")
 	limit := fs.Int("limit", 0, "at most N records (0: all)")
 	dry := fs.Bool("dry-run", false, "show what would be redriven, change nothing")
+	cfgFile := fs.String("config", "", "YAML file with an s3 section, to read values moved to S3 (default: ./vidpipe.yaml if present; $VIDPIPE_S3_* override it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -138,7 +182,19 @@ func dlqRedrive(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	// Dead letters too large for Kafka keep their value in S3 (dlq.value_ref).
+	var s3 struct {
+		S3 config.S3 `mapstructure:"s3"`
+	}
+	var cfgArgs []string
+	if *cfgFile != "" {
+		cfgArgs = []string{"--config", *cfgFile}
+	}
+	if err := config.Load("vidpipectl", cfgArgs, getenv, &s3); err != nil {
+		return err
+	}
 	a := dlq.NewAdmin(*brokers)
+	a.Values = dlq.S3Values(s3.S3, 0)
 	defer a.Close()
 	recs, err := a.Redrive(ctx, stage, dlq.RedriveOptions{VideoID: *id, Limit: *limit, DryRun: *dry})
 	verb := "redriven"
@@ -146,7 +202,11 @@ func dlqRedrive(ctx context.Context, args []string, getenv func(string) string, 
 		verb = "would redrive"
 	}
 	for _, r := range recs {
-		fmt.Fprintf(stdout, "%s %s/%d@%d key=%s -> %s\n", verb, r.Topic, r.Partition, r.Offset, r.Key, stage.InputTopic())
+		from := ""
+		if ref := r.DeadLetter.ValueRef; ref != "" {
+			from = fmt.Sprintf(" value=%d B from %s", r.DeadLetter.ValueBytes, ref)
+		}
+		fmt.Fprintf(stdout, "%s %s/%d@%d key=%s%s -> %s\n", verb, r.Topic, r.Partition, r.Offset, r.Key, from, stage.InputTopic())
 	}
 	fmt.Fprintf(stdout, "%d record(s) %s\n", len(recs), verb)
 	return err

@@ -24,11 +24,14 @@ func main() {
 const usage = `usage: vidpipectl <command> [flags]
 
 commands:
-  topics create [--partitions N] [--replication N]   create stage topics and DLQs (idempotent)
+  topics create [--partitions N] [--replication N] [--min-insync-replicas N]
+                                                      create stage topics and DLQs (idempotent), raise a
+                                                      lower min.insync.replicas, check their durability
   watch [--from-beginning] [--id VIDEO] [topic...]    follow stage topics and DLQs, one line per event
   dlq list <stage> [--all]                            list dead-lettered records (transcode|thumbnail|indexer)
-  dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run]
+  dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run] [--config FILE]
                                                       re-publish dead letters to the stage's input topic
+                                                      (values moved to S3 are read with $VIDPIPE_S3_*)
   dev [--scale SERVICE=N ...] [--dir DIR]             run the whole pipeline on this machine (make run)
 
 Every command takes --brokers (default $VIDPIPE_KAFKA_BROKERS or 127.0.0.1:9092).
