@@ -207,6 +207,7 @@ func (p *Publisher) Prepare(ctx context.Context, e events.Event) (Attempt, error
 		if err == nil {
 			return a, nil
 		}
+		p.reset()
 		last = err
 	}
 	if last == nil {
@@ -272,6 +273,14 @@ func (p *Publisher) Send(ctx context.Context, a Attempt) error {
 			cancel()
 			return nil
 		}
+		p.reset()
+		// The broker may have appended the record and failed the answer
+		// (a lost ack, NOT_ENOUGH_REPLICAS_AFTER_APPEND): look before
+		// producing a duplicate.
+		if found, err := p.Written(wctx, a); err == nil && found {
+			cancel()
+			return nil
+		}
 	}
 	cancel()
 	if last == nil {
@@ -283,6 +292,7 @@ func (p *Publisher) Send(ctx context.Context, a Attempt) error {
 	found, rerr := p.Written(rctx, a)
 	switch {
 	case rerr != nil:
+		p.reset()
 		return &Error{Outcome: Unknown, Attempt: a, Err: fmt.Errorf("%w; read-back: %v", err, rerr)}
 	case found:
 		return nil
@@ -439,6 +449,12 @@ func (p *Publisher) Ping(ctx context.Context, topic string) error {
 	}
 	return fmt.Errorf("kafka: no broker answered: %w", errors.Join(errs...))
 }
+
+// reset drops the transport's connection pools: a kafka-go pool caches a
+// failed metadata request (and dead connections) until its MetadataTTL,
+// so after an outage the next call would fail for up to 30s although the
+// broker is back.
+func (p *Publisher) reset() { p.transport.CloseIdleConnections() }
 
 // Close releases the publisher's connections.
 func (p *Publisher) Close() error {

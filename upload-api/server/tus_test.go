@@ -246,17 +246,7 @@ func TestTusRejected(t *testing.T) {
 		}
 	})
 	e.mustEmptyBucket(t)
-	t.Run("broker down", func(t *testing.T) {
-		clip := mustClip(t)
-		id := e.tusCreate(t, aliceToken, len(clip), nil)
-		e.Kafka.Stop(t)
-		resp, body := e.tusPatch(t, aliceToken, id, 0, clip)
-		mustErrorCode(t, resp, body, http.StatusServiceUnavailable, codeBrokerUnavailable)
-		if resp, _ := e.tusHead(t, aliceToken, id); resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("HEAD of an upload Kafka refused: %d, want 404", resp.StatusCode)
-		}
-	})
-	e.mustEmptyBucket(t)
+	// Kafka down: see TestTusBrokerDownKeepsUploadAndRecovers.
 }
 
 // TestTusJSClient uploads with the tus-js-client npm package under Node,
