@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
 )
 
 // Durability is what the broker says about one topic.
@@ -112,7 +115,8 @@ func Describe(ctx context.Context, client *kafka.Client, names ...string) ([]Dur
 // min.insync.replicas above the topic's replica count is an error (every
 // acks=all produce would fail), and a min.insync.replicas of 1 is a
 // warning (acks=all is then acknowledged by the leader alone). Topics with
-// the same finding share one warning or error line.
+// the same finding share one warning or error line. Findings are returned
+// as a *DurabilityError; other errors mean Kafka could not be asked.
 func CheckDurability(ctx context.Context, client *kafka.Client, spec Spec, names ...string) (warnings []string, err error) {
 	if len(names) == 0 {
 		names = events.AllTopics()
@@ -168,7 +172,7 @@ func CheckDurability(ctx context.Context, client *kafka.Client, spec Spec, names
 		if prod {
 			what = fmt.Sprintf("production settings (kafka.replication_factor %d)", spec.ReplicationFactor)
 		}
-		return warnings, fmt.Errorf("topic durability below %s: %s", what, strings.Join(el, "; "))
+		return warnings, &DurabilityError{Msg: fmt.Sprintf("topic durability below %s: %s", what, strings.Join(el, "; "))}
 	}
 	return warnings, nil
 }
@@ -213,4 +217,27 @@ func RaiseMinInsync(ctx context.Context, client *kafka.Client, spec Spec, names 
 		}
 	}
 	return changed, nil
+}
+
+// DurabilityError is the error of [CheckDurability] when topics fall
+// short of the settings: a refusal, not a failure to reach Kafka.
+type DurabilityError struct{ Msg string }
+
+func (e *DurabilityError) Error() string { return e.Msg }
+
+// StartupCheck is the check a service runs at start: CheckDurability of
+// every pipeline topic against the kafka section k, each warning logged on
+// log. In production settings (kafka.replication_factor ≥ 2) topics below
+// the settings, or missing, return a *DurabilityError: the service must
+// refuse to start. Other errors (Kafka unreachable) are worth retrying. A
+// nil client is made from k.Brokers.
+func StartupCheck(ctx context.Context, client *kafka.Client, k config.Kafka, log *slog.Logger) error {
+	if client == nil {
+		client = &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 10 * time.Second}
+	}
+	warnings, err := CheckDurability(ctx, client, SpecFor(k))
+	for _, w := range warnings {
+		log.Warn("topic durability", "finding", w)
+	}
+	return err
 }

@@ -2,6 +2,8 @@ package topics_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/harness"
 	"github.com/vidpipe/vidpipe/events/topics"
 )
@@ -199,5 +202,31 @@ func TestCheckDurability(t *testing.T) {
 	}
 	if w, err := topics.CheckDurability(ctx, client, prod, "rf3", "good"); err != nil || len(w) != 0 {
 		t.Errorf("after RaiseMinInsync: %q, %v", w, err)
+	}
+}
+
+func TestStartupCheck(t *testing.T) {
+	k := harness.StartKafka(t)
+	k.CreatePipelineTopics(t, 1)
+	ctx := context.Background()
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	// Development: warnings only.
+	if err := topics.StartupCheck(ctx, nil, config.Kafka{Brokers: k.Brokers, ReplicationFactor: 1}, log); err != nil {
+		t.Fatalf("development: %v", err)
+	}
+	if !strings.Contains(logs.String(), "leader alone") {
+		t.Errorf("no warning logged: %s", logs.String())
+	}
+	// Production settings: a refusal, recognisable as such.
+	err := topics.StartupCheck(ctx, nil, config.Kafka{Brokers: k.Brokers, ReplicationFactor: 3}, log)
+	var de *topics.DurabilityError
+	if !errors.As(err, &de) {
+		t.Fatalf("production: %v, want a *DurabilityError", err)
+	}
+	// Kafka unreachable: not a refusal.
+	err = topics.StartupCheck(ctx, &kafka.Client{Addr: kafka.TCP("127.0.0.1:1"), Timeout: time.Second}, config.Kafka{ReplicationFactor: 3}, log)
+	if err == nil || errors.As(err, &de) {
+		t.Fatalf("unreachable: %v", err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/storage"
+	"github.com/vidpipe/vidpipe/events/topics"
 	"github.com/vidpipe/vidpipe/indexer/catalog"
 	uploadapi "github.com/vidpipe/vidpipe/upload-api"
 	"github.com/vidpipe/vidpipe/upload-api/projection"
@@ -91,6 +92,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Warn("close publisher", "err", err)
 		}
 	}()
+
+	// Topics below kafka.replication_factor / min_insync_replicas: a warning
+	// in development, a refusal to start in production settings.
+	var refused error
+	if err := retry(ctx, log, "check topic durability", func(ctx context.Context) error {
+		err := topics.StartupCheck(ctx, nil, cfg.Kafka, log)
+		if errors.As(err, new(*topics.DurabilityError)) {
+			refused, err = err, nil
+		}
+		return err // other errors: Kafka is not reachable yet
+	}); err != nil {
+		return stoppedOr(ctx, err)
+	}
+	if refused != nil {
+		return refused
+	}
 
 	consumer := projection.NewConsumer(cfg.Kafka, status, log)
 	consumerCtx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
