@@ -53,30 +53,31 @@ func TestAPIValidate(t *testing.T) {
 	valid := func() API {
 		return API{Addr: "127.0.0.1:8080", Tokens: map[string]string{"dev-alice": "alice"}, MaxUploadBytes: 1, MaxFieldBytes: 1024,
 			MaxBodyBytes: 1024, ReadHeaderTimeout: time.Second, IdleTimeout: time.Second, RequestTimeout: time.Second,
-			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second,
+			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second, RecoveryInterval: time.Second,
 			TusPartSize: 5 << 20}
 	}
 	tests := map[string]struct {
 		mod     func(*API)
 		wantKey string // "" means valid
 	}{
-		"valid":              {func(a *API) {}, ""},
-		"no tokens":          {func(a *API) { a.Tokens = nil }, "tokens"},
-		"short token":        {func(a *API) { a.Tokens = map[string]string{"abc": "x"} }, "tokens"},
-		"token with space":   {func(a *API) { a.Tokens = map[string]string{"secret token": "x"} }, "tokens"},
-		"empty user":         {func(a *API) { a.Tokens = map[string]string{"secret-token": " "} }, "tokens"},
-		"control in user":    {func(a *API) { a.Tokens = map[string]string{"secret-token": "a\nb"} }, "tokens"},
-		"bad addr":           {func(a *API) { a.Addr = "8080" }, "addr"},
-		"bad public url":     {func(a *API) { a.PublicURL = "ftp://x" }, "public_url"},
-		"public url ok":      {func(a *API) { a.PublicURL = "https://videos.example.com/api" }, ""},
-		"zero max upload":    {func(a *API) { a.MaxUploadBytes = 0 }, "max_upload_bytes"},
-		"huge field limit":   {func(a *API) { a.MaxFieldBytes = 2 << 20 }, "max_field_bytes"},
-		"zero timeout":       {func(a *API) { a.PublishTimeout = 0 }, "publish_timeout"},
-		"short signing key":  {func(a *API) { a.SigningKey = "short" }, "signing_key"},
-		"zero publish tries": {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
-		"tus part too small": {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},
-		"tus part too large": {func(a *API) { a.TusPartSize = 5<<30 + 1 }, "tus_part_size"},
-		"tus part at 5 GiB":  {func(a *API) { a.TusPartSize = 5 << 30 }, ""},
+		"valid":                  {func(a *API) {}, ""},
+		"no tokens":              {func(a *API) { a.Tokens = nil }, "tokens"},
+		"short token":            {func(a *API) { a.Tokens = map[string]string{"abc": "x"} }, "tokens"},
+		"token with space":       {func(a *API) { a.Tokens = map[string]string{"secret token": "x"} }, "tokens"},
+		"empty user":             {func(a *API) { a.Tokens = map[string]string{"secret-token": " "} }, "tokens"},
+		"control in user":        {func(a *API) { a.Tokens = map[string]string{"secret-token": "a\nb"} }, "tokens"},
+		"bad addr":               {func(a *API) { a.Addr = "8080" }, "addr"},
+		"bad public url":         {func(a *API) { a.PublicURL = "ftp://x" }, "public_url"},
+		"public url ok":          {func(a *API) { a.PublicURL = "https://videos.example.com/api" }, ""},
+		"zero max upload":        {func(a *API) { a.MaxUploadBytes = 0 }, "max_upload_bytes"},
+		"huge field limit":       {func(a *API) { a.MaxFieldBytes = 2 << 20 }, "max_field_bytes"},
+		"zero timeout":           {func(a *API) { a.PublishTimeout = 0 }, "publish_timeout"},
+		"short signing key":      {func(a *API) { a.SigningKey = "short" }, "signing_key"},
+		"zero publish tries":     {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
+		"zero recovery interval": {func(a *API) { a.RecoveryInterval = 0 }, "recovery_interval"},
+		"tus part too small":     {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},
+		"tus part too large":     {func(a *API) { a.TusPartSize = 5<<30 + 1 }, "tus_part_size"},
+		"tus part at 5 GiB":      {func(a *API) { a.TusPartSize = 5 << 30 }, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
