@@ -336,3 +336,23 @@ func deref[T any](p *T) any {
 	}
 	return *p
 }
+
+// kafka-init passes min.insync.replicas, valid for its replication factor,
+// and every service that sets the kafka durability keys agrees with it.
+func TestComposeTopicDurability(t *testing.T) {
+	t.Parallel()
+	p := MustCompose(t)
+	args := []string(p.Services["kafka-init"].Command)
+	k := config.Kafka{Brokers: []string{"kafka:19092"}, Partitions: 1,
+		ReplicationFactor: MustFlagInt(t, args, "--replication"), MinInsyncReplicas: MustFlagInt(t, args, "--min-insync-replicas")}
+	if err := k.Validate(); err != nil {
+		t.Fatalf("kafka-init: %v", err)
+	}
+	for name, s := range p.Services {
+		for key, want := range map[string]int{"kafka.replication_factor": k.ReplicationFactor, "kafka.min_insync_replicas": k.MinInsyncReplicas} {
+			if v := s.Environment[config.EnvName(key)]; v != nil && *v != strconv.Itoa(want) {
+				t.Errorf("service %s: %s=%s, kafka-init creates %d", name, config.EnvName(key), *v, want)
+			}
+		}
+	}
+}

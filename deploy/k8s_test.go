@@ -669,3 +669,45 @@ func metav1LabelSelector(s *metav1.LabelSelector) (labels.Selector, error) {
 	}
 	return metav1.LabelSelectorAsSelector(s)
 }
+
+// MustTopicsJobArgs returns the args of the Job that runs vidpipectl topics create.
+func MustTopicsJobArgs(tb testing.TB, c cluster) []string {
+	tb.Helper()
+	for name, j := range c.jobs {
+		ctr, bin := MustContainer(tb, "Job "+name, j.Spec.Template.Spec)
+		args := append(slices.Clone(ctr.Command), ctr.Args...)
+		if bin == "vidpipectl" && len(args) >= 2 && args[0] == "topics" && args[1] == "create" {
+			return args
+		}
+	}
+	tb.Fatal("no Job runs vidpipectl topics create")
+	return nil
+}
+
+// The topics are created with the durability the services demand: the
+// Job's --replication and --min-insync-replicas equal the kafka settings
+// every service reads (vidpipe-common), which are production settings
+// (acks=all waits for at least 2 replicas).
+func TestTopicDurabilityAgrees(t *testing.T) {
+	t.Parallel()
+	c := MustCluster(t)
+	args := MustTopicsJobArgs(t, c)
+	common := c.configMaps["vidpipe-common"].Data
+	k := config.Kafka{Brokers: []string{"k:9092"}, Partitions: 1}
+	for _, x := range []struct {
+		flag, key string
+		dst       *int
+	}{{"--replication", "kafka.replication_factor", &k.ReplicationFactor}, {"--min-insync-replicas", "kafka.min_insync_replicas", &k.MinInsyncReplicas}} {
+		n := MustFlagInt(t, args, x.flag)
+		if v := common[config.EnvName(x.key)]; v != strconv.Itoa(n) {
+			t.Errorf("vidpipe-common %s = %q, the topics Job has %s=%d: the services would check other settings than the topics have", config.EnvName(x.key), v, x.flag, n)
+		}
+		*x.dst = n
+	}
+	if err := k.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !k.Production() || k.EffectiveMinInsyncReplicas() < 2 {
+		t.Errorf("replication %d, min.insync.replicas %d: not production settings (want a replicated cluster and acks=all on at least 2 replicas)", k.ReplicationFactor, k.EffectiveMinInsyncReplicas())
+	}
+}
