@@ -61,8 +61,11 @@
 // [HeaderDLQErrorClass] "dlq.error_class" ([ErrorClassPermanent] for input
 // that can never succeed, [ErrorClassExhausted] when retries ran out),
 // [HeaderDLQAttempts] "dlq.attempts" and [HeaderDLQFailedAt] "dlq.failed_at"
-// (RFC 3339). A redriven record carries [HeaderRedriveCount]
-// "vidpipe.redrive_count".
+// (RFC 3339), and when the value was too large for Kafka (the record's value
+// is then empty) [HeaderDLQValueRef] "dlq.value_ref" ("s3://bucket/key") and
+// [HeaderDLQValueBytes] "dlq.value_bytes". A redriven record carries
+// [HeaderRedriveCount] "vidpipe.redrive_count" and a new ce_id,
+// [RedriveEventID].
 //
 // # Objects
 //
