@@ -70,7 +70,8 @@ vulncheck: deps
 
 ## chaos: the chaos test in its long form (make test runs a short one): the whole stack as processes,
 ## CHAOS_VIDEOS good videos (default 60) and bad ones uploaded while CHAOS_ROUNDS rounds (default 3) of
-## faults hit it (kill -9, broker, MinIO and PostgreSQL restarts, SIGTERM); prints a summary table.
+## faults hit it (kill -9 and SIGTERM of workers mid-attempt, broker, MinIO and PostgreSQL restarts, kill -9 of the
+## API between storing and announcing uploads); fails when its time budget runs out; prints a summary table.
 ## CHAOS_ARGS are passed to go test, e.g. CHAOS_ARGS='-count=3'; VIDPIPE_CHAOS_SEED replays the choices.
 CHAOS_VIDEOS ?= 60
 CHAOS_ROUNDS ?= 3

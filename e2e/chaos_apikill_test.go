@@ -46,6 +46,9 @@ const (
 	// the broker. It stays below the API's publish timeout (15s), past
 	// which the API gives up on its own and answers 503.
 	apiHoldWait = 8 * time.Second
+	// apiMultipartGrace is how long the fault waits for the multipart
+	// uploads' records once every tus upload's is held.
+	apiMultipartGrace = 2 * time.Second
 	// apiClientsWait bounds the wait for the fault's clients to finish
 	// after the API came back.
 	apiClientsWait = 90 * time.Second
@@ -64,7 +67,9 @@ type apiKillStats struct {
 	// tusResumed counts tus uploads finished (204) by resuming after the
 	// kill; tusRestarted those the API no longer knew (404), uploaded
 	// again from scratch; multipartRetried multipart uploads posted again.
-	tusResumed, tusRestarted, multipartRetried int
+	// tusProbed counts the resumed ones that resumed with an empty PATCH
+	// at offset = size, without a HEAD.
+	tusResumed, tusProbed, tusRestarted, multipartRetried int
 }
 
 // uploadedFreeze holds the broker's produce requests for video.uploaded
@@ -234,13 +239,19 @@ func (d *chaosDriver) killAPI(ctx context.Context, round int) {
 	defer freeze.thaw()
 	res := d.up
 	var clients sync.WaitGroup
+	tusN := 0
 	for _, in := range ins {
+		probe := false
+		if in.via == viaTus {
+			tusN++
+			probe = tusN%2 == 0 // every other tus client resumes without a HEAD
+		}
 		clients.Add(1)
 		go func() {
 			defer clients.Done()
 			if in.via == viaTus {
 				if up := tusUps[in]; up != nil {
-					d.tusUntilFinished(ctx, tc, in, up, res)
+					d.tusUntilFinished(ctx, tc, in, up, probe, res)
 				}
 				return
 			}
@@ -252,17 +263,25 @@ func (d *chaosDriver) killAPI(ctx context.Context, round int) {
 		}()
 	}
 
-	// Wait until every tus upload's publish and as many records as the
-	// fault has uploads stall at the broker.
+	// Wait until every tus upload's publish stalls at the broker, and as
+	// many records as the fault has uploads, or apiMultipartGrace more
+	// (the API's writer sends one request per partition at a time, so a
+	// multipart upload's record may wait in the API behind a stalled one:
+	// stored, not announced all the same).
 	deadline := time.Now().Add(apiHoldWait)
 	var held []string
+	var tusAllHeld time.Time
 	for {
 		held = freeze.heldKeys()
-		all := len(held) >= len(ins)
+		allTus := true
 		for _, up := range tusUps {
-			all = all && slices.Contains(held, up.id)
+			allTus = allTus && slices.Contains(held, up.id)
 		}
-		if all || time.Now().After(deadline) || ctx.Err() != nil {
+		if allTus && tusAllHeld.IsZero() {
+			tusAllHeld = time.Now()
+		}
+		if allTus && (len(held) >= len(ins) || time.Since(tusAllHeld) > apiMultipartGrace) ||
+			time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -296,8 +315,10 @@ func (d *chaosDriver) killAPI(ctx context.Context, round int) {
 		d.t.Errorf("API kill (round %d): no upload was between storing and announcing within %v: the fault tested nothing", round, apiHoldWait)
 	}
 
+	// Clients reach the API as soon as it serves (/healthz); its
+	// readiness waits for the status projection to rejoin its group,
+	// which takes the dead member's session timeout.
 	s.api.restartAfterExit(d.t)
-	waitHealthy(d.t, s.apiURL+"/readyz", 90*time.Second)
 
 	done := make(chan struct{})
 	go func() { clients.Wait(); close(done) }()
@@ -320,8 +341,11 @@ func (d *chaosDriver) killAPI(ctx context.Context, round int) {
 // dies or the API answers 503, resumes as a tus client does: HEAD for the
 // offset (404: the API dropped the upload, start over), then PATCH the
 // rest (an empty PATCH at offset = size to learn that it is finished).
-// The upload counts as accepted when a PATCH answers 204 at offset = size.
-func (d *chaosDriver) tusUntilFinished(ctx context.Context, tc *tusClient, in *chaosInput, up *tusUpload, res *uploadResult) {
+// With probe, it first assumes every byte arrived and sends the empty
+// PATCH at offset = size without a HEAD (409: it did not, so HEAD), as a
+// client that saw its whole body sent does. The upload counts as accepted
+// when a PATCH answers 204 at offset = size.
+func (d *chaosDriver) tusUntilFinished(ctx context.Context, tc *tusClient, in *chaosInput, up *tusUpload, probe bool, res *uploadResult) {
 	st := &d.apiKill
 	data, err := os.ReadFile(in.file)
 	if err != nil {
@@ -337,6 +361,9 @@ func (d *chaosDriver) tusUntilFinished(ctx context.Context, tc *tusClient, in *c
 			if resumed {
 				st.mu.Lock()
 				st.tusResumed++
+				if probe {
+					st.tusProbed++
+				}
 				st.mu.Unlock()
 			}
 			return
@@ -351,6 +378,14 @@ func (d *chaosDriver) tusUntilFinished(ctx context.Context, tc *tusClient, in *c
 		}
 		res.rejected(status)
 		resumed = true
+		if probe && status != http.StatusConflict && status != http.StatusNotFound {
+			if !sleepCtx(ctx, 500*time.Millisecond) {
+				res.fail(fmt.Errorf("%s: tus upload %s not finished before the deadline (%d tries, last: %v)", in.title, up.id, in.tries, err))
+				return
+			}
+			offset = int64(len(data))
+			continue
+		}
 		// Resume: ask for the offset until the API answers.
 		for {
 			if !sleepCtx(ctx, 500*time.Millisecond) {

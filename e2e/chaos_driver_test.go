@@ -21,9 +21,9 @@ const (
 	faultSIGTERM  = "SIGTERM transcode"
 )
 
-// chaosFaults is one round of the driver. The API kill comes right before
-// the SIGTERM: its uploads give the transcoders work to be caught in.
-var chaosFaults = []string{faultKill9, faultBroker, faultMinIO, faultPostgres, faultAPIKill, faultSIGTERM}
+// chaosFaults is one round of the driver. The worker faults come first,
+// while the uploads keep the workers busy.
+var chaosFaults = []string{faultKill9, faultSIGTERM, faultBroker, faultMinIO, faultPostgres, faultAPIKill}
 
 // chaosMinMidAttempt is the share of the worker faults (kill -9 and
 // SIGTERM) that must hit a worker with an attempt in flight: a fault at

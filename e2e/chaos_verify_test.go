@@ -643,8 +643,8 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 	ak.mu.Lock()
 	sum.add("API kills", "%d with an upload between storing and announcing (of %d)", ak.hits, ak.kills)
 	sum.add("", "video.uploaded records stalled at the kill: %d (%d appended after it, %d dropped)", ak.held, ak.delivered, ak.dropped)
-	sum.add("", "tus resumed to 204: %d, started over (404): %d; multipart posted again: %d",
-		ak.tusResumed, ak.tusRestarted, ak.multipartRetried)
+	sum.add("", "tus resumed to 204: %d (%d by an empty PATCH, no HEAD), started over (404): %d; multipart posted again: %d",
+		ak.tusResumed, ak.tusProbed, ak.tusRestarted, ak.multipartRetried)
 	ak.mu.Unlock()
 	byStage := map[string]map[string]float64{}
 	logRetries, logDLQ := 0, 0
