@@ -1,5 +1,7 @@
 package events
 
+import "strconv"
+
 // Object keys. Every key is built from the video id alone (never from a
 // client-supplied name), so re-processing overwrites and a hostile file name
 // cannot escape its prefix.
@@ -21,3 +23,11 @@ func HLSMasterKey(videoID string) string { return HLSPrefix(videoID) + "master.m
 
 // ThumbnailPrefix is the prefix of a video's still images.
 func ThumbnailPrefix(videoID string) string { return OutputPrefix(videoID) + "thumbs/" }
+
+// DeadLetterValueKey is the object key where a stage stores the original
+// value of a record it dead-letters when that value is too large to travel
+// through Kafka again (see HeaderDLQValueRef). It is named by the record's
+// coordinates, not by its content, so a retried dead letter overwrites.
+func DeadLetterValueKey(stage Stage, topic string, partition int, offset int64) string {
+	return "deadletters/" + string(stage) + "/" + topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(offset, 10)
+}

@@ -115,10 +115,26 @@ type Stage struct {
 	ShutdownGrace time.Duration `mapstructure:"shutdown_grace" default:"30s" desc:"time an in-flight attempt may finish after SIGTERM"`
 	// BatchTimeout is the producer's linger before sending a batch. Default: 5ms.
 	BatchTimeout time.Duration `mapstructure:"batch_timeout" default:"5ms" desc:"producer batch linger"`
-	// CommitInterval batches offset commits; 0 commits synchronously after
-	// every record. Offsets are only ever committed after the output is
-	// acknowledged. Default: 1s.
+	// CommitInterval batches offset commits: finished records are committed
+	// at most this long after they finish, or sooner with the start of the
+	// next record (each attempt is recorded by a commit before it starts);
+	// 0 commits synchronously after every record. Offsets are only ever
+	// committed after the output is acknowledged, and only for partitions
+	// the member owns. Default: 1s.
 	CommitInterval time.Duration `mapstructure:"commit_interval" default:"1s" desc:"offset commit batching interval (0: commit each record synchronously)"`
+	// StuckTimeout is how long publishing or committing may keep failing
+	// before /healthz answers 503, so that an orchestrator restarts the
+	// worker (vidpipe_stage_stuck_seconds shows the current figure). 0
+	// disables the check. Default: 5m.
+	StuckTimeout time.Duration `mapstructure:"stuck_timeout" default:"5m" desc:"time publishes/commits may keep failing before /healthz fails (0: never)"`
+	// AbandonGrace is how long a handler may run on after its context was
+	// cancelled (attempt timeout, revoked partition, end of the shutdown
+	// grace) before the runtime gives up on it: the attempt counts as
+	// failed and /healthz fails (a goroutine is leaked). Default: 30s.
+	AbandonGrace time.Duration `mapstructure:"abandon_grace" default:"30s" desc:"time a handler may ignore its cancelled context before it is abandoned and /healthz fails"`
+	// CloseTimeout bounds each step of leaving the group at shutdown (the
+	// last commit, leaving the group). Default: 10s.
+	CloseTimeout time.Duration `mapstructure:"close_timeout" default:"10s" desc:"bound on the final commit and on leaving the consumer group at shutdown"`
 	// HTTPAddr is where /healthz, /readyz and /metrics listen. Default: 127.0.0.1:8081.
 	HTTPAddr string `mapstructure:"http_addr" default:"127.0.0.1:8081" desc:"listen address of /healthz, /readyz and /metrics"`
 }

@@ -25,15 +25,23 @@ func ToKafkaHeaders(hs []events.Header) []kafka.Header {
 }
 
 // NewMessage builds the record for e: key = video id, value = JSON,
-// CloudEvents headers with a fresh ce_id, source "/vidpipe/<service>" and
-// a traceparent continuing parentTrace (or starting a new trace).
+// CloudEvents headers with a fresh (random) ce_id, source
+// "/vidpipe/<service>" and a traceparent continuing parentTrace (or
+// starting a new trace). The runtime itself uses [NewMessageWithID].
 func NewMessage(e events.Event, service, parentTrace string) (kafka.Message, error) {
+	return NewMessageWithID(e, events.NewID(), service, parentTrace)
+}
+
+// NewMessageWithID is NewMessage with the ce_id given: the runtime names
+// each output events.OutputEventID(stage, input ce_id), so that every
+// redelivery duplicate of an output carries the same id.
+func NewMessageWithID(e events.Event, id, service, parentTrace string) (kafka.Message, error) {
 	value, err := events.Encode(e)
 	if err != nil {
 		return kafka.Message{}, err
 	}
 	meta := events.Meta{
-		ID:          events.NewID(),
+		ID:          id,
 		Source:      events.SourceFor(service),
 		Time:        now(),
 		Traceparent: events.NewTraceparent(parentTrace),

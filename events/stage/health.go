@@ -17,6 +17,8 @@ import (
 
 // health tracks readiness: every check passing and the members started.
 type health struct {
+	// live, if not nil, is /healthz: an error makes it answer 503.
+	live   func() error
 	checks []Check
 	gauge  prometheus.Gauge
 	log    *slog.Logger
@@ -149,6 +151,13 @@ func serveHTTP(addr string, h *health, reg *prometheus.Registry, log *slog.Logge
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if h.live != nil {
+			if err := h.live(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("unhealthy: " + err.Error() + "\n"))
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", h.readyz)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,11 @@ const (
 //	vidpipe_stage_in_flight{stage}                       records being processed
 //	vidpipe_stage_publish_retries_total{stage,kind}      failed publishes retried (output | dlq)
 //	vidpipe_stage_commit_errors_total{stage}             failed offset commits (retried)
+//	vidpipe_stage_commits_skipped_total{stage}           commits not sent: the partition is no longer this member's
+//	vidpipe_stage_revoked_total{stage}                   in-flight records given up because their partition was revoked
+//	vidpipe_stage_abandoned_handlers_total{stage}        attempts whose handler ignored cancellation (healthz fails)
+//	vidpipe_stage_publish_errors_total{stage,kind,class} failed publishes by class (transient | too_large | topic | auth)
+//	vidpipe_stage_stuck_seconds{stage}                   how long a publish or commit has been failing (0: none)
 //	vidpipe_stage_ready{stage}                           1 when /readyz answers 200
 //	vidpipe_stage_consumer_lag{stage,group,topic,partition} lag read from the broker at scrape time
 type metrics struct {
@@ -35,10 +41,23 @@ type metrics struct {
 	inFlight       prometheus.Gauge
 	publishRetries *prometheus.CounterVec
 	commitErrors   prometheus.Counter
+	commitsSkipped prometheus.Counter
+	revoked        prometheus.Counter
+	abandoned      prometheus.Counter
+	publishErrors  *prometheus.CounterVec
 	ready          prometheus.Gauge
+
+	abandonedN atomic.Int64
 }
 
-func newMetrics(reg prometheus.Registerer, stage string, lag prometheus.Collector) *metrics {
+func (m *metrics) abandonedCount() int64 { return m.abandonedN.Load() }
+
+func (m *metrics) handlerAbandoned() {
+	m.abandonedN.Add(1)
+	m.abandoned.Inc()
+}
+
+func newMetrics(reg prometheus.Registerer, stage string, lag prometheus.Collector, stuckSeconds func() float64) *metrics {
 	cl := prometheus.Labels{"stage": stage}
 	m := &metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -59,6 +78,19 @@ func newMetrics(reg prometheus.Registerer, stage string, lag prometheus.Collecto
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vidpipe_stage_commit_errors_total", Help: "Failed offset commits (retried).", ConstLabels: cl,
 		}),
+		commitsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vidpipe_stage_commits_skipped_total", Help: "Offset commits not sent because the partition is no longer owned by the member.", ConstLabels: cl,
+		}),
+		revoked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vidpipe_stage_revoked_total", Help: "In-flight records given up because their partition was assigned to another member.", ConstLabels: cl,
+		}),
+		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vidpipe_stage_abandoned_handlers_total", Help: "Handler attempts abandoned because they ignored cancellation (/healthz fails).", ConstLabels: cl,
+		}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vidpipe_stage_publish_errors_total", Help: "Failed publishes by kind (output, dlq) and class (transient, too_large, topic, auth).",
+			ConstLabels: cl,
+		}, []string{"kind", "class"}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vidpipe_stage_ready", Help: "1 when the stage is ready.", ConstLabels: cl,
 		}),
@@ -68,7 +100,12 @@ func newMetrics(reg prometheus.Registerer, stage string, lag prometheus.Collecto
 	}
 	m.publishRetries.WithLabelValues("output")
 	m.publishRetries.WithLabelValues("dlq")
-	reg.MustRegister(m.messages, m.duration, m.inFlight, m.publishRetries, m.commitErrors, m.ready, lag)
+	stuck := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vidpipe_stage_stuck_seconds", Help: "How long a publish or offset commit has been failing without success (0: none); /healthz fails past stage.stuck_timeout.",
+		ConstLabels: cl,
+	}, stuckSeconds)
+	reg.MustRegister(m.messages, m.duration, m.inFlight, m.publishRetries, m.commitErrors, m.commitsSkipped,
+		m.revoked, m.abandoned, m.publishErrors, m.ready, stuck, lag)
 	return m
 }
 

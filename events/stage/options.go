@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
@@ -51,6 +52,28 @@ type Options struct {
 	// Listening, if not nil, is called with the HTTP listener's address
 	// (useful with port 0) as soon as it listens.
 	Listening func(addr string)
+	// DeadLetterStore keeps the original value of a record whose dead
+	// letter would be too large for Kafka (see MaxRecordBytes): the dead
+	// letter then has an empty value and a dlq.value_ref header naming the
+	// stored object. Nil: the reference points at the input record itself
+	// ("kafka://topic/partition/offset"), readable until retention deletes it.
+	DeadLetterStore DeadLetterStore
+	// MaxRecordBytes is the largest record the producer sends (kafka-go's
+	// Writer.BatchBytes). Larger outputs are dead-lettered as permanent;
+	// larger dead letters go through DeadLetterStore. Default: 1 MiB, the
+	// broker's default message.max.bytes.
+	MaxRecordBytes int
+	// StartupCheck, if not nil, runs once Kafka answers and before the
+	// members join; an error stops Run (e.g. topics whose durability
+	// settings are not acceptable in production).
+	StartupCheck func(ctx context.Context, client *kafka.Client) error
+}
+
+// DeadLetterStore stores dead-lettered values too large for Kafka.
+type DeadLetterStore interface {
+	// PutDeadLetterValue stores value under key and returns a reference to
+	// it, e.g. "s3://bucket/key".
+	PutDeadLetterValue(ctx context.Context, key string, value []byte) (ref string, err error)
 }
 
 func (o *Options) setDefaults() error {
@@ -102,6 +125,15 @@ func (o *Options) setDefaults() error {
 	}
 	if r.AttemptTimeout == 0 {
 		r.AttemptTimeout = 10 * time.Minute
+	}
+	if r.AbandonGrace <= 0 {
+		r.AbandonGrace = 30 * time.Second
+	}
+	if r.CloseTimeout <= 0 {
+		r.CloseTimeout = 10 * time.Second
+	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = 1 << 20
 	}
 	if r.BatchTimeout <= 0 {
 		// kafka-go treats 0 as its 1 s default; keep the linger tiny instead.

@@ -62,7 +62,7 @@ func newEnv(t *testing.T, partitions int) *env {
 		Runtime: config.Stage{
 			Concurrency: 1, MaxAttempts: 3, BackoffInitial: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 			AttemptTimeout: 10 * time.Second, ShutdownGrace: 5 * time.Second, BatchTimeout: time.Millisecond,
-			CommitInterval: 0, HTTPAddr: "127.0.0.1:0",
+			CommitInterval: time.Second, HTTPAddr: "127.0.0.1:0", // the production commit settings (config default)
 		},
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
 	}}
