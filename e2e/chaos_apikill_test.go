@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -235,7 +236,10 @@ func (d *chaosDriver) killAPI(ctx context.Context, round int) {
 		tusUps[in] = up
 	}
 
-	freeze := s.freezeUploaded(func() bool { return d.rng.IntN(2) == 0 })
+	// The fates are drawn from a generator of their own: they are drawn on
+	// the broker's goroutines (under the freeze's lock).
+	fates := rand.New(rand.NewPCG(d.rng.Uint64(), d.rng.Uint64()))
+	freeze := s.freezeUploaded(func() bool { return fates.IntN(2) == 0 })
 	defer freeze.thaw()
 	res := d.up
 	var clients sync.WaitGroup
@@ -296,10 +300,15 @@ func (d *chaosDriver) killAPI(ctx context.Context, round int) {
 	_ = s.api.wait(d.t, 10*time.Second)
 	freeze.thaw()
 	// Let the held requests meet their fate before the API comes back.
-	time.Sleep(200 * time.Millisecond)
-	freeze.mu.Lock()
-	delivered, dropped := freeze.delivered, freeze.dropped
-	freeze.mu.Unlock()
+	var delivered, dropped int
+	for wait := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		freeze.mu.Lock()
+		delivered, dropped = freeze.delivered, freeze.dropped
+		freeze.mu.Unlock()
+		if delivered+dropped >= len(held) || time.Now().After(wait) {
+			break
+		}
+	}
 	st.mu.Lock()
 	st.kills++
 	if len(held) > 0 {
