@@ -21,7 +21,7 @@ import (
 // retried dead letter overwrites). It must equal
 // events.DeadLetterValueKey, which the stage runtime uses.
 func ValueKey(stage events.Stage, topic string, partition int, offset int64) string {
-	return "deadletters/" + string(stage) + "/" + topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(offset, 10)
+	return events.DeadLetterValueKey(stage, topic, partition, offset)
 }
 
 // S3Ref is the dlq.value_ref of an object: "s3://bucket/key".

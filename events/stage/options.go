@@ -12,6 +12,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/topics"
 )
 
 // Check is a readiness check of a dependency (object storage, database).
@@ -63,9 +64,11 @@ type Options struct {
 	// larger dead letters go through DeadLetterStore. Default: 1 MiB, the
 	// broker's default message.max.bytes.
 	MaxRecordBytes int
-	// StartupCheck, if not nil, runs once Kafka answers and before the
-	// members join; an error stops Run (e.g. topics whose durability
-	// settings are not acceptable in production).
+	// StartupCheck runs once Kafka answers and before the members join;
+	// an error stops Run. Default: topics.StartupCheck with Kafka (topic
+	// durability: min.insync.replicas and replication are warned about in
+	// development settings and refused in production settings, see
+	// config.Kafka).
 	StartupCheck func(ctx context.Context, client *kafka.Client) error
 }
 
@@ -131,6 +134,12 @@ func (o *Options) setDefaults() error {
 	}
 	if r.CloseTimeout <= 0 {
 		r.CloseTimeout = 10 * time.Second
+	}
+	if o.StartupCheck == nil {
+		k, log := o.Kafka, o.Logger
+		o.StartupCheck = func(ctx context.Context, client *kafka.Client) error {
+			return topics.StartupCheck(ctx, client, k, log)
+		}
 	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = 1 << 20

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/topics"
 )
 
 // Handler processes one input event and returns the next one. It must be
@@ -97,9 +98,19 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 	}
 	stopChecks := r.health.loop(ctx, 5*time.Second)
 	defer stopChecks()
-	if o.StartupCheck != nil {
-		if err := o.StartupCheck(ctx, r.client); err != nil {
-			return err
+	for attempt := 1; ; attempt++ {
+		err := o.StartupCheck(ctx, r.client)
+		if err == nil {
+			break
+		}
+		var refused *topics.DurabilityError
+		if errors.As(err, &refused) {
+			return fmt.Errorf("stage %s: %w", o.Stage, err)
+		}
+		d := BackoffCap(attempt, 250*time.Millisecond, 2*time.Second)
+		r.log.Warn("startup check failed; retrying", "err", err, "retry_in", d)
+		if !sleep(ctx, d) {
+			return nil
 		}
 	}
 

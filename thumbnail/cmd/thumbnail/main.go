@@ -16,6 +16,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/dlq"
 	"github.com/vidpipe/vidpipe/events/stage"
 	"github.com/vidpipe/vidpipe/events/storage"
 	"github.com/vidpipe/vidpipe/events/workdir"
@@ -72,5 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Runtime: cfg.Stage,
 		Logger:  log,
 		Checks:  []stage.Check{{Name: "storage", Fn: store.Ping}},
+		// Dead letters too large for Kafka keep their value in the bucket.
+		DeadLetterStore: dlq.S3Store{Store: store},
 	}, w.Handle)
 }
