@@ -53,6 +53,9 @@ const (
 	// apiClientsWait bounds the wait for the fault's clients to finish
 	// after the API came back.
 	apiClientsWait = 90 * time.Second
+	// apiReadyWait bounds the wait for the restarted API's /readyz (its
+	// status projection back in its consumer group).
+	apiReadyWait = 90 * time.Second
 )
 
 // apiKillStats is what the API-kill faults did, for the summary.
@@ -71,6 +74,57 @@ type apiKillStats struct {
 	// tusProbed counts the resumed ones that resumed with an empty PATCH
 	// at offset = size, without a HEAD.
 	tusResumed, tusProbed, tusRestarted, multipartRetried int
+	// readyAfter is how long each restarted API took to answer /readyz
+	// 200; notReady the restarts that did not within apiReadyWait.
+	readyAfter []time.Duration
+	notReady   []string
+	watchers   sync.WaitGroup
+}
+
+// watchAPIReady polls the restarted API's /readyz on the side until it
+// answers 200 or apiReadyWait passes, and records which.
+func (d *chaosDriver) watchAPIReady(round int) {
+	st := &d.apiKill
+	url := d.s.apiURL + "/readyz"
+	st.watchers.Add(1)
+	go func() {
+		defer st.watchers.Done()
+		start := time.Now()
+		client := &http.Client{Timeout: 5 * time.Second}
+		last := "no answer"
+		for time.Since(start) < apiReadyWait {
+			resp, err := client.Get(url)
+			if err == nil {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					st.mu.Lock()
+					st.readyAfter = append(st.readyAfter, time.Since(start).Round(100*time.Millisecond))
+					st.mu.Unlock()
+					return
+				}
+				last = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(b))
+			} else {
+				last = err.Error()
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		st.mu.Lock()
+		st.notReady = append(st.notReady, fmt.Sprintf("round %d: last /readyz: %s", round, last))
+		st.mu.Unlock()
+	}()
+}
+
+// checkAPIReady waits for the readiness watchers and fails the test for
+// every restarted API that was not ready within apiReadyWait.
+func (d *chaosDriver) checkAPIReady() {
+	st := &d.apiKill
+	st.watchers.Wait()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, n := range st.notReady {
+		d.t.Errorf("upload-api not ready within %v of its restart after kill -9 (%s)", apiReadyWait, n)
+	}
 }
 
 // uploadedFreeze holds the broker's produce requests for video.uploaded
@@ -326,8 +380,10 @@ func (d *chaosDriver) killAPI(ctx context.Context, round int) {
 
 	// Clients reach the API as soon as it serves (/healthz); its
 	// readiness waits for the status projection to rejoin its group,
-	// which takes the dead member's session timeout.
+	// which takes the dead member's session timeout: watched on the side
+	// (checkAPIReady).
 	s.api.restartAfterExit(d.t)
+	d.watchAPIReady(round)
 
 	done := make(chan struct{})
 	go func() { clients.Wait(); close(done) }()

@@ -130,6 +130,7 @@ func TestChaos(t *testing.T) {
 	quietStart := time.Now()
 	pending := s.waitQuiet(t, accepted, cfg.quietTimeout)
 	sum.quiet = time.Since(quietStart)
+	d.checkAPIReady()
 	stopScrape()
 	scrapers.Wait()
 	for _, p := range s.workers {

@@ -650,6 +650,14 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 	sum.add("", "video.uploaded records stalled at the kill: %d (%d appended after it, %d dropped)", ak.held, ak.delivered, ak.dropped)
 	sum.add("", "tus resumed to 204: %d (%d by an empty PATCH, no HEAD), started over (404): %d; multipart posted again: %d",
 		ak.tusResumed, ak.tusProbed, ak.tusRestarted, ak.multipartRetried)
+	ready := "ready again after"
+	for _, r := range ak.readyAfter {
+		ready += " " + r.String()
+	}
+	if len(ak.notReady) > 0 {
+		ready += fmt.Sprintf("; NOT ready within %v: %d", apiReadyWait, len(ak.notReady))
+	}
+	sum.add("", "%s", ready)
 	ak.mu.Unlock()
 	byStage := map[string]map[string]float64{}
 	logRetries, logDLQ := 0, 0
