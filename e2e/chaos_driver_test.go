@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"syscall"
 	"testing"
@@ -44,6 +45,10 @@ const (
 	minioDown = 25 * chaosBackoffInitial
 	// inFlightWait bounds the wait for a worker in the middle of an attempt.
 	inFlightWait = 20 * time.Second
+	// feedAfter is how long the driver waits for a busy worker before it
+	// uploads feedVideos clips itself.
+	feedAfter  = 3 * time.Second
+	feedVideos = 2
 )
 
 // chaosDriver injects faults into a running stack, one at a time.
@@ -63,9 +68,11 @@ type chaosDriver struct {
 	// pending lists the faults not injected because the time budget ran
 	// out.
 	pending []string
-	// inputs are the uploads the API-kill faults started; up their
-	// clients' refusals and errors; apiKill what those faults did.
+	// inputs are the uploads the driver started (API-kill faults, and
+	// feeds: fed counts these); up their clients' refusals and errors;
+	// apiKill what the API-kill faults did.
 	inputs  []*chaosInput
+	fed     int
 	up      *uploadResult
 	apiKill apiKillStats
 }
@@ -124,22 +131,40 @@ func (d *chaosDriver) note(format string, args ...any) {
 // middle of an attempt and returns it; nil if none got busy in time. Each
 // pass scrapes the processes in a random order and returns the first busy
 // one at once, so the scrape that saw its attempt in flight is the last
-// thing before the caller's fault.
+// thing before the caller's fault. When none is busy after feedAfter (the
+// uploads are over, or between two bursts), it uploads feedVideos good
+// clips to give the pipeline work (they are verified like every upload).
 func (d *chaosDriver) waitInFlight(ctx context.Context, procs []*chaosProc) *chaosProc {
-	deadline := time.Now().Add(inFlightWait)
+	start := time.Now()
 	order := slices.Clone(procs)
-	for time.Now().Before(deadline) {
+	fed := false
+	for time.Since(start) < inFlightWait {
 		d.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, p := range order {
 			if n, err := p.scrape(ctx); err == nil && n > 0 {
 				return p
 			}
 		}
+		if !fed && time.Since(start) > feedAfter {
+			fed = true
+			d.feed(ctx)
+		}
 		if !sleepCtx(ctx, 50*time.Millisecond) {
 			return nil
 		}
 	}
 	return nil
+}
+
+// feed uploads feedVideos good clips (multipart) for waitInFlight.
+func (d *chaosDriver) feed(ctx context.Context) {
+	client := &http.Client{Timeout: 2 * time.Minute}
+	for range feedVideos {
+		d.fed++
+		in := &chaosInput{kind: kindGood, file: d.media.good, title: fmt.Sprintf("Chaos feed %03d", d.fed)}
+		d.inputs = append(d.inputs, in)
+		d.s.uploadUntilAccepted(ctx, client, in, d.up, nil)
+	}
 }
 
 // checkMidAttempt fails the test when fewer than chaosMinMidAttempt of
@@ -304,7 +329,8 @@ func (d *chaosDriver) faultSummary() []string {
 	}
 	out = append(out,
 		fmt.Sprintf("worker faults mid-attempt: %d of %d (must be ≥ %.0f%%)", d.workerMidAttempt, d.workerFaults, chaosMinMidAttempt*100),
-		fmt.Sprintf("broker/MinIO/PostgreSQL faults while a worker was busy: %d of %d", d.otherMidAttempt, other))
+		fmt.Sprintf("broker/MinIO/PostgreSQL faults while a worker was busy: %d of %d", d.otherMidAttempt, other),
+		fmt.Sprintf("clips uploaded by the driver for idle workers: %d", d.fed))
 	if len(d.pending) > 0 {
 		out = append(out, fmt.Sprintf("NOT injected (time budget ran out): %d", len(d.pending)))
 	}

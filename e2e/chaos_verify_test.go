@@ -58,6 +58,9 @@ type chaosVerdict struct {
 	// derivation (events/ids.go: UploadedEventID, OutputEventID, a dead
 	// letter keeps its input's id); idsNotDerived those that differ.
 	idsChecked, idsNotDerived int
+	// sameIDDiffers counts, per topic, the videos with two records of the
+	// same ce_id whose values differ (one logical event, two contents).
+	sameIDDiffers map[string]int
 	// leftoverDirs counts entries left in the workers' temp directories.
 	leftoverDirs map[string]int
 }
@@ -68,7 +71,7 @@ func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 	t.Helper()
 	ctx := context.Background()
 	v := chaosVerdict{dlqRecords: map[string]int{}, leftoverDirs: map[string]int{},
-		records: map[string]int{}, rawDuplicates: map[string]int{}, logicalByTopic: map[string]int{}}
+		records: map[string]int{}, rawDuplicates: map[string]int{}, logicalByTopic: map[string]int{}, sameIDDiffers: map[string]int{}}
 
 	topics := map[string]map[string][]kafka.Message{}
 	for _, topic := range events.AllTopics() {
@@ -176,6 +179,28 @@ func (s *chaosStack) verifyEventIDs(t *testing.T, topics map[string]map[string][
 				}
 				t.Errorf("LOGICAL DUPLICATE: video %s on %s: %d records with %d distinct ce_ids, want 1 (partition/offset: ce_id: %s)",
 					key, topic, len(msgs), len(ids), strings.Join(offsets, ", "))
+			}
+		}
+	}
+	// One ce_id, one content: a record repeating an id must repeat the
+	// value (reported, with the differences, for the summary; differing
+	// video.ready documents fail the test in verifyGood).
+	for _, topic := range events.AllTopics() {
+		for _, key := range sortedKeys(topics[topic]) {
+			first := map[string]kafka.Message{}
+			for _, m := range topics[topic][key] {
+				id := events.HeaderValue(stage.FromKafkaHeaders(m.Headers), events.HeaderID)
+				f, ok := first[id]
+				if !ok {
+					first[id] = m
+					continue
+				}
+				if d, err := jsonDiff(f.Value, m.Value); err == nil && len(d) > 0 {
+					v.sameIDDiffers[topic]++
+					t.Logf("video %s on %s: records at offsets %d and %d share ce_id %s but differ: %s",
+						key, topic, f.Offset, m.Offset, id, strings.Join(d, "; "))
+					break
+				}
 			}
 		}
 	}
@@ -709,6 +734,11 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 	}
 	sum.add("logical duplicates (must be 0)", "%d (video×topic with >1 distinct ce_id: %s)", v.logicalDuplicates, strings.Join(logical, ", "))
 	sum.add("ce_ids not derived (events/ids.go)", "%d of %d records", v.idsNotDerived, v.idsChecked)
+	sameID := "none"
+	if len(v.sameIDDiffers) > 0 {
+		sameID = formatCounts(v.sameIDDiffers)
+	}
+	sum.add("same ce_id, other value", "%s (videos per topic)", sameID)
 	sum.add("duplicate outputs (must be 0)", "%d (keys whose video.ready records differ)", v.differingDuplicates)
 	sum.add("unaccounted uploads", "%d (in video.uploaded, never answered 2xx)", v.unaccounted)
 	sum.add("stored, never announced", "%d source object(s) under uploads/ not in video.uploaded", v.unannounced)
