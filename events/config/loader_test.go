@@ -86,7 +86,7 @@ func TestLoad(t *testing.T) {
 					Postgres: config.Postgres{URL: "postgres://vidpipe@127.0.0.1:5432/vidpipe?sslmode=disable", MaxConns: 8},
 					Stage: config.Stage{Concurrency: 1, MaxAttempts: 5, BackoffInitial: 500 * time.Millisecond, BackoffMax: 30 * time.Second,
 						AttemptTimeout: 10 * time.Minute, ShutdownGrace: 30 * time.Second, BatchTimeout: 5 * time.Millisecond,
-						CommitInterval: time.Second, HTTPAddr: "127.0.0.1:8081"},
+						CommitInterval: time.Second, StuckTimeout: 5 * time.Minute, AbandonGrace: 30 * time.Second, CloseTimeout: 10 * time.Second, HTTPAddr: "127.0.0.1:8081"},
 					Log:   config.Log{Level: "info", Format: "text"},
 					Extra: extra{Labels: map[string]string{}, Ports: []int{80, 443}, Ratio: 0.5, Nested: nested{Depth: 2}},
 				}
