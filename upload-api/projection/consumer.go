@@ -150,7 +150,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 // apply applies m, retrying transient errors until it succeeds or ctx is
 // done (the only error it returns).
 func (c *Consumer) apply(ctx context.Context, m kafka.Message) error {
-	rec := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Value: m.Value,
+	rec := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value,
 		Headers: make([]events.Header, len(m.Headers))}
 	for i, h := range m.Headers {
 		rec.Headers[i] = events.Header{Key: h.Key, Value: h.Value}

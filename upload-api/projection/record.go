@@ -22,7 +22,10 @@ type Record struct {
 	// per video, the highest offset applied from each topic/partition and
 	// ignores a record at or below it (a redelivery). A negative Offset
 	// turns that check off (for callers that have no offsets).
-	Offset  int64
+	Offset int64
+	// Key is the record key (the video id). It names the video of a dead
+	// letter whose value was moved out of Kafka (dlq.value_ref).
+	Key     []byte
 	Value   []byte
 	Headers []events.Header
 }
@@ -68,6 +71,21 @@ func observe(rec Record) (observation, error) {
 	st, ok := events.StageForDLQ(rec.Topic)
 	if !ok {
 		return observation{}, fmt.Errorf("%w: unknown topic %q", ErrUndecodable, rec.Topic)
+	}
+	if len(rec.Value) == 0 && events.HeaderValue(rec.Headers, events.HeaderDLQValueRef) != "" {
+		// The original value was too large for Kafka and is stored
+		// elsewhere: the key names the video (whose owner is known).
+		if !events.IsUUID(string(rec.Key)) {
+			return observation{}, fmt.Errorf("%w: %s: key %q of a dead letter without value is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(string(rec.Key), 64))
+		}
+		ob := observation{videoID: string(rec.Key), rank: topicRank(st.InputTopic()), failedStage: st}
+		if dl, ok := events.ParseDeadLetter(rec.Headers); ok {
+			ob.reason, ob.errorClass, ob.attempts = dl.Err, dl.Class, dl.Attempts
+		}
+		if ob.reason == "" {
+			ob.reason = "unknown error (the dead letter carries no dlq.error header)"
+		}
+		return ob, nil
 	}
 	env, err := events.PeekEnvelope(rec.Value)
 	if err != nil {

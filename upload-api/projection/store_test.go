@@ -210,3 +210,26 @@ func TestMigrateConcurrent(t *testing.T) {
 		t.Fatalf("projection_migrations has %d rows, want %d", n, len(ms))
 	}
 }
+
+// A dead letter whose value was too large for Kafka has an empty value and
+// a dlq.value_ref header: the record key names the video, which must still
+// end failed with its reason.
+func TestStoreDeadLetterWithoutValue(t *testing.T) {
+	s := MustStore(t, MustNewDatabase(t))
+	c := newChain(t, "alice")
+	mustApply(t, s, eventRecord(t, c.up))
+	dl := dlqRecord(t, events.StageTranscode, c.up, "output too large", events.ErrorClassPermanent)
+	dl.Key, dl.Value = []byte(c.up.VideoID), nil
+	dl.Headers = append(dl.Headers, events.Header{Key: events.HeaderDLQValueRef, Value: []byte("s3://vidpipe/deadletters/x")})
+	mustApply(t, s, dl)
+	st := mustGet(t, s, "alice", c.up.VideoID)
+	if st.Status != StatusFailed || st.Reason != "output too large" || st.FailedStage != events.StageTranscode {
+		t.Fatalf("status %q reason %q stage %q, want failed / output too large / transcode", st.Status, st.Reason, st.FailedStage)
+	}
+	// Without a usable key it cannot apply.
+	bad := dl
+	bad.Key = []byte("../etc")
+	if err := s.Apply(context.Background(), bad); !errors.Is(err, ErrUndecodable) {
+		t.Fatalf("Apply(dead letter without value or key) = %v, want ErrUndecodable", err)
+	}
+}
