@@ -47,7 +47,7 @@ const (
 	inFlightWait = 20 * time.Second
 	// feedAfter is how long the driver waits for a busy worker before it
 	// uploads feedVideos clips itself.
-	feedAfter  = 3 * time.Second
+	feedAfter  = 8 * time.Second
 	feedVideos = 2
 )
 
