@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -607,4 +608,45 @@ func (c *tusClient) head(ctx context.Context, up *tusUpload) (int64, int, error)
 		return 0, resp.StatusCode, fmt.Errorf("HEAD %s: Upload-Offset %q for %d bytes", up.url, resp.Header.Get("Upload-Offset"), up.size)
 	}
 	return n, resp.StatusCode, nil
+}
+
+func TestChaosRecordBatchKeys(t *testing.T) {
+	record := func(key string) []byte {
+		r := kmsg.Record{Key: []byte(key), Value: []byte(`{"video_id":"` + key + `"}`),
+			Headers: []kmsg.Header{{Key: events.HeaderID, Value: []byte("id")}}}
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // everything after the 1-byte varint 0
+		return r.AppendTo(nil)
+	}
+	batch := func(keys ...string) []byte {
+		var recs []byte
+		for _, k := range keys {
+			recs = append(recs, record(k)...)
+		}
+		b := kmsg.RecordBatch{Magic: 2, NumRecords: int32(len(keys)), Records: recs}
+		b.Length = int32(len(b.AppendTo(nil)) - 12) // after FirstOffset and Length
+		return b.AppendTo(nil)
+	}
+	tests := map[string]struct {
+		b    []byte
+		want []string
+	}{
+		"one batch":     {b: batch("a", "b"), want: []string{"a", "b"}},
+		"two batches":   {b: append(batch("a"), batch("b", "c")...), want: []string{"a", "b", "c"}},
+		"empty":         {},
+		"truncated end": {b: batch("a")[:20], want: []string{""}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := recordBatchKeys(tc.b); !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	long := make([]byte, 0, 200)
+	for range 150 {
+		long = append(long, 'k')
+	}
+	if got := recordBatchKeys(batch(string(long))); len(got) != 1 || got[0] != string(long) {
+		t.Errorf("a key longer than one varint byte: got %q", got)
+	}
 }
