@@ -84,8 +84,31 @@ func (c *checker) text(field, s string, required bool, max int, multiline bool) 
 				c.fail(field, "contains control character %U", r)
 				return
 			}
+			if UnsafeTextRune(r) {
+				c.fail(field, "contains invisible formatting character %U", r)
+				return
+			}
 		}
 	}
+}
+
+// UnsafeTextRune reports whether r may not appear in user text (titles,
+// descriptions, tags, file names): bidirectional controls (U+061C, U+200E,
+// U+200F, U+202A..U+202E, U+2066..U+2069) and every other format character
+// (Unicode category Cf: U+00AD, U+FEFF, the invisible tag characters
+// U+E0000..U+E007F, ...) except the zero-width joiner and non-joiner
+// (U+200C, U+200D) that emoji sequences and several scripts need, and the
+// line and paragraph separators U+2028, U+2029 (category Zl and Zp). They
+// let a text look different from what it is (a reversed file extension, a
+// hidden instruction, a line break where none may be).
+func UnsafeTextRune(r rune) bool {
+	switch {
+	case r == '\u200C' || r == '\u200D':
+		return false
+	case r < 0xAD:
+		return false
+	}
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func (c *checker) time(field string, t time.Time) {
@@ -114,6 +137,9 @@ func (c *checker) video(v *Video) {
 		c.text(fmt.Sprintf("tags[%d]", i), t, true, MaxTagLen, false)
 	}
 	c.objectKey("source.key", v.Source.Key)
+	if c.err == nil && v.Source.Key != SourceKey(v.VideoID) {
+		c.fail("source.key", "%q is not this video's source key %q", truncate(v.Source.Key, 128), SourceKey(v.VideoID))
+	}
 	if v.Source.Bucket == "" {
 		c.fail("source.bucket", "must not be empty")
 	}
@@ -136,6 +162,32 @@ func (c *checker) objectKey(field, k string) {
 	}
 }
 
+// outputKey checks the key of an output object of video id: a safe key
+// under OutputPrefix(id).
+func (c *checker) outputKey(field, id, k string) {
+	c.objectKey(field, k)
+	if c.err == nil && !strings.HasPrefix(k, OutputPrefix(id)) {
+		c.fail(field, "%q is outside this video's prefix %q", truncate(k, 128), OutputPrefix(id))
+	}
+}
+
+// VideoOwnsKey reports whether key may be read or presigned for video id:
+// it is the video's source (SourceKey) or a safe key (no "..", no leading
+// "/", no backslash or NUL) under its OutputPrefix. Validate requires every
+// key an event carries to pass it, so a forged event cannot point a worker
+// or the API at another video's objects.
+func VideoOwnsKey(id, key string) bool {
+	if !IsUUID(id) {
+		return false
+	}
+	if key == SourceKey(id) {
+		return true
+	}
+	var c checker
+	c.outputKey("key", id, key)
+	return c.err == nil
+}
+
 func (c *checker) dims(field string, w, h int) {
 	if w <= 0 || h <= 0 || w > MaxDimension || h > MaxDimension {
 		c.fail(field, "dimensions %dx%d out of range 1..%d", w, h, MaxDimension)
@@ -149,7 +201,7 @@ func (c *checker) media(m *Media) {
 	c.dims("media", m.Width, m.Height)
 }
 
-func (c *checker) renditions(rs []Rendition) {
+func (c *checker) renditions(id string, rs []Rendition) {
 	if len(rs) == 0 {
 		c.fail("renditions", "must not be empty")
 	}
@@ -160,7 +212,10 @@ func (c *checker) renditions(rs []Rendition) {
 		f := fmt.Sprintf("renditions[%d]", i)
 		c.text(f+".name", r.Name, true, 32, false)
 		c.dims(f, r.Width, r.Height)
-		c.objectKey(f+".key", r.Key)
+		c.outputKey(f+".key", id, r.Key)
+		if r.PlaylistKey != "" {
+			c.outputKey(f+".playlist_key", id, r.PlaylistKey)
+		}
 		if r.Size <= 0 {
 			c.fail(f+".size", "must be positive, got %d", r.Size)
 		}
@@ -170,19 +225,22 @@ func (c *checker) renditions(rs []Rendition) {
 	}
 }
 
-func (c *checker) image(field string, im Image) {
-	c.objectKey(field+".key", im.Key)
+func (c *checker) image(field, id string, im Image) {
+	c.outputKey(field+".key", id, im.Key)
 	c.dims(field, im.Width, im.Height)
 	if im.Size <= 0 {
 		c.fail(field+".size", "must be positive, got %d", im.Size)
 	}
 }
 
-func (c *checker) thumbnails(t *Thumbnails) {
-	c.image("thumbnails.poster", t.Poster)
-	c.image("thumbnails.small", t.Small)
+func (c *checker) thumbnails(id string, t *Thumbnails) {
+	c.image("thumbnails.poster", id, t.Poster)
+	c.image("thumbnails.small", id, t.Small)
 	if t.Sprite != nil {
-		c.image("thumbnails.sprite", *t.Sprite)
+		c.image("thumbnails.sprite", id, *t.Sprite)
+	}
+	if t.SpriteVTTKey != "" {
+		c.outputKey("thumbnails.sprite_vtt_key", id, t.SpriteVTTKey)
 	}
 }
 
@@ -200,8 +258,8 @@ func (e VideoTranscoded) Validate() error {
 	c.version(e.SchemaVersion)
 	c.video(&e.Video)
 	c.media(&e.Media)
-	c.renditions(e.Renditions)
-	c.objectKey("hls.master_key", e.HLS.MasterKey)
+	c.renditions(e.VideoID, e.Renditions)
+	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
 	c.time("transcoded_at", e.TranscodedAt)
 	return c.err
 }
@@ -212,9 +270,9 @@ func (e VideoThumbnailed) Validate() error {
 	c.version(e.SchemaVersion)
 	c.video(&e.Video)
 	c.media(&e.Media)
-	c.renditions(e.Renditions)
-	c.objectKey("hls.master_key", e.HLS.MasterKey)
-	c.thumbnails(&e.Thumbnails)
+	c.renditions(e.VideoID, e.Renditions)
+	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
+	c.thumbnails(e.VideoID, &e.Thumbnails)
 	c.time("transcoded_at", e.TranscodedAt)
 	c.time("thumbnailed_at", e.ThumbnailedAt)
 	return c.err
@@ -226,9 +284,9 @@ func (e VideoReady) Validate() error {
 	c.version(e.SchemaVersion)
 	c.video(&e.Video)
 	c.media(&e.Media)
-	c.renditions(e.Renditions)
-	c.objectKey("hls.master_key", e.HLS.MasterKey)
-	c.thumbnails(&e.Thumbnails)
+	c.renditions(e.VideoID, e.Renditions)
+	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
+	c.thumbnails(e.VideoID, &e.Thumbnails)
 	c.time("transcoded_at", e.TranscodedAt)
 	c.time("thumbnailed_at", e.ThumbnailedAt)
 	c.time("ready_at", e.ReadyAt)
