@@ -1,6 +1,8 @@
 // Package procgroup runs child processes (ffmpeg, ffprobe) in their own
 // process group, so that cancelling the context kills the child and
-// everything it spawned, not just the direct child.
+// everything it spawned, not just the direct child, and runs them as if
+// their input were hostile ([Sandbox]): no inherited environment, resource
+// limits, and where the kernel allows a network namespace of their own.
 package procgroup
 
 import (
@@ -16,23 +18,14 @@ import (
 const WaitDelay = 5 * time.Second
 
 // Command is exec.CommandContext with the child in a new process group
-// (Setpgid); on Linux the child is also killed if the worker dies (kill -9),
-// so no ffmpeg outlives its worker. When ctx is done, the whole group gets SIGKILL; Wait returns
-// at most WaitDelay later even if a grandchild holds the pipes open.
+// (Setpgid), run in the [Default] sandbox: a minimal environment ([Env]),
+// resource limits and, where the kernel allows, its own network namespace.
+// On Linux the child is also killed if the worker dies (kill -9), so no
+// ffmpeg outlives its worker. When ctx is done, the whole group gets
+// SIGKILL; Wait returns at most WaitDelay later even if a grandchild holds
+// the pipes open.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.Cancel = func() error {
-		// A negative pid addresses the process group whose id is the
-		// child's pid (Setpgid makes the child its group leader).
-		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		return err
-	}
-	cmd.WaitDelay = WaitDelay
-	return cmd
+	return Default().command(ctx, name, args...)
 }
 
 // Signaled reports whether err is an *exec.ExitError of a process that was
