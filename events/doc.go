@@ -60,6 +60,8 @@
 // [HeaderDLQGroup] "dlq.group", [HeaderDLQError] "dlq.error",
 // [HeaderDLQErrorClass] "dlq.error_class" ([ErrorClassPermanent] for input
 // that can never succeed, [ErrorClassExhausted] when retries ran out),
+// [HeaderDLQErrorCode] "dlq.error_code" (a stable, user-safe code, one of
+// [ErrorCodes]: what the status document shows, never dlq.error),
 // [HeaderDLQAttempts] "dlq.attempts" and [HeaderDLQFailedAt] "dlq.failed_at"
 // (RFC 3339), and when the value was too large for Kafka (the record's value
 // is then empty) [HeaderDLQValueRef] "dlq.value_ref" ("s3://bucket/key") and
@@ -71,6 +73,10 @@
 //
 // Object keys are deterministic per video id (see [SourceKey], [OutputPrefix]),
 // so re-processing an event overwrites objects and never duplicates them.
+// Validate ties every key to its video: source.key is [SourceKey] of the
+// video id and every output key lies under its [OutputPrefix]
+// ([VideoOwnsKey]), so a forged event cannot point a reader at another
+// video's objects.
 //
 // # Delivery
 //

@@ -27,8 +27,11 @@ const (
 	HeaderDLQGroup      = "dlq.group"
 	HeaderDLQError      = "dlq.error"
 	HeaderDLQErrorClass = "dlq.error_class"
-	HeaderDLQAttempts   = "dlq.attempts"
-	HeaderDLQFailedAt   = "dlq.failed_at"
+	// HeaderDLQErrorCode is the stable, user-safe error code (see
+	// ErrorCodes): what the status document shows instead of dlq.error.
+	HeaderDLQErrorCode = "dlq.error_code"
+	HeaderDLQAttempts  = "dlq.attempts"
+	HeaderDLQFailedAt  = "dlq.failed_at"
 	// HeaderDLQValueRef is set when the original value was too large to
 	// dead-letter through Kafka: the record's value is then empty and the
 	// original value is stored at this object reference ("s3://bucket/key").
@@ -122,8 +125,13 @@ type DeadLetter struct {
 	Group     string
 	Err       string
 	Class     string // ErrorClassPermanent or ErrorClassExhausted
-	Attempts  int
-	FailedAt  time.Time
+	// Code is the user-safe error code (HeaderDLQErrorCode, one of
+	// ErrorCodes); Headers writes ErrorCodeInternal when it is empty.
+	// ParseDeadLetter leaves it empty for a dead letter without the header
+	// (written before it existed).
+	Code     string
+	Attempts int
+	FailedAt time.Time
 	// ValueRef, when set, says the record's value is empty and the
 	// original value is stored at this reference (HeaderDLQValueRef, e.g.
 	// "s3://bucket/key"); ValueBytes is its size (HeaderDLQValueBytes).
@@ -134,7 +142,7 @@ type DeadLetter struct {
 // DLQHeaderKeys lists every header key a dead-letter record adds.
 var DLQHeaderKeys = []string{
 	HeaderDLQStage, HeaderDLQTopic, HeaderDLQPartition, HeaderDLQOffset,
-	HeaderDLQGroup, HeaderDLQError, HeaderDLQErrorClass, HeaderDLQAttempts,
+	HeaderDLQGroup, HeaderDLQError, HeaderDLQErrorClass, HeaderDLQErrorCode, HeaderDLQAttempts,
 	HeaderDLQFailedAt,
 }
 
@@ -150,6 +158,10 @@ func (d DeadLetter) Headers(original []Header) []Header {
 	if len(msg) > MaxDLQErrorLen {
 		msg = msg[:MaxDLQErrorLen]
 	}
+	code := d.Code
+	if code == "" {
+		code = ErrorCodeInternal
+	}
 	out = append(out,
 		Header{HeaderDLQStage, []byte(d.Stage)},
 		Header{HeaderDLQTopic, []byte(d.Topic)},
@@ -158,6 +170,7 @@ func (d DeadLetter) Headers(original []Header) []Header {
 		Header{HeaderDLQGroup, []byte(d.Group)},
 		Header{HeaderDLQError, []byte(msg)},
 		Header{HeaderDLQErrorClass, []byte(d.Class)},
+		Header{HeaderDLQErrorCode, []byte(code)},
 		Header{HeaderDLQAttempts, []byte(strconv.Itoa(d.Attempts))},
 		Header{HeaderDLQFailedAt, []byte(d.FailedAt.UTC().Format(time.RFC3339Nano))},
 	)
@@ -184,6 +197,7 @@ func ParseDeadLetter(hs []Header) (d DeadLetter, ok bool) {
 	d.Group = HeaderValue(hs, HeaderDLQGroup)
 	d.Err = HeaderValue(hs, HeaderDLQError)
 	d.Class = HeaderValue(hs, HeaderDLQErrorClass)
+	d.Code = HeaderValue(hs, HeaderDLQErrorCode)
 	d.Attempts, _ = strconv.Atoi(HeaderValue(hs, HeaderDLQAttempts))
 	d.FailedAt, _ = time.Parse(time.RFC3339Nano, HeaderValue(hs, HeaderDLQFailedAt))
 	d.ValueRef = HeaderValue(hs, HeaderDLQValueRef)

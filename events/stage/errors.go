@@ -3,6 +3,8 @@ package stage
 import (
 	"errors"
 	"fmt"
+
+	"github.com/vidpipe/vidpipe/events"
 )
 
 // permanentError marks an error that retrying cannot fix.
@@ -31,4 +33,42 @@ func Permanentf(format string, args ...any) error {
 func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
+}
+
+// codedError carries a user-safe error code (events.ErrorCodes).
+type codedError struct {
+	code string
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// Coded attaches the user-safe error code (one of events.ErrorCodes, e.g.
+// events.ErrorCodeUnsupportedFormat) to err. When err dead-letters its
+// record, the code travels in the dlq.error_code header and the status
+// document shows it with a fixed message, never err's text. It keeps
+// Permanent: Coded(code, Permanent(err)) and Permanent(Coded(code, err))
+// both are permanent. Coded(code, nil) is nil.
+func Coded(code string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: code, err: err}
+}
+
+// ErrorCode is the code of the outermost Coded in err's chain; else
+// events.ErrorCodeInvalidEvent for a decoding or validation error
+// (events.ErrDecode, events.ErrInvalid, ErrNoKey); else "".
+func ErrorCode(err error) string {
+	var c *codedError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &c):
+		return c.code
+	case errors.Is(err, events.ErrDecode) || errors.Is(err, events.ErrInvalid) || errors.Is(err, ErrNoKey):
+		return events.ErrorCodeInvalidEvent
+	}
+	return ""
 }

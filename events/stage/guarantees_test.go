@@ -483,7 +483,8 @@ func TestRecordThatCrashesTheWorkerReachesTheDLQ(t *testing.T) {
 			t.Errorf("dead-lettered after %d crashes, want 3 (stage.max_attempts)", crashes)
 		}
 		if string(dl[0].Key) != poison.VideoID || header(dl[0], events.HeaderDLQErrorClass) != events.ErrorClassExhausted ||
-			header(dl[0], events.HeaderDLQAttempts) != "3" || !strings.Contains(header(dl[0], events.HeaderDLQError), "stopped during each") {
+			header(dl[0], events.HeaderDLQAttempts) != "3" || !strings.Contains(header(dl[0], events.HeaderDLQError), "stopped during each") ||
+			header(dl[0], events.HeaderDLQErrorCode) != events.ErrorCodeCrashLoop {
 			t.Errorf("dead letter %s headers %v", dl[0].Key, dl[0].Headers)
 		}
 		if string(outs[0].Key) != after.VideoID {

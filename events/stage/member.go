@@ -421,7 +421,7 @@ func (m *member[In, Out]) handle(ctx, rctx context.Context, f *inflight, msg kaf
 		err := fmt.Errorf("%d attempts were started and none of them finished: the worker stopped during each one "+
 			"(a crash, an OOM kill, a kill -9 or a lost partition); the input may be what kills it", prior)
 		log.Error("attempts exhausted by interrupted attempts", "attempts", prior)
-		return r.deadLetter(rctx, msg, err, events.ErrorClassExhausted, prior)
+		return r.deadLetter(rctx, msg, Coded(events.ErrorCodeCrashLoop, err), events.ErrorClassExhausted, prior)
 	}
 	outID := events.OutputEventID(o.Stage, inputID(msg))
 	for attempt := prior + 1; ; attempt++ {
@@ -442,13 +442,13 @@ func (m *member[In, Out]) handle(ctx, rctx context.Context, f *inflight, msg kaf
 				merr = fmt.Errorf("output key %q differs from input key %q", out.Key(), in.Key())
 			}
 			if merr != nil {
-				err = Permanent(fmt.Errorf("handler returned an invalid event: %w", merr))
+				err = Coded(events.ErrorCodeInternal, Permanent(fmt.Errorf("handler returned an invalid event: %w", merr)))
 			} else {
 				next.Topic = o.OutputTopic
 				ok, perr := r.publish(rctx, next, "output")
 				if perr != nil {
 					log.Warn("output too large for Kafka", "err", perr)
-					return r.deadLetter(rctx, msg, Permanent(perr), events.ErrorClassPermanent, attempt)
+					return r.deadLetter(rctx, msg, Coded(events.ErrorCodeTooLarge, Permanent(perr)), events.ErrorClassPermanent, attempt)
 				}
 				if !ok {
 					if !f.revoked.Load() {

@@ -116,7 +116,8 @@ func recordSize(m kafka.Message) int {
 func (r *runner[In, Out]) deadLetter(ctx context.Context, m kafka.Message, cause error, class string, attempts int) bool {
 	dl := events.DeadLetter{
 		Stage: r.opts.Stage, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-		Group: r.opts.Group, Err: cause.Error(), Class: class, Attempts: attempts, FailedAt: now(),
+		Group: r.opts.Group, Err: cause.Error(), Class: class, Code: deadLetterCode(cause, class, attempts),
+		Attempts: attempts, FailedAt: now(),
 	}
 	msg := kafka.Message{
 		Topic:   r.opts.DLQTopic,
@@ -163,6 +164,20 @@ func (r *runner[In, Out]) deadLetter(ctx context.Context, m kafka.Message, cause
 	r.log.Warn("dead-lettered", "key", string(m.Key), "class", class, "attempts", attempts, "err", cause, "dlq", r.opts.DLQTopic,
 		"value_ref", events.HeaderValue(FromKafkaHeaders(msg.Headers), events.HeaderDLQValueRef))
 	return true
+}
+
+// deadLetterCode is the dlq.error_code of a dead letter: the code the
+// error carries (Coded, or invalid_event for a decoding or validation
+// error); a record refused before any attempt (undecodable, invalid, no
+// key, a key that is not its video id) is an invalid event; else internal.
+func deadLetterCode(cause error, class string, attempts int) string {
+	if c := ErrorCode(cause); c != "" {
+		return c
+	}
+	if class == events.ErrorClassPermanent && attempts == 0 {
+		return events.ErrorCodeInvalidEvent
+	}
+	return events.ErrorCodeInternal
 }
 
 // moveValue returns the dead letter of m without its value: the value is
