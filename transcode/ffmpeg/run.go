@@ -33,6 +33,9 @@ type Runner struct {
 	ProgressInterval time.Duration
 	// Metrics, if not nil, is updated while ffmpeg runs.
 	Metrics *Metrics
+	// Sandbox runs ffmpeg: minimal environment, resource limits, its own
+	// network namespace when active. Default: procgroup.Default().
+	Sandbox *procgroup.Sandbox
 }
 
 // transientStderr lists ffmpeg messages of failures that are not the input's fault.
@@ -60,7 +63,11 @@ func (r Runner) Run(ctx context.Context, dir string, args []string, duration flo
 	r.Metrics.start()
 	defer func() { r.Metrics.finish(time.Since(start), outcome(ctx, err)) }()
 
-	cmd := procgroup.Command(ctx, bin, args...)
+	sb := r.Sandbox
+	if sb == nil {
+		sb = procgroup.Default()
+	}
+	cmd := sb.Command(ctx, bin, args...)
 	cmd.Dir = dir
 	stderr := &procgroup.Tail{Max: 16 << 10}
 	cmd.Stderr = stderr
