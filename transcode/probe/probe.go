@@ -4,10 +4,13 @@
 // ffprobe is run as
 //
 //	ffprobe -v error -protocol_whitelist file -format_whitelist <FormatWhitelist>
+//	        -probesize 5000000 -analyzeduration 5000000
 //	        -max_pixels <N> -print_format json -show_format -show_streams file:<path>
 //
 // so it can only read the local file it is given (no network, no other
-// files through playlists) and only with a media-container demuxer. The
+// files through playlists), only with a media-container demuxer, and only
+// a bounded prefix of it to find the streams; each run has a timeout of its
+// own (Prober.Timeout) and a run that exceeds it is a rejection. The
 // demuxer's name is then checked against AllowedFormats ([Result.Check]):
 // that check, not the file name or the declared content type, is the gate.
 //
@@ -22,6 +25,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vidpipe/vidpipe/transcode/procgroup"
 )
@@ -37,13 +41,17 @@ type Prober struct {
 	// MaxPixels is passed as -max_pixels, so the decoders ffprobe opens
 	// refuse larger frames instead of allocating them. Default (0): no -max_pixels.
 	MaxPixels int64
+	// Timeout bounds one ffprobe run (its own deadline, inside the
+	// caller's); exceeding it rejects the file. Default (0): DefaultTimeout.
+	Timeout time.Duration
 }
 
 // Args returns ffprobe's arguments for the file at path.
 func (p Prober) Args(path string) []string {
 	args := []string{"-hide_banner", "-v", "error",
 		"-protocol_whitelist", "file",
-		"-format_whitelist", FormatWhitelist}
+		"-format_whitelist", FormatWhitelist,
+		"-probesize", ProbeSize, "-analyzeduration", AnalyzeDuration}
 	if p.MaxPixels > 0 {
 		args = append(args, "-max_pixels", strconv.FormatInt(p.MaxPixels, 10))
 	}
@@ -61,12 +69,20 @@ func (p Prober) Probe(ctx context.Context, path string) (*Result, error) {
 	var stdout limitedBuffer
 	stdout.max = MaxOutput
 	stderr := &procgroup.Tail{Max: 4 << 10}
-	cmd := procgroup.Command(ctx, bin, p.Args(path)...)
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	pctx, cancel := context.WithTimeoutCause(ctx, timeout, errProbeTimeout)
+	defer cancel()
+	cmd := procgroup.Command(pctx, bin, p.Args(path)...)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	err := cmd.Run()
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("ffprobe: %w", context.Cause(ctx))
+	case errors.Is(context.Cause(pctx), errProbeTimeout):
+		return nil, rejectf("ffprobe did not finish reading the headers within %s", timeout)
 	case stdout.overflow:
 		return nil, rejectf("ffprobe output exceeds %d bytes", MaxOutput)
 	case procgroup.Exited(err):
@@ -89,6 +105,8 @@ func (p Prober) Probe(ctx context.Context, path string) (*Result, error) {
 	}
 	return r, nil
 }
+
+var errProbeTimeout = errors.New("ffprobe timed out")
 
 // limitedBuffer is a bytes.Buffer that refuses to grow past max.
 type limitedBuffer struct {
