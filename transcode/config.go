@@ -10,6 +10,7 @@ import (
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/transcode/ladder"
+	"github.com/vidpipe/vidpipe/transcode/procgroup"
 )
 
 // Config is the transcode service's configuration, loaded by config.Load
@@ -67,6 +68,15 @@ type Settings struct {
 	ProgressInterval time.Duration `mapstructure:"progress_interval" default:"10s" desc:"minimum time between progress log lines"`
 	// UploadConcurrency is the number of outputs uploaded in parallel. Default: 4.
 	UploadConcurrency int `mapstructure:"upload_concurrency" default:"4" desc:"outputs uploaded in parallel"`
+	// Sandbox runs every ffmpeg and ffprobe in a network namespace of its
+	// own (no connection at all, not even to 127.0.0.1): "auto" when the
+	// kernel allows it (reported on /readyz and vidpipe_sandbox_active),
+	// "required" refuses to start without it, "off" never. The minimal
+	// environment and resource limits apply in every mode. Default: auto.
+	Sandbox string `mapstructure:"sandbox" default:"auto" desc:"ffmpeg/ffprobe in their own network namespace: auto (when the kernel allows), required (refuse to start without), off"`
+	// SandboxMaxMemory is each ffmpeg/ffprobe's address-space limit
+	// (RLIMIT_AS) in bytes; 0: none. Default: 17179869184 (16 GiB).
+	SandboxMaxMemory int64 `mapstructure:"sandbox_max_memory" default:"17179869184" desc:"address-space limit (RLIMIT_AS) of each ffmpeg/ffprobe in bytes (0: none)"`
 }
 
 // DefaultSettings returns the documented defaults (what config.Load fills
@@ -83,6 +93,8 @@ func DefaultSettings() Settings {
 		FFprobe:           "ffprobe",
 		ProgressInterval:  10 * time.Second,
 		UploadConcurrency: 4,
+		Sandbox:           "auto",
+		SandboxMaxMemory:  16 << 30,
 	}
 }
 
@@ -132,6 +144,12 @@ func (s Settings) Validate() error {
 	}
 	if s.UploadConcurrency < 1 || s.UploadConcurrency > 64 {
 		bad("upload_concurrency", "must be between 1 and 64 (got %d)", s.UploadConcurrency)
+	}
+	if _, err := procgroup.ParseMode(s.Sandbox); err != nil {
+		bad("sandbox", "%v", err)
+	}
+	if s.SandboxMaxMemory != 0 && s.SandboxMaxMemory < 256<<20 {
+		bad("sandbox_max_memory", "must be 0 (no limit) or at least 268435456 (got %d)", s.SandboxMaxMemory)
 	}
 	return errors.Join(errs...)
 }
