@@ -25,7 +25,8 @@
 //
 // A video's [Status] is uploaded, transcoded, thumbnailed or ready (ranked in
 // that order), or failed with the stage that dead-lettered it, the
-// dlq.error reason, the dlq.error_class and dlq.attempts. [State] also
+// dlq.error reason (for operators), the user-safe dlq.error_code, the
+// dlq.error_class and dlq.attempts. [State] also
 // carries the upload's fields (title, tags, source) from the first event
 // seen, and once ready the full video.ready document (media, renditions,
 // HLS master key, thumbnails) from which the API builds presigned URLs.

@@ -3,6 +3,7 @@ package projection
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vidpipe/vidpipe/events"
 )
@@ -81,9 +82,13 @@ func observe(rec Record) (observation, error) {
 		ob := observation{videoID: string(rec.Key), rank: topicRank(st.InputTopic()), failedStage: st}
 		if dl, ok := events.ParseDeadLetter(rec.Headers); ok {
 			ob.reason, ob.errorClass, ob.attempts = dl.Err, dl.Class, dl.Attempts
+			ob.errorCode = failureCode(dl)
 		}
 		if ob.reason == "" {
 			ob.reason = "unknown error (the dead letter carries no dlq.error header)"
+		}
+		if ob.errorCode == "" {
+			ob.errorCode = events.ErrorCodeInternal
 		}
 		return ob, nil
 	}
@@ -100,11 +105,31 @@ func observe(rec Record) (observation, error) {
 	}
 	if dl, ok := events.ParseDeadLetter(rec.Headers); ok {
 		ob.reason, ob.errorClass, ob.attempts = dl.Err, dl.Class, dl.Attempts
+		ob.errorCode = failureCode(dl)
 	}
 	if ob.reason == "" {
 		ob.reason = "unknown error (the dead letter carries no dlq.error header)"
 	}
+	if ob.errorCode == "" {
+		ob.errorCode = events.ErrorCodeInternal
+	}
 	return ob, nil
+}
+
+// failureCode is the user-safe code of a dead letter: its dlq.error_code
+// (an unknown one counts as internal) or, for a dead letter written before
+// that header existed, what its other headers tell: a missing source, or
+// input refused before any attempt (invalid_event); else internal.
+func failureCode(dl events.DeadLetter) string {
+	switch {
+	case dl.Code != "":
+		return events.KnownErrorCode(dl.Code)
+	case strings.HasPrefix(dl.Err, "source missing:"):
+		return events.ErrorCodeSourceMissing
+	case dl.Class == events.ErrorClassPermanent && dl.Attempts == 0:
+		return events.ErrorCodeInvalidEvent
+	}
+	return events.ErrorCodeInternal
 }
 
 // inputVideo decodes a dead letter's value as the failed stage's input event.

@@ -37,6 +37,11 @@ type State struct {
 	// ErrorClass is events.ErrorClassPermanent or events.ErrorClassExhausted;
 	// set only when Status is failed.
 	ErrorClass string
+	// ErrorCode is the user-safe code of the failure (dlq.error_code, one
+	// of events.ErrorCodes; internal when the dead letter had none that is
+	// known); set only when Status is failed. Unlike Reason it may be shown
+	// to the user.
+	ErrorCode string
 	// Attempts is the dlq.attempts of the dead letter; set only when Status is failed.
 	Attempts int
 	// Version counts the changes of this video's state, starting at 1. It
@@ -98,6 +103,7 @@ type observation struct {
 	failedStage events.Stage
 	reason      string
 	errorClass  string
+	errorCode   string
 	attempts    int
 	video       *events.Video // nil when the value could not be decoded in full
 	ready       *events.VideoReady
@@ -111,6 +117,7 @@ type row struct {
 	failedStage events.Stage
 	reason      string
 	errorClass  string
+	errorCode   string
 	attempts    int
 	video       *events.Video
 	ready       *events.VideoReady
@@ -151,9 +158,11 @@ func advance(cur row, ob observation) (next row, changed bool, err error) {
 		}
 		next.rank = max(cur.rank, ob.rank)
 		next.failedStage, next.reason, next.errorClass, next.attempts = ob.failedStage, ob.reason, ob.errorClass, ob.attempts
+		next.errorCode = ob.errorCode
 	} else if ob.rank > cur.rank {
 		next.rank = ob.rank
 		next.failedStage, next.reason, next.errorClass, next.attempts = "", "", "", 0
+		next.errorCode = ""
 		if ob.ready != nil {
 			next.ready = ob.ready
 		}
@@ -163,7 +172,7 @@ func advance(cur row, ob observation) (next row, changed bool, err error) {
 		next.video = &v
 	}
 	changed = changed || next.rank != cur.rank || next.failedStage != cur.failedStage || next.reason != cur.reason ||
-		next.errorClass != cur.errorClass || next.attempts != cur.attempts ||
+		next.errorClass != cur.errorClass || next.errorCode != cur.errorCode || next.attempts != cur.attempts ||
 		(next.video != nil) != (cur.video != nil) || (next.ready != nil) != (cur.ready != nil)
 	return next, changed, nil
 }

@@ -56,7 +56,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-const selectState = `SELECT id::text, owner, stage_rank, failed_stage, reason, error_class, attempts,
+const selectState = `SELECT id::text, owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
 	uploaded, ready, version, updated_at FROM video_status`
 
 // Get returns the state of video id as owner sees it. It returns
@@ -104,7 +104,7 @@ func scanState(r pgx.Row) (State, error) {
 		failed          string
 		uploaded, ready []byte
 	)
-	if err := r.Scan(&st.VideoID, &st.Owner, &rw.rank, &failed, &st.Reason, &st.ErrorClass, &st.Attempts,
+	if err := r.Scan(&st.VideoID, &st.Owner, &rw.rank, &failed, &st.Reason, &st.ErrorClass, &st.ErrorCode, &st.Attempts,
 		&uploaded, &ready, &st.Version, &st.UpdatedAt); err != nil {
 		return State{}, err
 	}
@@ -135,7 +135,8 @@ func scanState(r pgx.Row) (State, error) {
 // that says nothing new changes nothing (Version stays). It is monotonic:
 // the status ranks uploaded < transcoded < thumbnailed < ready and never
 // moves back, whatever order the topics are read in; a dead letter of
-// stage S marks the video failed (with S, dlq.error, dlq.error_class and
+// stage S marks the video failed (with S, dlq.error, dlq.error_class,
+// dlq.error_code and
 // dlq.attempts) unless the video already reached what S produces (a stale
 // dead letter); a stage event beyond the failed stage (the dead letter was
 // redriven and succeeded) replaces failed.
@@ -179,9 +180,9 @@ func (s *Store) applyTx(ctx context.Context, rec Record, ob observation) (st Sta
 			offsetsJSON     []byte
 			version         int64
 		)
-		err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, attempts,
+		err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
 			uploaded, ready, version, last_offsets FROM video_status WHERE id = $1 FOR UPDATE`, ob.videoID).
-			Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON)
+			Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
@@ -244,10 +245,10 @@ func (s *Store) applyTx(ctx context.Context, rec Record, ob observation) (st Sta
 
 		if !cur.exists {
 			tag, err := tx.Exec(ctx, `INSERT INTO video_status (id, owner, status, stage_rank, failed_stage, reason,
-				error_class, attempts, uploaded, ready, last_offsets)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+				error_class, attempts, uploaded, ready, last_offsets, error_code)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
 				ob.videoID, next.owner, string(next.status()), next.rank, string(next.failedStage), next.reason,
-				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets)
+				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets, next.errorCode)
 			if err != nil {
 				return fmt.Errorf("insert video %s: %w", ob.videoID, err)
 			}
@@ -258,9 +259,9 @@ func (s *Store) applyTx(ctx context.Context, rec Record, ob observation) (st Sta
 		} else if ch {
 			if _, err := tx.Exec(ctx, `UPDATE video_status SET status = $2, stage_rank = $3, failed_stage = $4,
 				reason = $5, error_class = $6, attempts = $7, uploaded = $8, ready = $9, last_offsets = $10,
-				version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
+				error_code = $11, version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
 				ob.videoID, string(next.status()), next.rank, string(next.failedStage), next.reason,
-				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets); err != nil {
+				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets, next.errorCode); err != nil {
 				return fmt.Errorf("update video %s: %w", ob.videoID, err)
 			}
 		} else {
