@@ -41,7 +41,12 @@
 //
 // The input may only be a local file (-protocol_whitelist file) opened by a
 // media-container demuxer (-format_whitelist, and -f forcing the demuxer
-// ffprobe identified); decoders refuse frames over -max_pixels; metadata
+// ffprobe identified), reading a bounded prefix to find the streams
+// (-probesize, -analyzeduration), with only the decoders of the probed
+// streams (-codec_whitelist, [Encoding.Decoders]); decoders refuse frames
+// over -max_pixels; the output stops at [Encoding.MaxSeconds] of timeline
+// (-t), so a source whose timestamps run past its declared duration cannot
+// make ffmpeg write hours of duplicated frames; metadata
 // and chapters are not copied (-map_metadata -1, -map_chapters -1); only the
 // probed video stream and at most one audio stream are mapped; ffmpeg never
 // reads stdin (-nostdin). The process runs in its own process group and the
@@ -101,6 +106,12 @@ type Encoding struct {
 	MaxFrameRate int
 	// AudioSampleRate of every rendition's AAC track. Default: 48000.
 	AudioSampleRate int
+	// Decoders, if not empty, is the input's -codec_whitelist: the only
+	// decoders ffmpeg may open (see [DecoderWhitelist]).
+	Decoders []string
+	// MaxSeconds, if > 0, caps the output timeline (-t on the output):
+	// the declared duration plus a tolerance.
+	MaxSeconds float64
 }
 
 func (e Encoding) withDefaults() Encoding {
@@ -171,7 +182,11 @@ func (j Job) Args() ([]string, error) {
 		a = append(a, "-filter_complex_threads", threads)
 	}
 	// Input options.
-	a = append(a, "-protocol_whitelist", "file", "-format_whitelist", probe.FormatWhitelist)
+	a = append(a, "-protocol_whitelist", "file", "-format_whitelist", probe.FormatWhitelist,
+		"-probesize", probe.ProbeSize, "-analyzeduration", probe.AnalyzeDuration)
+	if len(enc.Decoders) > 0 {
+		a = append(a, "-codec_whitelist", strings.Join(enc.Decoders, ","))
+	}
 	if enc.MaxPixels > 0 {
 		a = append(a, "-max_pixels", strconv.FormatInt(enc.MaxPixels, 10))
 	}
@@ -232,8 +247,11 @@ func (j Job) Args() ([]string, error) {
 	// The tee muxer cannot tell the encoders that MP4 wants codec
 	// configuration out of band: ask for it explicitly (the MPEG-TS
 	// muxer re-inserts SPS/PPS before every keyframe itself).
-	a = append(a, "-flags", "+global_header", "-map_metadata", "-1", "-map_chapters", "-1",
-		"-f", "tee", strings.Join(slaves, "|"))
+	a = append(a, "-flags", "+global_header", "-map_metadata", "-1", "-map_chapters", "-1")
+	if enc.MaxSeconds > 0 {
+		a = append(a, "-t", strconv.FormatFloat(enc.MaxSeconds, 'f', 3, 64))
+	}
+	a = append(a, "-f", "tee", strings.Join(slaves, "|"))
 	return a, nil
 }
 

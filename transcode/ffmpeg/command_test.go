@@ -137,13 +137,24 @@ func TestArgs(t *testing.T) {
 		},
 		"hardening": {
 			job: Job{Input: "source", Source: source(true, "30/1", 30), Renditions: full[:2],
-				Encoding: Encoding{MaxPixels: 8294400, Threads: 2, Preset: "ultrafast", GOPSeconds: 4}},
+				Encoding: Encoding{MaxPixels: 8294400, Threads: 2, Preset: "ultrafast", GOPSeconds: 4,
+					Decoders: []string{"h264", "aac", "aac_fixed"}, MaxSeconds: 11.5}},
 			check: func(t *testing.T, args []string) {
 				in := slices.Index(args, "-i")
 				before := args[:in]
+				// The output's timeline is capped: -t after the input, before the tee target.
+				if got := after(args[in:], "-t"); got != "11.500" {
+					t.Errorf("output -t %q, want 11.500", got)
+				}
+				if slices.Contains(before, "-t") {
+					t.Errorf("-t among the input options")
+				}
 				for _, pair := range [][2]string{
 					{"-protocol_whitelist", "file"},
 					{"-format_whitelist", probe.FormatWhitelist},
+					{"-probesize", probe.ProbeSize},
+					{"-analyzeduration", probe.AnalyzeDuration},
+					{"-codec_whitelist", "h264,aac,aac_fixed"},
 					{"-max_pixels", "8294400"},
 					{"-f", "mov"},
 					{"-threads", "2"},
