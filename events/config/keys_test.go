@@ -102,7 +102,7 @@ func TestKeysListsEveryKey(t *testing.T) {
 			secrets = append(secrets, k.Name)
 		}
 	}
-	if want := []string{"s3.secret_key", "postgres.url", "extra.token"}; !reflect.DeepEqual(secrets, want) {
+	if want := []string{"kafka.sasl.password", "s3.secret_key", "postgres.url", "extra.token"}; !reflect.DeepEqual(secrets, want) {
 		t.Errorf("secret keys = %q, want %q", secrets, want)
 	}
 }

@@ -39,6 +39,38 @@ type Kafka struct {
 	// min.insync.replicas than configured; with 1 (development) they warn.
 	// Default: 0.
 	MinInsyncReplicas int `mapstructure:"min_insync_replicas" default:"0" desc:"min.insync.replicas of the topics vidpipe creates and checks at start (0: 2 when replication_factor ≥ 3, else 1; at most replication_factor)"`
+	// TLS encrypts the connections to the brokers (see KafkaTLS).
+	TLS KafkaTLS `mapstructure:"tls"`
+	// SASL authenticates to the brokers (see KafkaSASL).
+	SASL KafkaSASL `mapstructure:"sasl"`
+}
+
+// KafkaTLS configures TLS to the brokers. Every Kafka client of a service
+// (producer, consumer groups, admin) uses it; see package kafkaconn.
+type KafkaTLS struct {
+	// Enabled turns TLS on. Default: false.
+	Enabled bool `mapstructure:"enabled" default:"false" desc:"connect to the brokers with TLS"`
+	// CAFile is a PEM bundle of the CAs that sign the brokers'
+	// certificates. Default: empty (the system roots).
+	CAFile string `mapstructure:"ca_file" default:"" desc:"PEM file of the CAs trusted for the brokers' certificates (empty: system roots)"`
+	// CertFile and KeyFile are a PEM client certificate and its key, for
+	// brokers that require mutual TLS. Default: empty (none).
+	CertFile string `mapstructure:"cert_file" default:"" desc:"PEM client certificate for mutual TLS (with key_file)"`
+	KeyFile  string `mapstructure:"key_file" default:"" desc:"PEM key of the client certificate"`
+	// ServerName overrides the host name checked in the brokers'
+	// certificates. Default: empty (the broker's host).
+	ServerName string `mapstructure:"server_name" default:"" desc:"host name expected in the brokers' certificates (empty: the broker's host)"`
+}
+
+// KafkaSASL configures SASL authentication to the brokers.
+type KafkaSASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty disables
+	// SASL. PLAIN sends the password as is: use it with TLS only.
+	// Default: empty.
+	Mechanism string `mapstructure:"mechanism" default:"" desc:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)"`
+	// Username and Password are the SASL credentials.
+	Username string `mapstructure:"username" default:"" desc:"SASL user name"`
+	Password string `mapstructure:"password" default:"" desc:"SASL password" secret:"true"`
 }
 
 // EffectiveMinInsyncReplicas is MinInsyncReplicas, or when it is 0, 2 for

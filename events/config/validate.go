@@ -1,10 +1,13 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -156,6 +159,9 @@ func (s S3) Validate() error {
 	if (s.AccessKey == "") != (s.SecretKey == "") {
 		c.addf("access_key", "access_key and secret_key must both be set or both be empty")
 	}
+	if s.SecretKey != "" && IsPlaceholder(s.SecretKey) {
+		c.addf("secret_key", "is a placeholder (change-me…): set the real secret key")
+	}
 	if s.PublicEndpoint != "" {
 		if _, _, err := ParsePublicEndpoint(s.PublicEndpoint); err != nil {
 			c.addf("public_endpoint", "%v", err)
@@ -235,6 +241,10 @@ func (p Postgres) Validate() error {
 		c.addf("url", "does not parse: %v", err)
 	case u.Scheme != "postgres" && u.Scheme != "postgresql":
 		c.addf("url", "scheme must be postgres or postgresql (got %q)", u.Scheme)
+	default:
+		if pw, _ := u.User.Password(); IsPlaceholder(pw) {
+			c.addf("url", "the password is a placeholder (change-me…): set the real password")
+		}
 	}
 	c.atLeast("max_conns", int64(p.MaxConns), 1)
 	return c.err()
@@ -288,6 +298,109 @@ func (l Log) Validate() error {
 	}
 	if f := strings.ToLower(l.Format); f != "text" && f != "json" {
 		c.addf("format", "must be text or json (got %q)", l.Format)
+	}
+	return c.err()
+}
+
+// MinSecretLen is the shortest random secret vidpipe accepts (signing
+// keys, API tokens off a loopback-only listener): 32 characters, e.g.
+// `openssl rand -hex 16` or 32 random bytes in base64.
+const MinSecretLen = 32
+
+// IsPlaceholder reports whether a secret is a placeholder left from an
+// example: it contains "change-me" or "changeme" (case-insensitive), as
+// the example manifests' values do.
+func IsPlaceholder(s string) bool {
+	l := strings.ToLower(s)
+	return strings.Contains(l, "change-me") || strings.Contains(l, "changeme") || strings.Contains(l, "change_me")
+}
+
+// CheckSecret rejects a placeholder value (IsPlaceholder) and, when
+// minLen > 0, a value shorter than minLen. The error never contains the
+// value.
+func CheckSecret(s string, minLen int) error {
+	if IsPlaceholder(s) {
+		return errors.New("is a placeholder (change-me…): set a real secret")
+	}
+	if minLen > 0 && len(s) < minLen {
+		return fmt.Errorf("is shorter than %d characters: use a random secret (e.g. openssl rand -hex 16)", minLen)
+	}
+	return nil
+}
+
+// Validate checks that cert_file and key_file are both set or both empty
+// and that the files load (TLSConfig).
+func (t KafkaTLS) Validate() error {
+	var c checker
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		c.addf("cert_file", "cert_file and key_file must both be set or both be empty")
+	} else if t.Enabled {
+		if _, err := t.TLSConfig(); err != nil {
+			c.addf("ca_file", "%v", err)
+		}
+	}
+	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.ServerName != "") {
+		c.addf("enabled", "must be true when TLS files or server_name are set")
+	}
+	return c.err()
+}
+
+// TLSConfig returns the client TLS configuration of t (TLS 1.2 or later),
+// or nil when TLS is not enabled.
+func (t KafkaTLS) TLSConfig() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// SASL mechanisms of KafkaSASL.Mechanism.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// Validate checks the mechanism (empty, PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512, any case) and that a mechanism comes with a user name and
+// a password that is not a placeholder.
+func (s KafkaSASL) Validate() error {
+	var c checker
+	switch strings.ToUpper(s.Mechanism) {
+	case "":
+		if s.Username != "" || s.Password != "" {
+			c.addf("mechanism", "must be set when a SASL user name or password is (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+		}
+		return c.err()
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+	default:
+		c.addf("mechanism", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (got %q)", s.Mechanism)
+	}
+	if s.Username == "" {
+		c.addf("username", "must be set with a SASL mechanism")
+	}
+	if s.Password == "" {
+		c.addf("password", "must be set with a SASL mechanism")
+	} else if err := CheckSecret(s.Password, 0); err != nil {
+		c.addf("password", "%v", err)
 	}
 	return c.err()
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/kafkaconn"
 	"github.com/vidpipe/vidpipe/events/servers"
 	"github.com/vidpipe/vidpipe/events/topics"
 )
@@ -35,6 +37,10 @@ type Kafka struct {
 	// Brokers are the listen addresses, e.g. ["127.0.0.1:40123"]; they stay
 	// the same across Restart.
 	Brokers []string
+	// Security holds the TLS and SASL settings the harness's own clients
+	// use (kafka.tls.*, kafka.sasl.*; Brokers is not read). Set by
+	// StartSecureKafka. Default: none.
+	Security config.Kafka
 
 	mu  sync.Mutex
 	srv *servers.Kafka
@@ -96,6 +102,9 @@ func (k *Kafka) Restart(tb testing.TB) {
 // before a restart) and a function that releases its connections.
 func (k *Kafka) transport() (*kafka.Transport, func()) {
 	tr := &kafka.Transport{ClientID: "vidpipe-harness", MetadataTTL: time.Second}
+	if _, err := kafkaconn.Transport(k.Security, tr); err != nil {
+		panic("harness: kafka security settings: " + err.Error())
+	}
 	return tr, tr.CloseIdleConnections
 }
 

@@ -108,7 +108,7 @@ func (m *member[In, Out]) run(ctx, work context.Context) {
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                     o.Group,
 		Brokers:                o.Kafka.Brokers,
-		Dialer:                 &kafka.Dialer{ClientID: o.Kafka.ClientID, Timeout: 5 * time.Second, DualStack: true},
+		Dialer:                 m.r.dialer,
 		Topics:                 []string{m.topic},
 		HeartbeatInterval:      time.Second,
 		SessionTimeout:         o.SessionTimeout,

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/kafkaconn"
 	"github.com/vidpipe/vidpipe/events/topics"
 )
 
@@ -49,6 +50,7 @@ type runner[In, Out events.Event] struct {
 	log     *slog.Logger
 	client  *kafka.Client
 	writer  *kafka.Writer
+	dialer  *kafka.Dialer // consumer groups: TLS and SASL per kafka.*
 	metrics *metrics
 	health  *health
 	stuck   stuckTracker
@@ -56,7 +58,13 @@ type runner[In, Out events.Event] struct {
 
 func (r *runner[In, Out]) run(ctx context.Context) error {
 	o := &r.opts
-	transport := &kafka.Transport{ClientID: o.Kafka.ClientID, DialTimeout: 5 * time.Second, MetadataTTL: 30 * time.Second}
+	transport, err := kafkaconn.Transport(o.Kafka, &kafka.Transport{ClientID: o.Kafka.ClientID, DialTimeout: 5 * time.Second, MetadataTTL: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	if r.dialer, err = kafkaconn.Dialer(o.Kafka, &kafka.Dialer{ClientID: o.Kafka.ClientID, Timeout: 5 * time.Second, DualStack: true}); err != nil {
+		return err
+	}
 	defer transport.CloseIdleConnections()
 	r.client = &kafka.Client{Addr: kafka.TCP(o.Kafka.Brokers...), Timeout: 10 * time.Second, Transport: transport}
 	lag := newLagCollector(r.client, string(o.Stage), o.Group, o.InputTopic, r.log)

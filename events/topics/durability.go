@@ -14,6 +14,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/kafkaconn"
 )
 
 // Durability is what the broker says about one topic.
@@ -233,7 +234,12 @@ func (e *DurabilityError) Error() string { return e.Msg }
 // nil client is made from k.Brokers.
 func StartupCheck(ctx context.Context, client *kafka.Client, k config.Kafka, log *slog.Logger) error {
 	if client == nil {
-		client = &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 10 * time.Second}
+		tr, err := kafkaconn.Transport(k, nil)
+		if err != nil {
+			return err
+		}
+		defer tr.CloseIdleConnections()
+		client = &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 10 * time.Second, Transport: tr}
 	}
 	warnings, err := CheckDurability(ctx, client, SpecFor(k))
 	for _, w := range warnings {

@@ -26,6 +26,10 @@ type Options struct {
 	FromBeginning bool
 	// Key, if set, shows only records with this key (video id).
 	Key string
+	// Transport and Dialer carry the TLS and SASL settings (see package
+	// kafkaconn). Default: nil, plaintext without authentication.
+	Transport *kafka.Transport
+	Dialer    *kafka.Dialer
 }
 
 // Line formats one record: time, topic, key, type, and for DLQ records the
@@ -73,7 +77,7 @@ func Follow(ctx context.Context, opts Options, w io.Writer) error {
 	if len(opts.Topics) == 0 {
 		opts.Topics = events.AllTopics()
 	}
-	client := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 10 * time.Second, Transport: opts.Transport}
 	type tp struct {
 		topic string
 		part  int
@@ -96,7 +100,7 @@ func Follow(ctx context.Context, opts Options, w io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: opts.Brokers, Topic: x.topic, Partition: x.part, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 2 * time.Second})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: opts.Brokers, Dialer: opts.Dialer, Topic: x.topic, Partition: x.part, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 2 * time.Second})
 			defer r.Close()
 			start := kafka.LastOffset
 			if opts.FromBeginning {

@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/kafkaconn"
 )
 
 // DefaultGroup is the projection's consumer group id.
@@ -83,6 +84,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if clientID == "" {
 		clientID = "upload-api"
 	}
+	dialer, err := kafkaconn.Dialer(c.cfg, &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true})
+	if err != nil {
+		return fmt.Errorf("projection consumer: %w", err)
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:               c.cfg.Brokers,
 		GroupID:               c.group,
@@ -93,7 +98,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		MaxBytes:              4 << 20,
 		MaxWait:               2 * time.Second, // long poll (shorter leaves too little slack: idle fetches time out); bounds Close
 		WatchPartitionChanges: true,            // topics created later are picked up
-		Dialer:                &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
+		Dialer:                dialer,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			c.log.Warn("projection consumer: kafka: " + fmt.Sprintf(msg, args...))
 		}),

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/kafkaconn"
 	"github.com/vidpipe/vidpipe/events/topics"
 )
 
@@ -138,12 +139,19 @@ func New(cfg config.Kafka, opts Options) (*Publisher, error) {
 	if clientID == "" {
 		clientID = opts.Service
 	}
-	transport := &kafka.Transport{ClientID: clientID, DialTimeout: 5 * time.Second, MetadataTTL: 30 * time.Second}
+	transport, err := kafkaconn.Transport(cfg, &kafka.Transport{ClientID: clientID, DialTimeout: 5 * time.Second, MetadataTTL: 30 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	dialer, err := kafkaconn.Dialer(cfg, &kafka.Dialer{ClientID: clientID, Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
 	return &Publisher{
 		client:      &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport},
 		transport:   transport,
 		brokers:     cfg.Brokers,
-		dialer:      &kafka.Dialer{ClientID: clientID, Timeout: 5 * time.Second},
+		dialer:      dialer,
 		source:      events.SourceFor(opts.Service),
 		timeout:     opts.Timeout,
 		readTimeout: opts.ReadBackTimeout,

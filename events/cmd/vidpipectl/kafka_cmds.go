@@ -16,6 +16,7 @@ import (
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/dlq"
+	"github.com/vidpipe/vidpipe/events/kafkaconn"
 	"github.com/vidpipe/vidpipe/events/topics"
 	"github.com/vidpipe/vidpipe/events/watch"
 )
@@ -29,6 +30,35 @@ func flagSet(name string, getenv func(string) string) (*pflag.FlagSet, *[]string
 	}
 	brokers := fs.StringSlice("brokers", def, "Kafka bootstrap brokers ($"+config.EnvName("kafka.brokers")+")")
 	return fs, brokers
+}
+
+// kafkaClients returns the kafka section for brokers with the TLS and SASL
+// settings of the environment (VIDPIPE_KAFKA_TLS_*, VIDPIPE_KAFKA_SASL_*,
+// as the services read them), and a Transport and a Dialer that use them.
+func kafkaClients(getenv func(string) string, brokers []string) (config.Kafka, *kafka.Transport, *kafka.Dialer, error) {
+	env := func(key string) string { return getenv(config.EnvName(key)) }
+	k := config.Kafka{Brokers: brokers}
+	if v := env("kafka.tls.enabled"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return k, nil, nil, fmt.Errorf("%s: want true or false (got %q)", config.EnvName("kafka.tls.enabled"), v)
+		}
+		k.TLS.Enabled = on
+	}
+	k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile = env("kafka.tls.ca_file"), env("kafka.tls.cert_file"), env("kafka.tls.key_file")
+	k.TLS.ServerName = env("kafka.tls.server_name")
+	k.SASL = config.KafkaSASL{Mechanism: env("kafka.sasl.mechanism"), Username: env("kafka.sasl.username"), Password: env("kafka.sasl.password")}
+	for _, v := range []interface{ Validate() error }{k.TLS, k.SASL} {
+		if err := v.Validate(); err != nil {
+			return k, nil, nil, fmt.Errorf("kafka security settings: %w", err)
+		}
+	}
+	tr, err := kafkaconn.Transport(k, nil)
+	if err != nil {
+		return k, nil, nil, err
+	}
+	d, err := kafkaconn.Dialer(k, &kafka.Dialer{ClientID: "vidpipectl", Timeout: 10 * time.Second, DualStack: true})
+	return k, tr, d, err
 }
 
 // envInt is the integer in the environment variable of key, else def.
@@ -47,12 +77,16 @@ func topicsCreate(ctx context.Context, args []string, getenv func(string) string
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	k := config.Kafka{Brokers: *brokers, Partitions: *parts, ReplicationFactor: *repl, MinInsyncReplicas: *minISR}
+	k, tr, _, err := kafkaClients(getenv, *brokers)
+	if err != nil {
+		return err
+	}
+	k.Partitions, k.ReplicationFactor, k.MinInsyncReplicas = *parts, *repl, *minISR
 	if err := k.Validate(); err != nil {
 		return err
 	}
 	spec := topics.SpecFor(k)
-	client := &kafka.Client{Addr: kafka.TCP(*brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(*brokers...), Timeout: 10 * time.Second, Transport: tr}
 	res, err := topics.EnsurePipeline(ctx, client, spec)
 	for _, r := range res {
 		state := "exists"
@@ -86,7 +120,11 @@ func watchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	err := watch.Follow(ctx, watch.Options{Brokers: *brokers, Topics: fs.Args(), FromBeginning: *from, Key: *id}, stdout)
+	_, tr, dialer, err := kafkaClients(getenv, *brokers)
+	if err != nil {
+		return err
+	}
+	err = watch.Follow(ctx, watch.Options{Brokers: *brokers, Topics: fs.Args(), FromBeginning: *from, Key: *id, Transport: tr, Dialer: dialer}, stdout)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -115,7 +153,12 @@ func dlqList(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	_, tr, _, err := kafkaClients(getenv, *brokers)
+	if err != nil {
+		return err
+	}
 	a := dlq.NewAdmin(*brokers)
+	a.Client.Transport = tr
 	defer a.Close()
 	recs, err := a.List(ctx, stage, *all)
 	if err != nil {
@@ -193,7 +236,12 @@ func dlqRedrive(ctx context.Context, args []string, getenv func(string) string, 
 	if err := config.Load("vidpipectl", cfgArgs, getenv, &s3); err != nil {
 		return err
 	}
+	_, tr, _, err := kafkaClients(getenv, *brokers)
+	if err != nil {
+		return err
+	}
 	a := dlq.NewAdmin(*brokers)
+	a.Client.Transport = tr
 	a.Values = dlq.S3Values(s3.S3, 0)
 	defer a.Close()
 	recs, err := a.Redrive(ctx, stage, dlq.RedriveOptions{VideoID: *id, Limit: *limit, DryRun: *dry})
