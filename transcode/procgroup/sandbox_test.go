@@ -34,7 +34,46 @@ func TestMain(m *testing.M) {
 		fmt.Println(cmd.Process.Pid)
 		time.Sleep(time.Hour)
 	}
+	if os.Getenv("PROCGROUP_TEST_NO_NAMESPACES") == "1" {
+		os.Exit(withoutNamespaces())
+	}
 	os.Exit(m.Run())
+}
+
+// withoutNamespaces runs in a user namespace made by
+// TestSandboxUnavailable: it forbids further user namespaces, drops to an
+// unprivileged uid (so no network namespace either), and checks what New
+// does there. Exit 0 is success; the reason is printed.
+func withoutNamespaces() int {
+	if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0); err != nil {
+		fmt.Println("forbid user namespaces:", err)
+		return 2
+	}
+	if err := syscall.Setgid(1000); err != nil {
+		fmt.Println("setgid:", err)
+		return 2
+	}
+	if err := syscall.Setuid(1000); err != nil {
+		fmt.Println("setuid:", err)
+		return 2
+	}
+	if _, err := New(context.Background(), ModeRequired, DefaultLimits()); !errors.Is(err, ErrUnavailable) {
+		fmt.Println("required: New =", err, "want ErrUnavailable")
+		return 1
+	}
+	sb, err := New(context.Background(), ModeAuto, DefaultLimits())
+	if err != nil || sb.Status().Active || sb.Status().Reason == "" {
+		fmt.Printf("auto: New = %+v, %v; want inactive with a reason\n", sb.Status(), err)
+		return 1
+	}
+	// Still a minimal environment and the limits, only no namespace.
+	out, err := sb.Command(context.Background(), "sh", "-c", "ulimit -n; env").Output()
+	if err != nil || !strings.HasPrefix(string(out), "1024\n") || strings.Contains(string(out), "PROCGROUP_TEST") {
+		fmt.Printf("auto child: %v %q\n", err, out)
+		return 1
+	}
+	fmt.Println("ok:", sb.Status())
+	return 0
 }
 
 func newSandbox(t *testing.T, mode Mode, lim Limits) *Sandbox {
@@ -276,6 +315,28 @@ func TestSandboxChildDiesWithWorker(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Where the kernel allows no namespace, required refuses and auto falls
+// back (with a reason). Simulated in a user namespace that forbids user
+// namespaces, as an unprivileged uid.
+func TestSandboxUnavailable(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PROCGROUP_TEST_NO_NAMESPACES=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	t.Logf("%s", out)
 }
 
 func TestParseMode(t *testing.T) {
