@@ -15,6 +15,8 @@ import (
 // nor the time taken tells how close a guess was or which token matched.
 type Auth struct {
 	entries []authEntry
+	// failures limits failed authentications per client address.
+	failures *failLimiter
 }
 
 type authEntry struct {
@@ -24,7 +26,7 @@ type authEntry struct {
 
 // NewAuth returns an Auth for tokens (token → user).
 func NewAuth(tokens map[string]string) *Auth {
-	a := &Auth{entries: make([]authEntry, 0, len(tokens))}
+	a := &Auth{entries: make([]authEntry, 0, len(tokens)), failures: newFailLimiter(AuthFailBurst, AuthFailRefill)}
 	for t, u := range tokens {
 		a.entries = append(a.entries, authEntry{hash: sha256.Sum256([]byte(t)), user: u})
 	}

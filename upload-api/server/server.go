@@ -112,6 +112,9 @@ func NewServer(d Deps) http.Handler {
 	addRoutes(mux, d)
 	var h http.Handler = mux
 	h = limitOrdinary(d.Options, h)
+	if d.Auth != nil {
+		h = limitAuthFailures(d.Auth.failures, d.Logger, h)
+	}
 	h = recoverPanics(d.Logger, h)
 	h = d.Metrics.instrument(h)
 	return h
