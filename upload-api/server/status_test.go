@@ -234,7 +234,8 @@ func TestGetVideoFailed(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil {
 		t.Fatalf("GET: %d %s", resp.StatusCode, body)
 	}
-	if v.Status != "failed" || v.Failure == nil || v.Failure.Stage != "transcode" || v.Failure.Reason != dl.Err || v.Failure.Class != "permanent" {
+	if v.Status != "failed" || v.Failure == nil || v.Failure.Stage != "transcode" || v.Failure.Class != "permanent" ||
+		v.Failure.Code != events.ErrorCodeInternal || strings.Contains(string(body), dl.Err) {
 		t.Fatalf("GET = %s", body)
 	}
 }

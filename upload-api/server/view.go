@@ -36,11 +36,38 @@ type videoView struct {
 	Links        map[string]string `json:"links"`
 }
 
+// failureView says why a video failed, in words safe for its user: a
+// stable code (events.ErrorCodes) and a fixed message per code. The raw
+// error (dlq.error) is never shown: it stays in the dead letter for
+// operators.
 type failureView struct {
-	Stage    string `json:"stage"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Stage   string `json:"stage"`
+	// Reason is Message, kept for clients written before Code and Message
+	// existed (it used to carry the raw error).
 	Reason   string `json:"reason"`
 	Class    string `json:"class,omitempty"`
 	Attempts int    `json:"attempts,omitempty"`
+}
+
+// failureMessages is the message shown for each error code.
+var failureMessages = map[string]string{
+	events.ErrorCodeInvalidEvent:      "The upload could not be processed: its data was invalid.",
+	events.ErrorCodeUnsupportedFormat: "The file is not in a video format that is supported.",
+	events.ErrorCodeDurationMismatch:  "The video's declared length does not match its content: the file may be truncated or damaged.",
+	events.ErrorCodeTooLarge:          "The video exceeds a size, resolution or length limit.",
+	events.ErrorCodeCorruptMedia:      "The video could not be decoded: the file may be damaged.",
+	events.ErrorCodeSourceMissing:     "The uploaded file is no longer available: please upload it again.",
+	events.ErrorCodeCrashLoop:         "Processing this video failed repeatedly.",
+	events.ErrorCodeInternal:          "Processing failed because of an internal error. Please try again later.",
+}
+
+// failure renders the failure of a failed state.
+func failure(st projection.State) *failureView {
+	code := events.KnownErrorCode(st.ErrorCode)
+	msg := failureMessages[code]
+	return &failureView{Code: code, Message: msg, Stage: string(st.FailedStage), Reason: msg, Class: st.ErrorClass, Attempts: st.Attempts}
 }
 
 type renditionView struct {
@@ -96,7 +123,7 @@ func (v viewer) state(ctx context.Context, st projection.State) (videoView, erro
 		v.video(&out, st.Uploaded.Video)
 	}
 	if st.Status == projection.StatusFailed {
-		out.Failure = &failureView{Stage: string(st.FailedStage), Reason: st.Reason, Class: st.ErrorClass, Attempts: st.Attempts}
+		out.Failure = failure(st)
 	}
 	if st.Status == projection.StatusReady && st.Ready != nil {
 		if err := v.ready(ctx, &out, *st.Ready); err != nil {
@@ -127,6 +154,11 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc events.VideoReady
 	exp := v.opts.PresignExpiry
 	expires := time.Now().Add(exp).UTC().Truncate(time.Second)
 	presign := func(key string) (string, error) {
+		// Only the video's own objects, whatever the document says: a
+		// document that names another video's object signs nothing.
+		if !events.VideoOwnsKey(doc.VideoID, key) {
+			return "", fmt.Errorf("view %s: refusing to presign %q: not an object of this video", doc.VideoID, key)
+		}
 		u, err := v.objects.PresignGet(ctx, key, exp)
 		if err != nil {
 			return "", fmt.Errorf("view %s: %w", doc.VideoID, err)
