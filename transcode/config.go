@@ -68,6 +68,21 @@ type Settings struct {
 	ProgressInterval time.Duration `mapstructure:"progress_interval" default:"10s" desc:"minimum time between progress log lines"`
 	// UploadConcurrency is the number of outputs uploaded in parallel. Default: 4.
 	UploadConcurrency int `mapstructure:"upload_concurrency" default:"4" desc:"outputs uploaded in parallel"`
+	// ProbeTimeout bounds each ffprobe run of its own (headers of the
+	// source, each rendition); a source whose probe exceeds it is refused
+	// (permanent). Default: 30s.
+	ProbeTimeout time.Duration `mapstructure:"probe_timeout" default:"30s" desc:"timeout of one ffprobe run; a source exceeding it is refused"`
+	// ScanTimeout bounds the demux-only pass over the source's packets
+	// that measures the real timeline; a source exceeding it is refused
+	// (permanent). Default: 10m.
+	ScanTimeout time.Duration `mapstructure:"scan_timeout" default:"10m" desc:"timeout of the demux-only packet scan of a source; a source exceeding it is refused"`
+	// MaxSourceFPS rejects sources with more video frames per second of
+	// declared duration (permanent error). Default: 300.
+	MaxSourceFPS int `mapstructure:"max_source_fps" default:"300" desc:"most video frames per second of declared duration accepted in a source"`
+	// MaxWorkDirSize bounds the working directory (source and every
+	// output) while ffmpeg runs; beyond it the transcode is stopped and the
+	// source refused (permanent). Default: 42949672960 (40 GiB).
+	MaxWorkDirSize int64 `mapstructure:"max_work_dir_size" default:"42949672960" desc:"largest working directory of one transcode in bytes (source and outputs); beyond it the source is refused"`
 	// Sandbox runs every ffmpeg and ffprobe in a network namespace of its
 	// own (no connection at all, not even to 127.0.0.1): "auto" when the
 	// kernel allows it (reported on /readyz and vidpipe_sandbox_active),
@@ -93,6 +108,10 @@ func DefaultSettings() Settings {
 		FFprobe:           "ffprobe",
 		ProgressInterval:  10 * time.Second,
 		UploadConcurrency: 4,
+		ProbeTimeout:      30 * time.Second,
+		ScanTimeout:       10 * time.Minute,
+		MaxSourceFPS:      300,
+		MaxWorkDirSize:    40 << 30,
 		Sandbox:           "auto",
 		SandboxMaxMemory:  16 << 30,
 	}
@@ -150,6 +169,18 @@ func (s Settings) Validate() error {
 	}
 	if s.SandboxMaxMemory != 0 && s.SandboxMaxMemory < 256<<20 {
 		bad("sandbox_max_memory", "must be 0 (no limit) or at least 268435456 (got %d)", s.SandboxMaxMemory)
+	}
+	if s.ProbeTimeout <= 0 {
+		bad("probe_timeout", "must be greater than 0 (got %s)", s.ProbeTimeout)
+	}
+	if s.ScanTimeout <= 0 {
+		bad("scan_timeout", "must be greater than 0 (got %s)", s.ScanTimeout)
+	}
+	if s.MaxSourceFPS < 1 || s.MaxSourceFPS > 10000 {
+		bad("max_source_fps", "must be between 1 and 10000 (got %d)", s.MaxSourceFPS)
+	}
+	if s.MaxWorkDirSize < 1 {
+		bad("max_work_dir_size", "must be at least 1 (got %d)", s.MaxWorkDirSize)
 	}
 	return errors.Join(errs...)
 }

@@ -10,10 +10,22 @@
 //  2. Probe it (package probe): only media containers from an allowlist,
 //     a video stream, a duration, and the configured limits (duration,
 //     pixels, file size) pass; anything else is a permanent error.
+//     Then a demux-only pass reads the packets' timestamps (no decoding):
+//     a real timeline longer or shorter than the declared duration, or too
+//     many frames per second, is a permanent error. The header is trusted
+//     for nothing that costs work.
 //  3. Pick the rungs (package ladder) from the display size (rotation and
 //     pixel aspect applied).
 //  4. Run one ffmpeg (package ffmpeg): one decode, one encode per rung,
-//     each written as MP4 (+faststart) and as HLS segments.
+//     each written as MP4 (+faststart) and as HLS segments. Its output
+//     timeline is capped (-t) at the declared duration plus a tolerance,
+//     only the probed streams' decoders may run (-codec_whitelist), and a
+//     watchdog stops it (permanent error) when a rung's files outgrow their
+//     bitrate over that duration, a rung has more segments than the
+//     duration needs, or the working directory passes
+//     Settings.MaxWorkDirSize. An attempt that times out with less than
+//     half of the video written is permanent too (see [classifyTimeout]):
+//     retrying it would time out again.
 //  5. Check the outputs with ffprobe (codec, size, audio present, and that
 //     the whole declared duration was decoded: a truncated file or a lying
 //     duration header is a permanent error), measure the segments and write
@@ -39,7 +51,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -102,7 +113,7 @@ func NewWorker(s Settings, store Store, log *slog.Logger, metrics *ffmpeg.Metric
 		settings: s,
 		ladder:   l,
 		store:    store,
-		prober:   probe.Prober{Path: s.FFprobe, MaxPixels: s.MaxPixels},
+		prober:   probe.Prober{Path: s.FFprobe, MaxPixels: s.MaxPixels, Timeout: s.ProbeTimeout},
 		runner:   ffmpeg.Runner{Path: s.FFmpeg, Logger: log, ProgressInterval: s.ProgressInterval, Metrics: metrics},
 		log:      log,
 		now:      time.Now,
@@ -159,6 +170,26 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 	if err := pr.Check(w.Limits()); err != nil {
 		return zero, stage.Permanent(fmt.Errorf("probe source: %w", err))
 	}
+	declared := pr.Declared()
+	if _, err := w.prober.Scan(ctx, src, pr, probe.ScanLimits{
+		Declared: declared, MaxFrameRate: float64(w.settings.MaxSourceFPS), Timeout: w.settings.ScanTimeout,
+	}); err != nil {
+		return zero, permanentIf(fmt.Errorf("probe source: %w", err), probe.ErrRejected)
+	}
+	codecs := []string{pr.Video.Codec}
+	if pr.Audio != nil {
+		codecs = append(codecs, pr.Audio.Codec)
+	}
+	decoders, err := ffmpeg.DecoderWhitelist(ctx, w.settings.FFmpeg, codecs...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return zero, err
+		}
+		if strings.HasPrefix(err.Error(), "no ") {
+			return zero, stage.Permanent(fmt.Errorf("probe source: %w", err))
+		}
+		return zero, err
+	}
 	v := pr.Video
 	rends := w.ladder.Select(v.DisplayWidth, v.DisplayHeight)
 	log.Info("transcode start", "format", pr.FormatName, "video", fmt.Sprintf("%s %dx%d rot %d", v.Codec, v.Width, v.Height, v.Rotation),
@@ -166,6 +197,8 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 		"duration_s", pr.Duration, "renditions", len(rends))
 
 	job := w.job(pr, rends)
+	job.Encoding.Decoders = decoders
+	job.Encoding.MaxSeconds = declared + probe.Tolerance(declared)
 	args, err := job.Args()
 	if err != nil {
 		return zero, fmt.Errorf("ffmpeg command: %w", err)
@@ -173,10 +206,24 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 	if err := makeOutputDirs(dir, rends); err != nil {
 		return zero, err
 	}
-	declared := math.Max(pr.Duration, v.Duration)
 	runner := w.runner
 	runner.Logger = log // progress lines carry the video id
-	if err := runner.Run(ctx, dir, args, declared); err != nil {
+	wd := w.newWatchdog(dir, src, rends, job.Encoding.MaxSeconds)
+	rctx, stop := context.WithCancelCause(ctx)
+	runStart := w.now()
+	done := make(chan struct{})
+	go func() { defer close(done); wd.watch(rctx, stop) }()
+	err = runner.Run(rctx, dir, args, declared)
+	stop(nil)
+	<-done
+	if err != nil {
+		var le *limitError
+		switch {
+		case errors.As(context.Cause(rctx), &le) && ctx.Err() == nil:
+			return zero, stage.Permanent(fmt.Errorf("transcode stopped: %w", le))
+		case ctx.Err() != nil:
+			return zero, classifyTimeout(ctx, fmt.Errorf("transcode: %w", err), wd.written(), declared, w.now().Sub(runStart))
+		}
 		return zero, permanentIf(fmt.Errorf("transcode: %w", err), ffmpeg.ErrRejected)
 	}
 
@@ -316,6 +363,14 @@ func Truncated(declared, decoded float64) bool {
 	return short > 1 && short > 0.05*declared
 }
 
+// Longer reports whether the decoded output runs past the declared
+// duration by more than half the tolerance ([probe.Tolerance]): ffmpeg's
+// output is capped (-t) at declared + tolerance, so a source whose
+// timestamps run on (past what the packet scan saw) ends up at the cap.
+func Longer(declared, decoded float64) bool {
+	return decoded-declared > probe.Tolerance(declared)/2
+}
+
 // inspect probes every rendition ffmpeg wrote, checks it, and returns the
 // event renditions and the master playlist variants.
 func (w *Worker) inspect(ctx context.Context, dir, videoID string, rends []ladder.Rendition, hasAudio bool, fps, declared float64) ([]events.Rendition, []hls.Variant, error) {
@@ -340,6 +395,9 @@ func (w *Worker) inspect(ctx context.Context, dir, videoID string, rends []ladde
 		}
 		if i == 0 && Truncated(declared, res.Duration) {
 			return nil, nil, stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration)
+		}
+		if i == 0 && Longer(declared, res.Duration) {
+			return nil, nil, stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration)
 		}
 		avc, err := hls.AVCCodec(v.Profile, v.Level)
 		if err != nil {
