@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -331,7 +332,7 @@ func TestK8sEnvironment(t *testing.T) {
 			if bin == "vidpipectl" {
 				return
 			}
-			if _, err := configkeys.Load(bin, env); err != nil {
+			if _, err := configkeys.Load(bin, replacePlaceholders(env)); err != nil {
 				t.Errorf("%s: %v", what, err)
 			}
 		})
@@ -443,7 +444,7 @@ func TestK8sShutdownGrace(t *testing.T) {
 			t.Parallel()
 			spec := d.Spec.Template.Spec
 			ctr, bin := MustContainer(t, "Deployment "+name, spec)
-			cfg, err := configkeys.Load(bin, c.MustEnv(t, MustImageEnv(t, df, bin), ctr))
+			cfg, err := configkeys.Load(bin, replacePlaceholders(c.MustEnv(t, MustImageEnv(t, df, bin), ctr)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -648,9 +649,31 @@ func TestPodSecurity(t *testing.T) {
 	}
 }
 
+// replacePlaceholders returns env with every change-me placeholder
+// replaced by a value a user would set (a 32-character random-looking
+// secret), as the services refuse placeholders at start.
+func replacePlaceholders(env map[string]string) map[string]string {
+	out := maps.Clone(env)
+	for k, v := range out {
+		if config.IsPlaceholder(v) {
+			out[k] = regexp.MustCompile(`(?i)change-me[a-z0-9-]*`).ReplaceAllString(v, "9f86d081884c7d659a2feaa0c55ad015")
+		}
+	}
+	return out
+}
+
 func TestSecretsArePlaceholders(t *testing.T) {
 	t.Parallel()
 	c := MustCluster(t)
+	df := MustDockerfile(t)
+	// The base as shipped does not start: every service refuses a
+	// placeholder secret, naming its key.
+	for name, d := range c.deployments {
+		ctr, bin := MustContainer(t, "Deployment "+name, d.Spec.Template.Spec)
+		if _, err := configkeys.Load(bin, c.MustEnv(t, MustImageEnv(t, df, bin), ctr)); err == nil || !strings.Contains(err.Error(), "placeholder") {
+			t.Errorf("Deployment %s starts with the base's placeholder secrets (err: %v)", name, err)
+		}
+	}
 	for name, s := range c.secrets {
 		if len(s.Data) > 0 {
 			t.Errorf("Secret %s has base64 data; the base holds only stringData placeholders", name)

@@ -116,7 +116,7 @@ func newChaosStack(t *testing.T) *chaosStack {
 	s.api = s.newProc(t, "upload-api", "upload-api", apiAddr,
 		"VIDPIPE_API_ADDR="+apiAddr,
 		"VIDPIPE_API_TOKENS="+chaosToken+"="+chaosOwner,
-		"VIDPIPE_API_SIGNING_KEY=chaos-signing-key-0123456789")
+		"VIDPIPE_API_SIGNING_KEY=chaos-signing-key-0123456789abcdef")
 	for _, w := range []struct{ name, bin string }{
 		{"transcode-1", "transcode"}, {"transcode-2", "transcode"},
 		{"thumbnail-1", "thumbnail"}, {"indexer-1", "indexer"},

@@ -184,7 +184,7 @@ func TestServicesSecurity(t *testing.T) {
 		pgPassword = "pg-Pa55-e2e-7d41c9"
 		aliceToken = "tok-alice-e2e-9c2b7f"
 		bobToken   = "tok-bob-e2e-51aa0e"
-		signingKey = "signing-key-e2e-0b6f3a9d2c"
+		signingKey = "signing-key-e2e-0b6f3a9d2c-7e41aa90"
 	)
 	pg, err := url.Parse(s.pgURL)
 	if err != nil {

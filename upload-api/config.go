@@ -43,8 +43,11 @@ type API struct {
 	// relative paths such as /v1/videos/{id}).
 	PublicURL string `mapstructure:"public_url" default:"" desc:"base URL of the API as clients see it (empty: relative links)"`
 	// Tokens maps bearer tokens to user names (token=user,token2=user2).
-	// Required. The dev config (config.dev.yaml) has dev-alice=alice and dev-bob=bob.
-	Tokens map[string]string `mapstructure:"tokens" default:"" desc:"bearer tokens as token=user pairs" secret:"true"`
+	// Required. Each token must be at least 32 characters and not a
+	// change-me placeholder, except when Addr is a loopback address
+	// (127.0.0.1, ::1, localhost: a development listener), where 6 will do:
+	// the dev config (config.dev.yaml) has dev-alice=alice and dev-bob=bob.
+	Tokens map[string]string `mapstructure:"tokens" default:"" desc:"bearer tokens as token=user pairs (32+ characters unless api.addr is loopback)" secret:"true"`
 	// MaxUploadBytes bounds one uploaded file (multipart and tus). Default: 10 GiB.
 	MaxUploadBytes int64 `mapstructure:"max_upload_bytes" default:"10737418240" desc:"largest accepted video file in bytes"`
 	// MaxFieldBytes bounds one multipart form field (title, description,
@@ -78,10 +81,16 @@ type API struct {
 	RecoveryInterval time.Duration `mapstructure:"recovery_interval" default:"1m" desc:"interval of the sweep that announces finished tus uploads and settles unconfirmed uploads"`
 	// SSEHeartbeat is the interval of comment lines on event streams. Default: 15s.
 	SSEHeartbeat time.Duration `mapstructure:"sse_heartbeat" default:"15s" desc:"heartbeat interval of event streams"`
-	// SigningKey signs the self-authenticating HLS playlist URLs. Default:
-	// empty, which means a random key per process (URLs then stop working
-	// after a restart and across replicas: set it in production).
-	SigningKey string `mapstructure:"signing_key" default:"" desc:"HMAC key for signed HLS playlist URLs (empty: random per process)" secret:"true"`
+	// SigningKey signs the self-authenticating HLS playlist URLs: at least
+	// 32 characters, not a change-me placeholder. Default: empty, which
+	// means a random key per process (URLs then stop working after a
+	// restart and across replicas: set it in production; required when
+	// Replicas > 1).
+	SigningKey string `mapstructure:"signing_key" default:"" desc:"HMAC key for signed HLS playlist URLs, 32+ characters (empty: random per process; required when api.replicas > 1)" secret:"true"`
+	// Replicas is how many API processes serve the same clients (behind
+	// one load balancer). More than 1 requires SigningKey: a URL signed by
+	// one replica must verify on another. Default: 1.
+	Replicas int `mapstructure:"replicas" default:"1" desc:"API processes serving the same clients; more than 1 requires api.signing_key"`
 	// TusTempDir is where the tus S3 store buffers parts before sending
 	// them to S3 (at most a few parts per upload). Default: the OS temp dir.
 	TusTempDir string `mapstructure:"tus_temp_dir" default:"" desc:"directory for tus part buffers (empty: OS temp dir)"`
@@ -117,9 +126,12 @@ func (a API) Validate() error {
 	if len(a.Tokens) == 0 {
 		add("tokens", "at least one token=user pair is required")
 	}
+	devListener := isLoopback(a.Addr)
 	for token, user := range a.Tokens {
 		if err := checkToken(token); err != nil {
 			add("tokens", "%v", err) // never print the token itself
+		} else if err := config.CheckSecret(token, config.MinSecretLen); err != nil && (!devListener || config.IsPlaceholder(token)) {
+			add("tokens", "a token %v (shorter tokens are accepted only when api.addr is a loopback address)", err)
 		}
 		if err := checkUser(user); err != nil {
 			add("tokens", "user %q: %v", user, err)
@@ -153,8 +165,15 @@ func (a API) Validate() error {
 	if a.PublishAttempts < 1 {
 		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)
 	}
-	if a.SigningKey != "" && len(a.SigningKey) < 16 {
-		add("signing_key", "must be at least 16 bytes when set")
+	if a.SigningKey != "" {
+		if err := config.CheckSecret(a.SigningKey, config.MinSecretLen); err != nil {
+			add("signing_key", "%v", err)
+		}
+	}
+	if a.Replicas < 1 {
+		add("replicas", "must be at least 1 (got %d)", a.Replicas)
+	} else if a.Replicas > 1 && a.SigningKey == "" {
+		add("signing_key", "must be set when api.replicas is %d: each replica would otherwise sign HLS URLs with its own random key, which the others reject", a.Replicas)
 	}
 	return errors.Join(errs...)
 }
@@ -171,6 +190,21 @@ func checkToken(t string) error {
 		}
 	}
 	return nil
+}
+
+// isLoopback reports whether the listen address addr (host:port) accepts
+// connections from this machine only: a loopback IP or localhost. An
+// empty host (every interface) is not.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkUser applies the owner rules of the event contract.

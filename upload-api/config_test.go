@@ -54,25 +54,41 @@ func TestAPIValidate(t *testing.T) {
 		return API{Addr: "127.0.0.1:8080", Tokens: map[string]string{"dev-alice": "alice"}, MaxUploadBytes: 1, MaxFieldBytes: 1024,
 			MaxBodyBytes: 1024, ReadHeaderTimeout: time.Second, IdleTimeout: time.Second, RequestTimeout: time.Second,
 			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second, RecoveryInterval: time.Second,
-			TusPartSize: 5 << 20}
+			TusPartSize: 5 << 20, Replicas: 1}
 	}
 	tests := map[string]struct {
 		mod     func(*API)
 		wantKey string // "" means valid
 	}{
-		"valid":                  {func(a *API) {}, ""},
-		"no tokens":              {func(a *API) { a.Tokens = nil }, "tokens"},
-		"short token":            {func(a *API) { a.Tokens = map[string]string{"abc": "x"} }, "tokens"},
-		"token with space":       {func(a *API) { a.Tokens = map[string]string{"secret token": "x"} }, "tokens"},
-		"empty user":             {func(a *API) { a.Tokens = map[string]string{"secret-token": " "} }, "tokens"},
-		"control in user":        {func(a *API) { a.Tokens = map[string]string{"secret-token": "a\nb"} }, "tokens"},
-		"bad addr":               {func(a *API) { a.Addr = "8080" }, "addr"},
-		"bad public url":         {func(a *API) { a.PublicURL = "ftp://x" }, "public_url"},
-		"public url ok":          {func(a *API) { a.PublicURL = "https://videos.example.com/api" }, ""},
-		"zero max upload":        {func(a *API) { a.MaxUploadBytes = 0 }, "max_upload_bytes"},
-		"huge field limit":       {func(a *API) { a.MaxFieldBytes = 2 << 20 }, "max_field_bytes"},
-		"zero timeout":           {func(a *API) { a.PublishTimeout = 0 }, "publish_timeout"},
-		"short signing key":      {func(a *API) { a.SigningKey = "short" }, "signing_key"},
+		"valid":                   {func(a *API) {}, ""},
+		"no tokens":               {func(a *API) { a.Tokens = nil }, "tokens"},
+		"short token":             {func(a *API) { a.Tokens = map[string]string{"abc": "x"} }, "tokens"},
+		"token with space":        {func(a *API) { a.Tokens = map[string]string{"secret token": "x"} }, "tokens"},
+		"empty user":              {func(a *API) { a.Tokens = map[string]string{"secret-token": " "} }, "tokens"},
+		"control in user":         {func(a *API) { a.Tokens = map[string]string{"secret-token": "a\nb"} }, "tokens"},
+		"bad addr":                {func(a *API) { a.Addr = "8080" }, "addr"},
+		"bad public url":          {func(a *API) { a.PublicURL = "ftp://x" }, "public_url"},
+		"public url ok":           {func(a *API) { a.PublicURL = "https://videos.example.com/api" }, ""},
+		"zero max upload":         {func(a *API) { a.MaxUploadBytes = 0 }, "max_upload_bytes"},
+		"huge field limit":        {func(a *API) { a.MaxFieldBytes = 2 << 20 }, "max_field_bytes"},
+		"zero timeout":            {func(a *API) { a.PublishTimeout = 0 }, "publish_timeout"},
+		"short signing key":       {func(a *API) { a.SigningKey = "short" }, "signing_key"},
+		"16-byte signing key":     {func(a *API) { a.SigningKey = "0123456789abcdef" }, "signing_key"},
+		"placeholder signing key": {func(a *API) { a.SigningKey = "change-me-to-32-random-bytes-0123456789" }, "signing_key"},
+		"signing key ok":          {func(a *API) { a.SigningKey = "0123456789abcdef0123456789abcdef" }, ""},
+		"short token public":      {func(a *API) { a.Addr = "0.0.0.0:8080" }, "tokens"},
+		"short token all ifaces":  {func(a *API) { a.Addr = ":8080" }, "tokens"},
+		"short token localhost":   {func(a *API) { a.Addr = "localhost:8080" }, ""},
+		"short token ::1":         {func(a *API) { a.Addr = "[::1]:8080" }, ""},
+		"long token public": {func(a *API) {
+			a.Addr, a.Tokens = "0.0.0.0:8080", map[string]string{"0123456789abcdef0123456789abcdef": "alice"}
+		}, ""},
+		"placeholder token loopback": {func(a *API) { a.Tokens = map[string]string{"change-me-token": "admin"} }, "tokens"},
+		"two replicas no key":        {func(a *API) { a.Replicas = 2 }, "signing_key"},
+		"two replicas with key": {func(a *API) {
+			a.Replicas, a.SigningKey = 2, "0123456789abcdef0123456789abcdef"
+		}, ""},
+		"zero replicas":          {func(a *API) { a.Replicas = 0 }, "replicas"},
 		"zero publish tries":     {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
 		"zero recovery interval": {func(a *API) { a.RecoveryInterval = 0 }, "recovery_interval"},
 		"tus part too small":     {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},

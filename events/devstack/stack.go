@@ -269,7 +269,7 @@ func checkPorts(o Options, children []Child) error {
 func signingKey(dir string) (string, error) {
 	path := filepath.Join(dir, "api-signing-key")
 	b, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 { // config.MinSecretLen
 		return strings.TrimSpace(string(b)), nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
