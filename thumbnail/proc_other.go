@@ -2,10 +2,29 @@
 
 package thumbnail
 
-import "syscall"
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"syscall"
+)
 
-// processGroupAttr puts the tool in its own process group, so it can be
-// killed with its children.
-func processGroupAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+// isolation is empty: namespaces and the rlimit helper are Linux-only.
+type isolation struct{}
+
+// command runs the tool in its own process group with the minimal
+// environment (no namespace, no resource limits outside Linux).
+func (s *sandbox) command(ctx context.Context, name string, args []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = append([]string(nil), SandboxEnv...)
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+func probeIsolation(context.Context) (isolation, string, error) {
+	return isolation{}, "", errors.New("network namespaces need Linux")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -175,9 +176,12 @@ func Default() *Sandbox {
 	return defaultBox
 }
 
-// lookPath resolves name with the worker's PATH (the child's is [Env]).
+// lookPath resolves name with the worker's PATH (the child's is [Env]) and
+// checks that an absolute path is an executable file, so a missing binary
+// is a start error, as with exec.Command. A relative path with a slash is
+// left to the child (it is relative to the command's Dir).
 func lookPath(name string) (string, error) {
-	if strings.ContainsRune(name, '/') {
+	if strings.ContainsRune(name, '/') && !filepath.IsAbs(name) {
 		return name, nil
 	}
 	return exec.LookPath(name)
