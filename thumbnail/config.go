@@ -15,6 +15,7 @@ package thumbnail
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/vidpipe/vidpipe/events/config"
 )
@@ -68,6 +69,15 @@ type Settings struct {
 	// guards against an object that is not what the event says.
 	// Default: 8294400 (3840x2160).
 	MaxPixels int64 `mapstructure:"max_pixels" default:"8294400" desc:"largest rendition frame in pixels, width×height (default 3840x2160); larger is a permanent error"`
+	// Sandbox runs every ffmpeg and ffprobe in a network namespace of its
+	// own: "auto" when the kernel allows it (reported on /readyz and
+	// vidpipe_sandbox_active), "required" refuses to start without it,
+	// "off" never. The minimal environment and resource limits apply in
+	// every mode. Default: auto.
+	Sandbox string `mapstructure:"sandbox" default:"auto" desc:"ffmpeg/ffprobe in their own network namespace: auto (when the kernel allows), required (refuse to start without), off"`
+	// SandboxMaxMemory is each ffmpeg/ffprobe's address-space limit
+	// (RLIMIT_AS) in bytes; 0: none. Default: 17179869184 (16 GiB).
+	SandboxMaxMemory int64 `mapstructure:"sandbox_max_memory" default:"17179869184" desc:"address-space limit (RLIMIT_AS) of each ffmpeg/ffprobe in bytes (0: none)"`
 }
 
 // maxMaxPixels bounds Settings.MaxPixels: 16384x16384, beyond what any
@@ -80,6 +90,7 @@ func DefaultSettings() Settings {
 	return Settings{
 		FFmpeg: "ffmpeg", FFprobe: "ffprobe", ThumbWidth: 320, SeekFraction: 0.33, ScanFrames: 60,
 		Sprite: true, SpriteTiles: 10, SpriteColumns: 5, SpriteTileWidth: 160, MaxPixels: 8294400,
+		Sandbox: SandboxAuto, SandboxMaxMemory: 16 << 30,
 	}
 }
 
@@ -118,6 +129,12 @@ func (s Settings) Validate() error {
 	}
 	if s.MaxPixels < 1 || s.MaxPixels > maxMaxPixels {
 		bad("max_pixels", "must be in 1..%d (got %d)", int64(maxMaxPixels), s.MaxPixels)
+	}
+	if !slices.Contains(SandboxModes, s.Sandbox) {
+		bad("sandbox", "must be one of auto, required, off (got %q)", s.Sandbox)
+	}
+	if s.SandboxMaxMemory != 0 && s.SandboxMaxMemory < 256<<20 {
+		bad("sandbox_max_memory", "must be 0 (no limit) or at least 268435456 (got %d)", s.SandboxMaxMemory)
 	}
 	return errors.Join(errs...)
 }
