@@ -143,7 +143,7 @@ func MustHostileCorpus(tb testing.TB, dir string) map[string]hostile {
 	// Index first: the file opens, but half of the media data is missing.
 	fast := MustClip(tb, filepath.Join(dir, "fast.mp4"), clip{Width: 320, Height: 240, Seconds: 4, Audio: true, Faststart: true})
 	fdata := MustRead(tb, fast)
-	c["truncated faststart mp4"] = hostile{MustWrite(tb, dir, "truncated-fast.mp4", fdata[:len(fdata)/2]), "could be decoded: truncated or corrupt"}
+	c["truncated faststart mp4"] = hostile{MustWrite(tb, dir, "truncated-fast.mp4", fdata[:len(fdata)/2]), "truncated or corrupt"}
 
 	// Corrupt moov (1): the video sample-size table says every sample is 4 GiB.
 	corrupt := bytes.Clone(fdata)
@@ -151,7 +151,7 @@ func MustHostileCorpus(tb testing.TB, dir string) map[string]hostile {
 	for i := off + 12; i < off+size; i++ {
 		corrupt[i] = 0xff
 	}
-	c["mp4 with corrupt sample table"] = hostile{MustWrite(tb, dir, "corrupt-stsz.mp4", corrupt), "ffmpeg rejected the input"}
+	c["mp4 with corrupt sample table"] = hostile{MustWrite(tb, dir, "corrupt-stsz.mp4", corrupt), "the video stream has no packets"}
 
 	// Corrupt moov (2): the whole movie header is noise.
 	noise := bytes.Clone(fdata)
@@ -173,7 +173,7 @@ func MustHostileCorpus(tb testing.TB, dir string) map[string]hostile {
 	}
 	timescale := binary.BigEndian.Uint32(long[off+20:])
 	binary.BigEndian.PutUint32(long[off+24:], timescale*3600)
-	c["duration header 1 h with 4 s of data"] = hostile{MustWrite(tb, dir, "long-header.mp4", long), "declares 3600.0 s but only"}
+	c["duration header 1 h with 4 s of data"] = hostile{MustWrite(tb, dir, "long-header.mp4", long), "declares 3600.0 s but its packets span only"}
 	binary.BigEndian.PutUint32(long[off+24:], timescale*3*3600)
 	c["duration header over the limit"] = hostile{MustWrite(tb, dir, "over-limit-header.mp4", long), "duration 3h0m0s exceeds the limit of 2h0m0s"}
 
