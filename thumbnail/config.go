@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/vidpipe/vidpipe/events/config"
 )
@@ -78,6 +79,14 @@ type Settings struct {
 	// SandboxMaxMemory is each ffmpeg/ffprobe's address-space limit
 	// (RLIMIT_AS) in bytes; 0: none. Default: 17179869184 (16 GiB).
 	SandboxMaxMemory int64 `mapstructure:"sandbox_max_memory" default:"17179869184" desc:"address-space limit (RLIMIT_AS) of each ffmpeg/ffprobe in bytes (0: none)"`
+	// ProbeTimeout bounds each ffprobe of a rendition's headers; exceeding
+	// it is a permanent error. Default: 30s.
+	ProbeTimeout time.Duration `mapstructure:"probe_timeout" default:"30s" desc:"timeout of one ffprobe of a rendition's headers; exceeding it is a permanent error"`
+	// ToolTimeout bounds each other ffmpeg/ffprobe run (packet scan, one
+	// still, the sprite); exceeding it is a permanent error: the work is
+	// bounded by design (ScanFrames frames, key frames only for long
+	// sprites), so only a hostile rendition needs longer. Default: 3m.
+	ToolTimeout time.Duration `mapstructure:"tool_timeout" default:"3m" desc:"timeout of one ffmpeg run (still, sprite) or packet scan; exceeding it is a permanent error"`
 }
 
 // maxMaxPixels bounds Settings.MaxPixels: 16384x16384, beyond what any
@@ -91,6 +100,7 @@ func DefaultSettings() Settings {
 		FFmpeg: "ffmpeg", FFprobe: "ffprobe", ThumbWidth: 320, SeekFraction: 0.33, ScanFrames: 60,
 		Sprite: true, SpriteTiles: 10, SpriteColumns: 5, SpriteTileWidth: 160, MaxPixels: 8294400,
 		Sandbox: SandboxAuto, SandboxMaxMemory: 16 << 30,
+		ProbeTimeout: 30 * time.Second, ToolTimeout: 3 * time.Minute,
 	}
 }
 
@@ -135,6 +145,12 @@ func (s Settings) Validate() error {
 	}
 	if s.SandboxMaxMemory != 0 && s.SandboxMaxMemory < 256<<20 {
 		bad("sandbox_max_memory", "must be 0 (no limit) or at least 268435456 (got %d)", s.SandboxMaxMemory)
+	}
+	if s.ProbeTimeout <= 0 {
+		bad("probe_timeout", "must be greater than 0 (got %s)", s.ProbeTimeout)
+	}
+	if s.ToolTimeout <= 0 {
+		bad("tool_timeout", "must be greater than 0 (got %s)", s.ToolTimeout)
 	}
 	return errors.Join(errs...)
 }

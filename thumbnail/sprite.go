@@ -43,7 +43,7 @@ func (w *Worker) sprite(ctx context.Context, src string, duration float64, out s
 	args = append(args, "-ss", strconv.FormatFloat(interval/2, 'f', 3, 64), "-i", src,
 		"-filter_complex", graph,
 		"-frames:v", "1", "-q:v", "4", "-map_metadata", "-1", "-update", "1", out)
-	return runTool(ctx, w.cfg.FFmpeg, args, nil)
+	return w.tool(ctx, w.cfg.ToolTimeout, w.cfg.FFmpeg, args, nil)
 }
 
 // writeSpriteVTT writes the WebVTT that maps each of tiles equal

@@ -96,7 +96,7 @@ func (w *Worker) extractFrame(ctx context.Context, src string, at float64, poste
 		"-filter_complex", graph,
 		"-map", "[p]", "-frames:v", "1", "-q:v", "2", "-map_metadata", "-1", "-update", "1", poster,
 		"-map", "[s]", "-frames:v", "1", "-q:v", "3", "-map_metadata", "-1", "-update", "1", thumb)
-	return runTool(ctx, w.cfg.FFmpeg, args, nil)
+	return w.tool(ctx, w.cfg.ToolTimeout, w.cfg.FFmpeg, args, nil)
 }
 
 // globalArgs starts every ffmpeg command line.

@@ -98,6 +98,11 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoTranscoded) (events.
 	if duration <= 0 {
 		duration = in.Media.DurationSeconds
 	}
+	// The rendition's header is trusted for nothing that costs work: its
+	// packets must span what it declares (transcode capped it there).
+	if err := w.checkTimeline(ctx, src, duration); err != nil {
+		return zero, w.mediaError(ctx, rend, err)
+	}
 
 	poster, thumb, err := w.stills(ctx, dir, src, duration)
 	if err != nil {
@@ -183,7 +188,12 @@ func (w *Worker) mediaError(ctx context.Context, r events.Rendition, err error) 
 		return err
 	}
 	var te *ToolError
+	var tt *ToolTimeoutError
 	switch {
+	case errors.As(err, &tt):
+		return stage.Permanentf("rendition %s (%s) is too slow to process, not retried: %w", r.Name, r.Key, err)
+	case errors.Is(err, errTimeline):
+		return stage.Permanentf("rendition %s (%s) is not what it declares: %w", r.Name, r.Key, err)
 	case errors.Is(err, errNoVideo), errors.Is(err, errNoFrame):
 		return stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err)
 	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && !te.Signaled && isExitError(te.Err):
