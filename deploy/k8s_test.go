@@ -233,7 +233,7 @@ func TestManifestKinds(t *testing.T) {
 	}
 	want := map[string]int{
 		"Kustomization": 1, "Namespace": 1, "ConfigMap": 2, "Secret": 3, "Job": 1,
-		"Deployment": 4, "Service": 1, "ScaledObject": 3, "PodDisruptionBudget": 4,
+		"Deployment": 4, "Service": 1, "ScaledObject": 3, "PodDisruptionBudget": 4, "NetworkPolicy": 5,
 	}
 	if !maps.Equal(count, want) {
 		t.Errorf("manifests hold %v, want %v", count, want)

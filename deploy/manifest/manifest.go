@@ -21,6 +21,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	sigsjson "sigs.k8s.io/json"
@@ -50,15 +51,16 @@ func (o Object) Name() string {
 
 // kinds maps apiVersion/kind to a constructor of the Go type.
 var kinds = map[string]func() any{
-	"v1/Namespace":                    func() any { return new(corev1.Namespace) },
-	"v1/ConfigMap":                    func() any { return new(corev1.ConfigMap) },
-	"v1/Secret":                       func() any { return new(corev1.Secret) },
-	"v1/Service":                      func() any { return new(corev1.Service) },
-	"v1/ServiceAccount":               func() any { return new(corev1.ServiceAccount) },
-	"apps/v1/Deployment":              func() any { return new(appsv1.Deployment) },
-	"batch/v1/Job":                    func() any { return new(batchv1.Job) },
-	"policy/v1/PodDisruptionBudget":   func() any { return new(policyv1.PodDisruptionBudget) },
-	keda.APIVersion + "/ScaledObject": func() any { return new(keda.ScaledObject) },
+	"v1/Namespace":                       func() any { return new(corev1.Namespace) },
+	"v1/ConfigMap":                       func() any { return new(corev1.ConfigMap) },
+	"v1/Secret":                          func() any { return new(corev1.Secret) },
+	"v1/Service":                         func() any { return new(corev1.Service) },
+	"v1/ServiceAccount":                  func() any { return new(corev1.ServiceAccount) },
+	"apps/v1/Deployment":                 func() any { return new(appsv1.Deployment) },
+	"batch/v1/Job":                       func() any { return new(batchv1.Job) },
+	"policy/v1/PodDisruptionBudget":      func() any { return new(policyv1.PodDisruptionBudget) },
+	"networking.k8s.io/v1/NetworkPolicy": func() any { return new(networkingv1.NetworkPolicy) },
+	keda.APIVersion + "/ScaledObject":    func() any { return new(keda.ScaledObject) },
 	kusttypes.KustomizationVersion + "/" + kusttypes.KustomizationKind: func() any { return new(kusttypes.Kustomization) },
 }
 
