@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/storage"
 	"github.com/vidpipe/vidpipe/upload-api/projection"
@@ -273,26 +275,28 @@ type videoFields struct {
 // Field limits (from the event contract).
 const maxFilenameLen = 255
 
-// parseTitle checks a user-supplied title (trimmed; "" means not given).
+// parseTitle checks a user-supplied title (trimmed, NFC; "" means not given).
 func parseTitle(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if err := checkText(s, events.MaxTitleLen, false); err != nil {
+	s, err := checkText(strings.TrimSpace(s), events.MaxTitleLen, false)
+	if err != nil {
 		return "", fmt.Errorf("title: %w", err)
 	}
 	return s, nil
 }
 
-// parseDescription checks a description; newlines and tabs are allowed.
+// parseDescription checks a description (trimmed, NFC); newlines and tabs
+// are allowed.
 func parseDescription(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if err := checkText(s, events.MaxDescriptionLen, true); err != nil {
+	s, err := checkText(strings.TrimSpace(s), events.MaxDescriptionLen, true)
+	if err != nil {
 		return "", fmt.Errorf("description: %w", err)
 	}
 	return s, nil
 }
 
-// parseTags splits comma-separated tags, trims them, drops empty ones and
-// duplicates (the first spelling wins; comparison ignores case).
+// parseTags splits comma-separated tags, trims them, normalizes them to
+// NFC, drops empty ones and duplicates (the first spelling wins; comparison
+// ignores case).
 func parseTags(s string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
@@ -301,8 +305,9 @@ func parseTags(s string) ([]string, error) {
 		if t == "" {
 			continue
 		}
-		if err := checkText(t, events.MaxTagLen, false); err != nil {
-			return nil, fmt.Errorf("tag %q: %w", clip(t, 32), err)
+		t, err := checkText(t, events.MaxTagLen, false)
+		if err != nil {
+			return nil, fmt.Errorf("tag %q: %w", clip(strings.ToValidUTF8(t, "\uFFFD"), 32), err)
 		}
 		k := strings.ToLower(t)
 		if seen[k] {
@@ -319,39 +324,56 @@ func parseTags(s string) ([]string, error) {
 
 var errControl = errors.New("contains a control character")
 
-func checkText(s string, maxRunes int, multiline bool) error {
+// checkText returns s in Unicode normalization form C after checking it:
+// valid UTF-8, at most maxRunes characters, no control characters (but
+// newline, return and tab when multiline), and none of the characters
+// that make a text look different from what it is (events.UnsafeTextRune:
+// bidirectional controls, other invisible format characters, line and
+// paragraph separators).
+func checkText(s string, maxRunes int, multiline bool) (string, error) {
 	if !utf8.ValidString(s) {
-		return errors.New("is not valid UTF-8")
+		return s, errors.New("is not valid UTF-8")
 	}
+	s = norm.NFC.String(s)
 	if n := utf8.RuneCountInString(s); n > maxRunes {
-		return fmt.Errorf("is %d characters long, the limit is %d", n, maxRunes)
+		return s, fmt.Errorf("is %d characters long, the limit is %d", n, maxRunes)
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-			return errControl
+			return s, errControl
+		}
+		if events.UnsafeTextRune(r) {
+			return s, fmt.Errorf("contains the invisible formatting character %U", r)
 		}
 	}
-	return nil
+	return s, nil
 }
 
 // cleanFilename makes a client file name safe to display: the last path
-// element only (after "/" or "\\"), valid UTF-8, no control characters,
-// no surrounding spaces, at most 255 characters, never "." or "..".
-// Cleaning a clean name changes nothing. It is never used to build a key
-// or a path.
+// element only (after "/" or "\\"), valid UTF-8 in normalization form C, no
+// control characters, no bidirectional controls or other invisible format
+// characters or line separators (events.UnsafeTextRune: removed, so
+// "invoice\u202Efdp.exe" shows as what it is), no surrounding spaces, at
+// most 255 characters, never "." or "..". Cleaning a clean name changes
+// nothing. It is never used to build a key or a path.
 func cleanFilename(name string) string {
 	name = strings.ToValidUTF8(name, "\uFFFD")
 	name = strings.Map(func(r rune) rune {
 		switch {
-		case unicode.IsControl(r):
+		case unicode.IsControl(r), events.UnsafeTextRune(r):
 			return -1
 		case r == '\\':
 			return '/'
 		}
 		return r
 	}, name)
-	name = path.Base(strings.TrimSpace(name))
+	name = path.Base(strings.TrimSpace(norm.NFC.String(name)))
 	name = strings.TrimSpace(clip(strings.TrimSpace(name), maxFilenameLen))
+	// Cutting can leave a tail that composes differently: normalize and
+	// cut again until nothing changes (bounded).
+	for i := 0; i < 4 && !norm.NFC.IsNormalString(name); i++ {
+		name = strings.TrimSpace(clip(norm.NFC.String(name), maxFilenameLen))
+	}
 	if name == "." || name == ".." || name == "/" {
 		return ""
 	}
