@@ -44,11 +44,12 @@ func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
 // quotaLockSeed prefixes the owner in the per-owner advisory lock key.
 const quotaLockSeed = "vidpipe-quota:"
 
-// usageSQL sums a user's usage: $1 owner, $2 a video id whose reservation
-// is left out ('' for none), $3 the reservation lifetime in seconds.
+// usageSQL sums a user's usage: $1 owner, $2 a video id left out (its
+// reservation and its projected size; empty for none), $3 the reservation
+// lifetime in seconds.
 const usageSQL = `SELECT
 	coalesce((SELECT sum((uploaded->'source'->>'size')::bigint) FROM video_status
-		WHERE owner = $1 AND uploaded IS NOT NULL), 0)::bigint,
+		WHERE owner = $1 AND uploaded IS NOT NULL AND id::text <> $2), 0)::bigint,
 	coalesce((SELECT sum(r.bytes) FROM upload_reservations r
 		WHERE r.owner = $1 AND r.video_id::text <> $2
 		AND r.updated_at > clock_timestamp() - make_interval(secs => $3)
@@ -65,7 +66,9 @@ func (s *Store) Usage(ctx context.Context, owner string, ttl time.Duration) (Usa
 
 // Reserve sets the reservation of video id (owned by owner) to as many
 // bytes as fit between min and max: max when the quota allows, else what
-// is left of it, and a *QuotaError when not even min fits. quota <= 0
+// is left of it, and a *QuotaError when not even min fits. The usage it is
+// checked against leaves out video id itself (reserving for a video the
+// projection already has sets what it counts, not twice). quota <= 0
 // means no quota (max is reserved). It returns the bytes reserved and the
 // usage without them. Reserving again for the same id replaces the
 // reservation and renews its lifetime (ttl); the reservation stops

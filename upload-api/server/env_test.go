@@ -54,6 +54,7 @@ type env struct {
 	Metrics  *Metrics
 	Consumer *projection.Consumer
 	Tus      *Tus
+	Limits   *Limits
 	Opts     Options
 	// TusTempDir is where tus buffers parts (empty when idle).
 	TusTempDir string
@@ -63,6 +64,7 @@ type envConfig struct {
 	opts     Options
 	partSize int64
 	consumer bool // run the projection consumer
+	limits   LimitOptions
 }
 
 type envOption func(*envConfig)
@@ -70,6 +72,9 @@ type envOption func(*envConfig)
 func withOptions(f func(*Options)) envOption { return func(c *envConfig) { f(&c.opts) } }
 func withPartSize(n int64) envOption         { return func(c *envConfig) { c.partSize = n } }
 func withConsumer() envOption                { return func(c *envConfig) { c.consumer = true } }
+func withLimits(f func(*LimitOptions)) envOption {
+	return func(c *envConfig) { f(&c.limits) }
+}
 
 // testLogger writes to t.Log.
 func testLogger(tb testing.TB) *slog.Logger {
@@ -136,8 +141,9 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 		tb.Cleanup(func() { cancel(); <-done })
 	}
 	e.TusTempDir = tb.TempDir()
+	e.Limits = NewLimits(cfg.limits, status, log)
 	tus, err := NewTus(TusDeps{Logger: log, Options: cfg.opts, S3: s3client, PartSize: cfg.partSize, TempDir: e.TusTempDir,
-		Objects: objects, Publisher: pub, Status: status, Metrics: metrics})
+		Objects: objects, Publisher: pub, Status: status, Metrics: metrics, Limits: e.Limits})
 	if err != nil {
 		tb.Fatal(err)
 	}

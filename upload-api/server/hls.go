@@ -34,7 +34,8 @@ import (
 // an Authorization header (Safari, <video src>) can play it; with a bearer
 // token instead, the caller must own the ready video.
 
-// maxPlaylistBytes bounds a playlist read from storage.
+// maxPlaylistBytes bounds one line of a playlist; the whole playlist is
+// bounded by api.hls_max_playlist_bytes (LimitOptions.MaxPlaylistBytes).
 const maxPlaylistBytes = 4 << 20
 
 func hlsPath(id, p string) string { return "/v1/videos/" + id + "/hls/" + p }
@@ -84,7 +85,7 @@ func cleanHLSPath(p string) (string, bool) {
 // handleHLS serves GET /v1/videos/{id}/hls/{path...}: a playlist of a
 // ready video with its references rewritten (see above). Authorised by a
 // valid exp/sig query, or else by a bearer token of the owner.
-func handleHLS(log *slog.Logger, o Options, auth *Auth, objects *storage.Store, status *projection.Store) http.Handler {
+func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *storage.Store, status *projection.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		id := r.PathValue("id")
@@ -119,8 +120,16 @@ func handleHLS(log *slog.Logger, o Options, auth *Auth, objects *storage.Store, 
 				writeError(w, r, log, errNotFound)
 				return
 			}
-			expires = time.Now().Add(o.PresignExpiry).Truncate(time.Second)
+			// On a minute boundary, so that the rewritten playlist is
+			// cached for a minute of bearer requests (see playlistCache).
+			expires = time.Now().Add(o.PresignExpiry).Truncate(time.Minute).Add(time.Minute)
 		}
+		cacheKey := playlistKey(id, p, expires)
+		if out, ok := lim.playlists.get(cacheKey, time.Now()); ok {
+			writePlaylist(w, out)
+			return
+		}
+		maxBytes := lim.opts.MaxPlaylistBytes
 		rc, err := objects.Get(ctx, events.HLSPrefix(id)+p)
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
@@ -131,7 +140,7 @@ func handleHLS(log *slog.Logger, o Options, auth *Auth, objects *storage.Store, 
 			return
 		}
 		defer rc.Close()
-		raw, err := io.ReadAll(io.LimitReader(rc, maxPlaylistBytes+1))
+		raw, err := io.ReadAll(io.LimitReader(rc, maxBytes+1))
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				writeError(w, r, log, errNotFound)
@@ -140,8 +149,8 @@ func handleHLS(log *slog.Logger, o Options, auth *Auth, objects *storage.Store, 
 			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
 			return
 		}
-		if len(raw) > maxPlaylistBytes {
-			writeError(w, r, log, fmt.Errorf("playlist %s of %s is larger than %d bytes", p, id, maxPlaylistBytes))
+		if int64(len(raw)) > maxBytes {
+			writeError(w, r, log, fmt.Errorf("playlist %s of %s is larger than %d bytes", p, id, maxBytes))
 			return
 		}
 		sig := signHLS(o.SigningKey, id, expires)
@@ -153,13 +162,24 @@ func handleHLS(log *slog.Logger, o Options, auth *Auth, objects *storage.Store, 
 			writeError(w, r, log, err)
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Type", "application/vnd.apple.mpegurl")
-		h.Set("Cache-Control", "private, max-age=30")
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("X-Content-Type-Options", "nosniff")
-		_, _ = w.Write(out)
+		if int64(len(out)) > maxBytes {
+			writeError(w, r, log, fmt.Errorf("rewritten playlist %s of %s is larger than %d bytes", p, id, maxBytes))
+			return
+		}
+		if playlistFinal(out) {
+			lim.playlists.put(cacheKey, out, expires, time.Now())
+		}
+		writePlaylist(w, out)
 	})
+}
+
+func writePlaylist(w http.ResponseWriter, out []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Cache-Control", "private, max-age=30")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(out)
 }
 
 var uriAttr = regexp.MustCompile(`URI="([^"]*)"`)

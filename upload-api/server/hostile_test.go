@@ -89,7 +89,7 @@ func (e *env) bucketEmpty(tb testing.TB) error {
 // or on the topic; the server then still serves.
 func TestUploadThousandConcurrent(t *testing.T) {
 	const total, inFlight = 1000, 50
-	e := mustEnv(t)
+	e := mustEnv(t, withLimits(func(l *LimitOptions) { l.MaxUploadsPerUser = inFlight }))
 	ct, body := multipartBody(t, formPart{name: "title", data: []byte("burst")}, formPart{name: "file", filename: "tiny.mp4", data: tinyMP4})
 	transport := &http.Transport{MaxIdleConnsPerHost: inFlight, MaxConnsPerHost: inFlight}
 	defer transport.CloseIdleConnections()

@@ -20,12 +20,15 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /openapi.yaml", handleOpenAPI())
 
 	// Videos.
-	mux.Handle("POST /v1/videos", auth(handleUpload(log, o, in)))
+	mux.Handle("POST /v1/videos", auth(handleUpload(log, o, d.Limits, in)))
 	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog)))
 	mux.Handle("GET /v1/videos/{id}", auth(handleGetVideo(log, v, d.Status)))
-	mux.Handle("GET /v1/videos/{id}/events", auth(handleEvents(log, o, v, d.Status)))
+	mux.Handle("GET /v1/videos/{id}/events", auth(handleEvents(log, o, d.Limits, v, d.Status)))
 	// Signed URL or bearer token, checked inside.
-	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Auth, d.Objects, d.Status))
+	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Limits, d.Auth, d.Objects, d.Status))
+
+	// Storage quota and usage.
+	mux.Handle("GET /v1/usage", auth(handleUsage(log, d.Limits, d.Status)))
 
 	// Resumable uploads (tus 1.0).
 	if t := d.Tus; t != nil {
@@ -48,6 +51,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		"/v1/videos/{id}":               "GET, HEAD",
 		"/v1/videos/{id}/events":        "GET, HEAD",
 		"/v1/videos/{id}/hls/{path...}": "GET, HEAD",
+		"/v1/usage":                     "GET, HEAD",
 		"/v1/uploads/{$}":               "POST, OPTIONS",
 		"/v1/uploads":                   "POST, OPTIONS",
 		"/v1/uploads/{id}":              "HEAD, PATCH, DELETE, OPTIONS",

@@ -95,6 +95,8 @@ type Deps struct {
 	// Tus serves /v1/uploads/; nil disables resumable uploads.
 	Tus     *Tus
 	Metrics *Metrics
+	// Limits are the caps and quotas; nil: Tus's, else the defaults.
+	Limits *Limits
 	// Ready lists the checks of /readyz.
 	Ready []Check
 }
@@ -108,6 +110,7 @@ func NewServer(d Deps) http.Handler {
 		d.Metrics = NewMetrics()
 	}
 	d.Options.defaults()
+	d.Limits = d.limits()
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
 	var h http.Handler = mux

@@ -24,7 +24,12 @@ import (
 // someone else's video is treated exactly like a missing one. A client
 // reconnecting with Last-Event-ID at or past a ready/failed state gets
 // 204, which tells EventSource to stop reconnecting.
-func handleEvents(log *slog.Logger, o Options, v viewer, status *projection.Store) http.Handler {
+//
+// Streams are capped per user and per process (429 with Retry-After), end
+// after StreamLifetime (the client reconnects with Last-Event-ID), and
+// every write must finish within StreamWriteTimeout, so a client that
+// stops reading does not hold the handler.
+func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *projection.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		owner := ownerFrom(ctx)
@@ -33,6 +38,12 @@ func handleEvents(log *slog.Logger, o Options, v viewer, status *projection.Stor
 			writeError(w, r, log, errNotFound)
 			return
 		}
+		release, busy := lim.acquireStream(owner)
+		if busy != nil {
+			writeError(w, r, log, busy)
+			return
+		}
+		defer release()
 		ch, cancel := status.Subscribe(ctx, id)
 		defer cancel()
 
@@ -64,7 +75,15 @@ func handleEvents(log *slog.Logger, o Options, v viewer, status *projection.Stor
 		}
 
 		rc := http.NewResponseController(w)
-		_ = rc.SetWriteDeadline(time.Time{})
+		// Each write gets its own deadline (see deadline).
+		deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(lim.opts.StreamWriteTimeout)) }
+		deadline()
+		var lifetime <-chan time.Time
+		if d := lim.opts.StreamLifetime; d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			lifetime = t.C
+		}
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
@@ -82,6 +101,7 @@ func handleEvents(log *slog.Logger, o Options, v viewer, status *projection.Stor
 			if err != nil {
 				return false
 			}
+			deadline()
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: status\ndata: %s\n\n", st.Version, data); err != nil {
 				return false
 			}
@@ -113,12 +133,15 @@ func handleEvents(log *slog.Logger, o Options, v viewer, status *projection.Stor
 					return
 				}
 			case <-beat.C:
+				deadline()
 				if _, err := fmt.Fprintf(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
 					return
 				}
 			case <-ctx.Done():
 				return
 			case <-o.Stopping:
+				return
+			case <-lifetime:
 				return
 			}
 		}

@@ -55,6 +55,8 @@ type TusDeps struct {
 	Publisher *publish.Publisher
 	Status    *projection.Store
 	Metrics   *Metrics
+	// Limits are the caps and quotas (see tuslimits.go); nil: the defaults.
+	Limits *Limits
 }
 
 // Tus serves resumable uploads (tus 1.0: creation, creation-with-upload,
@@ -90,6 +92,7 @@ type Tus struct {
 	log     *slog.Logger
 	opts    Options
 	metrics *Metrics
+	limits  *Limits
 }
 
 // NewTus builds the tus endpoint and registers tusd's metrics on d.Metrics.
@@ -101,7 +104,11 @@ func NewTus(d TusDeps) (*Tus, error) {
 		return nil, errors.New("tus: Metrics is required")
 	}
 	d.Options.defaults()
+	if d.Limits == nil {
+		d.Limits = NewLimits(LimitOptions{}, d.Status, d.Logger)
+	}
 	t := &Tus{
+		limits:  d.Limits,
 		store:   newTusStore(d.S3, d.Objects.Bucket(), d.PartSize, d.TempDir, d.Logger),
 		locker:  memorylocker.New(),
 		log:     d.Logger,
@@ -245,7 +252,11 @@ func (t *Tus) preCreate(hook handler.HookEvent) (handler.HTTPResponse, handler.F
 	if len(f.Tags) > 0 {
 		meta[metaTags] = strings.Join(f.Tags, ",")
 	}
-	return handler.HTTPResponse{}, handler.FileInfoChanges{ID: newVideoID(), MetaData: meta}, nil
+	id := newVideoID()
+	if err := t.reserveCreate(hook.Context, owner, id, hook.Upload); err != nil {
+		return handler.HTTPResponse{}, none, t.asTusError(hook.Context, err)
+	}
+	return handler.HTTPResponse{}, handler.FileInfoChanges{ID: id, MetaData: meta}, nil
 }
 
 // metaFields checks the client's metadata like the multipart fields.
@@ -268,6 +279,9 @@ func metaFields(m handler.MetaData) (videoFields, error) {
 // preFinish runs in the request that completed the upload, under the
 // upload's lock, before the response.
 func (t *Tus) preFinish(hook handler.HookEvent) (handler.HTTPResponse, error) {
+	if err := t.checkFinished(hook.Context, hook.Upload); err != nil {
+		return handler.HTTPResponse{}, t.asTusError(hook.Context, err)
+	}
 	if err := t.finalize(hook.Context, hook.Upload); err != nil {
 		return handler.HTTPResponse{}, t.asTusError(hook.Context, err)
 	}
@@ -282,6 +296,7 @@ func (t *Tus) preTerminate(hook handler.HookEvent) (handler.HTTPResponse, error)
 		return handler.HTTPResponse{}, tusError(errorf(http.StatusConflict, codeConflict,
 			"the upload is complete and the video is being processed; it cannot be terminated"))
 	}
+	t.limits.release(hook.Context, fi.ID)
 	return handler.HTTPResponse{}, nil
 }
 
@@ -313,7 +328,7 @@ func (t *Tus) finalize(ctx context.Context, fi handler.FileInfo) error {
 	if fi.Size <= 0 {
 		return reject(errorf(http.StatusBadRequest, codeEmptyFile, "the file is empty"))
 	}
-	head, err := t.readHead(ctx, id)
+	head, completed, err := t.readHead(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -327,6 +342,12 @@ func (t *Tus) finalize(ctx context.Context, fi handler.FileInfo) error {
 		return reject(errorf(http.StatusBadRequest, codeInvalidField, "%v", err))
 	}
 	ev := uploadedEvent(id, owner, t.in.objects.Bucket(), f, fi.Size, c.MIME)
+	if !completed.IsZero() {
+		// The source's completion time, not now: a recovery that publishes
+		// again (the first publication's outcome was unknown) writes the
+		// very same event, so the pipeline's outputs stay the same.
+		ev.Video.UploadedAt = completed
+	}
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("tus upload %s: event does not validate: %w", id, err)
 	}
@@ -362,27 +383,33 @@ func (t *Tus) mark(ctx context.Context, id string) error {
 	return unavailable(codeStorageUnavailable, "object storage is unavailable; try again later", err)
 }
 
-// readHead returns the first sniff.HeadSize bytes of the stored source.
-func (t *Tus) readHead(ctx context.Context, id string) ([]byte, error) {
+// readHead returns the first sniff.HeadSize bytes of the stored source
+// and the source object's last-modified time (when the upload completed).
+func (t *Tus) readHead(ctx context.Context, id string) ([]byte, time.Time, error) {
 	out, err := t.store.s3.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(t.store.bucket), Key: aws.String(events.SourceKey(id)),
 		Range: aws.String(fmt.Sprintf("bytes=0-%d", sniff.HeadSize-1)),
 	})
 	if err != nil {
-		return nil, unavailable(codeStorageUnavailable, "object storage is unavailable; try again later",
+		return nil, time.Time{}, unavailable(codeStorageUnavailable, "object storage is unavailable; try again later",
 			fmt.Errorf("tus: read head of %s: %w", id, err))
 	}
 	defer out.Body.Close()
 	head, err := io.ReadAll(io.LimitReader(out.Body, sniff.HeadSize))
 	if err != nil {
-		return nil, unavailable(codeStorageUnavailable, "object storage is unavailable; try again later",
+		return nil, time.Time{}, unavailable(codeStorageUnavailable, "object storage is unavailable; try again later",
 			fmt.Errorf("tus: read head of %s: %w", id, err))
 	}
-	return head, nil
+	var completed time.Time
+	if out.LastModified != nil {
+		completed = out.LastModified.UTC()
+	}
+	return head, completed, nil
 }
 
-// terminate removes every object of upload id.
+// terminate removes every object of upload id and its quota reservation.
 func (t *Tus) terminate(ctx context.Context, id string) {
+	defer t.limits.release(ctx, id)
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
 	up, err := t.store.GetUpload(ctx, id)
@@ -398,7 +425,7 @@ func (t *Tus) terminate(ctx context.Context, id string) {
 
 // create serves POST /v1/uploads/.
 func (t *Tus) create() http.Handler {
-	return t.uh.Middleware(http.HandlerFunc(t.uh.PostFile))
+	return t.limitCreate(t.uh.Middleware(http.HandlerFunc(t.uh.PostFile)))
 }
 
 // options serves OPTIONS (tus discovery and CORS preflight, no auth).
@@ -454,6 +481,19 @@ func (t *Tus) guard(h http.HandlerFunc) http.Handler {
 		r2 := r.Clone(ctx)
 		r2.URL.Path = "/" + id
 		r2.URL.RawPath = ""
+		if r.Method == http.MethodPatch {
+			body, release, err := t.limitPatch(r, id, fi)
+			if err != nil {
+				var ae *apiError
+				if !errors.As(err, &ae) {
+					ae = errorf(http.StatusInternalServerError, codeInternal, "internal error")
+				}
+				t.writeTusError(w, r, ae)
+				return
+			}
+			defer release()
+			r2.Body = body
+		}
 		tusd.ServeHTTP(w, r2)
 	})
 }

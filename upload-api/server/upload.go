@@ -55,9 +55,16 @@ func acceptedBody(o Options, id string, tus bool) uploadResponse {
 // not to hold it, the object is removed and the answer is 503; if that is
 // unknown, the answer is 503 and the object stays under a pending marker
 // until the recovery sweep can tell.
-func handleUpload(log *slog.Logger, o Options, in *intake) http.Handler {
+//
+// Caps and quotas (see Limits): a full upload cap answers 429 with
+// Retry-After; the owner's storage quota is reserved from Content-Length
+// before the body is read (413 quota_exceeded), bounds the file as it
+// arrives, and is settled with the stored size at completion; a body
+// slower on average than the minimum rate after its grace period is
+// dropped (408 upload_too_slow).
+func handleUpload(log *slog.Logger, o Options, lim *Limits, in *intake) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := serveUpload(w, r, log, o, in)
+		err := serveUpload(w, r, log, o, lim, in)
 		code := "accepted"
 		if err != nil {
 			code = codeInternal
@@ -71,7 +78,7 @@ func handleUpload(log *slog.Logger, o Options, in *intake) http.Handler {
 	})
 }
 
-func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Options, in *intake) error {
+func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Options, lim *Limits, in *intake) (err error) {
 	ctx := r.Context()
 	owner := ownerFrom(ctx)
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -88,13 +95,34 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 			"the request body is larger than the %d-byte limit", bodyLimit).withHeader("Connection", "close")
 	}
-	body := &idleReader{r: http.MaxBytesReader(w, r.Body, bodyLimit), rc: http.NewResponseController(w), idle: o.BodyIdleTimeout}
+	release, busy := lim.acquireUpload(owner)
+	if busy != nil {
+		return busy
+	}
+	defer release()
+	id := newVideoID()
+	// The file is at most the body; the fields and the multipart framing
+	// take at most 3*MaxFieldBytes+multipartSlack of it.
+	minFile, maxFile := int64(1), o.MaxUploadBytes
+	if cl := r.ContentLength; cl >= 0 {
+		maxFile = min(maxFile, cl)
+		minFile = max(1, min(maxFile, cl-3*o.MaxFieldBytes-multipartSlack))
+	}
+	quotaMax, err := lim.reserve(ctx, owner, id, minFile, maxFile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			lim.release(ctx, id)
+		}
+	}()
+	body := &idleReader{r: lim.rateReader(http.MaxBytesReader(w, r.Body, bodyLimit)), rc: http.NewResponseController(w), idle: o.BodyIdleTimeout}
 	body.extend()
 	// Uploads have no overall write deadline either: the answer comes
 	// after the whole body and the Kafka acknowledgement.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 
-	id := newVideoID()
 	var (
 		f      videoFields
 		seen   = map[string]bool{}
@@ -148,7 +176,7 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 				return fail(errorf(http.StatusBadRequest, codeMalformedMultipart, "more than one file part"))
 			}
 			f.Filename = cleanFilename(p.FileName())
-			sf, err := storeFile(r, p, id, o, in)
+			sf, err := storeFile(r, p, id, o, quotaMax, in)
 			if err != nil {
 				return err // storeFile leaves nothing behind
 			}
@@ -170,6 +198,11 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 	if stored == nil {
 		return errorf(http.StatusBadRequest, codeMissingFile, "the form has no file part")
 	}
+	// At completion the reservation becomes the stored size (checked
+	// again: a reservation may have expired during a very long upload).
+	if _, err := lim.reserve(ctx, owner, id, stored.size, stored.size); err != nil {
+		return fail(err)
+	}
 	ev := uploadedEvent(id, owner, in.objects.Bucket(), f, stored.size, stored.contentType)
 	if err := ev.Validate(); err != nil {
 		return fail(fmt.Errorf("upload %s: event does not validate: %w", id, err))
@@ -189,12 +222,17 @@ type storedFile struct {
 }
 
 // storeFile sniffs the file part and streams it to events.SourceKey(id).
-// On any error nothing is left in storage.
-func storeFile(r *http.Request, p *multipart.Part, id string, o Options, in *intake) (*storedFile, error) {
+// The file may have up to o.MaxUploadBytes, and up to quotaMax bytes (what
+// the owner's storage quota left for it). On any error nothing is left in
+// storage.
+func storeFile(r *http.Request, p *multipart.Part, id string, o Options, quotaMax int64, in *intake) (*storedFile, error) {
 	ctx := r.Context()
 	lim := &countingLimiter{r: p, max: o.MaxUploadBytes, onRead: func(n int) {
 		in.metrics.uploadBytes.WithLabelValues("multipart").Add(float64(n))
 	}}
+	if quotaMax < lim.max {
+		lim.max, lim.tooLarge = quotaMax, errOverQuota
+	}
 	head := make([]byte, sniff.HeadSize)
 	n, err := io.ReadFull(lim, head)
 	switch {
@@ -247,6 +285,10 @@ func storeFile(r *http.Request, p *multipart.Part, id string, o Options, in *int
 // errFileTooLarge is returned by countingLimiter past its limit.
 var errFileTooLarge = errors.New("file exceeds the size limit")
 
+// errOverQuota is returned by countingLimiter past what is left of the
+// owner's storage quota.
+var errOverQuota = errors.New("file exceeds the storage quota")
+
 // countingLimiter counts bytes read from r and fails with errFileTooLarge
 // as soon as more than max arrived. It remembers the first read error
 // (other than EOF), so a failed storage write can be told apart from a
@@ -257,6 +299,8 @@ type countingLimiter struct {
 	n      int64
 	err    error
 	onRead func(n int)
+	// tooLarge is the error past max (nil: errFileTooLarge).
+	tooLarge error
 }
 
 func (l *countingLimiter) Read(p []byte) (int, error) {
@@ -273,6 +317,9 @@ func (l *countingLimiter) Read(p []byte) (int, error) {
 	}
 	if l.n > l.max {
 		l.err = errFileTooLarge
+		if l.tooLarge != nil {
+			l.err = l.tooLarge
+		}
 		return n, l.err
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -302,8 +349,16 @@ func readField(p *multipart.Part, name string, max int64) (string, error) {
 
 // bodyError classifies an error met while reading an upload body.
 func bodyError(err error, msg string) error {
-	var mbe *http.MaxBytesError
+	var (
+		mbe *http.MaxBytesError
+		ae  *apiError
+	)
 	switch {
+	case errors.As(err, &ae): // upload_too_slow
+		return ae
+	case errors.Is(err, errOverQuota):
+		return errorf(http.StatusRequestEntityTooLarge, codeQuotaExceeded,
+			"the file is larger than what is left of your storage quota (GET /v1/usage)").withHeader("Connection", "close")
 	case errors.Is(err, errFileTooLarge):
 		return errorf(http.StatusRequestEntityTooLarge, codeFileTooLarge, "the file is larger than the size limit").
 			withHeader("Connection", "close")
