@@ -47,7 +47,7 @@ func Line(m kafka.Message) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %-19s  %-36s  %s", m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), m.Topic, printable(string(m.Key)), typ)
 	if dl, ok := events.ParseDeadLetter(hs); ok {
-		fmt.Fprintf(&b, "  stage=%s class=%s attempts=%d error=%q", dl.Stage, dl.Class, dl.Attempts, dl.Err)
+		fmt.Fprintf(&b, "  stage=%s class=%s code=%s attempts=%d error=%q", dl.Stage, dl.Class, printable(dl.Code), dl.Attempts, dl.Err)
 		if dl.ValueRef != "" {
 			fmt.Fprintf(&b, "  value=%s (%d bytes)", printable(dl.ValueRef), dl.ValueBytes)
 		}

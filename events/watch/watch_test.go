@@ -70,7 +70,7 @@ func TestFollowPrintsStageAndDLQRecords(t *testing.T) {
 	if !strings.Contains(up, id) || !strings.Contains(up, events.TypeUploaded) {
 		t.Errorf("stage line %q", up)
 	}
-	for _, want := range []string{events.TopicThumbnailDLQ, "stage=thumbnail", "class=exhausted", "attempts=5", `error="rendition missing"`} {
+	for _, want := range []string{events.TopicThumbnailDLQ, "stage=thumbnail", "class=exhausted", "code=internal", "attempts=5", `error="rendition missing"`} {
 		if !strings.Contains(dead, want) {
 			t.Errorf("DLQ line %q lacks %q", dead, want)
 		}
