@@ -13,6 +13,7 @@ import (
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/kafkaconn"
+	"github.com/vidpipe/vidpipe/events/topics"
 )
 
 // DefaultGroup is the projection's consumer group id.
@@ -28,8 +29,21 @@ type Consumer struct {
 	topics     []string
 	backoffMin time.Duration
 	backoffMax time.Duration
-	ready      atomic.Bool
+	// stallTimeout: with lag and no record applied for this long, the
+	// reader is replaced (see consume). Default: 30s.
+	stallTimeout time.Duration
+	ready        atomic.Bool
+	stalls       atomic.Int64
 }
+
+// WithStallTimeout sets how long the consumer may apply nothing while its
+// group lags before it replaces its reader. Default: 30s.
+func WithStallTimeout(d time.Duration) ConsumerOption {
+	return func(c *Consumer) { c.stallTimeout = d }
+}
+
+// Stalls counts the readers replaced because they stalled.
+func (c *Consumer) Stalls() int64 { return c.stalls.Load() }
 
 // ConsumerOption configures a Consumer.
 type ConsumerOption func(*Consumer)
@@ -53,7 +67,8 @@ func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...Co
 		logger = slog.Default()
 	}
 	c := &Consumer{cfg: cfg, store: store, log: logger, group: DefaultGroup,
-		topics: events.AllTopics(), backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second}
+		topics: events.AllTopics(), backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second,
+		stallTimeout: 30 * time.Second}
 	for _, o := range opts {
 		o(c)
 	}
@@ -88,6 +103,30 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projection consumer: %w", err)
 	}
+	transport, err := kafkaconn.Transport(c.cfg, &kafka.Transport{ClientID: clientID, DialTimeout: 10 * time.Second})
+	if err != nil {
+		return fmt.Errorf("projection consumer: %w", err)
+	}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport}
+	for {
+		stalled := c.consume(ctx, dialer, client)
+		if !stalled || ctx.Err() != nil {
+			return nil
+		}
+		c.stalls.Add(1)
+		c.log.Warn("projection consumer: no record applied while the group lags; starting a new reader",
+			"stall_timeout", c.stallTimeout)
+	}
+}
+
+// consume runs one reader until ctx is done (false) or the watchdog finds
+// it stalled (true): the group has lag but no record was applied for
+// stallTimeout. A kafka-go group reader can stay silent after a rebalance
+// (seen after the API was killed -9 and restarted while the broker held
+// requests); a new reader rejoins the group and resumes from the committed
+// offsets, which is always safe: records are applied idempotently.
+func (c *Consumer) consume(ctx context.Context, dialer *kafka.Dialer, client *kafka.Client) (stalled bool) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:               c.cfg.Brokers,
 		GroupID:               c.group,
@@ -104,20 +143,32 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}),
 	})
 	defer func() {
-		if err := r.Close(); err != nil {
-			c.log.Warn("projection consumer: close reader", "err", err)
+		// Close can hang when the broker does not answer (kafka-go #1006).
+		done := make(chan error, 1)
+		go func() { done <- r.Close() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				c.log.Warn("projection consumer: close reader", "err", err)
+			}
+		case <-time.After(10 * time.Second):
+			c.log.Warn("projection consumer: closing the reader timed out; leaving it behind")
 		}
 	}()
 
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go c.watchJoin(watchCtx, r)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.watchJoin(rctx, r)
+	var lastApplied atomic.Int64
+	lastApplied.Store(time.Now().UnixNano())
+	var stall atomic.Bool
+	go c.watchdog(rctx, client, &lastApplied, func() { stall.Store(true); cancel() })
 
 	for {
-		m, err := r.FetchMessage(ctx)
+		m, err := r.FetchMessage(rctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if rctx.Err() != nil {
+				return stall.Load() && ctx.Err() == nil
 			}
 			// The reader retries on its own and paces itself (each
 			// partition reader backs off between reconnects, the group
@@ -128,26 +179,64 @@ func (c *Consumer) Run(ctx context.Context) error {
 			// partitions queue dozens of errors): pause briefly instead.
 			d := c.backoffMin
 			c.log.Warn("projection consumer: fetch failed", "err", err, "retry_in", d)
-			if !sleep(ctx, d) {
-				return nil
+			if !sleep(rctx, d) {
+				return stall.Load() && ctx.Err() == nil
 			}
 			continue
 		}
 		c.ready.Store(true)
 		if err := c.apply(ctx, m); err != nil {
-			return nil // ctx done; the record stays uncommitted
+			return false // ctx done; the record stays uncommitted
 		}
+		lastApplied.Store(time.Now().UnixNano())
 		// Commit even if ctx was cancelled meanwhile: the record is applied.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		err = r.CommitMessages(cctx, m)
-		cancel()
+		ccancel()
 		if err != nil {
 			// Harmless: the record is redelivered and Apply ignores it.
 			c.log.Warn("projection consumer: commit failed", "topic", m.Topic, "partition", m.Partition,
 				"offset", m.Offset, "err", err)
 		}
 		if ctx.Err() != nil {
-			return nil
+			return false
+		}
+	}
+}
+
+// watchdog checks every stallTimeout/3 whether the group has lag on any of
+// its topics while no record was applied for stallTimeout; then it calls
+// stalled. Errors reading the lag (Kafka down) are not a stall: the reader
+// reconnects by itself.
+func (c *Consumer) watchdog(ctx context.Context, client *kafka.Client, lastApplied *atomic.Int64, stalled func()) {
+	t := time.NewTicker(c.stallTimeout / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, lastApplied.Load())) < c.stallTimeout {
+			continue
+		}
+		var lag int64
+		for _, topic := range c.topics {
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			byPart, err := topics.GroupLag(lctx, client, c.group, topic)
+			cancel()
+			if err != nil {
+				lag = 0
+				break
+			}
+			for _, l := range byPart {
+				lag += l
+			}
+		}
+		if lag > 0 && time.Since(time.Unix(0, lastApplied.Load())) >= c.stallTimeout {
+			c.log.Warn("projection consumer: stalled", "lag", lag, "since_last_record", time.Since(time.Unix(0, lastApplied.Load())).Round(time.Second))
+			stalled()
+			return
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/harness"
@@ -304,5 +305,54 @@ func TestBackoff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConsumerReplacesStalledReader: a group reader that makes no progress
+// while its group lags (here its first SyncGroup never gets an answer, as
+// when the broker holds requests around a crash of the API) is replaced
+// after the stall timeout, and the records are applied.
+func TestConsumerReplacesStalledReader(t *testing.T) {
+	k := harness.StartKafka(t)
+	k.CreatePipelineTopics(t, 1)
+	s := MustStore(t, MustNewDatabase(t))
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var held atomic.Bool
+	k.Cluster.ControlKey(int16(kmsg.SyncGroup), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if held.CompareAndSwap(false, true) {
+			k.Cluster.SleepControl(func() { <-release }) // the first SyncGroup hangs
+		}
+		return nil, nil, false
+	})
+	group := harness.RandomName("upload-api")
+	c := NewConsumer(config.Kafka{Brokers: k.Brokers, ClientID: "projection-test"}, s, testLogger(t, nil),
+		WithGroup(group), WithRetryBackoff(20*time.Millisecond, 500*time.Millisecond), WithStallTimeout(3*time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Errorf("consumer did not stop within 60s")
+		}
+	})
+	ch := newChain(t, "alice")
+	produce(t, k, eventRecord(t, ch.up))
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s.Get(context.Background(), "alice", ch.up.VideoID); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wantStatus(t, s, "alice", ch, StatusUploaded, "", "")
+	if !held.Load() {
+		t.Fatal("no SyncGroup was held: the test did not exercise a stall")
+	}
+	if c.Stalls() < 1 {
+		t.Errorf("Stalls() = %d, want ≥ 1 (the record was applied without replacing the reader?)", c.Stalls())
 	}
 }

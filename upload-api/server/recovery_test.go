@@ -329,3 +329,36 @@ func TestUploadUnconfirmedIsSettledByRecovery(t *testing.T) {
 		})
 	}
 }
+
+// A tus upload published again by recovery (its marker and projection row
+// lost, so the first publication's outcome looks unknown) yields the very
+// same event: same ce_id and same value (uploaded_at is the source's
+// completion time), so the pipeline's outputs for it do not differ.
+func TestTusRepublishedEventIsIdentical(t *testing.T) {
+	e := mustEnv(t)
+	clip := mustClip(t)
+	id := e.tusCreate(t, aliceToken, len(clip), nil)
+	if resp, body := e.tusPatch(t, aliceToken, id, 0, clip); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
+	}
+	ctx := context.Background()
+	if err := e.Objects.Remove(ctx, submittedKey(id)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Pool.Exec(ctx, `DELETE FROM video_status WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := e.tusHead(t, aliceToken, id); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD: %d, want 200 (published again)", resp.StatusCode)
+	}
+	recs := e.uploadedByKey(t, 2)[id]
+	if len(recs) != 2 {
+		t.Fatalf("%d video.uploaded records for %s, want 2 (the first and the recovery's)", len(recs), id)
+	}
+	if header(recs[0], events.HeaderID) != header(recs[1], events.HeaderID) {
+		t.Errorf("ce_ids differ: %q and %q", header(recs[0], events.HeaderID), header(recs[1], events.HeaderID))
+	}
+	if !bytes.Equal(recs[0].Value, recs[1].Value) {
+		t.Errorf("the republished event differs from the first:\n%s\n%s", recs[0].Value, recs[1].Value)
+	}
+}
