@@ -106,6 +106,44 @@ type API struct {
 	TusPartSize int64 `mapstructure:"tus_part_size" default:"67108864" desc:"S3 part size of tus uploads in bytes, buffered on disk (5 MiB to 5 GiB)"`
 	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
+
+	// Caps and quotas (see server.LimitOptions). Concurrency caps count per
+	// API process; the storage quota is kept in PostgreSQL and holds across
+	// replicas.
+
+	// MaxConcurrentUploads caps the uploads in progress (multipart
+	// requests, tus POST/PATCH requests) of one process; 0: no cap. Each
+	// multipart upload holds one s3.part_size buffer in memory. Default: 128.
+	MaxConcurrentUploads int `mapstructure:"max_concurrent_uploads" default:"128" desc:"uploads in progress per API process, 429 past it (0: no cap)"`
+	// MaxConcurrentUploadsPerUser caps one user's uploads in progress in
+	// one process; 0: no cap. Default: 16.
+	MaxConcurrentUploadsPerUser int `mapstructure:"max_concurrent_uploads_per_user" default:"16" desc:"uploads in progress per user and API process, 429 past it (0: no cap)"`
+	// MinUploadRate is the average rate (bytes/s) an upload body must keep
+	// up after MinUploadRateGrace, else 408; 0: no minimum. Default: 4096.
+	MinUploadRate int64 `mapstructure:"min_upload_rate" default:"4096" desc:"minimum average upload rate in bytes/s after the grace period (0: none)"`
+	// MinUploadRateGrace is when the rate check starts. Default: 1m.
+	MinUploadRateGrace time.Duration `mapstructure:"min_upload_rate_grace" default:"1m" desc:"time an upload body runs before min_upload_rate applies"`
+	// UserQuotaBytes is each user's storage quota: the sizes of their
+	// uploaded sources plus uploads in progress; 0: no quota. Default: 100 GiB.
+	UserQuotaBytes int64 `mapstructure:"user_quota_bytes" default:"107374182400" desc:"storage quota per user in bytes of uploaded sources, checked before and after an upload (0: none)"`
+	// QuotaReservationTTL is how long an unfinished upload holds its share
+	// of the quota without a request. Default: 24h.
+	QuotaReservationTTL time.Duration `mapstructure:"quota_reservation_ttl" default:"24h" desc:"how long an idle unfinished upload keeps its share of the quota"`
+	// SSEMaxStreams caps the event streams of one process; 0: no cap. Default: 1024.
+	SSEMaxStreams int `mapstructure:"sse_max_streams" default:"1024" desc:"event streams per API process, 429 past it (0: no cap)"`
+	// SSEMaxStreamsPerUser caps one user's event streams in one process;
+	// 0: no cap. Default: 16.
+	SSEMaxStreamsPerUser int `mapstructure:"sse_max_streams_per_user" default:"16" desc:"event streams per user and API process, 429 past it (0: no cap)"`
+	// SSEMaxLifetime ends an event stream (the client reconnects with
+	// Last-Event-ID). Default: 1h.
+	SSEMaxLifetime time.Duration `mapstructure:"sse_max_lifetime" default:"1h" desc:"longest life of one event stream"`
+	// SSEWriteTimeout bounds each write to an event stream. Default: 10s.
+	SSEWriteTimeout time.Duration `mapstructure:"sse_write_timeout" default:"10s" desc:"deadline of each write to an event stream"`
+	// HLSCacheBytes bounds the memory of cached signed playlists; 0: no
+	// cache. Default: 64 MiB.
+	HLSCacheBytes int64 `mapstructure:"hls_cache_bytes" default:"67108864" desc:"memory for cached signed HLS playlists in bytes (0: no cache)"`
+	// HLSMaxPlaylistBytes bounds a stored and a rewritten playlist. Default: 8 MiB.
+	HLSMaxPlaylistBytes int64 `mapstructure:"hls_max_playlist_bytes" default:"8388608" desc:"largest HLS playlist served, stored or rewritten, in bytes"`
 }
 
 // Validate checks the api section.
@@ -161,6 +199,33 @@ func (a API) Validate() error {
 	}
 	if a.TusPartSize < 5<<20 || a.TusPartSize > 5<<30 {
 		add("tus_part_size", "must be between 5242880 (5 MiB) and 5368709120 (5 GiB) (got %d)", a.TusPartSize)
+	}
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{
+		{"max_concurrent_uploads", int64(a.MaxConcurrentUploads)}, {"max_concurrent_uploads_per_user", int64(a.MaxConcurrentUploadsPerUser)},
+		{"min_upload_rate", a.MinUploadRate}, {"user_quota_bytes", a.UserQuotaBytes},
+		{"sse_max_streams", int64(a.SSEMaxStreams)}, {"sse_max_streams_per_user", int64(a.SSEMaxStreamsPerUser)},
+		{"hls_cache_bytes", a.HLSCacheBytes},
+	} {
+		if n.v < 0 {
+			add(n.key, "must not be negative (0 switches it off; got %d)", n.v)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"min_upload_rate_grace", a.MinUploadRateGrace}, {"quota_reservation_ttl", a.QuotaReservationTTL},
+		{"sse_max_lifetime", a.SSEMaxLifetime}, {"sse_write_timeout", a.SSEWriteTimeout},
+	} {
+		if d.v <= 0 {
+			add(d.key, "must be positive (got %s)", d.v)
+		}
+	}
+	if a.HLSMaxPlaylistBytes < 1024 {
+		add("hls_max_playlist_bytes", "must be at least 1024 (got %d)", a.HLSMaxPlaylistBytes)
 	}
 	if a.PublishAttempts < 1 {
 		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)

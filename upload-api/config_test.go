@@ -17,7 +17,9 @@ func TestLoadDevConfig(t *testing.T) {
 		t.Errorf("tokens = %v", cfg.API.Tokens)
 	}
 	if cfg.API.Addr != "127.0.0.1:8080" || cfg.API.MaxUploadBytes != 10<<30 || cfg.API.MaxFieldBytes != 32<<10 ||
-		cfg.API.PublishTimeout != 15*time.Second || cfg.S3.PresignExpiry != time.Hour || cfg.API.TusPartSize != 64<<20 {
+		cfg.API.PublishTimeout != 15*time.Second || cfg.S3.PresignExpiry != time.Hour || cfg.API.TusPartSize != 64<<20 ||
+		cfg.API.MaxConcurrentUploads != 128 || cfg.API.MaxConcurrentUploadsPerUser != 16 || cfg.API.UserQuotaBytes != 100<<30 ||
+		cfg.API.SSEMaxStreamsPerUser != 16 || cfg.API.SSEMaxLifetime != time.Hour || cfg.API.HLSCacheBytes != 64<<20 {
 		t.Errorf("defaults: %+v", cfg.API)
 	}
 	if cfg.Kafka.ClientID != Service {
@@ -54,7 +56,9 @@ func TestAPIValidate(t *testing.T) {
 		return API{Addr: "127.0.0.1:8080", Tokens: map[string]string{"dev-alice": "alice"}, MaxUploadBytes: 1, MaxFieldBytes: 1024,
 			MaxBodyBytes: 1024, ReadHeaderTimeout: time.Second, IdleTimeout: time.Second, RequestTimeout: time.Second,
 			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second, RecoveryInterval: time.Second,
-			TusPartSize: 5 << 20, Replicas: 1}
+			TusPartSize: 5 << 20, Replicas: 1,
+			MinUploadRateGrace: time.Second, QuotaReservationTTL: time.Hour, SSEMaxLifetime: time.Hour, SSEWriteTimeout: time.Second,
+			HLSMaxPlaylistBytes: 1 << 20}
 	}
 	tests := map[string]struct {
 		mod     func(*API)
@@ -94,6 +98,11 @@ func TestAPIValidate(t *testing.T) {
 		"tus part too small":     {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},
 		"tus part too large":     {func(a *API) { a.TusPartSize = 5<<30 + 1 }, "tus_part_size"},
 		"tus part at 5 GiB":      {func(a *API) { a.TusPartSize = 5 << 30 }, ""},
+		"caps off":               {func(a *API) { a.MaxConcurrentUploads, a.UserQuotaBytes, a.SSEMaxStreams, a.HLSCacheBytes = 0, 0, 0, 0 }, ""},
+		"negative upload cap":    {func(a *API) { a.MaxConcurrentUploadsPerUser = -1 }, "max_concurrent_uploads_per_user"},
+		"negative quota":         {func(a *API) { a.UserQuotaBytes = -1 }, "user_quota_bytes"},
+		"zero sse lifetime":      {func(a *API) { a.SSEMaxLifetime = 0 }, "sse_max_lifetime"},
+		"tiny playlist cap":      {func(a *API) { a.HLSMaxPlaylistBytes = 100 }, "hls_max_playlist_bytes"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

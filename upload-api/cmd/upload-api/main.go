@@ -150,9 +150,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		log.Info("removed stale tus part buffers", "count", n)
 	}
 	metrics := server.NewMetrics()
+	limits := server.NewLimits(limitOptions(cfg.API), status, log)
 	tus, err := server.NewTus(server.TusDeps{
 		Logger: log, Options: opts, S3: s3client, PartSize: cfg.API.TusPartSize, TempDir: cfg.API.TusTempDir,
-		Objects: objects, Publisher: pub, Status: status, Metrics: metrics,
+		Objects: objects, Publisher: pub, Status: status, Metrics: metrics, Limits: limits,
 	})
 	if err != nil {
 		return err
@@ -177,6 +178,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Catalog:   catalog.New(pool),
 		Tus:       tus,
 		Metrics:   metrics,
+		Limits:    limits,
 		Ready: []server.Check{
 			{Name: "kafka", Fn: func(ctx context.Context) error { return pub.Ping(ctx, events.TopicUploaded) }},
 			{Name: "storage", Fn: objects.Ping},
@@ -247,5 +249,30 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.C
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// limitOptions returns the caps and quotas of the api section for the
+// server package (0 in the config, "off", is a negative value there).
+func limitOptions(a uploadapi.API) server.LimitOptions {
+	off := func(v int64) int64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	return server.LimitOptions{
+		MaxUploads:         int(off(int64(a.MaxConcurrentUploads))),
+		MaxUploadsPerUser:  int(off(int64(a.MaxConcurrentUploadsPerUser))),
+		MinUploadRate:      off(a.MinUploadRate),
+		MinUploadRateGrace: a.MinUploadRateGrace,
+		QuotaBytes:         off(a.UserQuotaBytes),
+		ReservationTTL:     a.QuotaReservationTTL,
+		MaxStreams:         int(off(int64(a.SSEMaxStreams))),
+		MaxStreamsPerUser:  int(off(int64(a.SSEMaxStreamsPerUser))),
+		StreamLifetime:     a.SSEMaxLifetime,
+		StreamWriteTimeout: a.SSEWriteTimeout,
+		PlaylistCacheBytes: off(a.HLSCacheBytes),
+		MaxPlaylistBytes:   a.HLSMaxPlaylistBytes,
 	}
 }
