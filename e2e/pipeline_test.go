@@ -1,8 +1,11 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,8 +165,14 @@ func TestPipelineGoodAndBadVideos(t *testing.T) {
 	os.WriteFile(playlist, []byte("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXTINF:10,\n/etc/passwd\n#EXT-X-ENDLIST\n"), 0o644)
 	evil := s.upload(t, playlist, "Crafted playlist")
 
+	// Issue 11: three frames ten hours apart in a Matroska file whose
+	// header declares 2 s (a lying duration), refused by the packet scan
+	// instead of being transcoded into 20 hours of duplicated frames.
+	lying := s.upload(t, lyingMatroska(t, dir), "Lying duration")
+	reasons := map[string]string{lying.VideoID: "longer than declared"}
+
 	good := []events.VideoUploaded{landscape, small, silent}
-	bad := []events.VideoUploaded{notVideo, truncated, evil}
+	bad := []events.VideoUploaded{notVideo, truncated, evil, lying}
 	s.publish(t, append(append([]events.VideoUploaded{}, bad...), good...)...)
 
 	ready := byKey(s.k.ReadAll(t, events.TopicReady, len(good), 5*time.Minute))
@@ -217,6 +226,9 @@ func TestPipelineGoodAndBadVideos(t *testing.T) {
 			t.Errorf("%s: dead letter %+v, want permanent with a reason", b.Title, dl)
 		}
 		t.Logf("%s dead-lettered: %s", b.Title, dl.Err)
+		if want := reasons[b.VideoID]; want != "" && !strings.Contains(dl.Err, want) {
+			t.Errorf("%s: dead-letter reason %q does not say %q", b.Title, dl.Err, want)
+		}
 		if objs := s.objects(t, events.OutputPrefix(b.VideoID)); len(objs) != 0 {
 			t.Errorf("%s: outputs written for a bad input: %v", b.Title, objs)
 		}
@@ -257,6 +269,31 @@ func TestPipelineGoodAndBadVideos(t *testing.T) {
 	for _, st := range events.Stages {
 		waitLagZero(t, s.k, st)
 	}
+}
+
+// lyingMatroska writes 3 frames ten hours apart as Matroska and patches
+// the header to declare 2 s: the Segment Duration element (0x4489, 8-byte
+// float in ms) and the stream's DURATION tag (transcode/lyingmedia has the
+// full corpus; e2e does not import the transcode module).
+func lyingMatroska(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "lying.mkv")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=1", "-frames:v", "3", "-vf", "setpts=N*36000/TB",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "1", "-fps_mode", "passthrough", "-f", "matroska", p)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte{0x44, 0x89, 0x88})
+	if i < 0 {
+		t.Fatal("no 8-byte Matroska Duration element")
+	}
+	binary.BigEndian.PutUint64(data[i+3:], math.Float64bits(2000))
+	data = bytes.ReplaceAll(data, []byte("20:00:01.000000000"), []byte("00:00:02.000000000"))
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // waitLagZero waits until the stage's group has committed everything
