@@ -135,7 +135,7 @@ const sourceName = "source"
 
 // Handle transcodes in's source and returns the video.transcoded event. It
 // is idempotent: the same input writes the same keys (see the package doc).
-func (w *Worker) Handle(ctx context.Context, in events.VideoUploaded) (events.VideoTranscoded, error) {
+func (w *Worker) handle(ctx context.Context, in events.VideoUploaded) (events.VideoTranscoded, error) {
 	var zero events.VideoTranscoded
 	if err := in.Validate(); err != nil {
 		return zero, stage.Permanent(err)

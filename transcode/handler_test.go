@@ -469,7 +469,8 @@ func TestHandleRejectsBadSources(t *testing.T) {
 	}{
 		"empty object": {file: empty, reason: "is empty"},
 		"missing object": {file: good, reason: "object not found", edit: func(e *env, in *events.VideoUploaded) {
-			in.Source.Key = events.SourceKey(events.NewID())
+			in.VideoID = events.NewID() // a video whose source was never stored
+			in.Source.Key = events.SourceKey(in.VideoID)
 		}},
 		"declared size over the limit": {file: good, mutate: func(s *Settings) { s.MaxFileSize = 1000 },
 			reason: "exceeds the limit of 1000 bytes"},
