@@ -66,6 +66,9 @@ func NewWorker(cfg Settings, store Store, log *slog.Logger) *Worker {
 // and a cancelled context are transient: the runtime retries.
 func (w *Worker) Handle(ctx context.Context, in events.VideoTranscoded) (events.VideoThumbnailed, error) {
 	var zero events.VideoThumbnailed
+	if err := in.Validate(); err != nil { // keys outside the video, ...: also when called directly
+		return zero, stage.Permanent(err)
+	}
 	rend, err := pickRendition(in.Renditions)
 	if err != nil {
 		return zero, stage.Permanent(err)
@@ -92,7 +95,7 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoTranscoded) (events.
 		return zero, w.mediaError(ctx, rend, err)
 	}
 	if err := p.checkSize(w.cfg.MaxPixels); err != nil {
-		return zero, stage.Permanentf("rendition %s (%s) is too large: %w", rend.Name, rend.Key, err)
+		return zero, stage.Coded(events.ErrorCodeTooLarge, stage.Permanentf("rendition %s (%s) is too large: %w", rend.Name, rend.Key, err))
 	}
 	duration := p.Duration
 	if duration <= 0 {
@@ -191,13 +194,13 @@ func (w *Worker) mediaError(ctx context.Context, r events.Rendition, err error) 
 	var tt *ToolTimeoutError
 	switch {
 	case errors.As(err, &tt):
-		return stage.Permanentf("rendition %s (%s) is too slow to process, not retried: %w", r.Name, r.Key, err)
+		return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is too slow to process, not retried: %w", r.Name, r.Key, err))
 	case errors.Is(err, errTimeline):
-		return stage.Permanentf("rendition %s (%s) is not what it declares: %w", r.Name, r.Key, err)
+		return stage.Coded(events.ErrorCodeDurationMismatch, stage.Permanentf("rendition %s (%s) is not what it declares: %w", r.Name, r.Key, err))
 	case errors.Is(err, errNoVideo), errors.Is(err, errNoFrame):
-		return stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err)
+		return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
 	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && !te.Signaled && isExitError(te.Err):
-		return stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err)
+		return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
 	}
 	return fmt.Errorf("rendition %s: %w", r.Name, err)
 }

@@ -1,0 +1,53 @@
+package thumbnail
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/stage"
+)
+
+// TestRefusalsCarryCodes: the worker's refusals carry user-safe error
+// codes (the dead letter's dlq.error_code and the status document show
+// them instead of the raw error).
+func TestRefusalsCarryCodes(t *testing.T) {
+	ctx := context.Background()
+	s := MustStore(t)
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.mp4")
+	if err := os.WriteFile(garbage, []byte("this is not a video, just text\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full := MustClip(t, dir, clip{Width: 640, Height: 360, Seconds: 2})
+	tests := map[string]struct {
+		upload   string
+		settings func(*Settings)
+		code     string
+	}{
+		"not a video":           {upload: garbage, code: events.ErrorCodeCorruptMedia},
+		"frame over max_pixels": {upload: full, code: events.ErrorCodeTooLarge, settings: func(c *Settings) { c.MaxPixels = 640*360 - 1 }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := transcoded(2, events.Rendition{Name: "360p", Width: 640, Height: 360})
+			MustPut(t, s, in.Renditions[0].Key, tc.upload)
+			var mutate []func(*Settings)
+			if tc.settings != nil {
+				mutate = append(mutate, tc.settings)
+			}
+			_, err := newTestWorker(t, s, mutate...).Handle(ctx, in)
+			if !stage.IsPermanent(err) || stage.ErrorCode(err) != tc.code {
+				t.Fatalf("err = %v, code %q; want permanent with code %q", err, stage.ErrorCode(err), tc.code)
+			}
+		})
+	}
+	// An invalid event (a rendition key of another video) is invalid_event.
+	in := transcoded(2, events.Rendition{Name: "360p", Width: 640, Height: 360})
+	in.Renditions[0].Key = events.RenditionKey(events.NewID(), "360p")
+	if _, err := newTestWorker(t, s).Handle(ctx, in); !stage.IsPermanent(err) || stage.ErrorCode(err) != events.ErrorCodeInvalidEvent {
+		t.Fatalf("foreign rendition key: err = %v, code %q", err, stage.ErrorCode(err))
+	}
+}
