@@ -131,6 +131,14 @@ func Transcode(ctx context.Context, env Env, o TranscodeOptions) *report.Section
 			}
 		}
 		s.Tables = append(s.Tables, rt)
+
+		// What the ffmpeg sandbox costs (issue target: at most 3 % of transcode wall time).
+		sbt, sbc, err := sandboxCost(ctx, env, o.Runs)
+		if err != nil {
+			return fmt.Errorf("sandbox cost: %w", err)
+		}
+		s.Tables = append(s.Tables, sbt)
+		s.Checks = append(s.Checks, sbc...)
 		s.Notes = append(s.Notes, "Realtime factor = source duration ÷ wall time (above 1 means faster than real time). "+
 			"ffmpeg wants both cores, so the wall times are the figures most exposed to the other agents' load. The CPU times (user+sys from the "+
 			"invocation's rusage, which counts the ffmpeg and MinIO children it waited for, minus a setup-only invocation of the same run) measure the work done, "+
