@@ -286,6 +286,23 @@ func TestServicesSecurity(t *testing.T) {
 			cases["missing fields"] = badCase{id, withoutField(t, ev, missingField), missingField}
 			ev, id = sample()
 			cases["unknown schema version"] = badCase{id, editJSON(t, ev, func(m map[string]any) { m["schema_version"] = 2 }), "schema_version"}
+			// A forged event naming another video's object (§3): refused
+			// before any handler reads or writes it.
+			victim := events.NewID()
+			foreignKey := map[events.Stage]struct {
+				field string
+				set   func(map[string]any)
+			}{
+				events.StageTranscode: {"source.key", func(m map[string]any) { m["source"].(map[string]any)["key"] = events.SourceKey(victim) }},
+				events.StageThumbnail: {"renditions[0].key", func(m map[string]any) {
+					m["renditions"].([]any)[0].(map[string]any)["key"] = events.RenditionKey(victim, "120p")
+				}},
+				events.StageIndexer: {"thumbnails.poster.key", func(m map[string]any) {
+					m["thumbnails"].(map[string]any)["poster"].(map[string]any)["key"] = events.ThumbnailPrefix(victim) + "poster.jpg"
+				}},
+			}[st]
+			ev, id = sample()
+			cases["key of another video"] = badCase{id, editJSON(t, ev, foreignKey.set), foreignKey.field}
 			ev, _ = sample()
 			noKey, err := events.Encode(ev)
 			if err != nil {
@@ -319,7 +336,7 @@ func TestServicesSecurity(t *testing.T) {
 					continue
 				}
 				d, ok := events.ParseDeadLetter(stage.FromKafkaHeaders(m.Headers))
-				if !ok || d.Class != events.ErrorClassPermanent || !strings.Contains(d.Err, c.reason) {
+				if !ok || d.Class != events.ErrorClassPermanent || !strings.Contains(d.Err, c.reason) || d.Code != events.ErrorCodeInvalidEvent {
 					t.Errorf("%s %s: dead letter %+v, want permanent with a reason naming %q", st.DLQTopic(), name, d, c.reason)
 				}
 			}
