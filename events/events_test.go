@@ -150,7 +150,12 @@ func TestDecodeRejects(t *testing.T) {
 func TestDeadLetterHeadersRoundTrip(t *testing.T) {
 	orig := []events.Header{{Key: events.HeaderID, Value: []byte("x")}, {Key: "dlq.stage", Value: []byte("stale")}}
 	dl := events.DeadLetter{Stage: events.StageThumbnail, Topic: events.TopicTranscoded, Partition: 3, Offset: 42, Group: "thumbnail",
-		Err: strings.Repeat("e", events.MaxDLQErrorLen+10), Class: events.ErrorClassExhausted, Attempts: 5, FailedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		Err: strings.Repeat("e", events.MaxDLQErrorLen+10), Class: events.ErrorClassExhausted, Code: events.ErrorCodeCorruptMedia,
+		Attempts: 5, FailedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	// Without a code, the dead letter says internal.
+	if c := events.HeaderValue(events.DeadLetter{}.Headers(nil), events.HeaderDLQErrorCode); c != events.ErrorCodeInternal {
+		t.Errorf("dlq.error_code of a dead letter without Code = %q, want internal", c)
+	}
 	hs := dl.Headers(orig)
 	if events.HeaderValue(hs, events.HeaderID) != "x" {
 		t.Fatal("original header lost")

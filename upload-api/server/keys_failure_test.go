@@ -27,12 +27,16 @@ func TestPresignRefusesAnotherVideosObject(t *testing.T) {
 		t.Fatalf("own document: %v", err)
 	}
 	foreign := map[string]func(*events.VideoReady){
-		"rendition":    func(d *events.VideoReady) { d.Renditions[0].Key = events.RenditionKey(victim.id, "360p") },
-		"poster":       func(d *events.VideoReady) { d.Thumbnails.Poster.Key = victim.ready.Thumbnails.Poster.Key },
-		"small":        func(d *events.VideoReady) { d.Thumbnails.Small.Key = events.SourceKey(victim.id) },
-		"sprite":       func(d *events.VideoReady) { d.Thumbnails.Sprite = &events.Image{Key: events.SourceKey(victim.id), Width: 1, Height: 1, Size: 1} },
-		"sprite vtt":   func(d *events.VideoReady) { d.Thumbnails.SpriteVTTKey = "deadletters/transcode/video.uploaded/0/0" },
-		"escape":       func(d *events.VideoReady) { d.Renditions[0].Key = events.OutputPrefix(f.id) + "../" + victim.id + "/mp4/360p.mp4" },
+		"rendition": func(d *events.VideoReady) { d.Renditions[0].Key = events.RenditionKey(victim.id, "360p") },
+		"poster":    func(d *events.VideoReady) { d.Thumbnails.Poster.Key = victim.ready.Thumbnails.Poster.Key },
+		"small":     func(d *events.VideoReady) { d.Thumbnails.Small.Key = events.SourceKey(victim.id) },
+		"sprite": func(d *events.VideoReady) {
+			d.Thumbnails.Sprite = &events.Image{Key: events.SourceKey(victim.id), Width: 1, Height: 1, Size: 1}
+		},
+		"sprite vtt": func(d *events.VideoReady) { d.Thumbnails.SpriteVTTKey = "deadletters/transcode/video.uploaded/0/0" },
+		"escape": func(d *events.VideoReady) {
+			d.Renditions[0].Key = events.OutputPrefix(f.id) + "../" + victim.id + "/mp4/360p.mp4"
+		},
 		"own source":   func(d *events.VideoReady) { d.Renditions[0].Key = events.SourceKey(victim.id) },
 		"tus metadata": func(d *events.VideoReady) { d.Thumbnails.Poster.Key = "tus/" + events.SourceKey(victim.id) + ".info" },
 	}
