@@ -77,7 +77,10 @@ func Follow(ctx context.Context, opts Options, w io.Writer) error {
 	if len(opts.Topics) == 0 {
 		opts.Topics = events.AllTopics()
 	}
-	client := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 10 * time.Second, Transport: opts.Transport}
+	client := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 10 * time.Second}
+	if opts.Transport != nil { // a nil *Transport in the interface would panic
+		client.Transport = opts.Transport
+	}
 	type tp struct {
 		topic string
 		part  int
