@@ -106,7 +106,7 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 	minFile, maxFile := int64(1), o.MaxUploadBytes
 	if cl := r.ContentLength; cl >= 0 {
 		maxFile = min(maxFile, cl)
-		minFile = max(1, min(maxFile, cl-3*o.MaxFieldBytes-multipartSlack))
+		minFile = max(min(1, maxFile), min(maxFile, cl-3*o.MaxFieldBytes-multipartSlack))
 	}
 	quotaMax, err := lim.reserve(ctx, owner, id, minFile, maxFile)
 	if err != nil {

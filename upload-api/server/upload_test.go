@@ -318,9 +318,9 @@ func TestUploadSlowHeaders(t *testing.T) {
 // TestUploadConcurrent runs many small uploads at once (bounded) and
 // checks each got its own id and record.
 func TestUploadConcurrent(t *testing.T) {
-	e := mustEnv(t)
-	clip := mustClip(t)
 	const n = 24
+	e := mustEnv(t, withLimits(func(l *LimitOptions) { l.MaxUploadsPerUser = n }))
+	clip := mustClip(t)
 	ids := make(chan string, n)
 	errs := make(chan error, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
