@@ -48,6 +48,11 @@ type API struct {
 	// (127.0.0.1, ::1, localhost: a development listener), where 6 will do:
 	// the dev config (config.dev.yaml) has dev-alice=alice and dev-bob=bob.
 	Tokens map[string]string `mapstructure:"tokens" default:"" desc:"bearer tokens as token=user pairs (32+ characters unless api.addr is loopback)" secret:"true"`
+	// AuthFailBurst is how many failed authentications a client address
+	// may make before it gets 429; one is refilled every AuthFailRefill.
+	// Default: 10 and 6s.
+	AuthFailBurst  int           `mapstructure:"auth_fail_burst" default:"10" desc:"failed authentications per client address before 429 (refilled one per auth_fail_refill)"`
+	AuthFailRefill time.Duration `mapstructure:"auth_fail_refill" default:"6s" desc:"time that refills one failed authentication of a client address"`
 	// MaxUploadBytes bounds one uploaded file (multipart and tus). Default: 10 GiB.
 	MaxUploadBytes int64 `mapstructure:"max_upload_bytes" default:"10737418240" desc:"largest accepted video file in bytes"`
 	// MaxFieldBytes bounds one multipart form field (title, description,

@@ -39,13 +39,13 @@ func TestValueRefs(t *testing.T) {
 	}
 	// The headers carry the reference both ways.
 	dl := events.DeadLetter{Stage: events.StageTranscode, Topic: events.TopicUploaded, Class: events.ErrorClassPermanent,
-		FailedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ValueRef: ref, ValueBytes: 1234}
+		Code: events.ErrorCodeInternal, FailedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ValueRef: ref, ValueBytes: 1234}
 	got, ok := events.ParseDeadLetter(dl.Headers(nil))
 	if !ok || got != dl {
 		t.Errorf("ParseDeadLetter = %+v, want %+v", got, dl)
 	}
 	dl.ValueRef, dl.ValueBytes = "", 0
-	if hs := dl.Headers(nil); events.HeaderValue(hs, events.HeaderDLQValueRef) != "" || len(hs) != 9 {
+	if hs := dl.Headers(nil); events.HeaderValue(hs, events.HeaderDLQValueRef) != "" || len(hs) != len(events.DLQHeaderKeys) {
 		t.Errorf("a dead letter without a reference has headers %v", hs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Auth maps bearer tokens to users. Lookups compare the presented token
@@ -32,6 +33,20 @@ func NewAuth(tokens map[string]string) *Auth {
 	}
 	// A stable order keeps the work per lookup independent of map order.
 	sort.Slice(a.entries, func(i, j int) bool { return a.entries[i].user < a.entries[j].user })
+	return a
+}
+
+// LimitFailures sets the failed-authentication limit per client address:
+// burst failures, one refilled every refill (defaults: AuthFailBurst,
+// AuthFailRefill). Values ≤ 0 keep the default. It returns a.
+func (a *Auth) LimitFailures(burst int, refill time.Duration) *Auth {
+	if burst <= 0 {
+		burst = AuthFailBurst
+	}
+	if refill <= 0 {
+		refill = AuthFailRefill
+	}
+	a.failures = newFailLimiter(burst, refill)
 	return a
 }
 

@@ -65,6 +65,9 @@ type envConfig struct {
 	partSize int64
 	consumer bool // run the projection consumer
 	limits   LimitOptions
+	// authFailBurst: the hostile tests send many bad credentials from one
+	// address; the limiter itself is tested in authlimit_test.go.
+	authFailBurst int
 }
 
 type envOption func(*envConfig)
@@ -91,7 +94,7 @@ func (w tLogWriter) Write(p []byte) (int, error) {
 // mustEnv starts the dependencies and the API server for one test.
 func mustEnv(tb testing.TB, options ...envOption) *env {
 	tb.Helper()
-	cfg := envConfig{partSize: 16 << 20}
+	cfg := envConfig{partSize: 16 << 20, authFailBurst: 10_000}
 	for _, o := range options {
 		o(&cfg)
 	}
@@ -161,7 +164,7 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 			return nil
 		}})
 	}
-	h := NewServer(Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens), Objects: objects, Publisher: pub,
+	h := NewServer(Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0), Objects: objects, Publisher: pub,
 		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready})
 	srv := NewHTTPServer("127.0.0.1:0", h, 5*time.Second, time.Minute, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

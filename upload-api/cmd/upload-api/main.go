@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	handler := server.NewServer(server.Deps{
 		Logger:    log,
 		Options:   opts,
-		Auth:      server.NewAuth(cfg.API.Tokens),
+		Auth:      server.NewAuth(cfg.API.Tokens).LimitFailures(cfg.API.AuthFailBurst, cfg.API.AuthFailRefill),
 		Objects:   objects,
 		Publisher: pub,
 		Status:    status,
