@@ -164,8 +164,25 @@ func TestComposeHostPortsAreLocal(t *testing.T) {
 			}
 		}
 	}
-	if up := p.Services["upload-api"]; len(up.Ports) != 1 || up.Ports[0].Published != "8080" || up.Ports[0].Target != 8080 {
-		t.Errorf("upload-api ports %+v, want 127.0.0.1:8080:8080", up.Ports)
+	// The API and its operations listener (/readyz, /metrics), each on
+	// the host port of the same number as its listen address.
+	df := MustDockerfile(t)
+	up := p.Services["upload-api"]
+	env := composeEnv(t, df, up)
+	var want []string
+	for _, k := range listenAddrKeys("upload-api") {
+		port, err := portOf(env[k])
+		if err != nil {
+			t.Fatalf("upload-api %s=%q: %v", k, env[k], err)
+		}
+		want = append(want, itoa(port)+":"+itoa(port))
+	}
+	var got []string
+	for _, port := range up.Ports {
+		got = append(got, port.Published+":"+itoa(int(port.Target)))
+	}
+	if !slices.Equal(got, want) || !slices.Equal(want, []string{"8080:8080", "8090:8090"}) {
+		t.Errorf("upload-api ports %v, want 127.0.0.1:8080:8080 (api.addr) and 127.0.0.1:8090:8090 (api.ops_addr), the ports of %v = %v", got, listenAddrKeys("upload-api"), want)
 	}
 }
 
@@ -241,7 +258,7 @@ func TestComposeHealthAndOrder(t *testing.T) {
 			if len(test) != 3 || test[0] != "CMD" || test[1] != healthcheckBin {
 				t.Fatalf("healthcheck %q, want [CMD %s URL]", test, healthcheckBin)
 			}
-			MustProbeMatchesAddr(t, test[2], "/readyz", env[addrKey(bin)])
+			MustProbeMatchesAddr(t, test[2], "/readyz", env[opsAddrKey(bin)])
 		})
 	}
 }

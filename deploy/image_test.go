@@ -154,11 +154,24 @@ func TestDockerfileHealthchecks(t *testing.T) {
 				t.Errorf("target %s does not carry %s", bin, healthcheckBin)
 			}
 			env := MustImageEnv(t, df, bin)
-			MustProbeMatchesAddr(t, argv[1], "/healthz", env[addrKey(bin)])
+			MustProbeMatchesAddr(t, argv[1], "/healthz", env[opsAddrKey(bin)])
+			// EXPOSE names every listener's port, nothing else.
 			exposes, _ := df.All(bin, "EXPOSE")
-			port, _ := portOf(env[addrKey(bin)])
-			if len(exposes) != 1 || exposes[0].Args != itoa(port) {
-				t.Errorf("EXPOSE %v, want the port of %s=%s", exposes, addrKey(bin), env[addrKey(bin)])
+			var got, want []string
+			for _, e := range exposes {
+				got = append(got, strings.Fields(e.Args)...)
+			}
+			for _, k := range listenAddrKeys(bin) {
+				port, err := portOf(env[k])
+				if err != nil || !strings.HasPrefix(env[k], "0.0.0.0:") {
+					t.Errorf("image %s=%q: want 0.0.0.0:PORT (%v)", k, env[k], err)
+				}
+				want = append(want, itoa(port))
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("EXPOSE %v, want the ports %v of %v", got, want, listenAddrKeys(bin))
 			}
 		})
 	}

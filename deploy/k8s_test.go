@@ -3,9 +3,9 @@ package deploy_test
 import (
 	"fmt"
 	"maps"
-	"regexp"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -381,13 +381,31 @@ func TestK8sProbes(t *testing.T) {
 			t.Parallel()
 			ctr, bin := MustContainer(t, "Deployment "+name, d.Spec.Template.Spec)
 			env := c.MustEnv(t, MustImageEnv(t, df, bin), ctr)
-			addr := env[addrKey(bin)]
-			port, err := portOf(addr)
-			if err != nil || !strings.HasPrefix(addr, "0.0.0.0:") {
-				t.Fatalf("%s=%q: want 0.0.0.0:PORT (%v)", addrKey(bin), addr, err)
+			// Container ports: "http" on the first listen address (the API,
+			// or a worker's health and metrics), then "ops" on upload-api's
+			// operations listener.
+			names := []string{"http", "ops"}
+			keys := listenAddrKeys(bin)
+			if len(ctr.Ports) != len(keys) {
+				t.Errorf("ports %+v, want %d (the ports of %v)", ctr.Ports, len(keys), keys)
 			}
-			if len(ctr.Ports) != 1 || ctr.Ports[0].ContainerPort != int32(port) || ctr.Ports[0].Name != "http" {
-				t.Errorf("ports %+v, want one named http on %d (the port of %s)", ctr.Ports, port, addrKey(bin))
+			for i, k := range keys {
+				addr := env[k]
+				port, err := portOf(addr)
+				if err != nil || !strings.HasPrefix(addr, "0.0.0.0:") {
+					t.Fatalf("%s=%q: want 0.0.0.0:PORT (%v)", k, addr, err)
+				}
+				if i < len(ctr.Ports) && (ctr.Ports[i].ContainerPort != int32(port) || ctr.Ports[i].Name != names[i]) {
+					t.Errorf("port %+v, want one named %s on %d (the port of %s)", ctr.Ports[i], names[i], port, k)
+				}
+			}
+			// Probes and the scrape go where /healthz, /readyz and /metrics
+			// are: the operations port ("ops", api.ops_addr) for upload-api,
+			// whose API port answers 404 to /readyz and /metrics.
+			opsName := names[len(keys)-1]
+			port, err := portOf(env[opsAddrKey(bin)])
+			if err != nil {
+				t.Fatalf("%s=%q: %v", opsAddrKey(bin), env[opsAddrKey(bin)], err)
 			}
 			for _, p := range []struct {
 				kind     string
@@ -406,12 +424,15 @@ func TestK8sProbes(t *testing.T) {
 					continue
 				}
 				g := p.probe.HTTPGet
-				if g == nil || g.Path != p.path || !portIs(g.Port, "http", port) {
-					t.Errorf("%s probe %+v, want GET %s on port http (%d)", p.kind, g, p.path, port)
+				if g == nil || g.Path != p.path || !portIs(g.Port, opsName, port) {
+					t.Errorf("%s probe %+v, want GET %s on port %s (%d, %s)", p.kind, g, p.path, opsName, port, opsAddrKey(bin))
 				}
 			}
 			if ann := d.Spec.Template.Annotations["prometheus.io/port"]; ann != strconv.Itoa(port) {
-				t.Errorf("prometheus.io/port annotation %q, want %d (where /metrics is)", ann, port)
+				t.Errorf("prometheus.io/port annotation %q, want %d (where /metrics is: %s)", ann, port, opsAddrKey(bin))
+			}
+			if path := d.Spec.Template.Annotations["prometheus.io/path"]; path != "/metrics" {
+				t.Errorf("prometheus.io/path annotation %q, want /metrics", path)
 			}
 		})
 	}

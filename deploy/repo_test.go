@@ -118,13 +118,23 @@ func portOf(addr string) (int, error) {
 	return strconv.Atoi(p)
 }
 
-// addrKey is the variable holding the listen address of a service's
-// /healthz, /readyz and /metrics.
-func addrKey(binary string) string {
+// opsAddrKey is the variable holding the listen address of a service's
+// /healthz, /readyz and /metrics: upload-api's operations listener (its
+// API listener serves /healthz only), a worker's HTTP listener.
+func opsAddrKey(binary string) string {
 	if binary == "upload-api" {
-		return "VIDPIPE_API_ADDR"
+		return "VIDPIPE_API_OPS_ADDR"
 	}
 	return "VIDPIPE_STAGE_HTTP_ADDR"
+}
+
+// listenAddrKeys are the variables holding every listen address of a
+// service, in the order of its container ports.
+func listenAddrKeys(binary string) []string {
+	if binary == "upload-api" {
+		return []string{"VIDPIPE_API_ADDR", "VIDPIPE_API_OPS_ADDR"}
+	}
+	return []string{"VIDPIPE_STAGE_HTTP_ADDR"}
 }
 
 // merge returns the union of maps, later ones winning.

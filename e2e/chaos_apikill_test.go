@@ -86,7 +86,7 @@ type apiKillStats struct {
 // answers 200 or apiReadyWait passes, and records which.
 func (d *chaosDriver) watchAPIReady(round int) {
 	st := &d.apiKill
-	url := d.s.apiURL + "/readyz"
+	url := d.s.apiOpsURL + "/readyz"
 	st.watchers.Add(1)
 	go func() {
 		defer st.watchers.Done()

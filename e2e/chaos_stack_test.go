@@ -38,9 +38,11 @@ type chaosStack struct {
 	env    map[string]string
 	logDir string
 
-	api     *chaosProc
-	apiURL  string
-	workers []*chaosProc // transcode-1, transcode-2, thumbnail-1, indexer-1
+	api    *chaosProc
+	apiURL string
+	// apiOpsURL is the API's operations listener (/readyz, /metrics).
+	apiOpsURL string
+	workers   []*chaosProc // transcode-1, transcode-2, thumbnail-1, indexer-1
 }
 
 // Chaos-test service settings. The retry budget (attempts × backoff) is
@@ -111,10 +113,11 @@ func newChaosStack(t *testing.T) *chaosStack {
 		}
 	})
 
-	apiAddr := freeAddr(t)
-	s.apiURL = "http://" + apiAddr
+	apiAddr, apiOpsAddr := freeAddr(t), freeAddr(t)
+	s.apiURL, s.apiOpsURL = "http://"+apiAddr, "http://"+apiOpsAddr
 	s.api = s.newProc(t, "upload-api", "upload-api", apiAddr,
 		"VIDPIPE_API_ADDR="+apiAddr,
+		"VIDPIPE_API_OPS_ADDR="+apiOpsAddr,
 		"VIDPIPE_API_TOKENS="+chaosToken+"="+chaosOwner,
 		"VIDPIPE_API_SIGNING_KEY=chaos-signing-key-0123456789abcdef")
 	for _, w := range []struct{ name, bin string }{
@@ -135,7 +138,7 @@ func newChaosStack(t *testing.T) *chaosStack {
 	}
 	// The API is ready once Kafka, storage and PostgreSQL answer and its
 	// status projection joined its group.
-	waitHealthy(t, s.apiURL+"/readyz", 90*time.Second)
+	waitHealthy(t, s.apiOpsURL+"/readyz", 90*time.Second)
 	return s
 }
 

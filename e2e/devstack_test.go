@@ -327,7 +327,8 @@ func freePortNum(t *testing.T) int {
 }
 
 // freePortRun returns the first of n consecutive free ports on 127.0.0.1
-// (the dev stack gives upload-api the first and the workers the next),
+// (the dev stack gives upload-api the first, the workers the next and
+// upload-api's operations listener the one after them),
 // chosen below the ephemeral range so client connections don't take them.
 func freePortRun(t *testing.T, n int) int {
 	t.Helper()

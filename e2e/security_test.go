@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -215,43 +216,64 @@ func TestServicesSecurity(t *testing.T) {
 		}
 	}
 
+	// addrs are the listeners with /healthz, /readyz and /metrics: the
+	// workers' HTTP listeners and the API's operations listener; apiAddr
+	// is the API's own listener (/healthz only of those).
 	addrs := map[string]string{}
+	apiAddr := freeAddr(t)
 	outputs := map[string]*recorder{}
 	services := map[string]*service{}
 	for _, name := range []string{"upload-api", "transcode", "thumbnail", "indexer"} {
 		addrs[name] = freeAddr(t)
-		addrKey := "VIDPIPE_STAGE_HTTP_ADDR"
+		vars := []string{"VIDPIPE_STAGE_HTTP_ADDR=" + addrs[name]}
 		if name == "upload-api" {
-			addrKey = "VIDPIPE_API_ADDR"
+			vars = []string{"VIDPIPE_API_ADDR=" + apiAddr, "VIDPIPE_API_OPS_ADDR=" + addrs[name]}
 		}
 		outputs[name] = &recorder{TB: t}
 		services[name] = startService(outputs[name], name, mustBinary(t, name),
-			append(envList(env), addrKey+"="+addrs[name], "TMPDIR="+t.TempDir())...)
+			append(envList(env), append(vars, "TMPDIR="+t.TempDir())...)...)
 	}
 	for name, addr := range addrs {
 		waitHealthy(t, "http://"+addr+"/healthz", time.Minute)
 		if name == "upload-api" {
 			waitHealthy(t, "http://"+addr+"/readyz", time.Minute)
+			waitHealthy(t, "http://"+apiAddr+"/healthz", time.Minute)
 		}
 	}
-	api := "http://" + addrs["upload-api"]
+	api := "http://" + apiAddr
+
+	t.Run("readiness and metrics are not on the API listener", func(t *testing.T) {
+		for _, path := range []string{"/readyz", "/metrics"} {
+			resp, err := http.Get(api + path)
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("API listener %s: %d, want 404 (it is on api.ops_addr)", path, resp.StatusCode)
+			}
+		}
+	})
 
 	t.Run("listeners are where configured", func(t *testing.T) {
 		for name, svc := range services {
-			want := netip.MustParseAddrPort(addrs[name])
+			wants := []string{addrs[name]}
+			if name == "upload-api" {
+				wants = append(wants, apiAddr)
+			}
 			got, err := listeners(svc.cmd.Process.Pid)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			found := false
 			for _, ap := range got {
 				if !ap.Addr().IsLoopback() {
 					t.Errorf("%s listens on %s, not on loopback", name, ap)
 				}
-				found = found || ap == want
 			}
-			if !found {
-				t.Errorf("%s does not listen on its configured %s (listens on %v)", name, want, got)
+			for _, w := range wants {
+				if want := netip.MustParseAddrPort(w); !slices.Contains(got, want) {
+					t.Errorf("%s does not listen on its configured %s (listens on %v)", name, want, got)
+				}
 			}
 			t.Logf("%s listens on %v", name, got)
 		}
@@ -438,7 +460,7 @@ func TestServicesSecurity(t *testing.T) {
 		badEnv["VIDPIPE_POSTGRES_URL"] = bad.String()
 		rec := &recorder{TB: t}
 		svc := startService(rec, "upload-api-nodb", mustBinary(t, "upload-api"),
-			append(envList(badEnv), "VIDPIPE_API_ADDR="+freeAddr(t))...)
+			append(envList(badEnv), "VIDPIPE_API_ADDR="+freeAddr(t), "VIDPIPE_API_OPS_ADDR="+freeAddr(t))...)
 		deadline := time.Now().Add(time.Minute)
 		for !strings.Contains(rec.String(), "waiting for a dependency") {
 			if time.Now().After(deadline) {

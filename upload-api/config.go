@@ -38,6 +38,11 @@ type Config struct {
 type API struct {
 	// Addr is the listen address. Default: 127.0.0.1:8080.
 	Addr string `mapstructure:"addr" default:"127.0.0.1:8080" desc:"listen address of the HTTP API"`
+	// OpsAddr is the listen address of the operations endpoints: /metrics,
+	// /readyz and /healthz, for probes and Prometheus, never for clients
+	// (the API listener serves /healthz only, for load balancers). It must
+	// differ from Addr. Default: 127.0.0.1:8090.
+	OpsAddr string `mapstructure:"ops_addr" default:"127.0.0.1:8090" desc:"listen address of /metrics, /readyz and /healthz (operations; not for clients)"`
 	// PublicURL is the base URL clients reach the API at (scheme://host[:port][/prefix]),
 	// used in links and signed playlist URLs. Default: empty (links are
 	// relative paths such as /v1/videos/{id}).
@@ -160,6 +165,11 @@ func (a API) Validate() error {
 	if _, _, err := net.SplitHostPort(a.Addr); err != nil {
 		add("addr", "must be host:port (got %q)", a.Addr)
 	}
+	if _, _, err := net.SplitHostPort(a.OpsAddr); err != nil {
+		add("ops_addr", "must be host:port (got %q)", a.OpsAddr)
+	} else if sameListener(a.Addr, a.OpsAddr) {
+		add("ops_addr", "must differ from api.addr (both are %q)", a.OpsAddr)
+	}
 	if a.PublicURL != "" {
 		u, err := url.Parse(a.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -275,6 +285,20 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// sameListener reports whether the listen addresses a and b would take
+// the same port: equal ports other than 0 (any free port) on the same
+// host, or where either listens on every interface (empty host, 0.0.0.0,
+// ::).
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || any(ha) || any(hb)
 }
 
 // checkUser applies the owner rules of the event contract.

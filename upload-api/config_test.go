@@ -16,7 +16,7 @@ func TestLoadDevConfig(t *testing.T) {
 	if cfg.API.Tokens["dev-alice"] != "alice" || cfg.API.Tokens["dev-bob"] != "bob" || len(cfg.API.Tokens) != 2 {
 		t.Errorf("tokens = %v", cfg.API.Tokens)
 	}
-	if cfg.API.Addr != "127.0.0.1:8080" || cfg.API.MaxUploadBytes != 10<<30 || cfg.API.MaxFieldBytes != 32<<10 ||
+	if cfg.API.Addr != "127.0.0.1:8080" || cfg.API.OpsAddr != "127.0.0.1:8090" || cfg.API.MaxUploadBytes != 10<<30 || cfg.API.MaxFieldBytes != 32<<10 ||
 		cfg.API.PublishTimeout != 15*time.Second || cfg.S3.PresignExpiry != time.Hour || cfg.API.TusPartSize != 64<<20 ||
 		cfg.API.MaxConcurrentUploads != 128 || cfg.API.MaxConcurrentUploadsPerUser != 16 || cfg.API.UserQuotaBytes != 100<<30 ||
 		cfg.API.SSEMaxStreamsPerUser != 16 || cfg.API.SSEMaxLifetime != time.Hour || cfg.API.HLSCacheBytes != 64<<20 {
@@ -53,7 +53,7 @@ func TestLoadFromEnvAndFlags(t *testing.T) {
 
 func TestAPIValidate(t *testing.T) {
 	valid := func() API {
-		return API{Addr: "127.0.0.1:8080", Tokens: map[string]string{"dev-alice": "alice"}, MaxUploadBytes: 1, MaxFieldBytes: 1024,
+		return API{Addr: "127.0.0.1:8080", OpsAddr: "127.0.0.1:8090", Tokens: map[string]string{"dev-alice": "alice"}, MaxUploadBytes: 1, MaxFieldBytes: 1024,
 			MaxBodyBytes: 1024, ReadHeaderTimeout: time.Second, IdleTimeout: time.Second, RequestTimeout: time.Second,
 			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second, RecoveryInterval: time.Second,
 			TusPartSize: 5 << 20, Replicas: 1,
@@ -71,6 +71,13 @@ func TestAPIValidate(t *testing.T) {
 		"empty user":              {func(a *API) { a.Tokens = map[string]string{"secret-token": " "} }, "tokens"},
 		"control in user":         {func(a *API) { a.Tokens = map[string]string{"secret-token": "a\nb"} }, "tokens"},
 		"bad addr":                {func(a *API) { a.Addr = "8080" }, "addr"},
+		"bad ops addr":            {func(a *API) { a.OpsAddr = "8090" }, "ops_addr"},
+		"empty ops addr":          {func(a *API) { a.OpsAddr = "" }, "ops_addr"},
+		"ops addr = addr":         {func(a *API) { a.OpsAddr = a.Addr }, "ops_addr"},
+		"ops addr on all ifaces":  {func(a *API) { a.OpsAddr = "0.0.0.0:8080" }, "ops_addr"},
+		"ops addr other host":     {func(a *API) { a.Addr, a.OpsAddr = "127.0.0.1:8080", "127.0.0.2:8080" }, ""},
+		"both on any free port":   {func(a *API) { a.Addr, a.OpsAddr = "127.0.0.1:0", "127.0.0.1:0" }, ""},
+		"ops addr public":         {func(a *API) { a.OpsAddr = "0.0.0.0:8090" }, ""},
 		"bad public url":          {func(a *API) { a.PublicURL = "ftp://x" }, "public_url"},
 		"public url ok":           {func(a *API) { a.PublicURL = "https://videos.example.com/api" }, ""},
 		"zero max upload":         {func(a *API) { a.MaxUploadBytes = 0 }, "max_upload_bytes"},

@@ -227,7 +227,7 @@ func pipelineOnce(ctx context.Context, st *Stack, services map[string]*Service, 
 	pr := pipelineRun{handler: map[string]float64{}, ffmpeg: map[string]float64{}, ffprobe: map[string]float64{}}
 	before := map[string]string{}
 	for _, s := range workerStages {
-		m, err := scrape(ctx, services[s].URL("/metrics"))
+		m, err := scrape(ctx, services[s].OpsURL("/metrics"))
 		if err != nil {
 			return pr, err
 		}
@@ -275,7 +275,7 @@ func pipelineOnce(ctx context.Context, st *Stack, services map[string]*Service, 
 	// The indexer's handler has finished when video.ready exists; give the
 	// metrics a moment to be scraped consistently.
 	for _, s := range workerStages {
-		after, err := scrape(ctx, services[s].URL("/metrics"))
+		after, err := scrape(ctx, services[s].OpsURL("/metrics"))
 		if err != nil {
 			return pr, err
 		}

@@ -62,22 +62,41 @@ type Service struct {
 	*procs.Proc
 	// Addr is its HTTP address (API, or /healthz, /readyz, /metrics).
 	Addr string
+	// OpsAddr is where its /healthz, /readyz and /metrics are: upload-api's
+	// operations listener (api.ops_addr), else Addr.
+	OpsAddr string
 }
 
 // URL is http://Addr + path.
 func (s *Service) URL(path string) string { return "http://" + s.Addr + path }
 
+// OpsURL is http://OpsAddr + path (/readyz, /metrics).
+func (s *Service) OpsURL(path string) string { return "http://" + s.OpsAddr + path }
+
 // StartService starts the service binary svc (upload-api, transcode,
 // thumbnail, indexer) with the dev stack's configuration (devstack.ChildEnv)
 // plus extra VIDPIPE_* variables, and waits until /readyz answers 200.
 func (s *Stack) StartService(ctx context.Context, env Env, svc, name string, extra ...string) (*Service, error) {
-	addr, err := procs.FreeAddr()
+	freePort := func() (string, int, error) {
+		addr, err := procs.FreeAddr()
+		if err != nil {
+			return "", 0, err
+		}
+		_, portStr, _ := net.SplitHostPort(addr)
+		port, _ := strconv.Atoi(portStr)
+		return addr, port, nil
+	}
+	addr, port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	_, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
 	child := devstack.Child{Name: name, Service: svc, Copy: 1, Port: port}
+	opsAddr := addr
+	if svc == devstack.UploadAPI {
+		if opsAddr, child.OpsPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
 	vars := devstack.ChildEnv(child, devstack.EnvOptions{Endpoints: s.Infra.Endpoints, Partitions: 6})
 	vars = append(vars, "TMPDIR="+filepath.Join(s.dir, "tmp"))
 	vars = append(vars, extra...)
@@ -85,8 +104,8 @@ func (s *Stack) StartService(ctx context.Context, env Env, svc, name string, ext
 	if err != nil {
 		return nil, err
 	}
-	sv := &Service{Proc: p, Addr: addr}
-	if err := procs.WaitHTTP(ctx, p, sv.URL("/readyz"), 90*time.Second); err != nil {
+	sv := &Service{Proc: p, Addr: addr, OpsAddr: opsAddr}
+	if err := procs.WaitHTTP(ctx, p, sv.OpsURL("/readyz"), 90*time.Second); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, err
 	}

@@ -14,12 +14,13 @@ import (
 const DevEnvFile = "dev.env"
 
 // EnvVars are the shell variables dev.env exports, in file order:
-// the API URL and token, Kafka, S3 (also as AWS_* for the AWS CLI and
+// the API URL, its operations URL (/readyz, /metrics) and token, Kafka, S3 (also as AWS_* for the AWS CLI and
 // SDKs) and PostgreSQL (also as DATABASE_URL, which psql takes as its
 // argument).
 func EnvVars(ep Endpoints) [][2]string {
 	return [][2]string{
 		{"VIDPIPE_API_URL", ep.APIURL},
+		{"VIDPIPE_API_OPS_URL", ep.APIOpsURL},
 		{"VIDPIPE_TOKEN", DevToken},
 		{"VIDPIPE_KAFKA_BROKERS", ep.Brokers},
 		{"VIDPIPE_S3_ENDPOINT", ep.S3Endpoint},
@@ -79,6 +80,10 @@ func NextSteps(ep Endpoints, envPath string) string {
 	fmt.Fprintf(&b, "  upload:  curl -H %s -F file=@video.mp4 -F title='My video' %s/v1/videos\n", auth, ep.APIURL)
 	fmt.Fprintf(&b, "  watch:   kcat -b %s -C -t %s -f '%%t %%k %%h %%s\\n'   (every topic: go run ./events/cmd/vidpipectl watch --brokers %s)\n",
 		ep.Brokers, events.TopicUploaded, ep.Brokers)
-	fmt.Fprintf(&b, "  status:  curl -H %s %s/v1/videos/VIDEO_ID   (VIDEO_ID: the \"id\" the upload answered)\n\n", auth, ep.APIURL)
+	fmt.Fprintf(&b, "  status:  curl -H %s %s/v1/videos/VIDEO_ID   (VIDEO_ID: the \"id\" the upload answered)\n", auth, ep.APIURL)
+	if ep.APIOpsURL != "" {
+		fmt.Fprintf(&b, "  ops:     curl %s/readyz   (and %s/metrics; not on the API port)\n", ep.APIOpsURL, ep.APIOpsURL)
+	}
+	b.WriteString("\n")
 	return b.String()
 }

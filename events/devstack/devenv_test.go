@@ -46,12 +46,14 @@ func at(s []string, i int) string {
 func TestEnvVarsNameEveryEndpoint(t *testing.T) {
 	ep := testEndpoints
 	ep.APIURL = "http://127.0.0.1:8080"
+	ep.APIOpsURL = "http://127.0.0.1:8084"
 	got := map[string]string{}
 	for _, kv := range EnvVars(ep) {
 		got[kv[0]] = kv[1]
 	}
 	want := map[string]string{
 		"VIDPIPE_API_URL":       "http://127.0.0.1:8080",
+		"VIDPIPE_API_OPS_URL":   "http://127.0.0.1:8084",
 		"VIDPIPE_KAFKA_BROKERS": "127.0.0.1:9092",
 		"VIDPIPE_S3_ENDPOINT":   "127.0.0.1:9000",
 		"VIDPIPE_S3_BUCKET":     "vidpipe",
@@ -74,12 +76,14 @@ func TestEnvVarsNameEveryEndpoint(t *testing.T) {
 func TestNextSteps(t *testing.T) {
 	ep := testEndpoints
 	ep.APIURL = "http://127.0.0.1:8080"
+	ep.APIOpsURL = "http://127.0.0.1:8084"
 	text := NextSteps(ep, ".vidpipe/dev.env")
 	for _, want := range []string{
 		"curl -H 'Authorization: Bearer dev-alice' -F file=@video.mp4 -F title='My video' http://127.0.0.1:8080/v1/videos\n",
 		`kcat -b 127.0.0.1:9092 -C -t video.uploaded -f '%t %k %h %s\n'`,
 		"vidpipectl watch",
 		"curl -H 'Authorization: Bearer dev-alice' http://127.0.0.1:8080/v1/videos/VIDEO_ID",
+		"curl http://127.0.0.1:8084/readyz",
 		".vidpipe/dev.env",
 	} {
 		if !strings.Contains(text, want) {

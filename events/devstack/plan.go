@@ -29,6 +29,9 @@ const childShutdown = 10 * time.Second
 type Endpoints struct {
 	// APIURL is the first upload-api copy, e.g. http://127.0.0.1:8080.
 	APIURL string
+	// APIOpsURL is the operations listener of that copy (/healthz,
+	// /readyz, /metrics), e.g. http://127.0.0.1:8084.
+	APIOpsURL string
 	// Brokers is the Kafka bootstrap address, e.g. 127.0.0.1:9092.
 	Brokers string
 	// S3Endpoint is host:port of MinIO; Bucket, AccessKey, SecretKey and
@@ -54,13 +57,26 @@ type Child struct {
 	// upload-api, /healthz, /readyz and /metrics (stage.http_addr) for a
 	// worker.
 	Port int
+	// OpsPort is upload-api's operations port on 127.0.0.1
+	// (api.ops_addr: /healthz, /readyz, /metrics); 0 for a worker.
+	OpsPort int
+}
+
+// ports returns the ports c listens on.
+func (c Child) ports() []int {
+	if c.OpsPort != 0 {
+		return []int{c.Port, c.OpsPort}
+	}
+	return []int{c.Port}
 }
 
 // Plan returns the children of the stack for scale, in Services order,
 // copies in order, with their ports: upload-api copies take apiPort,
 // apiPort+1, …, then each worker copy takes the next port (the first
-// worker port is apiPort+1 when upload-api does not run). reserved are
-// ports the children must not take, e.g. Kafka's, with what holds them
+// worker port is apiPort+1 when upload-api does not run), then each
+// upload-api copy's operations port (OpsPort) the next ones: by default
+// API 8080, workers 8081-8083, API operations 8084. reserved are ports
+// the children must not take, e.g. Kafka's, with what holds them
 // ("--kafka-port (Kafka)"). Plan fails when a port is out of range or
 // reserved.
 func Plan(scale Scale, apiPort int, reserved map[int]string) ([]Child, error) {
@@ -77,13 +93,24 @@ func Plan(scale Scale, apiPort int, reserved map[int]string) ([]Child, error) {
 				c.Port = workerPort
 				workerPort++
 			}
-			if c.Port < 1 || c.Port > 65535 {
-				return nil, fmt.Errorf("%s would listen on port %d, out of range: choose a lower --api-port", c.Name, c.Port)
-			}
-			if what, ok := reserved[c.Port]; ok {
-				return nil, fmt.Errorf("%s would listen on port %d, which is %s: choose another --api-port (services use consecutive ports from it)", c.Name, c.Port, what)
-			}
 			children = append(children, c)
+		}
+	}
+	opsPort := workerPort
+	for i := range children {
+		if children[i].Service == UploadAPI {
+			children[i].OpsPort = opsPort
+			opsPort++
+		}
+	}
+	for _, c := range children {
+		for _, p := range c.ports() {
+			if p < 1 || p > 65535 {
+				return nil, fmt.Errorf("%s would listen on port %d, out of range: choose a lower --api-port", c.Name, p)
+			}
+			if what, ok := reserved[p]; ok {
+				return nil, fmt.Errorf("%s would listen on port %d, which is %s: choose another --api-port (services use consecutive ports from it)", c.Name, p, what)
+			}
 		}
 	}
 	return children, nil
@@ -105,8 +132,9 @@ type EnvOptions struct {
 // sets. Kafka: brokers, client id (the child's name), partitions. S3
 // (not the indexer): endpoint, bucket, credentials, region, plain http,
 // path-style. PostgreSQL (upload-api, indexer): url. upload-api: api.addr
-// and api.public_url on its port, the dev tokens (DevTokens), the signing
-// key, a 10s shutdown. Workers: stage.http_addr on its port, a 10s
+// and api.public_url on its port, api.ops_addr on its OpsPort (any free
+// port when it has none), the dev tokens (DevTokens), the signing key, a
+// 10s shutdown. Workers: stage.http_addr on its port, a 10s
 // shutdown grace. Logs: text.
 func ChildEnv(c Child, o EnvOptions) []string {
 	ep := o.Endpoints
@@ -131,6 +159,7 @@ func ChildEnv(c Child, o EnvOptions) []string {
 	}
 	if c.Service == UploadAPI {
 		set["api.addr"] = addr
+		set["api.ops_addr"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.OpsPort))
 		set["api.public_url"] = "http://" + addr
 		set["api.tokens"] = DevTokens
 		set["api.shutdown_timeout"] = childShutdown.String()

@@ -14,23 +14,26 @@ func TestPlanPorts(t *testing.T) {
 	tests := map[string]struct {
 		scale   Scale
 		apiPort int
-		want    []string // name:port
+		want    []string // name:port, +ops:port for upload-api
 		wantErr string
 	}{
 		"default": {DefaultScale(), 8080,
-			[]string{"upload-api-1:8080", "transcode-1:8081", "thumbnail-1:8082", "indexer-1:8083"}, ""},
+			[]string{"upload-api-1:8080+ops:8084", "transcode-1:8081", "thumbnail-1:8082", "indexer-1:8083"}, ""},
 		"two transcoders": {Scale{UploadAPI: 1, Transcode: 2, Thumbnail: 1, Indexer: 1}, 8080,
-			[]string{"upload-api-1:8080", "transcode-1:8081", "transcode-2:8082", "thumbnail-1:8083", "indexer-1:8084"}, ""},
+			[]string{"upload-api-1:8080+ops:8085", "transcode-1:8081", "transcode-2:8082", "thumbnail-1:8083", "indexer-1:8084"}, ""},
 		"two APIs first": {Scale{UploadAPI: 2, Transcode: 1, Thumbnail: 1, Indexer: 1}, 8080,
-			[]string{"upload-api-1:8080", "upload-api-2:8081", "transcode-1:8082", "thumbnail-1:8083", "indexer-1:8084"}, ""},
+			[]string{"upload-api-1:8080+ops:8085", "upload-api-2:8081+ops:8086", "transcode-1:8082", "thumbnail-1:8083", "indexer-1:8084"}, ""},
 		"no API": {Scale{Transcode: 1, Thumbnail: 0, Indexer: 1}, 8080,
 			[]string{"transcode-1:8081", "indexer-1:8082"}, ""},
+		"API only":      {Scale{UploadAPI: 1}, 8080, []string{"upload-api-1:8080+ops:8081"}, ""},
 		"nothing":       {Scale{}, 8080, nil, ""},
-		"other base":    {Scale{UploadAPI: 1, Indexer: 1}, 18000, []string{"upload-api-1:18000", "indexer-1:18001"}, ""},
+		"other base":    {Scale{UploadAPI: 1, Indexer: 1}, 18000, []string{"upload-api-1:18000+ops:18002", "indexer-1:18001"}, ""},
 		"hits kafka":    {Scale{UploadAPI: 1, Transcode: 3}, 9089, nil, "transcode-3 would listen on port 9092, which is --kafka-port (Kafka)"},
+		"ops on kafka":  {Scale{UploadAPI: 1, Transcode: 2}, 9089, nil, "upload-api-1 would listen on port 9092, which is --kafka-port (Kafka)"},
 		"api on minio":  {Scale{UploadAPI: 1}, 9000, nil, "upload-api-1 would listen on port 9000, which is --s3-port (MinIO)"},
-		"out of range":  {Scale{UploadAPI: 1, Indexer: 2}, 65534, nil, "indexer-2 would listen on port 65536, out of range"},
-		"ports go high": {Scale{UploadAPI: 1, Indexer: 1}, 65534, []string{"upload-api-1:65534", "indexer-1:65535"}, ""},
+		"out of range":  {Scale{Indexer: 2}, 65534, nil, "indexer-2 would listen on port 65536, out of range"},
+		"ops too high":  {Scale{UploadAPI: 1, Indexer: 1}, 65534, nil, "upload-api-1 would listen on port 65536, out of range"},
+		"ports go high": {Scale{UploadAPI: 1, Indexer: 1}, 65533, []string{"upload-api-1:65533+ops:65535", "indexer-1:65534"}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -46,7 +49,14 @@ func TestPlanPorts(t *testing.T) {
 			}
 			var got []string
 			for _, c := range children {
-				got = append(got, c.Name+":"+strconv.Itoa(c.Port))
+				s := c.Name + ":" + strconv.Itoa(c.Port)
+				if c.OpsPort != 0 {
+					s += "+ops:" + strconv.Itoa(c.OpsPort)
+				}
+				if (c.OpsPort != 0) != (c.Service == UploadAPI) {
+					t.Errorf("child %+v: an operations port is for upload-api only, and it needs one", c)
+				}
+				got = append(got, s)
 				if !strings.HasPrefix(c.Name, c.Service+"-") || c.Name != c.Service+"-"+strconv.Itoa(c.Copy) {
 					t.Errorf("child %+v: name is not SERVICE-COPY", c)
 				}
@@ -98,9 +108,10 @@ func TestChildEnv(t *testing.T) {
 		child Child
 		want  map[string]string
 	}{
-		"upload-api": {Child{Name: "upload-api-1", Service: UploadAPI, Copy: 1, Port: 8080}, merge(common, s3, pg, map[string]string{
+		"upload-api": {Child{Name: "upload-api-1", Service: UploadAPI, Copy: 1, Port: 8080, OpsPort: 8084}, merge(common, s3, pg, map[string]string{
 			"VIDPIPE_KAFKA_CLIENT_ID":      "upload-api-1",
 			"VIDPIPE_API_ADDR":             "127.0.0.1:8080",
+			"VIDPIPE_API_OPS_ADDR":         "127.0.0.1:8084",
 			"VIDPIPE_API_PUBLIC_URL":       "http://127.0.0.1:8080",
 			"VIDPIPE_API_TOKENS":           "dev-alice=alice,dev-bob=bob",
 			"VIDPIPE_API_SIGNING_KEY":      "0123456789abcdef0123",
@@ -153,6 +164,11 @@ func TestChildEnvWithoutSigningKey(t *testing.T) {
 		if strings.HasPrefix(kv, "VIDPIPE_API_SIGNING_KEY=") {
 			t.Errorf("signing key set without one: %q", kv)
 		}
+	}
+	// Without an operations port the API takes any free one, never the
+	// default 127.0.0.1:8090 that two copies would fight over.
+	if !slices.Contains(env, "VIDPIPE_API_OPS_ADDR=127.0.0.1:0") {
+		t.Errorf("no api.ops_addr on a free port: %q", env)
 	}
 }
 

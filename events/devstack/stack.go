@@ -142,6 +142,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	var apiOpsURL string // the first upload-api copy's /readyz and /metrics
+	for _, c := range children {
+		if c.Service == UploadAPI && c.Copy == 1 {
+			apiOpsURL = "http://" + hostPort(c.OpsPort)
+		}
+	}
 	if err := checkPorts(o, children); err != nil {
 		return err
 	}
@@ -196,6 +202,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	ep := in.Endpoints
 	ep.APIURL = apiURL
+	ep.APIOpsURL = apiOpsURL
 	envPath, err := writeDevEnv(o.Dir, ep)
 	if err != nil {
 		return err
@@ -209,7 +216,11 @@ func Run(ctx context.Context, o Options) (err error) {
 			Env:  mergeEnv(o.Environ, ChildEnv(c, EnvOptions{Endpoints: in.Endpoints, Partitions: o.Partitions, SigningKey: signingKey})),
 			Dir:  o.Dir,
 		}
-		out.Printf(supervisorName, "starting %s on %s", c.Name, hostPort(c.Port))
+		if c.OpsPort != 0 {
+			out.Printf(supervisorName, "starting %s on %s (operations: /healthz, /readyz, /metrics on %s)", c.Name, hostPort(c.Port), hostPort(c.OpsPort))
+		} else {
+			out.Printf(supervisorName, "starting %s on %s", c.Name, hostPort(c.Port))
+		}
 	}
 	sup := &Supervisor{Out: out, Backoff: o.Backoff, StopTimeout: o.StopTimeout}
 	supDone := make(chan error, 1)
@@ -217,7 +228,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	go func() {
 		if o.Scale[UploadAPI] > 0 {
-			waitHTTP(ctx, apiURL+"/readyz", time.Minute)
+			waitHTTP(ctx, apiOpsURL+"/readyz", time.Minute)
 		}
 		if ctx.Err() != nil {
 			return
@@ -246,7 +257,9 @@ func checkPorts(o Options, children []Child) error {
 		{o.PGPort, "PostgreSQL", fmt.Sprintf("is another PostgreSQL server running? Stop it or choose another port with --pg-port, e.g. --pg-port %d", o.PGPort+1)},
 	}
 	for _, c := range children {
-		uses = append(uses, use{c.Port, c.Name, "choose another --api-port (the services use consecutive ports from it)"})
+		for _, p := range c.ports() {
+			uses = append(uses, use{p, c.Name, "choose another --api-port (the services use consecutive ports from it)"})
+		}
 	}
 	var busy []string
 	for _, u := range uses {

@@ -152,7 +152,7 @@ func get(t *testing.T, url string) string {
 func TestRunServicesThenResume(t *testing.T) {
 	dir := mustStackDir(t)
 	ports := mustFreePorts(t, 3)
-	apiPort := mustFreeRange(t, 3)
+	apiPort := mustFreeRange(t, 4) // API, two indexers, the API's operations port
 	o := Options{
 		Dir: dir, KafkaPort: ports[0], S3Port: ports[1], PGPort: ports[2], APIPort: apiPort,
 		Partitions: 2,
@@ -166,6 +166,17 @@ func TestRunServicesThenResume(t *testing.T) {
 	if want := "http://127.0.0.1:" + strconv.Itoa(apiPort); ep.APIURL != want {
 		t.Errorf("APIURL = %q, want %q", ep.APIURL, want)
 	}
+	// The API's operations listener follows the workers' ports; the stack
+	// waited for its /readyz.
+	if want := "http://127.0.0.1:" + strconv.Itoa(apiPort+3); ep.APIOpsURL != want {
+		t.Errorf("APIOpsURL = %q, want %q", ep.APIOpsURL, want)
+	}
+	if got := get(t, ep.APIOpsURL+"/readyz"); got != "ok\n" {
+		t.Errorf("upload-api-1 operations /readyz = %q", got)
+	}
+	waitFor(t, 10*time.Second, "upload-api-1 serving its operations port", func() bool {
+		return strings.Contains(r.out.String(), "[upload-api-1] operations on "+hostPort(apiPort+3)+"\n")
+	})
 	// Every child listens on its own port and got the stack's endpoints.
 	for i, name := range []string{"upload-api-1", "indexer-1", "indexer-2"} {
 		port := apiPort + i

@@ -43,7 +43,10 @@ var testTokens = map[string]string{aliceToken: "alice", bobToken: "bob"}
 
 // env is one API server on real Kafka, MinIO and PostgreSQL.
 type env struct {
+	// URL is the API listener, OpsURL the operations listener
+	// (/healthz, /readyz, /metrics).
 	URL      string
+	OpsURL   string
 	Kafka    *harness.Kafka
 	MinIO    *harness.MinIO
 	Bucket   string
@@ -164,9 +167,18 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 			return nil
 		}})
 	}
-	h := NewServer(Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0), Objects: objects, Publisher: pub,
-		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready})
-	srv := NewHTTPServer("127.0.0.1:0", h, 5*time.Second, time.Minute, log)
+	deps := Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0), Objects: objects, Publisher: pub,
+		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready}
+	e.URL = serve(tb, NewHTTPServer("127.0.0.1:0", NewServer(deps), 5*time.Second, time.Minute, log))
+	e.OpsURL = serve(tb, NewOpsHTTPServer("127.0.0.1:0", NewOpsServer(deps), log))
+	e.Opts = cfg.opts
+	return e
+}
+
+// serve serves srv on a free port of 127.0.0.1 until the test ends and
+// returns its base URL.
+func serve(tb testing.TB, srv *http.Server) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -177,9 +189,7 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 		defer c()
 		_ = srv.Shutdown(sctx)
 	})
-	e.URL = "http://" + ln.Addr().String()
-	e.Opts = cfg.opts
-	return e
+	return "http://" + ln.Addr().String()
 }
 
 // keys lists the bucket's objects (sorted).
@@ -241,7 +251,18 @@ func (e *env) object(tb testing.TB, key string) ([]byte, minio.ObjectInfo) {
 // with its body read.
 func (e *env) do(tb testing.TB, method, path, token string, body io.Reader, header map[string]string) (*http.Response, []byte) {
 	tb.Helper()
-	req, err := http.NewRequest(method, e.URL+path, body)
+	return doURL(tb, method, e.URL+path, token, body, header)
+}
+
+// ops sends a request without credentials to the operations listener.
+func (e *env) ops(tb testing.TB, method, path string) (*http.Response, []byte) {
+	tb.Helper()
+	return doURL(tb, method, e.OpsURL+path, "", nil, nil)
+}
+
+func doURL(tb testing.TB, method, url, token string, body io.Reader, header map[string]string) (*http.Response, []byte) {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -253,12 +274,12 @@ func (e *env) do(tb testing.TB, method, path, token string, body io.Reader, head
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
+		tb.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatalf("%s %s: read body: %v", method, path, err)
+		tb.Fatalf("%s %s: read body: %v", method, url, err)
 	}
 	return resp, b
 }

@@ -14,14 +14,18 @@ import (
 
 func TestHealthReadyMetrics(t *testing.T) {
 	e := mustEnv(t, withConsumer())
+	// /healthz on both listeners (load balancers check the API's).
 	if resp, body := e.do(t, http.MethodGet, "/healthz", "", nil, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.ops(t, http.MethodGet, "/healthz"); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"ok"`) {
+		t.Fatalf("ops healthz: %d %s", resp.StatusCode, body)
 	}
 	// Ready once the projection consumer joined its group (bounded wait).
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		resp, body := e.do(t, http.MethodGet, "/readyz", "", nil, nil)
+		resp, body := e.ops(t, http.MethodGet, "/readyz")
 		if resp.StatusCode == http.StatusOK {
 			if !strings.Contains(string(body), `"projection":"ok"`) || !strings.Contains(string(body), `"kafka":"ok"`) {
 				t.Fatalf("readyz body %s", body)
@@ -39,7 +43,10 @@ func TestHealthReadyMetrics(t *testing.T) {
 	mustAccepted(t, resp, body)
 	e.do(t, http.MethodGet, "/v1/videos/"+newVideoID(), aliceToken, nil, nil)
 	e.do(t, http.MethodGet, "/v1/videos", "wrong-token-value", nil, nil)
-	_, metrics := e.do(t, http.MethodGet, "/metrics", "", nil, nil)
+	resp, metrics := e.ops(t, http.MethodGet, "/metrics")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("ops /metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 	for _, want := range []string{
 		`vidpipe_api_requests_total{code="202",method="POST",route="POST /v1/videos"} 1`,
 		`vidpipe_api_requests_total{code="404",method="GET",route="GET /v1/videos/{id}"} 1`,
@@ -59,11 +66,49 @@ func TestHealthReadyMetrics(t *testing.T) {
 			t.Errorf("/metrics contains a secret %q", secret)
 		}
 	}
+	// Requests to the operations listener are not the API's traffic.
+	if strings.Contains(string(metrics), `route="GET /metrics"`) || strings.Contains(string(metrics), `route="GET /readyz"`) {
+		t.Errorf("/metrics counts operations requests as API requests")
+	}
 	// Readiness follows Kafka.
 	e.Kafka.Stop(t)
-	resp, body = e.do(t, http.MethodGet, "/readyz", "", nil, nil)
+	resp, body = e.ops(t, http.MethodGet, "/readyz")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"kafka":"unavailable"`) {
 		t.Fatalf("readyz with Kafka down: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestOpsListener checks the split between the two listeners: /readyz
+// and /metrics only on the operations listener (404 on the API's, with
+// or without a token), /healthz on both, and nothing of the API on the
+// operations listener.
+func TestOpsListener(t *testing.T) {
+	e := mustEnv(t)
+	for _, path := range []string{"/readyz", "/metrics"} {
+		for _, token := range []string{"", aliceToken} {
+			resp, body := e.do(t, http.MethodGet, path, token, nil, nil)
+			mustErrorCode(t, resp, body, http.StatusNotFound, codeNotFound)
+		}
+		if resp, body := e.ops(t, http.MethodGet, path); resp.StatusCode != http.StatusOK {
+			t.Errorf("ops %s: %d %s", path, resp.StatusCode, body)
+		}
+		resp, body := e.ops(t, http.MethodPost, path)
+		mustErrorCode(t, resp, body, http.StatusMethodNotAllowed, codeMethodNotAllowed)
+		if allow := resp.Header.Get("Allow"); allow != "GET, HEAD" {
+			t.Errorf("ops POST %s: Allow %q", path, allow)
+		}
+	}
+	if resp, body := e.ops(t, http.MethodHead, "/metrics"); resp.StatusCode != http.StatusOK || len(body) != 0 {
+		t.Errorf("ops HEAD /metrics: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	for _, path := range []string{"/v1/videos", "/v1/usage", "/openapi.yaml", "/v1/uploads/", "/"} {
+		resp, body := doURL(t, http.MethodGet, e.OpsURL+path, aliceToken, nil, nil)
+		mustErrorCode(t, resp, body, http.StatusNotFound, codeNotFound)
+	}
+	for _, u := range []string{e.URL, e.OpsURL} {
+		if resp, body := doURL(t, http.MethodGet, u+"/healthz", "", nil, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s/healthz: %d %s", u, resp.StatusCode, body)
+		}
 	}
 }
 
@@ -135,5 +180,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Fatalf("routes missing from openapi.yaml: %v", missing)
+	}
+	// The operations listener's routes are not the API's.
+	for _, p := range []string{"/readyz", "/metrics"} {
+		if _, ok := doc.Paths[p]; ok {
+			t.Errorf("openapi.yaml lists %s, which the API listener does not serve (it is on api.ops_addr)", p)
+		}
 	}
 }

@@ -6,17 +6,17 @@ import (
 	"strings"
 )
 
-// addRoutes lists every route of the API.
+// addRoutes lists every route of the API listener (api.addr). /readyz
+// and /metrics are not among them: they are on the operations listener
+// (addOpsRoutes).
 func addRoutes(mux *http.ServeMux, d Deps) {
 	log, o := d.Logger, d.Options
 	in := &intake{log: log, objects: d.Objects, pub: d.Publisher, status: d.Status, metrics: d.Metrics}
 	v := viewer{objects: d.Objects, opts: o}
 	auth := func(h http.Handler) http.Handler { return requireAuth(d.Auth, log, h) }
 
-	// Operations (no auth).
+	// Operations (no auth): liveness for load balancers, this API's document.
 	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /readyz", handleReadyz(log, d.Ready))
-	mux.Handle("GET /metrics", d.Metrics.handler())
 	mux.Handle("GET /openapi.yaml", handleOpenAPI())
 
 	// Videos.
@@ -44,8 +44,6 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	// JSON answers for wrong methods and unknown paths.
 	for path, allow := range map[string]string{
 		"/healthz":                      "GET, HEAD",
-		"/readyz":                       "GET, HEAD",
-		"/metrics":                      "GET, HEAD",
 		"/openapi.yaml":                 "GET, HEAD",
 		"/v1/videos":                    "GET, HEAD, POST",
 		"/v1/videos/{id}":               "GET, HEAD",
@@ -60,6 +58,23 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "no such route"))
+	}))
+}
+
+// addOpsRoutes lists every route of the operations listener
+// (api.ops_addr): liveness, readiness and Prometheus metrics, without
+// authentication, for probes and scrapers rather than clients. They are
+// not in openapi.yaml, which describes the API listener.
+func addOpsRoutes(ops *http.ServeMux, d Deps) {
+	log := d.Logger
+	ops.Handle("GET /healthz", handleHealthz())
+	ops.Handle("GET /readyz", handleReadyz(log, d.Ready))
+	ops.Handle("GET /metrics", d.Metrics.handler())
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		ops.Handle(path, methodNotAllowed(log, "GET, HEAD"))
+	}
+	ops.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "no such route on the operations listener (/healthz, /readyz, /metrics)"))
 	}))
 }
 

@@ -1,6 +1,12 @@
 // Package server is the upload-api HTTP API: uploads (multipart and tus),
 // video status, search, status event streams, health and metrics.
 //
+// It has two listeners: the API (NewServer, api.addr) for clients, and
+// the operations listener (NewOpsServer, api.ops_addr) with /healthz,
+// /readyz and /metrics for probes and Prometheus. The API listener
+// serves /healthz too (load balancers check it), but not /readyz or
+// /metrics.
+//
 // Every route is listed in routes.go; handlers are made by functions that
 // take exactly the dependencies they use. Errors reach clients as
 // {"error": {"code": "...", "message": "..."}}; unexpected ones are logged
@@ -93,11 +99,13 @@ type Deps struct {
 	Status    *projection.Store
 	Catalog   *catalog.Catalog
 	// Tus serves /v1/uploads/; nil disables resumable uploads.
-	Tus     *Tus
+	Tus *Tus
+	// Metrics are counted by NewServer's handler and served by
+	// NewOpsServer's: give both the same.
 	Metrics *Metrics
 	// Limits are the caps and quotas; nil: Tus's, else the defaults.
 	Limits *Limits
-	// Ready lists the checks of /readyz.
+	// Ready lists the checks of /readyz (operations listener).
 	Ready []Check
 }
 
@@ -121,6 +129,39 @@ func NewServer(d Deps) http.Handler {
 	h = recoverPanics(d.Logger, h)
 	h = d.Metrics.instrument(h)
 	return h
+}
+
+// NewOpsServer returns the handler of the operations listener: GET
+// /healthz, /readyz (d.Ready) and /metrics (d.Metrics, which must be the
+// Metrics given to NewServer). It asks for no credentials, so it belongs
+// on an address that only probes and Prometheus reach; its requests are
+// not counted in the API's request metrics.
+func NewOpsServer(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics()
+	}
+	mux := http.NewServeMux()
+	addOpsRoutes(mux, d)
+	return recoverPanics(d.Logger, mux)
+}
+
+// NewOpsHTTPServer returns an http.Server for the operations handler h:
+// short requests only, so fixed read and write deadlines (a readiness
+// check takes at most 3s) and small headers.
+func NewOpsHTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // NewHTTPServer returns an http.Server for h with the API's connection

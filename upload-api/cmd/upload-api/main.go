@@ -1,8 +1,9 @@
 // Command upload-api serves the vidpipe HTTP API: uploads (multipart and
 // tus), video status from its own projection of every stage topic and
 // dead-letter topic, search over the indexer's catalog, status event
-// streams, /healthz, /readyz and /metrics. Run with -h for the
-// configuration keys; config.dev.yaml is a development configuration.
+// streams and /healthz on api.addr; /healthz, /readyz and /metrics on the
+// operations listener api.ops_addr. Run with -h for the configuration
+// keys; config.dev.yaml is a development configuration.
 package main
 
 import (
@@ -40,9 +41,10 @@ func main() {
 
 // run loads the configuration, connects to PostgreSQL (applying the
 // projection's migrations), object storage and Kafka, starts the status
-// projection consumer and serves the API until ctx is cancelled; then it
-// drains in-flight requests (up to api.shutdown_timeout) and stops. Logs
-// go to stdout.
+// projection consumer and serves the API (api.addr) and the operations
+// endpoints (api.ops_addr) until ctx is cancelled; then it drains
+// in-flight requests (up to api.shutdown_timeout) and stops. Logs go to
+// stdout.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var cfg uploadapi.Config
 	if err := config.Load(uploadapi.Service, args, getenv, &cfg); err != nil {
@@ -168,7 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	recoveryDone := make(chan struct{})
 	go func() { defer close(recoveryDone); recovery.Run(recoveryCtx, cfg.API.RecoveryInterval) }()
 	defer func() { stopRecovery(); <-recoveryDone }()
-	handler := server.NewServer(server.Deps{
+	deps := server.Deps{
 		Logger:    log,
 		Options:   opts,
 		Auth:      server.NewAuth(cfg.API.Tokens).LimitFailures(cfg.API.AuthFailBurst, cfg.API.AuthFailRefill),
@@ -190,32 +192,52 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return nil
 			}},
 		},
-	})
+	}
 
-	srv := server.NewHTTPServer(cfg.API.Addr, handler, cfg.API.ReadHeaderTimeout, cfg.API.IdleTimeout, log)
+	srv := server.NewHTTPServer(cfg.API.Addr, server.NewServer(deps), cfg.API.ReadHeaderTimeout, cfg.API.IdleTimeout, log)
 	srv.RegisterOnShutdown(func() { close(stopping) })
+	opsSrv := server.NewOpsHTTPServer(cfg.API.OpsAddr, server.NewOpsServer(deps), log)
 	ln, err := net.Listen("tcp", cfg.API.Addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.API.Addr, err)
+		return fmt.Errorf("listen %s (api.addr): %w", cfg.API.Addr, err)
 	}
-	log.Info("serving", "addr", ln.Addr().String())
+	opsLn, err := net.Listen("tcp", cfg.API.OpsAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen %s (api.ops_addr): %w", cfg.API.OpsAddr, err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	opsServed := make(chan error, 1)
+	go func() { opsServed <- opsSrv.Serve(opsLn) }()
 
 	select {
 	case err := <-served:
+		_ = opsSrv.Close()
+		<-opsServed
 		return fmt.Errorf("serve: %w", err)
+	case err := <-opsServed:
+		_ = srv.Close()
+		<-served
+		return fmt.Errorf("serve operations: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.API.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.API.ShutdownTimeout)
 	defer cancel()
+	// The operations listener stays up while requests drain (probes and a
+	// last scrape still answer), then closes.
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("graceful shutdown incomplete; closing connections", "err", err)
 		_ = srv.Close()
 	}
+	_ = opsSrv.Close()
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if err := <-opsServed; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve operations: %w", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -88,7 +88,7 @@ func TestRun(t *testing.T) {
 	mi := harness.SharedMinIO(t)
 	dbURL := harness.MustDatabase(t, harness.SharedPostgres(t))
 	bucket := harness.RandomName("api") // created by run (EnsureBucket)
-	addr := freeAddr(t)
+	addr, opsAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"VIDPIPE_KAFKA_BROKERS":   strings.Join(k.Brokers, ","),
 		"VIDPIPE_S3_ENDPOINT":     mi.Endpoint,
@@ -105,17 +105,17 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--api.addr=" + addr}, func(k string) string { return env[k] }, &logs)
+		done <- run(ctx, []string{"--api.addr=" + addr, "--api.ops_addr=" + opsAddr}, func(k string) string { return env[k] }, &logs)
 	}()
 	defer func() {
 		if t.Failed() {
 			t.Logf("service log:\n%s", logs.String())
 		}
 	}()
-	base := "http://" + addr
+	base, ops := "http://"+addr, "http://"+opsAddr
 
-	get := func(path, token string) (int, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+	getURL := func(url, token string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -127,8 +127,21 @@ func TestRun(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
+	get := func(path, token string) (int, []byte) { return getURL(base+path, token) }
 	waitFor(t, "/healthz", time.Minute, func() bool { c, _ := get("/healthz", ""); return c == 200 })
-	waitFor(t, "/readyz", time.Minute, func() bool { c, _ := get("/readyz", ""); return c == 200 })
+	waitFor(t, "ops /readyz", time.Minute, func() bool { c, _ := getURL(ops+"/readyz", ""); return c == 200 })
+	// /readyz and /metrics are on api.ops_addr only; /healthz on both.
+	for _, path := range []string{"/readyz", "/metrics"} {
+		if c, b := get(path, ""); c != http.StatusNotFound {
+			t.Errorf("API listener %s: %d %s, want 404", path, c, b)
+		}
+	}
+	if c, b := getURL(ops+"/healthz", ""); c != http.StatusOK {
+		t.Errorf("ops /healthz: %d %s", c, b)
+	}
+	if c, b := getURL(ops+"/metrics", ""); c != http.StatusOK || !strings.Contains(string(b), "vidpipe_api_requests_total") {
+		t.Errorf("ops /metrics: %d %.200s", c, b)
+	}
 
 	// Upload.
 	var body bytes.Buffer
@@ -205,6 +218,22 @@ func TestRun(t *testing.T) {
 func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, nil, io.Discard); err != nil {
 		t.Fatalf("run --help: %v", err)
+	}
+}
+
+func TestRunOpsAddrTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// Validation refuses the same address for both listeners before
+	// anything is reached.
+	env := map[string]string{"VIDPIPE_API_TOKENS": "dev-alice=alice"}
+	err = run(context.Background(), []string{"--api.addr=" + ln.Addr().String(), "--api.ops_addr=" + ln.Addr().String()},
+		func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "api.ops_addr") {
+		t.Fatalf("run with api.ops_addr = api.addr: %v", err)
 	}
 }
 

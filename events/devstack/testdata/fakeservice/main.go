@@ -1,7 +1,7 @@
 // Command fakeservice stands in for a vidpipe service in the dev stack's
 // tests of Run (the infrastructure is real): it prints the configuration
-// the stack gave it, serves /healthz and /readyz on api.addr or
-// stage.http_addr, and stops on SIGTERM.
+// the stack gave it, serves /healthz and /readyz on api.addr (and
+// api.ops_addr when set) or stage.http_addr, and stops on SIGTERM.
 package main
 
 import (
@@ -35,6 +35,17 @@ func main() {
 	mux.Handle("/readyz", ok)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
+	if ops := os.Getenv("VIDPIPE_API_OPS_ADDR"); ops != "" {
+		ol, err := net.Listen("tcp", ops)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(1)
+		}
+		opsSrv := &http.Server{Handler: mux}
+		go opsSrv.Serve(ol)
+		defer opsSrv.Close()
+		fmt.Printf("operations on %s\n", ol.Addr())
+	}
 	fmt.Printf("listening on %s as pid %d\n", l.Addr(), os.Getpid())
 	<-ctx.Done()
 	srv.Close()
