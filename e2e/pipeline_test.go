@@ -1,11 +1,8 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/harness"
+	"github.com/vidpipe/vidpipe/events/harness/lyingmedia"
 	"github.com/vidpipe/vidpipe/events/stage"
 )
 
@@ -271,29 +269,15 @@ func TestPipelineGoodAndBadVideos(t *testing.T) {
 	}
 }
 
-// lyingMatroska writes 3 frames ten hours apart as Matroska and patches
-// the header to declare 2 s: the Segment Duration element (0x4489, 8-byte
-// float in ms) and the stream's DURATION tag (transcode/lyingmedia has the
-// full corpus; e2e does not import the transcode module).
+// lyingMatroska writes 3 frames ten hours apart as Matroska whose header
+// declares 2 s (a case of events/harness/lyingmedia).
 func lyingMatroska(t *testing.T, dir string) string {
 	t.Helper()
-	p := filepath.Join(dir, "lying.mkv")
-	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=1", "-frames:v", "3", "-vf", "setpts=N*36000/TB",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "1", "-fps_mode", "passthrough", "-f", "matroska", p)
-	data, err := os.ReadFile(p)
+	c, err := lyingmedia.TenHoursDeclaredTwoSeconds(harness.MustTool(t, "ffmpeg"), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(data, []byte{0x44, 0x89, 0x88})
-	if i < 0 {
-		t.Fatal("no 8-byte Matroska Duration element")
-	}
-	binary.BigEndian.PutUint64(data[i+3:], math.Float64bits(2000))
-	data = bytes.ReplaceAll(data, []byte("20:00:01.000000000"), []byte("00:00:02.000000000"))
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return c.Path
 }
 
 // waitLagZero waits until the stage's group has committed everything

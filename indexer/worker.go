@@ -33,7 +33,8 @@ func NewWorker(cat *catalog.Catalog, log *slog.Logger) *Worker {
 // nothing and returns the very same document; so does an event that
 // differs only in transcoded_at or thumbnailed_at (an upstream stage
 // re-processed a redelivered record and made the same video). A document
-// the catalog rejects as invalid is a permanent error; a database that is
+// the catalog rejects as invalid is a permanent error with its user-safe
+// code (catalog.ErrorCode: invalid_event, or too_large); a database that is
 // down or slow is a transient one (retried by the runtime).
 func (w *Worker) Handle(ctx context.Context, in events.VideoThumbnailed) (events.VideoReady, error) {
 	// PostgreSQL keeps microseconds: truncate so the column and the
@@ -41,8 +42,8 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoThumbnailed) (events
 	doc := in.Ready(w.now().Truncate(time.Microsecond))
 	stored, changed, err := w.cat.Upsert(ctx, doc)
 	if err != nil {
-		if catalog.IsInvalid(err) {
-			return events.VideoReady{}, stage.Permanent(err)
+		if code := catalog.ErrorCode(err); code != "" {
+			return events.VideoReady{}, stage.Coded(code, stage.Permanent(err))
 		}
 		return events.VideoReady{}, err
 	}

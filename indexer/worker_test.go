@@ -106,8 +106,17 @@ func TestHandleErrorClasses(t *testing.T) {
 		in := thumbnailed()
 		in.Media.VideoCodec = "h264\x00" // passes events validation; PostgreSQL rejects NUL
 		_, err := w.Handle(ctx, in)
-		if !stage.IsPermanent(err) {
-			t.Errorf("err = %v, want permanent", err)
+		if !stage.IsPermanent(err) || stage.ErrorCode(err) != events.ErrorCodeInvalidEvent {
+			t.Errorf("err = %v, code %q, want permanent %q", err, stage.ErrorCode(err), events.ErrorCodeInvalidEvent)
+		}
+	})
+	t.Run("invalid thumbnailed event is invalid_event", func(t *testing.T) {
+		w := NewWorker(MustCatalog(t), nil)
+		in := thumbnailed()
+		in.Title = ""
+		_, err := w.Handle(ctx, in)
+		if !stage.IsPermanent(err) || stage.ErrorCode(err) != events.ErrorCodeInvalidEvent {
+			t.Errorf("err = %v, code %q, want permanent %q", err, stage.ErrorCode(err), events.ErrorCodeInvalidEvent)
 		}
 	})
 	t.Run("database down is transient", func(t *testing.T) {

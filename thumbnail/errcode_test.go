@@ -3,10 +3,12 @@ package thumbnail
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/events/harness"
 	"github.com/vidpipe/vidpipe/events/stage"
 )
 
@@ -43,6 +45,21 @@ func TestRefusalsCarryCodes(t *testing.T) {
 				t.Fatalf("err = %v, code %q; want permanent with code %q", err, stage.ErrorCode(err), tc.code)
 			}
 		})
+	}
+	// A rendition object that is not in the bucket is source_missing.
+	gone := transcoded(2, events.Rendition{Name: "360p", Width: 640, Height: 360})
+	if _, err := newTestWorker(t, s).Handle(ctx, gone); !stage.IsPermanent(err) || stage.ErrorCode(err) != events.ErrorCodeSourceMissing {
+		t.Fatalf("missing rendition: err = %v, code %q", err, stage.ErrorCode(err))
+	}
+	// A rendition that is not an MP4 is unsupported_format.
+	mkv := filepath.Join(dir, "clip.mkv")
+	if out, err := exec.Command(harness.MustTool(t, "ffmpeg"), "-nostdin", "-v", "error", "-y", "-i", full, "-c", "copy", mkv).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	notMP4 := transcoded(2, events.Rendition{Name: "360p", Width: 640, Height: 360})
+	MustPut(t, s, notMP4.Renditions[0].Key, mkv)
+	if _, err := newTestWorker(t, s).Handle(ctx, notMP4); !stage.IsPermanent(err) || stage.ErrorCode(err) != events.ErrorCodeUnsupportedFormat {
+		t.Fatalf("Matroska rendition: err = %v, code %q", err, stage.ErrorCode(err))
 	}
 	// An invalid event (a rendition key of another video) is invalid_event.
 	in := transcoded(2, events.Rendition{Name: "360p", Width: 640, Height: 360})

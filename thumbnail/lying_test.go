@@ -1,11 +1,9 @@
 package thumbnail
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"os"
-	"os/exec"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,67 +11,118 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/harness"
+	"github.com/vidpipe/vidpipe/events/harness/lyingmedia"
 	"github.com/vidpipe/vidpipe/events/stage"
+	"github.com/vidpipe/vidpipe/events/storage"
 )
 
-// mustLyingMP4 writes an H.264 MP4 (what transcode writes) holding 3
-// frames ten hours apart whose movie, track and media headers declare 2 s
-// (the MP4 case of transcode/lyingmedia; thumbnail does not import the
-// transcode module).
-func mustLyingMP4(tb testing.TB, dir string) string {
-	tb.Helper()
-	p := filepath.Join(dir, "lying.mp4")
-	if out, err := exec.Command(harness.MustTool(tb, "ffmpeg"), "-nostdin", "-v", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=1", "-frames:v", "3", "-vf", "setpts=N*36000/TB",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "1", "-fps_mode", "passthrough", "-use_editlist", "0",
-		"-video_track_timescale", "1000", "-f", "mp4", p).CombinedOutput(); err != nil {
-		tb.Fatalf("%v\n%s", err, out)
+// TestHandleLyingMedia: every case of the lying-media corpus
+// (events/harness/lyingmedia), published as the rendition of a forged
+// video.transcoded, is refused (permanent, with a code naming the refusal
+// and a reason) or thumbnailed, in bounded time and with no output longer
+// than the file honestly is. Each case is tried twice: the file as it is
+// (only the MP4 reaches the decoder; the others are not MP4s) and remuxed
+// into an MP4 with its lie kept (a lying header re-patched, the
+// timestamps' gaps and rate copied): what a rendition could carry.
+func TestHandleLyingMedia(t *testing.T) {
+	s := MustStore(t)
+	w := newTestWorker(t, s)
+	bin := harness.MustTool(t, "ffmpeg")
+	dir := t.TempDir()
+	cases, err := lyingmedia.All(bin, dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	data, err := os.ReadFile(p)
+	for _, c := range cases {
+		variants := []struct {
+			name string
+			c    lyingmedia.Case
+		}{{"as is", c}}
+		// The FLV's negative timestamps cannot be carried into an MP4
+		// (see AsMP4): that lie never reaches a rendition.
+		if mp4, err := lyingmedia.AsMP4(bin, dir, c); err == nil {
+			variants = append(variants, struct {
+				name string
+				c    lyingmedia.Case
+			}{"remuxed to mp4", mp4})
+		} else if filepath.Ext(c.Path) != ".flv" {
+			t.Fatal(err)
+		}
+		for _, v := range variants {
+			t.Run(c.Name+"/"+v.name, func(t *testing.T) {
+				in := transcoded(2, events.Rendition{Name: "360p", Width: 640, Height: 360})
+				MustPut(t, s, in.Renditions[0].Key, v.c.Path)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				start := time.Now()
+				out, err := w.Handle(ctx, in)
+				took := time.Since(start)
+				code := stage.ErrorCode(err)
+				t.Logf("%s: %s %v (%s)", filepath.Base(v.c.Path), code, err, took.Round(time.Millisecond))
+				if took > 30*time.Second {
+					t.Errorf("took %s", took)
+				}
+				isMP4 := strings.HasSuffix(v.c.Path, ".mp4")
+				switch {
+				case !isMP4:
+					if !stage.IsPermanent(err) || code != events.ErrorCodeUnsupportedFormat {
+						t.Fatalf("not an MP4: err = %v, code %q; want permanent %q", err, code, events.ErrorCodeUnsupportedFormat)
+					}
+				case v.c.Want == lyingmedia.Refused && v.c.Reason == lyingmedia.ReasonLonger:
+					if !stage.IsPermanent(err) || code != events.ErrorCodeDurationMismatch || !strings.Contains(err.Error(), lyingmedia.ReasonLonger) {
+						t.Fatalf("err = %v, code %q; want permanent %q saying %q", err, code, events.ErrorCodeDurationMismatch, lyingmedia.ReasonLonger)
+					}
+				case err != nil:
+					// Honest headers over hostile timestamps: refusing is
+					// fine, with a code that says why.
+					if !stage.IsPermanent(err) || code == "" || code == events.ErrorCodeInternal {
+						t.Fatalf("err = %v, code %q; want finished, or refused with a code", err, code)
+					}
+				default:
+					if out.Thumbnails.Sprite == nil {
+						t.Fatal("no sprite sheet")
+					}
+					if end := lastCueEnd(t, s, out.Thumbnails.SpriteVTTKey); v.c.Want == lyingmedia.Finished && end > v.c.MaxSeconds {
+						t.Errorf("sprite cues run to %v s, more than %v", end, v.c.MaxSeconds)
+					}
+				}
+				if err != nil {
+					if keys, lerr := s.List(context.Background(), events.ThumbnailPrefix(in.VideoID)); lerr != nil || len(keys) != 0 {
+						t.Errorf("outputs left behind: %v %v", keys, lerr)
+					}
+				}
+			})
+		}
+	}
+	assertTempDirEmpty(t, w)
+}
+
+// lastCueEnd is the end, in seconds, of the last cue of the WebVTT at key.
+func lastCueEnd(tb testing.TB, s *storage.Store, key string) float64 {
+	tb.Helper()
+	rc, err := s.Get(context.Background(), key)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var movieScale uint32
-	for _, typ := range []string{"mvhd", "tkhd", "mdhd"} {
-		j := bytes.Index(data, []byte(typ))
-		if j < 4 || data[j+4] != 0 {
-			tb.Fatalf("%s not found or not version 0", typ)
-		}
-		off := j - 4
-		switch typ {
-		case "mvhd":
-			movieScale = binary.BigEndian.Uint32(data[off+20:])
-			binary.BigEndian.PutUint32(data[off+24:], 2*movieScale)
-		case "tkhd":
-			binary.BigEndian.PutUint32(data[off+28:], 2*movieScale)
-		case "mdhd":
-			binary.BigEndian.PutUint32(data[off+24:], 2*binary.BigEndian.Uint32(data[off+20:]))
-		}
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return p
-}
-
-// TestHandleRefusesLyingRendition: a rendition whose packets span ten
-// hours while it declares 2 s is refused (permanent, with a reason) after
-// reading a few packets, instead of being thumbnailed as if it were 2 s.
-func TestHandleRefusesLyingRendition(t *testing.T) {
-	s := MustStore(t)
-	w := newTestWorker(t, s)
-	in := transcoded(2, events.Rendition{Name: "360p", Width: 640, Height: 360})
-	MustPut(t, s, in.Renditions[0].Key, mustLyingMP4(t, t.TempDir()))
-	start := time.Now()
-	_, err := w.Handle(context.Background(), in)
-	if !stage.IsPermanent(err) || !strings.Contains(err.Error(), "longer than declared") {
-		t.Fatalf("err = %v, want a permanent error saying the timeline is longer than declared", err)
+	var end float64
+	for line := range strings.Lines(string(data)) {
+		_, to, ok := strings.Cut(strings.TrimSpace(line), " --> ")
+		if !ok {
+			continue
+		}
+		var h, m int
+		var sec float64
+		if _, err := fmt.Sscanf(to, "%d:%d:%f", &h, &m, &sec); err != nil {
+			tb.Fatalf("cue end %q: %v", to, err)
+		}
+		end = float64(h*3600+m*60) + sec
 	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("took %s", d)
-	}
-	t.Logf("refused: %v", err)
-	assertTempDirEmpty(t, w)
+	return end
 }
 
 // TestHandleToolTimeoutIsPermanent: an ffmpeg stopped by

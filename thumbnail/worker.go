@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vidpipe/vidpipe/events"
@@ -71,7 +72,7 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoTranscoded) (events.
 	}
 	rend, err := pickRendition(in.Renditions)
 	if err != nil {
-		return zero, stage.Permanent(err)
+		return zero, stage.Coded(events.ErrorCodeInvalidEvent, stage.Permanent(err))
 	}
 	dir, err := os.MkdirTemp(w.cfg.TempDir, workDirPattern)
 	if err != nil {
@@ -86,7 +87,7 @@ func (w *Worker) Handle(ctx context.Context, in events.VideoTranscoded) (events.
 	src := filepath.Join(dir, "rendition.mp4")
 	if _, err := w.store.GetToFile(ctx, rend.Key, src); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return zero, stage.Permanentf("rendition %s not found: %w", rend.Name, err)
+			return zero, stage.Coded(events.ErrorCodeSourceMissing, stage.Permanentf("rendition %s not found: %w", rend.Name, err))
 		}
 		return zero, fmt.Errorf("download rendition %s: %w", rend.Name, err)
 	}
@@ -199,6 +200,9 @@ func (w *Worker) mediaError(ctx context.Context, r events.Rendition, err error) 
 		return stage.Coded(events.ErrorCodeDurationMismatch, stage.Permanentf("rendition %s (%s) is not what it declares: %w", r.Name, r.Key, err))
 	case errors.Is(err, errNoVideo), errors.Is(err, errNoFrame):
 		return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
+	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && !te.Signaled && isExitError(te.Err) &&
+		strings.Contains(te.Stderr, "not on whitelist"):
+		return stage.Coded(events.ErrorCodeUnsupportedFormat, stage.Permanentf("rendition %s (%s) is undecodable (not an MP4): %w", r.Name, r.Key, err))
 	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && !te.Signaled && isExitError(te.Err):
 		return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
 	}

@@ -5,12 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/stage"
+	"github.com/vidpipe/vidpipe/transcode/ffmpeg"
+	"github.com/vidpipe/vidpipe/transcode/ladder"
+	"github.com/vidpipe/vidpipe/transcode/probe"
 )
 
 // TestHandleErrorsCarryCodes: every refusal of Handle carries a user-safe
@@ -61,29 +66,74 @@ func TestHandleErrorsCarryCodes(t *testing.T) {
 	}
 }
 
+// TestErrorCodeOfReasons: the errors of the refusals are created with
+// their codes (nothing reads them back from the message); a transient
+// error has none and is not permanent.
 func TestErrorCodeOfReasons(t *testing.T) {
-	perm := func(format string, args ...any) error { return stage.Permanent(fmt.Errorf(format, args...)) }
+	limits := probe.Limits{MaxDuration: time.Hour, MaxPixels: 1 << 22, MaxFileSize: 1 << 30, MaxDimension: 4096}
+	video := &probe.Video{Codec: "h264", Width: 320, Height: 240, DisplayWidth: 320, DisplayHeight: 240}
+	check := func(r probe.Result) error { return rejected(fmt.Errorf("probe source: %w", r.Check(limits))) }
+	mp4 := "mov,mp4,m4a,3gp,3g2,mj2"
+	big := *video
+	big.Width, big.Height, big.DisplayWidth, big.DisplayHeight = 4000, 4000, 4000, 4000
+	deadline, cancel := context.WithDeadline(context.Background(), time.Now())
+	defer cancel()
+	<-deadline.Done()
+	_, noDecoder := ffmpeg.DecoderWhitelist(context.Background(), "ffmpeg", "h264", "no-such-codec")
+
+	// The watchdog over a working directory holding one rung with too many
+	// segments, then one with too large an MP4.
+	w := &Worker{settings: Settings{GOPSeconds: 2, MaxWorkDirSize: 1 << 40}}
+	dir := t.TempDir()
+	rung := ladder.Rendition{Name: "240p", Width: 320, Height: 240, VideoBitrate: 100_000}
+	if err := makeOutputDirs(dir, []ladder.Rendition{rung}); err != nil {
+		t.Fatal(err)
+	}
+	wd := w.newWatchdog(dir, filepath.Join(dir, "source"), []ladder.Rendition{rung}, 2)
+	for i := range wd.maxSegments + 1 {
+		MustWrite(t, filepath.Join(dir, ffmpeg.RungDir(rung.Name)), fmt.Sprintf("seg_%05d.ts", i), []byte("x"))
+	}
+	tooManySegments := watchdogErr(wd.check())
+	if err := os.RemoveAll(filepath.Join(dir, ffmpeg.RungDir(rung.Name))); err != nil {
+		t.Fatal(err)
+	}
+	MustWrite(t, dir, ffmpeg.MP4Path(rung.Name), make([]byte, wd.budget[0]+1))
+	tooLargeMP4 := watchdogErr(wd.check())
+
 	tests := []struct {
+		name string
 		err  error
 		want string
 	}{
-		{errors.New("storage unreachable"), ""},
-		{sourceMissing("uploads/x/source", errors.New("object not found")), events.ErrorCodeSourceMissing},
-		{perm("source bucket %q is not the configured bucket %q", "a", "b"), events.ErrorCodeInvalidEvent},
-		{perm("source size 5 bytes exceeds the limit of 1 bytes"), events.ErrorCodeTooLarge},
-		{perm("probe source: input rejected: container format \"png_pipe\" is not allowed (allowed: ...)"), events.ErrorCodeUnsupportedFormat},
-		{perm("probe source: no decoder for codec %q", "x"), events.ErrorCodeUnsupportedFormat},
-		{perm("transcode stopped: rendition 360p has more than 10 HLS segments, more than the declared duration needs: the real timeline is longer than declared"), events.ErrorCodeDurationMismatch},
-		{perm("transcode stopped: rendition 360p's MP4 grew past 100 bytes (4× its bitrate over the declared duration): the source is not what its header says"), events.ErrorCodeTooLarge},
-		{perm("source declares 60.0 s but only 1.0 s could be decoded: truncated or corrupt"), events.ErrorCodeDurationMismatch},
-		{perm("transcode: ffmpeg rejected the input: Invalid data found"), events.ErrorCodeCorruptMedia},
-		{perm("probe source: input rejected: not a readable media file: [png_pipe @ 0x1] Format not on whitelist 'mov'"), events.ErrorCodeUnsupportedFormat},
-		{stage.Coded(events.ErrorCodeTooLarge, perm("not a media file")), events.ErrorCodeTooLarge},
-		{perm("%w", events.VideoUploaded{}.Validate()), events.ErrorCodeInvalidEvent},
+		{"transient", errors.New("storage unreachable"), ""},
+		{"ffprobe killed", rejected(errors.New("ffprobe: signal: killed")), ""},
+		{"source missing", sourceMissing("uploads/x/source", errors.New("object not found")), events.ErrorCodeSourceMissing},
+		{"invalid event", stage.Permanent(fmt.Errorf("%w", events.VideoUploaded{}.Validate())), events.ErrorCodeInvalidEvent},
+		{"container not allowed", check(probe.Result{FormatName: "png_pipe", Video: video, Duration: 1}), events.ErrorCodeUnsupportedFormat},
+		{"audio only", check(probe.Result{FormatName: mp4, Audio: &probe.Audio{Codec: "aac"}, Duration: 1}), events.ErrorCodeUnsupportedFormat},
+		{"too long", check(probe.Result{FormatName: mp4, Video: video, Duration: 7200}), events.ErrorCodeTooLarge},
+		{"too many pixels", check(probe.Result{FormatName: mp4, Video: &big, Duration: 1}), events.ErrorCodeTooLarge},
+		{"no duration", check(probe.Result{FormatName: mp4, Video: video}), events.ErrorCodeCorruptMedia},
+		{"too slow", classifyTimeout(deadline, errors.New("ffmpeg: killed"), 1, 60, time.Minute), events.ErrorCodeCorruptMedia},
+		{"too many segments", tooManySegments, events.ErrorCodeDurationMismatch},
+		{"MP4 too large", tooLargeMP4, events.ErrorCodeTooLarge},
 	}
 	for _, tc := range tests {
-		if got := errorCode(tc.err); got != tc.want {
-			t.Errorf("errorCode(%v) = %q, want %q", tc.err, got, tc.want)
+		got := stage.ErrorCode(tc.err)
+		if got != tc.want || (got != "") != stage.IsPermanent(tc.err) {
+			t.Errorf("%s: code %q (permanent %v), want %q: %v", tc.name, got, stage.IsPermanent(tc.err), tc.want, tc.err)
 		}
 	}
+	if nd := (*ffmpeg.NoDecoderError)(nil); !errors.As(noDecoder, &nd) || nd.Codec != "no-such-codec" {
+		t.Errorf("DecoderWhitelist of an unknown codec: %v, want a *ffmpeg.NoDecoderError", noDecoder)
+	}
+}
+
+// watchdogErr is the error Handle returns for a watchdog verdict.
+func watchdogErr(err error) error {
+	var le *limitError
+	if !errors.As(err, &le) {
+		return err
+	}
+	return le.refusal()
 }

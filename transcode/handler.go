@@ -40,7 +40,8 @@
 // <rung>/index.m3u8 and <rung>/seg_NNNNN.ts.
 //
 // Errors wrapped with stage.Permanent are about the input and go straight
-// to the DLQ; any other error (storage unreachable, ffmpeg killed, timeout)
+// to the DLQ, each with its user-safe code (stage.Coded) set where it is
+// created; any other error (storage unreachable, ffmpeg killed, timeout)
 // is retried by the stage runtime.
 package transcode
 
@@ -135,7 +136,11 @@ const sourceName = "source"
 
 // Handle transcodes in's source and returns the video.transcoded event. It
 // is idempotent: the same input writes the same keys (see the package doc).
-func (w *Worker) handle(ctx context.Context, in events.VideoUploaded) (events.VideoTranscoded, error) {
+// A refusal is permanent and carries its user-safe error code
+// (stage.Coded, set where the error is created), which the dead letter
+// and the video's status show instead of the raw error; a transient error
+// carries none (the runtime then says internal).
+func (w *Worker) Handle(ctx context.Context, in events.VideoUploaded) (events.VideoTranscoded, error) {
 	var zero events.VideoTranscoded
 	if err := in.Validate(); err != nil {
 		return zero, stage.Permanent(err)
@@ -144,10 +149,12 @@ func (w *Worker) handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 	log := w.log.With("video_id", in.VideoID)
 
 	if in.Source.Bucket != w.store.Bucket() {
-		return zero, stage.Permanentf("source bucket %q is not the configured bucket %q", in.Source.Bucket, w.store.Bucket())
+		return zero, stage.Coded(events.ErrorCodeInvalidEvent,
+			stage.Permanentf("source bucket %q is not the configured bucket %q", in.Source.Bucket, w.store.Bucket()))
 	}
 	if in.Source.Size > w.settings.MaxFileSize {
-		return zero, stage.Permanentf("source size %d bytes exceeds the limit of %d bytes", in.Source.Size, w.settings.MaxFileSize)
+		return zero, stage.Coded(events.ErrorCodeTooLarge,
+			stage.Permanentf("source size %d bytes exceeds the limit of %d bytes", in.Source.Size, w.settings.MaxFileSize))
 	}
 	dir, err := os.MkdirTemp(w.settings.TempDir, WorkDirPrefix+in.VideoID+"-")
 	if err != nil {
@@ -165,16 +172,16 @@ func (w *Worker) handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 	}
 	pr, err := w.prober.Probe(ctx, src)
 	if err != nil {
-		return zero, permanentIf(fmt.Errorf("probe source: %w", err), probe.ErrRejected)
+		return zero, rejected(fmt.Errorf("probe source: %w", err))
 	}
 	if err := pr.Check(w.Limits()); err != nil {
-		return zero, stage.Permanent(fmt.Errorf("probe source: %w", err))
+		return zero, rejected(fmt.Errorf("probe source: %w", err))
 	}
 	declared := pr.Declared()
 	if _, err := w.prober.Scan(ctx, src, pr, probe.ScanLimits{
 		Declared: declared, MaxFrameRate: float64(w.settings.MaxSourceFPS), Timeout: w.settings.ScanTimeout,
 	}); err != nil {
-		return zero, permanentIf(fmt.Errorf("probe source: %w", err), probe.ErrRejected)
+		return zero, rejected(fmt.Errorf("probe source: %w", err))
 	}
 	codecs := []string{pr.Video.Codec}
 	if pr.Audio != nil {
@@ -185,8 +192,8 @@ func (w *Worker) handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 		if ctx.Err() != nil {
 			return zero, err
 		}
-		if strings.HasPrefix(err.Error(), "no ") {
-			return zero, stage.Permanent(fmt.Errorf("probe source: %w", err))
+		if nd := (*ffmpeg.NoDecoderError)(nil); errors.As(err, &nd) {
+			return zero, stage.Coded(events.ErrorCodeUnsupportedFormat, stage.Permanent(fmt.Errorf("probe source: %w", err)))
 		}
 		return zero, err
 	}
@@ -220,11 +227,14 @@ func (w *Worker) handle(ctx context.Context, in events.VideoUploaded) (events.Vi
 		var le *limitError
 		switch {
 		case errors.As(context.Cause(rctx), &le) && ctx.Err() == nil:
-			return zero, stage.Permanent(fmt.Errorf("transcode stopped: %w", le))
+			return zero, le.refusal()
 		case ctx.Err() != nil:
 			return zero, classifyTimeout(ctx, fmt.Errorf("transcode: %w", err), wd.written(), declared, w.now().Sub(runStart))
 		}
-		return zero, permanentIf(fmt.Errorf("transcode: %w", err), ffmpeg.ErrRejected)
+		if errors.Is(err, ffmpeg.ErrRejected) {
+			return zero, stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode: %w", err)))
+		}
+		return zero, fmt.Errorf("transcode: %w", err)
 	}
 
 	_, fps := job.FrameRate()
@@ -278,10 +288,13 @@ func (w *Worker) job(pr *probe.Result, rends []ladder.Rendition) ffmpeg.Job {
 	}
 }
 
-// permanentIf marks err permanent when it matches target.
-func permanentIf(err, target error) error {
-	if errors.Is(err, target) {
-		return stage.Permanent(err)
+// rejected marks err permanent, with its code, when it wraps a
+// *probe.Rejection; other errors (ffprobe missing or killed, a cancelled
+// context) are returned as they are, to be retried.
+func rejected(err error) error {
+	var rj *probe.Rejection
+	if errors.As(err, &rj) {
+		return stage.Coded(rj.Code, stage.Permanent(err))
 	}
 	return err
 }
@@ -296,8 +309,8 @@ const SourceMissingPrefix = "source missing:"
 // sourceMissing is the permanent error for a source object that is not in
 // storage.
 func sourceMissing(key string, err error) error {
-	return stage.Permanentf("%s %s does not exist: the upload was withdrawn or never completed (not a media error): %w",
-		SourceMissingPrefix, key, err)
+	return stage.Coded(events.ErrorCodeSourceMissing, stage.Permanentf("%s %s does not exist: the upload was withdrawn or never completed (not a media error): %w",
+		SourceMissingPrefix, key, err))
 }
 
 // download copies the source object to path, refusing (permanently) a
@@ -311,9 +324,9 @@ func (w *Worker) download(ctx context.Context, key, path string) error {
 	case err != nil:
 		return fmt.Errorf("source: %w", err)
 	case info.Size == 0:
-		return stage.Permanentf("source %s is empty", key)
+		return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanentf("source %s is empty", key))
 	case info.Size > max:
-		return stage.Permanentf("source %s: size %d bytes exceeds the limit of %d bytes", key, info.Size, max)
+		return stage.Coded(events.ErrorCodeTooLarge, stage.Permanentf("source %s: size %d bytes exceeds the limit of %d bytes", key, info.Size, max))
 	}
 	rc, err := w.store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -334,9 +347,9 @@ func (w *Worker) download(ctx context.Context, key, path string) error {
 	case err != nil:
 		return fmt.Errorf("download source %s: %w", key, err)
 	case n > max:
-		return stage.Permanentf("source %s: more than the limit of %d bytes", key, max)
+		return stage.Coded(events.ErrorCodeTooLarge, stage.Permanentf("source %s: more than the limit of %d bytes", key, max))
 	case n == 0:
-		return stage.Permanentf("source %s is empty", key)
+		return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanentf("source %s is empty", key))
 	}
 	return nil
 }
@@ -394,10 +407,12 @@ func (w *Worker) inspect(ctx context.Context, dir, videoID string, rends []ladde
 			return nil, nil, fmt.Errorf("rendition %s: audio present %v, want %v", r.Name, res.Audio != nil, hasAudio)
 		}
 		if i == 0 && Truncated(declared, res.Duration) {
-			return nil, nil, stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration)
+			return nil, nil, stage.Coded(events.ErrorCodeDurationMismatch,
+				stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration))
 		}
 		if i == 0 && Longer(declared, res.Duration) {
-			return nil, nil, stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration)
+			return nil, nil, stage.Coded(events.ErrorCodeDurationMismatch,
+				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration))
 		}
 		avc, err := hls.AVCCodec(v.Profile, v.Level)
 		if err != nil {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/harness"
+	"github.com/vidpipe/vidpipe/events/harness/lyingmedia"
 	"github.com/vidpipe/vidpipe/events/stage"
-	"github.com/vidpipe/vidpipe/transcode/lyingmedia"
 )
 
 // TestHandleLyingMedia: every file of the lying-media corpus is refused

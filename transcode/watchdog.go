@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/stage"
 	"github.com/vidpipe/vidpipe/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/transcode/ladder"
@@ -30,10 +31,17 @@ const (
 )
 
 // limitError is why the watchdog stopped ffmpeg: an output outgrew what
-// the declared duration allows.
-type limitError struct{ msg string }
+// the declared duration allows. code is the user-safe error code
+// (events.ErrorCodes).
+type limitError struct{ code, msg string }
 
 func (e *limitError) Error() string { return e.msg }
+
+// refusal is the error Handle returns when the watchdog stopped ffmpeg:
+// permanent, with the limit's code.
+func (e *limitError) refusal() error {
+	return stage.Coded(e.code, stage.Permanent(fmt.Errorf("transcode stopped: %w", e)))
+}
 
 // watchdog bounds what one ffmpeg run may leave in the working
 // directory: per rung, the MP4's size, the HLS segments' total size and
@@ -109,18 +117,18 @@ func (wd *watchdog) check() error {
 		fewest = min(fewest, int64(segs))
 		switch {
 		case mp4 > wd.budget[i]:
-			return &limitError{fmt.Sprintf("rendition %s's MP4 grew past %d bytes (%d× its bitrate over the declared duration): the source is not what its header says",
+			return &limitError{events.ErrorCodeTooLarge, fmt.Sprintf("rendition %s's MP4 grew past %d bytes (%d× its bitrate over the declared duration): the source is not what its header says",
 				r.Name, wd.budget[i], RungBudgetFactor)}
 		case segBytes > wd.budget[i]:
-			return &limitError{fmt.Sprintf("rendition %s's HLS segments grew past %d bytes (%d× its bitrate over the declared duration): the source is not what its header says",
+			return &limitError{events.ErrorCodeTooLarge, fmt.Sprintf("rendition %s's HLS segments grew past %d bytes (%d× its bitrate over the declared duration): the source is not what its header says",
 				r.Name, wd.budget[i], RungBudgetFactor)}
 		case segs > wd.maxSegments:
-			return &limitError{fmt.Sprintf("rendition %s has more than %d HLS segments, more than the declared duration needs: the real timeline is longer than declared",
+			return &limitError{events.ErrorCodeDurationMismatch, fmt.Sprintf("rendition %s has more than %d HLS segments, more than the declared duration needs: the real timeline is longer than declared",
 				r.Name, wd.maxSegments)}
 		}
 	}
 	if total > wd.maxDir {
-		return &limitError{fmt.Sprintf("the working directory grew past transcode.max_work_dir_size (%d bytes)", wd.maxDir)}
+		return &limitError{events.ErrorCodeTooLarge, fmt.Sprintf("the working directory grew past transcode.max_work_dir_size (%d bytes)", wd.maxDir)}
 	}
 	if fewest != math.MaxInt64 {
 		wd.segments.Store(fewest)
@@ -161,6 +169,6 @@ func classifyTimeout(ctx context.Context, err error, written, declared float64, 
 	if written > 0 {
 		need = fmt.Sprintf("about %s", (time.Duration(float64(elapsed) / done)).Round(time.Minute))
 	}
-	return stage.Permanent(fmt.Errorf("transcoding this source is too slow for stage.attempt_timeout: %.0f s of %.0f s (%.0f%%) written in %s, a whole run would take %s; not retried: %w",
-		written, declared, 100*done, elapsed.Round(time.Second), need, err))
+	return stage.Coded(events.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcoding this source is too slow for stage.attempt_timeout: %.0f s of %.0f s (%.0f%%) written in %s, a whole run would take %s; not retried: %w",
+		written, declared, 100*done, elapsed.Round(time.Second), need, err)))
 }

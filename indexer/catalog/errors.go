@@ -14,19 +14,28 @@ import (
 // violation) or 54 (program limit exceeded, e.g. a tsvector too long).
 // Everything else — connection refused, a restarting server, timeouts,
 // cancellation — is transient.
-func IsInvalid(err error) bool {
+func IsInvalid(err error) bool { return ErrorCode(err) != "" }
+
+// ErrorCode is the user-safe error code (events.ErrorCodes) of an error
+// IsInvalid reports: events.ErrorCodeTooLarge for a program limit (class
+// 54: the document is too large for the catalog), else
+// events.ErrorCodeInvalidEvent (the event carried data the contract should
+// have excluded); "" for any other error.
+func ErrorCode(err error) string {
 	if err == nil {
-		return false
+		return ""
 	}
 	if errors.Is(err, events.ErrInvalid) {
-		return true
+		return events.ErrorCodeInvalidEvent
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
 		switch pgErr.Code[:2] {
-		case "22", "23", "54":
-			return true
+		case "22", "23":
+			return events.ErrorCodeInvalidEvent
+		case "54":
+			return events.ErrorCodeTooLarge
 		}
 	}
-	return false
+	return ""
 }

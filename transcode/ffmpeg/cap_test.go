@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/events/harness"
+	"github.com/vidpipe/vidpipe/events/harness/lyingmedia"
 	"github.com/vidpipe/vidpipe/transcode/ladder"
-	"github.com/vidpipe/vidpipe/transcode/lyingmedia"
 	"github.com/vidpipe/vidpipe/transcode/probe"
 )
 

@@ -43,7 +43,7 @@ func DecoderWhitelist(ctx context.Context, bin string, codecs ...string) ([]stri
 	for _, c := range codecs {
 		ds := table[c]
 		if len(ds) == 0 {
-			return nil, fmt.Errorf("no %s decoder in %s", c, bin)
+			return nil, &NoDecoderError{Codec: c, Bin: bin}
 		}
 		for _, d := range ds {
 			if !slices.Contains(names, d) {
@@ -53,6 +53,14 @@ func DecoderWhitelist(ctx context.Context, bin string, codecs ...string) ([]stri
 	}
 	return names, nil
 }
+
+// NoDecoderError is DecoderWhitelist's error for a codec the ffmpeg
+// binary has no decoder for: the input is in a format it cannot process.
+type NoDecoderError struct {
+	Codec, Bin string
+}
+
+func (e *NoDecoderError) Error() string { return fmt.Sprintf("no %s decoder in %s", e.Codec, e.Bin) }
 
 // ParseDecoders reads `ffmpeg -decoders` output into codec → decoder
 // names. A line is " V....D name  description", with "(codec X)" at the

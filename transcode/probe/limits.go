@@ -6,16 +6,42 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/vidpipe/vidpipe/events"
 )
 
 // ErrRejected matches every error for input that can never be processed
 // (not a video, a container that is not allowed, over a limit, unreadable).
-// Retrying cannot fix such input: callers treat it as permanent.
+// Retrying cannot fix such input: callers treat it as permanent. Every
+// such error is a *[Rejection], which names the kind of refusal.
 var ErrRejected = errors.New("input rejected")
 
-func rejectf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
+// Rejection is the error for input that can never be processed: its
+// Code is the user-safe error code (one of events.ErrorCodes, e.g.
+// events.ErrorCodeDurationMismatch) and Reason says, for a person, what
+// is wrong. It matches ErrRejected.
+type Rejection struct {
+	Code   string
+	Reason string
 }
+
+func (e *Rejection) Error() string { return ErrRejected.Error() + ": " + e.Reason }
+
+// Is reports whether target is ErrRejected.
+func (e *Rejection) Is(target error) bool { return target == ErrRejected }
+
+// reject returns a *Rejection with code and the formatted reason.
+func reject(code, format string, args ...any) error {
+	return &Rejection{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Shorthands for the codes of rejections.
+const (
+	unsupported = events.ErrorCodeUnsupportedFormat
+	tooLarge    = events.ErrorCodeTooLarge
+	corrupt     = events.ErrorCodeCorruptMedia
+	mismatch    = events.ErrorCodeDurationMismatch
+)
 
 // AllowedFormats are the ffprobe format_name values accepted: the
 // demuxers of ordinary media containers. Everything else — playlists
@@ -53,37 +79,37 @@ type Limits struct {
 func (r *Result) Check(l Limits) error {
 	if !slices.Contains(AllowedFormats, r.FormatName) {
 		if r.FormatName == "" {
-			return rejectf("not a media file: no container format recognised")
+			return reject(unsupported, "not a media file: no container format recognised")
 		}
-		return rejectf("container format %q is not allowed (allowed: MP4/QuickTime, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, Ogg, FLV)", r.FormatName)
+		return reject(unsupported, "container format %q is not allowed (allowed: MP4/QuickTime, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, Ogg, FLV)", r.FormatName)
 	}
 	if r.Video == nil {
 		if r.Audio != nil {
-			return rejectf("audio-only file: no video stream")
+			return reject(unsupported, "audio-only file: no video stream")
 		}
-		return rejectf("no video stream (the file has %d streams)", r.Streams)
+		return reject(unsupported, "no video stream (the file has %d streams)", r.Streams)
 	}
 	if l.MaxFileSize > 0 && r.Size > l.MaxFileSize {
-		return rejectf("file size %d bytes exceeds the limit of %d bytes", r.Size, l.MaxFileSize)
+		return reject(tooLarge, "file size %d bytes exceeds the limit of %d bytes", r.Size, l.MaxFileSize)
 	}
 	declared := math.Max(r.Duration, r.Video.Duration)
 	if !(declared > 0) {
-		return rejectf("zero or unknown duration")
+		return reject(corrupt, "zero or unknown duration")
 	}
 	if l.MaxDuration > 0 && declared > l.MaxDuration.Seconds() {
-		return rejectf("duration %s exceeds the limit of %s",
+		return reject(tooLarge, "duration %s exceeds the limit of %s",
 			time.Duration(declared*float64(time.Second)).Round(time.Second), l.MaxDuration)
 	}
 	v := r.Video
 	if v.Width <= 0 || v.Height <= 0 || v.DisplayWidth <= 0 || v.DisplayHeight <= 0 {
-		return rejectf("video stream %d (%s) has unknown dimensions: undecodable, or larger than the pixel limit", v.Index, v.Codec)
+		return reject(corrupt, "video stream %d (%s) has unknown dimensions: undecodable, or larger than the pixel limit", v.Index, v.Codec)
 	}
 	if l.MaxPixels > 0 && int64(v.Width)*int64(v.Height) > l.MaxPixels {
-		return rejectf("video %dx%d (%d pixels) exceeds the limit of %d pixels",
+		return reject(tooLarge, "video %dx%d (%d pixels) exceeds the limit of %d pixels",
 			v.Width, v.Height, int64(v.Width)*int64(v.Height), l.MaxPixels)
 	}
 	if l.MaxDimension > 0 && max(v.Width, v.Height, v.DisplayWidth, v.DisplayHeight) > l.MaxDimension {
-		return rejectf("video %dx%d (displayed %dx%d) exceeds the limit of %d pixels per side",
+		return reject(tooLarge, "video %dx%d (displayed %dx%d) exceeds the limit of %d pixels per side",
 			v.Width, v.Height, v.DisplayWidth, v.DisplayHeight, l.MaxDimension)
 	}
 	return nil

@@ -82,9 +82,9 @@ func (p Prober) Probe(ctx context.Context, path string) (*Result, error) {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("ffprobe: %w", context.Cause(ctx))
 	case errors.Is(context.Cause(pctx), errProbeTimeout):
-		return nil, rejectf("ffprobe did not finish reading the headers within %s", timeout)
+		return nil, reject(corrupt, "ffprobe did not finish reading the headers within %s", timeout)
 	case stdout.overflow:
-		return nil, rejectf("ffprobe output exceeds %d bytes", MaxOutput)
+		return nil, reject(corrupt, "ffprobe output exceeds %d bytes", MaxOutput)
 	case procgroup.Exited(err):
 		// The reason ends up in DLQ headers: name the input, not the
 		// worker's temp path.
@@ -93,20 +93,30 @@ func (p Prober) Probe(ctx context.Context, path string) (*Result, error) {
 			msg = err.Error()
 		}
 		if p.MaxPixels > 0 && strings.Contains(stderr.String(), "exceeds specified max pixel count") {
-			return nil, rejectf("video frame exceeds the limit of %d pixels (%s)", p.MaxPixels, msg)
+			return nil, reject(tooLarge, "video frame exceeds the limit of %d pixels (%s)", p.MaxPixels, msg)
 		}
-		return nil, rejectf("not a readable media file: %s", msg)
+		return nil, reject(unreadable(stderr.String()), "not a readable media file: %s", msg)
 	case err != nil:
 		return nil, fmt.Errorf("ffprobe: %w (stderr: %s)", err, stderr.LastLines(3))
 	}
 	r, err := Parse(stdout.Bytes())
 	if err != nil {
-		return nil, rejectf("%v", err)
+		return nil, reject(corrupt, "%v", err)
 	}
 	return r, nil
 }
 
 var errProbeTimeout = errors.New("ffprobe timed out")
+
+// unreadable is the code of a file ffprobe could not read, from its
+// stderr: a demuxer outside FormatWhitelist is an unsupported format,
+// anything else corrupt media.
+func unreadable(stderr string) string {
+	if strings.Contains(stderr, "not on whitelist") {
+		return unsupported
+	}
+	return corrupt
+}
 
 // limitedBuffer is a bytes.Buffer that refuses to grow past max.
 type limitedBuffer struct {

@@ -104,11 +104,11 @@ func (p Prober) ScanArgs(path, format string) []string {
 func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) (Timeline, error) {
 	var tl Timeline
 	if r.Video == nil {
-		return tl, rejectf("no video stream")
+		return tl, reject(unsupported, "no video stream")
 	}
 	declared := l.Declared
 	if !(declared > 0) {
-		return tl, rejectf("zero or unknown duration")
+		return tl, reject(corrupt, "zero or unknown duration")
 	}
 	bin := p.Path
 	if bin == "" {
@@ -177,12 +177,12 @@ func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) 
 			tl.VideoPackets++
 		}
 		if tl.Span() > maxEnd {
-			verdict = rejectf("the header declares %s but the packets' timestamps span at least %s: the real timeline is longer than declared (timestamp gaps or a lying header)",
+			verdict = reject(mismatch, "the header declares %s but the packets' timestamps span at least %s: the real timeline is longer than declared (timestamp gaps or a lying header)",
 				secs(declared), secs(tl.Span()))
 			break
 		}
 		if tl.VideoPackets > maxVideo {
-			verdict = rejectf("more than %d video frames in a declared %s: over the limit of %g frames per second",
+			verdict = reject(tooLarge, "more than %d video frames in a declared %s: over the limit of %g frames per second",
 				maxVideo-10, secs(declared), l.MaxFrameRate)
 			break
 		}
@@ -198,19 +198,19 @@ func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) 
 	case ctx.Err() != nil:
 		return tl, fmt.Errorf("ffprobe packet scan: %w", context.Cause(ctx))
 	case errors.Is(context.Cause(sctx), errScanTimeout):
-		return tl, rejectf("reading the packets took longer than %s (%d packets read, timestamps up to %s): the file is not what it claims to be",
+		return tl, reject(corrupt, "reading the packets took longer than %s (%d packets read, timestamps up to %s): the file is not what it claims to be",
 			l.Timeout, tl.Packets, secs(tl.End))
 	case procgroup.Exited(werr):
 		msg := strings.ReplaceAll(stderr.LastLines(3), "file:"+path, "input")
-		return tl, rejectf("not a readable media file: %s", msg)
+		return tl, reject(unreadable(stderr.String()), "not a readable media file: %s", msg)
 	case werr != nil:
 		return tl, fmt.Errorf("ffprobe packet scan: %w (stderr: %s)", werr, stderr.LastLines(3))
 	}
 	switch {
 	case tl.VideoPackets == 0:
-		return tl, rejectf("the video stream has no packets")
+		return tl, reject(corrupt, "the video stream has no packets")
 	case declared-tl.Span() > Tolerance(declared):
-		return tl, rejectf("source declares %.1f s but its packets span only %.1f s: truncated or corrupt", declared, tl.Span())
+		return tl, reject(mismatch, "source declares %.1f s but its packets span only %.1f s: truncated or corrupt", declared, tl.Span())
 	}
 	return tl, nil
 }

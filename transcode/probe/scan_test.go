@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/events/harness"
-	"github.com/vidpipe/vidpipe/transcode/lyingmedia"
+	"github.com/vidpipe/vidpipe/events/harness/lyingmedia"
 )
 
 // scanLimits are the transcode defaults.

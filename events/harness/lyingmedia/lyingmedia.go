@@ -37,6 +37,9 @@ type Case struct {
 	Reason string
 	// MaxSeconds bounds the duration of any output of a Finished case.
 	MaxSeconds float64
+	// Declared is the duration the header was patched to declare, in
+	// seconds; 0 when the header is what ffmpeg wrote.
+	Declared float64
 }
 
 // FFmpeg runs ffmpeg (the binary at bin) with args, quiet and overwriting.
@@ -79,7 +82,7 @@ func TenHoursDeclaredTwoSeconds(bin, dir string) (Case, error) {
 		"-vf", "setpts=N*36000/TB", "-c:v", "libx264", "-preset", "ultrafast", "-g", "1", "-f", "matroska", p); err != nil {
 		return Case{}, err
 	}
-	return Case{Name: "3 frames 10 h apart, header 2 s (mkv)", Path: p, Want: Refused, Reason: ReasonLonger},
+	return Case{Name: "3 frames 10 h apart, header 2 s (mkv)", Path: p, Want: Refused, Reason: ReasonLonger, Declared: 2},
 		PatchMatroskaDuration(p, 2)
 }
 
@@ -92,7 +95,7 @@ func TenHoursDeclaredTwoSecondsMP4(bin, dir string) (Case, error) {
 		"-use_editlist", "0", "-video_track_timescale", "1000", "-f", "mp4", p); err != nil {
 		return Case{}, err
 	}
-	return Case{Name: "3 frames 10 h apart, header 2 s (mp4)", Path: p, Want: Refused, Reason: ReasonLonger},
+	return Case{Name: "3 frames 10 h apart, header 2 s (mp4)", Path: p, Want: Refused, Reason: ReasonLonger, Declared: 2},
 		PatchMP4Duration(p, 2)
 }
 
@@ -105,7 +108,7 @@ func GapAfterContent(bin, dir string) (Case, error) {
 		"-vf", "setpts='if(lt(N,50),N,90000)/25/TB'", "-c:v", "libx264", "-preset", "ultrafast", "-f", "matroska", p); err != nil {
 		return Case{}, err
 	}
-	return Case{Name: "2 s of video and a frame 1 h later, header 2 s", Path: p, Want: Refused, Reason: ReasonLonger},
+	return Case{Name: "2 s of video and a frame 1 h later, header 2 s", Path: p, Want: Refused, Reason: ReasonLonger, Declared: 2},
 		PatchMatroskaDuration(p, 2)
 }
 
@@ -145,6 +148,28 @@ func NegativeTimestamps(bin, dir string) (Case, error) {
 	err := FFmpeg(bin, "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=2",
 		"-vf", "setpts=PTS-10/TB", "-c:v", "libx264", "-preset", "ultrafast", "-avoid_negative_ts", "disabled", "-f", "flv", p)
 	return Case{Name: "negative timestamps (flv)", Path: p, Want: Refused, Reason: "exceeds the limit"}, err
+}
+
+// AsMP4 remuxes c's file, without re-encoding, into an MP4 in dir (what a
+// rendition is: the thumbnail worker only opens MP4s) and, if c's header
+// lies, patches the MP4's headers to the same lie. The timestamps keep
+// their gaps, rate and order (ffmpeg shifts them to start at 0, as in
+// every file it writes); the returned case has the new path and c's
+// name, expectations unchanged. Not every lie survives: ffmpeg cannot
+// remux NegativeTimestamps (the FLV demuxer finds no codec parameters
+// before the timestamps it reads as 24.8 days), and an MP4 muxer given
+// negative timestamps writes no frames at all.
+func AsMP4(bin, dir string, c Case) (Case, error) {
+	p := filepath.Join(dir, strings.TrimSuffix(filepath.Base(c.Path), filepath.Ext(c.Path))+".remuxed.mp4")
+	if err := FFmpeg(bin, "-i", c.Path, "-map", "0:v:0", "-c", "copy", "-fps_mode", "passthrough",
+		"-use_editlist", "0", "-video_track_timescale", "1000", "-f", "mp4", p); err != nil {
+		return Case{}, err
+	}
+	c.Path = p
+	if c.Declared > 0 {
+		return c, PatchMP4Duration(p, c.Declared)
+	}
+	return c, nil
 }
 
 var mkvDurationTag = regexp.MustCompile(`[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}`)
