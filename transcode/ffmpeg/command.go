@@ -248,6 +248,9 @@ func (j Job) Args() ([]string, error) {
 	// configuration out of band: ask for it explicitly (the MPEG-TS
 	// muxer re-inserts SPS/PPS before every keyframe itself).
 	a = append(a, "-flags", "+global_header", "-map_metadata", "-1", "-map_chapters", "-1")
+	// No -fs: ffmpeg ignores it on a tee output (no file of its own to
+	// measure) and the slaves do not accept it; the worker's watchdog
+	// bounds each rung's size instead (see README, hostile media).
 	if enc.MaxSeconds > 0 {
 		a = append(a, "-t", strconv.FormatFloat(enc.MaxSeconds, 'f', 3, 64))
 	}
