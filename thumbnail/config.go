@@ -15,10 +15,10 @@ package thumbnail
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 )
 
 // Config is the thumbnail service's configuration. Keys, defaults and
@@ -99,7 +99,7 @@ func DefaultSettings() Settings {
 	return Settings{
 		FFmpeg: "ffmpeg", FFprobe: "ffprobe", ThumbWidth: 320, SeekFraction: 0.33, ScanFrames: 60,
 		Sprite: true, SpriteTiles: 10, SpriteColumns: 5, SpriteTileWidth: 160, MaxPixels: 8294400,
-		Sandbox: SandboxAuto, SandboxMaxMemory: 16 << 30,
+		Sandbox: string(procgroup.ModeAuto), SandboxMaxMemory: 16 << 30,
 		ProbeTimeout: 30 * time.Second, ToolTimeout: 3 * time.Minute,
 	}
 }
@@ -140,7 +140,7 @@ func (s Settings) Validate() error {
 	if s.MaxPixels < 1 || s.MaxPixels > maxMaxPixels {
 		bad("max_pixels", "must be in 1..%d (got %d)", int64(maxMaxPixels), s.MaxPixels)
 	}
-	if !slices.Contains(SandboxModes, s.Sandbox) {
+	if _, err := procgroup.ParseMode(s.Sandbox); err != nil {
 		bad("sandbox", "must be one of auto, required, off (got %q)", s.Sandbox)
 	}
 	if s.SandboxMaxMemory != 0 && s.SandboxMaxMemory < 256<<20 {

@@ -33,6 +33,9 @@ func TestConfigValidation(t *testing.T) {
 		"more columns than tiles": {args: []string{"--thumbnail.sprite_tiles=4", "--thumbnail.sprite_columns=5"}, wantErr: "thumbnail.sprite_columns"},
 		"scan frames zero":        {args: []string{"--thumbnail.scan_frames=0"}, wantErr: "thumbnail.scan_frames"},
 		"max pixels zero":         {args: []string{"--thumbnail.max_pixels=0"}, wantErr: "thumbnail.max_pixels"},
+		"sandbox set":             {args: []string{"--thumbnail.sandbox_max_memory=0"}, env: map[string]string{"VIDPIPE_THUMBNAIL_SANDBOX": "required"}},
+		"unknown sandbox mode":    {args: []string{"--thumbnail.sandbox=on"}, wantErr: "thumbnail.sandbox"},
+		"tiny sandbox memory":     {args: []string{"--thumbnail.sandbox_max_memory=1048576"}, wantErr: "thumbnail.sandbox_max_memory"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 	"github.com/vidpipe/vidpipe/transcode/ladder"
-	"github.com/vidpipe/vidpipe/transcode/procgroup"
 )
 
 // Config is the transcode service's configuration, loaded by config.Load

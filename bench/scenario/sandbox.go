@@ -11,7 +11,7 @@ import (
 	"github.com/vidpipe/vidpipe/bench/stats"
 )
 
-// sandboxCost measures what the ffmpeg sandbox (transcode/procgroup:
+// sandboxCost measures what the ffmpeg sandbox (events/procgroup:
 // helper re-exec with rlimits, minimal environment, own network namespace)
 // costs, with procgroup's BenchmarkSandbox: per process (`ffmpeg
 // -version`, 20 per sample) and on a 3-rung 720p encode (one per sample),
@@ -22,16 +22,16 @@ func sandboxCost(ctx context.Context, env Env, runs int) (report.Table, []report
 		Header:  []string{"workload", "plain (median)", "sandbox (median)", "median of per-run ratios", "per run"},
 	}
 	bin := filepath.Join(env.Dir, "procgroup.test")
-	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./transcode/procgroup")
+	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./events/procgroup")
 	build.Dir = env.Root
 	if out, err := build.CombinedOutput(); err != nil {
-		return tbl, nil, fmt.Errorf("go test -c ./transcode/procgroup: %w\n%s", err, out)
+		return tbl, nil, fmt.Errorf("go test -c ./events/procgroup: %w\n%s", err, out)
 	}
 	bench := func(name, benchtime string) (float64, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, "-test.run", "^$", "-test.bench", "^BenchmarkSandbox$/^"+name+"$", "-test.benchtime", benchtime, "-test.count", "1")
-		cmd.Dir = filepath.Join(env.Root, "transcode", "procgroup")
+		cmd.Dir = filepath.Join(env.Root, "events", "procgroup")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return 0, fmt.Errorf("BenchmarkSandbox/%s: %w\n%s", name, err, tail(string(out), 20))

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vidpipe/vidpipe/transcode/procgroup"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 )
 
 // decoderTables caches ParseDecoders per ffmpeg binary.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidpipe/vidpipe/transcode/procgroup"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 )
 
 // ErrRejected matches errors where ffmpeg exited with a failure status on

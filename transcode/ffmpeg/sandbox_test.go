@@ -3,13 +3,10 @@ package ffmpeg
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/vidpipe/vidpipe/events/harness"
 )
@@ -17,37 +14,10 @@ import (
 // The transcode input is hostile: ffmpeg must not reach anything on the
 // network, not even a listener on the worker's loopback.
 func TestRunCannotReachTheNetwork(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			c.Close()
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = Runner{Path: harness.MustTool(t, "ffmpeg")}.Run(ctx, t.TempDir(), []string{
-		"-nostdin", "-v", "error", "-rw_timeout", "5000000",
-		"-i", "http://" + ln.Addr().String() + "/source.mp4", "-f", "null", "-"}, 0)
-	if err == nil {
-		t.Fatal("ffmpeg read from a listener that sends nothing")
-	}
-	time.Sleep(100 * time.Millisecond)
-	if n := conns.Load(); n != 0 {
-		t.Fatalf("ffmpeg opened %d connection(s) to the worker's loopback (%v)", n, err)
-	}
-	if !strings.Contains(err.Error(), "unreachable") {
-		t.Errorf("error = %v, want network unreachable", err)
-	}
+	harness.AssertLoopbackUnreachable(t, func(ctx context.Context, url string) error {
+		return Runner{Path: harness.MustTool(t, "ffmpeg")}.Run(ctx, t.TempDir(), []string{
+			"-nostdin", "-v", "error", "-rw_timeout", "5000000", "-i", url, "-f", "null", "-"}, 0)
+	})
 }
 
 // Nothing of the worker's environment (S3 keys, configuration) reaches the

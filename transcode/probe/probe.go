@@ -27,7 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidpipe/vidpipe/transcode/procgroup"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 )
 
 // MaxOutput bounds ffprobe's JSON output (a file with absurdly many streams

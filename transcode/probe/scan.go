@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidpipe/vidpipe/transcode/procgroup"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 )
 
 // Bounded demuxer probing, passed to every ffprobe and ffmpeg that opens

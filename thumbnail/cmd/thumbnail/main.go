@@ -22,6 +22,7 @@ import (
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/dlq"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 	"github.com/vidpipe/vidpipe/events/stage"
 	"github.com/vidpipe/vidpipe/events/storage"
 	"github.com/vidpipe/vidpipe/events/workdir"
@@ -91,34 +92,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in
 // (thumbnail.sandbox, thumbnail.sandbox_max_memory; CPU time bounded by
-// stage.attempt_timeout on every core) and reports it: a log line, the
-// gauge vidpipe_sandbox_active{mode}, and a /readyz check named
-// "sandbox: active (...)" or "sandbox: inactive (mode)" that always passes.
-// With thumbnail.sandbox = required it fails when the kernel allows no
-// network namespace.
+// stage.attempt_timeout on every core) and reports it (procgroup.Start): a
+// log line, the gauge vidpipe_sandbox_active{mode}, and a /readyz check
+// named after its state. With thumbnail.sandbox = required it fails when
+// the kernel allows no network namespace.
 func startSandbox(ctx context.Context, cfg thumbnail.Config, log *slog.Logger, reg prometheus.Registerer) (stage.Check, error) {
-	lim := thumbnail.DefaultSandboxLimits()
+	lim := thumbnail.SandboxLimits()
 	lim.AddressSpace = uint64(cfg.Thumbnail.SandboxMaxMemory)
 	lim.CPUTime = cfg.Stage.AttemptTimeout * time.Duration(runtime.NumCPU())
-	st, err := thumbnail.StartSandbox(ctx, cfg.Thumbnail.Sandbox, lim)
+	name, err := procgroup.Start(ctx, cfg.Thumbnail.Sandbox, lim, log, reg)
 	if err != nil {
 		return stage.Check{}, fmt.Errorf("thumbnail.sandbox: %w", err)
 	}
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "vidpipe_sandbox_active",
-		Help:        "1 when ffmpeg and ffprobe run in a network namespace of their own, 0 when they share the worker's network.",
-		ConstLabels: prometheus.Labels{"mode": st.Mode},
-	})
-	name := "sandbox: inactive (" + st.Mode + ")"
-	if st.Active {
-		g.Set(1)
-		name = "sandbox: active (" + st.Isolation + ")"
-		log.Info("ffmpeg sandbox active", "sandbox", st.String())
-	} else {
-		log.Warn("ffmpeg sandbox inactive: ffmpeg and ffprobe share the worker's network", "reason", st.Reason, "sandbox", st.String())
-	}
-	if err := reg.Register(g); err != nil {
-		return stage.Check{}, fmt.Errorf("metrics: %w", err)
-	}
-	return stage.Check{Name: name, Fn: func(context.Context) error { return nil }}, nil
+	return stage.Check{Name: name, Fn: procgroup.Ready}, nil
 }

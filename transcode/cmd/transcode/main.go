@@ -24,12 +24,12 @@ import (
 	"github.com/vidpipe/vidpipe/events"
 	"github.com/vidpipe/vidpipe/events/config"
 	"github.com/vidpipe/vidpipe/events/dlq"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 	"github.com/vidpipe/vidpipe/events/stage"
 	"github.com/vidpipe/vidpipe/events/storage"
 	"github.com/vidpipe/vidpipe/events/workdir"
 	"github.com/vidpipe/vidpipe/transcode"
 	"github.com/vidpipe/vidpipe/transcode/ffmpeg"
-	"github.com/vidpipe/vidpipe/transcode/procgroup"
 )
 
 func main() {
@@ -98,45 +98,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in
 // (transcode.sandbox, transcode.sandbox_max_memory; CPU time bounded by
-// stage.attempt_timeout on every core) and reports it: a log line, the
-// gauge vidpipe_sandbox_active, and a /readyz check named after its state.
-// With transcode.sandbox = required it fails when the kernel allows no
-// network namespace.
+// stage.attempt_timeout on every core) and reports it (procgroup.Start): a
+// log line, the gauge vidpipe_sandbox_active{mode}, and a /readyz check
+// named after its state. With transcode.sandbox = required it fails when
+// the kernel allows no network namespace.
 func startSandbox(ctx context.Context, cfg transcode.Config, log *slog.Logger, reg prometheus.Registerer) (stage.Check, error) {
-	mode, err := procgroup.ParseMode(cfg.Transcode.Sandbox)
-	if err != nil {
-		return stage.Check{}, fmt.Errorf("transcode.sandbox: %w", err)
-	}
 	lim := procgroup.DefaultLimits()
 	lim.AddressSpace = uint64(cfg.Transcode.SandboxMaxMemory)
 	lim.CPUTime = cfg.Stage.AttemptTimeout * time.Duration(runtime.NumCPU())
-	sb, err := procgroup.New(ctx, mode, lim)
+	name, err := procgroup.Start(ctx, cfg.Transcode.Sandbox, lim, log, reg)
 	if err != nil {
 		return stage.Check{}, fmt.Errorf("transcode.sandbox: %w", err)
 	}
-	procgroup.SetDefault(sb)
-	return sandboxReport(sb.Status(), log, reg)
-}
-
-// sandboxReport logs st, exports it as vidpipe_sandbox_active{mode} and
-// returns the /readyz check: "sandbox: active (...)" or "sandbox: inactive
-// (...)", always passing (required already refused to start).
-func sandboxReport(st procgroup.Status, log *slog.Logger, reg prometheus.Registerer) (stage.Check, error) {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "vidpipe_sandbox_active",
-		Help:        "1 when ffmpeg and ffprobe run in a network namespace of their own, 0 when they share the worker's network.",
-		ConstLabels: prometheus.Labels{"mode": string(st.Mode)},
-	})
-	name := "sandbox: inactive (" + string(st.Mode) + ")"
-	if st.Active {
-		g.Set(1)
-		name = "sandbox: active (" + st.Isolation + ")"
-		log.Info("ffmpeg sandbox active", "sandbox", st.String())
-	} else {
-		log.Warn("ffmpeg sandbox inactive: ffmpeg and ffprobe share the worker's network", "reason", st.Reason, "sandbox", st.String())
-	}
-	if err := reg.Register(g); err != nil {
-		return stage.Check{}, fmt.Errorf("metrics: %w", err)
-	}
-	return stage.Check{Name: name, Fn: func(context.Context) error { return nil }}, nil
+	return stage.Check{Name: name, Fn: procgroup.Ready}, nil
 }

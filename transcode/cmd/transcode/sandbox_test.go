@@ -5,16 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/events/harness"
+	"github.com/vidpipe/vidpipe/events/procgroup"
 	"github.com/vidpipe/vidpipe/transcode"
-	"github.com/vidpipe/vidpipe/transcode/procgroup"
 )
 
 func init() {
@@ -28,16 +27,8 @@ func init() {
 // namespace, drops to uid 1000 (no network namespace either), and runs the
 // worker with transcode.sandbox=required, which must refuse to start.
 func refuseWithoutNamespaces() int {
-	if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0); err != nil {
-		fmt.Println("forbid user namespaces:", err)
-		return 2
-	}
-	if err := syscall.Setgid(1000); err != nil {
-		fmt.Println("setgid:", err)
-		return 2
-	}
-	if err := syscall.Setuid(1000); err != nil {
-		fmt.Println("setuid:", err)
+	if err := harness.DropNamespaces(); err != nil {
+		fmt.Println(err)
 		return 2
 	}
 	env := map[string]string{"VIDPIPE_KAFKA_BROKERS": "127.0.0.1:1", "VIDPIPE_S3_BUCKET": "vidpipe",
@@ -53,23 +44,7 @@ func refuseWithoutNamespaces() int {
 }
 
 func TestRunRefusesToStartWithoutSandbox(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), "TRANSCODE_TEST_NO_NAMESPACES=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v:\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	harness.RunWithoutNamespaces(t, "TRANSCODE_TEST_NO_NAMESPACES")
 }
 
 // gauge returns vidpipe_sandbox_active's value and mode label.

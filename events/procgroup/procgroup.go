@@ -1,8 +1,11 @@
-// Package procgroup runs child processes (ffmpeg, ffprobe) in their own
-// process group, so that cancelling the context kills the child and
-// everything it spawned, not just the direct child, and runs them as if
-// their input were hostile ([Sandbox]): no inherited environment, resource
-// limits, and where the kernel allows a network namespace of their own.
+// Package procgroup runs child processes (ffmpeg, ffprobe of the transcode
+// and thumbnail workers) in their own process group, so that cancelling the
+// context kills the child and everything it spawned, not just the direct
+// child, and runs them as if their input were hostile ([Sandbox]): no
+// inherited environment, resource limits, and where the kernel allows a
+// network namespace of their own. A binary that imports it re-executes
+// itself as the rlimit helper (see the package's init), so every worker
+// that runs tools through it gets the helper without any code in main.
 package procgroup
 
 import (

@@ -5,16 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidpipe/vidpipe/events/harness"
 )
 
 // TestMain lets the test binary act as a worker that starts a sandboxed
@@ -45,16 +45,8 @@ func TestMain(m *testing.M) {
 // unprivileged uid (so no network namespace either), and checks what New
 // does there. Exit 0 is success; the reason is printed.
 func withoutNamespaces() int {
-	if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0); err != nil {
-		fmt.Println("forbid user namespaces:", err)
-		return 2
-	}
-	if err := syscall.Setgid(1000); err != nil {
-		fmt.Println("setgid:", err)
-		return 2
-	}
-	if err := syscall.Setuid(1000); err != nil {
-		fmt.Println("setuid:", err)
+	if err := harness.DropNamespaces(); err != nil {
+		fmt.Println(err)
 		return 2
 	}
 	if _, err := New(context.Background(), ModeRequired, DefaultLimits()); !errors.Is(err, ErrUnavailable) {
@@ -85,28 +77,6 @@ func newSandbox(t *testing.T, mode Mode, lim Limits) *Sandbox {
 	return sb
 }
 
-// listener accepts on 127.0.0.1 and counts connections.
-func listener(t *testing.T) (addr string, conns *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	conns = new(atomic.Int32)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			c.Close()
-		}
-	}()
-	return ln.Addr().String(), conns
-}
-
 // fetch runs ffmpeg on an http URL of addr in sb and returns its error.
 func fetch(t *testing.T, sb *Sandbox, addr string) (error, string) {
 	t.Helper()
@@ -120,7 +90,7 @@ func fetch(t *testing.T, sb *Sandbox, addr string) (error, string) {
 }
 
 func TestSandboxChildCannotReachLoopback(t *testing.T) {
-	addr, conns := listener(t)
+	addr, conns := harness.LoopbackListener(t)
 	// Control: without the sandbox ffmpeg does connect, so the check below is meaningful.
 	if err, _ := fetch(t, newSandbox(t, ModeOff, DefaultLimits()), addr); err == nil {
 		t.Fatal("ffmpeg succeeded on a listener that closes every connection")
@@ -264,7 +234,7 @@ func TestSandboxUserNamespace(t *testing.T) {
 	}
 	sb := &Sandbox{status: Status{Mode: ModeRequired, Active: true, Limits: DefaultLimits()}, iso: iso}
 	dir := t.TempDir()
-	addr, conns := listener(t)
+	addr, conns := harness.LoopbackListener(t)
 	if err, _ := fetch(t, sb, addr); !Exited(err) || conns.Load() != 0 {
 		t.Errorf("ffmpeg in a user+network namespace: %v, %d connection(s)", err, conns.Load())
 	}
@@ -321,22 +291,7 @@ func TestSandboxChildDiesWithWorker(t *testing.T) {
 // back (with a reason). Simulated in a user namespace that forbids user
 // namespaces, as an unprivileged uid.
 func TestSandboxUnavailable(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PROCGROUP_TEST_NO_NAMESPACES=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v:\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	harness.RunWithoutNamespaces(t, "PROCGROUP_TEST_NO_NAMESPACES")
 }
 
 func TestParseMode(t *testing.T) {
