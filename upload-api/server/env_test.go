@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +73,8 @@ type envConfig struct {
 	// authFailBurst: the hostile tests send many bad credentials from one
 	// address; the limiter itself is tested in authlimit_test.go.
 	authFailBurst int
+	// listen makes the API's listener (socket options for its connections).
+	listen net.ListenConfig
 }
 
 type envOption func(*envConfig)
@@ -78,6 +82,19 @@ type envOption func(*envConfig)
 func withOptions(f func(*Options)) envOption { return func(c *envConfig) { f(&c.opts) } }
 func withPartSize(n int64) envOption         { return func(c *envConfig) { c.partSize = n } }
 func withConsumer() envOption                { return func(c *envConfig) { c.consumer = true } }
+
+// withSendBuffer fixes the API connections' socket send buffer (SO_SNDBUF,
+// inherited from the listener), so that a client that stops reading blocks
+// the server's writes after a few KiB instead of after megabytes.
+func withSendBuffer(n int) envOption {
+	return func(c *envConfig) {
+		c.listen.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n) })
+			return errors.Join(err, serr)
+		}
+	}
+}
 func withLimits(f func(*LimitOptions)) envOption {
 	return func(c *envConfig) { f(&c.limits) }
 }
@@ -169,7 +186,7 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 	}
 	deps := Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0), Objects: objects, Publisher: pub,
 		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready}
-	e.URL = serve(tb, NewHTTPServer("127.0.0.1:0", NewServer(deps), 5*time.Second, time.Minute, log))
+	e.URL = serveOn(tb, NewHTTPServer("127.0.0.1:0", NewServer(deps), 5*time.Second, time.Minute, log), cfg.listen)
 	e.OpsURL = serve(tb, NewOpsHTTPServer("127.0.0.1:0", NewOpsServer(deps), log))
 	e.Opts = cfg.opts
 	return e
@@ -179,7 +196,14 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 // returns its base URL.
 func serve(tb testing.TB, srv *http.Server) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveOn(tb, srv, net.ListenConfig{})
+}
+
+// serveOn is serve with the listener made by lc (e.g. with socket options
+// that accepted connections inherit).
+func serveOn(tb testing.TB, srv *http.Server, lc net.ListenConfig) string {
+	tb.Helper()
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
