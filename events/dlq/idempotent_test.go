@@ -8,6 +8,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vidpipe/vidpipe/events"
@@ -26,9 +27,8 @@ func headersOf(m kafka.Message) []events.Header {
 // failCommitAfterPublish makes the first offset commit of the redrive group
 // that follows a produce to topic fail (once), as if the process had died
 // between the publish and the commit.
-func failCommitAfterPublish(k *harness.Kafka, topic string) *atomic.Int32 {
+func failCommitAfterPublish(k *harness.Kafka, topic string) *kfake.FaultHandle {
 	var published atomic.Bool
-	var failed atomic.Int32
 	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		for _, t := range req.(*kmsg.ProduceRequest).Topics {
 			if t.Topic == topic {
@@ -37,27 +37,11 @@ func failCommitAfterPublish(k *harness.Kafka, topic string) *atomic.Int32 {
 		}
 		return nil, nil, false // observe only
 	})
-	k.Cluster.ControlKey(int16(kmsg.OffsetCommit), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		req := kreq.(*kmsg.OffsetCommitRequest)
-		if !published.Load() || req.Group != dlq.Group(events.StageTranscode) {
-			return nil, nil, false
-		}
-		failed.Add(1)
-		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, t := range req.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true // handled: this control function is dropped
+	return k.Cluster.Fault(kfake.Fault{
+		Keys: []kmsg.Key{kmsg.OffsetCommit}, Group: dlq.Group(events.StageTranscode),
+		Err: kerr.CoordinatorNotAvailable, Count: 0, // one commit
+		When: func(kmsg.Request) bool { return published.Load() },
 	})
-	return &failed
 }
 
 // A commit that fails after the publish was acknowledged must not make the
@@ -74,8 +58,8 @@ func TestRedriveAfterFailedCommitPublishesOnce(t *testing.T) {
 
 	failed := failCommitAfterPublish(k, events.TopicUploaded)
 	got, err := admin.Redrive(ctx, events.StageTranscode, dlq.RedriveOptions{VideoID: a})
-	if err == nil || failed.Load() != 1 {
-		t.Fatalf("first redrive = %d records, %v (%d commits failed); want the injected commit failure", len(got), err, failed.Load())
+	if err == nil || failed.Hits() != 1 {
+		t.Fatalf("first redrive = %d records, %v (%d commits failed); want the injected commit failure", len(got), err, failed.Hits())
 	}
 	t.Logf("first redrive: %v", err)
 	if n := len(k.ReadAll(t, events.TopicUploaded, 1, 10*time.Second)); n != 1 {
@@ -113,25 +97,8 @@ func TestRedriveAfterFailedPublishPublishesOnce(t *testing.T) {
 	ctx := context.Background()
 	admin := dlq.NewAdmin(k.Brokers)
 	defer admin.Close()
-	k.Cluster.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		req := kreq.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, tp := range req.Topics {
-			if tp.Topic != events.TopicUploaded {
-				return nil, nil, false
-			}
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic = tp.Topic
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotEnoughReplicas.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	// One produce to the input topic is refused.
+	k.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: events.TopicUploaded, Err: kerr.NotEnoughReplicas, Count: 0})
 	if _, err := admin.Redrive(ctx, events.StageTranscode, dlq.RedriveOptions{}); err == nil {
 		t.Fatal("redrive with a rejected publish succeeded")
 	}
