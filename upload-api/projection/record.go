@@ -73,35 +73,26 @@ func observe(rec Record) (observation, error) {
 	if !ok {
 		return observation{}, fmt.Errorf("%w: unknown topic %q", ErrUndecodable, rec.Topic)
 	}
+	var ob observation
 	if len(rec.Value) == 0 && events.HeaderValue(rec.Headers, events.HeaderDLQValueRef) != "" {
 		// The original value was too large for Kafka and is stored
 		// elsewhere: the key names the video (whose owner is known).
 		if !events.IsUUID(string(rec.Key)) {
 			return observation{}, fmt.Errorf("%w: %s: key %q of a dead letter without value is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(string(rec.Key), 64))
 		}
-		ob := observation{videoID: string(rec.Key), rank: topicRank(st.InputTopic()), failedStage: st}
-		if dl, ok := events.ParseDeadLetter(rec.Headers); ok {
-			ob.reason, ob.errorClass, ob.attempts = dl.Err, dl.Class, dl.Attempts
-			ob.errorCode = failureCode(dl)
+		ob = observation{videoID: string(rec.Key), rank: topicRank(st.InputTopic()), failedStage: st}
+	} else {
+		env, err := events.PeekEnvelope(rec.Value)
+		if err != nil {
+			return observation{}, fmt.Errorf("%w: %s: %w", ErrUndecodable, rec.Topic, err)
 		}
-		if ob.reason == "" {
-			ob.reason = "unknown error (the dead letter carries no dlq.error header)"
+		if !events.IsUUID(env.VideoID) {
+			return observation{}, fmt.Errorf("%w: %s: video_id %q is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(env.VideoID, 64))
 		}
-		if ob.errorCode == "" {
-			ob.errorCode = events.ErrorCodeInternal
+		ob = observation{videoID: env.VideoID, owner: env.Owner, rank: topicRank(st.InputTopic()), failedStage: st}
+		if v, ok := inputVideo(st, rec.Value); ok && v.VideoID == env.VideoID {
+			ob.video = &v
 		}
-		return ob, nil
-	}
-	env, err := events.PeekEnvelope(rec.Value)
-	if err != nil {
-		return observation{}, fmt.Errorf("%w: %s: %w", ErrUndecodable, rec.Topic, err)
-	}
-	if !events.IsUUID(env.VideoID) {
-		return observation{}, fmt.Errorf("%w: %s: video_id %q is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(env.VideoID, 64))
-	}
-	ob := observation{videoID: env.VideoID, owner: env.Owner, rank: topicRank(st.InputTopic()), failedStage: st}
-	if v, ok := inputVideo(st, rec.Value); ok && v.VideoID == env.VideoID {
-		ob.video = &v
 	}
 	if dl, ok := events.ParseDeadLetter(rec.Headers); ok {
 		ob.reason, ob.errorClass, ob.attempts = dl.Err, dl.Class, dl.Attempts
