@@ -26,6 +26,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vidpipe/vidpipe/events"
@@ -194,27 +195,8 @@ func TestShutdownIsBounded(t *testing.T) {
 // production commit settings (commit_interval 1s).
 func TestCommitErrorsAreCountedAndRetried(t *testing.T) {
 	e := newEnv(t, 1)
-	var rejected atomic.Int32
-	e.k.Cluster.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		if rejected.Load() >= 3 {
-			return nil, nil, false // the control function is dropped: commits work again
-		}
-		e.k.Cluster.KeepControl()
-		rejected.Add(1)
-		cr := req.(*kmsg.OffsetCommitRequest)
-		resp := cr.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, tp := range cr.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = tp.Topic
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+	rejected := e.k.Cluster.Fault(kfake.Fault{ // the first 3 commits fail, then commits work again
+		Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.CoordinatorLoadInProgress, Count: 3,
 	})
 	e.produce(t, uploaded(events.NewID()))
 	r := e.start(t, transcodeOK)
@@ -222,7 +204,7 @@ func TestCommitErrorsAreCountedAndRetried(t *testing.T) {
 	e.k.ReadAll(t, events.TopicTranscoded, 1, 30*time.Second)
 	e.waitLag(t, events.TopicUploaded)
 	if v := metricValue(t, addr, "vidpipe_stage_commit_errors_total"); v < 3 {
-		t.Errorf("vidpipe_stage_commit_errors_total = %v after %d rejected commits, want ≥ 3", v, rejected.Load())
+		t.Errorf("vidpipe_stage_commit_errors_total = %v after %d rejected commits, want ≥ 3", v, rejected.Hits())
 	}
 }
 
@@ -493,4 +475,26 @@ func TestRecordThatCrashesTheWorkerReachesTheDLQ(t *testing.T) {
 		return
 	}
 	t.Fatalf("the poison record crashed the worker %d times and never reached the DLQ", crashes)
+}
+
+// A dead letter the broker refuses even without its value (here: the DLQ
+// topic takes at most 300 bytes) makes the worker stuck, so /healthz fails;
+// once the topic takes it, the dead letter goes through and /healthz
+// recovers.
+func TestRefusedDeadLetterIsStuckUntilItGoesThrough(t *testing.T) {
+	e := newEnv(t, 1)
+	e.opts.Runtime.StuckTimeout = time.Second
+	setTopicConfig(t, e.k, events.TopicTranscodeDLQ, "max.message.bytes", "300")
+	e.k.Produce(t, kafka.Message{Topic: events.TopicUploaded, Key: []byte(events.NewID()), Value: []byte("not json")})
+	r := e.start(t, transcodeOK)
+	addr := r.httpAddr(t)
+	if !eventually(60*time.Second, func() bool { code, _ := healthz(t, addr); return code == http.StatusServiceUnavailable }) {
+		t.Fatal("/healthz did not fail while the dead letter was refused")
+	}
+	setTopicConfig(t, e.k, events.TopicTranscodeDLQ, "max.message.bytes", "1048588")
+	e.k.ReadAll(t, events.TopicTranscodeDLQ, 1, 60*time.Second)
+	if !eventually(30*time.Second, func() bool { code, _ := healthz(t, addr); return code == http.StatusOK }) {
+		code, body := healthz(t, addr)
+		t.Fatalf("/healthz = %d %q after the dead letter went through, want 200", code, body)
+	}
 }

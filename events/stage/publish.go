@@ -79,7 +79,8 @@ func (r *runner[In, Out]) publish(ctx context.Context, msg kafka.Message, kind s
 		class := classifyPublish(err)
 		r.metrics.publishErrors.WithLabelValues(kind, class).Inc()
 		if class == publishTooLarge {
-			r.stuck.ok(op)
+			// Not a stuck topic: the caller handles the record (and marks
+			// stuck itself if it cannot).
 			return false, &errTooLarge{fmt.Errorf("%s record of %d bytes is too large for Kafka: %w", kind, recordSize(msg), err)}
 		}
 		r.stuck.fail(op, err.Error())
@@ -152,9 +153,9 @@ func (r *runner[In, Out]) deadLetter(ctx context.Context, m kafka.Message, cause
 		}
 		// Even without its value (and with only the essential headers) the
 		// broker refuses it: nothing else can be removed. Keep retrying (the
-		// worker shows stuck) rather than lose the record.
-		op := "dead letter without value"
-		r.stuck.fail(op, err.Error())
+		// worker shows stuck) rather than lose the record. The key is
+		// publish's own, so its next success clears it.
+		r.stuck.fail("publish dlq to "+msg.Topic, err.Error())
 		r.log.Error("dead letter refused even without its value; retrying", "key", string(m.Key), "err", err)
 		if !sleep(ctx, 10*time.Second) {
 			return false
