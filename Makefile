@@ -10,7 +10,7 @@ export GOFLAGS ?= -buildvcs=false
 # Override with make GOTOOLCHAIN=local.
 export GOTOOLCHAIN := go1.26.11
 
-MODULES := events upload-api transcode thumbnail indexer e2e deploy bench
+MODULES := contract platform dev services/upload-api services/transcode services/thumbnail services/indexer deploy dev/e2e dev/bench
 TEST_TIMEOUT ?= 20m
 ARGS ?=
 
@@ -20,7 +20,7 @@ all: build
 
 ## deps: install ffmpeg, kcat, PostgreSQL, Node.js (apt) and MinIO (go install); idempotent
 deps:
-	@bash scripts/deps.sh
+	@bash dev/scripts/deps.sh
 
 ## build: compile every module of the workspace
 build:
@@ -37,25 +37,25 @@ test: deps vet vulncheck
 ## run: the whole pipeline on this machine (broker, MinIO, PostgreSQL, API, workers)
 run: deps
 	@mkdir -p .vidpipe/bin
-	go build -o .vidpipe/bin/vidpipectl ./events/cmd/vidpipectl
-	@exec .vidpipe/bin/vidpipectl dev $(ARGS)
+	go build -o .vidpipe/bin/vidpipe-dev ./dev/cmd/vidpipe-dev
+	@exec .vidpipe/bin/vidpipe-dev $(ARGS)
 
 ## bench: Go micro-benchmarks, then the benchmark driver (stage runtime, upload, transcode, end to end,
-## scaling, memory; bench/cmd/vidpipe-bench), written to docs/benchmarks.md; under 15 minutes.
+## scaling, memory; dev/bench/cmd/vidpipe-bench), written to docs/benchmarks.md; under 15 minutes.
 ## BENCH_ARGS are passed to the driver, e.g. BENCH_ARGS='-only 1,5 -runs 1'.
 BENCH_ARGS ?=
 bench: deps
 	@mkdir -p .vidpipe/bench
-	go test -run '^$$' -bench . -benchmem -benchtime 200ms -count 1 ./events/ ./events/stage/ | tee .vidpipe/bench/micro.txt
-	go run ./bench/cmd/vidpipe-bench -micro .vidpipe/bench/micro.txt $(BENCH_ARGS)
+	go test -run '^$$' -bench . -benchmem -benchtime 200ms -count 1 ./contract/ ./platform/stage/ | tee .vidpipe/bench/micro.txt
+	go run ./dev/bench/cmd/vidpipe-bench -micro .vidpipe/bench/micro.txt $(BENCH_ARGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s), minimising a new input for at most
 ## FUZZMINIMIZETIME (default 5s); seed corpora are in each package's testdata/fuzz/<Target>/
 FUZZTIME ?= 20s
 FUZZMINIMIZETIME ?= 5s
-FUZZ_TARGETS := ./events:FuzzDecode ./upload-api/sniff:FuzzDetect \
-	./upload-api/server:FuzzUploadFields ./upload-api/server:FuzzTusMetadata \
-	./upload-api/server:FuzzCleanHLSPath ./upload-api/server:FuzzRewritePlaylist
+FUZZ_TARGETS := ./contract:FuzzDecode ./services/upload-api/sniff:FuzzDetect \
+	./services/upload-api/server:FuzzUploadFields ./services/upload-api/server:FuzzTusMetadata \
+	./services/upload-api/server:FuzzCleanHLSPath ./services/upload-api/server:FuzzRewritePlaylist
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz: $${t##*:} in $${t%%:*} for $(FUZZTIME)"; \
@@ -63,10 +63,10 @@ fuzz:
 	done
 
 ## vulncheck: govulncheck on every module against the Go vulnerability database, fetched as the
-## golang.org/x/vulndb module through the module proxy (VULNDB_VERSION, default latest); see scripts/vulncheck.sh
+## golang.org/x/vulndb module through the module proxy (VULNDB_VERSION, default latest); see dev/scripts/vulncheck.sh
 .PHONY: vulncheck
 vulncheck: deps
-	@bash scripts/vulncheck.sh
+	@bash dev/scripts/vulncheck.sh
 
 ## chaos: the chaos test in its long form (make test runs a short one): the whole stack as processes,
 ## CHAOS_VIDEOS good videos (default 60) and bad ones uploaded while CHAOS_ROUNDS rounds (default 3) of
@@ -78,7 +78,7 @@ CHAOS_ROUNDS ?= 3
 CHAOS_ARGS ?=
 .PHONY: chaos
 chaos: deps
-	cd e2e && VIDPIPE_CHAOS_VIDEOS=$(CHAOS_VIDEOS) VIDPIPE_CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
+	cd dev/e2e && VIDPIPE_CHAOS_VIDEOS=$(CHAOS_VIDEOS) VIDPIPE_CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
 		go test -race -count=1 -v -timeout 30m -run '^TestChaos$$' $(CHAOS_ARGS) .
 
 ## docs: regenerate docs/configuration.md from the services' Config types

@@ -16,8 +16,8 @@ import (
 
 	"github.com/vidpipe/vidpipe/deploy/configkeys"
 	"github.com/vidpipe/vidpipe/deploy/dockerfile"
-	"github.com/vidpipe/vidpipe/events/config"
-	uploadapi "github.com/vidpipe/vidpipe/upload-api"
+	"github.com/vidpipe/vidpipe/platform/config"
+	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 )
 
 // MustCompose loads docker-compose.yml the way `docker compose` does

@@ -4,11 +4,12 @@ go 1.26.0
 
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
-	github.com/vidpipe/vidpipe/events v0.0.0
-	github.com/vidpipe/vidpipe/indexer v0.0.0
-	github.com/vidpipe/vidpipe/thumbnail v0.0.0
-	github.com/vidpipe/vidpipe/transcode v0.0.0
-	github.com/vidpipe/vidpipe/upload-api v0.0.0
+	github.com/vidpipe/vidpipe/contract v0.0.0
+	github.com/vidpipe/vidpipe/platform v0.0.0
+	github.com/vidpipe/vidpipe/services/indexer v0.0.0
+	github.com/vidpipe/vidpipe/services/thumbnail v0.0.0
+	github.com/vidpipe/vidpipe/services/transcode v0.0.0
+	github.com/vidpipe/vidpipe/services/upload-api v0.0.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730
@@ -109,9 +110,11 @@ require (
 )
 
 replace (
-	github.com/vidpipe/vidpipe/events => ../events
-	github.com/vidpipe/vidpipe/indexer => ../indexer
-	github.com/vidpipe/vidpipe/thumbnail => ../thumbnail
-	github.com/vidpipe/vidpipe/transcode => ../transcode
-	github.com/vidpipe/vidpipe/upload-api => ../upload-api
+	github.com/vidpipe/vidpipe/contract => ../contract
+	github.com/vidpipe/vidpipe/dev => ../dev
+	github.com/vidpipe/vidpipe/platform => ../platform
+	github.com/vidpipe/vidpipe/services/indexer => ../services/indexer
+	github.com/vidpipe/vidpipe/services/thumbnail => ../services/thumbnail
+	github.com/vidpipe/vidpipe/services/transcode => ../services/transcode
+	github.com/vidpipe/vidpipe/services/upload-api => ../services/upload-api
 )

@@ -16,11 +16,11 @@ import (
 // mainPackages maps each binary to the directory of its main package,
 // relative to the repository root (the Docker build context).
 var mainPackages = map[string]string{
-	"upload-api":  "upload-api/cmd/upload-api",
-	"transcode":   "transcode/cmd/transcode",
-	"thumbnail":   "thumbnail/cmd/thumbnail",
-	"indexer":     "indexer/cmd/indexer",
-	"vidpipectl":  "events/cmd/vidpipectl",
+	"upload-api":  "services/upload-api/cmd/upload-api",
+	"transcode":   "services/transcode/cmd/transcode",
+	"thumbnail":   "services/thumbnail/cmd/thumbnail",
+	"indexer":     "services/indexer/cmd/indexer",
+	"vidpipectl":  "platform/cmd/vidpipectl",
 	"healthcheck": "deploy/cmd/healthcheck",
 }
 

@@ -27,8 +27,8 @@ import (
 	"github.com/vidpipe/vidpipe/deploy/configkeys"
 	"github.com/vidpipe/vidpipe/deploy/keda"
 	"github.com/vidpipe/vidpipe/deploy/manifest"
-	"github.com/vidpipe/vidpipe/events"
-	"github.com/vidpipe/vidpipe/events/config"
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 const (
@@ -508,10 +508,10 @@ func TestScaledObjects(t *testing.T) {
 	if brokers == "" {
 		t.Fatal("ConfigMap vidpipe-common has no VIDPIPE_KAFKA_BROKERS")
 	}
-	if len(c.scaledObjects) != len(events.Stages) {
-		t.Errorf("%d ScaledObjects, want one per stage (%d)", len(c.scaledObjects), len(events.Stages))
+	if len(c.scaledObjects) != len(contract.Stages) {
+		t.Errorf("%d ScaledObjects, want one per stage (%d)", len(c.scaledObjects), len(contract.Stages))
 	}
-	for _, st := range events.Stages {
+	for _, st := range contract.Stages {
 		name := string(st)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

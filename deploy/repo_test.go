@@ -11,7 +11,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/deploy/dockerfile"
 	"github.com/vidpipe/vidpipe/deploy/manifest"
-	"github.com/vidpipe/vidpipe/events"
+	"github.com/vidpipe/vidpipe/contract"
 )
 
 // Paths, relative to this package's directory (deploy/), where go test runs.
@@ -27,8 +27,8 @@ const (
 // workers are the stage binaries; a stage's binary, image target and
 // consumer group share its name.
 func workers() []string {
-	out := make([]string, len(events.Stages))
-	for i, s := range events.Stages {
+	out := make([]string, len(contract.Stages))
+	for i, s := range contract.Stages {
 		out[i] = string(s)
 	}
 	return out

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/deploy/configkeys"
-	"github.com/vidpipe/vidpipe/transcode"
+	"github.com/vidpipe/vidpipe/services/transcode"
 )
 
 func TestKnown(t *testing.T) {

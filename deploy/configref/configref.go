@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vidpipe/vidpipe/events/config"
-	"github.com/vidpipe/vidpipe/indexer"
-	"github.com/vidpipe/vidpipe/thumbnail"
-	"github.com/vidpipe/vidpipe/transcode"
-	uploadapi "github.com/vidpipe/vidpipe/upload-api"
+	"github.com/vidpipe/vidpipe/platform/config"
+	"github.com/vidpipe/vidpipe/services/indexer"
+	"github.com/vidpipe/vidpipe/services/thumbnail"
+	"github.com/vidpipe/vidpipe/services/transcode"
+	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 )
 
 // services in documentation order.

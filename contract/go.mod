@@ -1,0 +1,3 @@
+module github.com/vidpipe/vidpipe/contract
+
+go 1.26.0

@@ -1,0 +1,188 @@
+package contract
+
+import "time"
+
+// SchemaVersion is the version of the event values this package writes and
+// accepts. A value with another version is rejected as permanent.
+const SchemaVersion = 1
+
+// Event is implemented by the four event types.
+type Event interface {
+	// EventType is the CloudEvents type, e.g. "dev.vidpipe.video.uploaded.v1".
+	EventType() string
+	// Topic is the topic the event is published to.
+	Topic() string
+	// Key is the record key: the video id.
+	Key() string
+	// Validate reports the first missing or insane field.
+	Validate() error
+}
+
+// SourceObject is the uploaded original in object storage.
+type SourceObject struct {
+	Bucket      string `json:"bucket"`
+	Key         string `json:"key"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+	// Filename is the client's original file name, for display only: it is
+	// never used to build a path or an object key.
+	Filename string `json:"filename,omitempty"`
+}
+
+// Video is what the upload says about a video; every event carries it.
+type Video struct {
+	VideoID     string       `json:"video_id"`
+	Owner       string       `json:"owner"`
+	Title       string       `json:"title"`
+	Description string       `json:"description,omitempty"`
+	Tags        []string     `json:"tags,omitempty"`
+	Source      SourceObject `json:"source"`
+	UploadedAt  time.Time    `json:"uploaded_at"`
+}
+
+// Media is what probing the source found.
+type Media struct {
+	// DurationSeconds is the source duration.
+	DurationSeconds float64 `json:"duration_seconds"`
+	// Width and Height are the display dimensions (rotation applied).
+	Width  int `json:"width"`
+	Height int `json:"height"`
+	// Format is ffprobe's format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2".
+	Format     string `json:"format,omitempty"`
+	VideoCodec string `json:"video_codec,omitempty"`
+	AudioCodec string `json:"audio_codec,omitempty"`
+	// FrameRate in frames per second, 0 if unknown.
+	FrameRate float64 `json:"frame_rate,omitempty"`
+	// Bitrate of the source in bits per second, 0 if unknown.
+	Bitrate int64 `json:"bitrate,omitempty"`
+}
+
+// Rendition is one rung of the encoding ladder.
+type Rendition struct {
+	// Name of the rung, e.g. "720p".
+	Name   string `json:"name"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	// Bitrate is the target video+audio bitrate in bits per second.
+	Bitrate int64 `json:"bitrate"`
+	// Key is the object key of the progressive MP4.
+	Key string `json:"key"`
+	// Size of the MP4 object in bytes.
+	Size int64 `json:"size"`
+	// PlaylistKey is the object key of the rung's HLS media playlist.
+	PlaylistKey string `json:"playlist_key,omitempty"`
+}
+
+// HLS is the adaptive-streaming package.
+type HLS struct {
+	// MasterKey is the object key of the master playlist.
+	MasterKey string `json:"master_key"`
+}
+
+// Image is one still image in object storage.
+type Image struct {
+	Key    string `json:"key"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Size   int64  `json:"size"`
+}
+
+// Thumbnails are the stills made from a rendition.
+type Thumbnails struct {
+	// Poster is a full-size frame at the source aspect ratio.
+	Poster Image `json:"poster"`
+	// Small is a small thumbnail (320 px wide by default).
+	Small Image `json:"small"`
+	// Sprite is an optional sprite sheet of scrubbing previews.
+	Sprite *Image `json:"sprite,omitempty"`
+	// SpriteVTTKey is the WebVTT file that maps times to sprite tiles.
+	SpriteVTTKey string `json:"sprite_vtt_key,omitempty"`
+}
+
+// VideoUploaded is published by upload-api once the source is stored.
+type VideoUploaded struct {
+	SchemaVersion int `json:"schema_version"`
+	Video
+}
+
+// VideoTranscoded is published by transcode.
+type VideoTranscoded struct {
+	SchemaVersion int `json:"schema_version"`
+	Video
+	Media        Media       `json:"media"`
+	Renditions   []Rendition `json:"renditions"`
+	HLS          HLS         `json:"hls"`
+	TranscodedAt time.Time   `json:"transcoded_at"`
+}
+
+// VideoThumbnailed is published by thumbnail.
+type VideoThumbnailed struct {
+	SchemaVersion int `json:"schema_version"`
+	Video
+	Media         Media       `json:"media"`
+	Renditions    []Rendition `json:"renditions"`
+	HLS           HLS         `json:"hls"`
+	Thumbnails    Thumbnails  `json:"thumbnails"`
+	TranscodedAt  time.Time   `json:"transcoded_at"`
+	ThumbnailedAt time.Time   `json:"thumbnailed_at"`
+}
+
+// VideoReady is published by indexer: the full video document.
+type VideoReady struct {
+	SchemaVersion int `json:"schema_version"`
+	Video
+	Media         Media       `json:"media"`
+	Renditions    []Rendition `json:"renditions"`
+	HLS           HLS         `json:"hls"`
+	Thumbnails    Thumbnails  `json:"thumbnails"`
+	TranscodedAt  time.Time   `json:"transcoded_at"`
+	ThumbnailedAt time.Time   `json:"thumbnailed_at"`
+	ReadyAt       time.Time   `json:"ready_at"`
+}
+
+// CloudEvents types.
+const (
+	TypeUploaded    = "dev.vidpipe.video.uploaded.v1"
+	TypeTranscoded  = "dev.vidpipe.video.transcoded.v1"
+	TypeThumbnailed = "dev.vidpipe.video.thumbnailed.v1"
+	TypeReady       = "dev.vidpipe.video.ready.v1"
+)
+
+func (e VideoUploaded) EventType() string    { return TypeUploaded }
+func (e VideoTranscoded) EventType() string  { return TypeTranscoded }
+func (e VideoThumbnailed) EventType() string { return TypeThumbnailed }
+func (e VideoReady) EventType() string       { return TypeReady }
+
+func (e VideoUploaded) Topic() string    { return TopicUploaded }
+func (e VideoTranscoded) Topic() string  { return TopicTranscoded }
+func (e VideoThumbnailed) Topic() string { return TopicThumbnailed }
+func (e VideoReady) Topic() string       { return TopicReady }
+
+func (e VideoUploaded) Key() string    { return e.VideoID }
+func (e VideoTranscoded) Key() string  { return e.VideoID }
+func (e VideoThumbnailed) Key() string { return e.VideoID }
+func (e VideoReady) Key() string       { return e.VideoID }
+
+// Transcoded builds the next event from u; the caller fills in the rest.
+func (u VideoUploaded) Transcoded(m Media, rs []Rendition, hls HLS, at time.Time) VideoTranscoded {
+	return VideoTranscoded{SchemaVersion: SchemaVersion, Video: u.Video, Media: m, Renditions: rs, HLS: hls, TranscodedAt: at.UTC()}
+}
+
+// Thumbnailed builds the next event from t.
+func (t VideoTranscoded) Thumbnailed(th Thumbnails, at time.Time) VideoThumbnailed {
+	return VideoThumbnailed{SchemaVersion: SchemaVersion, Video: t.Video, Media: t.Media, Renditions: t.Renditions, HLS: t.HLS,
+		Thumbnails: th, TranscodedAt: t.TranscodedAt, ThumbnailedAt: at.UTC()}
+}
+
+// Ready builds the final event from t.
+func (t VideoThumbnailed) Ready(at time.Time) VideoReady {
+	return VideoReady{SchemaVersion: SchemaVersion, Video: t.Video, Media: t.Media, Renditions: t.Renditions, HLS: t.HLS,
+		Thumbnails: t.Thumbnails, TranscodedAt: t.TranscodedAt, ThumbnailedAt: t.ThumbnailedAt, ReadyAt: at.UTC()}
+}
+
+var (
+	_ Event = VideoUploaded{}
+	_ Event = VideoTranscoded{}
+	_ Event = VideoThumbnailed{}
+	_ Event = VideoReady{}
+)

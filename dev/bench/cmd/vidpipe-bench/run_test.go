@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string // substring of the error; "" means no error
+	}{
+		"help":               {args: []string{"-h"}},
+		"unknown scenario":   {args: []string{"-only", "9"}, want: "not a scenario"},
+		"zero runs":          {args: []string{"-runs", "0"}, want: "-runs"},
+		"bad partition list": {args: []string{"-runtime-partitions", "1,x"}, want: "-runtime-partitions"},
+		"bad concurrency":    {args: []string{"-runtime-concurrency", "0"}, want: "-runtime-concurrency"},
+		"unknown flag":       {args: []string{"-nope"}, want: "not defined"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := run(context.Background(), tc.args, os.Getenv, io.Discard)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("run(%v) = %v, want nil", tc.args, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("run(%v) = %v, want an error containing %q", tc.args, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestInts(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		want    []int
+		wantErr bool
+	}{
+		"list":     {in: "1, 2,4", want: []int{1, 2, 4}},
+		"single":   {in: "6", want: []int{6}},
+		"zero":     {in: "0", wantErr: true},
+		"not a nr": {in: "a", wantErr: true},
+		"empty":    {in: "", wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := ints(tc.in)
+			if (err != nil) != tc.wantErr || (!tc.wantErr && !equal(got, tc.want)) {
+				t.Fatalf("ints(%q) = %v, %v", tc.in, got, err)
+			}
+		})
+	}
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestFindRoot(t *testing.T) {
+	dir := t.TempDir()
+	deep := filepath.Join(dir, "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := findRoot(deep); err == nil {
+		t.Fatal("found a root where there is no go.work")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.work"), []byte("go 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := findRoot(deep)
+	if err != nil || got != dir {
+		t.Fatalf("findRoot = %q, %v; want %q", got, err, dir)
+	}
+}
+
+func TestMicroSection(t *testing.T) {
+	s := microSection("pkg: github.com/vidpipe/vidpipe/contract\nBenchmarkX-2 \t 10\t 5 ns/op\n")
+	if s.Err != nil || len(s.Tables) != 1 || len(s.Tables[0].Rows) != 1 {
+		t.Fatalf("section %+v", s)
+	}
+	if s := microSection("PASS\n"); s.Err == nil {
+		t.Fatal("no results, no error")
+	}
+}

@@ -1,0 +1,66 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// FindRepoRoot returns the nearest directory at or above dir that holds a
+// go.work file: the root of the vidpipe workspace.
+func FindRepoRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.work in %s or any parent: run vidpipectl dev inside the vidpipe repository, or pass --repo", dir)
+		}
+	}
+}
+
+// PackagePath is the main package of svc relative to the repository root:
+// ./services/SERVICE/cmd/SERVICE.
+func PackagePath(svc string) string { return "./services/" + svc + "/cmd/" + svc }
+
+// Build compiles each of services with `go build -o binDir/SERVICE
+// ./services/SERVICE/cmd/SERVICE` in the repository root, one after the other (the
+// build cache makes the later ones quick), with the compiler's output
+// going to out under the name "build". It stops at the first service that
+// does not build and names it.
+func Build(ctx context.Context, root, binDir string, services []string, out *Output) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("the go command is not in PATH (needed to build the services): %w", err)
+	}
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return fmt.Errorf("bin directory: %w", err)
+	}
+	for _, svc := range services {
+		w := out.Writer("build")
+		cmd := exec.CommandContext(ctx, goBin, "build", "-o", filepath.Join(binDir, svc), PackagePath(svc))
+		cmd.Dir = root
+		cmd.Stdout = w
+		cmd.Stderr = w
+		err := cmd.Run()
+		w.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return fmt.Errorf("build %s (go build %s in %s) failed: see the [build] lines above", svc, PackagePath(svc), root)
+			}
+			return fmt.Errorf("build %s: %w", svc, err)
+		}
+	}
+	return nil
+}

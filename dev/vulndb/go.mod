@@ -1,0 +1,3 @@
+module github.com/vidpipe/vidpipe/dev/vulndb
+
+go 1.26.0

@@ -1,0 +1,72 @@
+// Command vidpipectl administers a vidpipe deployment: it creates topics,
+// follows the stage topics, and inspects and redrives dead-letter topics.
+// The development stack is a separate binary, dev/cmd/vidpipe-dev (make run),
+// so that this one, shipped in the image, links no test tooling.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "vidpipectl:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: vidpipectl <command> [flags]
+
+commands:
+  topics create [--partitions N] [--replication N] [--min-insync-replicas N]
+                                                      create stage topics and DLQs (idempotent), raise a
+                                                      lower min.insync.replicas, check their durability
+  watch [--from-beginning] [--id VIDEO] [topic...]    follow stage topics and DLQs, one line per event
+  dlq list <stage> [--all]                            list dead-lettered records (transcode|thumbnail|indexer)
+  dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run] [--config FILE]
+                                                      re-publish dead letters to the stage's input topic
+                                                      (values moved to S3 are read with $VIDPIPE_S3_*)
+
+Every command takes --brokers (default $VIDPIPE_KAFKA_BROKERS or 127.0.0.1:9092).
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("missing command")
+	}
+	switch args[0] {
+	case "topics":
+		if len(args) < 2 || args[1] != "create" {
+			return fmt.Errorf("usage: vidpipectl topics create [--partitions N]")
+		}
+		return topicsCreate(ctx, args[2:], getenv, stdout)
+	case "watch":
+		return watchCmd(ctx, args[1:], getenv, stdout)
+	case "dlq":
+		if len(args) < 2 {
+			return fmt.Errorf("usage: vidpipectl dlq list|redrive <stage>")
+		}
+		switch args[1] {
+		case "list":
+			return dlqList(ctx, args[2:], getenv, stdout)
+		case "redrive":
+			return dlqRedrive(ctx, args[2:], getenv, stdout)
+		}
+		return fmt.Errorf("unknown dlq command %q (list, redrive)", args[1])
+	case "dev":
+		return fmt.Errorf("the development stack is its own command: make run, or go run ./dev/cmd/vidpipe-dev")
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

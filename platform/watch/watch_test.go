@@ -1,0 +1,101 @@
+package watch_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/watch"
+)
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestFollowPrintsStageAndDLQRecords(t *testing.T) {
+	k := harness.StartKafka(t)
+	k.CreatePipelineTopics(t, 2)
+	id := contract.NewID()
+	dl := contract.DeadLetter{Stage: contract.StageThumbnail, Topic: contract.TopicTranscoded, Class: contract.ErrorClassExhausted,
+		Attempts: 5, Err: "rendition missing", FailedAt: time.Now()}
+	var dlh []kafka.Header
+	for _, h := range dl.Headers([]contract.Header{{Key: contract.HeaderType, Value: []byte(contract.TypeTranscoded)}}) {
+		dlh = append(dlh, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	k.Produce(t,
+		kafka.Message{Topic: contract.TopicUploaded, Key: []byte(id), Value: []byte(`{}`), Headers: []kafka.Header{{Key: contract.HeaderType, Value: []byte(contract.TypeUploaded)}}},
+		kafka.Message{Topic: contract.TopicThumbnailDLQ, Key: []byte(id), Value: []byte(`{}`), Headers: dlh},
+		kafka.Message{Topic: contract.TopicUploaded, Key: []byte("other\x1b"), Value: []byte(`{}`)},
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- watch.Follow(ctx, watch.Options{Brokers: k.Brokers, FromBeginning: true, Key: id}, &out)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(out.String(), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2 (filtered by key):\n%s", len(lines), out.String())
+	}
+	var up, dead string
+	for _, l := range lines {
+		if strings.Contains(l, contract.TopicUploaded) {
+			up = l
+		} else {
+			dead = l
+		}
+	}
+	if !strings.Contains(up, id) || !strings.Contains(up, contract.TypeUploaded) {
+		t.Errorf("stage line %q", up)
+	}
+	for _, want := range []string{contract.TopicThumbnailDLQ, "stage=thumbnail", "class=exhausted", "code=internal", "attempts=5", `error="rendition missing"`} {
+		if !strings.Contains(dead, want) {
+			t.Errorf("DLQ line %q lacks %q", dead, want)
+		}
+	}
+}
+
+func TestLineEscapesControlCharacters(t *testing.T) {
+	l := watch.Line(kafka.Message{Topic: "video.uploaded", Key: []byte("a\x1b[31mb"), Time: time.Unix(0, 0)})
+	if strings.ContainsRune(l, 0x1b) || !strings.Contains(l, "a?[31mb") {
+		t.Fatalf("control characters not escaped: %q", l)
+	}
+	if l2 := watch.Line(kafka.Message{Topic: "video.uploaded"}); !strings.Contains(l2, "(no key)") {
+		t.Fatalf("empty key not shown: %q", l2)
+	}
+}
+
+func TestLineShowsDeadLetterValueRef(t *testing.T) {
+	dl := contract.DeadLetter{Stage: contract.StageTranscode, Topic: contract.TopicUploaded, Class: contract.ErrorClassPermanent,
+		Attempts: 1, Err: "too big", FailedAt: time.Now(), ValueRef: "s3://vidpipe/deadletters/transcode/video.uploaded/0/7", ValueBytes: 2 << 20}
+	var hs []kafka.Header
+	for _, h := range dl.Headers(nil) {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	line := watch.Line(kafka.Message{Topic: contract.TopicTranscodeDLQ, Key: []byte("v"), Headers: hs, Time: time.Now()})
+	if !strings.Contains(line, "value=s3://vidpipe/deadletters/transcode/video.uploaded/0/7 (2097152 bytes)") {
+		t.Fatalf("line %q does not show the value reference and size", line)
+	}
+}

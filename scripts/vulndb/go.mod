@@ -1,3 +1,0 @@
-module github.com/vidpipe/vidpipe/scripts/vulndb
-
-go 1.26.0

@@ -1,0 +1,108 @@
+// Command thumbnail runs the vidpipe thumbnail stage: it consumes
+// video.transcoded, writes a poster, a small thumbnail and a scrubbing
+// sprite from one rendition, and publishes video.thumbnailed. Run with -h
+// for the configuration keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/config"
+	"github.com/vidpipe/vidpipe/platform/dlq"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
+	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/platform/storage"
+	"github.com/vidpipe/vidpipe/platform/workdir"
+	"github.com/vidpipe/vidpipe/services/thumbnail"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "thumbnail:", err)
+		os.Exit(1)
+	}
+}
+
+// run loads the configuration, checks that ffmpeg and ffprobe can be
+// found, and runs the stage until ctx is cancelled. Logs go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cfg thumbnail.Config
+	if err := config.Load(string(contract.StageThumbnail), args, getenv, &cfg); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := config.NewLogger(cfg.Log, stdout, string(contract.StageThumbnail))
+	log.Info("starting", "config", config.Redacted(cfg))
+
+	for _, tool := range []string{cfg.Thumbnail.FFmpeg, cfg.Thumbnail.FFprobe} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found (install ffmpeg, e.g. apt-get install ffmpeg): %w", tool, err)
+		}
+	}
+	if cfg.Thumbnail.TempDir != "" {
+		if err := os.MkdirAll(cfg.Thumbnail.TempDir, 0o700); err != nil {
+			return fmt.Errorf("thumbnail.temp_dir: %w", err)
+		}
+	}
+	// Work dirs left behind by workers killed mid-attempt.
+	stale := cfg.Stage.AttemptTimeout + cfg.Stage.ShutdownGrace
+	if n, err := workdir.Sweep(cfg.Thumbnail.TempDir, thumbnail.WorkDirPrefix, stale); err != nil {
+		log.Warn("sweeping stale work dirs", "err", err)
+	} else if n > 0 {
+		log.Info("removed stale work dirs", "count", n)
+	}
+	store, err := storage.New(cfg.S3)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	sandboxCheck, err := startSandbox(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	w := thumbnail.NewWorker(cfg.Thumbnail, store, log)
+	return stage.Run(ctx, stage.Options{
+		Stage:    contract.StageThumbnail,
+		Kafka:    cfg.Kafka,
+		Runtime:  cfg.Stage,
+		Logger:   log,
+		Registry: reg,
+		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}, sandboxCheck},
+		// Dead letters too large for Kafka keep their value in the bucket.
+		DeadLetterStore: dlq.S3Store{Store: store},
+	}, w.Handle)
+}
+
+// startSandbox makes the sandbox every ffmpeg and ffprobe runs in
+// (thumbnail.sandbox, thumbnail.sandbox_max_memory; CPU time bounded by
+// stage.attempt_timeout on every core) and reports it (procgroup.Start): a
+// log line, the gauge vidpipe_sandbox_active{mode}, and a /readyz check
+// named after its state. With thumbnail.sandbox = required it fails when
+// the kernel allows no network namespace.
+func startSandbox(ctx context.Context, cfg thumbnail.Config, log *slog.Logger, reg prometheus.Registerer) (stage.Check, error) {
+	lim := thumbnail.SandboxLimits()
+	lim.AddressSpace = uint64(cfg.Thumbnail.SandboxMaxMemory)
+	lim.CPUTime = cfg.Stage.AttemptTimeout * time.Duration(runtime.NumCPU())
+	name, err := procgroup.Start(ctx, cfg.Thumbnail.Sandbox, lim, log, reg)
+	if err != nil {
+		return stage.Check{}, fmt.Errorf("thumbnail.sandbox: %w", err)
+	}
+	return stage.Check{Name: name, Fn: procgroup.Ready}, nil
+}

@@ -1,0 +1,571 @@
+// Package transcode is the transcode worker: it consumes video.uploaded,
+// turns the source into an H.264/AAC ladder of progressive MP4s plus an
+// HLS package with one ffmpeg process, uploads them under deterministic
+// keys and publishes video.transcoded.
+//
+// # Handling one video ([Worker.Handle])
+//
+//  1. Download the source (size-checked before and while downloading) into
+//     a fresh working directory under Settings.TempDir, removed on every path.
+//  2. Probe it (package probe): only media containers from an allowlist,
+//     a video stream, a duration, and the configured limits (duration,
+//     pixels, file size) pass; anything else is a permanent error.
+//     Then a demux-only pass reads the packets' timestamps (no decoding):
+//     a real timeline longer or shorter than the declared duration, or too
+//     many frames per second, is a permanent error. The header is trusted
+//     for nothing that costs work.
+//  3. Pick the rungs (package ladder) from the display size (rotation and
+//     pixel aspect applied).
+//  4. Run one ffmpeg (package ffmpeg): one decode, one encode per rung,
+//     each written as MP4 (+faststart) and as HLS segments. Its output
+//     timeline is capped (-t) at the declared duration plus a tolerance,
+//     only the probed streams' decoders may run (-codec_whitelist), and a
+//     watchdog stops it (permanent error) when a rung's files outgrow their
+//     bitrate over that duration, a rung has more segments than the
+//     duration needs, or the working directory passes
+//     Settings.MaxWorkDirSize. An attempt that times out with less than
+//     half of the video written is permanent too (see [classifyTimeout]):
+//     retrying it would time out again.
+//  5. Check the outputs with ffprobe (codec, size, audio present, and that
+//     the whole declared duration was decoded: a truncated file or a lying
+//     duration header is a permanent error), measure the segments and write
+//     the master playlist (package hls).
+//  6. Upload: HLS segments and media playlists, then the MP4s, then the
+//     master playlist last, and remove objects a previous run left under
+//     the video's mp4/ and hls/ prefixes that this run did not write, so a
+//     re-run leaves exactly the same key set.
+//
+// Keys (package events): MP4 renditions at contract.RenditionKey(id, rung);
+// HLS under contract.HLSPrefix(id): master.m3u8 (contract.HLSMasterKey),
+// <rung>/index.m3u8 and <rung>/seg_NNNNN.ts.
+//
+// Errors wrapped with stage.Permanent are about the input and go straight
+// to the DLQ, each with its user-safe code (stage.Coded) set where it is
+// created; any other error (storage unreachable, ffmpeg killed, timeout)
+// is retried by the stage runtime.
+package transcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/platform/storage"
+	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
+	"github.com/vidpipe/vidpipe/services/transcode/hls"
+	"github.com/vidpipe/vidpipe/services/transcode/ladder"
+	"github.com/vidpipe/vidpipe/services/transcode/probe"
+)
+
+// WorkDirPrefix starts the name of every per-attempt work directory
+// (events/workdir.Sweep removes those left by killed workers).
+const WorkDirPrefix = "vidpipe-transcode-"
+
+// Store is the object storage the worker uses (the calls it makes on
+// *storage.Store).
+type Store interface {
+	Bucket() string
+	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	PutFile(ctx context.Context, key, path, contentType string) (storage.ObjectInfo, error)
+	List(ctx context.Context, prefix string) ([]storage.ObjectInfo, error)
+	Remove(ctx context.Context, key string) error
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Worker transcodes videos. It is safe for concurrent use: each Handle
+// call has its own working directory.
+type Worker struct {
+	settings Settings
+	ladder   ladder.Ladder
+	store    Store
+	prober   probe.Prober
+	runner   ffmpeg.Runner
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// NewWorker returns a Worker with settings s (validated here), reading and
+// writing objects in store. metrics may be nil.
+func NewWorker(s Settings, store Store, log *slog.Logger, metrics *ffmpeg.Metrics) (*Worker, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("transcode settings: %w", err)
+	}
+	l, err := ladder.Parse(s.Ladder)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Worker{
+		settings: s,
+		ladder:   l,
+		store:    store,
+		prober:   probe.Prober{Path: s.FFprobe, MaxPixels: s.MaxPixels, Timeout: s.ProbeTimeout},
+		runner:   ffmpeg.Runner{Path: s.FFmpeg, Logger: log, ProgressInterval: s.ProgressInterval, Metrics: metrics},
+		log:      log,
+		now:      time.Now,
+	}, nil
+}
+
+// Limits are the probe limits from the settings.
+func (w *Worker) Limits() probe.Limits {
+	return probe.Limits{
+		MaxDuration:  w.settings.MaxDuration,
+		MaxPixels:    w.settings.MaxPixels,
+		MaxFileSize:  w.settings.MaxFileSize,
+		MaxDimension: contract.MaxDimension,
+	}
+}
+
+// sourceName is the downloaded source inside the working directory.
+const sourceName = "source"
+
+// Handle transcodes in's source and returns the video.transcoded event. It
+// is idempotent: the same input writes the same keys (see the package doc).
+// A refusal is permanent and carries its user-safe error code
+// (stage.Coded, set where the error is created), which the dead letter
+// and the video's status show instead of the raw error; a transient error
+// carries none (the runtime then says internal).
+func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contract.VideoTranscoded, error) {
+	var zero contract.VideoTranscoded
+	if err := in.Validate(); err != nil {
+		return zero, stage.Permanent(err)
+	}
+	start := w.now()
+	log := w.log.With("video_id", in.VideoID)
+
+	if in.Source.Bucket != w.store.Bucket() {
+		return zero, stage.Coded(contract.ErrorCodeInvalidEvent,
+			stage.Permanentf("source bucket %q is not the configured bucket %q", in.Source.Bucket, w.store.Bucket()))
+	}
+	if in.Source.Size > w.settings.MaxFileSize {
+		return zero, stage.Coded(contract.ErrorCodeTooLarge,
+			stage.Permanentf("source size %d bytes exceeds the limit of %d bytes", in.Source.Size, w.settings.MaxFileSize))
+	}
+	dir, err := os.MkdirTemp(w.settings.TempDir, WorkDirPrefix+in.VideoID+"-")
+	if err != nil {
+		return zero, fmt.Errorf("working directory: %w", err)
+	}
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("remove working directory", "dir", dir, "err", err)
+		}
+	}()
+
+	src := filepath.Join(dir, sourceName)
+	if err := w.download(ctx, in.Source.Key, src); err != nil {
+		return zero, err
+	}
+	pr, err := w.prober.Probe(ctx, src)
+	if err != nil {
+		return zero, rejected(fmt.Errorf("probe source: %w", err))
+	}
+	if err := pr.Check(w.Limits()); err != nil {
+		return zero, rejected(fmt.Errorf("probe source: %w", err))
+	}
+	declared := pr.Declared()
+	if _, err := w.prober.Scan(ctx, src, pr, probe.ScanLimits{
+		Declared: declared, MaxFrameRate: float64(w.settings.MaxSourceFPS), Timeout: w.settings.ScanTimeout,
+	}); err != nil {
+		return zero, rejected(fmt.Errorf("probe source: %w", err))
+	}
+	codecs := []string{pr.Video.Codec}
+	if pr.Audio != nil {
+		codecs = append(codecs, pr.Audio.Codec)
+	}
+	decoders, err := ffmpeg.DecoderWhitelist(ctx, w.settings.FFmpeg, codecs...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return zero, err
+		}
+		if nd := (*ffmpeg.NoDecoderError)(nil); errors.As(err, &nd) {
+			return zero, stage.Coded(contract.ErrorCodeUnsupportedFormat, stage.Permanent(fmt.Errorf("probe source: %w", err)))
+		}
+		return zero, err
+	}
+	v := pr.Video
+	rends := w.ladder.Select(v.DisplayWidth, v.DisplayHeight)
+	log.Info("transcode start", "format", pr.FormatName, "video", fmt.Sprintf("%s %dx%d rot %d", v.Codec, v.Width, v.Height, v.Rotation),
+		"display", fmt.Sprintf("%dx%d", v.DisplayWidth, v.DisplayHeight), "audio", pr.Audio != nil,
+		"duration_s", pr.Duration, "renditions", len(rends))
+
+	job := w.job(pr, rends)
+	job.Encoding.Decoders = decoders
+	job.Encoding.MaxSeconds = declared + probe.Tolerance(declared)
+	args, err := job.Args()
+	if err != nil {
+		return zero, fmt.Errorf("ffmpeg command: %w", err)
+	}
+	if err := makeOutputDirs(dir, rends); err != nil {
+		return zero, err
+	}
+	runner := w.runner
+	runner.Logger = log // progress lines carry the video id
+	wd := w.newWatchdog(dir, src, rends, job.Encoding.MaxSeconds)
+	rctx, stop := context.WithCancelCause(ctx)
+	runStart := w.now()
+	done := make(chan struct{})
+	go func() { defer close(done); wd.watch(rctx, stop) }()
+	err = runner.Run(rctx, dir, args, declared)
+	stop(nil)
+	<-done
+	if err != nil {
+		var le *limitError
+		switch {
+		case errors.As(context.Cause(rctx), &le) && ctx.Err() == nil:
+			return zero, le.refusal()
+		case ctx.Err() != nil:
+			return zero, classifyTimeout(ctx, fmt.Errorf("transcode: %w", err), wd.written(), declared, w.now().Sub(runStart))
+		}
+		if errors.Is(err, ffmpeg.ErrRejected) {
+			return zero, stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode: %w", err)))
+		}
+		return zero, fmt.Errorf("transcode: %w", err)
+	}
+
+	_, fps := job.FrameRate()
+	renditions, variants, err := w.inspect(ctx, dir, in.VideoID, rends, pr.Audio != nil, fps, declared)
+	if err != nil {
+		return zero, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), hls.Master(variants), 0o644); err != nil {
+		return zero, fmt.Errorf("write master playlist: %w", err)
+	}
+	if err := w.upload(ctx, dir, in.VideoID, rends); err != nil {
+		return zero, err
+	}
+
+	media := contract.Media{
+		DurationSeconds: pr.Duration,
+		Width:           v.DisplayWidth,
+		Height:          v.DisplayHeight,
+		Format:          pr.FormatName,
+		VideoCodec:      v.Codec,
+		FrameRate:       v.FPS,
+		Bitrate:         pr.BitRate,
+	}
+	if media.DurationSeconds <= 0 {
+		media.DurationSeconds = declared
+	}
+	if pr.Audio != nil {
+		media.AudioCodec = pr.Audio.Codec
+	}
+	out := in.Transcoded(media, renditions, contract.HLS{MasterKey: contract.HLSMasterKey(in.VideoID)}, w.now())
+	if err := out.Validate(); err != nil {
+		return zero, fmt.Errorf("transcode result: %w", err)
+	}
+	log.Info("transcode done", "renditions", len(renditions), "elapsed", w.now().Sub(start).Round(time.Millisecond))
+	return out, nil
+}
+
+// job is the ffmpeg job for a probed source (input "source" in the working
+// directory) and its renditions.
+func (w *Worker) job(pr *probe.Result, rends []ladder.Rendition) ffmpeg.Job {
+	return ffmpeg.Job{
+		Input:      sourceName,
+		Source:     pr,
+		Renditions: rends,
+		Encoding: ffmpeg.Encoding{
+			Preset:     w.settings.Preset,
+			GOPSeconds: w.settings.GOPSeconds,
+			Threads:    w.settings.Threads,
+			MaxPixels:  w.settings.MaxPixels,
+		},
+	}
+}
+
+// rejected marks err permanent, with its code, when it wraps a
+// *probe.Rejection; other errors (ffprobe missing or killed, a cancelled
+// context) are returned as they are, to be retried.
+func rejected(err error) error {
+	var rj *probe.Rejection
+	if errors.As(err, &rj) {
+		return stage.Coded(rj.Code, stage.Permanent(err))
+	}
+	return err
+}
+
+// SourceMissingPrefix starts the dead-letter reason (dlq.error) of a
+// video.uploaded whose source object does not exist: the upload was
+// withdrawn (the API removed it after Kafka refused the event) or never
+// completed. It is not a media problem, unlike a corrupt or unsupported
+// source, and redriving it cannot help until the source exists.
+const SourceMissingPrefix = "source missing:"
+
+// sourceMissing is the permanent error for a source object that is not in
+// storage.
+func sourceMissing(key string, err error) error {
+	return stage.Coded(contract.ErrorCodeSourceMissing, stage.Permanentf("%s %s does not exist: the upload was withdrawn or never completed (not a media error): %w",
+		SourceMissingPrefix, key, err))
+}
+
+// download copies the source object to path, refusing (permanently) a
+// missing, empty or oversized object; at most MaxFileSize+1 bytes are read.
+func (w *Worker) download(ctx context.Context, key, path string) error {
+	max := w.settings.MaxFileSize
+	info, err := w.store.Stat(ctx, key)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return sourceMissing(key, err)
+	case err != nil:
+		return fmt.Errorf("source: %w", err)
+	case info.Size == 0:
+		return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanentf("source %s is empty", key))
+	case info.Size > max:
+		return stage.Coded(contract.ErrorCodeTooLarge, stage.Permanentf("source %s: size %d bytes exceeds the limit of %d bytes", key, info.Size, max))
+	}
+	rc, err := w.store.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return sourceMissing(key, err)
+	} else if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("download source: %w", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(rc, max+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("download source %s: %w", key, err)
+	case n > max:
+		return stage.Coded(contract.ErrorCodeTooLarge, stage.Permanentf("source %s: more than the limit of %d bytes", key, max))
+	case n == 0:
+		return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanentf("source %s is empty", key))
+	}
+	return nil
+}
+
+func makeOutputDirs(dir string, rends []ladder.Rendition) error {
+	if err := os.MkdirAll(filepath.Join(dir, ffmpeg.MP4Dir), 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	for _, r := range rends {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name))), 0o755); err != nil {
+			return fmt.Errorf("output directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// Truncated reports whether decoding stopped short of the declared
+// duration: more than 1 s and more than 5 % missing. ffmpeg exits
+// successfully on a file whose data ends early (a cut upload with the index
+// first, or a lying duration header); such a file is rejected rather than
+// published shorter than it claims.
+func Truncated(declared, decoded float64) bool {
+	short := declared - decoded
+	return short > 1 && short > 0.05*declared
+}
+
+// Longer reports whether the decoded output runs past the declared
+// duration by more than half the tolerance ([probe.Tolerance]): ffmpeg's
+// output is capped (-t) at declared + tolerance, so a source whose
+// timestamps run on (past what the packet scan saw) ends up at the cap.
+func Longer(declared, decoded float64) bool {
+	return decoded-declared > probe.Tolerance(declared)/2
+}
+
+// inspect probes every rendition ffmpeg wrote, checks it, and returns the
+// event renditions and the master playlist variants.
+func (w *Worker) inspect(ctx context.Context, dir, videoID string, rends []ladder.Rendition, hasAudio bool, fps, declared float64) ([]contract.Rendition, []hls.Variant, error) {
+	var (
+		out      []contract.Rendition
+		variants []hls.Variant
+	)
+	for i, r := range rends {
+		file := filepath.Join(dir, filepath.FromSlash(ffmpeg.MP4Path(r.Name)))
+		res, err := w.prober.Probe(ctx, file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("probe rendition %s: %w", r.Name, err)
+		}
+		v := res.Video
+		switch {
+		case v == nil || v.Codec != "h264":
+			return nil, nil, fmt.Errorf("rendition %s: no H.264 video stream", r.Name)
+		case v.Width != r.Width || v.Height != r.Height || v.Rotation != 0:
+			return nil, nil, fmt.Errorf("rendition %s: %dx%d rotation %d, want %dx%d unrotated", r.Name, v.Width, v.Height, v.Rotation, r.Width, r.Height)
+		case hasAudio != (res.Audio != nil):
+			return nil, nil, fmt.Errorf("rendition %s: audio present %v, want %v", r.Name, res.Audio != nil, hasAudio)
+		}
+		if i == 0 && Truncated(declared, res.Duration) {
+			return nil, nil, stage.Coded(contract.ErrorCodeDurationMismatch,
+				stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration))
+		}
+		if i == 0 && Longer(declared, res.Duration) {
+			return nil, nil, stage.Coded(contract.ErrorCodeDurationMismatch,
+				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration))
+		}
+		avc, err := hls.AVCCodec(v.Profile, v.Level)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+		}
+		codecs := []string{avc}
+		if res.Audio != nil {
+			aac, err := hls.AACCodec(res.Audio.Profile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+			}
+			codecs = append(codecs, aac)
+		}
+		playlist := filepath.Join(dir, filepath.FromSlash(ffmpeg.PlaylistPath(r.Name)))
+		segs, err := hls.ReadMediaPlaylist(playlist)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+		}
+		peak, avg, err := hls.Bandwidth(filepath.Dir(playlist), segs, float64(w.settings.GOPSeconds))
+		if err != nil {
+			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+		}
+		out = append(out, contract.Rendition{
+			Name: r.Name, Width: r.Width, Height: r.Height,
+			Bitrate:     r.Bitrate(hasAudio),
+			Key:         contract.RenditionKey(videoID, r.Name),
+			Size:        fi.Size(),
+			PlaylistKey: contract.HLSPrefix(videoID) + r.Name + "/" + ffmpeg.PlaylistName,
+		})
+		variants = append(variants, hls.Variant{
+			URI:       r.Name + "/" + ffmpeg.PlaylistName,
+			Bandwidth: peak, AverageBandwidth: avg,
+			Width: r.Width, Height: r.Height,
+			Codecs: codecs, FrameRate: fps,
+		})
+	}
+	return out, variants, nil
+}
+
+// object is one file to upload.
+type object struct {
+	path, key, contentType string
+}
+
+// outputs lists the files to upload in upload order: segments, media
+// playlists, MP4s, and the master playlist last, so that a master
+// playlist in the bucket implies a complete package.
+func outputs(dir, videoID string, rends []ladder.Rendition) ([]object, error) {
+	var segs, playlists, mp4s []object
+	for _, r := range rends {
+		rungDir := filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name)))
+		err := filepath.WalkDir(rungDir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			key := contract.HLSPrefix(videoID) + r.Name + "/" + d.Name()
+			switch path.Ext(d.Name()) {
+			case ".ts":
+				segs = append(segs, object{p, key, "video/mp2t"})
+			case ".m3u8":
+				playlists = append(playlists, object{p, key, "application/vnd.apple.mpegurl"})
+			default:
+				return fmt.Errorf("unexpected output file %s", p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list outputs: %w", err)
+		}
+		mp4s = append(mp4s, object{filepath.Join(dir, filepath.FromSlash(ffmpeg.MP4Path(r.Name))), contract.RenditionKey(videoID, r.Name), "video/mp4"})
+	}
+	all := append(append(segs, playlists...), mp4s...)
+	return append(all, object{filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), contract.HLSMasterKey(videoID), "application/vnd.apple.mpegurl"}), nil
+}
+
+// upload puts every output, then removes what earlier runs left under the
+// video's mp4/ and hls/ prefixes that this run did not write.
+func (w *Worker) upload(ctx context.Context, dir, videoID string, rends []ladder.Rendition) error {
+	objs, err := outputs(dir, videoID, rends)
+	if err != nil {
+		return err
+	}
+	master := objs[len(objs)-1]
+	if err := w.putAll(ctx, objs[:len(objs)-1]); err != nil {
+		return err
+	}
+	if err := w.putAll(ctx, []object{master}); err != nil {
+		return err
+	}
+	written := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		written[o.key] = true
+	}
+	mp4Prefix := path.Dir(contract.RenditionKey(videoID, "x")) + "/"
+	for _, prefix := range []string{mp4Prefix, contract.HLSPrefix(videoID)} {
+		listed, err := w.store.List(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("list previous outputs: %w", err)
+		}
+		for _, o := range listed {
+			if written[o.Key] || !strings.HasPrefix(o.Key, prefix) {
+				continue
+			}
+			if err := w.store.Remove(ctx, o.Key); err != nil {
+				return fmt.Errorf("remove stale output: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// putAll uploads objs with Settings.UploadConcurrency uploads in flight;
+// the first error cancels the others.
+func (w *Worker) putAll(ctx context.Context, objs []object) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, max(1, w.settings.UploadConcurrency))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, o := range objs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := w.store.PutFile(ctx, o.key, o.path, o.contentType); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("upload %s: %w", o.key, err)
+					cancel(firstErr)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("upload: %w", context.Cause(ctx))
+	}
+	return nil
+}

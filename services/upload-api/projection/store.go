@@ -1,0 +1,297 @@
+package projection
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vidpipe/vidpipe/contract"
+)
+
+// ErrNotFound is returned by Get for a video that does not exist and, so
+// that ids cannot be probed, for a video that belongs to someone else.
+var ErrNotFound = errors.New("video not found")
+
+// notifyChannel is the PostgreSQL LISTEN/NOTIFY channel on which Apply
+// announces a changed video; the payload is the video id.
+const notifyChannel = "vidpipe_video_status"
+
+// Store is the status projection in PostgreSQL (table video_status). It is
+// safe for concurrent use, also by several processes on one database.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	hub  *hub
+}
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithLogger sets the Store's logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) StoreOption { return func(s *Store) { s.log = l } }
+
+// Open applies the embedded migrations (see Migrate) and returns a Store on
+// pool. The pool stays the caller's: close it after the Store's last use.
+func Open(ctx context.Context, pool *pgxpool.Pool, opts ...StoreOption) (*Store, error) {
+	s := &Store{pool: pool, log: slog.Default()}
+	for _, o := range opts {
+		o(s)
+	}
+	s.hub = newHub(s)
+	if err := Migrate(ctx, pool); err != nil {
+		return nil, fmt.Errorf("open projection store: %w", err)
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("projection store: ping: %w", err)
+	}
+	return nil
+}
+
+const selectState = `SELECT id::text, owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
+	uploaded, ready, version, updated_at FROM video_status`
+
+// Get returns the state of video id as owner sees it. It returns
+// ErrNotFound when the video does not exist, belongs to another owner, or
+// id is not a lowercase UUID.
+func (s *Store) Get(ctx context.Context, owner, id string) (State, error) {
+	st, err := s.load(ctx, id)
+	if err != nil {
+		return State{}, err
+	}
+	if st.Owner != owner {
+		return State{}, ErrNotFound
+	}
+	return st, nil
+}
+
+// load returns the state of id whoever owns it.
+func (s *Store) load(ctx context.Context, id string) (State, error) {
+	return loadState(ctx, s.pool, id)
+}
+
+// querier is what loadState needs of a pool or a connection.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func loadState(ctx context.Context, q querier, id string) (State, error) {
+	if !contract.IsUUID(id) {
+		return State{}, ErrNotFound
+	}
+	st, err := scanState(q.QueryRow(ctx, selectState+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return State{}, ErrNotFound
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("projection store: get %s: %w", id, err)
+	}
+	return st, nil
+}
+
+func scanState(r pgx.Row) (State, error) {
+	var (
+		st              State
+		rw              row
+		failed          string
+		uploaded, ready []byte
+	)
+	if err := r.Scan(&st.VideoID, &st.Owner, &rw.rank, &failed, &st.Reason, &st.ErrorClass, &st.ErrorCode, &st.Attempts,
+		&uploaded, &ready, &st.Version, &st.UpdatedAt); err != nil {
+		return State{}, err
+	}
+	st.FailedStage = contract.Stage(failed)
+	rw.failedStage = st.FailedStage
+	st.Status = rw.status()
+	if uploaded != nil {
+		st.Uploaded = new(contract.VideoUploaded)
+		if err := json.Unmarshal(uploaded, st.Uploaded); err != nil {
+			return State{}, fmt.Errorf("decode stored uploaded document: %w", err)
+		}
+	}
+	if ready != nil {
+		st.Ready = new(contract.VideoReady)
+		if err := json.Unmarshal(ready, st.Ready); err != nil {
+			return State{}, fmt.Errorf("decode stored ready document: %w", err)
+		}
+	}
+	st.UpdatedAt = st.UpdatedAt.UTC()
+	return st, nil
+}
+
+// Apply folds one record of a stage topic or a dead-letter topic into the
+// projection, in one transaction.
+//
+// It is idempotent: a record at or below the last offset applied for the
+// video from the same topic/partition is ignored, and applying an event
+// that says nothing new changes nothing (Version stays). It is monotonic:
+// the status ranks uploaded < transcoded < thumbnailed < ready and never
+// moves back, whatever order the topics are read in; a dead letter of
+// stage S marks the video failed (with S, dlq.error, dlq.error_class,
+// dlq.error_code and
+// dlq.attempts) unless the video already reached what S produces (a stale
+// dead letter); a stage event beyond the failed stage (the dead letter was
+// redriven and succeeded) replaces failed.
+//
+// The owner comes from the event value. A record that can never apply
+// returns an error matching ErrUndecodable; any other error (database
+// unreachable, ...) is transient: retry the same record. When the state
+// changed, Apply issues NOTIFY vidpipe_video_status with the video id in the
+// same transaction and, after commit, notifies this process's subscribers.
+func (s *Store) Apply(ctx context.Context, rec Record) error {
+	ob, err := observe(rec)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		st, changed, retry, err := s.applyTx(ctx, rec, ob)
+		if err != nil {
+			return err
+		}
+		if retry && attempt < 3 {
+			continue // lost an insert race with another replica: read its row
+		}
+		if retry {
+			return fmt.Errorf("projection store: apply %s/%d@%d: video %s: insert race did not settle", rec.Topic, rec.Partition, rec.Offset, ob.videoID)
+		}
+		if changed {
+			s.hub.publish(st)
+		}
+		return nil
+	}
+}
+
+// applyTx runs one attempt of Apply. retry is true when a concurrent insert
+// of the same video won the race.
+func (s *Store) applyTx(ctx context.Context, rec Record, ob observation) (st State, changed, retry bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var (
+			cur             row
+			failed          string
+			uploaded, ready []byte
+			offsetsJSON     []byte
+			version         int64
+		)
+		err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
+			uploaded, ready, version, last_offsets FROM video_status WHERE id = $1 FOR UPDATE`, ob.videoID).
+			Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read video %s: %w", ob.videoID, err)
+		default:
+			cur.exists = true
+			cur.failedStage = contract.Stage(failed)
+			if uploaded != nil {
+				var u contract.VideoUploaded
+				if err := json.Unmarshal(uploaded, &u); err != nil {
+					return fmt.Errorf("decode stored uploaded document of %s: %w", ob.videoID, err)
+				}
+				cur.video = &u.Video
+			}
+			if ready != nil {
+				cur.ready = new(contract.VideoReady)
+				if err := json.Unmarshal(ready, cur.ready); err != nil {
+					return fmt.Errorf("decode stored ready document of %s: %w", ob.videoID, err)
+				}
+			}
+		}
+		offsets := map[string]int64{}
+		if offsetsJSON != nil {
+			if err := json.Unmarshal(offsetsJSON, &offsets); err != nil {
+				return fmt.Errorf("decode stored offsets of %s: %w", ob.videoID, err)
+			}
+		}
+		key := rec.offsetKey()
+		if last, ok := offsets[key]; ok && rec.Offset >= 0 && rec.Offset <= last {
+			s.log.Debug("projection: redelivered record ignored", "topic", rec.Topic, "partition", rec.Partition,
+				"offset", rec.Offset, "video_id", ob.videoID)
+			return nil
+		}
+
+		next, ch, err := advance(cur, ob)
+		if err != nil {
+			return err
+		}
+		if cur.exists && !ch && rec.Offset < 0 {
+			return nil // nothing new and no offset to remember
+		}
+		if rec.Offset >= 0 {
+			offsets[key] = rec.Offset
+		}
+		newOffsets, err := json.Marshal(offsets)
+		if err != nil {
+			return fmt.Errorf("encode offsets: %w", err)
+		}
+		var upJSON, readyJSON []byte
+		if next.video != nil {
+			if upJSON, err = json.Marshal(contract.VideoUploaded{SchemaVersion: contract.SchemaVersion, Video: *next.video}); err != nil {
+				return fmt.Errorf("encode uploaded document: %w", err)
+			}
+		}
+		if next.ready != nil {
+			if readyJSON, err = json.Marshal(next.ready); err != nil {
+				return fmt.Errorf("encode ready document: %w", err)
+			}
+		}
+
+		if !cur.exists {
+			tag, err := tx.Exec(ctx, `INSERT INTO video_status (id, owner, status, stage_rank, failed_stage, reason,
+				error_class, attempts, uploaded, ready, last_offsets, error_code)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+				ob.videoID, next.owner, string(next.status()), next.rank, string(next.failedStage), next.reason,
+				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets, next.errorCode)
+			if err != nil {
+				return fmt.Errorf("insert video %s: %w", ob.videoID, err)
+			}
+			if tag.RowsAffected() == 0 {
+				retry = true
+				return errRollback
+			}
+		} else if ch {
+			if _, err := tx.Exec(ctx, `UPDATE video_status SET status = $2, stage_rank = $3, failed_stage = $4,
+				reason = $5, error_class = $6, attempts = $7, uploaded = $8, ready = $9, last_offsets = $10,
+				error_code = $11, version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
+				ob.videoID, string(next.status()), next.rank, string(next.failedStage), next.reason,
+				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets, next.errorCode); err != nil {
+				return fmt.Errorf("update video %s: %w", ob.videoID, err)
+			}
+		} else {
+			if _, err := tx.Exec(ctx, `UPDATE video_status SET last_offsets = $2 WHERE id = $1`, ob.videoID, newOffsets); err != nil {
+				return fmt.Errorf("update offsets of video %s: %w", ob.videoID, err)
+			}
+			return nil
+		}
+
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, ob.videoID); err != nil {
+			return fmt.Errorf("notify change of %s: %w", ob.videoID, err)
+		}
+		st, err = scanState(tx.QueryRow(ctx, selectState+` WHERE id = $1`, ob.videoID))
+		if err != nil {
+			return fmt.Errorf("read back video %s: %w", ob.videoID, err)
+		}
+		changed = true
+		return nil
+	})
+	if retry {
+		return State{}, false, true, nil
+	}
+	if err != nil {
+		if errors.Is(err, ErrUndecodable) {
+			return State{}, false, false, err
+		}
+		return State{}, false, false, fmt.Errorf("projection store: apply %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+	}
+	return st, changed, false, nil
+}
+
+// errRollback makes pgx.BeginFunc roll back without reporting a failure.
+var errRollback = errors.New("rollback")

@@ -1,0 +1,252 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/storage"
+	"github.com/vidpipe/vidpipe/services/upload-api/projection"
+)
+
+// Serving HLS through presigned URLs alone does not work: a master
+// playlist fetched from a presigned URL refers to its media playlists and
+// segments by relative paths, which a player resolves to unsigned URLs.
+// So the API serves the playlists itself at /v1/videos/{id}/hls/{path},
+// rewriting each reference: a playlist reference keeps pointing at the API
+// with the same signature, a segment (or init section, key, ...) reference
+// becomes a presigned storage URL. The master URL the API hands out is
+// signed (HMAC of the video id and an expiry), so players that cannot send
+// an Authorization header (Safari, <video src>) can play it; with a bearer
+// token instead, the caller must own the ready video.
+
+// maxPlaylistBytes bounds one line of a playlist; the whole playlist is
+// bounded by api.hls_max_playlist_bytes (LimitOptions.MaxPlaylistBytes).
+const maxPlaylistBytes = 4 << 20
+
+func hlsPath(id, p string) string { return "/v1/videos/" + id + "/hls/" + p }
+
+// signHLS returns the query (exp=...&sig=...) that authorises reading the
+// HLS playlists of video id until expires.
+func signHLS(key []byte, id string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return "exp=" + exp + "&sig=" + hlsMAC(key, id, exp)
+}
+
+func hlsMAC(key []byte, id, exp string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("vidpipe-hls\x00" + id + "\x00" + exp))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// verifyHLS checks a signed query for video id.
+func verifyHLS(key []byte, id string, q url.Values, now time.Time) bool {
+	exp, sig := q.Get("exp"), q.Get("sig")
+	n, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || now.Unix() > n {
+		return false
+	}
+	want := hlsMAC(key, id, exp)
+	return hmac.Equal([]byte(want), []byte(sig))
+}
+
+// cleanHLSPath validates the {path...} of a playlist request: a relative
+// path inside the video's HLS prefix that names a .m3u8 file.
+func cleanHLSPath(p string) (string, bool) {
+	if p == "" || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\\x00") || !strings.HasSuffix(p, ".m3u8") {
+		return "", false
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return "", false
+		}
+	}
+	c := path.Clean(p)
+	if c != p || c == ".." || strings.HasPrefix(c, "../") {
+		return "", false
+	}
+	return c, true
+}
+
+// handleHLS serves GET /v1/videos/{id}/hls/{path...}: a playlist of a
+// ready video with its references rewritten (see above). Authorised by a
+// valid exp/sig query, or else by a bearer token of the owner.
+func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *storage.Store, status *projection.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id := r.PathValue("id")
+		p, ok := cleanHLSPath(r.PathValue("path"))
+		if !contract.IsUUID(id) || !ok {
+			writeError(w, r, log, errNotFound)
+			return
+		}
+		var expires time.Time
+		q := r.URL.Query()
+		if q.Has("sig") {
+			if !verifyHLS(o.SigningKey, id, q, time.Now()) {
+				writeError(w, r, log, errorf(http.StatusForbidden, "forbidden", "the playlist URL is invalid or expired"))
+				return
+			}
+			n, _ := strconv.ParseInt(q.Get("exp"), 10, 64)
+			expires = time.Unix(n, 0)
+		} else {
+			token, ok := bearerToken(r)
+			user, known := auth.User(token)
+			if !ok || !known {
+				writeError(w, r, log, errorf(http.StatusUnauthorized, codeUnauthorized, "a bearer token or a signed URL is required").
+					withHeader("WWW-Authenticate", `Bearer realm="vidpipe"`))
+				return
+			}
+			st, err := status.Get(ctx, user, id)
+			if err != nil || st.Status != projection.StatusReady {
+				if err != nil && !errors.Is(err, projection.ErrNotFound) {
+					writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
+					return
+				}
+				writeError(w, r, log, errNotFound)
+				return
+			}
+			// On a minute boundary, so that the rewritten playlist is
+			// cached for a minute of bearer requests (see playlistCache).
+			expires = time.Now().Add(o.PresignExpiry).Truncate(time.Minute).Add(time.Minute)
+		}
+		cacheKey := playlistKey(id, p, expires)
+		if out, ok := lim.playlists.get(cacheKey, time.Now()); ok {
+			writePlaylist(w, out)
+			return
+		}
+		maxBytes := lim.opts.MaxPlaylistBytes
+		rc, err := objects.Get(ctx, contract.HLSPrefix(id)+p)
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				writeError(w, r, log, errNotFound)
+				return
+			}
+			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
+			return
+		}
+		defer rc.Close()
+		raw, err := io.ReadAll(io.LimitReader(rc, maxBytes+1))
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				writeError(w, r, log, errNotFound)
+				return
+			}
+			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
+			return
+		}
+		if int64(len(raw)) > maxBytes {
+			writeError(w, r, log, fmt.Errorf("playlist %s of %s is larger than %d bytes", p, id, maxBytes))
+			return
+		}
+		sig := signHLS(o.SigningKey, id, expires)
+		ttl := time.Until(expires)
+		out, err := rewritePlaylist(raw, path.Dir(p), sig, func(key string) (string, error) {
+			return objects.PresignGet(ctx, contract.HLSPrefix(id)+key, ttl)
+		})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		if int64(len(out)) > maxBytes {
+			writeError(w, r, log, fmt.Errorf("rewritten playlist %s of %s is larger than %d bytes", p, id, maxBytes))
+			return
+		}
+		if playlistFinal(out) {
+			lim.playlists.put(cacheKey, out, expires, time.Now())
+		}
+		writePlaylist(w, out)
+	})
+}
+
+func writePlaylist(w http.ResponseWriter, out []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Cache-Control", "private, max-age=30")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(out)
+}
+
+var uriAttr = regexp.MustCompile(`URI="([^"]*)"`)
+
+// rewritePlaylist rewrites the references of an m3u8 playlist that lives
+// at dir (relative to the HLS prefix): references to other playlists stay
+// relative and get the signature query sig; other references inside the
+// HLS prefix become presign(key). Absolute URLs and references that leave
+// the prefix are dropped (a URI line is removed, a URI attribute emptied),
+// so nothing outside the video's package is ever signed.
+func rewritePlaylist(raw []byte, dir, sig string, presign func(key string) (string, error)) ([]byte, error) {
+	var out bytes.Buffer
+	var firstErr error
+	rewrite := func(ref string) (string, bool) {
+		u, err := url.Parse(strings.TrimSpace(ref))
+		if err != nil || u.IsAbs() || u.Host != "" || u.Path == "" || strings.HasPrefix(u.Path, "/") {
+			return "", false
+		}
+		target := path.Join(dir, u.Path)
+		if target == ".." || strings.HasPrefix(target, "../") || strings.ContainsAny(target, "\\\x00") {
+			return "", false
+		}
+		if strings.HasSuffix(target, ".m3u8") {
+			// Re-encoded from the decoded path: an escaped scheme or
+			// host ("https%3a//elsewhere/x.m3u8") stays a relative path
+			// (URL.String prefixes "./" to a first segment with a colon)
+			// and never becomes a link, carrying sig, to another site.
+			return (&url.URL{Path: u.Path, RawQuery: sig}).String(), true
+		}
+		s, err := presign(target)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			return "", false
+		}
+		return s, true
+	}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 64<<10), maxPlaylistBytes)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case strings.TrimSpace(line) == "":
+		case strings.HasPrefix(line, "#"):
+			line = uriAttr.ReplaceAllStringFunc(line, func(m string) string {
+				ref := uriAttr.FindStringSubmatch(m)[1]
+				if s, ok := rewrite(ref); ok {
+					return `URI="` + s + `"`
+				}
+				return `URI=""`
+			})
+		default:
+			s, ok := rewrite(line)
+			if !ok {
+				continue
+			}
+			line = s
+		}
+		out.WriteString(line)
+		out.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read playlist: %w", err)
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out.Bytes(), nil
+}

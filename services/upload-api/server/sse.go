@@ -1,0 +1,149 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/services/upload-api/projection"
+)
+
+// handleEvents serves GET /v1/videos/{id}/events: a Server-Sent Events
+// stream of the video's status. It sends the current state at once (event
+// "status", id = the state's version, data = the same JSON as GET
+// /v1/videos/{id}), then each change, and ends after a ready or failed
+// state. A comment line goes out every heartbeat so proxies keep the
+// connection open. The stream ends when the client goes away.
+//
+// A video the projection does not know yet (the stream was opened right
+// after the upload) is waited for up to SSEWait before answering 404;
+// someone else's video is treated exactly like a missing one. A client
+// reconnecting with Last-Event-ID at or past a ready/failed state gets
+// 204, which tells EventSource to stop reconnecting.
+//
+// Streams are capped per user and per process (429 with Retry-After), end
+// after StreamLifetime (the client reconnects with Last-Event-ID), and
+// every write must finish within StreamWriteTimeout, so a client that
+// stops reading does not hold the handler.
+func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *projection.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		owner := ownerFrom(ctx)
+		id := r.PathValue("id")
+		if !contract.IsUUID(id) {
+			writeError(w, r, log, errNotFound)
+			return
+		}
+		release, busy := lim.acquireStream(owner)
+		if busy != nil {
+			writeError(w, r, log, busy)
+			return
+		}
+		defer release()
+		ch, cancel := status.Subscribe(ctx, id)
+		defer cancel()
+
+		lastSeen, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+		wait := time.NewTimer(o.SSEWait)
+		defer wait.Stop()
+		var first projection.State
+	waiting:
+		for {
+			select {
+			case st, ok := <-ch:
+				if !ok {
+					return // client gone
+				}
+				if st.Owner == owner {
+					first = st
+					break waiting
+				}
+			case <-wait.C:
+				writeError(w, r, log, errNotFound)
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+		if first.Status.Terminal() && lastSeen >= first.Version {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+
+		rc := http.NewResponseController(w)
+		// Each write gets its own deadline (see deadline).
+		deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(lim.opts.StreamWriteTimeout)) }
+		deadline()
+		var lifetime <-chan time.Time
+		if d := lim.opts.StreamLifetime; d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			lifetime = t.C
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+
+		send := func(st projection.State) bool {
+			view, err := v.state(ctx, st)
+			if err != nil {
+				log.WarnContext(ctx, "sse: render state", "video_id", id, "err", err)
+				return false
+			}
+			data, err := json.Marshal(view)
+			if err != nil {
+				return false
+			}
+			deadline()
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: status\ndata: %s\n\n", st.Version, data); err != nil {
+				return false
+			}
+			return rc.Flush() == nil
+		}
+		if _, err := fmt.Fprintf(w, "retry: 3000\n\n"); err != nil {
+			return
+		}
+		last := first.Version
+		if (lastSeen < first.Version || lastSeen == 0) && !send(first) {
+			return
+		}
+		if first.Status.Terminal() {
+			return
+		}
+		beat := time.NewTicker(o.SSEHeartbeat)
+		defer beat.Stop()
+		for {
+			select {
+			case st, ok := <-ch:
+				if !ok {
+					return
+				}
+				if st.Owner != owner || st.Version <= last {
+					continue
+				}
+				last = st.Version
+				if !send(st) || st.Status.Terminal() {
+					return
+				}
+			case <-beat.C:
+				deadline()
+				if _, err := fmt.Fprintf(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
+					return
+				}
+			case <-ctx.Done():
+				return
+			case <-o.Stopping:
+				return
+			case <-lifetime:
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/storage"
+	"github.com/vidpipe/vidpipe/services/upload-api/projection"
+)
+
+// videoView is a video as the API shows it (GET /v1/videos/{id}, search
+// results, event streams).
+type videoView struct {
+	ID          string     `json:"id"`
+	Status      string     `json:"status"`
+	Title       string     `json:"title,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Tags        []string   `json:"tags,omitempty"`
+	Filename    string     `json:"filename,omitempty"`
+	Size        int64      `json:"size,omitempty"`
+	ContentType string     `json:"content_type,omitempty"`
+	UploadedAt  *time.Time `json:"uploaded_at,omitempty"`
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	ReadyAt     *time.Time `json:"ready_at,omitempty"`
+	// Failure is set when Status is "failed".
+	Failure *failureView `json:"failure,omitempty"`
+	// The rest is set when Status is "ready". URLs are presigned and
+	// valid until URLsExpireAt.
+	Media        *contract.Media     `json:"media,omitempty"`
+	Renditions   []renditionView   `json:"renditions,omitempty"`
+	HLS          *hlsView          `json:"hls,omitempty"`
+	Thumbnails   *thumbnailsView   `json:"thumbnails,omitempty"`
+	URLsExpireAt *time.Time        `json:"urls_expire_at,omitempty"`
+	Links        map[string]string `json:"links"`
+}
+
+// failureView says why a video failed, in words safe for its user: a
+// stable code (contract.ErrorCodes) and a fixed message per code. The raw
+// error (dlq.error) is never shown: it stays in the dead letter for
+// operators.
+type failureView struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Stage   string `json:"stage"`
+	// Reason is Message, kept for clients written before Code and Message
+	// existed (it used to carry the raw error).
+	Reason   string `json:"reason"`
+	Class    string `json:"class,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+}
+
+// failureMessages is the message shown for each error code.
+var failureMessages = map[string]string{
+	contract.ErrorCodeInvalidEvent:      "The upload could not be processed: its data was invalid.",
+	contract.ErrorCodeUnsupportedFormat: "The file is not in a video format that is supported.",
+	contract.ErrorCodeDurationMismatch:  "The video's declared length does not match its content: the file may be truncated or damaged.",
+	contract.ErrorCodeTooLarge:          "The video exceeds a size, resolution or length limit.",
+	contract.ErrorCodeCorruptMedia:      "The video could not be decoded: the file may be damaged.",
+	contract.ErrorCodeSourceMissing:     "The uploaded file is no longer available: please upload it again.",
+	contract.ErrorCodeCrashLoop:         "Processing this video failed repeatedly.",
+	contract.ErrorCodeInternal:          "Processing failed because of an internal error. Please try again later.",
+}
+
+// failure renders the failure of a failed state.
+func failure(st projection.State) *failureView {
+	code := contract.KnownErrorCode(st.ErrorCode)
+	msg := failureMessages[code]
+	return &failureView{Code: code, Message: msg, Stage: string(st.FailedStage), Reason: msg, Class: st.ErrorClass, Attempts: st.Attempts}
+}
+
+type renditionView struct {
+	Name    string `json:"name"`
+	Width   int    `json:"width"`
+	Height  int    `json:"height"`
+	Bitrate int64  `json:"bitrate"`
+	Size    int64  `json:"size"`
+	URL     string `json:"url"`
+}
+
+type hlsView struct {
+	// MasterURL is a signed API URL of the master playlist; the playlists
+	// it leads to carry the same signature and their segments are
+	// presigned storage URLs, so any HLS player can play it without a token.
+	MasterURL string `json:"master_url"`
+}
+
+type imageView struct {
+	URL    string `json:"url"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+type thumbnailsView struct {
+	Poster    imageView  `json:"poster"`
+	Small     imageView  `json:"small"`
+	Sprite    *imageView `json:"sprite,omitempty"`
+	SpriteVTT string     `json:"sprite_vtt_url,omitempty"`
+}
+
+// viewer builds videoViews, presigning URLs for ready videos.
+type viewer struct {
+	objects *storage.Store
+	opts    Options
+}
+
+func (v viewer) links(id string) map[string]string {
+	return map[string]string{
+		"self":   v.opts.link("/v1/videos/" + id),
+		"events": v.opts.link("/v1/videos/" + id + "/events"),
+	}
+}
+
+// state renders a projected state.
+func (v viewer) state(ctx context.Context, st projection.State) (videoView, error) {
+	out := videoView{ID: st.VideoID, Status: string(st.Status), Links: v.links(st.VideoID)}
+	if !st.UpdatedAt.IsZero() {
+		t := st.UpdatedAt.UTC()
+		out.UpdatedAt = &t
+	}
+	if st.Uploaded != nil {
+		v.video(&out, st.Uploaded.Video)
+	}
+	if st.Status == projection.StatusFailed {
+		out.Failure = failure(st)
+	}
+	if st.Status == projection.StatusReady && st.Ready != nil {
+		if err := v.ready(ctx, &out, *st.Ready); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// document renders a catalog document (always ready).
+func (v viewer) document(ctx context.Context, doc contract.VideoReady) (videoView, error) {
+	out := videoView{ID: doc.VideoID, Status: string(projection.StatusReady), Links: v.links(doc.VideoID)}
+	v.video(&out, doc.Video)
+	err := v.ready(ctx, &out, doc)
+	return out, err
+}
+
+func (v viewer) video(out *videoView, vid contract.Video) {
+	out.Title, out.Description, out.Tags = vid.Title, vid.Description, vid.Tags
+	out.Filename, out.Size, out.ContentType = vid.Source.Filename, vid.Source.Size, vid.Source.ContentType
+	if !vid.UploadedAt.IsZero() {
+		t := vid.UploadedAt.UTC()
+		out.UploadedAt = &t
+	}
+}
+
+func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoReady) error {
+	exp := v.opts.PresignExpiry
+	expires := time.Now().Add(exp).UTC().Truncate(time.Second)
+	presign := func(key string) (string, error) {
+		// Only the video's own objects, whatever the document says: a
+		// document that names another video's object signs nothing.
+		if !contract.VideoOwnsKey(doc.VideoID, key) {
+			return "", fmt.Errorf("view %s: refusing to presign %q: not an object of this video", doc.VideoID, key)
+		}
+		u, err := v.objects.PresignGet(ctx, key, exp)
+		if err != nil {
+			return "", fmt.Errorf("view %s: %w", doc.VideoID, err)
+		}
+		return u, nil
+	}
+	m := doc.Media
+	out.Media = &m
+	for _, r := range doc.Renditions {
+		u, err := presign(r.Key)
+		if err != nil {
+			return err
+		}
+		out.Renditions = append(out.Renditions, renditionView{Name: r.Name, Width: r.Width, Height: r.Height,
+			Bitrate: r.Bitrate, Size: r.Size, URL: u})
+	}
+	if doc.HLS.MasterKey != "" {
+		out.HLS = &hlsView{MasterURL: v.opts.link(hlsPath(doc.VideoID, "master.m3u8") + "?" + signHLS(v.opts.SigningKey, doc.VideoID, expires))}
+	}
+	img := func(im contract.Image) (imageView, error) {
+		u, err := presign(im.Key)
+		return imageView{URL: u, Width: im.Width, Height: im.Height}, err
+	}
+	var th thumbnailsView
+	var err error
+	if th.Poster, err = img(doc.Thumbnails.Poster); err != nil {
+		return err
+	}
+	if th.Small, err = img(doc.Thumbnails.Small); err != nil {
+		return err
+	}
+	if doc.Thumbnails.Sprite != nil {
+		s, err := img(*doc.Thumbnails.Sprite)
+		if err != nil {
+			return err
+		}
+		th.Sprite = &s
+	}
+	if doc.Thumbnails.SpriteVTTKey != "" {
+		if th.SpriteVTT, err = presign(doc.Thumbnails.SpriteVTTKey); err != nil {
+			return err
+		}
+	}
+	out.Thumbnails = &th
+	if !doc.ReadyAt.IsZero() {
+		t := doc.ReadyAt.UTC()
+		out.ReadyAt = &t
+	}
+	out.URLsExpireAt = &expires
+	if out.HLS != nil {
+		out.Links["hls"] = out.HLS.MasterURL
+	}
+	return nil
+}
