@@ -25,66 +25,32 @@ const (
 	StageIndexer   Stage = "indexer"
 )
 
-// Stages lists the processing stages in pipeline order.
-var Stages = []Stage{StageTranscode, StageThumbnail, StageIndexer}
+// Stages lists the processing stages of [DefaultPipeline] in pipeline order.
+var Stages = defaultPipeline.StageNames()
 
-// StageTopics lists the stage topics in pipeline order.
-func StageTopics() []string {
-	return []string{TopicUploaded, TopicTranscoded, TopicThumbnailed, TopicReady}
-}
+// StageTopics lists the stage topics of [DefaultPipeline] in pipeline order.
+func StageTopics() []string { return defaultPipeline.StageTopics() }
 
-// DLQTopics lists the dead-letter topics in pipeline order.
-func DLQTopics() []string {
-	return []string{TopicTranscodeDLQ, TopicThumbnailDLQ, TopicIndexerDLQ}
-}
+// DLQTopics lists the dead-letter topics of [DefaultPipeline] in pipeline order.
+func DLQTopics() []string { return defaultPipeline.DLQTopics() }
 
-// AllTopics lists every topic of the pipeline: stage topics, then DLQs.
-func AllTopics() []string { return append(StageTopics(), DLQTopics()...) }
+// AllTopics lists every topic of [DefaultPipeline]: stage topics, then DLQs.
+func AllTopics() []string { return defaultPipeline.AllTopics() }
 
-// InputTopic is the topic the stage consumes.
-func (s Stage) InputTopic() string {
-	switch s {
-	case StageTranscode:
-		return TopicUploaded
-	case StageThumbnail:
-		return TopicTranscoded
-	case StageIndexer:
-		return TopicThumbnailed
-	}
-	return ""
-}
+// InputTopic is the topic the stage consumes ("" for an unknown stage).
+func (s Stage) InputTopic() string { spec, _ := defaultPipeline.Stage(s); return spec.Input }
 
-// OutputTopic is the topic the stage publishes to.
-func (s Stage) OutputTopic() string {
-	switch s {
-	case StageTranscode:
-		return TopicTranscoded
-	case StageThumbnail:
-		return TopicThumbnailed
-	case StageIndexer:
-		return TopicReady
-	}
-	return ""
-}
+// OutputTopic is the topic the stage publishes to ("" for an unknown stage).
+func (s Stage) OutputTopic() string { spec, _ := defaultPipeline.Stage(s); return spec.Output.Topic }
 
-// DLQTopic is the stage's dead-letter topic.
-func (s Stage) DLQTopic() string {
-	switch s {
-	case StageTranscode:
-		return TopicTranscodeDLQ
-	case StageThumbnail:
-		return TopicThumbnailDLQ
-	case StageIndexer:
-		return TopicIndexerDLQ
-	}
-	return ""
-}
+// DLQTopic is the stage's dead-letter topic ("" for an unknown stage).
+func (s Stage) DLQTopic() string { spec, _ := defaultPipeline.Stage(s); return spec.DLQ }
 
 // Group is the stage's consumer group id.
 func (s Stage) Group() string { return string(s) }
 
-// Valid reports whether s is one of the known stages.
-func (s Stage) Valid() bool { return s.InputTopic() != "" }
+// Valid reports whether s is one of the stages of [DefaultPipeline].
+func (s Stage) Valid() bool { _, ok := defaultPipeline.Stage(s); return ok }
 
 // ParseStage returns the stage named name, or false.
 func ParseStage(name string) (Stage, bool) {
@@ -94,10 +60,6 @@ func ParseStage(name string) (Stage, bool) {
 
 // StageForDLQ returns the stage whose dead-letter topic is topic, or false.
 func StageForDLQ(topic string) (Stage, bool) {
-	for _, s := range Stages {
-		if s.DLQTopic() == topic {
-			return s, true
-		}
-	}
-	return "", false
+	spec, ok := defaultPipeline.StageForDLQ(topic)
+	return spec.Name, ok
 }

@@ -1,0 +1,104 @@
+package contract_test
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/contract"
+)
+
+func TestDefaultPipelineIsValidAndMatchesTheTopicConstants(t *testing.T) {
+	p := contract.DefaultPipeline()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.AllTopics(), []string{contract.TopicUploaded, contract.TopicTranscoded, contract.TopicThumbnailed,
+		contract.TopicReady, contract.TopicTranscodeDLQ, contract.TopicThumbnailDLQ, contract.TopicIndexerDLQ}; !slices.Equal(got, want) {
+		t.Errorf("AllTopics = %v, want %v", got, want)
+	}
+	if got, want := p.Statuses(), []string{"uploaded", "transcoded", "thumbnailed", "ready"}; !slices.Equal(got, want) {
+		t.Errorf("Statuses = %v, want %v", got, want)
+	}
+	for i, topic := range p.StageTopics() {
+		if r := p.Rank(topic); r != i+1 {
+			t.Errorf("Rank(%s) = %d, want %d", topic, r, i+1)
+		}
+	}
+	if p.Rank(contract.TopicIndexerDLQ) != 0 || p.MaxRank() != 4 {
+		t.Errorf("Rank(dlq) = %d, MaxRank = %d; want 0 and 4", p.Rank(contract.TopicIndexerDLQ), p.MaxRank())
+	}
+	for _, s := range contract.Stages {
+		spec, ok := p.Stage(s)
+		if !ok || spec.Input != s.InputTopic() || spec.Output.Topic != s.OutputTopic() || spec.DLQ != s.DLQTopic() {
+			t.Errorf("stage %s: spec %+v disagrees with the package helpers", s, spec)
+		}
+	}
+}
+
+func TestStepDecodeReturnsTheVideo(t *testing.T) {
+	e := sampleReady("5b0f3c1e-8a5d-4c3e-9f1a-2b7c6d8e9f01").Video
+	u := contract.VideoUploaded{SchemaVersion: contract.SchemaVersion, Video: e}
+	value, err := contract.Encode(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := contract.DefaultPipeline().StepFor(contract.TopicUploaded)
+	ev, v, err := st.Decode(value)
+	if err != nil || v.VideoID != e.VideoID || ev.EventType() != contract.TypeUploaded {
+		t.Fatalf("Decode = %v, %+v, %v", ev, v, err)
+	}
+	if _, _, err := st.Decode([]byte(`{"schema_version":1}`)); err == nil {
+		t.Fatal("Decode of an invalid value succeeded")
+	}
+}
+
+func TestPipelineWithAppendsAStageAndRejectsBrokenChains(t *testing.T) {
+	p := contract.DefaultPipeline()
+	noop := contract.StageSpec{Name: "noop", Input: contract.TopicReady, DLQ: "video.noop.dlq",
+		Output: contract.Step{Topic: "video.nooped", Type: "dev.vidpipe.video.nooped.v1", Status: "nooped",
+			Decode: contract.DecodeAs[contract.VideoReady]}}
+	q, err := p.With(noop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Rank("video.nooped") != 5 || len(p.Stages) != 3 || !slices.Contains(q.AllTopics(), "video.noop.dlq") {
+		t.Fatalf("With: rank %d, original stages %d, topics %v", q.Rank("video.nooped"), len(p.Stages), q.AllTopics())
+	}
+	broken := map[string]func(*contract.StageSpec){
+		"does not chain":  func(s *contract.StageSpec) { s.Input = contract.TopicUploaded },
+		"duplicate topic": func(s *contract.StageSpec) { s.DLQ = contract.TopicTranscodeDLQ },
+		"duplicate name":  func(s *contract.StageSpec) { s.Name = contract.StageIndexer },
+		"bad name":        func(s *contract.StageSpec) { s.Name = "No Op" },
+		"no decoder":      func(s *contract.StageSpec) { s.Output.Decode = nil },
+		"status reused":   func(s *contract.StageSpec) { s.Output.Status = "ready" },
+		"status failed":   func(s *contract.StageSpec) { s.Output.Status = "failed" },
+	}
+	for name, edit := range broken {
+		t.Run(name, func(t *testing.T) {
+			s := noop
+			edit(&s)
+			if _, err := p.With(s); err == nil || !strings.Contains(err.Error(), "pipeline:") {
+				t.Fatalf("With = %v, want a pipeline error", err)
+			}
+		})
+	}
+}
+
+// TestModuleHasNoRequirements keeps the contract importable without pulling
+// a Kafka client, an S3 SDK or anything else: its go.mod has no require.
+func TestModuleHasNoRequirements(t *testing.T) {
+	data, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "require" || f[0] == "replace" || f[0] == "toolchain") {
+			t.Errorf("go.mod:%d: %q: the contract module must not depend on anything", i+1, line)
+		}
+	}
+	if _, err := os.Stat("go.sum"); err == nil {
+		t.Error("go.sum exists: the contract module must not depend on anything")
+	}
+}
