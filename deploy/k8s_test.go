@@ -24,10 +24,10 @@ import (
 	kusttypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/deploy/configkeys"
 	"github.com/vidpipe/vidpipe/deploy/keda"
 	"github.com/vidpipe/vidpipe/deploy/manifest"
-	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/config"
 )
 

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/deploy/dockerfile"
 	"github.com/vidpipe/vidpipe/deploy/manifest"
-	"github.com/vidpipe/vidpipe/contract"
 )
 
 // Paths, relative to this package's directory (deploy/), where go test runs.

@@ -15,9 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/servers"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/kafkaconn"
-	"github.com/vidpipe/vidpipe/dev/servers"
 	"github.com/vidpipe/vidpipe/platform/topics"
 )
 

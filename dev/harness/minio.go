@@ -11,8 +11,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/servers"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 // Credentials and region of every harness MinIO server.

@@ -11,8 +11,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
-	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/platform/storage"
 )
 

@@ -94,7 +94,7 @@ func TestDeadLettersCarryErrorCode(t *testing.T) {
 	forged.Source.Key = contract.SourceKey(contract.NewID()) // another video's source
 	forgedValue, _ := json.Marshal(forged)
 	bad := map[string][]byte{
-		forged.VideoID:                   forgedValue,
+		forged.VideoID:                     forgedValue,
 		contract.NewID():                   []byte(`{"video_id": "oops`),
 		uploaded(contract.NewID()).VideoID: forgedValue, // key differs from video_id
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // Attempt marks: the metadata of an offset commit made before an attempt,
@@ -213,7 +215,7 @@ func (m *member[In, Out]) commitStart(ctx context.Context, p int, off int64, n i
 		if ctx.Err() != nil {
 			return false
 		}
-		d := Backoff(attempt, 100*time.Millisecond, 5*time.Second, nil)
+		d := backoff.Jittered(attempt, 100*time.Millisecond, 5*time.Second, nil)
 		m.log.Warn("recording the attempt failed; retrying before starting it", "partition", p, "offset", off, "attempt", n, "err", err, "retry_in", d)
 		select {
 		case <-time.After(d):

@@ -30,9 +30,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/dlq"
-	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/storage"
 )

@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // A member is one consumer-group member. It follows the group's
@@ -137,7 +138,7 @@ func (m *member[In, Out]) run(ctx, work context.Context) {
 			}
 			// Next paces its own retries (JoinGroupBackoff).
 			m.log.Warn("joining the consumer group", "err", err)
-			if !sleep(ctx, fetchErrorPause) {
+			if !backoff.Sleep(ctx, fetchErrorPause) {
 				break
 			}
 			continue
@@ -274,9 +275,9 @@ func (m *member[In, Out]) fetch(gctx context.Context, gen *kafka.Generation, p i
 				continue
 			}
 			failures++
-			d := BackoffCap(failures, 100*time.Millisecond, 2*time.Second)
+			d := backoff.Cap(failures, 100*time.Millisecond, 2*time.Second)
 			log.Warn("fetch failed", "err", err, "retry_in", d)
-			if !sleep(gctx, d) {
+			if !backoff.Sleep(gctx, d) {
 				return
 			}
 			continue
@@ -481,11 +482,11 @@ func (m *member[In, Out]) handle(ctx, rctx context.Context, f *inflight, msg kaf
 			return r.deadLetter(rctx, msg, err, contract.ErrorClassExhausted, attempt)
 		}
 		r.metrics.messages.WithLabelValues(OutcomeRetried).Inc()
-		d := Backoff(attempt, o.Runtime.BackoffInitial, o.Runtime.BackoffMax, nil)
+		d := backoff.Jittered(attempt, o.Runtime.BackoffInitial, o.Runtime.BackoffMax, nil)
 		log.Warn("attempt failed, retrying", "attempt", attempt, "err", err, "retry_in", d)
 		bctx, stop := context.WithCancel(rctx)
 		unhook := context.AfterFunc(ctx, stop) // shutdown ends the backoff
-		slept := sleep(bctx, d)
+		slept := backoff.Sleep(bctx, d)
 		unhook()
 		stop()
 		if !slept {

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // Publish error classes (label "class" of vidpipe_stage_publish_errors_total).
@@ -85,14 +86,14 @@ func (r *runner[In, Out]) publish(ctx context.Context, msg kafka.Message, kind s
 		}
 		r.stuck.fail(op, err.Error())
 		r.metrics.publishRetries.WithLabelValues(kind).Inc()
-		d := Backoff(attempt, 200*time.Millisecond, 10*time.Second, nil)
+		d := backoff.Jittered(attempt, 200*time.Millisecond, 10*time.Second, nil)
 		if class == publishTransient {
 			r.log.Warn("publish failed, retrying", "kind", kind, "topic", msg.Topic, "key", string(msg.Key), "err", err, "retry_in", d)
 		} else {
 			r.log.Error("publish failed and will not succeed until the topic or its permissions are fixed; retrying",
 				"kind", kind, "class", class, "topic", msg.Topic, "key", string(msg.Key), "err", err, "retry_in", d)
 		}
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return false, nil
 		}
 	}
@@ -157,7 +158,7 @@ func (r *runner[In, Out]) deadLetter(ctx context.Context, m kafka.Message, cause
 		// publish's own, so its next success clears it.
 		r.stuck.fail("publish dlq to "+msg.Topic, err.Error())
 		r.log.Error("dead letter refused even without its value; retrying", "key", string(m.Key), "err", err)
-		if !sleep(ctx, 10*time.Second) {
+		if !backoff.Sleep(ctx, 10*time.Second) {
 			return false
 		}
 	}
@@ -202,9 +203,9 @@ func (r *runner[In, Out]) moveValue(ctx context.Context, m kafka.Message, dl con
 				return kafka.Message{}, false
 			}
 			r.stuck.fail(op, err.Error())
-			d := Backoff(attempt, 200*time.Millisecond, 10*time.Second, nil)
+			d := backoff.Jittered(attempt, 200*time.Millisecond, 10*time.Second, nil)
 			r.log.Warn("storing a dead-letter value failed, retrying", "key", key, "err", err, "retry_in", d)
-			if !sleep(ctx, d) {
+			if !backoff.Sleep(ctx, d) {
 				return kafka.Message{}, false
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/kafkaconn"
 	"github.com/vidpipe/vidpipe/platform/topics"
 )
@@ -98,9 +99,9 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 
 	// Startup: wait until Kafka and every dependency answer.
 	for attempt := 1; !r.health.checkAll(ctx); attempt++ {
-		d := BackoffCap(attempt, 250*time.Millisecond, 2*time.Second)
+		d := backoff.Cap(attempt, 250*time.Millisecond, 2*time.Second)
 		r.log.Info("waiting for dependencies", "retry_in", d, "failing", r.health.failing())
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return nil
 		}
 	}
@@ -115,9 +116,9 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 		if errors.As(err, &refused) {
 			return fmt.Errorf("stage %s: %w", o.Stage, err)
 		}
-		d := BackoffCap(attempt, 250*time.Millisecond, 2*time.Second)
+		d := backoff.Cap(attempt, 250*time.Millisecond, 2*time.Second)
 		r.log.Warn("startup check failed; retrying", "err", err, "retry_in", d)
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return nil
 		}
 	}
@@ -233,18 +234,6 @@ func closeWithin(d time.Duration, fn func() error) bool {
 	case <-done:
 		return true
 	case <-t.C:
-		return false
-	}
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
 		return false
 	}
 }

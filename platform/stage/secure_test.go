@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 // newSecureEnv is newEnv on a broker that accepts only TLS with SASL

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/storage"
 )
 

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/storage"
 )

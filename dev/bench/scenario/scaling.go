@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/bench/kload"
 	"github.com/vidpipe/vidpipe/dev/bench/procs"
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/stats"
-	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/servers"
 )
 

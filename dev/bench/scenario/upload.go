@@ -18,9 +18,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/stats"
-	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/devstack"
 )
 

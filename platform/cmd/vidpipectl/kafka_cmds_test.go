@@ -12,9 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/dlq"
-	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/platform/topics"
 )

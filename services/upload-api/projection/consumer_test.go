@@ -11,8 +11,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/vidpipe/vidpipe/contract"
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 // startConsumer runs a Consumer of k in group until the returned stop (also

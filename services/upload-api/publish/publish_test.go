@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }

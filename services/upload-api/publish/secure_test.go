@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 func TestPublishOverTLSAndSASL(t *testing.T) {

@@ -37,8 +37,10 @@ func TestPresignRefusesAnotherVideosObject(t *testing.T) {
 		"escape": func(d *contract.VideoReady) {
 			d.Renditions[0].Key = contract.OutputPrefix(f.id) + "../" + victim.id + "/mp4/360p.mp4"
 		},
-		"own source":   func(d *contract.VideoReady) { d.Renditions[0].Key = contract.SourceKey(victim.id) },
-		"tus metadata": func(d *contract.VideoReady) { d.Thumbnails.Poster.Key = "tus/" + contract.SourceKey(victim.id) + ".info" },
+		"own source": func(d *contract.VideoReady) { d.Renditions[0].Key = contract.SourceKey(victim.id) },
+		"tus metadata": func(d *contract.VideoReady) {
+			d.Thumbnails.Poster.Key = "tus/" + contract.SourceKey(victim.id) + ".info"
+		},
 	}
 	for name, mutate := range foreign {
 		t.Run(name, func(t *testing.T) {

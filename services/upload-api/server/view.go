@@ -28,7 +28,7 @@ type videoView struct {
 	Failure *failureView `json:"failure,omitempty"`
 	// The rest is set when Status is "ready". URLs are presigned and
 	// valid until URLsExpireAt.
-	Media        *contract.Media     `json:"media,omitempty"`
+	Media        *contract.Media   `json:"media,omitempty"`
 	Renditions   []renditionView   `json:"renditions,omitempty"`
 	HLS          *hlsView          `json:"hls,omitempty"`
 	Thumbnails   *thumbnailsView   `json:"thumbnails,omitempty"`

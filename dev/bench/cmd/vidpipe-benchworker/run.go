@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidpipe/vidpipe/dev/bench/kload"
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/bench/kload"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/stage"
 )

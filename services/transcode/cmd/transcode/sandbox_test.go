@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/procgroup"
 	"github.com/vidpipe/vidpipe/services/transcode"
 )
