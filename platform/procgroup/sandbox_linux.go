@@ -116,7 +116,7 @@ func helperCommand(ctx context.Context, lim Limits, path string, args []string) 
 // setup gives cmd its process group, death signal, namespaces, minimal
 // environment, and the group kill on cancel.
 func setup(cmd *exec.Cmd, iso isolation) {
-	attr := sysProcAttr()
+	attr := sysProcAttr(syscall.SIGKILL, nil)
 	attr.Cloneflags = iso.flags
 	if iso.userns {
 		uid, gid := os.Geteuid(), os.Getegid()
@@ -126,16 +126,7 @@ func setup(cmd *exec.Cmd, iso isolation) {
 	}
 	cmd.SysProcAttr = attr
 	cmd.Env = append([]string(nil), Env...)
-	cmd.Cancel = func() error {
-		// A negative pid addresses the process group whose id is the
-		// child's pid (Setpgid makes the child its group leader).
-		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		return err
-	}
-	cmd.WaitDelay = WaitDelay
+	killOnCancel(cmd, WaitDelay)
 }
 
 // probeIsolation finds the first isolation the kernel allows: a network

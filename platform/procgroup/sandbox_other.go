@@ -16,16 +16,9 @@ type isolation struct{}
 // resource limits and namespaces are not applied outside Linux.
 func (s *Sandbox) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(syscall.SIGKILL, nil)
 	cmd.Env = append([]string(nil), Env...)
-	cmd.Cancel = func() error {
-		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		return err
-	}
-	cmd.WaitDelay = WaitDelay
+	killOnCancel(cmd, WaitDelay)
 	return cmd
 }
 

@@ -154,3 +154,12 @@ func (s Settings) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// SandboxLimits are the thumbnail worker's resource limits of every ffmpeg
+// and ffprobe besides the address space and CPU time, which the worker
+// sets from thumbnail.sandbox_max_memory and stage.attempt_timeout
+// (procgroup.WorkerSandbox): 4 GiB per written file, as stills and sprites
+// are small, and 256 open files.
+func SandboxLimits() procgroup.Limits {
+	return procgroup.Limits{FileSize: 4 << 30, OpenFiles: 256}
+}

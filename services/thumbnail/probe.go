@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // mp4Demuxers restricts the tools' input to the MP4 family: renditions are
@@ -47,14 +49,15 @@ func (e *ToolTimeoutError) Error() string {
 	return fmt.Sprintf("%s did not finish within %s", e.Tool, e.Timeout)
 }
 
-// tool runs bin like runTool under a timeout of its own.
+// tool runs bin like procgroup.RunTool (in the sandbox the worker
+// started) under a timeout of its own.
 func (w *Worker) tool(ctx context.Context, timeout time.Duration, bin string, args []string, stdout io.Writer) error {
 	if timeout <= 0 {
-		return runTool(ctx, bin, args, stdout)
+		return procgroup.RunTool(ctx, bin, args, stdout)
 	}
 	tctx, cancel := context.WithTimeoutCause(ctx, timeout, errToolTimeout)
 	defer cancel()
-	err := runTool(tctx, bin, args, stdout)
+	err := procgroup.RunTool(tctx, bin, args, stdout)
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(tctx), errToolTimeout) {
 		return &ToolTimeoutError{Tool: filepath.Base(bin), Timeout: timeout}
 	}
@@ -158,7 +161,7 @@ func (p probe) checkSize(maxPixels int64) error {
 	return nil
 }
 
-// probeFile runs ffprobe on path. A *ToolError means ffprobe could not
+// probeFile runs ffprobe on path. A *procgroup.ToolError means ffprobe could not
 // read the file (not an MP4, truncated, corrupt); errNoVideo that it has
 // no video stream.
 func (w *Worker) probeFile(ctx context.Context, path string) (probe, error) {

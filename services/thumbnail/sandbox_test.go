@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // The rendition is hostile input: ffmpeg must not reach the network, not
 // even a listener on the worker's loopback.
 func TestRunToolCannotReachTheNetwork(t *testing.T) {
 	harness.AssertLoopbackUnreachable(t, func(ctx context.Context, url string) error {
-		return runTool(ctx, "ffmpeg", []string{"-nostdin", "-v", "error", "-rw_timeout", "5000000",
+		return procgroup.RunTool(ctx, "ffmpeg", []string{"-nostdin", "-v", "error", "-rw_timeout", "5000000",
 			"-i", url, "-frames:v", "1", "-f", "null", "-"}, nil)
 	})
 }
@@ -30,7 +31,7 @@ func TestRunToolEnvironmentHasNoCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := runTool(context.Background(), script, nil, &out); err != nil {
+	if err := procgroup.RunTool(context.Background(), script, nil, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, kv := range strings.Split(strings.TrimSpace(out.String()), "\n") {

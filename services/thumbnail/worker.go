@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/storage"
 )
@@ -191,7 +192,7 @@ func (w *Worker) mediaError(ctx context.Context, r contract.Rendition, err error
 	if ctx.Err() != nil {
 		return err
 	}
-	var te *ToolError
+	var te *procgroup.ToolError
 	var tt *ToolTimeoutError
 	switch {
 	case errors.As(err, &tt):
@@ -200,10 +201,10 @@ func (w *Worker) mediaError(ctx context.Context, r contract.Rendition, err error
 		return stage.Coded(contract.ErrorCodeDurationMismatch, stage.Permanentf("rendition %s (%s) is not what it declares: %w", r.Name, r.Key, err))
 	case errors.Is(err, errNoVideo), errors.Is(err, errNoFrame):
 		return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
-	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && !te.Signaled && isExitError(te.Err) &&
+	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && procgroup.Exited(te.Err) &&
 		strings.Contains(te.Stderr, "not on whitelist"):
 		return stage.Coded(contract.ErrorCodeUnsupportedFormat, stage.Permanentf("rendition %s (%s) is undecodable (not an MP4): %w", r.Name, r.Key, err))
-	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && !te.Signaled && isExitError(te.Err):
+	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && procgroup.Exited(te.Err):
 		return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
 	}
 	return fmt.Errorf("rendition %s: %w", r.Name, err)

@@ -13,9 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -92,17 +90,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in
 // (thumbnail.sandbox, thumbnail.sandbox_max_memory; CPU time bounded by
-// stage.attempt_timeout on every core) and reports it (procgroup.Start): a
-// log line, the gauge vidpipe_sandbox_active{mode}, and a /readyz check
-// named after its state. With thumbnail.sandbox = required it fails when
-// the kernel allows no network namespace.
+// stage.attempt_timeout on every core) and reports it
+// (procgroup.StartSandbox): a log line, the gauge
+// vidpipe_sandbox_active{mode}, and a /readyz check named after its state.
+// With thumbnail.sandbox = required it fails when the kernel allows no
+// network namespace.
 func startSandbox(ctx context.Context, cfg thumbnail.Config, log *slog.Logger, reg prometheus.Registerer) (stage.Check, error) {
-	lim := thumbnail.SandboxLimits()
-	lim.AddressSpace = uint64(cfg.Thumbnail.SandboxMaxMemory)
-	lim.CPUTime = cfg.Stage.AttemptTimeout * time.Duration(runtime.NumCPU())
-	name, err := procgroup.Start(ctx, cfg.Thumbnail.Sandbox, lim, log, reg)
+	name, err := procgroup.StartSandbox(ctx, procgroup.WorkerSandbox{
+		Section:        "thumbnail",
+		Mode:           cfg.Thumbnail.Sandbox,
+		MaxMemory:      cfg.Thumbnail.SandboxMaxMemory,
+		AttemptTimeout: cfg.Stage.AttemptTimeout,
+		Limits:         thumbnail.SandboxLimits(),
+	}, log, reg)
 	if err != nil {
-		return stage.Check{}, fmt.Errorf("thumbnail.sandbox: %w", err)
+		return stage.Check{}, err
 	}
 	return stage.Check{Name: name, Fn: procgroup.Ready}, nil
 }

@@ -15,9 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -98,17 +96,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in
 // (transcode.sandbox, transcode.sandbox_max_memory; CPU time bounded by
-// stage.attempt_timeout on every core) and reports it (procgroup.Start): a
-// log line, the gauge vidpipe_sandbox_active{mode}, and a /readyz check
-// named after its state. With transcode.sandbox = required it fails when
-// the kernel allows no network namespace.
+// stage.attempt_timeout on every core) and reports it
+// (procgroup.StartSandbox): a log line, the gauge
+// vidpipe_sandbox_active{mode}, and a /readyz check named after its state.
+// With transcode.sandbox = required it fails when the kernel allows no
+// network namespace.
 func startSandbox(ctx context.Context, cfg transcode.Config, log *slog.Logger, reg prometheus.Registerer) (stage.Check, error) {
-	lim := procgroup.DefaultLimits()
-	lim.AddressSpace = uint64(cfg.Transcode.SandboxMaxMemory)
-	lim.CPUTime = cfg.Stage.AttemptTimeout * time.Duration(runtime.NumCPU())
-	name, err := procgroup.Start(ctx, cfg.Transcode.Sandbox, lim, log, reg)
+	name, err := procgroup.StartSandbox(ctx, procgroup.WorkerSandbox{
+		Section:        "transcode",
+		Mode:           cfg.Transcode.Sandbox,
+		MaxMemory:      cfg.Transcode.SandboxMaxMemory,
+		AttemptTimeout: cfg.Stage.AttemptTimeout,
+	}, log, reg)
 	if err != nil {
-		return stage.Check{}, fmt.Errorf("transcode.sandbox: %w", err)
+		return stage.Check{}, err
 	}
 	return stage.Check{Name: name, Fn: procgroup.Ready}, nil
 }
