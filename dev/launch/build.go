@@ -1,0 +1,54 @@
+package launch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/vidpipe/vidpipe/platform/procgroup"
+)
+
+// Build compiles the main packages pkgs (import paths, or paths relative
+// to dir such as ./services/indexer/cmd/indexer) into outDir, created if
+// needed, with one `go build -o outDir/ pkgs...` run in dir (empty: the
+// current directory). Each binary is named after the last element of its
+// package path. The compiler's output goes to out when it is not nil, else
+// into the error of a failed build. The go command comes from PATH; it
+// runs in its own process group, killed with its compilers when ctx ends.
+func Build(ctx context.Context, dir, outDir string, out io.Writer, pkgs ...string) error {
+	if len(pkgs) == 0 {
+		return errors.New("go build: no packages")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("the go command is not in PATH (needed to build %s): %w", strings.Join(pkgs, " "), err)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("bin directory: %w", err)
+	}
+	var buf bytes.Buffer
+	w := out
+	if w == nil {
+		w = &buf
+	}
+	args := append([]string{"build", "-o", outDir + string(os.PathSeparator)}, pkgs...)
+	p, err := procgroup.Start(ctx, procgroup.Spec{Name: "go build", Path: goBin, Args: args, Dir: dir, Stdout: w, Stderr: w})
+	if err != nil {
+		return err
+	}
+	err = p.Wait()
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), ctx.Err())
+	case out == nil:
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, bytes.TrimSpace(buf.Bytes()))
+	}
+	return fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), err)
+}

@@ -1,0 +1,4 @@
+// Command broken does not compile: Build's test of a failing build.
+package main
+
+func main() { undefinedFunction() }
