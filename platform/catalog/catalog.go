@@ -1,11 +1,14 @@
 // Package catalog is the vidpipe video catalog in PostgreSQL: the schema
 // (embedded migrations, see [Migrate]), the idempotent upsert the indexer
-// performs ([Catalog.Upsert]) and the reads other services make
-// ([Catalog.Get], [Catalog.Search]).
+// performs ([Catalog.Upsert]) and the reads the API makes ([Catalog.Get],
+// [Catalog.Search]).
 //
-// The indexer owns the "videos" table and is its only writer; upload-api
-// imports this package to read it. Each row keeps the full video.ready
-// document as published, so a read returns exactly what the pipeline said.
+// The indexer owns the "videos" table: it applies the migrations and is
+// its only writer. The package lives in platform so that the schema and
+// the queries on it are in one place that both the indexer and upload-api
+// import, without one service importing the other. Each row keeps the full
+// video.ready document as published, so a read returns exactly what the
+// pipeline said.
 package catalog
 
 import (

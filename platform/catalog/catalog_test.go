@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/platform/config"
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 )
 
 func titles(rs []catalog.Result) []string {

@@ -9,7 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
+	"github.com/vidpipe/vidpipe/platform/catalog"
+	"github.com/vidpipe/vidpipe/platform/migrate"
 )
 
 // Backoff of MigrateWithRetry.
@@ -21,7 +22,8 @@ const (
 // MigrateWithRetry applies the catalog migrations, retrying while the
 // database is unreachable or still starting (backoff 250ms doubling to 5s)
 // for at most wait. An error PostgreSQL returns for the migration itself
-// (bad SQL, a modified migration) is not retried.
+// (bad SQL), unloadable migration files and a schema newer than this
+// binary are not retried.
 func MigrateWithRetry(ctx context.Context, pool *pgxpool.Pool, wait time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -53,7 +55,7 @@ func MigrateWithRetry(ctx context.Context, pool *pgxpool.Pool, wait time.Duratio
 // exception, 53 insufficient resources, 57 operator intervention such as
 // "the database system is starting up", 40 transaction rollback).
 func retryable(err error) bool {
-	if errors.Is(err, catalog.ErrMigrationChanged) {
+	if errors.Is(err, migrate.ErrNewerSchema) || errors.Is(err, migrate.ErrInvalidSource) {
 		return false
 	}
 	var pgErr *pgconn.PgError

@@ -10,8 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/platform/config"
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
+	"github.com/vidpipe/vidpipe/platform/migrate"
 )
 
 func TestRetryable(t *testing.T) {
@@ -24,7 +25,8 @@ func TestRetryable(t *testing.T) {
 		"connection exception": {&pgconn.PgError{Code: "08006"}, true},
 		"too many connections": {&pgconn.PgError{Code: "53300"}, true},
 		"syntax error":         {&pgconn.PgError{Code: "42601"}, false},
-		"modified migration":   {fmt.Errorf("migrate: %w", catalog.ErrMigrationChanged), false},
+		"newer schema":         {fmt.Errorf("catalog: %w", migrate.ErrNewerSchema), false},
+		"invalid files":        {fmt.Errorf("catalog: %w: Missing migration 2", migrate.ErrInvalidSource), false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -68,8 +70,8 @@ func TestMigrateWithRetryWaitsForTheDatabase(t *testing.T) {
 		t.Fatal("MigrateWithRetry did not finish after the database came up")
 	}
 	var n int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+catalog.MigrationsTable).Scan(&n); err != nil || n == 0 {
-		t.Errorf("applied migrations = %d, err %v", n, err)
+	if err := pool.QueryRow(ctx, "SELECT version FROM "+catalog.VersionTable).Scan(&n); err != nil || n == 0 {
+		t.Errorf("catalog schema version = %d, err %v", n, err)
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/platform/stage"
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
 )
 
 // Worker is the indexer's stage handler.

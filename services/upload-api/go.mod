@@ -18,9 +18,20 @@ require (
 	github.com/vidpipe/vidpipe/contract v0.0.0
 	github.com/vidpipe/vidpipe/dev v0.0.0
 	github.com/vidpipe/vidpipe/platform v0.0.0
-	github.com/vidpipe/vidpipe/services/indexer v0.0.0
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/exp v0.0.0-20250106191152-7588d65b2ba8
+)
+
+require (
+	dario.cat/mergo v1.0.1 // indirect
+	github.com/Masterminds/goutils v1.1.1 // indirect
+	github.com/Masterminds/semver/v3 v3.5.0 // indirect
+	github.com/Masterminds/sprig/v3 v3.3.0 // indirect
+	github.com/huandu/xstrings v1.5.0 // indirect
+	github.com/jackc/tern/v2 v2.3.4 // indirect
+	github.com/mitchellh/copystructure v1.2.0 // indirect
+	github.com/mitchellh/reflectwalk v1.0.2 // indirect
+	github.com/shopspring/decimal v1.4.0 // indirect
 )
 
 require (
@@ -85,5 +96,4 @@ replace (
 	github.com/vidpipe/vidpipe/contract => ../../contract
 	github.com/vidpipe/vidpipe/dev => ../../dev
 	github.com/vidpipe/vidpipe/platform => ../../platform
-	github.com/vidpipe/vidpipe/services/indexer => ../indexer
 )

@@ -73,7 +73,9 @@
 //
 // # Schema
 //
-// Migrations are embedded (migrations/NNNN_*.sql) and recorded in the
-// projection_migrations table; Migrate runs them in one transaction under
-// pg_advisory_xact_lock, so replicas starting together apply each once.
+// Migrations are embedded (migrations/NNNN_*.sql) and applied by
+// platform/migrate, which records the version in projection_schema_version
+// (adopting the projection_migrations table of the runner before it) and
+// runs each file in its own transaction under an advisory lock, so replicas
+// starting together apply each once.
 package projection

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
 )
@@ -171,43 +170,6 @@ func TestStoreConcurrentApply(t *testing.T) {
 		if st := mustGet(t, a, "alice", c.up.VideoID); st.Status != StatusReady {
 			t.Fatalf("video %s: status %s, want ready", c.up.VideoID, st.Status)
 		}
-	}
-}
-
-func TestMigrateConcurrent(t *testing.T) {
-	url := MustNewDatabase(t)
-	pool := MustPool(t, url)
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := Open(ctx, MustPool(t, url)); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("concurrent Open: %v", err)
-	}
-	if err := Migrate(context.Background(), pool); err != nil {
-		t.Fatalf("second Migrate: %v", err)
-	}
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM projection_migrations`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != len(ms) || n == 0 {
-		t.Fatalf("projection_migrations has %d rows, want %d", n, len(ms))
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 )
 
 // searchResponse is the body of GET /v1/videos.

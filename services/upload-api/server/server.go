@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/platform/storage"
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
 )

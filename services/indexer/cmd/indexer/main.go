@@ -13,10 +13,10 @@ import (
 	"syscall"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/services/indexer"
-	"github.com/vidpipe/vidpipe/services/indexer/catalog"
 )
 
 func main() {
