@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -75,7 +76,9 @@ func composeEnv(tb testing.TB, df *dockerfile.File, s types.ServiceConfig) map[s
 func TestComposeServices(t *testing.T) {
 	t.Parallel()
 	p := MustCompose(t)
-	want := []string{"indexer", "kafka", "kafka-init", "minio", "minio-init", "postgres", "thumbnail", "transcode", "upload-api"}
+	// The infrastructure, the topics and bucket set-up, and one service
+	// per long-running binary (upload-api and the pipeline's stages).
+	want := slices.Sorted(slices.Values(append([]string{"kafka", "kafka-init", "minio", "minio-init", "postgres"}, services()...)))
 	if got := p.ServiceNames(); !slices.Equal(slices.Sorted(slices.Values(got)), want) {
 		t.Errorf("services %v, want %v", got, want)
 	}
@@ -370,6 +373,100 @@ func TestComposeTopicDurability(t *testing.T) {
 			if v := s.Environment[config.EnvName(key)]; v != nil && *v != strconv.Itoa(want) {
 				t.Errorf("service %s: %s=%s, kafka-init creates %d", name, config.EnvName(key), *v, want)
 			}
+		}
+	}
+}
+
+// minKafka is the oldest Apache Kafka the stack may run: kafka-go's
+// consumer groups (the stage runtime) send JoinGroup v1. Kafka 4.0.0
+// removed JoinGroup v0 and v1 (KIP-896), so every worker's group join
+// failed with UNSUPPORTED_VERSION; 4.0.1 and 4.1.0 added them back
+// (KAFKA-19444). 3.x still has them but is the ZooKeeper-era line; the
+// compose file runs a current 4.x.
+var minKafka = [3]int{4, 0, 1}
+
+// kafkaSupported reports whether release v is one the compose file may
+// run: major version 4, at or above [minKafka].
+func kafkaSupported(v [3]int) bool { return v[0] == 4 && slices.Compare(v[:], minKafka[:]) >= 0 }
+
+// The compose broker is apache/kafka 4.x at or above 4.0.1, in KRaft mode,
+// with every internal topic's replication set for its single node.
+func TestComposeKafka(t *testing.T) {
+	t.Parallel()
+	kafka, ok := MustCompose(t).Services["kafka"]
+	if !ok {
+		t.Fatal("no kafka service")
+	}
+	repo, tag, _ := strings.Cut(kafka.Image, ":")
+	if repo != "apache/kafka" {
+		t.Errorf("kafka image %q, want apache/kafka (the Apache Kafka project's image)", kafka.Image)
+	}
+	v, err := parseRelease(tag)
+	if err != nil {
+		t.Fatalf("kafka image %q: want a release tag MAJOR.MINOR.PATCH, not %q: %v", kafka.Image, tag, err)
+	}
+	if !kafkaSupported(v) {
+		t.Errorf("kafka image %q: want Kafka 4.x at or above %d.%d.%d (4.0.0 refuses kafka-go's JoinGroup v1; KAFKA-19444)", kafka.Image, minKafka[0], minKafka[1], minKafka[2])
+	}
+	env := map[string]string{}
+	for k, v := range kafka.Environment {
+		env[k] = deref(v).(string)
+	}
+	if env["KAFKA_PROCESS_ROLES"] != "broker,controller" || env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "" || env["CLUSTER_ID"] == "" {
+		t.Errorf("kafka: want a combined KRaft node (KAFKA_PROCESS_ROLES=broker,controller, KAFKA_CONTROLLER_QUORUM_VOTERS, CLUSTER_ID), got %v", env)
+	}
+	for k, v := range env {
+		if strings.Contains(k, "ZOOKEEPER") {
+			t.Errorf("kafka: %s=%s, but Kafka 4 has no ZooKeeper mode", k, v)
+		}
+		// One broker: an internal topic asking for more replicas (the
+		// defaults are 3, with a min ISR of 2) is never created.
+		if (strings.HasSuffix(k, "_REPLICATION_FACTOR") || strings.HasSuffix(k, "_MIN_ISR")) && v != "1" {
+			t.Errorf("kafka: %s=%s, want 1 on a single broker", k, v)
+		}
+	}
+	for _, k := range []string{"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+		"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR", "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR"} {
+		if env[k] != "1" {
+			t.Errorf("kafka: %s=%q, want 1 on a single broker (its default needs 3 brokers)", k, env[k])
+		}
+	}
+}
+
+// parseRelease parses a MAJOR.MINOR.PATCH release tag.
+func parseRelease(tag string) ([3]int, error) {
+	var v [3]int
+	parts := strings.Split(tag, ".")
+	if len(parts) != 3 {
+		return v, fmt.Errorf("%q has %d dot-separated parts", tag, len(parts))
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return v, fmt.Errorf("%q: part %q is not a number", tag, p)
+		}
+		v[i] = n
+	}
+	return v, nil
+}
+
+func TestParseRelease(t *testing.T) {
+	t.Parallel()
+	for tag, want := range map[string][3]int{"4.1.1": {4, 1, 1}, "4.0.1": {4, 0, 1}, "3.9.1": {3, 9, 1}} {
+		if got, err := parseRelease(tag); err != nil || got != want {
+			t.Errorf("parseRelease(%q) = %v, %v, want %v", tag, got, err, want)
+		}
+	}
+	for _, tag := range []string{"latest", "4.1", "4.1.1-rc1", "", "4.x.1"} {
+		if _, err := parseRelease(tag); err == nil {
+			t.Errorf("parseRelease(%q) accepted", tag)
+		}
+	}
+	// The pin: 4.0.0 and 3.9.1 are refused, 4.0.1 and later 4.x accepted.
+	for tag, ok := range map[string]bool{"4.0.0": false, "3.9.1": false, "4.0.1": true, "4.1.0": true, "4.1.1": true, "5.0.0": false} {
+		v, _ := parseRelease(tag)
+		if got := kafkaSupported(v); got != ok {
+			t.Errorf("%s accepted = %v, want %v", tag, got, ok)
 		}
 	}
 }

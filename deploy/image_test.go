@@ -13,15 +13,60 @@ import (
 	"github.com/vidpipe/vidpipe/deploy/dockerfile"
 )
 
-// mainPackages maps each binary to the directory of its main package,
-// relative to the repository root (the Docker build context).
-var mainPackages = map[string]string{
-	"upload-api":  "services/upload-api/cmd/upload-api",
-	"transcode":   "services/transcode/cmd/transcode",
-	"thumbnail":   "services/thumbnail/cmd/thumbnail",
-	"indexer":     "services/indexer/cmd/indexer",
-	"vidpipectl":  "platform/cmd/vidpipectl",
-	"healthcheck": "deploy/cmd/healthcheck",
+// healthcheck is the probe binary every runtime image carries besides
+// the binary it runs.
+const healthcheck = "healthcheck"
+
+// mainPackageDir is where the main package of a shipped binary lives,
+// relative to the repository root (the Docker build context): a stage's
+// and upload-api's in their service module (services/NAME/cmd/NAME), the
+// admin CLI in platform, the probe here.
+func mainPackageDir(binary string) string {
+	switch binary {
+	case "vidpipectl":
+		return "platform/cmd/vidpipectl"
+	case healthcheck:
+		return "deploy/cmd/healthcheck"
+	}
+	return "services/" + binary + "/cmd/" + binary
+}
+
+// MustBuiltPackages returns the main packages the builder stage's
+// `go build` compiles, keyed by binary name (go build -o DIR/ names each
+// binary after its package directory): the one list of what the images
+// ship. TestDockerfileBuilder checks it against the binaries the pipeline
+// needs.
+func MustBuiltPackages(tb testing.TB, df *dockerfile.File) map[string]string {
+	tb.Helper()
+	runs, err := df.All("builder", "RUN")
+	if err != nil {
+		tb.Fatalf("Dockerfile: %v", err)
+	}
+	out := map[string]string{}
+	n := 0
+	for _, r := range runs {
+		_, build, ok := strings.Cut(r.Args, "go build")
+		if !ok {
+			continue
+		}
+		n++
+		for _, f := range strings.Fields(build) {
+			dir, ok := strings.CutPrefix(f, "./")
+			if !ok {
+				continue
+			}
+			dir = strings.TrimSuffix(dir, "/")
+			bin := filepath.Base(dir)
+			if prev, dup := out[bin]; dup {
+				tb.Fatalf("Dockerfile builder: go build has two packages named %s (%s, %s): one would overwrite the other in /out", bin, prev, dir)
+			}
+			out[bin] = dir
+		}
+	}
+	if n != 1 || len(out) == 0 {
+		tb.Fatalf("Dockerfile builder: want one RUN go build ./pkg ..., found %d building %v", n, out)
+	}
+	return out
 }
 
 // healthcheckBin is where every runtime image carries the probe.
@@ -41,23 +86,28 @@ func TestDockerfileBuilder(t *testing.T) {
 	if env["CGO_ENABLED"] != "0" {
 		t.Errorf("builder ENV CGO_ENABLED=%q, want 0 (static binaries for distroless)", env["CGO_ENABLED"])
 	}
-	runs, _ := df.All("builder", "RUN")
-	var build string
-	for _, r := range runs {
-		if strings.Contains(r.Args, "go build") {
-			build = r.Args
+	// The builder compiles exactly the shipped binaries: each image's
+	// (configkeys.Binaries: upload-api, the pipeline's stages, vidpipectl)
+	// and the probe, each from its main package.
+	built := MustBuiltPackages(t, df)
+	want := append(slices.Clone(configkeys.Binaries), healthcheck)
+	for _, bin := range want {
+		dir, ok := built[bin]
+		if !ok {
+			t.Errorf("builder's go build lacks ./%s (%s)", mainPackageDir(bin), bin)
+			continue
 		}
-	}
-	if build == "" {
-		t.Fatal("builder has no RUN go build")
-	}
-	for bin, dir := range mainPackages {
-		if !strings.Contains(build, "./"+dir) {
-			t.Errorf("builder's go build lacks ./%s (%s)", dir, bin)
+		if dir != mainPackageDir(bin) {
+			t.Errorf("builder builds %s from ./%s, want ./%s", bin, dir, mainPackageDir(bin))
 		}
 		src, err := os.ReadFile(filepath.Join(repoRoot, dir, "main.go"))
 		if err != nil || !strings.Contains(string(src), "package main") {
 			t.Errorf("%s: no main package at %s: %v", bin, dir, err)
+		}
+	}
+	for bin, dir := range built {
+		if !slices.Contains(want, bin) {
+			t.Errorf("builder builds ./%s (%s), which no image ships: remove it or add its binary to the pipeline", dir, bin)
 		}
 	}
 }
@@ -221,7 +271,7 @@ func TestDockerignore(t *testing.T) {
 	for _, dir := range MustWorkspaceModules(t) {
 		needed = append(needed, dir, dir+"/go.mod", dir+"/go.sum")
 	}
-	for _, dir := range mainPackages {
+	for _, dir := range MustBuiltPackages(t, MustDockerfile(t)) {
 		needed = append(needed, dir, dir+"/main.go")
 	}
 	for _, p := range needed {

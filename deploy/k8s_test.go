@@ -231,9 +231,13 @@ func TestManifestKinds(t *testing.T) {
 			count[o.Kind]++
 		}
 	}
+	// One Deployment, PodDisruptionBudget and NetworkPolicy per service,
+	// one ScaledObject per stage (contract.DefaultPipeline); the topics Job
+	// has its own NetworkPolicy.
+	svcs, stages := len(services()), len(workers())
 	want := map[string]int{
 		"Kustomization": 1, "Namespace": 1, "ConfigMap": 2, "Secret": 3, "Job": 1,
-		"Deployment": 4, "Service": 1, "ScaledObject": 3, "PodDisruptionBudget": 4, "NetworkPolicy": 5,
+		"Deployment": svcs, "Service": 1, "ScaledObject": stages, "PodDisruptionBudget": svcs, "NetworkPolicy": svcs + 1,
 	}
 	if !maps.Equal(count, want) {
 		t.Errorf("manifests hold %v, want %v", count, want)
@@ -508,11 +512,12 @@ func TestScaledObjects(t *testing.T) {
 	if brokers == "" {
 		t.Fatal("ConfigMap vidpipe-common has no VIDPIPE_KAFKA_BROKERS")
 	}
-	if len(c.scaledObjects) != len(contract.Stages) {
-		t.Errorf("%d ScaledObjects, want one per stage (%d)", len(c.scaledObjects), len(contract.Stages))
+	stages := contract.DefaultPipeline().Stages
+	if len(c.scaledObjects) != len(stages) {
+		t.Errorf("%d ScaledObjects, want one per stage (%d)", len(c.scaledObjects), len(stages))
 	}
-	for _, st := range contract.Stages {
-		name := string(st)
+	for _, st := range stages {
+		name := string(st.Name)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			var so *keda.ScaledObject
@@ -532,7 +537,7 @@ func TestScaledObjects(t *testing.T) {
 				t.Errorf("minReplicaCount %v, want 1 (a worker is always there to join the group)", deref(so.Spec.MinReplicaCount))
 			}
 			if so.Spec.MaxReplicaCount == nil || int(*so.Spec.MaxReplicaCount) != partitions {
-				t.Errorf("maxReplicaCount %v, want %d: the partitions of %s (vidpipe-topics --partitions); more members would idle", deref(so.Spec.MaxReplicaCount), partitions, st.InputTopic())
+				t.Errorf("maxReplicaCount %v, want %d: the partitions of %s (vidpipe-topics --partitions); more members would idle", deref(so.Spec.MaxReplicaCount), partitions, st.Input)
 			}
 			if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "kafka" {
 				t.Fatalf("triggers %+v, want one of type kafka", so.Spec.Triggers)
@@ -545,8 +550,8 @@ func TestScaledObjects(t *testing.T) {
 			}
 			want := map[string]string{
 				"bootstrapServers":   brokers,
-				"consumerGroup":      st.Group(),
-				"topic":              st.InputTopic(),
+				"consumerGroup":      st.Name.Group(),
+				"topic":              st.Input,
 				"offsetResetPolicy":  "earliest", // the stage runtime's StartOffset for a new group
 				"allowIdleConsumers": "false",
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/deploy/configkeys"
 	"github.com/vidpipe/vidpipe/deploy/dockerfile"
 	"github.com/vidpipe/vidpipe/deploy/manifest"
 )
@@ -24,18 +25,19 @@ const (
 	imageRepo = "vidpipe/"
 )
 
-// workers are the stage binaries; a stage's binary, image target and
-// consumer group share its name.
+// workers are the stage binaries of the pipeline table
+// (contract.DefaultPipeline); a stage's binary, image target and consumer
+// group share its name.
 func workers() []string {
-	out := make([]string, len(contract.Stages))
-	for i, s := range contract.Stages {
-		out[i] = string(s)
+	var out []string
+	for _, s := range contract.DefaultPipeline().StageNames() {
+		out = append(out, string(s))
 	}
 	return out
 }
 
 // services are the long-running binaries: the API and the workers.
-func services() []string { return append([]string{"upload-api"}, workers()...) }
+func services() []string { return configkeys.Services(contract.DefaultPipeline()) }
 
 // MustDockerfile parses deploy/Dockerfile.
 func MustDockerfile(tb testing.TB) *dockerfile.File {

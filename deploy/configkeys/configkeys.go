@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/services/indexer"
 	"github.com/vidpipe/vidpipe/services/thumbnail"
@@ -22,15 +23,43 @@ import (
 )
 
 // Binaries are the programs the deploy images run, by image target name
-// (deploy/Dockerfile --target) which is also the binary name.
-var Binaries = []string{"upload-api", "transcode", "thumbnail", "indexer", "vidpipectl"}
+// (deploy/Dockerfile --target) which is also the binary name: upload-api,
+// the stages of [contract.DefaultPipeline] in order, then vidpipectl.
+var Binaries = BinariesOf(contract.DefaultPipeline())
 
-// configs maps each service binary to a constructor of its Config.
+// Services lists the long-running binaries of p, each with a Config:
+// upload-api, then p's stages in order (a stage's binary is its name).
+func Services(p contract.Pipeline) []string {
+	out := []string{"upload-api"}
+	for _, s := range p.StageNames() {
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// BinariesOf lists every binary an image of p runs: [Services], then the
+// admin CLI vidpipectl.
+func BinariesOf(p contract.Pipeline) []string { return append(Services(p), "vidpipectl") }
+
+// configs maps each service binary to a constructor of its Config. The
+// Config types cannot be derived from the pipeline table: a new stage
+// registers its own here (the deploy checks fail naming a stage that has
+// none), and the configuration reference (deploy/configref) follows.
 var configs = map[string]func() any{
 	"upload-api": func() any { return new(uploadapi.Config) },
 	"transcode":  func() any { return new(transcode.Config) },
 	"thumbnail":  func() any { return new(thumbnail.Config) },
 	"indexer":    func() any { return new(indexer.Config) },
+}
+
+// New returns a new zero Config of the service binary (a pointer to the
+// service's Config type), or false when none is registered.
+func New(binary string) (any, bool) {
+	newCfg, ok := configs[binary]
+	if !ok {
+		return nil, false
+	}
+	return newCfg(), true
 }
 
 // Known returns the VIDPIPE_* variables binary reads, each with its
@@ -42,12 +71,15 @@ func Known(binary string) (map[string]config.Key, error) {
 		name := "kafka.brokers"
 		return map[string]config.Key{config.EnvName(name): {Name: name, Env: config.EnvName(name)}}, nil
 	}
-	newCfg, ok := configs[binary]
+	cfg, ok := New(binary)
+	if !ok && slices.Contains(Binaries, binary) {
+		return nil, fmt.Errorf("vidpipe binary %q has no Config registered in deploy/configkeys (configs)", binary)
+	}
 	if !ok {
 		return nil, fmt.Errorf("unknown vidpipe binary %q (known: %s)", binary, strings.Join(Binaries, ", "))
 	}
 	out := map[string]config.Key{}
-	for _, k := range config.Keys(newCfg()) {
+	for _, k := range config.Keys(cfg) {
 		out[k.Env] = k
 	}
 	return out, nil
@@ -81,11 +113,10 @@ func Check(binary, where string, env []string) []error {
 // config.Load also reads ./vidpipe.yaml if the working directory has one;
 // callers run where there is none.
 func Load(binary string, env map[string]string) (any, error) {
-	newCfg, ok := configs[binary]
+	cfg, ok := New(binary)
 	if !ok {
-		return nil, fmt.Errorf("no configuration loader for %q (services: upload-api, transcode, thumbnail, indexer)", binary)
+		return nil, fmt.Errorf("no configuration loader for %q (services: %s)", binary, strings.Join(Services(contract.DefaultPipeline()), ", "))
 	}
-	cfg := newCfg()
 	getenv := func(name string) string { return env[name] }
 	if err := config.Load(binary, nil, getenv, cfg); err != nil {
 		return nil, fmt.Errorf("load %s configuration: %w", binary, err)

@@ -1,10 +1,12 @@
 package configkeys_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/deploy/configkeys"
 	"github.com/vidpipe/vidpipe/services/transcode"
 )
@@ -66,6 +68,30 @@ func TestKnownCoversBinaries(t *testing.T) {
 	for _, b := range configkeys.Binaries {
 		if _, err := configkeys.Known(b); err != nil {
 			t.Errorf("Known(%q): %v", b, err)
+		}
+	}
+}
+
+// The binaries follow the pipeline table: a declared stage is a binary
+// whether or not its Config is registered (New says which are).
+func TestBinariesFollowThePipeline(t *testing.T) {
+	t.Parallel()
+	want := []string{"upload-api", "transcode", "thumbnail", "indexer", "vidpipectl"}
+	if !slices.Equal(configkeys.Binaries, want) {
+		t.Errorf("Binaries = %v, want %v", configkeys.Binaries, want)
+	}
+	p, err := contract.DefaultPipeline().With(contract.StageSpec{Name: "captions", Input: contract.TopicReady, DLQ: "video.captions.dlq",
+		Output: contract.Step{Topic: "video.captioned", Type: "vidpipe.video.captioned", Status: "captioned", Decode: contract.DecodeAs[contract.VideoReady]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := configkeys.BinariesOf(p); !slices.Equal(got, []string{"upload-api", "transcode", "thumbnail", "indexer", "captions", "vidpipectl"}) {
+		t.Errorf("BinariesOf(with captions) = %v", got)
+	}
+	for _, b := range configkeys.Services(p) {
+		cfg, ok := configkeys.New(b)
+		if ok != (b != "captions") || (ok && cfg == nil) {
+			t.Errorf("New(%q) = %T, %v: want a Config for every service but the undeclared captions", b, cfg, ok)
 		}
 	}
 }

@@ -14,7 +14,11 @@ func TestReferenceIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v (run make docs)", Path, err)
 	}
-	if string(b) != Markdown() {
+	md, err := Markdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != md {
 		t.Fatalf("%s is stale: run make docs", Path)
 	}
 	for _, want := range []string{"`stage.max_attempts`", "`VIDPIPE_API_TOKENS`", "`transcode.ladder`", "`1h`"} {

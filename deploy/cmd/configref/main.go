@@ -15,7 +15,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "configref:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile(configref.Path, []byte(configref.Markdown()), 0o644); err != nil {
+	md, err := configref.Markdown()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(configref.Path, []byte(md), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "configref:", err)
 		os.Exit(1)
 	}
