@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 // FindRepoRoot returns the nearest directory at or above dir that holds a
@@ -31,25 +33,14 @@ func FindRepoRoot(dir string) (string, error) {
 func PackagePath(svc string) string { return "./services/" + svc + "/cmd/" + svc }
 
 // Build compiles each of services with `go build -o binDir/SERVICE
-// ./services/SERVICE/cmd/SERVICE` in the repository root, one after the other (the
-// build cache makes the later ones quick), with the compiler's output
-// going to out under the name "build". It stops at the first service that
-// does not build and names it.
+// ./services/SERVICE/cmd/SERVICE` in the repository root (dev/launch), one
+// after the other (the build cache makes the later ones quick), with the
+// compiler's output going to out under the name "build". It stops at the
+// first service that does not build and names it.
 func Build(ctx context.Context, root, binDir string, services []string, out *Output) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("the go command is not in PATH (needed to build the services): %w", err)
-	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return fmt.Errorf("bin directory: %w", err)
-	}
 	for _, svc := range services {
 		w := out.Writer("build")
-		cmd := exec.CommandContext(ctx, goBin, "build", "-o", filepath.Join(binDir, svc), PackagePath(svc))
-		cmd.Dir = root
-		cmd.Stdout = w
-		cmd.Stderr = w
-		err := cmd.Run()
+		err := launch.BuildBinary(ctx, root, filepath.Join(binDir, svc), w, PackagePath(svc))
 		w.Close()
 		if err != nil {
 			if ctx.Err() != nil {

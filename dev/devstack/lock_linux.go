@@ -9,18 +9,6 @@ import (
 	"syscall"
 )
 
-// childProcAttr runs a service in its own process group, and has the
-// kernel send it SIGTERM (a graceful stop) if vidpipectl dies.
-func childProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-}
-
-// killGroup kills the process group led by pid (the service and what it
-// started, e.g. ffmpeg).
-func killGroup(pid int) {
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-}
-
 // lockDir takes an exclusive lock on path (created if needed), held until
 // the returned file is closed or the process ends. It fails at once if
 // another process holds it.

@@ -5,21 +5,7 @@ package devstack
 import (
 	"fmt"
 	"os"
-	"syscall"
 )
-
-// childProcAttr is the portable fallback: no process group and no
-// parent-death signal.
-func childProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{}
-}
-
-// killGroup kills pid (there is no process group).
-func killGroup(pid int) {
-	if p, err := os.FindProcess(pid); err == nil {
-		_ = p.Kill()
-	}
-}
 
 // lockDir creates path; there is no lock outside Linux.
 func lockDir(path string) (*os.File, error) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vidpipe/vidpipe/platform/backoff"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // Proc is a command the Supervisor keeps running.
@@ -24,8 +26,9 @@ type Proc struct {
 }
 
 // Backoff is the delay before restarting a process that exited: Initial
-// after the first exit, doubling after each further exit up to Max, and
-// back to Initial after a run that lasted at least Reset.
+// after the first exit, doubling after each further exit up to Max
+// (platform/backoff's policy, without jitter), and back to Initial after
+// a run that lasted at least Reset.
 type Backoff struct {
 	// Initial is the first delay. Default: 1s.
 	Initial time.Duration
@@ -52,14 +55,20 @@ func (b Backoff) withDefaults() Backoff {
 	return b
 }
 
-// next returns the delay before the next start, given the previous delay
-// (0 before the first restart) and how long the last run lasted.
-func (b Backoff) next(prev, ran time.Duration) time.Duration {
+// policy is the restart pacing as platform/backoff's policy.
+func (b Backoff) policy() backoff.Policy {
 	b = b.withDefaults()
-	if prev == 0 || ran >= b.Reset {
-		return b.Initial
+	return backoff.Policy{Initial: b.Initial, Max: b.Max}
+}
+
+// nextRestart returns the number of the next restart (1 for the first, or
+// after a run that lasted at least Reset), given the previous one (0
+// before the first restart) and how long the last run lasted.
+func (b Backoff) nextRestart(prev int, ran time.Duration) int {
+	if prev == 0 || ran >= b.withDefaults().Reset {
+		return 1
 	}
-	return min(2*prev, b.Max)
+	return prev + 1
 }
 
 // Supervisor runs processes, restarts each that exits with backoff, and
@@ -82,22 +91,19 @@ const supervisorName = "dev"
 // Run starts every proc and keeps each running until ctx ends: a process
 // that exits, or cannot be started, is started again after a backoff, and
 // the supervisor says so ("transcode-1 exited (status 1); restarting in
-// 2s"). When ctx ends, Run sends SIGTERM to every process, waits up to
-// StopTimeout for each, kills the process group of those still running,
-// and returns an error naming the processes that had to be killed.
+// 2s"). When ctx ends, Run sends SIGTERM to every process group, waits up
+// to StopTimeout for each, kills the process group of those still
+// running, and returns an error naming the processes that had to be
+// killed.
 //
-// Each process runs in its own process group (a terminal's Ctrl-C reaches
-// only the supervisor, which stops the processes itself), and on Linux
-// gets SIGTERM if the supervisor dies.
+// Each process runs through platform/procgroup in its own process group (a
+// terminal's Ctrl-C reaches only the supervisor, which stops the processes
+// itself), and on Linux gets SIGTERM if the supervisor dies.
 func (s *Supervisor) Run(ctx context.Context, procs []Proc) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(procs))
 	for i, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.keep(ctx, p)
-		}()
+		wg.Go(func() { errs[i] = s.keep(ctx, p) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -106,21 +112,19 @@ func (s *Supervisor) Run(ctx context.Context, procs []Proc) error {
 // keep runs p until ctx ends, restarting it after each exit. It returns
 // an error only if p had to be killed when ctx ended.
 func (s *Supervisor) keep(ctx context.Context, p Proc) error {
-	var delay time.Duration
+	pacing := s.Backoff.policy()
+	restart := 0
 	for {
 		started := time.Now()
 		exit, stopErr := s.runOnce(ctx, p)
 		if ctx.Err() != nil {
 			return stopErr
 		}
-		delay = s.Backoff.next(delay, time.Since(started))
+		restart = s.Backoff.nextRestart(restart, time.Since(started))
+		delay := pacing.Delay(restart)
 		s.Out.Printf(supervisorName, "%s %s; restarting in %v", p.Name, describeExit(exit), delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, delay) {
 			return nil
-		case <-t.C:
 		}
 	}
 }
@@ -134,40 +138,31 @@ func (s *Supervisor) runOnce(ctx context.Context, p Proc) (exit, stopErr error) 
 	stdout, stderr := s.Out.Writer(p.Name), s.Out.Writer(p.Name)
 	defer stdout.Close()
 	defer stderr.Close()
-	cmd := exec.Command(p.Path, p.Args...)
-	cmd.Env = p.Env
-	cmd.Dir = p.Dir
-	cmd.Stdout = stdout
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = childProcAttr()
-	// A grandchild holding the output pipes must not keep Wait waiting.
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
+	proc, err := procgroup.Start(context.Background(), procgroup.Spec{
+		Name: p.Name, Path: p.Path, Args: p.Args, Env: p.Env, Dir: p.Dir,
+		Stdout: stdout, Stderr: stderr,
+		// A graceful stop if the supervisor dies.
+		DeathSignal: syscall.SIGTERM,
+		// A grandchild holding the output pipes must not keep Wait waiting.
+		WaitDelay: time.Second,
+	})
+	if err != nil {
 		return &startError{err}, nil
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		return err, nil
+	case <-proc.Done():
+		return proc.Wait(), nil
 	case <-ctx.Done():
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
 	timeout := s.StopTimeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return nil, nil
-	case <-t.C:
+	if err := proc.Stop(syscall.SIGTERM, timeout); err != nil {
+		s.Out.Printf(supervisorName, "%v", err)
+		return nil, err
 	}
-	killGroup(cmd.Process.Pid)
-	<-done
-	s.Out.Printf(supervisorName, "%s did not stop within %v of SIGTERM: killed", p.Name, timeout)
-	return nil, fmt.Errorf("%s did not stop within %v: killed", p.Name, timeout)
+	return nil, nil
 }
 
 // startError is a process that could not be started at all.
@@ -183,15 +178,5 @@ func describeExit(err error) string {
 	if errors.As(err, &se) {
 		return fmt.Sprintf("could not start (%v)", se.err)
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Sprintf("exited (signal: %v)", ws.Signal())
-		}
-		return fmt.Sprintf("exited (status %d)", ee.ExitCode())
-	}
-	if err != nil {
-		return fmt.Sprintf("exited (%v)", err)
-	}
-	return "exited (status 0)"
+	return procgroup.DescribeExit(err)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
@@ -55,10 +57,7 @@ func mustChildBinary(t *testing.T) string {
 	t.Helper()
 	childOnce.Do(func() {
 		childBin = filepath.Join(testBinDir, "child")
-		out, err := exec.Command("go", "build", "-o", childBin, "./testdata/child").CombinedOutput()
-		if err != nil {
-			childErr = errors.New(string(out) + err.Error())
-		}
+		childErr = launch.Build(context.Background(), ".", testBinDir, nil, "./testdata/child")
 	})
 	if childErr != nil {
 		t.Fatalf("build testdata/child: %v", childErr)
@@ -158,7 +157,7 @@ func TestSupervisorKillsChildIgnoringSIGTERM(t *testing.T) {
 	buf, stop := supervise(t, s, Proc{Name: "stubborn-1", Path: bin, Args: []string{"-ignore-term"}})
 	waitFor(t, 20*time.Second, "child started", func() bool { return strings.Contains(buf.String(), "[stubborn-1] started") })
 	err := stop()
-	if err == nil || !strings.Contains(err.Error(), "stubborn-1 did not stop within 200ms: killed") {
+	if err == nil || !strings.Contains(err.Error(), "stubborn-1 did not stop within 200ms of SIGTERM: killed") {
 		t.Fatalf("Run = %v, want the child reported as killed", err)
 	}
 	if !strings.Contains(buf.String(), "[dev] stubborn-1 did not stop within 200ms of SIGTERM: killed") {
@@ -181,23 +180,27 @@ func TestSupervisorReportsChildThatCannotStart(t *testing.T) {
 	}
 }
 
-func TestBackoffNext(t *testing.T) {
+func TestBackoffRestarts(t *testing.T) {
 	b := Backoff{Initial: time.Second, Max: 8 * time.Second, Reset: 30 * time.Second}
 	tests := map[string]struct {
-		prev, ran, want time.Duration
+		prev      int
+		ran       time.Duration
+		wantNext  int
+		wantDelay time.Duration
 	}{
-		"first restart":             {0, time.Second, time.Second},
-		"doubles":                   {time.Second, time.Second, 2 * time.Second},
-		"doubles again":             {4 * time.Second, time.Second, 8 * time.Second},
-		"capped":                    {8 * time.Second, time.Second, 8 * time.Second},
-		"long run starts over":      {8 * time.Second, 30 * time.Second, time.Second},
-		"just short of reset":       {2 * time.Second, 29 * time.Second, 4 * time.Second},
-		"first restart after a run": {0, time.Hour, time.Second},
+		"first restart":             {0, time.Second, 1, time.Second},
+		"doubles":                   {1, time.Second, 2, 2 * time.Second},
+		"doubles again":             {3, time.Second, 4, 8 * time.Second},
+		"capped":                    {4, time.Second, 5, 8 * time.Second},
+		"long run starts over":      {5, 30 * time.Second, 1, time.Second},
+		"just short of reset":       {1, 29 * time.Second, 2, 2 * time.Second},
+		"first restart after a run": {0, time.Hour, 1, time.Second},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := b.next(tc.prev, tc.ran); got != tc.want {
-				t.Errorf("next(%v, %v) = %v, want %v", tc.prev, tc.ran, got, tc.want)
+			next := b.nextRestart(tc.prev, tc.ran)
+			if d := b.policy().Delay(next); next != tc.wantNext || d != tc.wantDelay {
+				t.Errorf("nextRestart(%d, %v) = %d (delay %v), want %d (%v)", tc.prev, tc.ran, next, d, tc.wantNext, tc.wantDelay)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/dev/servers"
 	"github.com/vidpipe/vidpipe/platform/config"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // Credentials and region of every harness MinIO server.
@@ -77,7 +78,7 @@ func StartMinIO(tb testing.TB) *MinIO {
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			tb.Logf("harness: end of %s:\n%s", m.srv.LogPath, servers.LogTail(m.srv.LogPath, logTailBytes))
+			tb.Logf("harness: end of %s:\n%s", m.srv.LogPath, procgroup.LogTail(m.srv.LogPath, logTailBytes))
 		}
 		if err := m.srv.Stop(); err != nil {
 			tb.Errorf("harness: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vidpipe/vidpipe/dev/servers"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // Postgres is a real PostgreSQL server listening on 127.0.0.1. Its cluster
@@ -74,7 +75,7 @@ func StartPostgres(tb testing.TB) *Postgres {
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			tb.Logf("harness: end of %s:\n%s", p.srv.LogPath, servers.LogTail(p.srv.LogPath, logTailBytes))
+			tb.Logf("harness: end of %s:\n%s", p.srv.LogPath, procgroup.LogTail(p.srv.LogPath, logTailBytes))
 		}
 		if err := p.srv.Stop(); err != nil {
 			tb.Errorf("harness: %v", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/vidpipe/vidpipe/platform/procgroup"
@@ -24,19 +25,34 @@ func Build(ctx context.Context, dir, outDir string, out io.Writer, pkgs ...strin
 	if len(pkgs) == 0 {
 		return errors.New("go build: no packages")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("the go command is not in PATH (needed to build %s): %w", strings.Join(pkgs, " "), err)
-	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("bin directory: %w", err)
+	}
+	return goBuild(ctx, dir, outDir+string(os.PathSeparator), out, pkgs)
+}
+
+// BuildBinary is [Build] of one main package pkg into the file outPath
+// (its directory created if needed), whatever the package's name.
+func BuildBinary(ctx context.Context, dir, outPath string, out io.Writer, pkg string) error {
+	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
+		return fmt.Errorf("bin directory: %w", err)
+	}
+	return goBuild(ctx, dir, outPath, out, []string{pkg})
+}
+
+// goBuild runs `go build -o output pkgs...` in dir.
+func goBuild(ctx context.Context, dir, output string, out io.Writer, pkgs []string) error {
+	what := strings.Join(pkgs, " ")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("the go command is not in PATH (needed to build %s): %w", what, err)
 	}
 	var buf bytes.Buffer
 	w := out
 	if w == nil {
 		w = &buf
 	}
-	args := append([]string{"build", "-o", outDir + string(os.PathSeparator)}, pkgs...)
+	args := append([]string{"build", "-o", output}, pkgs...)
 	p, err := procgroup.Start(ctx, procgroup.Spec{Name: "go build", Path: goBin, Args: args, Dir: dir, Stdout: w, Stderr: w})
 	if err != nil {
 		return err
@@ -46,9 +62,9 @@ func Build(ctx context.Context, dir, outDir string, out io.Writer, pkgs ...strin
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), ctx.Err())
+		return fmt.Errorf("go build %s: %w", what, ctx.Err())
 	case out == nil:
-		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, bytes.TrimSpace(buf.Bytes()))
+		return fmt.Errorf("go build %s: %w\n%s", what, err, bytes.TrimSpace(buf.Bytes()))
 	}
-	return fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), err)
+	return fmt.Errorf("go build %s: %w", what, err)
 }

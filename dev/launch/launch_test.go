@@ -28,6 +28,12 @@ func TestBuild(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "undefinedFunction") || !strings.Contains(err.Error(), "./testdata/broken") {
 		t.Fatalf("Build of a broken package = %v, want the compiler's message", err)
 	}
+	if err := BuildBinary(context.Background(), ".", filepath.Join(out, "sub", "greeter"), nil, "./testdata/hello"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := exec.Command(filepath.Join(out, "sub", "greeter")).Output(); err != nil || string(got) != "hello\n" {
+		t.Fatalf("BuildBinary's binary printed %q, %v", got, err)
+	}
 	var compiler strings.Builder
 	err = Build(context.Background(), ".", out, &compiler, "./testdata/broken")
 	if err == nil || strings.Contains(err.Error(), "undefinedFunction") || !strings.Contains(compiler.String(), "undefinedFunction") {

@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 func TestKafkaOnGivenPortPersistsAcrossStarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	port, err := FreePort()
+	port, err := launch.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

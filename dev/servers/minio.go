@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // Defaults of MinIOOptions.
@@ -65,7 +67,7 @@ type MinIO struct {
 	consolePort int
 
 	mu   sync.Mutex
-	proc *process // nil when stopped
+	proc *procgroup.Process // nil when stopped
 }
 
 // StartMinIO starts a MinIO server as o says and returns once it serves S3
@@ -111,7 +113,7 @@ func (m *MinIO) Stop() error {
 	if m.proc == nil {
 		return nil
 	}
-	err := m.proc.stop(syscall.SIGTERM, stopTimeout)
+	err := m.proc.Stop(syscall.SIGTERM, stopTimeout)
 	m.proc = nil
 	return err
 }
@@ -136,7 +138,7 @@ func (m *MinIO) Start(ctx context.Context) error {
 	if m.consolePort == 0 {
 		// MINIO_BROWSER=off keeps the console from listening; the address
 		// is set anyway so that it could only ever bind 127.0.0.1.
-		p, err := FreePort()
+		p, err := launch.FreePort()
 		if err != nil {
 			return err
 		}
@@ -162,48 +164,35 @@ func (m *MinIO) Restart(ctx context.Context) error {
 // run starts the process on port and waits until it serves requests.
 func (m *MinIO) run(ctx context.Context, port int) error {
 	endpoint := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	env := append(envWithout("MINIO_"),
+	env := append(procgroup.EnvWithout("MINIO_"),
 		"MINIO_ROOT_USER="+m.AccessKey,
 		"MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off",
 		"MINIO_UPDATE=off",
 	)
-	proc, err := startProcess(procSpec{
-		name: "minio",
-		path: m.bin,
-		args: []string{"server",
+	client, err := m.newClient(endpoint)
+	if err != nil {
+		return err
+	}
+	live := launch.HTTPOK("http://" + endpoint + "/minio/health/live")
+	proc, err := startServer(ctx, procgroup.Spec{
+		Name: "minio",
+		Path: m.bin,
+		Args: []string{"server",
 			"--address", endpoint,
 			"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(m.consolePort)),
 			filepath.Join(m.Dir, "data"),
 		},
-		env:      env,
-		dir:      m.Dir,
-		logPath:  m.LogPath,
-		deathSig: syscall.SIGKILL,
-	})
-	if err != nil {
-		return err
-	}
-	client, err := m.newClient(endpoint)
-	if err != nil {
-		return errors.Join(err, proc.stop(syscall.SIGKILL, stopTimeout))
-	}
-	live := "http://" + endpoint + "/minio/health/live"
-	err = proc.waitReady(ctx, startTimeout, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, live, nil)
-		if err != nil {
+		Env:         env,
+		Dir:         m.Dir,
+		LogPath:     m.LogPath,
+		DeathSignal: syscall.SIGKILL,
+	}, startTimeout, func(ctx context.Context) error {
+		if err := live(ctx); err != nil {
 			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", live, resp.Status)
 		}
 		// Live can answer before the object layer is up; an S3 call can't.
-		_, err = client.ListBuckets(ctx)
+		_, err := client.ListBuckets(ctx)
 		return err
 	})
 	if err != nil {

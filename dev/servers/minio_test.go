@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 func TestMinIONewServerOnSameDirKeepsBuckets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	port, err := FreePort()
+	port, err := launch.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,13 @@
 package servers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // PostgresSuperuser is the superuser initdb creates; it connects without a
@@ -63,7 +65,7 @@ type Postgres struct {
 	durable bool
 
 	mu   sync.Mutex
-	proc *process // nil when stopped
+	proc *procgroup.Process // nil when stopped
 }
 
 // StartPostgres creates the cluster if Dir has none, starts the server as
@@ -136,7 +138,7 @@ func (p *Postgres) sockDir() string { return filepath.Join(p.Dir, "sock") }
 
 // env is the servers' environment: the caller's without PG* variables,
 // which could point the tools elsewhere.
-func (p *Postgres) env() []string { return envWithout("PG") }
+func (p *Postgres) env() []string { return procgroup.EnvWithout("PG") }
 
 // prepare creates Dir and the socket directory (owned by the server's
 // user), and the cluster with initdb unless Dir/data/PG_VERSION exists.
@@ -164,19 +166,19 @@ func (p *Postgres) prepare() error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("postgres cluster in %s: %w", p.dataDir(), err)
 	}
-	cmd := exec.Command(p.bins.InitDB,
-		"-D", p.dataDir(),
-		"-A", "trust",
-		"-U", p.User,
-		"-E", "UTF8",
-		"--no-locale",
-		"--no-sync",
-	)
-	cmd.Env = p.env()
-	cmd.Dir = p.Dir
-	cmd.SysProcAttr = sysProcAttr(syscall.SIGKILL, p.cred)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb %s: %w\n%s", p.dataDir(), err, out)
+	var out bytes.Buffer
+	proc, err := procgroup.Start(context.Background(), procgroup.Spec{
+		Name: "initdb",
+		Path: p.bins.InitDB,
+		Args: []string{"-D", p.dataDir(), "-A", "trust", "-U", p.User, "-E", "UTF8", "--no-locale", "--no-sync"},
+		Env:  p.env(), Dir: p.Dir, Stdout: &out, Stderr: &out,
+		Credential: p.cred,
+	})
+	if err == nil {
+		err = proc.Wait()
+	}
+	if err != nil {
+		return fmt.Errorf("initdb %s: %w\n%s", p.dataDir(), err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
 }
@@ -190,7 +192,7 @@ func (p *Postgres) Stop() error {
 	if p.proc == nil {
 		return nil
 	}
-	err := p.proc.stop(syscall.SIGINT, stopTimeout)
+	err := p.proc.Stop(syscall.SIGINT, stopTimeout)
 	p.proc = nil
 	return err
 }
@@ -244,21 +246,17 @@ func (p *Postgres) run(ctx context.Context, port int) error {
 			"-c", "full_page_writes=off",
 		)
 	}
-	proc, err := startProcess(procSpec{
-		name:     "postgres",
-		path:     p.bins.Postgres,
-		args:     args,
-		env:      p.env(),
-		dir:      p.Dir,
-		logPath:  p.LogPath,
-		deathSig: syscall.SIGQUIT, // immediate shutdown; the postmaster stops its backends
-		cred:     p.cred,
-	})
-	if err != nil {
-		return err
-	}
 	dsn := p.url(port, PostgresSuperuser, "postgres")
-	err = proc.waitReady(ctx, startTimeout, func(ctx context.Context) error {
+	proc, err := startServer(ctx, procgroup.Spec{
+		Name:        "postgres",
+		Path:        p.bins.Postgres,
+		Args:        args,
+		Env:         p.env(),
+		Dir:         p.Dir,
+		LogPath:     p.LogPath,
+		DeathSignal: syscall.SIGQUIT, // immediate shutdown; the postmaster stops its backends
+		Credential:  p.cred,
+	}, startTimeout, func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			return err

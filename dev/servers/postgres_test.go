@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 // mustPostgresDir returns a new directory for a cluster, removed at
@@ -45,7 +47,7 @@ func TestPostgresNewServerOnSameDirKeepsData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := mustPostgresDir(t)
-	port, err := FreePort()
+	port, err := launch.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

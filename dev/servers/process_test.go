@@ -3,7 +3,6 @@ package servers
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,66 +11,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
-func TestFreePortIsBindable(t *testing.T) {
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		t.Fatalf("listen on the free port %d: %v", port, err)
-	}
-	l.Close()
-}
-
-func shProcess(t *testing.T, script string) *process {
+// shSpec runs sh -c script as a server with a log file.
+func shSpec(t *testing.T, script string) procgroup.Spec {
 	t.Helper()
-	p, err := startProcess(procSpec{
-		name:     "sh",
-		path:     mustSh(t),
-		args:     []string{"-c", script},
-		env:      os.Environ(),
-		dir:      t.TempDir(),
-		logPath:  filepath.Join(t.TempDir(), "sh.log"),
-		deathSig: syscall.SIGKILL,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.stop(syscall.SIGKILL, time.Second) })
-	return p
-}
-
-func TestProcessStopKillsAfterGrace(t *testing.T) {
-	// The script ignores SIGTERM; stop must kill it and say so.
-	p := shProcess(t, `trap "" TERM; echo started; while :; do sleep 1; done`)
-	if err := p.waitReady(context.Background(), 10*time.Second, func(context.Context) error {
-		if !strings.Contains(p.logTail(), "started") {
-			return errors.New("not started")
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	err := p.stop(syscall.SIGTERM, 200*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("stop = %v, want a killed error", err)
-	}
-	if !p.exited() {
-		t.Fatal("process still running after stop")
+	return procgroup.Spec{
+		Name:    "sh",
+		Path:    mustSh(t),
+		Args:    []string{"-c", script},
+		Dir:     t.TempDir(),
+		LogPath: filepath.Join(t.TempDir(), "sh.log"),
 	}
 }
 
-func TestProcessStopGraceful(t *testing.T) {
-	p := shProcess(t, `sleep 30`)
-	if err := p.stop(syscall.SIGTERM, 10*time.Second); err != nil {
-		t.Fatalf("stop = %v, want nil", err)
-	}
-}
-
-func TestWaitReadyReportsEarlyExit(t *testing.T) {
+func TestStartServerReportsEarlyExit(t *testing.T) {
 	tests := map[string]struct {
 		script     string
 		addrInUse  bool
@@ -82,18 +38,44 @@ func TestWaitReadyReportsEarlyExit(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p := shProcess(t, tc.script)
-			err := p.waitReady(context.Background(), 10*time.Second, func(context.Context) error { return errors.New("never ready") })
+			p, err := startServer(context.Background(), shSpec(t, tc.script), 10*time.Second, func(context.Context) error { return errors.New("never ready") })
 			if err == nil {
-				t.Fatal("waitReady = nil, want an error")
+				_ = p.Kill()
+				t.Fatal("startServer = nil error, want one")
+			}
+			var se *StartError
+			if !errors.As(err, &se) || se.Server != "sh" || !errors.Is(err, procgroup.ErrExited) {
+				t.Fatalf("startServer = %#v, want a *StartError of an exit", err)
 			}
 			if got := errors.Is(err, ErrAddrInUse); got != tc.addrInUse {
 				t.Errorf("errors.Is(%v, ErrAddrInUse) = %v, want %v", err, got, tc.addrInUse)
 			}
-			if !strings.Contains(err.Error(), tc.wantInTail) {
-				t.Errorf("error %q does not carry the log line %q", err, tc.wantInTail)
+			if !strings.Contains(err.Error(), tc.wantInTail) || !strings.Contains(se.LogTail, tc.wantInTail) {
+				t.Errorf("error %q (tail %q) does not carry the log line %q", err, se.LogTail, tc.wantInTail)
 			}
 		})
+	}
+}
+
+func TestStartServerKillsOneNeverReady(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	spec := shSpec(t, `echo $$ > `+pidFile+`; echo "still starting"; exec sleep 300`)
+	start := time.Now()
+	_, err := startServer(context.Background(), spec, 300*time.Millisecond, func(context.Context) error { return errors.New("never ready") })
+	var se *StartError
+	if !errors.As(err, &se) || !errors.Is(err, procgroup.ErrNotReady) || se.LogTail != "still starting" {
+		t.Fatalf("startServer = %v, want a not-ready *StartError with the log", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v", d)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the server that was never ready still runs (kill -0: %v)", err)
 	}
 }
 
