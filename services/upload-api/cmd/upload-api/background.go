@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
+	"github.com/vidpipe/vidpipe/services/upload-api/projection"
+	"github.com/vidpipe/vidpipe/services/upload-api/server"
+)
+
+// startConsumer runs the status projection consumer until the returned
+// stop is called (not when ctx is cancelled: it keeps the projection
+// current while requests drain). stop waits for it and logs its error.
+func startConsumer(ctx context.Context, cfg uploadapi.Config, c *clients, log *slog.Logger) (*projection.Consumer, func()) {
+	consumer := projection.NewConsumer(cfg.Kafka, c.status, log)
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- consumer.Run(cctx) }()
+	return consumer, func() {
+		cancel()
+		if err := <-done; err != nil {
+			log.Error("projection consumer", "err", err)
+		}
+	}
+}
+
+// startRecovery runs the upload recovery sweep — uploads left between
+// storage and Kafka (failed or unconfirmed publishes, a process killed
+// mid-publish) — at once and then every api.recovery_interval, until the
+// returned stop is called; stop waits for it.
+func startRecovery(ctx context.Context, cfg uploadapi.Config, c *clients, a *api, log *slog.Logger) func() {
+	recovery := server.NewRecovery(server.RecoveryDeps{
+		Logger: log, Objects: c.objects, Publisher: c.pub, Status: c.status, Tus: a.tus, Metrics: a.deps.Metrics,
+		MinAge: 2*cfg.API.PublishTimeout + 30*time.Second,
+	})
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); recovery.Run(rctx, cfg.API.RecoveryInterval) }()
+	return func() { cancel(); <-done }
+}
