@@ -92,9 +92,14 @@ func pipelineProblems(p contract.Pipeline, d deployment) []string {
 	for _, bin := range configkeys.BinariesOf(p) {
 		var c pieceCheck
 		if i := slices.Index(p.StageNames(), contract.Stage(bin)); i >= 0 {
-			c = pieceCheck{d: d, bin: bin, who: fmt.Sprintf("stage %q (contract.DefaultPipeline)", bin), stage: &p.Stages[i], like: neighbour(p, i)}
+			s := &p.Stages[i]
+			c = pieceCheck{d: d, bin: bin, who: fmt.Sprintf("stage %q (contract.DefaultPipeline)", bin), stage: s, like: neighbour(p, i),
+				topics: []string{s.Output.Topic, s.DLQ}}
 		} else {
 			c = pieceCheck{d: d, bin: bin, who: fmt.Sprintf("binary %q", bin)}
+			if bin == "upload-api" {
+				c.topics = []string{p.Entry.Topic}
+			}
 		}
 		out = append(out, c.problems()...)
 	}
@@ -120,6 +125,10 @@ type pieceCheck struct {
 	who   string              // how messages name it
 	stage *contract.StageSpec // nil for upload-api and vidpipectl
 	like  string              // a stage to copy from, for a stage
+	// topics are the topics the binary publishes (a stage's output and
+	// dead letters, upload-api's entry topic): the topic set-up must
+	// create them.
+	topics []string
 }
 
 func (c pieceCheck) likeIt(format string) string {
@@ -163,11 +172,9 @@ func (c pieceCheck) problems() []string {
 	case svc.Name != c.bin && service:
 		add("runs as service %q in %s: name the service %q", svc.Name, composeFile, c.bin)
 	}
-	if c.stage != nil {
-		for _, topic := range []string{c.stage.Output.Topic, c.stage.DLQ} {
-			if !c.composeCreates(topic) {
-				add("has no topic %q created by %s in %s: let it run \"vidpipectl topics create\", which creates every topic of contract.DefaultPipeline()", topic, topicsInit, composeFile)
-			}
+	for _, topic := range c.topics {
+		if !c.composeCreates(topic) {
+			add("has no topic %q created by %s in %s: let it run \"vidpipectl topics create\", which creates every topic of contract.DefaultPipeline()", topic, topicsInit, composeFile)
 		}
 	}
 
@@ -205,13 +212,13 @@ func (c pieceCheck) problems() []string {
 	}
 	if c.stage != nil {
 		out = append(out, c.scaledObjectProblems(file)...)
-		// vidpipectl topics create makes every topic of the table; another
-		// command must name the stage's topics.
-		if !c.d.jobRunsTopicsCreate() {
-			for _, topic := range []string{c.stage.Output.Topic, c.stage.DLQ} {
-				if !c.d.jobCreates(topic) {
-					add("has no topic %q created by the topics Job in %s: let it run \"vidpipectl topics create\"", topic, topicsJobFile)
-				}
+	}
+	// vidpipectl topics create makes every topic of the table; another
+	// command must name the binary's topics.
+	if !c.d.jobRunsTopicsCreate() {
+		for _, topic := range c.topics {
+			if !c.d.jobCreates(topic) {
+				add("has no topic %q created by the topics Job in %s: let it run \"vidpipectl topics create\"", topic, topicsJobFile)
 			}
 		}
 	}
