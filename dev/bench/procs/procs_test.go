@@ -4,8 +4,12 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 func TestStatusKiB(t *testing.T) {
@@ -33,14 +37,14 @@ func TestStatusKiB(t *testing.T) {
 
 func TestStartReadStop(t *testing.T) {
 	dir := t.TempDir()
-	p, err := Start(Spec{Name: "sleeper", Path: "/bin/sh", Args: []string{"-c", "echo hello; exec sleep 30"}, LogPath: filepath.Join(dir, "log")})
+	p, err := Start(context.Background(), procgroup.Spec{Name: "sleeper", Path: "/bin/sh", Args: []string{"-c", "echo hello; exec sleep 30"}, LogPath: filepath.Join(dir, "log")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.Tail(5), "hello") {
+	for !strings.Contains(p.LogTail(1<<10), "hello") {
 		if time.Now().After(deadline) {
-			t.Fatalf("log never got the output: %q", p.Tail(5))
+			t.Fatalf("log never got the output: %q", p.LogTail(1<<10))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -48,7 +52,10 @@ func TestStartReadStop(t *testing.T) {
 	if err != nil || peak <= 0 {
 		t.Fatalf("PeakRSS = %d, %v", peak, err)
 	}
-	if err := p.Stop(5 * time.Second); err != nil {
+	if cpu, err := p.CPUSeconds(); err != nil || cpu < 0 {
+		t.Fatalf("CPUSeconds = %v, %v", cpu, err)
+	}
+	if err := p.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	if done, _ := p.Exited(); !done {
@@ -58,15 +65,11 @@ func TestStartReadStop(t *testing.T) {
 
 func TestWaitHTTPReportsExit(t *testing.T) {
 	dir := t.TempDir()
-	p, err := Start(Spec{Name: "quitter", Path: "/bin/sh", Args: []string{"-c", "echo bye; exit 3"}, LogPath: filepath.Join(dir, "log")})
+	p, err := Start(context.Background(), procgroup.Spec{Name: "quitter", Path: "/bin/sh", Args: []string{"-c", "echo bye; exit 3"}, LogPath: filepath.Join(dir, "log")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = WaitHTTP(context.Background(), p, "http://"+addr+"/healthz", 10*time.Second)
+	err = p.WaitHTTP(context.Background(), "http://"+launch.MustFreeAddr(t)+"/healthz", 10*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "quitter exited") || !strings.Contains(err.Error(), "bye") {
 		t.Fatalf("WaitHTTP = %v, want an exit error with the log tail", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
@@ -110,7 +111,7 @@ func pipeline(ctx context.Context, env Env, o PipelineOptions, e2e, mem *report.
 		if err != nil {
 			return err
 		}
-		defer sv.Stop(15 * time.Second)
+		defer sv.Stop(syscall.SIGTERM, 15*time.Second)
 		services[name] = sv
 	}
 	for _, s := range contract.Stages {

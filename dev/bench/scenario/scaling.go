@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
@@ -13,7 +14,9 @@ import (
 	"github.com/vidpipe/vidpipe/dev/bench/procs"
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/stats"
+	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/dev/servers"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // ScalingOptions configure the scaling scenario.
@@ -59,24 +62,25 @@ type workerSet struct {
 
 // start starts one more worker named service and waits for its /healthz.
 func (w *workerSet) start(ctx context.Context, service string) (*procs.Proc, error) {
-	addr, err := procs.FreeAddr()
+	addr, err := launch.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	p, err := procs.Start(procs.Spec{
+	p, err := procs.Start(context.Background(), procgroup.Spec{
 		Name: service,
 		Path: w.env.Binary("vidpipe-benchworker"),
 		Args: []string{
 			"-brokers", strings.Join(w.lane.brokers, ","), "-input", w.lane.input, "-output", w.lane.output,
 			"-dlq", w.lane.dlq, "-group", w.lane.grp, "-service", service, "-sleep", w.sleep.String(), "-http", addr,
 		},
-		LogPath: filepath.Join(w.env.Dir, "logs", service+".log"),
+		LogPath:     filepath.Join(w.env.Dir, "logs", service+".log"),
+		TruncateLog: true,
 	})
 	if err != nil {
 		return nil, err
 	}
 	w.procs = append(w.procs, p)
-	if err := procs.WaitHTTP(ctx, p, "http://"+addr+"/healthz", 30*time.Second); err != nil {
+	if err := p.WaitHTTP(ctx, "http://"+addr+"/healthz", 30*time.Second); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -88,7 +92,7 @@ func (w *workerSet) stop(p *procs.Proc) error {
 	keep := w.procs[:0]
 	for _, q := range w.procs {
 		if p == nil || q == p {
-			errs = append(errs, q.Stop(15*time.Second))
+			errs = append(errs, q.Stop(syscall.SIGTERM, 15*time.Second))
 		} else {
 			keep = append(keep, q)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/vidpipe/vidpipe/dev/bench/procs"
 	"github.com/vidpipe/vidpipe/dev/devstack"
+	"github.com/vidpipe/vidpipe/dev/launch"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // Stack is the real infrastructure the service processes run against:
@@ -78,7 +81,7 @@ func (s *Service) OpsURL(path string) string { return "http://" + s.OpsAddr + pa
 // plus extra VIDPIPE_* variables, and waits until /readyz answers 200.
 func (s *Stack) StartService(ctx context.Context, env Env, svc, name string, extra ...string) (*Service, error) {
 	freePort := func() (string, int, error) {
-		addr, err := procs.FreeAddr()
+		addr, err := launch.FreeAddr()
 		if err != nil {
 			return "", 0, err
 		}
@@ -100,13 +103,14 @@ func (s *Stack) StartService(ctx context.Context, env Env, svc, name string, ext
 	vars := devstack.ChildEnv(child, devstack.EnvOptions{Endpoints: s.Infra.Endpoints, Partitions: 6})
 	vars = append(vars, "TMPDIR="+filepath.Join(s.dir, "tmp"))
 	vars = append(vars, extra...)
-	p, err := procs.Start(procs.Spec{Name: name, Path: env.Binary(svc), Env: vars, LogPath: filepath.Join(env.Dir, "logs", name+".log")})
+	p, err := procs.Start(context.Background(), procgroup.Spec{Name: name, Path: env.Binary(svc), Env: append(os.Environ(), vars...),
+		LogPath: filepath.Join(env.Dir, "logs", name+".log"), TruncateLog: true})
 	if err != nil {
 		return nil, err
 	}
 	sv := &Service{Proc: p, Addr: addr, OpsAddr: opsAddr}
-	if err := procs.WaitHTTP(ctx, p, sv.OpsURL("/readyz"), 90*time.Second); err != nil {
-		p.Stop(5 * time.Second)
+	if err := p.WaitHTTP(ctx, sv.OpsURL("/readyz"), 90*time.Second); err != nil {
+		_ = p.Stop(syscall.SIGTERM, 5*time.Second)
 		return nil, err
 	}
 	return sv, nil

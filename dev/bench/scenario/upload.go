@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -227,7 +228,7 @@ func Upload(ctx context.Context, env Env, o UploadOptions) *report.Section {
 			if err != nil {
 				return err
 			}
-			defer sv.Stop(15 * time.Second)
+			defer sv.Stop(syscall.SIGTERM, 15*time.Second)
 			apis[m] = sv
 		}
 		if err := sleepCtx(ctx, time.Second); err != nil {

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidpipe/vidpipe/dev/bench/procs"
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/scenario"
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 // binaries are built once, before the scenarios run.
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	log.Info("building binaries", "dir", env.Bin)
 	buildStart := time.Now()
-	if err := procs.Build(ctx, *root, env.Bin, binaries...); err != nil {
+	if err := launch.Build(ctx, *root, env.Bin, nil, binaries...); err != nil {
 		return err
 	}
 	log.Info("built", "took", time.Since(buildStart).Round(time.Millisecond))
