@@ -7,12 +7,14 @@
 //	// Store: table video_status, migrations embedded (Open runs Migrate).
 //	func Open(ctx context.Context, pool *pgxpool.Pool, opts ...StoreOption) (*Store, error)
 //	func WithLogger(l *slog.Logger) StoreOption
+//	func WithPipeline(p contract.Pipeline) StoreOption // default contract.DefaultPipeline()
 //	func Migrate(ctx context.Context, pool *pgxpool.Pool) error
 //	func (s *Store) Get(ctx context.Context, owner, id string) (State, error) // ErrNotFound: missing, other owner's, bad id
 //	func (s *Store) Apply(ctx context.Context, rec Record) error            // idempotent, monotonic; ErrUndecodable: skip
 //	func (s *Store) Subscribe(ctx context.Context, id string) (<-chan State, func())
 //	func (s *Store) Ping(ctx context.Context) error
-//	func (s Status) Terminal() bool // ready or failed
+//	func (s *Store) Pipeline() contract.Pipeline
+//	func (st State) Terminal() bool // complete (the last step) or failed
 //
 //	// Consumer: group "upload-api" over events.AllTopics(); commits after Apply.
 //	func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...ConsumerOption) *Consumer
@@ -23,8 +25,11 @@
 //
 // # States
 //
-// A video's [Status] is uploaded, transcoded, thumbnailed or ready (ranked in
-// that order), or failed with the stage that dead-lettered it, the
+// The statuses, their ranks and how each topic decodes come from the
+// pipeline table (contract.Pipeline; [WithPipeline], default
+// contract.DefaultPipeline): a video's [Status] is the status of the last
+// step it reached — uploaded, transcoded, thumbnailed or ready by default,
+// ranked in that order — or failed with the stage that dead-lettered it, the
 // dlq.error reason (for operators), the user-safe dlq.error_code, the
 // dlq.error_class and dlq.attempts. [State] also
 // carries the upload's fields (title, tags, source) from the first event

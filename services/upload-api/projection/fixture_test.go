@@ -73,3 +73,6 @@ func dlqRecord(tb testing.TB, st contract.Stage, in contract.Event, reason, clas
 		Attempts: 3, FailedAt: time.Now()}
 	return Record{Topic: st.DLQTopic(), Offset: -1, Value: orig.Value, Headers: dl.Headers(orig.Headers)}
 }
+
+// testPipeline is the pipeline the unit tests observe records in.
+var testPipeline = contract.DefaultPipeline()

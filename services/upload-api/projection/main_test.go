@@ -61,12 +61,12 @@ func MustPool(tb testing.TB, url string) *pgxpool.Pool {
 	return pool
 }
 
-// MustStore opens a Store on a new pool to url.
-func MustStore(tb testing.TB, url string) *Store {
+// MustStore opens a Store on a new pool to url, with a test logger and opts.
+func MustStore(tb testing.TB, url string, opts ...StoreOption) *Store {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := Open(ctx, MustPool(tb, url), WithLogger(testLogger(tb, nil)))
+	s, err := Open(ctx, MustPool(tb, url), append([]StoreOption{WithLogger(testLogger(tb, nil))}, opts...)...)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}

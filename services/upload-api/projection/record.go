@@ -34,53 +34,48 @@ type Record struct {
 // offsetKey names rec's topic/partition in the per-video offsets map.
 func (rec Record) offsetKey() string { return fmt.Sprintf("%s/%d", rec.Topic, rec.Partition) }
 
-// observe reads what rec says about a video. Stage topic values must decode
-// and validate in full. A dead letter's value is the original record's value,
-// which may be what made the stage fail: only a video id is required (owner
-// and the upload's fields are taken when present).
-func observe(rec Record) (observation, error) {
-	if r := topicRank(rec.Topic); r != rankNone {
-		var (
-			v     contract.Video
-			ready *contract.VideoReady
-			err   error
-		)
-		switch rec.Topic {
-		case contract.TopicUploaded:
-			var e contract.VideoUploaded
-			e, err = contract.Decode[contract.VideoUploaded](rec.Value)
-			v = e.Video
-		case contract.TopicTranscoded:
-			var e contract.VideoTranscoded
-			e, err = contract.Decode[contract.VideoTranscoded](rec.Value)
-			v = e.Video
-		case contract.TopicThumbnailed:
-			var e contract.VideoThumbnailed
-			e, err = contract.Decode[contract.VideoThumbnailed](rec.Value)
-			v = e.Video
-		case contract.TopicReady:
-			var e contract.VideoReady
-			e, err = contract.Decode[contract.VideoReady](rec.Value)
-			v, ready = e.Video, &e
-		}
-		if err != nil {
-			return observation{}, fmt.Errorf("%w: %s: %w", ErrUndecodable, rec.Topic, err)
-		}
-		return observation{videoID: v.VideoID, owner: v.Owner, rank: r, video: &v, ready: ready}, nil
+// observe reads what rec says about a video, in pipeline p. A step topic's
+// value must decode and validate in full (with the step's Decode). A dead
+// letter's value is the original record's value, which may be what made the
+// stage fail: only a video id is required (owner and the upload's fields are
+// taken when present).
+func observe(p contract.Pipeline, rec Record) (observation, error) {
+	if step, ok := p.StepFor(rec.Topic); ok {
+		return observeStep(p, step, rec)
 	}
-
-	st, ok := contract.StageForDLQ(rec.Topic)
+	spec, ok := p.StageForDLQ(rec.Topic)
 	if !ok {
 		return observation{}, fmt.Errorf("%w: unknown topic %q", ErrUndecodable, rec.Topic)
 	}
-	var ob observation
+	return observeDeadLetter(p, spec, rec)
+}
+
+// observeStep reads an event of step: the rank it proves, and the video
+// document when it is a contract.VideoReady.
+func observeStep(p contract.Pipeline, step contract.Step, rec Record) (observation, error) {
+	ev, v, err := step.Decode(rec.Value)
+	if err != nil {
+		return observation{}, fmt.Errorf("%w: %s: %w", ErrUndecodable, rec.Topic, err)
+	}
+	ob := observation{videoID: v.VideoID, owner: v.Owner, rank: p.Rank(rec.Topic), video: &v}
+	if r, ok := ev.(contract.VideoReady); ok {
+		ob.ready = &r
+	}
+	return ob, nil
+}
+
+// observeDeadLetter reads a dead letter of stage spec: the video (from the
+// key when the value was moved out of Kafka, else from the value's
+// envelope), the failed stage's input rank, and the dlq.* headers.
+func observeDeadLetter(p contract.Pipeline, spec contract.StageSpec, rec Record) (observation, error) {
+	ob := observation{rank: p.Rank(spec.Input), failedStage: spec.Name, staleRank: stageRank(p, spec)}
 	if len(rec.Value) == 0 && contract.HeaderValue(rec.Headers, contract.HeaderDLQValueRef) != "" {
 		// The original value was too large for Kafka and is stored
 		// elsewhere: the key names the video (whose owner is known).
 		if !contract.IsUUID(string(rec.Key)) {
 			return observation{}, fmt.Errorf("%w: %s: key %q of a dead letter without value is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(string(rec.Key), 64))
 		}
-		ob = observation{videoID: string(rec.Key), rank: topicRank(st.InputTopic()), failedStage: st}
+		ob.videoID = string(rec.Key)
 	} else {
 		env, err := contract.PeekEnvelope(rec.Value)
 		if err != nil {
@@ -89,8 +84,8 @@ func observe(rec Record) (observation, error) {
 		if !contract.IsUUID(env.VideoID) {
 			return observation{}, fmt.Errorf("%w: %s: video_id %q is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(env.VideoID, 64))
 		}
-		ob = observation{videoID: env.VideoID, owner: env.Owner, rank: topicRank(st.InputTopic()), failedStage: st}
-		if v, ok := inputVideo(st, rec.Value); ok && v.VideoID == env.VideoID {
+		ob.videoID, ob.owner = env.VideoID, env.Owner
+		if v, ok := inputVideo(p, spec, rec.Value); ok && v.VideoID == env.VideoID {
 			ob.video = &v
 		}
 	}
@@ -123,26 +118,14 @@ func failureCode(dl contract.DeadLetter) string {
 	return contract.ErrorCodeInternal
 }
 
-// inputVideo decodes a dead letter's value as the failed stage's input event.
-func inputVideo(st contract.Stage, value []byte) (contract.Video, bool) {
-	var (
-		v   contract.Video
-		err error
-	)
-	switch st {
-	case contract.StageTranscode:
-		var e contract.VideoUploaded
-		e, err = contract.Decode[contract.VideoUploaded](value)
-		v = e.Video
-	case contract.StageThumbnail:
-		var e contract.VideoTranscoded
-		e, err = contract.Decode[contract.VideoTranscoded](value)
-		v = e.Video
-	case contract.StageIndexer:
-		var e contract.VideoThumbnailed
-		e, err = contract.Decode[contract.VideoThumbnailed](value)
-		v = e.Video
+// inputVideo decodes a dead letter's value as the failed stage's input
+// event (the Decode of the step published to its input topic).
+func inputVideo(p contract.Pipeline, spec contract.StageSpec, value []byte) (contract.Video, bool) {
+	step, ok := p.StepFor(spec.Input)
+	if !ok {
+		return contract.Video{}, false
 	}
+	_, v, err := step.Decode(value)
 	return v, err == nil
 }
 

@@ -24,7 +24,7 @@ func TestObserveUndecodable(t *testing.T) {
 	}
 	for name, rec := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := observe(rec); !errors.Is(err, ErrUndecodable) {
+			if _, err := observe(testPipeline, rec); !errors.Is(err, ErrUndecodable) {
 				t.Fatalf("observe = %v, want ErrUndecodable", err)
 			}
 		})
@@ -42,18 +42,18 @@ func TestObserveDeadLetter(t *testing.T) {
 		class     string
 	}{
 		"transcode": {dlqRecord(t, contract.StageTranscode, c.up, "probe failed", contract.ErrorClassPermanent),
-			rankUploaded, contract.StageTranscode, true, "probe failed", contract.ErrorClassPermanent},
+			testPipeline.Rank(contract.TopicUploaded), contract.StageTranscode, true, "probe failed", contract.ErrorClassPermanent},
 		"thumbnail": {dlqRecord(t, contract.StageThumbnail, c.tr, "no frame", contract.ErrorClassExhausted),
-			rankTranscoded, contract.StageThumbnail, true, "no frame", contract.ErrorClassExhausted},
+			testPipeline.Rank(contract.TopicTranscoded), contract.StageThumbnail, true, "no frame", contract.ErrorClassExhausted},
 		"indexer": {dlqRecord(t, contract.StageIndexer, c.th, "catalog down", contract.ErrorClassExhausted),
-			rankThumbnailed, contract.StageIndexer, true, "catalog down", contract.ErrorClassExhausted},
+			testPipeline.Rank(contract.TopicThumbnailed), contract.StageIndexer, true, "catalog down", contract.ErrorClassExhausted},
 		"invalid value keeps id and owner": {Record{Topic: contract.TopicTranscodeDLQ,
 			Value: []byte(`{"schema_version":1,"video_id":"` + c.up.VideoID + `","owner":"alice"}`)},
-			rankUploaded, contract.StageTranscode, false, "unknown error (the dead letter carries no dlq.error header)", ""},
+			testPipeline.Rank(contract.TopicUploaded), contract.StageTranscode, false, "unknown error (the dead letter carries no dlq.error header)", ""},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			ob, err := observe(tc.rec)
+			ob, err := observe(testPipeline, tc.rec)
 			if err != nil {
 				t.Fatalf("observe: %v", err)
 			}

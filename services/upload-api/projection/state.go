@@ -7,30 +7,41 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 )
 
-// Status is where a video is in the pipeline.
+// Status is where a video is in the pipeline: the Status of the last step
+// (contract.Step) the video reached, or StatusFailed. The statuses, and
+// their order, come from the store's pipeline (see WithPipeline).
 type Status string
 
-// The statuses, in pipeline order; StatusFailed may follow any of the first three.
-const (
-	StatusUploaded    Status = "uploaded"
-	StatusTranscoded  Status = "transcoded"
-	StatusThumbnailed Status = "thumbnailed"
-	StatusReady       Status = "ready"
-	StatusFailed      Status = "failed"
+// StatusFailed is the status of a video that a stage dead-lettered; it may
+// follow any status but the last one. It is the one status that is no
+// step's.
+const StatusFailed Status = "failed"
+
+// The statuses of contract.DefaultPipeline's steps, named after the topic
+// whose event sets them: uploaded, transcoded, thumbnailed, ready.
+var (
+	StatusUploaded    = defaultStatus(contract.TopicUploaded)
+	StatusTranscoded  = defaultStatus(contract.TopicTranscoded)
+	StatusThumbnailed = defaultStatus(contract.TopicThumbnailed)
+	StatusReady       = defaultStatus(contract.TopicReady)
 )
 
-// Terminal reports whether s is ready or failed. A failed video may still
-// move on after its dead letter is redriven, so a watcher that stops at a
-// terminal status stops early only in that case.
-func (s Status) Terminal() bool { return s == StatusReady || s == StatusFailed }
+// defaultStatus is the status of the DefaultPipeline step published to topic.
+func defaultStatus(topic string) Status {
+	st, ok := contract.DefaultPipeline().StepFor(topic)
+	if !ok {
+		panic("projection: " + topic + " is not a step of contract.DefaultPipeline")
+	}
+	return Status(st.Status)
+}
 
 // State is the projected status of one video.
 type State struct {
 	VideoID string
 	Owner   string
 	Status  Status
-	// FailedStage is the stage that dead-lettered the video (transcode,
-	// thumbnail or indexer); set only when Status is failed.
+	// FailedStage is the stage that dead-lettered the video (one of the
+	// pipeline's stages); set only when Status is failed.
 	FailedStage contract.Stage
 	// Reason is the dlq.error of the dead letter; set only when Status is failed.
 	Reason string
@@ -49,6 +60,9 @@ type State struct {
 	Version int64
 	// UpdatedAt is when the state last changed (database clock).
 	UpdatedAt time.Time
+	// Complete is true once the video reached the pipeline's last step
+	// (ready, in contract.DefaultPipeline): nothing moves it any more.
+	Complete bool
 	// Uploaded describes the upload (title, description, tags, source). It
 	// is taken from the first event seen for the video, whichever stage
 	// published it: every event carries the upload's fields. Nil only when
@@ -56,41 +70,25 @@ type State struct {
 	Uploaded *contract.VideoUploaded
 	// Ready is the full video document (media, renditions, HLS, thumbnails)
 	// from the video.ready value; set once the video reached ready (and kept
-	// from then on, since ready is final).
+	// from then on: a later stage's event or dead letter does not clear it).
 	Ready *contract.VideoReady
 }
 
-// Stage ranks: a higher rank is further along. The status never moves to a
-// lower rank.
-const (
-	rankNone        = 0
-	rankUploaded    = 1
-	rankTranscoded  = 2
-	rankThumbnailed = 3
-	rankReady       = 4
-)
+// Terminal reports whether the state is final for a watcher: complete
+// (the pipeline's last step) or failed. A failed video may still move on
+// after its dead letter is redriven, so a watcher that stops at a terminal
+// state stops early only in that case.
+func (st State) Terminal() bool { return st.Complete || st.Status == StatusFailed }
 
-var rankStatus = [...]Status{rankUploaded: StatusUploaded, rankTranscoded: StatusTranscoded,
-	rankThumbnailed: StatusThumbnailed, rankReady: StatusReady}
+// A video's rank is how far along the pipeline it is: the
+// contract.Pipeline.Rank of the last step it reached (1 for the entry step,
+// up to MaxRank); 0 before any. The status never moves to a lower rank.
+const rankNone = 0
 
-// topicRank is the rank a stage topic's event proves the video reached.
-func topicRank(topic string) int {
-	switch topic {
-	case contract.TopicUploaded:
-		return rankUploaded
-	case contract.TopicTranscoded:
-		return rankTranscoded
-	case contract.TopicThumbnailed:
-		return rankThumbnailed
-	case contract.TopicReady:
-		return rankReady
-	}
-	return rankNone
-}
-
-// stageRank is the rank a stage's success would reach: a dead letter of
-// that stage is stale once the video is at this rank or beyond.
-func stageRank(s contract.Stage) int { return topicRank(s.OutputTopic()) }
+// stageRank is the rank a stage's success reaches (its output step's): a
+// dead letter of that stage is stale once the video is at this rank or
+// beyond.
+func stageRank(p contract.Pipeline, s contract.StageSpec) int { return p.Rank(s.Output.Topic) }
 
 // observation is what one record says about a video.
 type observation struct {
@@ -101,6 +99,9 @@ type observation struct {
 	rank int
 	// failedStage is set for a dead letter.
 	failedStage contract.Stage
+	// staleRank is, for a dead letter, the rank the failed stage's success
+	// reaches: at or beyond it the dead letter is stale.
+	staleRank int
 	reason      string
 	errorClass  string
 	errorCode   string
@@ -123,12 +124,14 @@ type row struct {
 	ready       *contract.VideoReady
 }
 
-func (r row) status() Status {
+// status is r's status in pipeline p: failed, else the status of the step
+// at r's rank ("" for a rank p does not have).
+func (r row) status(p contract.Pipeline) Status {
 	if r.failedStage != "" {
 		return StatusFailed
 	}
-	if r.rank >= rankUploaded && r.rank <= rankReady {
-		return rankStatus[r.rank]
+	if st, ok := p.StepAt(r.rank); ok {
+		return Status(st.Status)
 	}
 	return ""
 }
@@ -153,7 +156,7 @@ func advance(cur row, ob observation) (next row, changed bool, err error) {
 	}
 
 	if ob.failedStage != "" {
-		if cur.rank >= stageRank(ob.failedStage) {
+		if cur.rank >= ob.staleRank {
 			return next, changed, nil // stale: the stage succeeded since
 		}
 		next.rank = max(cur.rank, ob.rank)

@@ -69,7 +69,7 @@ func TestAdvance(t *testing.T) {
 			c := newChain(t, "alice")
 			var cur row
 			for i, s := range sc.steps {
-				ob, err := observe(s(t, c))
+				ob, err := observe(testPipeline, s(t, c))
 				if err != nil {
 					t.Fatalf("step %d: observe: %v", i, err)
 				}
@@ -77,7 +77,7 @@ func TestAdvance(t *testing.T) {
 				if err != nil {
 					t.Fatalf("step %d: advance: %v", i, err)
 				}
-				if again, changedAgain, _ := advance(next, ob); changedAgain || again.status() != next.status() {
+				if again, changedAgain, _ := advance(next, ob); changedAgain || again.status(testPipeline) != next.status(testPipeline) {
 					t.Fatalf("step %d: applying the same record twice changed the state", i)
 				}
 				if want := !cur.exists || differs(cur, next); changed != want {
@@ -85,7 +85,7 @@ func TestAdvance(t *testing.T) {
 				}
 				cur = next
 			}
-			if got := cur.status(); got != sc.want.status {
+			if got := cur.status(testPipeline); got != sc.want.status {
 				t.Fatalf("status = %q, want %q", got, sc.want.status)
 			}
 			if cur.failedStage != sc.want.stage || cur.reason != sc.want.reason {
@@ -103,7 +103,7 @@ func TestAdvance(t *testing.T) {
 
 func TestAdvanceOwner(t *testing.T) {
 	c := newChain(t, "alice")
-	ob, err := observe(eventRecord(t, c.up))
+	ob, err := observe(testPipeline, eventRecord(t, c.up))
 	if err != nil {
 		t.Fatal(err)
 	}

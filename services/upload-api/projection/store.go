@@ -26,6 +26,7 @@ type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 	hub  *hub
+	pipe contract.Pipeline
 }
 
 // StoreOption configures a Store.
@@ -34,12 +35,21 @@ type StoreOption func(*Store)
 // WithLogger sets the Store's logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) StoreOption { return func(s *Store) { s.log = l } }
 
+// WithPipeline sets the pipeline whose steps and dead-letter topics the
+// Store projects: the statuses, their ranks and how each topic's values
+// decode. Open fails when p does not validate. Default:
+// contract.DefaultPipeline().
+func WithPipeline(p contract.Pipeline) StoreOption { return func(s *Store) { s.pipe = p } }
+
 // Open applies the embedded migrations (see Migrate) and returns a Store on
 // pool. The pool stays the caller's: close it after the Store's last use.
 func Open(ctx context.Context, pool *pgxpool.Pool, opts ...StoreOption) (*Store, error) {
-	s := &Store{pool: pool, log: slog.Default()}
+	s := &Store{pool: pool, log: slog.Default(), pipe: contract.DefaultPipeline()}
 	for _, o := range opts {
 		o(s)
+	}
+	if err := s.pipe.Validate(); err != nil {
+		return nil, fmt.Errorf("open projection store: %w", err)
 	}
 	s.hub = newHub(s)
 	if err := Migrate(ctx, pool); err != nil {
@@ -47,6 +57,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...StoreOption) (*Store,
 	}
 	return s, nil
 }
+
+// Pipeline returns the pipeline the Store projects (see WithPipeline).
+func (s *Store) Pipeline() contract.Pipeline { return s.pipe }
 
 // Ping reports whether the database answers (for /readyz).
 func (s *Store) Ping(ctx context.Context) error {
@@ -75,7 +88,7 @@ func (s *Store) Get(ctx context.Context, owner, id string) (State, error) {
 
 // load returns the state of id whoever owns it.
 func (s *Store) load(ctx context.Context, id string) (State, error) {
-	return loadState(ctx, s.pool, id)
+	return loadState(ctx, s.pool, s.pipe, id)
 }
 
 // querier is what loadState needs of a pool or a connection.
@@ -83,11 +96,12 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func loadState(ctx context.Context, q querier, id string) (State, error) {
+// loadState reads the state of id on q, as pipeline p names its status.
+func loadState(ctx context.Context, q querier, p contract.Pipeline, id string) (State, error) {
 	if !contract.IsUUID(id) {
 		return State{}, ErrNotFound
 	}
-	st, err := scanState(q.QueryRow(ctx, selectState+` WHERE id = $1`, id))
+	st, err := scanState(q.QueryRow(ctx, selectState+` WHERE id = $1`, id), p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return State{}, ErrNotFound
 	}
@@ -97,7 +111,8 @@ func loadState(ctx context.Context, q querier, id string) (State, error) {
 	return st, nil
 }
 
-func scanState(r pgx.Row) (State, error) {
+// scanState reads a row of selectState; p names its status.
+func scanState(r pgx.Row, p contract.Pipeline) (State, error) {
 	var (
 		st              State
 		rw              row
@@ -110,7 +125,8 @@ func scanState(r pgx.Row) (State, error) {
 	}
 	st.FailedStage = contract.Stage(failed)
 	rw.failedStage = st.FailedStage
-	st.Status = rw.status()
+	st.Status = rw.status(p)
+	st.Complete = rw.failedStage == "" && rw.rank == p.MaxRank()
 	if uploaded != nil {
 		st.Uploaded = new(contract.VideoUploaded)
 		if err := json.Unmarshal(uploaded, st.Uploaded); err != nil {
@@ -133,8 +149,9 @@ func scanState(r pgx.Row) (State, error) {
 // It is idempotent: a record at or below the last offset applied for the
 // video from the same topic/partition is ignored, and applying an event
 // that says nothing new changes nothing (Version stays). It is monotonic:
-// the status ranks uploaded < transcoded < thumbnailed < ready and never
-// moves back, whatever order the topics are read in; a dead letter of
+// the status ranks in the pipeline's step order (uploaded < transcoded <
+// thumbnailed < ready by default) and never moves back, whatever order the
+// topics are read in; a dead letter of
 // stage S marks the video failed (with S, dlq.error, dlq.error_class,
 // dlq.error_code and
 // dlq.attempts) unless the video already reached what S produces (a stale
@@ -147,7 +164,7 @@ func scanState(r pgx.Row) (State, error) {
 // changed, Apply issues NOTIFY vidpipe_video_status with the video id in the
 // same transaction and, after commit, notifies this process's subscribers.
 func (s *Store) Apply(ctx context.Context, rec Record) error {
-	ob, err := observe(rec)
+	ob, err := observe(s.pipe, rec)
 	if err != nil {
 		return err
 	}
@@ -169,117 +186,31 @@ func (s *Store) Apply(ctx context.Context, rec Record) error {
 	}
 }
 
-// applyTx runs one attempt of Apply. retry is true when a concurrent insert
-// of the same video won the race.
+// applyTx runs one attempt of Apply in a transaction, in three phases:
+// read the stored row (locked), decide what the record changes, write it.
+// retry is true when a concurrent insert of the same video won the race.
 func (s *Store) applyTx(ctx context.Context, rec Record, ob observation) (st State, changed, retry bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var (
-			cur             row
-			failed          string
-			uploaded, ready []byte
-			offsetsJSON     []byte
-			version         int64
-		)
-		err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
-			uploaded, ready, version, last_offsets FROM video_status WHERE id = $1 FOR UPDATE`, ob.videoID).
-			Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("read video %s: %w", ob.videoID, err)
-		default:
-			cur.exists = true
-			cur.failedStage = contract.Stage(failed)
-			if uploaded != nil {
-				var u contract.VideoUploaded
-				if err := json.Unmarshal(uploaded, &u); err != nil {
-					return fmt.Errorf("decode stored uploaded document of %s: %w", ob.videoID, err)
-				}
-				cur.video = &u.Video
-			}
-			if ready != nil {
-				cur.ready = new(contract.VideoReady)
-				if err := json.Unmarshal(ready, cur.ready); err != nil {
-					return fmt.Errorf("decode stored ready document of %s: %w", ob.videoID, err)
-				}
-			}
-		}
-		offsets := map[string]int64{}
-		if offsetsJSON != nil {
-			if err := json.Unmarshal(offsetsJSON, &offsets); err != nil {
-				return fmt.Errorf("decode stored offsets of %s: %w", ob.videoID, err)
-			}
-		}
-		key := rec.offsetKey()
-		if last, ok := offsets[key]; ok && rec.Offset >= 0 && rec.Offset <= last {
-			s.log.Debug("projection: redelivered record ignored", "topic", rec.Topic, "partition", rec.Partition,
-				"offset", rec.Offset, "video_id", ob.videoID)
-			return nil
-		}
-
-		next, ch, err := advance(cur, ob)
+		cur, offsets, err := readStored(ctx, tx, ob.videoID)
 		if err != nil {
 			return err
 		}
-		if cur.exists && !ch && rec.Offset < 0 {
-			return nil // nothing new and no offset to remember
-		}
-		if rec.Offset >= 0 {
-			offsets[key] = rec.Offset
-		}
-		newOffsets, err := json.Marshal(offsets)
+		d, err := decide(cur, offsets, rec, ob)
 		if err != nil {
-			return fmt.Errorf("encode offsets: %w", err)
+			return err
 		}
-		var upJSON, readyJSON []byte
-		if next.video != nil {
-			if upJSON, err = json.Marshal(contract.VideoUploaded{SchemaVersion: contract.SchemaVersion, Video: *next.video}); err != nil {
-				return fmt.Errorf("encode uploaded document: %w", err)
-			}
-		}
-		if next.ready != nil {
-			if readyJSON, err = json.Marshal(next.ready); err != nil {
-				return fmt.Errorf("encode ready document: %w", err)
-			}
-		}
-
-		if !cur.exists {
-			tag, err := tx.Exec(ctx, `INSERT INTO video_status (id, owner, status, stage_rank, failed_stage, reason,
-				error_class, attempts, uploaded, ready, last_offsets, error_code)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
-				ob.videoID, next.owner, string(next.status()), next.rank, string(next.failedStage), next.reason,
-				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets, next.errorCode)
-			if err != nil {
-				return fmt.Errorf("insert video %s: %w", ob.videoID, err)
-			}
-			if tag.RowsAffected() == 0 {
-				retry = true
-				return errRollback
-			}
-		} else if ch {
-			if _, err := tx.Exec(ctx, `UPDATE video_status SET status = $2, stage_rank = $3, failed_stage = $4,
-				reason = $5, error_class = $6, attempts = $7, uploaded = $8, ready = $9, last_offsets = $10,
-				error_code = $11, version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
-				ob.videoID, string(next.status()), next.rank, string(next.failedStage), next.reason,
-				next.errorClass, next.attempts, upJSON, readyJSON, newOffsets, next.errorCode); err != nil {
-				return fmt.Errorf("update video %s: %w", ob.videoID, err)
-			}
-		} else {
-			if _, err := tx.Exec(ctx, `UPDATE video_status SET last_offsets = $2 WHERE id = $1`, ob.videoID, newOffsets); err != nil {
-				return fmt.Errorf("update offsets of video %s: %w", ob.videoID, err)
+		if d.write == writeNothing {
+			if d.redelivered {
+				s.log.Debug("projection: redelivered record ignored", "topic", rec.Topic, "partition", rec.Partition,
+					"offset", rec.Offset, "video_id", ob.videoID)
 			}
 			return nil
 		}
-
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, ob.videoID); err != nil {
-			return fmt.Errorf("notify change of %s: %w", ob.videoID, err)
+		st, changed, retry, err = s.write(ctx, tx, ob.videoID, d)
+		if retry {
+			return errRollback
 		}
-		st, err = scanState(tx.QueryRow(ctx, selectState+` WHERE id = $1`, ob.videoID))
-		if err != nil {
-			return fmt.Errorf("read back video %s: %w", ob.videoID, err)
-		}
-		changed = true
-		return nil
+		return err
 	})
 	if retry {
 		return State{}, false, true, nil
@@ -291,6 +222,160 @@ func (s *Store) applyTx(ctx context.Context, rec Record, ob observation) (st Sta
 		return State{}, false, false, fmt.Errorf("projection store: apply %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
 	}
 	return st, changed, false, nil
+}
+
+// readStored reads video id's row FOR UPDATE: its state (exists=false when
+// there is none) and the offsets applied per topic/partition.
+func readStored(ctx context.Context, tx pgx.Tx, id string) (row, map[string]int64, error) {
+	var (
+		cur             row
+		failed          string
+		uploaded, ready []byte
+		offsetsJSON     []byte
+		version         int64
+	)
+	err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
+		uploaded, ready, version, last_offsets FROM video_status WHERE id = $1 FOR UPDATE`, id).
+		Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return row{}, nil, fmt.Errorf("read video %s: %w", id, err)
+	default:
+		cur.exists = true
+		cur.failedStage = contract.Stage(failed)
+		if uploaded != nil {
+			var u contract.VideoUploaded
+			if err := json.Unmarshal(uploaded, &u); err != nil {
+				return row{}, nil, fmt.Errorf("decode stored uploaded document of %s: %w", id, err)
+			}
+			cur.video = &u.Video
+		}
+		if ready != nil {
+			cur.ready = new(contract.VideoReady)
+			if err := json.Unmarshal(ready, cur.ready); err != nil {
+				return row{}, nil, fmt.Errorf("decode stored ready document of %s: %w", id, err)
+			}
+		}
+	}
+	offsets := map[string]int64{}
+	if offsetsJSON != nil {
+		if err := json.Unmarshal(offsetsJSON, &offsets); err != nil {
+			return row{}, nil, fmt.Errorf("decode stored offsets of %s: %w", id, err)
+		}
+	}
+	return cur, offsets, nil
+}
+
+// writeKind is the statement a decision needs.
+type writeKind int
+
+const (
+	writeNothing writeKind = iota // a redelivery, or nothing new and no offset to remember
+	writeInsert                   // a new video
+	writeState                    // the state changed: the whole row, version + 1
+	writeOffsets                  // only the offsets: the state is the same
+)
+
+// decision is what applying one record does to a stored row, encoded for
+// the write.
+type decision struct {
+	write writeKind
+	// redelivered is set (with writeNothing) for a record at or below the
+	// offset already applied from its topic/partition.
+	redelivered bool
+	next        row
+	offsets     []byte // JSON of the offsets, rec's included
+	uploaded    []byte // JSON of the uploaded document, nil without one
+	ready       []byte // JSON of the ready document, nil without one
+}
+
+// decide folds ob (read from rec) into the stored row cur and offsets. It
+// runs no statement; its error matches ErrUndecodable when the record can
+// never apply (see advance).
+func decide(cur row, offsets map[string]int64, rec Record, ob observation) (decision, error) {
+	key := rec.offsetKey()
+	if last, ok := offsets[key]; ok && rec.Offset >= 0 && rec.Offset <= last {
+		return decision{write: writeNothing, redelivered: true}, nil
+	}
+	next, ch, err := advance(cur, ob)
+	if err != nil {
+		return decision{}, err
+	}
+	if cur.exists && !ch && rec.Offset < 0 {
+		return decision{write: writeNothing}, nil // nothing new and no offset to remember
+	}
+	d := decision{next: next}
+	switch {
+	case !cur.exists:
+		d.write = writeInsert
+	case ch:
+		d.write = writeState
+	default:
+		d.write = writeOffsets
+	}
+	if rec.Offset >= 0 {
+		offsets[key] = rec.Offset
+	}
+	if d.offsets, err = json.Marshal(offsets); err != nil {
+		return decision{}, fmt.Errorf("encode offsets: %w", err)
+	}
+	if next.video != nil {
+		if d.uploaded, err = json.Marshal(contract.VideoUploaded{SchemaVersion: contract.SchemaVersion, Video: *next.video}); err != nil {
+			return decision{}, fmt.Errorf("encode uploaded document: %w", err)
+		}
+	}
+	if next.ready != nil {
+		if d.ready, err = json.Marshal(next.ready); err != nil {
+			return decision{}, fmt.Errorf("encode ready document: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// write runs d's statement for video id in tx. When the state changed
+// (insert or state update) it notifies vidpipe_video_status and reads the
+// new state back (changed=true). retry is true when an insert lost the race
+// with another replica's: the caller rolls back and reads that row.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, id string, d decision) (st State, changed, retry bool, err error) {
+	next := d.next
+	switch d.write {
+	case writeInsert:
+		tag, err := tx.Exec(ctx, `INSERT INTO video_status (id, owner, status, stage_rank, failed_stage, reason,
+			error_class, attempts, uploaded, ready, last_offsets, error_code)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+			id, next.owner, string(next.status(s.pipe)), next.rank, string(next.failedStage), next.reason,
+			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode)
+		if err != nil {
+			return State{}, false, false, fmt.Errorf("insert video %s: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return State{}, false, true, nil
+		}
+	case writeState:
+		if _, err := tx.Exec(ctx, `UPDATE video_status SET status = $2, stage_rank = $3, failed_stage = $4,
+			reason = $5, error_class = $6, attempts = $7, uploaded = $8, ready = $9, last_offsets = $10,
+			error_code = $11, version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
+			id, string(next.status(s.pipe)), next.rank, string(next.failedStage), next.reason,
+			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode); err != nil {
+			return State{}, false, false, fmt.Errorf("update video %s: %w", id, err)
+		}
+	case writeOffsets:
+		if _, err := tx.Exec(ctx, `UPDATE video_status SET last_offsets = $2 WHERE id = $1`, id, d.offsets); err != nil {
+			return State{}, false, false, fmt.Errorf("update offsets of video %s: %w", id, err)
+		}
+		return State{}, false, false, nil
+	default:
+		return State{}, false, false, nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, id); err != nil {
+		return State{}, false, false, fmt.Errorf("notify change of %s: %w", id, err)
+	}
+	st, err = scanState(tx.QueryRow(ctx, selectState+` WHERE id = $1`, id), s.pipe)
+	if err != nil {
+		return State{}, false, false, fmt.Errorf("read back video %s: %w", id, err)
+	}
+	return st, true, false, nil
 }
 
 // errRollback makes pgx.BeginFunc roll back without reporting a failure.

@@ -136,7 +136,7 @@ func (h *hub) has(id string) bool {
 // error means the connection is unusable: the listener reconnects and
 // re-reads every subscribed video.
 func (h *hub) refresh(ctx context.Context, conn *pgx.Conn, id string) error {
-	st, err := loadState(ctx, conn, id)
+	st, err := loadState(ctx, conn, h.s.pipe, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}

@@ -102,7 +102,7 @@ func TestSubscribeAcrossStores(t *testing.T) {
 	defer cancel()
 	for i, e := range []contract.Event{c.up, c.tr, c.th, c.ready} {
 		mustApply(t, writer, eventRecord(t, e))
-		want := rankStatus[i+1]
+		want := Status(testPipeline.Steps()[i].Status)
 		// The listener may coalesce, but each step waits for its state.
 		for {
 			st := mustReceive(t, ch)

@@ -69,7 +69,7 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 				return
 			}
 		}
-		if first.Status.Terminal() && lastSeen >= first.Version {
+		if first.Terminal() && lastSeen >= first.Version {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -114,7 +114,7 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 		if (lastSeen < first.Version || lastSeen == 0) && !send(first) {
 			return
 		}
-		if first.Status.Terminal() {
+		if first.Terminal() {
 			return
 		}
 		beat := time.NewTicker(o.SSEHeartbeat)
@@ -129,7 +129,7 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 					continue
 				}
 				last = st.Version
-				if !send(st) || st.Status.Terminal() {
+				if !send(st) || st.Terminal() {
 					return
 				}
 			case <-beat.C:

@@ -26,8 +26,9 @@ type videoView struct {
 	ReadyAt     *time.Time `json:"ready_at,omitempty"`
 	// Failure is set when Status is "failed".
 	Failure *failureView `json:"failure,omitempty"`
-	// The rest is set when Status is "ready". URLs are presigned and
-	// valid until URLsExpireAt.
+	// The rest is set once the video reached video.ready (status ready,
+	// or a later stage's status) and has not failed since. URLs are
+	// presigned and valid until URLsExpireAt.
 	Media        *contract.Media   `json:"media,omitempty"`
 	Renditions   []renditionView   `json:"renditions,omitempty"`
 	HLS          *hlsView          `json:"hls,omitempty"`
@@ -125,7 +126,7 @@ func (v viewer) state(ctx context.Context, st projection.State) (videoView, erro
 	if st.Status == projection.StatusFailed {
 		out.Failure = failure(st)
 	}
-	if st.Status == projection.StatusReady && st.Ready != nil {
+	if st.Status != projection.StatusFailed && st.Ready != nil {
 		if err := v.ready(ctx, &out, *st.Ready); err != nil {
 			return out, err
 		}
@@ -133,7 +134,8 @@ func (v viewer) state(ctx context.Context, st projection.State) (videoView, erro
 	return out, nil
 }
 
-// document renders a catalog document (always ready).
+// document renders a catalog document: a video.ready document, so its
+// status is that step's (ready).
 func (v viewer) document(ctx context.Context, doc contract.VideoReady) (videoView, error) {
 	out := videoView{ID: doc.VideoID, Status: string(projection.StatusReady), Links: v.links(doc.VideoID)}
 	v.video(&out, doc.Video)
