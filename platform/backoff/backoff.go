@@ -23,23 +23,31 @@ type Policy struct {
 	// clients that failed together do not retry together); without it the
 	// delay is the cap itself.
 	Jitter bool
+	// EqualJitter draws each delay uniformly from [cap/2, cap) instead
+	// ("equal jitter": spread out, yet never much shorter than the cap).
+	// Jitter takes precedence.
+	EqualJitter bool
 	// Rand returns a float in [0, 1); nil uses math/rand/v2. For tests.
 	Rand func() float64
 }
 
 // Delay returns the pause before retry number attempt (1 = the delay after
-// the first failure): min(Max, Initial·2^(attempt-1)), or a uniform draw
-// below it with Jitter.
+// the first failure): the cap min(Max, Initial·2^(attempt-1)), or a
+// uniform draw below it with Jitter, or between its half and it with
+// EqualJitter.
 func (p Policy) Delay(attempt int) time.Duration {
 	c := Cap(attempt, p.Initial, p.Max)
-	if !p.Jitter {
+	if !p.Jitter && !p.EqualJitter {
 		return c
 	}
 	rnd := p.Rand
 	if rnd == nil {
 		rnd = rand.Float64
 	}
-	return time.Duration(rnd() * float64(c))
+	if p.Jitter {
+		return time.Duration(rnd() * float64(c))
+	}
+	return c/2 + time.Duration(rnd()*float64(c-c/2))
 }
 
 // Wait sleeps for Delay(attempt) and reports whether it slept the whole

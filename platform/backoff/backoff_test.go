@@ -62,6 +62,31 @@ func TestPolicyWithoutJitterIsTheCap(t *testing.T) {
 	}
 }
 
+func TestEqualJitter(t *testing.T) {
+	tests := map[string]struct {
+		rnd  float64
+		want time.Duration
+	}{
+		"lowest draw is half the cap": {0, 2 * time.Second},
+		"half draw":                   {0.5, 3 * time.Second},
+		"highest draw below cap":      {0.999, 3998 * time.Millisecond},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := Policy{Initial: time.Second, Max: time.Minute, EqualJitter: true, Rand: func() float64 { return tc.rnd }}
+			if got := p.Delay(3); got != tc.want {
+				t.Fatalf("Delay(3) = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	p := Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, EqualJitter: true}
+	for i := 0; i < 1000; i++ { // the real source stays within [cap/2, cap)
+		if d := p.Delay(30); d < 2500*time.Millisecond || d >= 5*time.Second {
+			t.Fatalf("Delay(30) out of range: %v", d)
+		}
+	}
+}
+
 func TestSleepEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -51,3 +51,26 @@ func TestServiceDefaults(t *testing.T) {
 		t.Fatalf("unknown default key: err = %v", err)
 	}
 }
+
+func TestLoadDefaults(t *testing.T) {
+	var c longStage
+	if err := LoadDefaults(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Stage.AttemptTimeout != 2*time.Hour || c.Stage.ShutdownGrace != time.Minute || c.Stage.MaxAttempts != 5 {
+		t.Errorf("LoadDefaults with a Defaulter = %+v, want attempt_timeout 2h, shutdown_grace 1m, max_attempts 5", c.Stage)
+	}
+	var loaded longStage
+	if err := Load("svc", nil, nil, &loaded); err != nil {
+		t.Fatal(err)
+	}
+	if c.Stage != loaded.Stage {
+		t.Errorf("LoadDefaults = %+v, Load with no sources = %+v", c.Stage, loaded.Stage)
+	}
+	if err := LoadDefaults(&badDefaults{}); err == nil || !strings.Contains(err.Error(), "stage.nope") {
+		t.Errorf("unknown default key: err = %v", err)
+	}
+	if err := LoadDefaults(Stage{}); err == nil {
+		t.Error("LoadDefaults into a struct value succeeded")
+	}
+}

@@ -64,8 +64,9 @@ func Keys(cfg any) []Key {
 // leaf is one configuration value: a non-struct field.
 type leaf struct {
 	Key
-	index []int        // field index path from the root struct
-	typ   reflect.Type // field type
+	index   []int        // field index path from the root struct
+	typ     reflect.Type // field type
+	zeroOff bool         // tagged zero:"off": a 0 in the configuration loads as Off
 }
 
 // section is a struct reached from the root ("" is the root itself); its
@@ -146,8 +147,9 @@ func walkStruct(t reflect.Type, prefix string, index []int, s *schema, seen map[
 				Description: f.Tag.Get("desc"),
 				Secret:      f.Tag.Get("secret") == "true",
 			},
-			index: idx,
-			typ:   f.Type,
+			index:   idx,
+			typ:     f.Type,
+			zeroOff: f.Tag.Get("zero") == "off",
 		})
 	}
 	return nil

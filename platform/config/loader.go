@@ -84,35 +84,59 @@ func (k *Kafka) defaultService(service string) {
 // Positional arguments are an error.
 //
 // After decoding, Load calls Validate on every section (struct field,
-// nested ones too) that has one, then on *out if it has one, and sets
-// empty Kafka client ids to service. All errors of one stage (decoding,
-// then validation) are returned together (errors.Join), each naming its
-// key; values already in *out are ignored, and on error *out may be
-// partly filled.
+// nested ones too) that has one, then on *out if it has one, stores Off
+// in the Stage durations set to 0 (see Off), and sets empty Kafka client
+// ids to service. All errors of one phase (decoding, then validation) are
+// returned together (errors.Join), each naming its key; values already in
+// *out are ignored, and on error *out may be partly filled.
+//
+// The phases, in order: the schema (keys and defaults of out's type),
+// the flags, the layers (defaults, file, environment, flags), decoding,
+// validation, then the values that follow from others (Off, client ids).
 func Load(service string, args []string, getenv func(string) string, out any) error {
+	root, s, err := schemaOf(out)
+	if err != nil {
+		return err
+	}
+	flags, configPath, err := parseFlags(service, args, s)
+	if err != nil {
+		return err
+	}
+	v, source, err := layers(s, flags, configPath, getenv)
+	if err != nil {
+		return err
+	}
+	if err := decode(v, s, source, root); err != nil {
+		return err
+	}
+	if err := validate(s, root); err != nil {
+		return err
+	}
+	resolve(service, s, root)
+	return nil
+}
+
+// schemaOf checks that out is a non-nil pointer to a struct and returns
+// the struct and its schema, with the defaults of its Defaulter if any.
+func schemaOf(out any) (reflect.Value, schema, error) {
 	rv := reflect.ValueOf(out)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("config: Load needs a non-nil pointer to a struct, got %T", out)
-	}
-	if getenv == nil {
-		getenv = func(string) string { return "" }
+		return reflect.Value{}, schema{}, fmt.Errorf("config: need a non-nil pointer to a struct, got %T", out)
 	}
 	s, err := walk(rv.Elem().Type())
 	if err == nil {
 		err = applyDefaulter(rv.Elem().Type(), &s)
 	}
 	if err != nil {
-		return err
+		return reflect.Value{}, schema{}, err
 	}
+	return rv.Elem(), s, nil
+}
 
-	v := viper.New()
-	source := map[string]string{}
-	for _, l := range s.leaves {
-		v.SetDefault(l.Name, l.Default)
-		source[l.Name] = "default"
-	}
-
-	// Flags.
+// parseFlags parses args: one flag per key plus --config, whose value it
+// returns. -h or --help returns a *HelpError; positional arguments are an
+// error.
+func parseFlags(service string, args []string, s schema) (*pflag.FlagSet, string, error) {
 	flags := pflag.NewFlagSet(service, pflag.ContinueOnError)
 	flags.SortFlags = false
 	flags.SetOutput(os.Stderr)
@@ -127,44 +151,50 @@ func Load(service string, args []string, getenv func(string) string, out any) er
 	flags.Usage = func() { fmt.Fprint(flags.Output(), usage) }
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return &HelpError{Usage: usage}
+			return nil, "", &HelpError{Usage: usage}
 		}
-		return fmt.Errorf("config: %w (run with -h to list the keys)", err)
+		return nil, "", fmt.Errorf("config: %w (run with -h to list the keys)", err)
 	}
 	if flags.NArg() > 0 {
-		return fmt.Errorf("config: unexpected argument %q (run with -h to list the keys)", flags.Arg(0))
+		return nil, "", fmt.Errorf("config: unexpected argument %q (run with -h to list the keys)", flags.Arg(0))
+	}
+	return flags, *configPath, nil
+}
+
+// layers stacks the sources in a viper instance: the defaults, the file
+// (configPath, else DefaultFile if it exists) with the environment over
+// it, then the flags that were set. source names where each key's value
+// comes from, for error messages.
+func layers(s schema, flags *pflag.FlagSet, configPath string, getenv func(string) string) (*viper.Viper, map[string]string, error) {
+	v := viper.New()
+	source := map[string]string{}
+	for _, l := range s.leaves {
+		v.SetDefault(l.Name, l.Default)
+		source[l.Name] = "default"
 	}
 
 	// The file, then the environment over it, go to viper's config layer.
-	settings := map[string]any{}
-	path := *configPath
-	if path == "" {
-		if _, err := os.Stat(DefaultFile); err == nil {
-			path = DefaultFile
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("config: file %s: %w", DefaultFile, err)
+	settings, path, err := fileSettings(configPath, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range s.leaves {
+		if path != "" && hasPath(settings, l.Name) {
+			source[l.Name] = "file " + path
 		}
 	}
-	if path != "" {
-		settings, err = readFile(path, s)
-		if err != nil {
-			return err
-		}
+	if getenv != nil {
 		for _, l := range s.leaves {
-			if hasPath(settings, l.Name) {
-				source[l.Name] = "file " + path
+			if val := getenv(l.Env); val != "" {
+				setPath(settings, l.Name, val)
+				source[l.Name] = "env " + l.Env
 			}
 		}
 	}
-	for _, l := range s.leaves {
-		if val := getenv(l.Env); val != "" {
-			setPath(settings, l.Name, val)
-			source[l.Name] = "env " + l.Env
-		}
-	}
 	if err := v.MergeConfigMap(settings); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
+
 	flags.Visit(func(f *pflag.Flag) {
 		if f.Name == "config" {
 			return
@@ -172,9 +202,35 @@ func Load(service string, args []string, getenv func(string) string, out any) er
 		v.Set(f.Name, f.Value.String())
 		source[f.Name] = "flag --" + f.Name
 	})
+	return v, source, nil
+}
 
-	// Decode each leaf into its field.
-	root := rv.Elem()
+// fileSettings returns the settings of the YAML file at configPath, or of
+// DefaultFile when configPath is empty and the file exists, and the path
+// read ("" when none: empty settings).
+func fileSettings(configPath string, s schema) (map[string]any, string, error) {
+	path := configPath
+	if path == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			path = DefaultFile
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("config: file %s: %w", DefaultFile, err)
+		}
+	}
+	if path == "" {
+		return map[string]any{}, "", nil
+	}
+	settings, err := readFile(path, s)
+	if err != nil {
+		return nil, "", err
+	}
+	return settings, path, nil
+}
+
+// decode decodes each leaf's value from v into its field of root. The
+// errors of every leaf are returned together, each naming the key, the
+// value (unless secret) and its source.
+func decode(v *viper.Viper, s schema, source map[string]string, root reflect.Value) error {
 	var errs []error
 	for _, l := range s.leaves {
 		raw := v.Get(l.Name)
@@ -187,11 +243,14 @@ func Load(service string, args []string, getenv func(string) string, out any) er
 			errs = append(errs, fmt.Errorf("config: %s: invalid value %s from %s: %w", l.Name, shown, source[l.Name], err))
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
+	return errors.Join(errs...)
+}
 
-	// Validate sections (root last), then apply service-dependent defaults.
+// validate calls Validate on every section of root that has one, the root
+// last, and returns their errors together, each prefixed with its
+// section's key.
+func validate(s schema, root reflect.Value) error {
+	var errs []error
 	order := append(slices.Clone(s.sections[1:]), s.sections[0])
 	for _, sec := range order {
 		ptr := root.FieldByIndex(sec.index).Addr().Interface()
@@ -201,15 +260,23 @@ func Load(service string, args []string, getenv func(string) string, out any) er
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+// resolve sets the values that follow from validated ones: Off for the
+// durations tagged zero:"off" that are 0, and the client ids that default
+// to service.
+func resolve(service string, s schema, root reflect.Value) {
+	for _, l := range s.leaves {
+		if f := root.FieldByIndex(l.index); l.zeroOff && f.Type() == durationType && f.Int() == 0 {
+			f.SetInt(int64(Off))
+		}
 	}
 	for _, sec := range s.sections {
 		if d, ok := root.FieldByIndex(sec.index).Addr().Interface().(serviceDefaulter); ok {
 			d.defaultService(service)
 		}
 	}
-	return nil
 }
 
 // readFile reads the YAML file at path with viper and returns its settings

@@ -93,6 +93,13 @@ func TestLoad(t *testing.T) {
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("defaults:\n got %#v\nwant %#v", c, want)
 				}
+				if c.Stage != config.DefaultStage() {
+					t.Errorf("DefaultStage() = %+v, Load's defaults %+v", config.DefaultStage(), c.Stage)
+				}
+				if k := config.DefaultKafka(); k.ClientID != "" || !reflect.DeepEqual(k.Brokers, c.Kafka.Brokers) ||
+					k.Partitions != c.Kafka.Partitions || k.ReplicationFactor != c.Kafka.ReplicationFactor {
+					t.Errorf("DefaultKafka() = %+v, Load's defaults %+v", k, c.Kafka)
+				}
 			},
 		},
 		"yaml file": {
@@ -172,7 +179,7 @@ extra:
 				check(t, "extra.labels", c.Extra.Labels, map[string]string{"team": "media", "tier": "gold"})
 				check(t, "extra.ports", c.Extra.Ports, []int{1, 2, 3})
 				check(t, "stage.backoff_initial", c.Stage.BackoffInitial, 250*time.Millisecond)
-				check(t, "stage.commit_interval", c.Stage.CommitInterval, time.Duration(0))
+				check(t, "stage.commit_interval (0 loads as Off)", c.Stage.CommitInterval, config.Off)
 				check(t, "s3.presign_expiry", c.S3.PresignExpiry, 90*time.Minute)
 				check(t, "s3.path_style", c.S3.PathStyle, false)
 				check(t, "extra.ratio", c.Extra.Ratio, 0.25)

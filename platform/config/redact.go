@@ -15,7 +15,8 @@ const RedactedValue = "[REDACTED]"
 // as a flat map from dotted key to value, for logging the effective
 // configuration. Fields tagged secret:"true" that are set show
 // RedactedValue (empty ones stay "", so a missing secret is visible);
-// durations are shown as strings ("30s"). The keys are those of
+// durations are shown as strings ("30s"; Off as "0s", the value it
+// stands for). The keys are those of
 // Keys(cfg). It panics if cfg is not a struct, like Keys.
 func Redacted(cfg any) map[string]any {
 	rv := reflect.ValueOf(cfg)
@@ -50,6 +51,8 @@ func redactedPairs(rv reflect.Value) []pair {
 		switch {
 		case l.Secret && !f.IsZero():
 			v = RedactedValue
+		case f.Type() == durationType && l.zeroOff && time.Duration(f.Int()) == Off:
+			v = time.Duration(0).String() // the configured value: 0
 		case f.Type() == durationType:
 			v = time.Duration(f.Int()).String()
 		default:

@@ -128,7 +128,16 @@ type Postgres struct {
 	MaxConns int `mapstructure:"max_conns" default:"8" desc:"maximum pooled connections"`
 }
 
-// Stage tunes the stage runtime of a worker.
+// Stage tunes the stage runtime of a worker (stage.Options.Runtime).
+//
+// The `default` tags are the one statement of the defaults: Load starts
+// from them, DefaultStage returns them, and the stage runtime fills the
+// zero fields of a Stage built in code from them (WithDefaults), so a
+// worker started with stage.Run and a zero Stage behaves like a service
+// started with no configuration. The four durations whose key gives 0 a
+// meaning of its own (shutdown_grace, batch_timeout, commit_interval,
+// stuck_timeout) are switched off in code with Off; Load stores Off for
+// them when they are set to 0.
 type Stage struct {
 	// Concurrency is the number of consumer-group members in this process;
 	// each processes one record at a time. Default: 1.
@@ -143,22 +152,25 @@ type Stage struct {
 	// AttemptTimeout bounds one handler attempt. Default: 10m.
 	AttemptTimeout time.Duration `mapstructure:"attempt_timeout" default:"10m" desc:"timeout of one handler attempt"`
 	// ShutdownGrace is how long an in-flight attempt may run after
-	// SIGTERM before it is cancelled. Default: 30s.
-	ShutdownGrace time.Duration `mapstructure:"shutdown_grace" default:"30s" desc:"time an in-flight attempt may finish after SIGTERM"`
-	// BatchTimeout is the producer's linger before sending a batch. Default: 5ms.
-	BatchTimeout time.Duration `mapstructure:"batch_timeout" default:"5ms" desc:"producer batch linger"`
+	// SIGTERM before it is cancelled; 0 (Off in code) cancels it at once.
+	// Default: 30s.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace" default:"30s" zero:"off" desc:"time an in-flight attempt may finish after SIGTERM (0: cancel it at once)"`
+	// BatchTimeout is the producer's linger before sending a batch; 0
+	// (Off in code) is the smallest linger, 1ms (kafka-go would read 0 as
+	// 1s). Default: 5ms.
+	BatchTimeout time.Duration `mapstructure:"batch_timeout" default:"5ms" zero:"off" desc:"producer batch linger (0: the smallest, 1ms)"`
 	// CommitInterval batches offset commits: finished records are committed
 	// at most this long after they finish, or sooner with the start of the
 	// next record (each attempt is recorded by a commit before it starts);
-	// 0 commits synchronously after every record. Offsets are only ever
+	// 0 (Off in code) commits synchronously after every record. Offsets are only ever
 	// committed after the output is acknowledged, and only for partitions
 	// the member owns. Default: 1s.
-	CommitInterval time.Duration `mapstructure:"commit_interval" default:"1s" desc:"offset commit batching interval (0: commit each record synchronously)"`
+	CommitInterval time.Duration `mapstructure:"commit_interval" default:"1s" zero:"off" desc:"offset commit batching interval (0: commit each record synchronously)"`
 	// StuckTimeout is how long publishing or committing may keep failing
 	// before /healthz answers 503, so that an orchestrator restarts the
 	// worker (vidpipe_stage_stuck_seconds shows the current figure). 0
-	// disables the check. Default: 5m.
-	StuckTimeout time.Duration `mapstructure:"stuck_timeout" default:"5m" desc:"time publishes/commits may keep failing before /healthz fails (0: never)"`
+	// (Off in code) disables the check. Default: 5m.
+	StuckTimeout time.Duration `mapstructure:"stuck_timeout" default:"5m" zero:"off" desc:"time publishes/commits may keep failing before /healthz fails (0: never)"`
 	// AbandonGrace is how long a handler may run on after its context was
 	// cancelled (attempt timeout, revoked partition, end of the shutdown
 	// grace) before the runtime gives up on it: the attempt counts as

@@ -254,8 +254,8 @@ func (p Postgres) Validate() error {
 const MaxConcurrency = 64
 
 // Validate checks concurrency (1..64), max_attempts (≥1), the backoffs (>0,
-// initial ≤ max), attempt_timeout (>0), shutdown_grace, batch_timeout and
-// commit_interval (≥0) and http_addr (host:port; the host may be empty to
+// initial ≤ max), attempt_timeout (>0), shutdown_grace, batch_timeout,
+// commit_interval and stuck_timeout (≥0, or Off) and http_addr (host:port; the host may be empty to
 // listen on every interface).
 func (s Stage) Validate() error {
 	var c checker
@@ -266,8 +266,8 @@ func (s Stage) Validate() error {
 			c.addf(key, "must be greater than 0 (got %s)", d)
 		}
 	}
-	nonNegative := func(key string, d time.Duration) {
-		if d < 0 {
+	nonNegative := func(key string, d time.Duration) { // or Off
+		if d < 0 && d != Off {
 			c.addf(key, "must not be negative (got %s)", d)
 		}
 	}

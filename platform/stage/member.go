@@ -37,7 +37,8 @@ import (
 //     crashes instead of being redelivered forever. That commit also
 //     commits every finished record before it;
 //   - finished records are otherwise committed synchronously by the member
-//     itself, every CommitInterval (or at once when it is 0), at the end of
+//     itself, every CommitInterval (or at once when it is config.Off,
+//     0 once the defaults are set), at the end of
 //     a generation and at shutdown, and every failure is counted in
 //     vidpipe_stage_commit_errors_total and retried.
 type member[In, Out contract.Event] struct {
@@ -507,7 +508,7 @@ func (m *member[In, Out]) priorAttempts(p int, off int64) int {
 }
 
 // finished records that the record at off of p is done and commits it now
-// when CommitInterval is 0 (else the commit loop does).
+// when CommitInterval is 0, i.e. config.Off (else the commit loop does).
 func (m *member[In, Out]) finished(p int, off int64) {
 	m.mu.Lock()
 	if ps := m.parts[p]; ps != nil && off+1 > ps.next {

@@ -29,9 +29,17 @@ type Options struct {
 	// Service is the CloudEvents source name ("/vidpipe/<Service>").
 	// Default: the stage name.
 	Service string
-	// Kafka is how to reach the brokers.
+	// Kafka is how to reach the brokers. Zero fields take the defaults
+	// of the configuration (config.DefaultKafka: brokers 127.0.0.1:9092);
+	// ClientID defaults to Service, as config.Load sets it.
 	Kafka config.Kafka
 	// Runtime tunes concurrency, retries, timeouts and the HTTP listener.
+	// Zero fields take the defaults of the configuration
+	// (config.DefaultStage: the same as a service started with no
+	// configuration, e.g. commit_interval 1s, batch_timeout 5ms,
+	// http_addr 127.0.0.1:8081); config.Off switches off shutdown_grace,
+	// batch_timeout (1ms), commit_interval (synchronous commits) and
+	// stuck_timeout, as 0 does in the configuration.
 	Runtime config.Stage
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
@@ -46,9 +54,9 @@ type Options struct {
 	InputTopic, OutputTopic, DLQTopic, Group string
 	// SessionTimeout is the consumer-group session timeout: how long the
 	// group waits for a member that stopped heartbeating (a crash) before
-	// handing its partitions to others. Default: 10s.
+	// handing its partitions to others. Default: DefaultSessionTimeout (10s).
 	SessionTimeout time.Duration
-	// RebalanceTimeout bounds a rebalance. Default: 10s.
+	// RebalanceTimeout bounds a rebalance. Default: DefaultRebalanceTimeout (10s).
 	RebalanceTimeout time.Duration
 	// Listening, if not nil, is called with the HTTP listener's address
 	// (useful with port 0) as soon as it listens.
@@ -61,8 +69,8 @@ type Options struct {
 	DeadLetterStore DeadLetterStore
 	// MaxRecordBytes is the largest record the producer sends (kafka-go's
 	// Writer.BatchBytes). Larger outputs are dead-lettered as permanent;
-	// larger dead letters go through DeadLetterStore. Default: 1 MiB, the
-	// broker's default message.max.bytes.
+	// larger dead letters go through DeadLetterStore. Default:
+	// DefaultMaxRecordBytes (1 MiB, the broker's default message.max.bytes).
 	MaxRecordBytes int
 	// StartupCheck runs once Kafka answers and before the members join;
 	// an error stops Run. Default: topics.StartupCheck with Kafka (topic
@@ -79,6 +87,27 @@ type DeadLetterStore interface {
 	PutDeadLetterValue(ctx context.Context, key string, value []byte) (ref string, err error)
 }
 
+// Defaults of the Options that are not configuration keys.
+const (
+	// DefaultSessionTimeout is Options.SessionTimeout's default.
+	DefaultSessionTimeout = 10 * time.Second
+	// DefaultRebalanceTimeout is Options.RebalanceTimeout's default.
+	DefaultRebalanceTimeout = 10 * time.Second
+	// DefaultMaxRecordBytes is Options.MaxRecordBytes's default: the
+	// broker's default message.max.bytes.
+	DefaultMaxRecordBytes = 1 << 20
+	// minLinger is the producer linger of batch_timeout 0 (config.Off):
+	// kafka-go reads a zero BatchTimeout as its 1s default.
+	minLinger = time.Millisecond
+)
+
+// setDefaults fills the zero fields. Kafka and Runtime take the
+// configuration defaults (config.Kafka.WithDefaults, config.Stage.WithDefaults;
+// the client id is the service name, as config.Load sets it), so Run with
+// zero options behaves like a service started with no configuration.
+// Then the durations set to config.Off take their meaning: no shutdown
+// grace, the smallest linger, synchronous commits, no stuck check (0 from
+// here on, except the linger).
 func (o *Options) setDefaults() error {
 	if !o.Stage.Valid() && (o.InputTopic == "" || o.OutputTopic == "" || o.DLQTopic == "" || o.Group == "") {
 		return fmt.Errorf("stage: unknown stage %q", o.Stage)
@@ -105,35 +134,17 @@ func (o *Options) setDefaults() error {
 		o.Registry = prometheus.NewRegistry()
 	}
 	if o.SessionTimeout == 0 {
-		o.SessionTimeout = 10 * time.Second
+		o.SessionTimeout = DefaultSessionTimeout
 	}
 	if o.RebalanceTimeout == 0 {
-		o.RebalanceTimeout = 10 * time.Second
+		o.RebalanceTimeout = DefaultRebalanceTimeout
 	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	o.Kafka = o.Kafka.WithDefaults()
 	if o.Kafka.ClientID == "" {
-		o.Kafka.ClientID = "vidpipe-" + o.Service
-	}
-	r := &o.Runtime
-	if r.Concurrency == 0 {
-		r.Concurrency = 1
-	}
-	if r.MaxAttempts == 0 {
-		r.MaxAttempts = 5
-	}
-	if r.BackoffInitial == 0 {
-		r.BackoffInitial = 500 * time.Millisecond
-	}
-	if r.BackoffMax == 0 {
-		r.BackoffMax = 30 * time.Second
-	}
-	if r.AttemptTimeout == 0 {
-		r.AttemptTimeout = 10 * time.Minute
-	}
-	if r.AbandonGrace <= 0 {
-		r.AbandonGrace = 30 * time.Second
-	}
-	if r.CloseTimeout <= 0 {
-		r.CloseTimeout = 10 * time.Second
+		o.Kafka.ClientID = o.Service
 	}
 	if o.StartupCheck == nil {
 		k, log := o.Kafka, o.Logger
@@ -141,17 +152,22 @@ func (o *Options) setDefaults() error {
 			return topics.StartupCheck(ctx, client, k, log)
 		}
 	}
-	if o.MaxRecordBytes <= 0 {
-		o.MaxRecordBytes = 1 << 20
+	r := &o.Runtime
+	*r = r.WithDefaults()
+	for _, d := range []*time.Duration{&r.ShutdownGrace, &r.CommitInterval, &r.StuckTimeout} {
+		if *d == config.Off {
+			*d = 0
+		}
 	}
-	if r.BatchTimeout <= 0 {
-		// kafka-go treats 0 as its 1 s default; keep the linger tiny instead.
-		r.BatchTimeout = time.Millisecond
+	if r.BatchTimeout == config.Off {
+		r.BatchTimeout = minLinger
 	}
 	if len(o.Kafka.Brokers) == 0 {
 		return errors.New("stage: no Kafka brokers configured")
 	}
-	if r.Concurrency < 1 || r.MaxAttempts < 1 || r.BackoffInitial > r.BackoffMax || r.ShutdownGrace < 0 {
+	if r.Concurrency < 1 || r.MaxAttempts < 1 || r.BackoffInitial > r.BackoffMax || r.BackoffInitial < 0 ||
+		r.AttemptTimeout < 0 || r.ShutdownGrace < 0 || r.BatchTimeout < 0 || r.CommitInterval < 0 ||
+		r.StuckTimeout < 0 || r.AbandonGrace < 0 || r.CloseTimeout < 0 {
 		return fmt.Errorf("stage: invalid runtime settings %+v", *r)
 	}
 	return nil

@@ -70,15 +70,7 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 	r.client = &kafka.Client{Addr: kafka.TCP(o.Kafka.Brokers...), Timeout: 10 * time.Second, Transport: transport}
 	lag := newLagCollector(r.client, string(o.Stage), o.Group, o.InputTopic, r.log)
 	r.metrics = newMetrics(o.Registry, string(o.Stage), lag, r.stuck.seconds)
-	r.writer = &kafka.Writer{
-		Addr:         kafka.TCP(o.Kafka.Brokers...),
-		Balancer:     &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll, // a zero Writer is acks=none
-		BatchTimeout: o.Runtime.BatchTimeout,
-		BatchBytes:   int64(o.MaxRecordBytes),
-		MaxAttempts:  3,
-		Transport:    transport,
-	}
+	r.writer = newWriter(o, transport)
 	defer func() {
 		if !closeWithin(o.Runtime.CloseTimeout, r.writer.Close) {
 			r.log.Warn("closing the producer timed out", "timeout", o.Runtime.CloseTimeout)
@@ -161,6 +153,21 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 	}
 	r.log.Info("stage stopped")
 	return nil
+}
+
+// newWriter is the stage's producer: acks=all, murmur2 on the key (the
+// video id), linger Runtime.BatchTimeout (config's stage.batch_timeout),
+// records up to MaxRecordBytes.
+func newWriter(o *Options, transport *kafka.Transport) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(o.Kafka.Brokers...),
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, // a zero Writer is acks=none
+		BatchTimeout: o.Runtime.BatchTimeout,
+		BatchBytes:   int64(o.MaxRecordBytes),
+		MaxAttempts:  3,
+		Transport:    transport,
+	}
 }
 
 // liveness is /healthz: the process is alive unless a handler had to be

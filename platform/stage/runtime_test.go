@@ -408,7 +408,7 @@ func TestDLQPublishFailureIsRetriedAndNotCommitted(t *testing.T) {
 
 func TestAbandonedRecordIsRedeliveredAfterRestart(t *testing.T) {
 	e := newEnv(t, 1)
-	e.opts.Runtime.ShutdownGrace = 0 // a "crash": the in-flight attempt is cut short
+	e.opts.Runtime.ShutdownGrace = config.Off // a "crash": the in-flight attempt is cut short
 	in := uploaded(contract.NewID())
 	e.produce(t, in)
 	started := make(chan struct{}, 1)
