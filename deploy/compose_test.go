@@ -408,6 +408,10 @@ func TestComposeKafka(t *testing.T) {
 	if !kafkaSupported(v) {
 		t.Errorf("kafka image %q: want Kafka 4.x at or above %d.%d.%d (4.0.0 refuses kafka-go's JoinGroup v1; KAFKA-19444)", kafka.Image, minKafka[0], minKafka[1], minKafka[2])
 	}
+	// deploy/README.md names the image the file runs.
+	if readme, err := os.ReadFile("README.md"); err != nil || !strings.Contains(string(readme), "`"+kafka.Image+"`") {
+		t.Errorf("deploy/README.md does not name the compose Kafka image `%s` (%v)", kafka.Image, err)
+	}
 	env := map[string]string{}
 	for k, v := range kafka.Environment {
 		env[k] = deref(v).(string)

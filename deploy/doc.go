@@ -14,5 +14,9 @@
 // VIDPIPE_* variable set anywhere is a key of the binary that receives it
 // and the whole environment loads with that service's own loader; probes,
 // ports, grace periods and the KEDA replica bounds agree with the
-// configuration and the topics' partitions.
+// configuration and the topics' partitions; every stage of the pipeline
+// table (contract.DefaultPipeline) has each piece it needs in these files,
+// a failure naming the stage, the piece and the file to edit; and the
+// binaries the images ship, built and read with `go version -m`, link no
+// dev or test tooling and no other service's module.
 package deploy
