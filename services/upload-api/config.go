@@ -156,6 +156,16 @@ type API struct {
 	HLSMaxPlaylistBytes int64 `mapstructure:"hls_max_playlist_bytes" default:"8388608" desc:"largest HLS playlist served, stored or rewritten, in bytes"`
 }
 
+// DefaultAPI returns the api section's defaults (its `default` tags):
+// what a publish.Publisher takes for the options left zero.
+func DefaultAPI() API {
+	var a API
+	if err := config.LoadDefaults(&a); err != nil {
+		panic(err) // the tags are constants, checked by TestDefaultAPI
+	}
+	return a
+}
+
 // Validate checks the api section.
 func (a API) Validate() error {
 	var errs []error

@@ -1,6 +1,7 @@
 package uploadapi
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,22 @@ func TestLoadDevConfig(t *testing.T) {
 	red := config.Redacted(cfg)
 	if v := red["api.tokens"]; v != config.RedactedValue {
 		t.Errorf("api.tokens shows as %v", v)
+	}
+}
+
+func TestDefaultAPI(t *testing.T) {
+	var cfg Config
+	if err := config.Load(Service, []string{"--config", "config.dev.yaml"}, nil, &cfg); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	def := DefaultAPI()
+	if def.PublishAttempts != 3 || def.PublishTimeout != 15*time.Second {
+		t.Errorf("DefaultAPI: publish attempts %d, timeout %v; want 3, 15s", def.PublishAttempts, def.PublishTimeout)
+	}
+	// The dev config sets tokens only: every other key is its default.
+	def.Tokens = cfg.API.Tokens
+	if !reflect.DeepEqual(def, cfg.API) {
+		t.Errorf("DefaultAPI() =\n%+v\nloaded defaults:\n%+v", def, cfg.API)
 	}
 }
 

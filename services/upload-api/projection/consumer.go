@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/kafkaconn"
 	"github.com/vidpipe/vidpipe/platform/topics"
@@ -25,10 +25,11 @@ type Consumer struct {
 	cfg        config.Kafka
 	store      *Store
 	log        *slog.Logger
-	group      string
-	topics     []string
-	backoffMin time.Duration
-	backoffMax time.Duration
+	group  string
+	topics []string
+	// retry paces the attempts to apply a record (equal jitter); a failed
+	// fetch pauses retry.Initial.
+	retry backoff.Policy
 	// stallTimeout: with lag and no record applied for this long, the
 	// reader is replaced (see consume). Default: 30s.
 	stallTimeout time.Duration
@@ -51,12 +52,19 @@ type ConsumerOption func(*Consumer)
 // WithGroup sets the consumer group id. Default: DefaultGroup ("upload-api").
 func WithGroup(group string) ConsumerOption { return func(c *Consumer) { c.group = group } }
 
+// Retry delays of a Consumer: see WithRetryBackoff.
+const (
+	DefaultRetryMin = 100 * time.Millisecond
+	DefaultRetryMax = 5 * time.Second
+)
+
 // WithRetryBackoff bounds the delay between attempts to apply a record while
-// the database fails: exponential from min to max with jitter. A failed
+// the database fails: exponential from min to max, each delay drawn
+// between its half and itself (backoff.Policy with EqualJitter). A failed
 // fetch pauses min (the Kafka reader paces its own retries).
-// Default: 100ms to 5s.
+// Default: DefaultRetryMin to DefaultRetryMax (100ms to 5s).
 func WithRetryBackoff(min, max time.Duration) ConsumerOption {
-	return func(c *Consumer) { c.backoffMin, c.backoffMax = min, max }
+	return func(c *Consumer) { c.retry.Initial, c.retry.Max = min, max }
 }
 
 // NewConsumer returns a consumer of contract.StageTopics() and
@@ -67,7 +75,8 @@ func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...Co
 		logger = slog.Default()
 	}
 	c := &Consumer{cfg: cfg, store: store, log: logger, group: DefaultGroup,
-		topics: contract.AllTopics(), backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second,
+		topics:       contract.AllTopics(),
+		retry:        backoff.Policy{Initial: DefaultRetryMin, Max: DefaultRetryMax, EqualJitter: true},
 		stallTimeout: 30 * time.Second}
 	for _, o := range opts {
 		o(c)
@@ -177,9 +186,9 @@ func (c *Consumer) consume(ctx context.Context, dialer *kafka.Dialer, client *ka
 			// once Kafka is back. A growing backoff per error would stall
 			// the projection long after a short broker outage (28
 			// partitions queue dozens of errors): pause briefly instead.
-			d := c.backoffMin
+			d := c.retry.Initial
 			c.log.Warn("projection consumer: fetch failed", "err", err, "retry_in", d)
-			if !sleep(rctx, d) {
+			if !backoff.Sleep(rctx, d) {
 				return stall.Load() && ctx.Err() == nil
 			}
 			continue
@@ -261,10 +270,10 @@ func (c *Consumer) apply(ctx context.Context, m kafka.Message) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
-		d := backoff(attempt, c.backoffMin, c.backoffMax)
+		d := c.retry.Delay(attempt)
 		c.log.Warn("projection consumer: apply failed, retrying", "topic", m.Topic, "partition", m.Partition,
 			"offset", m.Offset, "attempt", attempt, "retry_in", d, "err", err)
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return ctx.Err()
 		}
 	}
@@ -285,31 +294,5 @@ func (c *Consumer) watchJoin(ctx context.Context, r *kafka.Reader) {
 				c.log.Info("projection consumer: joined group", "group", c.group)
 			}
 		}
-	}
-}
-
-// backoff is the delay before retry n (1-based): exponential from lo,
-// capped at hi, with equal jitter (uniform in [d/2, d]).
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

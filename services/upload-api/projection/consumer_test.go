@@ -286,25 +286,29 @@ func TestConsumerConfig(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
+func TestRetryBackoff(t *testing.T) {
 	cases := map[string]struct {
 		n      int
 		lo, hi time.Duration
 	}{
-		"first":  {1, 100 * time.Millisecond, 100 * time.Millisecond},
-		"third":  {3, 400 * time.Millisecond, 400 * time.Millisecond},
-		"capped": {30, 5 * time.Second, 5 * time.Second},
-		"huge n": {1 << 20, 5 * time.Second, 5 * time.Second},
+		"first":  {1, 50 * time.Millisecond, 100 * time.Millisecond},
+		"third":  {3, 200 * time.Millisecond, 400 * time.Millisecond},
+		"capped": {30, 2500 * time.Millisecond, 5 * time.Second},
+		"huge n": {1 << 20, 2500 * time.Millisecond, 5 * time.Second},
 	}
+	c := NewConsumer(config.Kafka{}, nil, nil)
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			for range 100 {
-				d := backoff(tc.n, 100*time.Millisecond, 5*time.Second)
-				if d < tc.lo/2 || d > tc.hi {
-					t.Fatalf("backoff(%d) = %v, want within [%v, %v]", tc.n, d, tc.lo/2, tc.hi)
+				if d := c.retry.Delay(tc.n); d < tc.lo || d > tc.hi {
+					t.Fatalf("retry delay %d = %v, want within [%v, %v]", tc.n, d, tc.lo, tc.hi)
 				}
 			}
 		})
+	}
+	c = NewConsumer(config.Kafka{}, nil, nil, WithRetryBackoff(time.Second, 2*time.Second))
+	if d := c.retry.Delay(5); d < time.Second || d > 2*time.Second {
+		t.Errorf("WithRetryBackoff(1s, 2s): delay %v", d)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // Subscribe watches video id. The channel first receives the current state
@@ -147,6 +149,10 @@ func (h *hub) refresh(ctx context.Context, conn *pgx.Conn, id string) error {
 	return nil
 }
 
+// reconnect paces the listener's reconnections: 100ms doubling to 5s,
+// equal jitter.
+var reconnect = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, EqualJitter: true}
+
 // listen runs LISTEN until ctx is done, reconnecting with backoff.
 func (h *hub) listen(ctx context.Context) {
 	failures := 0
@@ -156,12 +162,10 @@ func (h *hub) listen(ctx context.Context) {
 			return
 		}
 		failures++
-		d := backoff(failures, 100*time.Millisecond, 5*time.Second)
+		d := reconnect.Delay(failures)
 		h.s.log.Warn("projection: listener failed, reconnecting", "err", err, "in", d)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, d) {
 			return
-		case <-time.After(d):
 		}
 	}
 }

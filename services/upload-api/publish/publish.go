@@ -15,23 +15,24 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/kafkaconn"
 	"github.com/vidpipe/vidpipe/platform/topics"
+	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 )
 
 // Options tune a Publisher. Zero values take the defaults.
 type Options struct {
 	// Service names the producer in ce_source (contract.SourceFor). Required.
 	Service string
-	// BatchTimeout is kept for compatibility; records are produced one
-	// request per Publish (see Publisher).
-	BatchTimeout time.Duration
-	// MaxAttempts bounds the produce requests of one Publish. Default: 3.
+	// MaxAttempts bounds the produce requests of one Publish. Default:
+	// api.publish_attempts's (uploadapi.DefaultAPI: 3).
 	MaxAttempts int
 	// Timeout bounds the produce attempts of one Publish, acknowledgement
-	// included. Default: 15s. A read-back after a failure (see Publish)
-	// gets up to ReadBackTimeout more.
+	// included. Default: api.publish_timeout's (uploadapi.DefaultAPI:
+	// 15s). A read-back after a failure (see Publish) gets up to
+	// ReadBackTimeout more.
 	Timeout time.Duration
 	// ReadBackTimeout bounds reading the partition back after a failed
 	// produce. Default: 10s.
@@ -126,11 +127,12 @@ func New(cfg config.Kafka, opts Options) (*Publisher, error) {
 	if opts.Service == "" {
 		return nil, errors.New("publish: Options.Service is required")
 	}
+	def := uploadapi.DefaultAPI()
 	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 3
+		opts.MaxAttempts = def.PublishAttempts
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 15 * time.Second
+		opts.Timeout = def.PublishTimeout
 	}
 	if opts.ReadBackTimeout <= 0 {
 		opts.ReadBackTimeout = 10 * time.Second
@@ -208,7 +210,7 @@ func (p *Publisher) Prepare(ctx context.Context, e contract.Event) (Attempt, err
 	defer cancel()
 	var last error
 	for i := 0; i < p.attempts; i++ {
-		if i > 0 && !sleep(ctx, backoff(i)) {
+		if i > 0 && !retry.Wait(ctx, i) {
 			break
 		}
 		a, err := p.locate(ctx, msg)
@@ -273,7 +275,7 @@ func (p *Publisher) Send(ctx context.Context, a Attempt) error {
 	wctx, cancel := context.WithTimeout(ctx, p.timeout)
 	var last error
 	for i := 0; i < p.attempts; i++ {
-		if i > 0 && !sleep(wctx, backoff(i)) {
+		if i > 0 && !retry.Wait(wctx, i) {
 			break
 		}
 		last = p.produce(wctx, a)
@@ -415,20 +417,9 @@ func headerValue(m kafka.Message, key string) string {
 	return ""
 }
 
-// backoff is the pause before attempt i (≥1): 100ms, 200ms, … up to 1s.
-func backoff(i int) time.Duration { return min(100*time.Millisecond<<(i-1), time.Second) }
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// retry paces the attempts of Prepare and Send: 100ms, 200ms, … up to 1s,
+// without jitter (the attempts are few and bounded by Options.Timeout).
+var retry = backoff.Policy{Initial: 100 * time.Millisecond, Max: time.Second}
 
 // Ping checks that a broker answers and that topic has partitions (for
 // readiness). It dials the brokers itself, one after the other, so that no

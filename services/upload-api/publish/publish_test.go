@@ -9,6 +9,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/config"
+	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -136,5 +137,26 @@ func TestNewOptions(t *testing.T) {
 				p.Close()
 			}
 		})
+	}
+}
+
+// Options left zero take the api section's defaults, the ones a service
+// started with no configuration passes in.
+func TestNewDefaultsAreTheConfigDefaults(t *testing.T) {
+	p, err := New(config.Kafka{Brokers: []string{"127.0.0.1:1"}}, Options{Service: "upload-api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := uploadapi.DefaultAPI()
+	if p.attempts != def.PublishAttempts || p.timeout != def.PublishTimeout || p.readTimeout != 10*time.Second {
+		t.Errorf("attempts %d, timeout %v, read-back %v; want %d, %v, 10s", p.attempts, p.timeout, p.readTimeout, def.PublishAttempts, def.PublishTimeout)
+	}
+}
+
+func TestRetryDelays(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 9: time.Second} {
+		if got := retry.Delay(attempt); got != want {
+			t.Errorf("delay before attempt %d = %v, want %v", attempt+1, got, want)
+		}
 	}
 }
