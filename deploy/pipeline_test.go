@@ -166,7 +166,7 @@ func (c pieceCheck) problems() []string {
 	}
 	switch {
 	case svc == nil && service:
-		add("has no service in %s: add one like %q", composeFile, cmp(c.like, "upload-api"))
+		add("has no service in %s: add one%s", composeFile, c.likeIt(" like %q"))
 	case svc == nil:
 		add("has no service %s in %s: add one running \"vidpipectl topics create\"", topicsInit, composeFile)
 	case svc.Name != c.bin && service:
@@ -230,14 +230,6 @@ func (c pieceCheck) problems() []string {
 		}
 	}
 	return append(out, c.netpolProblems(podLabels, c.bin)...)
-}
-
-// cmp returns the first non-empty string.
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // composeCreates reports whether the compose topics service creates topic:
@@ -395,6 +387,40 @@ func TestPipelineCheckNamesMissingPieces(t *testing.T) {
 		who + `has no Deployment in deploy/k8s/base: add one named "captions" running vidpipe/captions in deploy/k8s/base/captions.yaml`,
 		who + `has no KEDA ScaledObject in deploy/k8s/base/captions.yaml: add one targeting Deployment "captions" with a kafka trigger on consumerGroup "captions" and topic "video.ready"`,
 		who + `has no NetworkPolicy in deploy/k8s/base/networkpolicies.yaml: add one selecting app.kubernetes.io/name: captions like "indexer" (egress: DNS and the endpoints its configuration names)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pipelineProblems:\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// Pieces removed from the real files (in memory): each removal is named,
+// for a stage and for upload-api and vidpipectl alike.
+func TestPipelineCheckNamesBrokenPieces(t *testing.T) {
+	t.Parallel()
+	d := MustDeployment(t)
+	delete(d.compose.Services, "thumbnail")
+	ki := d.compose.Services[topicsInit]
+	ki.Command = types.ShellCommand{"topics", "list"}
+	d.compose.Services[topicsInit] = ki
+	d.kust.Images = slices.DeleteFunc(slices.Clone(d.kust.Images), func(im kusttypes.Image) bool { return im.Name == "vidpipe/indexer" })
+	d.objs = slices.DeleteFunc(slices.Clone(d.objs), func(o manifest.Object) bool {
+		return (o.Kind == "ScaledObject" && o.Name() == "transcode") || (o.Kind == "NetworkPolicy" && o.Name() == "vidpipe-topics") ||
+			(o.Kind == "Deployment" && o.Name() == "upload-api")
+	})
+	got := pipelineProblems(contract.DefaultPipeline(), d)
+	want := []string{
+		`binary "upload-api" has no topic "video.uploaded" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`binary "upload-api" has no Deployment in deploy/k8s/base: add one named "upload-api" running vidpipe/upload-api in deploy/k8s/base/upload-api.yaml`,
+		`stage "transcode" (contract.DefaultPipeline) has no topic "video.transcoded" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "transcode" (contract.DefaultPipeline) has no topic "video.transcode.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "transcode" (contract.DefaultPipeline) has no KEDA ScaledObject in deploy/k8s/base/transcode.yaml: add one targeting Deployment "transcode" with a kafka trigger on consumerGroup "transcode" and topic "video.uploaded"`,
+		`stage "thumbnail" (contract.DefaultPipeline) has no service in docker-compose.yml: add one like "transcode"`,
+		`stage "thumbnail" (contract.DefaultPipeline) has no topic "video.thumbnailed" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "thumbnail" (contract.DefaultPipeline) has no topic "video.thumbnail.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "indexer" (contract.DefaultPipeline) has no topic "video.ready" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "indexer" (contract.DefaultPipeline) has no topic "video.indexer.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "indexer" (contract.DefaultPipeline) has no image in deploy/k8s/base/kustomization.yaml: add "- name: vidpipe/indexer" with "newTag: dev" under images`,
+		`binary "vidpipectl" has no NetworkPolicy in deploy/k8s/base/networkpolicies.yaml: add one selecting app.kubernetes.io/name: vidpipe-topics (egress: DNS and the endpoints its configuration names)`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("pipelineProblems:\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
