@@ -79,7 +79,7 @@ func NextSteps(ep Endpoints, envPath string) string {
 	fmt.Fprintf(&b, "\nvidpipe is running. Endpoints: %s (source it for kcat, curl, psql, aws). Next:\n", envPath)
 	fmt.Fprintf(&b, "  upload:  curl -H %s -F file=@video.mp4 -F title='My video' %s/v1/videos\n", auth, ep.APIURL)
 	fmt.Fprintf(&b, "  watch:   kcat -b %s -C -t %s -f '%%t %%k %%h %%s\\n'   (every topic: go run ./platform/cmd/vidpipectl watch --brokers %s)\n",
-		ep.Brokers, contract.TopicUploaded, ep.Brokers)
+		ep.Brokers, contract.DefaultPipeline().Entry.Topic, ep.Brokers)
 	fmt.Fprintf(&b, "  status:  curl -H %s %s/v1/videos/VIDEO_ID   (VIDEO_ID: the \"id\" the upload answered)\n", auth, ep.APIURL)
 	if ep.APIOpsURL != "" {
 		fmt.Fprintf(&b, "  ops:     curl %s/readyz   (and %s/metrics; not on the API port)\n", ep.APIOpsURL, ep.APIOpsURL)

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/servers"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/storage"
@@ -42,6 +43,9 @@ type InfraOptions struct {
 	KafkaPort, S3Port, PGPort int
 	// Partitions of each topic created. Default: 6.
 	Partitions int
+	// Pipeline names the topics to create (its AllTopics). Default:
+	// contract.DefaultPipeline().
+	Pipeline contract.Pipeline
 }
 
 // Infra is the running infrastructure of the dev stack: a persistent
@@ -72,6 +76,7 @@ func StartInfra(ctx context.Context, o InfraOptions) (*Infra, error) {
 	if o.Partitions <= 0 {
 		o.Partitions = 6
 	}
+	o.Pipeline = pipelineOrDefault(o.Pipeline)
 	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("log directory: %w", err)
 	}
@@ -127,21 +132,21 @@ func StartInfra(ctx context.Context, o InfraOptions) (*Infra, error) {
 		Region:      servers.MinIORegion,
 		PostgresURL: in.Postgres.UserURL(DBRole, Database),
 	}
-	if err := in.setup(ctx, o.Partitions); err != nil {
+	if err := in.setup(ctx, o.Partitions, o.Pipeline.AllTopics()); err != nil {
 		return nil, errors.Join(err, in.Stop())
 	}
 	return in, nil
 }
 
-// setup creates the topics, the bucket, the role and the database that
-// do not exist yet.
-func (in *Infra) setup(ctx context.Context, partitions int) error {
+// setup creates the topics (names), the bucket, the role and the database
+// that do not exist yet.
+func (in *Infra) setup(ctx context.Context, partitions int, names []string) error {
 	ctx, cancel := context.WithTimeout(ctx, infraSetupTimeout)
 	defer cancel()
 	tr := &kafka.Transport{ClientID: "vidpipectl-dev"}
 	defer tr.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(in.Kafka.Brokers...), Transport: tr, Timeout: 10 * time.Second}
-	res, err := topics.EnsurePipeline(ctx, client, topics.Spec{Partitions: partitions, ReplicationFactor: 1})
+	res, err := topics.Ensure(ctx, client, topics.Spec{Partitions: partitions, ReplicationFactor: 1}, names...)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
@@ -193,6 +198,15 @@ func (in *Infra) Stop() error {
 		in.kafkaLog = nil
 	}
 	return errors.Join(errs...)
+}
+
+// pipelineOrDefault is p, or contract.DefaultPipeline() for the zero
+// Pipeline.
+func pipelineOrDefault(p contract.Pipeline) contract.Pipeline {
+	if p.Entry.Topic == "" && len(p.Stages) == 0 {
+		return contract.DefaultPipeline()
+	}
+	return p
 }
 
 // hostPort is "127.0.0.1:port".

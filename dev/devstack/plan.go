@@ -70,7 +70,9 @@ func (c Child) ports() []int {
 	return []int{c.Port}
 }
 
-// Plan returns the children of the stack for scale, in Services order,
+// Plan returns the children of the stack for scale, in services order
+// (ServicesOf the pipeline; a service of scale that is not in services does
+// not run),
 // copies in order, with their ports: upload-api copies take apiPort,
 // apiPort+1, …, then each worker copy takes the next port (the first
 // worker port is apiPort+1 when upload-api does not run), then each
@@ -79,11 +81,11 @@ func (c Child) ports() []int {
 // the children must not take, e.g. Kafka's, with what holds them
 // ("--kafka-port (Kafka)"). Plan fails when a port is out of range or
 // reserved.
-func Plan(scale Scale, apiPort int, reserved map[int]string) ([]Child, error) {
+func Plan(services []string, scale Scale, apiPort int, reserved map[int]string) ([]Child, error) {
 	var children []Child
 	port := apiPort
 	workerPort := apiPort + max(scale[UploadAPI], 1)
-	for _, svc := range Services {
+	for _, svc := range services {
 		for i := 1; i <= scale[svc]; i++ {
 			c := Child{Name: fmt.Sprintf("%s-%d", svc, i), Service: svc, Copy: i}
 			if svc == UploadAPI {

@@ -37,7 +37,7 @@ func TestPlanPorts(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			children, err := Plan(tc.scale, tc.apiPort, infra)
+			children, err := Plan(Services, tc.scale, tc.apiPort, infra)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Plan = %v, want an error containing %q", err, tc.wantErr)

@@ -5,20 +5,34 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vidpipe/vidpipe/contract"
 )
 
-// The services of the pipeline, each built from ./<name>/cmd/<name> of the
-// repository.
+// UploadAPI is the API service; every other service is a stage of the
+// pipeline table, built from ./services/NAME/cmd/NAME of the repository
+// (see PackagePath and Options.Packages).
+const UploadAPI = "upload-api"
+
+// The stages of contract.DefaultPipeline, by name.
 const (
-	UploadAPI = "upload-api"
-	Transcode = "transcode"
-	Thumbnail = "thumbnail"
-	Indexer   = "indexer"
+	Transcode = string(contract.StageTranscode)
+	Thumbnail = string(contract.StageThumbnail)
+	Indexer   = string(contract.StageIndexer)
 )
 
-// Services lists the services in the order they are started and given
-// ports: upload-api, then the workers in pipeline order.
-var Services = []string{UploadAPI, Transcode, Thumbnail, Indexer}
+// ServicesOf lists the services that run pipeline p, in the order they are
+// started and given ports: upload-api, then p's stages in pipeline order.
+func ServicesOf(p contract.Pipeline) []string {
+	out := []string{UploadAPI}
+	for _, s := range p.StageNames() {
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// Services lists the services of contract.DefaultPipeline (ServicesOf).
+var Services = ServicesOf(contract.DefaultPipeline())
 
 // MaxCopies bounds the copies of one service.
 const MaxCopies = 32
@@ -27,10 +41,13 @@ const MaxCopies = 32
 // missing or 0 does not run.
 type Scale map[string]int
 
-// DefaultScale runs one copy of each service.
-func DefaultScale() Scale {
+// DefaultScale runs one copy of each of Services.
+func DefaultScale() Scale { return scaleOf(Services) }
+
+// scaleOf runs one copy of each of services.
+func scaleOf(services []string) Scale {
 	s := Scale{}
-	for _, svc := range Services {
+	for _, svc := range services {
 		s[svc] = 1
 	}
 	return s
@@ -40,8 +57,11 @@ func DefaultScale() Scale {
 // value is SERVICE=N or a comma-separated list of them
 // ("transcode=2,thumbnail=0"); a later value for a service wins. N is
 // 0..MaxCopies; 0 leaves the service out.
-func ParseScale(values []string) (Scale, error) {
-	s := DefaultScale()
+func ParseScale(values []string) (Scale, error) { return parseScale(Services, values) }
+
+// parseScale is ParseScale for the given services.
+func parseScale(services []string, values []string) (Scale, error) {
+	s := scaleOf(services)
 	for _, v := range values {
 		for _, item := range strings.Split(v, ",") {
 			item = strings.TrimSpace(item)
@@ -53,8 +73,8 @@ func ParseScale(values []string) (Scale, error) {
 				return nil, fmt.Errorf("--scale %q: want SERVICE=N, e.g. transcode=2", item)
 			}
 			name = strings.TrimSpace(name)
-			if !slices.Contains(Services, name) {
-				return nil, fmt.Errorf("--scale %q: unknown service %q (want one of %s)", item, name, strings.Join(Services, ", "))
+			if !slices.Contains(services, name) {
+				return nil, fmt.Errorf("--scale %q: unknown service %q (want one of %s)", item, name, strings.Join(services, ", "))
 			}
 			n, err := strconv.Atoi(strings.TrimSpace(count))
 			if err != nil || n < 0 || n > MaxCopies {
@@ -66,11 +86,22 @@ func ParseScale(values []string) (Scale, error) {
 	return s, nil
 }
 
-// String is the scale as --scale would take it, in Services order:
+// String is the scale as --scale would take it, in Services order, then
+// any other service of s by name:
 // "upload-api=1,transcode=2,thumbnail=1,indexer=1".
 func (s Scale) String() string {
-	parts := make([]string, 0, len(Services))
+	parts := make([]string, 0, len(s))
 	for _, svc := range Services {
+		parts = append(parts, fmt.Sprintf("%s=%d", svc, s[svc]))
+	}
+	var other []string
+	for svc := range s {
+		if !slices.Contains(Services, svc) {
+			other = append(other, svc)
+		}
+	}
+	slices.Sort(other)
+	for _, svc := range other {
 		parts = append(parts, fmt.Sprintf("%s=%d", svc, s[svc]))
 	}
 	return strings.Join(parts, ",")

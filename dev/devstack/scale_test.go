@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,46 @@ func TestScaleString(t *testing.T) {
 	back, err := ParseScale([]string{s.String()})
 	if err != nil || !maps.Equal(back, Scale{UploadAPI: 1, Transcode: 2, Thumbnail: 0, Indexer: 0}) {
 		t.Errorf("ParseScale(String()) = %v, %v; want the same scale", back, err)
+	}
+}
+
+// TestServicesFollowPipeline: the services, their default scale and the
+// children's ports come from the pipeline table; a declared stage is one
+// more worker, after the others, and --scale knows it.
+func TestServicesFollowPipeline(t *testing.T) {
+	p, _ := noopDeclared(t)
+	services := ServicesOf(p)
+	if got := strings.Join(services, ","); got != "upload-api,transcode,thumbnail,indexer,noop" {
+		t.Fatalf("ServicesOf = %s", got)
+	}
+	if got := strings.Join(Services, ","); got != "upload-api,transcode,thumbnail,indexer" {
+		t.Fatalf("Services = %s, want the default pipeline's", got)
+	}
+	s, err := parseScale(services, []string{"noop=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Scale{UploadAPI: 1, Transcode: 1, Thumbnail: 1, Indexer: 1, noopStage: 2}); !maps.Equal(s, want) {
+		t.Fatalf("scale = %v, want %v", s, want)
+	}
+	if got, want := s.String(), "upload-api=1,transcode=1,thumbnail=1,indexer=1,noop=2"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if _, err := ParseScale([]string{"noop=1"}); err == nil || !strings.Contains(err.Error(), `unknown service "noop"`) {
+		t.Errorf("ParseScale of a stage the default pipeline lacks: %v", err)
+	}
+	children, err := Plan(services, s, 8080, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range children {
+		names = append(names, c.Name+":"+strconv.Itoa(c.Port))
+	}
+	if got, want := strings.Join(names, " "), "upload-api-1:8080 transcode-1:8081 thumbnail-1:8082 indexer-1:8083 noop-1:8084 noop-2:8085"; got != want {
+		t.Errorf("Plan = %s, want %s", got, want)
+	}
+	if children[0].OpsPort != 8086 {
+		t.Errorf("upload-api ops port = %d, want 8086 (after the workers)", children[0].OpsPort)
 	}
 }

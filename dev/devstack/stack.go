@@ -33,6 +33,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/dev/servers"
 )
 
@@ -49,7 +51,17 @@ type Options struct {
 	APIPort int
 	// Partitions per topic when topics are created. Default: 6.
 	Partitions int
-	// Scale is the number of copies of each service. Default: DefaultScale.
+	// Pipeline is the pipeline the stack runs: its services are upload-api
+	// and one per stage (ServicesOf), its topics (AllTopics) are created.
+	// Zero value: contract.DefaultPipeline().
+	Pipeline contract.Pipeline
+	// Packages maps a service to its main package, relative to RepoRoot
+	// ("./dev/devstack/testdata/noopstage"), for a service whose package is
+	// not PackagePath(service). Default: none, every service at PackagePath.
+	Packages map[string]string
+	// Scale is the number of copies of each service; a service of the
+	// pipeline that it leaves out does not run. Default: one copy of each
+	// service of the pipeline.
 	Scale Scale
 	// RepoRoot is the repository the services are built from. Default: the
 	// directory holding go.work at or above the working directory.
@@ -93,8 +105,12 @@ func (o *Options) setDefaults() error {
 	if o.Partitions <= 0 {
 		o.Partitions = 6
 	}
+	o.Pipeline = pipelineOrDefault(o.Pipeline)
+	if err := o.Pipeline.Validate(); err != nil {
+		return err
+	}
 	if o.Scale == nil {
-		o.Scale = DefaultScale()
+		o.Scale = scaleOf(ServicesOf(o.Pipeline))
 	}
 	if o.Environ == nil {
 		o.Environ = os.Environ()
@@ -138,7 +154,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	apiURL := "http://" + hostPort(o.APIPort)
-	children, err := Plan(o.Scale, o.APIPort, infraPorts)
+	all := ServicesOf(o.Pipeline)
+	children, err := Plan(all, o.Scale, o.APIPort, infraPorts)
 	if err != nil {
 		return err
 	}
@@ -151,7 +168,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := checkPorts(o, children); err != nil {
 		return err
 	}
-	for _, svc := range Services[1:] {
+	for _, svc := range all[1:] {
 		if n := o.Scale[svc]; n > o.Partitions {
 			out.Printf(supervisorName, "note: %d copies of %s, but new topics get %d partitions: at most %d copies get work", n, svc, o.Partitions, o.Partitions)
 		}
@@ -159,7 +176,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	// Build first: a service that does not compile fails before any server starts.
 	var services []string
-	for _, svc := range Services {
+	for _, svc := range all {
 		if o.Scale[svc] > 0 {
 			services = append(services, svc)
 		}
@@ -177,14 +194,15 @@ func Run(ctx context.Context, o Options) (err error) {
 			}
 		}
 		out.Printf(supervisorName, "building %s into %s", strings.Join(services, ", "), binDir)
-		if err := Build(ctx, root, binDir, services, out); err != nil {
+		if err := buildServices(ctx, root, binDir, services, o.Packages, out); err != nil {
 			return err
 		}
 	}
 
 	out.Printf(supervisorName, "starting Kafka (kfake) on %s, MinIO on %s, PostgreSQL on %s; data in %s, logs in %s",
 		hostPort(o.KafkaPort), hostPort(o.S3Port), hostPort(o.PGPort), o.Dir, filepath.Join(o.Dir, "logs"))
-	in, err := StartInfra(ctx, InfraOptions{Dir: o.Dir, KafkaPort: o.KafkaPort, S3Port: o.S3Port, PGPort: o.PGPort, Partitions: o.Partitions})
+	in, err := StartInfra(ctx, InfraOptions{Dir: o.Dir, KafkaPort: o.KafkaPort, S3Port: o.S3Port, PGPort: o.PGPort, Partitions: o.Partitions,
+		Pipeline: o.Pipeline})
 	if err != nil {
 		printStartFailure(out, err)
 		return fmt.Errorf("start the servers: %w", shortError(err))
@@ -242,6 +260,31 @@ func Run(ctx context.Context, o Options) (err error) {
 	<-ctx.Done()
 	out.Printf(supervisorName, "stopping the services")
 	return <-supDone
+}
+
+// buildServices builds services into binDir: those of packages from their
+// package there (launch.BuildBinary), the others with Build (from
+// PackagePath). It stops at the first service that does not build and
+// names it.
+func buildServices(ctx context.Context, root, binDir string, services []string, packages map[string]string, out *Output) error {
+	var standard []string
+	for _, svc := range services {
+		pkg, ok := packages[svc]
+		if !ok {
+			standard = append(standard, svc)
+			continue
+		}
+		w := out.Writer("build")
+		err := launch.BuildBinary(ctx, root, filepath.Join(binDir, svc), w, pkg)
+		w.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("build %s (go build %s in %s) failed: %w; see the [build] lines above", svc, pkg, root, err)
+		}
+	}
+	return Build(ctx, root, binDir, standard, out)
 }
 
 // checkPorts fails, naming each port, who needs it and the flag that

@@ -20,8 +20,11 @@ import (
 // Options of Follow.
 type Options struct {
 	Brokers []string
-	// Topics to follow. Default: every stage topic and DLQ.
+	// Topics to follow. Default: every topic of Pipeline (its steps' topics
+	// and dead-letter topics).
 	Topics []string
+	// Pipeline names the default topics. Default: contract.DefaultPipeline().
+	Pipeline contract.Pipeline
 	// FromBeginning starts at the oldest record instead of new ones.
 	FromBeginning bool
 	// Key, if set, shows only records with this key (video id).
@@ -32,10 +35,27 @@ type Options struct {
 	Dialer    *kafka.Dialer
 }
 
+// defaultTopicWidth is the width Line pads topics to: the longest topic of
+// contract.DefaultPipeline, so that the columns after it line up.
+var defaultTopicWidth = topicWidth(contract.AllTopics())
+
+// topicWidth is the length of the longest of topics.
+func topicWidth(topics []string) int {
+	w := 0
+	for _, t := range topics {
+		w = max(w, len(t))
+	}
+	return w
+}
+
 // Line formats one record: time, topic, key, type, and for DLQ records the
 // stage, class, attempts and error, and where the value is when it was
-// moved out of Kafka (dlq.value_ref, with its size).
-func Line(m kafka.Message) string {
+// moved out of Kafka (dlq.value_ref, with its size). The topic is padded
+// to the longest topic of contract.DefaultPipeline.
+func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
+
+// line is Line with the topic padded to width.
+func line(m kafka.Message, width int) string {
 	hs := make([]contract.Header, len(m.Headers))
 	for i, h := range m.Headers {
 		hs[i] = contract.Header{Key: h.Key, Value: h.Value}
@@ -45,7 +65,7 @@ func Line(m kafka.Message) string {
 		typ = "-"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-19s  %-36s  %s", m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), m.Topic, printable(string(m.Key)), typ)
+	fmt.Fprintf(&b, "%s  %-*s  %-36s  %s", m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), width, m.Topic, printable(string(m.Key)), typ)
 	if dl, ok := contract.ParseDeadLetter(hs); ok {
 		fmt.Fprintf(&b, "  stage=%s class=%s code=%s attempts=%d error=%q", dl.Stage, dl.Class, printable(dl.Code), dl.Attempts, dl.Err)
 		if dl.ValueRef != "" {
@@ -75,8 +95,13 @@ func printable(s string) string {
 // leaves nothing behind in the cluster).
 func Follow(ctx context.Context, opts Options, w io.Writer) error {
 	if len(opts.Topics) == 0 {
-		opts.Topics = contract.AllTopics()
+		p := opts.Pipeline
+		if len(p.Stages) == 0 && p.Entry.Topic == "" {
+			p = contract.DefaultPipeline()
+		}
+		opts.Topics = p.AllTopics()
 	}
+	width := max(defaultTopicWidth, topicWidth(opts.Topics))
 	client := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 10 * time.Second}
 	if opts.Transport != nil { // a nil *Transport in the interface would panic
 		client.Transport = opts.Transport
@@ -125,7 +150,7 @@ func Follow(ctx context.Context, opts Options, w io.Writer) error {
 					continue
 				}
 				mu.Lock()
-				fmt.Fprintln(w, Line(m))
+				fmt.Fprintln(w, line(m, width))
 				mu.Unlock()
 			}
 		}()

@@ -99,3 +99,53 @@ func TestLineShowsDeadLetterValueRef(t *testing.T) {
 		t.Fatalf("line %q does not show the value reference and size", line)
 	}
 }
+
+// TestFollowPipelineTopics: without Topics, Follow reads every topic of
+// Options.Pipeline, so a stage declared in the table is watched with no
+// list to update, and its longer topic names keep the columns aligned.
+func TestFollowPipelineTopics(t *testing.T) {
+	p, err := contract.DefaultPipeline().With(contract.StageSpec{Name: "noop", Input: contract.TopicReady, DLQ: "video.noop-stage.dlq",
+		Output: contract.Step{Topic: "video.nooped", Type: "dev.vidpipe.video.nooped.v1", Status: "nooped", Decode: contract.DecodeAs[contract.VideoReady]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := harness.StartKafka(t)
+	k.CreateTopics(t, 1, p.AllTopics()...)
+	id := contract.NewID()
+	k.Produce(t,
+		kafka.Message{Topic: "video.nooped", Key: []byte(id), Value: []byte(`{}`), Headers: []kafka.Header{{Key: contract.HeaderType, Value: []byte("dev.vidpipe.video.nooped.v1")}}},
+		kafka.Message{Topic: contract.TopicUploaded, Key: []byte(id), Value: []byte(`{}`), Headers: []kafka.Header{{Key: contract.HeaderType, Value: []byte(contract.TypeUploaded)}}},
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- watch.Follow(ctx, watch.Options{Brokers: k.Brokers, FromBeginning: true, Pipeline: p}, &out)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(out.String(), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want the video.nooped and video.uploaded records:\n%s", len(lines), out.String())
+	}
+	// Padded to "video.noop-stage.dlq" (20 characters): the key starts at
+	// the same column on both lines.
+	col := -1
+	for _, l := range lines {
+		i := strings.Index(l, id)
+		if i < 0 || (col >= 0 && i != col) {
+			t.Fatalf("key not at one column:\n%s", out.String())
+		}
+		col = i
+		if strings.Contains(l, "video.nooped") && !strings.Contains(l, "video.nooped          "+id) {
+			t.Errorf("nooped line not padded to the longest topic: %q", l)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +31,18 @@ type pipelineRun struct {
 	ffmpegAll, ffprobeAll, metric float64            // all stages; metric = vidpipe_transcode_ffmpeg_run_seconds
 }
 
-var workerStages = []string{string(contract.StageTranscode), string(contract.StageThumbnail), string(contract.StageIndexer)}
+// workerStages are the pipeline table's stages (contract.DefaultPipeline),
+// in order: one process each.
+var workerStages = stageNames(contract.DefaultPipeline())
+
+// stageNames lists p's stage names in order.
+func stageNames(p contract.Pipeline) []string {
+	var out []string
+	for _, s := range p.StageNames() {
+		out = append(out, string(s))
+	}
+	return out
+}
 
 // Pipeline sends a 10 s 720p clip through the real binaries (upload-api and
 // the three workers as processes) and breaks the latency down; it also
@@ -90,7 +100,7 @@ func pipeline(ctx context.Context, env Env, o PipelineOptions, e2e, mem *report.
 		return err
 	}
 
-	obs, err := kload.NewObserver(st.Brokers, append(contract.StageTopics(), contract.DLQTopics()...)...)
+	obs, err := kload.NewObserver(st.Brokers, contract.AllTopics()...)
 	if err != nil {
 		return err
 	}
@@ -114,7 +124,7 @@ func pipeline(ctx context.Context, env Env, o PipelineOptions, e2e, mem *report.
 		defer sv.Stop(syscall.SIGTERM, 15*time.Second)
 		services[name] = sv
 	}
-	for _, s := range contract.Stages {
+	for _, s := range contract.DefaultPipeline().StageNames() {
 		if err := kload.WaitGroupStable(ctx, st.Brokers, s.Group(), 1, 6, time.Minute); err != nil {
 			return err
 		}
@@ -246,6 +256,9 @@ func pipelineOnce(ctx context.Context, st *Stack, services map[string]*Service, 
 	}
 	pr.upload = time.Since(t0).Seconds()
 
+	// The trip ends on the pipeline's last step (video.ready) or a dead letter.
+	pipe := contract.DefaultPipeline()
+	lastTopic := pipe.Steps()[pipe.MaxRank()-1].Topic
 	var ready kload.Seen
 	var failed *kload.Seen
 	err = obs.WaitFor(ctx, 5*time.Minute, "video.ready of "+id, func(seen []kload.Seen) bool {
@@ -254,11 +267,11 @@ func pipelineOnce(ctx context.Context, st *Stack, services map[string]*Service, 
 			if s.Key != id {
 				continue
 			}
-			if s.Topic == contract.TopicReady {
+			if s.Topic == lastTopic {
 				ready = s
 				return true
 			}
-			if strings.HasSuffix(s.Topic, ".dlq") {
+			if _, dead := pipe.StageForDLQ(s.Topic); dead {
 				failed = &s
 				return true
 			}

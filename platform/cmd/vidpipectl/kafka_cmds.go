@@ -133,11 +133,11 @@ func watchCmd(ctx context.Context, args []string, getenv func(string) string, st
 
 func parseStage(fs *pflag.FlagSet) (contract.Stage, error) {
 	if fs.NArg() != 1 {
-		return "", fmt.Errorf("want one stage: transcode, thumbnail or indexer")
+		return "", fmt.Errorf("want one stage: %s", oneOf(stageNames()))
 	}
 	s, ok := contract.ParseStage(fs.Arg(0))
 	if !ok {
-		return "", fmt.Errorf("unknown stage %q: want transcode, thumbnail or indexer", fs.Arg(0))
+		return "", fmt.Errorf("unknown stage %q: want %s", fs.Arg(0), oneOf(stageNames()))
 	}
 	return s, nil
 }

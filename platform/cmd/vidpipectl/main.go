@@ -10,7 +10,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/vidpipe/vidpipe/contract"
 )
 
 func main() {
@@ -22,20 +25,39 @@ func main() {
 	}
 }
 
-const usage = `usage: vidpipectl <command> [flags]
+// usage is the help text; the stage names come from the pipeline table
+// (contract.DefaultPipeline).
+var usage = fmt.Sprintf(`usage: vidpipectl <command> [flags]
 
 commands:
   topics create [--partitions N] [--replication N] [--min-insync-replicas N]
                                                       create stage topics and DLQs (idempotent), raise a
                                                       lower min.insync.replicas, check their durability
   watch [--from-beginning] [--id VIDEO] [topic...]    follow stage topics and DLQs, one line per event
-  dlq list <stage> [--all]                            list dead-lettered records (transcode|thumbnail|indexer)
+  dlq list <stage> [--all]                            list dead-lettered records (%s)
   dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run] [--config FILE]
                                                       re-publish dead letters to the stage's input topic
                                                       (values moved to S3 are read with $VIDPIPE_S3_*)
 
 Every command takes --brokers (default $VIDPIPE_KAFKA_BROKERS or 127.0.0.1:9092).
-`
+`, strings.Join(stageNames(), "|"))
+
+// stageNames lists the stages of the pipeline table, in order.
+func stageNames() []string {
+	var out []string
+	for _, s := range contract.DefaultPipeline().StageNames() {
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// oneOf is names as prose: "a, b or c".
+func oneOf(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
