@@ -24,9 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -246,7 +244,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	go func() {
 		if o.Scale[UploadAPI] > 0 {
-			waitHTTP(ctx, apiOpsURL+"/readyz", time.Minute)
+			_ = launch.WaitHTTP(ctx, apiOpsURL+"/readyz", time.Minute) // the next steps are shown either way
 		}
 		if ctx.Err() != nil {
 			return
@@ -394,25 +392,4 @@ func displayPath(path string) string {
 		return path
 	}
 	return rel
-}
-
-// waitHTTP polls url until it answers 200, ctx ends or timeout passes.
-func waitHTTP(ctx context.Context, url string, timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 // mustFakeRepo returns a workspace (go.work, go.mod) in which every
@@ -107,25 +109,7 @@ func (r *runningStack) shutdown(t *testing.T) error {
 // take them.
 func mustFreeRange(t *testing.T, n int) int {
 	t.Helper()
-	for try := range 200 {
-		base := 20000 + (os.Getpid()*7919+try*101)%12000
-		var ls []net.Listener
-		for p := base; p < base+n; p++ {
-			l, err := net.Listen("tcp", hostPort(p))
-			if err != nil {
-				break
-			}
-			ls = append(ls, l)
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if len(ls) == n {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports found in 20000-32000", n)
-	return 0
+	return launch.MustFreePortRun(t, n)
 }
 
 // goroutines returns the stacks of every goroutine, to show where Run hangs.
