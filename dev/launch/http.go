@@ -51,3 +51,12 @@ func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 		}
 	}
 }
+
+// MustWaitHTTP is [WaitHTTP] for tests: it fails tb when url does not
+// answer 200 within timeout.
+func MustWaitHTTP(tb TB, url string, timeout time.Duration) {
+	tb.Helper()
+	if err := WaitHTTP(context.Background(), url, timeout); err != nil {
+		tb.Fatalf("%v", err)
+	}
+}

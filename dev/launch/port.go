@@ -95,3 +95,13 @@ func MustFreeAddr(tb TB) string {
 	}
 	return addr
 }
+
+// MustFreePortRun is [FreePortRun] for tests: it fails tb on error.
+func MustFreePortRun(tb TB, n int) int {
+	tb.Helper()
+	port, err := FreePortRun(n)
+	if err != nil {
+		tb.Fatalf("%v", err)
+	}
+	return port
+}
