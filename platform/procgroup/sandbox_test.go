@@ -1,4 +1,4 @@
-package procgroup
+package procgroup_test
 
 import (
 	"bufio"
@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // TestMain lets the test binary act as a worker that starts a sandboxed
-// child and prints its pid (TestSandboxChildDiesWithWorker).
+// child and prints its pid (TestSandboxChildDiesWithWorker), or as a
+// parent of a process started with Start (TestStartedChildGetsDeathSignal).
 func TestMain(m *testing.M) {
 	if os.Getenv("PROCGROUP_TEST_WORKER") == "1" {
-		sb, err := New(context.Background(), ModeRequired, DefaultLimits())
+		sb, err := procgroup.New(context.Background(), procgroup.ModeRequired, procgroup.DefaultLimits())
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
@@ -34,6 +36,9 @@ func TestMain(m *testing.M) {
 		fmt.Println(cmd.Process.Pid)
 		time.Sleep(time.Hour)
 	}
+	if mark := os.Getenv("PROCGROUP_TEST_PARENT"); mark != "" {
+		parentMain(mark)
+	}
 	if os.Getenv("PROCGROUP_TEST_NO_NAMESPACES") == "1" {
 		os.Exit(withoutNamespaces())
 	}
@@ -42,20 +47,20 @@ func TestMain(m *testing.M) {
 
 // withoutNamespaces runs in a user namespace made by
 // TestSandboxUnavailable: it forbids further user namespaces, drops to an
-// unprivileged uid (so no network namespace either), and checks what New
+// unprivileged uid (so no network namespace either), and checks what procgroup.New
 // does there. Exit 0 is success; the reason is printed.
 func withoutNamespaces() int {
 	if err := harness.DropNamespaces(); err != nil {
 		fmt.Println(err)
 		return 2
 	}
-	if _, err := New(context.Background(), ModeRequired, DefaultLimits()); !errors.Is(err, ErrUnavailable) {
-		fmt.Println("required: New =", err, "want ErrUnavailable")
+	if _, err := procgroup.New(context.Background(), procgroup.ModeRequired, procgroup.DefaultLimits()); !errors.Is(err, procgroup.ErrUnavailable) {
+		fmt.Println("required: procgroup.New =", err, "want ErrUnavailable")
 		return 1
 	}
-	sb, err := New(context.Background(), ModeAuto, DefaultLimits())
+	sb, err := procgroup.New(context.Background(), procgroup.ModeAuto, procgroup.DefaultLimits())
 	if err != nil || sb.Status().Active || sb.Status().Reason == "" {
-		fmt.Printf("auto: New = %+v, %v; want inactive with a reason\n", sb.Status(), err)
+		fmt.Printf("auto: procgroup.New = %+v, %v; want inactive with a reason\n", sb.Status(), err)
 		return 1
 	}
 	// Still a minimal environment and the limits, only no namespace.
@@ -68,23 +73,23 @@ func withoutNamespaces() int {
 	return 0
 }
 
-func newSandbox(t *testing.T, mode Mode, lim Limits) *Sandbox {
+func newSandbox(t *testing.T, mode procgroup.Mode, lim procgroup.Limits) *procgroup.Sandbox {
 	t.Helper()
-	sb, err := New(context.Background(), mode, lim)
+	sb, err := procgroup.New(context.Background(), mode, lim)
 	if err != nil {
-		t.Fatalf("New(%s): %v", mode, err)
+		t.Fatalf("procgroup.New(%s): %v", mode, err)
 	}
 	return sb
 }
 
 // fetch runs ffmpeg on an http URL of addr in sb and returns its error.
-func fetch(t *testing.T, sb *Sandbox, addr string) (error, string) {
+func fetch(t *testing.T, sb *procgroup.Sandbox, addr string) (error, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := sb.Command(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-rw_timeout", "5000000",
 		"-i", "http://"+addr+"/x.mp4", "-f", "null", "-")
-	tail := &Tail{}
+	tail := &procgroup.Tail{}
 	cmd.Stderr = tail
 	return cmd.Run(), tail.String()
 }
@@ -92,7 +97,7 @@ func fetch(t *testing.T, sb *Sandbox, addr string) (error, string) {
 func TestSandboxChildCannotReachLoopback(t *testing.T) {
 	addr, conns := harness.LoopbackListener(t)
 	// Control: without the sandbox ffmpeg does connect, so the check below is meaningful.
-	if err, _ := fetch(t, newSandbox(t, ModeOff, DefaultLimits()), addr); err == nil {
+	if err, _ := fetch(t, newSandbox(t, procgroup.ModeOff, procgroup.DefaultLimits()), addr); err == nil {
 		t.Fatal("ffmpeg succeeded on a listener that closes every connection")
 	}
 	if n := conns.Load(); n == 0 {
@@ -100,12 +105,12 @@ func TestSandboxChildCannotReachLoopback(t *testing.T) {
 	}
 	conns.Store(0)
 
-	sb := newSandbox(t, ModeRequired, DefaultLimits())
+	sb := newSandbox(t, procgroup.ModeRequired, procgroup.DefaultLimits())
 	if st := sb.Status(); !st.Active || st.Isolation == "" {
 		t.Fatalf("status %+v, want active", st)
 	}
 	err, stderr := fetch(t, sb, addr)
-	if !Exited(err) {
+	if !procgroup.Exited(err) {
 		t.Fatalf("sandboxed ffmpeg: %v (%s), want a failure exit", err, stderr)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -116,11 +121,11 @@ func TestSandboxChildCannotReachLoopback(t *testing.T) {
 }
 
 func TestDefaultCommandIsSandboxed(t *testing.T) {
-	if st := Default().Status(); !st.Active {
+	if st := procgroup.Default().Status(); !st.Active {
 		t.Fatalf("default sandbox (auto) not active on this machine: %s", st)
 	}
 	own, _ := os.Readlink("/proc/self/ns/net")
-	out, err := Command(context.Background(), "readlink", "/proc/self/ns/net").Output()
+	out, err := procgroup.Command(context.Background(), "readlink", "/proc/self/ns/net").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +139,12 @@ func TestSandboxEnvironmentHasNoCredentials(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIA")
 	t.Setenv("MINIO_ROOT_PASSWORD", "s3cr3t")
-	for _, mode := range []Mode{ModeAuto, ModeOff} {
+	for _, mode := range []procgroup.Mode{procgroup.ModeAuto, procgroup.ModeOff} {
 		t.Run(string(mode), func(t *testing.T) {
 			// The environment of the running ffmpeg itself, read from /proc.
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			cmd := newSandbox(t, mode, DefaultLimits()).Command(ctx, "ffmpeg", "-nostdin", "-v", "error",
+			cmd := newSandbox(t, mode, procgroup.DefaultLimits()).Command(ctx, "ffmpeg", "-nostdin", "-v", "error",
 				"-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-f", "null", "-")
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -152,8 +157,8 @@ func TestSandboxEnvironmentHasNoCredentials(t *testing.T) {
 					t.Errorf("ffmpeg environment has %q", kv)
 				}
 			}
-			if got := strings.Split(strings.TrimRight(env, "\x00"), "\x00"); len(got) != len(Env) {
-				t.Errorf("ffmpeg environment = %q, want %q", got, Env)
+			if got := strings.Split(strings.TrimRight(env, "\x00"), "\x00"); len(got) != len(procgroup.Env) {
+				t.Errorf("ffmpeg environment = %q, want %q", got, procgroup.Env)
 			}
 		})
 	}
@@ -178,10 +183,10 @@ func waitProcFile(t *testing.T, pid int, comm, name, want string) string {
 }
 
 func TestSandboxLimitsAreVisibleOnTheChild(t *testing.T) {
-	lim := Limits{AddressSpace: 3 << 30, FileSize: 5 << 20, OpenFiles: 200, CPUTime: 90 * time.Second}
+	lim := procgroup.Limits{AddressSpace: 3 << 30, FileSize: 5 << 20, OpenFiles: 200, CPUTime: 90 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := newSandbox(t, ModeAuto, lim).Command(ctx, "ffmpeg", "-nostdin", "-v", "error",
+	cmd := newSandbox(t, procgroup.ModeAuto, lim).Command(ctx, "ffmpeg", "-nostdin", "-v", "error",
 		"-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-f", "null", "-")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -206,7 +211,7 @@ func TestSandboxLimitsAreVisibleOnTheChild(t *testing.T) {
 
 func TestSandboxFileSizeLimitStopsTheChild(t *testing.T) {
 	dir := t.TempDir()
-	cmd := newSandbox(t, ModeAuto, Limits{FileSize: 1 << 20}).Command(context.Background(),
+	cmd := newSandbox(t, procgroup.ModeAuto, procgroup.Limits{FileSize: 1 << 20}).Command(context.Background(),
 		"sh", "-c", "head -c 3000000 /dev/zero > big")
 	cmd.Dir = dir
 	err := cmd.Run()
@@ -219,23 +224,21 @@ func TestSandboxFileSizeLimitStopsTheChild(t *testing.T) {
 }
 
 func TestSandboxMissingBinary(t *testing.T) {
-	err := newSandbox(t, ModeAuto, DefaultLimits()).Command(context.Background(), "no-such-ffmpeg-binary").Run()
-	if !errors.Is(err, exec.ErrNotFound) || Exited(err) || Signaled(err) {
+	err := newSandbox(t, procgroup.ModeAuto, procgroup.DefaultLimits()).Command(context.Background(), "no-such-ffmpeg-binary").Run()
+	if !errors.Is(err, exec.ErrNotFound) || procgroup.Exited(err) || procgroup.Signaled(err) {
 		t.Errorf("err = %v, want exec.ErrNotFound", err)
 	}
 }
 
 func TestSandboxUserNamespace(t *testing.T) {
 	// The unprivileged variant, forced (as root the plain network namespace wins).
-	own, _ := os.Readlink("/proc/self/ns/net")
-	iso := isolation{flags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET, userns: true}
-	if err := probe(context.Background(), iso, own); err != nil {
+	sb, err := procgroup.UserNamespaceSandbox(context.Background())
+	if err != nil {
 		t.Fatalf("user namespaces unavailable here: %v", err)
 	}
-	sb := &Sandbox{status: Status{Mode: ModeRequired, Active: true, Limits: DefaultLimits()}, iso: iso}
 	dir := t.TempDir()
 	addr, conns := harness.LoopbackListener(t)
-	if err, _ := fetch(t, sb, addr); !Exited(err) || conns.Load() != 0 {
+	if err, _ := fetch(t, sb, addr); !procgroup.Exited(err) || conns.Load() != 0 {
 		t.Errorf("ffmpeg in a user+network namespace: %v, %d connection(s)", err, conns.Load())
 	}
 	// Files it writes belong to the worker's uid.
@@ -278,7 +281,7 @@ func TestSandboxChildDiesWithWorker(t *testing.T) {
 	worker.Process.Kill()
 	worker.Wait()
 	deadline := time.Now().Add(5 * time.Second)
-	for alive(child) {
+	for procgroup.Alive(child) {
 		if time.Now().After(deadline) {
 			syscall.Kill(child, syscall.SIGKILL)
 			t.Fatalf("sandboxed child %d outlived its killed worker", child)
@@ -296,14 +299,14 @@ func TestSandboxUnavailable(t *testing.T) {
 
 func TestParseMode(t *testing.T) {
 	for _, s := range []string{"auto", "required", "off"} {
-		if m, err := ParseMode(s); err != nil || string(m) != s {
-			t.Errorf("ParseMode(%q) = %q, %v", s, m, err)
+		if m, err := procgroup.ParseMode(s); err != nil || string(m) != s {
+			t.Errorf("procgroup.ParseMode(%q) = %q, %v", s, m, err)
 		}
 	}
-	if _, err := ParseMode("on"); err == nil {
-		t.Error(`ParseMode("on") accepted`)
+	if _, err := procgroup.ParseMode("on"); err == nil {
+		t.Error(`procgroup.ParseMode("on") accepted`)
 	}
-	if _, err := New(context.Background(), "yes", Limits{}); err == nil {
-		t.Error(`New("yes") accepted`)
+	if _, err := procgroup.New(context.Background(), "yes", procgroup.Limits{}); err == nil {
+		t.Error(`procgroup.New("yes") accepted`)
 	}
 }
