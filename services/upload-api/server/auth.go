@@ -98,13 +98,13 @@ func requireAuth(auth *Auth, log *slog.Logger, next http.Handler) http.Handler {
 		token, ok := bearerToken(r)
 		if !ok {
 			writeError(w, r, log, errorf(http.StatusUnauthorized, codeUnauthorized, "missing bearer token").
-				withHeader("WWW-Authenticate", `Bearer realm="vidpipe"`))
+				WithHeader("WWW-Authenticate", `Bearer realm="vidpipe"`))
 			return
 		}
 		user, ok := auth.User(token)
 		if !ok {
 			writeError(w, r, log, errorf(http.StatusUnauthorized, codeUnauthorized, "invalid bearer token").
-				withHeader("WWW-Authenticate", `Bearer realm="vidpipe", error="invalid_token"`))
+				WithHeader("WWW-Authenticate", `Bearer realm="vidpipe", error="invalid_token"`))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(withOwner(r.Context(), user)))

@@ -107,7 +107,7 @@ func limitAuthFailures(l *failLimiter, log *slog.Logger, next http.Handler) http
 				secs := int(math.Ceil(wait.Seconds()))
 				log.WarnContext(r.Context(), "authentication rate limited", "client", client, "method", r.Method, "path", r.URL.Path, "retry_after", secs)
 				writeError(w, r, log, errorf(http.StatusTooManyRequests, codeAuthRateLimited, "too many failed authentications from this address; retry later").
-					withHeader("Retry-After", strconv.Itoa(max(secs, 1))))
+					WithHeader("Retry-After", strconv.Itoa(max(secs, 1))))
 				return
 			}
 		}

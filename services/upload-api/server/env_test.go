@@ -26,11 +26,12 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/storage"
-	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -58,9 +59,12 @@ type env struct {
 	Pool     *pgxpool.Pool
 	Metrics  *Metrics
 	Consumer *projection.Consumer
-	Tus      *Tus
-	Limits   *Limits
-	Opts     Options
+	Tus      *tusupload.Handler
+	// Publisher and Log are the ones the handlers use.
+	Publisher *publish.Publisher
+	Log       *slog.Logger
+	Limits    *Limits
+	Opts      Options
 	// TusTempDir is where tus buffers parts (empty when idle).
 	TusTempDir string
 }
@@ -151,7 +155,7 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = pub.Close() })
-	s3client, err := NewS3Client(ctx, s3cfg)
+	s3client, err := tusupload.NewS3Client(ctx, s3cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -170,7 +174,7 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.Tus = tus
+	e.Tus, e.Publisher, e.Log = tus, pub, log
 	ready := []Check{
 		{Name: "kafka", Fn: func(ctx context.Context) error { return pub.Ping(ctx, contract.TopicUploaded) }},
 		{Name: "storage", Fn: objects.Ping},

@@ -1,122 +1,60 @@
 package server
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/vidpipe/vidpipe/services/upload-api/apierror"
 )
 
-// Error codes of the API, in {"error": {"code": ..., "message": ...}}.
+// Error codes of the API, in {"error": {"code": ..., "message": ...}}
+// (package apierror; limits.go and authlimit.go add the rate-limit ones).
 const (
-	codeBadRequest          = "bad_request"
-	codeMalformedMultipart  = "malformed_multipart"
-	codeMissingFile         = "missing_file"
-	codeEmptyFile           = "empty_file"
-	codeInvalidField        = "invalid_field"
-	codeUnknownField        = "unknown_field"
-	codeFieldTooLarge       = "field_too_large"
-	codeFileTooLarge        = "file_too_large"
-	codeBodyTooLarge        = "body_too_large"
-	codeUnsupportedMedia    = "unsupported_media_type"
-	codeUnsupportedContent  = "unsupported_content_type"
-	codeUnauthorized        = "unauthorized"
-	codeNotFound            = "not_found"
-	codeMethodNotAllowed    = "method_not_allowed"
-	codeConflict            = "conflict"
-	codeBrokerUnavailable   = "broker_unavailable"
-	codeStorageUnavailable  = "storage_unavailable"
-	codeDatabaseUnavailable = "database_unavailable"
-	codeSearchUnavailable   = "search_unavailable"
-	codeInvalidQuery        = "invalid_query"
-	codeInternal            = "internal"
+	codeBadRequest          = apierror.CodeBadRequest
+	codeMalformedMultipart  = apierror.CodeMalformedMultipart
+	codeMissingFile         = apierror.CodeMissingFile
+	codeEmptyFile           = apierror.CodeEmptyFile
+	codeInvalidField        = apierror.CodeInvalidField
+	codeUnknownField        = apierror.CodeUnknownField
+	codeFieldTooLarge       = apierror.CodeFieldTooLarge
+	codeFileTooLarge        = apierror.CodeFileTooLarge
+	codeBodyTooLarge        = apierror.CodeBodyTooLarge
+	codeUnsupportedMedia    = apierror.CodeUnsupportedMedia
+	codeUnsupportedContent  = apierror.CodeUnsupportedContent
+	codeUnauthorized        = apierror.CodeUnauthorized
+	codeNotFound            = apierror.CodeNotFound
+	codeMethodNotAllowed    = apierror.CodeMethodNotAllowed
+	codeConflict            = apierror.CodeConflict
+	codeQuotaExceeded       = apierror.CodeQuotaExceeded
+	codeBrokerUnavailable   = apierror.CodeBrokerUnavailable
+	codeStorageUnavailable  = apierror.CodeStorageUnavailable
+	codeDatabaseUnavailable = apierror.CodeDatabaseUnavailable
+	codeSearchUnavailable   = apierror.CodeSearchUnavailable
+	codeInvalidQuery        = apierror.CodeInvalidQuery
+	codeInternal            = apierror.CodeInternal
 )
 
-// apiError is an error meant for the client: it carries the HTTP status,
-// a stable code and a message that is safe to show. Any other error
-// reaching writeError is logged in full and answered "internal error".
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-	// Header is added to the response (Retry-After, WWW-Authenticate).
-	Header http.Header
-	// cause is logged, never shown.
-	cause error
-}
+// apiError is an error meant for the client (see apierror.Error).
+type apiError = apierror.Error
 
-func (e *apiError) Error() string {
-	if e.cause != nil {
-		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.cause)
-	}
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
-}
-
-func (e *apiError) Unwrap() error { return e.cause }
+// errorBody is the JSON body of an error answer.
+type errorBody = apierror.Body
 
 func errorf(status int, code, format string, args ...any) *apiError {
-	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// withCause attaches an internal cause for the log.
-func (e *apiError) withCause(err error) *apiError { e.cause = err; return e }
-
-func (e *apiError) withHeader(k, v string) *apiError {
-	if e.Header == nil {
-		e.Header = http.Header{}
-	}
-	e.Header.Set(k, v)
-	return e
+	return apierror.Errorf(status, code, format, args...)
 }
 
 // unavailable is a 503 with Retry-After.
 func unavailable(code, msg string, cause error) *apiError {
-	return errorf(http.StatusServiceUnavailable, code, "%s", msg).withCause(cause).withHeader("Retry-After", "5")
+	return apierror.Unavailable(code, msg, cause)
 }
 
 var errNotFound = errorf(http.StatusNotFound, codeNotFound, "video not found")
 
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// writeError answers err. An *apiError goes out as is (a 5xx one with a
-// cause is logged); anything else is logged in full and becomes a 500
-// "internal error".
+// writeError answers err (see apierror.Write).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "route", r.Pattern, "err", err)
-		ae = errorf(http.StatusInternalServerError, codeInternal, "internal error")
-	} else if ae.Status >= 500 && ae.cause != nil {
-		log.WarnContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern,
-			"status", ae.Status, "code", ae.Code, "err", ae.cause)
-	}
-	for k, vs := range ae.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	writeJSON(w, ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
+	apierror.Write(w, r, log, err)
 }
 
 // writeJSON writes v as the JSON response body with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { apierror.WriteJSON(w, status, v) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 // The fuzz targets below cover the pure parsing of client input: the
@@ -104,19 +105,22 @@ func FuzzTusMetadata(f *testing.F) {
 	f.Add(tusMeta(map[string]string{"title": "a\x00b", "owner": "mallory"}))
 	f.Add("filename,title !!!,tags " + strings.Repeat("A", 12))
 	f.Fuzz(func(t *testing.T, header string) {
-		meta := handler.ParseMetadataHeader(header)
+		h := handler.ParseMetadataHeader(header)
+		meta := tusupload.Metadata{Filename: h["filename"], Title: h["title"], Description: h["description"], Tags: h["tags"]}
 		fl, err := metaFields(meta)
 		if err != nil {
 			return
 		}
-		mustCleanFilenameProperties(t, meta[metaFilename], fl.Filename)
+		mustCleanFilenameProperties(t, meta.Filename, fl.Filename)
 		mustValidUpload(t, fl)
-		// What preCreate stores, as finalize reads it back.
-		stored := handler.MetaData{metaOwner: "alice", metaFilename: fl.Filename, metaTitle: fl.Title,
-			metaDescription: fl.Description, metaTags: strings.Join(fl.Tags, ",")}
+		// What the creation hook stores, as the finish hook reads it back.
+		stored, err := tusIntake{}.CheckMetadata(meta)
+		if err != nil {
+			t.Fatalf("CheckMetadata refused what metaFields accepted: %v", err)
+		}
 		again, err := metaFields(stored)
 		if err != nil {
-			t.Fatalf("stored metadata %q no longer checks: %v", stored, err)
+			t.Fatalf("stored metadata %+v no longer checks: %v", stored, err)
 		}
 		if fmt.Sprintf("%q", again) != fmt.Sprintf("%q", fl) {
 			t.Fatalf("stored metadata checks to %+v, created with %+v", again, fl)

@@ -108,7 +108,7 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 			user, known := auth.User(token)
 			if !ok || !known {
 				writeError(w, r, log, errorf(http.StatusUnauthorized, codeUnauthorized, "a bearer token or a signed URL is required").
-					withHeader("WWW-Authenticate", `Bearer realm="vidpipe"`))
+					WithHeader("WWW-Authenticate", `Bearer realm="vidpipe"`))
 				return
 			}
 			st, err := status.Get(ctx, user, id)

@@ -20,6 +20,7 @@ import (
 	"unicode"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 // tinyMP4 is about the smallest body the API takes as a video: an ftyp
@@ -303,10 +304,10 @@ func TestHostileUploadsLeaveNothingBehind(t *testing.T) {
 			if err != nil || len(names) == 0 {
 				return fmt.Errorf("no file yet (%v)", err)
 			}
-			// SweepTusTemp finds tusd's leftovers by this prefix.
+			// tusupload.SweepTemp finds tusd's leftovers by this prefix.
 			for _, n := range names {
-				if !strings.HasPrefix(n, TusTempPrefix) {
-					t.Errorf("tus temp dir holds %q, want the prefix %q (SweepTusTemp would miss it)", n, TusTempPrefix)
+				if !strings.HasPrefix(n, tusupload.TempPrefix) {
+					t.Errorf("tus temp dir holds %q, want the prefix %q (tusupload.SweepTemp would miss it)", n, tusupload.TempPrefix)
 				}
 			}
 			return nil

@@ -17,7 +17,6 @@ import (
 const (
 	codeTooManyUploads = "too_many_uploads"
 	codeTooManyStreams = "too_many_streams"
-	codeQuotaExceeded  = "quota_exceeded"
 	codeUploadTooSlow  = "upload_too_slow"
 )
 
@@ -208,7 +207,7 @@ func (l *Limits) acquireStream(user string) (func(), *apiError) {
 }
 
 func tooMany(code, format string, args ...any) *apiError {
-	return errorf(http.StatusTooManyRequests, code, format, args...).withHeader("Retry-After", strconv.Itoa(retryAfterBusy))
+	return errorf(http.StatusTooManyRequests, code, format, args...).WithHeader("Retry-After", strconv.Itoa(retryAfterBusy))
 }
 
 // quotaOn reports whether a storage quota applies.
@@ -240,7 +239,7 @@ func quotaError(used, want, quota int64) *apiError {
 	}
 	return errorf(http.StatusRequestEntityTooLarge, codeQuotaExceeded,
 		"the upload needs %d bytes of your storage quota, %d of %d bytes are left (GET /v1/usage)", want, left, quota).
-		withHeader("Connection", "close")
+		WithHeader("Connection", "close")
 }
 
 // release drops the reservation of video id (a failed or rejected upload).
@@ -290,7 +289,7 @@ func (b *rateReader) Read(p []byte) (int, error) {
 
 func tooSlowError(min int64, grace time.Duration) *apiError {
 	return errorf(http.StatusRequestTimeout, codeUploadTooSlow,
-		"the upload was slower than %d bytes/s on average after %s", min, grace).withHeader("Connection", "close")
+		"the upload was slower than %d bytes/s on average after %s", min, grace).WithHeader("Connection", "close")
 }
 
 // capReader fails with err once more than max bytes were read.
@@ -372,7 +371,9 @@ func (d Deps) limits() *Limits {
 	case d.Limits != nil:
 		return d.Limits
 	case d.Tus != nil:
-		return d.Tus.limits
+		if tl, ok := d.Tus.Limits().(tusLimits); ok {
+			return tl.l
+		}
 	}
 	return NewLimits(LimitOptions{}, d.Status, d.Logger)
 }

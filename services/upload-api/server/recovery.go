@@ -9,6 +9,7 @@ import (
 	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 // RecoveryDeps are what the background recovery is built from.
@@ -18,7 +19,7 @@ type RecoveryDeps struct {
 	Publisher *publish.Publisher
 	Status    *projection.Store
 	// Tus is swept for finished, unannounced uploads; nil: not swept.
-	Tus     *Tus
+	Tus     *tusupload.Handler
 	Metrics *Metrics
 	// MinAge is how old a pending marker must be before it is settled:
 	// longer than a publish can still be running (api.publish_timeout
@@ -34,7 +35,7 @@ type RecoveryDeps struct {
 //     whose process died mid-publish) is read back from Kafka: kept when
 //     the record is there, removed when it is not (intake.resolvePending).
 type Recovery struct {
-	tus    *Tus
+	tus    *tusupload.Handler
 	in     *intake
 	log    *slog.Logger
 	minAge time.Duration

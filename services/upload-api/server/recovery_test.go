@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 // finishWithoutHook stores the whole clip as upload id and completes it
@@ -22,7 +23,7 @@ import (
 func (e *env) finishWithoutHook(tb testing.TB, id string, clip []byte) {
 	tb.Helper()
 	ctx := context.Background()
-	up, err := e.Tus.store.GetUpload(ctx, id)
+	up, err := e.Tus.Upload(ctx, id)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func (e *env) mustHaveSource(tb testing.TB, id string, clip []byte) {
 }
 
 func (e *env) recovery() *Recovery {
-	return NewRecovery(RecoveryDeps{Logger: e.Tus.log, Objects: e.Objects, Publisher: e.Tus.in.pub, Status: e.Status,
+	return NewRecovery(RecoveryDeps{Logger: e.Log, Objects: e.Objects, Publisher: e.Publisher, Status: e.Status,
 		Tus: e.Tus, Metrics: e.Metrics})
 }
 
@@ -174,7 +175,7 @@ func TestTusLostMarkerIsNotDestructive(t *testing.T) {
 		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
 	}
 	ctx := context.Background()
-	if err := e.Objects.Remove(ctx, submittedKey(id)); err != nil {
+	if err := e.Objects.Remove(ctx, tusupload.SubmittedKey(id)); err != nil {
 		t.Fatal(err)
 	}
 	e.Kafka.Stop(t)
@@ -183,14 +184,14 @@ func TestTusLostMarkerIsNotDestructive(t *testing.T) {
 	if resp, off := e.tusHead(t, aliceToken, id); resp.StatusCode != http.StatusOK || off != size {
 		t.Fatalf("HEAD: %d offset %d, want 200 (announced before)", resp.StatusCode, off)
 	}
-	if done, err := e.Tus.store.submitted(ctx, id); err != nil || !done {
+	if done, err := e.Tus.Submitted(ctx, id); err != nil || !done {
 		t.Fatalf("marker not written again: %v %v", done, err)
 	}
 	e.mustHaveSource(t, id, clip)
 
 	// Neither marker nor projection row: the publication is retried,
 	// fails, and nothing is removed.
-	if err := e.Objects.Remove(ctx, submittedKey(id)); err != nil {
+	if err := e.Objects.Remove(ctx, tusupload.SubmittedKey(id)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Pool.Exec(ctx, `DELETE FROM video_status WHERE id = $1`, id); err != nil {
@@ -205,7 +206,7 @@ func TestTusLostMarkerIsNotDestructive(t *testing.T) {
 		t.Fatalf("sweep with Kafka down: settled %d, err %v; want an error", n, err)
 	}
 	e.mustHaveSource(t, id, clip)
-	if _, err := e.Tus.store.readInfo(ctx, id); err != nil {
+	if _, err := e.Tus.Upload(ctx, id); err != nil {
 		t.Fatalf("upload info removed: %v", err)
 	}
 }
@@ -300,7 +301,7 @@ func TestUploadUnconfirmedIsSettledByRecovery(t *testing.T) {
 			e.mustHaveSource(t, id, clip)
 			// A marker younger than MinAge may belong to a publish still
 			// running: left alone.
-			young := NewRecovery(RecoveryDeps{Objects: e.Objects, Publisher: e.Tus.in.pub, Metrics: e.Metrics, MinAge: time.Hour})
+			young := NewRecovery(RecoveryDeps{Objects: e.Objects, Publisher: e.Publisher, Metrics: e.Metrics, MinAge: time.Hour})
 			if n, err := young.Sweep(context.Background()); err != nil || n != 0 {
 				t.Fatalf("sweep of a young marker: settled %d, err %v", n, err)
 			}
@@ -342,7 +343,7 @@ func TestTusRepublishedEventIsIdentical(t *testing.T) {
 		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
 	}
 	ctx := context.Background()
-	if err := e.Objects.Remove(ctx, submittedKey(id)); err != nil {
+	if err := e.Objects.Remove(ctx, tusupload.SubmittedKey(id)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Pool.Exec(ctx, `DELETE FROM video_status WHERE id = $1`, id); err != nil {

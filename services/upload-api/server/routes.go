@@ -32,13 +32,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// Resumable uploads (tus 1.0).
 	if t := d.Tus; t != nil {
-		mux.Handle("POST /v1/uploads/{$}", auth(t.create()))
-		mux.Handle("POST /v1/uploads", auth(t.create()))
-		mux.Handle("HEAD /v1/uploads/{id}", auth(t.head()))
-		mux.Handle("PATCH /v1/uploads/{id}", auth(t.patch()))
-		mux.Handle("DELETE /v1/uploads/{id}", auth(t.terminateUpload()))
-		mux.Handle("OPTIONS /v1/uploads/{$}", t.options())
-		mux.Handle("OPTIONS /v1/uploads/{id}", t.options())
+		mux.Handle("POST /v1/uploads/{$}", auth(t.Create()))
+		mux.Handle("POST /v1/uploads", auth(t.Create()))
+		mux.Handle("HEAD /v1/uploads/{id}", auth(t.Head()))
+		mux.Handle("PATCH /v1/uploads/{id}", auth(t.Patch()))
+		mux.Handle("DELETE /v1/uploads/{id}", auth(t.Terminate()))
+		mux.Handle("OPTIONS /v1/uploads/{$}", t.Options())
+		mux.Handle("OPTIONS /v1/uploads/{id}", t.Options())
 	}
 
 	// JSON answers for wrong methods and unknown paths.

@@ -21,10 +21,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/platform/catalog"
+	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 // Options are the API's limits and timeouts. Zero values take the
@@ -99,7 +100,7 @@ type Deps struct {
 	Status    *projection.Store
 	Catalog   *catalog.Catalog
 	// Tus serves /v1/uploads/; nil disables resumable uploads.
-	Tus *Tus
+	Tus *tusupload.Handler
 	// Metrics are counted by NewServer's handler and served by
 	// NewOpsServer's: give both the same.
 	Metrics *Metrics

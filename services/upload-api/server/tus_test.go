@@ -360,7 +360,7 @@ func TestTusRecoversUnpublishedUpload(t *testing.T) {
 	clip := mustClip(t)
 	id := e.tusCreate(t, aliceToken, len(clip), map[string]string{"title": "Recovered"})
 	ctx := context.Background()
-	up, err := e.Tus.store.GetUpload(ctx, id)
+	up, err := e.Tus.Upload(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}

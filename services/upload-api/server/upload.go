@@ -93,7 +93,7 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 	bodyLimit := o.MaxUploadBytes + 3*o.MaxFieldBytes + multipartSlack
 	if r.ContentLength > bodyLimit {
 		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
-			"the request body is larger than the %d-byte limit", bodyLimit).withHeader("Connection", "close")
+			"the request body is larger than the %d-byte limit", bodyLimit).WithHeader("Connection", "close")
 	}
 	release, busy := lim.acquireUpload(owner)
 	if busy != nil {
@@ -265,7 +265,7 @@ func storeFile(r *http.Request, p *multipart.Part, id string, o Options, quotaMa
 			return nil, bodyError(lim.err, "malformed multipart body")
 		}
 		if ctx.Err() != nil {
-			return nil, errorf(http.StatusBadRequest, codeBadRequest, "the client went away").withCause(err)
+			return nil, errorf(http.StatusBadRequest, codeBadRequest, "the client went away").WithCause(err)
 		}
 		return nil, unavailable(codeStorageUnavailable, "object storage is unavailable; try again later", err)
 	}
@@ -358,17 +358,17 @@ func bodyError(err error, msg string) error {
 		return ae
 	case errors.Is(err, errOverQuota):
 		return errorf(http.StatusRequestEntityTooLarge, codeQuotaExceeded,
-			"the file is larger than what is left of your storage quota (GET /v1/usage)").withHeader("Connection", "close")
+			"the file is larger than what is left of your storage quota (GET /v1/usage)").WithHeader("Connection", "close")
 	case errors.Is(err, errFileTooLarge):
 		return errorf(http.StatusRequestEntityTooLarge, codeFileTooLarge, "the file is larger than the size limit").
-			withHeader("Connection", "close")
+			WithHeader("Connection", "close")
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "the request body is larger than the %d-byte limit", mbe.Limit).
-			withHeader("Connection", "close")
+			WithHeader("Connection", "close")
 	case errors.Is(err, errIdle):
-		return errorf(http.StatusRequestTimeout, codeBadRequest, "the upload stalled").withHeader("Connection", "close")
+		return errorf(http.StatusRequestTimeout, codeBadRequest, "the upload stalled").WithHeader("Connection", "close")
 	}
-	return errorf(http.StatusBadRequest, codeMalformedMultipart, "%s", msg).withCause(err)
+	return errorf(http.StatusBadRequest, codeMalformedMultipart, "%s", msg).WithCause(err)
 }
 
 // errIdle reports a body read that hit the idle deadline.

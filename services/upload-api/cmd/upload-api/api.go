@@ -12,12 +12,13 @@ import (
 	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/server"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 // api is what the HTTP servers are built from.
 type api struct {
 	deps server.Deps
-	tus  *server.Tus
+	tus  *tusupload.Handler
 	// stopping is closed when the API server starts shutting down
 	// (Options.Stopping: event streams end).
 	stopping chan struct{}
@@ -41,7 +42,7 @@ func newAPI(cfg uploadapi.Config, c *clients, consumer *projection.Consumer, log
 		}
 	}
 	// Part buffers tusd left behind (killed process, tusd's own leaks).
-	if n, err := server.SweepTusTemp(cfg.API.TusTempDir, cfg.API.BodyIdleTimeout); err != nil {
+	if n, err := tusupload.SweepTemp(cfg.API.TusTempDir, cfg.API.BodyIdleTimeout); err != nil {
 		log.Warn("sweeping stale tus part buffers", "err", err)
 	} else if n > 0 {
 		log.Info("removed stale tus part buffers", "count", n)

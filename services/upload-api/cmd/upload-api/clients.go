@@ -13,7 +13,7 @@ import (
 	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
-	"github.com/vidpipe/vidpipe/services/upload-api/server"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
 )
 
 // clients are the connections to PostgreSQL, object storage and Kafka.
@@ -56,7 +56,7 @@ func connect(ctx context.Context, cfg uploadapi.Config, log *slog.Logger) (_ *cl
 	if err := retry(ctx, log, "ensure bucket", c.objects.EnsureBucket); err != nil {
 		return nil, stoppedOr(ctx, err)
 	}
-	if c.s3, err = server.NewS3Client(ctx, cfg.S3); err != nil {
+	if c.s3, err = tusupload.NewS3Client(ctx, cfg.S3); err != nil {
 		return nil, err
 	}
 

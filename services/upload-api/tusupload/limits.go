@@ -1,4 +1,4 @@
-package server
+package tusupload
 
 import (
 	"context"
@@ -8,9 +8,10 @@ import (
 	"strconv"
 
 	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/vidpipe/vidpipe/services/upload-api/apierror"
 )
 
-// Caps and quotas of the tus endpoint (see Limits):
+// Caps and quotas of the tus endpoint (see Hooks.Limits):
 //
 //   - POST (creation, creation-with-upload) and PATCH take an upload slot
 //     for the request (429 with Retry-After when the caps are full).
@@ -36,27 +37,24 @@ type tusCreate struct {
 type tusCreateKey struct{}
 
 // limitCreate applies the caps to a creation request around next.
-func (t *Tus) limitCreate(next http.Handler) http.Handler {
+func (t *Handler) limitCreate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		release, busy := t.limits.acquireUpload(ownerFrom(r.Context()))
-		if busy != nil {
-			t.writeTusError(w, r, busy)
+		release, err := t.hooks.Limits.AcquireUpload(t.hooks.Owner(r.Context()))
+		if err != nil {
+			t.writeTusError(w, r, clientError(err))
 			return
 		}
 		defer release()
 		st := &tusCreate{contentLength: r.ContentLength, reserved: -1}
 		r = r.WithContext(context.WithValue(r.Context(), tusCreateKey{}, st))
-		body := t.limits.rateReader(r.Body)
-		if rr, ok := body.(*rateReader); ok {
-			rr.err = tusError(rr.err.(*apiError))
-		}
+		body := apiErrorReader{t.hooks.Limits.Throttle(r.Body)}
 		r.Body = readCloser{&lazyCap{r: body, max: func() int64 { return st.reserved }}, r.Body}
 		next.ServeHTTP(w, r)
 	})
 }
 
 // reserveCreate reserves the quota of a new upload (preCreate).
-func (t *Tus) reserveCreate(ctx context.Context, owner, id string, fi handler.FileInfo) error {
+func (t *Handler) reserveCreate(ctx context.Context, owner, id string, fi handler.FileInfo) error {
 	st, _ := ctx.Value(tusCreateKey{}).(*tusCreate)
 	want, atLeast := fi.Size, fi.Size
 	if fi.SizeIsDeferred {
@@ -64,10 +62,10 @@ func (t *Tus) reserveCreate(ctx context.Context, owner, id string, fi handler.Fi
 		if st != nil && st.contentLength > 0 {
 			want, atLeast = st.contentLength, st.contentLength
 		} else if st != nil && st.contentLength < 0 { // a chunked body
-			want = t.opts.MaxUploadBytes
+			want = t.cfg.MaxSize
 		}
 	}
-	got, err := t.limits.reserve(ctx, owner, id, atLeast, want)
+	got, err := t.hooks.Limits.Reserve(ctx, owner, id, atLeast, want)
 	if err != nil {
 		return err
 	}
@@ -81,17 +79,14 @@ func (t *Tus) reserveCreate(ctx context.Context, owner, id string, fi handler.Fi
 // stored: its ID is the store's, not the video id): it returns the body
 // to hand to tusd and the release of the upload slot, or the error to
 // answer.
-func (t *Tus) limitPatch(r *http.Request, id string, fi handler.FileInfo) (io.ReadCloser, func(), error) {
+func (t *Handler) limitPatch(r *http.Request, id string, fi handler.FileInfo) (io.ReadCloser, func(), error) {
 	ctx := r.Context()
-	owner := ownerFrom(ctx)
-	release, busy := t.limits.acquireUpload(owner)
-	if busy != nil {
-		return nil, nil, busy
+	owner := t.hooks.Owner(ctx)
+	release, err := t.hooks.Limits.AcquireUpload(owner)
+	if err != nil {
+		return nil, nil, err
 	}
-	body := t.limits.rateReader(r.Body)
-	if rr, ok := body.(*rateReader); ok {
-		rr.err = tusError(rr.err.(*apiError))
-	}
+	body := apiErrorReader{t.hooks.Limits.Throttle(r.Body)}
 	// The stored info's offset is not kept up to date; tusd refuses a
 	// PATCH whose Upload-Offset is not the upload's offset before it
 	// reads the body.
@@ -109,38 +104,32 @@ func (t *Tus) limitPatch(r *http.Request, id string, fi handler.FileInfo) (io.Re
 		} else if r.ContentLength >= 0 {
 			atLeast, want = offset+r.ContentLength, offset+r.ContentLength
 		} else {
-			atLeast, want = offset+1, max(offset+1, t.opts.MaxUploadBytes)
+			atLeast, want = offset+1, max(offset+1, t.cfg.MaxSize)
 		}
 	}
-	got, err := t.limits.reserve(ctx, owner, id, min(atLeast, want), want)
+	got, err := t.hooks.Limits.Reserve(ctx, owner, id, min(atLeast, want), want)
 	if err != nil {
 		release()
 		return nil, nil, err
 	}
-	capped := &capReader{r: body, max: got - offset, err: tusError(errorf(http.StatusRequestEntityTooLarge, codeQuotaExceeded,
+	capped := &capReader{r: body, max: got - offset, err: tusError(apierror.Errorf(http.StatusRequestEntityTooLarge, apierror.CodeQuotaExceeded,
 		"the upload is larger than what is left of your storage quota (GET /v1/usage)"))}
 	return readCloser{capped, r.Body}, release, nil
 }
 
 // checkFinished checks the quota with the final size of a completed
 // upload (preFinish). Over it, the upload is terminated (413).
-func (t *Tus) checkFinished(ctx context.Context, fi handler.FileInfo) error {
+func (t *Handler) checkFinished(ctx context.Context, fi handler.FileInfo) error {
 	owner := fi.MetaData[metaOwner]
-	if _, err := t.limits.reserve(ctx, owner, fi.ID, fi.Size, fi.Size); err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Code == codeQuotaExceeded {
+	if _, err := t.hooks.Limits.Reserve(ctx, owner, fi.ID, fi.Size, fi.Size); err != nil {
+		var ae *apierror.Error
+		if errors.As(err, &ae) && ae.Code == apierror.CodeQuotaExceeded {
 			t.terminate(context.WithoutCancel(ctx), fi.ID)
-			t.metrics.uploads.WithLabelValues("tus", ae.Code).Inc()
+			t.hooks.Outcome(ae.Code)
 		}
 		return err
 	}
 	return nil
-}
-
-// writeTusError answers a tus request with ae (and the Tus-Resumable header).
-func (t *Tus) writeTusError(w http.ResponseWriter, r *http.Request, ae *apiError) {
-	w.Header().Set("Tus-Resumable", "1.0.0")
-	writeError(w, r, t.log, ae)
 }
 
 // lazyCap fails with a 413 once more than max() bytes were read (max < 0:
@@ -155,8 +144,42 @@ func (c *lazyCap) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	if m := c.max(); m >= 0 && c.n > m {
-		return n, tusError(errorf(http.StatusRequestEntityTooLarge, codeQuotaExceeded,
+		return n, tusError(apierror.Errorf(http.StatusRequestEntityTooLarge, apierror.CodeQuotaExceeded,
 			"the upload is larger than what is left of your storage quota (GET /v1/usage)"))
+	}
+	return n, err
+}
+
+// clientError is err as an API error (a 500 "internal error" when it is
+// not one).
+func clientError(err error) *apierror.Error {
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return apierror.Internal()
+}
+
+// capReader fails with err once more than max bytes were read; it never
+// reads more than one byte past max.
+type capReader struct {
+	r   io.Reader
+	max int64
+	n   int64
+	err error
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n > c.max {
+		return 0, c.err
+	}
+	if rest := c.max + 1 - c.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.max {
+		return n, c.err
 	}
 	return n, err
 }

@@ -1,4 +1,4 @@
-package server
+package tusupload
 
 import (
 	"context"
@@ -15,7 +15,15 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/s3store"
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/services/upload-api/apierror"
 )
+
+// S3API is the part of the S3 client the adapter calls: what tusd's S3
+// store calls, and ListObjectsV2 for the sweep. *s3.Client implements it.
+type S3API interface {
+	s3store.S3API
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
 
 // tusMetaPrefix is where tus keeps its bookkeeping objects: the upload's
 // .info (JSON FileInfo), the .part buffer of an unfinished part and our
@@ -35,7 +43,7 @@ const tusMetaPrefix = "tus/"
 // replaced by a plain "internal error".
 type tusStore struct {
 	inner  s3store.S3Store
-	s3     *s3.Client
+	s3     S3API
 	bucket string
 	log    *slog.Logger
 }
@@ -46,7 +54,7 @@ var (
 	_ handler.LengthDeferrerDataStore = (*tusStore)(nil)
 )
 
-func newTusStore(client *s3.Client, bucket string, partSize int64, tempDir string, log *slog.Logger) *tusStore {
+func newTusStore(client S3API, bucket string, partSize int64, tempDir string, log *slog.Logger) *tusStore {
 	inner := s3store.New(bucket, client)
 	inner.ObjectPrefix = ""
 	inner.MetadataObjectPrefix = tusMetaPrefix
@@ -69,8 +77,12 @@ func (s *tusStore) UseIn(c *handler.StoreComposer) {
 	c.UseLengthDeferrer(s)
 }
 
-func infoKey(id string) string      { return tusMetaPrefix + contract.SourceKey(id) + ".info" }
-func submittedKey(id string) string { return tusMetaPrefix + contract.SourceKey(id) + ".submitted" }
+func infoKey(id string) string { return tusMetaPrefix + contract.SourceKey(id) + ".info" }
+
+// SubmittedKey is the object that marks upload id as announced: written
+// once its video.uploaded was published; without it, a finished upload is
+// announced again by the next request on it or by the sweep.
+func SubmittedKey(id string) string { return tusMetaPrefix + contract.SourceKey(id) + ".submitted" }
 
 func (s *tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	id := info.ID
@@ -124,7 +136,7 @@ func (s *tusStore) readInfo(ctx context.Context, id string) (handler.FileInfo, e
 
 // submitted reports whether video.uploaded was published for upload id.
 func (s *tusStore) submitted(ctx context.Context, id string) (bool, error) {
-	_, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(submittedKey(id))})
+	_, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(SubmittedKey(id))})
 	if err == nil {
 		return true, nil
 	}
@@ -154,7 +166,7 @@ func (s *tusStore) sourceExists(ctx context.Context, id string) (bool, error) {
 // markSubmitted records that video.uploaded was published for upload id.
 func (s *tusStore) markSubmitted(ctx context.Context, id string) error {
 	_, err := s.s3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(s.bucket), Key: aws.String(submittedKey(id)),
+		Bucket: aws.String(s.bucket), Key: aws.String(SubmittedKey(id)),
 		Body: strings.NewReader(id), ContentLength: aws.Int64(int64(len(id))), ContentType: aws.String("text/plain"),
 	})
 	if err != nil {
@@ -177,7 +189,7 @@ func (s *tusStore) internal(ctx context.Context, err error) error {
 	} else {
 		s.log.ErrorContext(ctx, "tus store", "err", err)
 	}
-	return tusError(errorf(500, codeInternal, "internal error"))
+	return tusError(apierror.Internal())
 }
 
 func (s *tusStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
@@ -224,7 +236,7 @@ func (u *tusUpload) Terminate(ctx context.Context) error {
 	if err := u.s.inner.AsTerminatableUpload(u.inner).Terminate(ctx); err != nil {
 		return u.s.internal(ctx, err)
 	}
-	_, err := u.s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(u.s.bucket), Key: aws.String(submittedKey(u.id))})
+	_, err := u.s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(u.s.bucket), Key: aws.String(SubmittedKey(u.id))})
 	return u.s.internal(ctx, err)
 }
 
