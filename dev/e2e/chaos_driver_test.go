@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
 )
 
 // Fault kinds injected by the chaos driver, in the order of one round.
@@ -316,7 +318,8 @@ func (d *chaosDriver) faultSummary() []string {
 	for _, f := range chaosFaults {
 		out = append(out, fmt.Sprintf("%s: %d", f, d.counts[f]))
 		if f == faultKill9 {
-			for _, kind := range []string{"transcode", "thumbnail", "indexer"} {
+			for _, name := range contract.DefaultPipeline().StageNames() {
+				kind := string(name)
 				if n := d.counts[f+" ("+kind+")"]; n > 0 {
 					out = append(out, fmt.Sprintf("  %s: %d", kind, n))
 				}

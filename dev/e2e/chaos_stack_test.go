@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,8 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/dev/launch"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
 // chaosStack is the whole pipeline as the chaos test runs it: a persistent
@@ -107,13 +108,13 @@ func newChaosStack(t *testing.T) *chaosStack {
 		if t.Failed() {
 			for _, p := range append([]*chaosProc{s.api}, s.workers...) {
 				if p != nil {
-					t.Logf("end of %s:\n%s", p.logPath, fileTail(p.logPath, 6<<10))
+					t.Logf("end of %s:\n%s", p.logPath, procgroup.LogTail(p.logPath, 6<<10))
 				}
 			}
 		}
 	})
 
-	apiAddr, apiOpsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, apiOpsAddr := launch.MustFreeAddr(t), launch.MustFreeAddr(t)
 	s.apiURL, s.apiOpsURL = "http://"+apiAddr, "http://"+apiOpsAddr
 	s.api = s.newProc(t, "upload-api", "upload-api", apiAddr,
 		"VIDPIPE_API_ADDR="+apiAddr,
@@ -124,7 +125,7 @@ func newChaosStack(t *testing.T) *chaosStack {
 		{"transcode-1", "transcode"}, {"transcode-2", "transcode"},
 		{"thumbnail-1", "thumbnail"}, {"indexer-1", "indexer"},
 	} {
-		addr := freeAddr(t)
+		addr := launch.MustFreeAddr(t)
 		tmp := t.TempDir()
 		p := s.newProc(t, w.name, w.bin, addr, "VIDPIPE_STAGE_HTTP_ADDR="+addr, "TMPDIR="+tmp)
 		p.tmpDir = tmp
@@ -138,7 +139,7 @@ func newChaosStack(t *testing.T) *chaosStack {
 	}
 	// The API is ready once Kafka, storage and PostgreSQL answer and its
 	// status projection joined its group.
-	waitHealthy(t, s.apiOpsURL+"/readyz", 90*time.Second)
+	launch.MustWaitHTTP(t, s.apiOpsURL+"/readyz", 90*time.Second)
 	return s
 }
 
@@ -167,7 +168,7 @@ func (s *chaosStack) worker(name string) *chaosProc {
 // newProc declares a service process slot; start runs it.
 func (s *chaosStack) newProc(t *testing.T, name, bin, httpAddr string, extra ...string) *chaosProc {
 	t.Helper()
-	env := serviceEnviron()
+	env := procgroup.EnvWithout("VIDPIPE_") // a developer's shell settings must not leak into the services
 	env = append(env, envList(s.env)...)
 	env = append(env, extra...)
 	p := &chaosProc{
@@ -177,18 +178,6 @@ func (s *chaosStack) newProc(t *testing.T, name, bin, httpAddr string, extra ...
 	}
 	t.Cleanup(func() { p.stop(t) })
 	return p
-}
-
-// serviceEnviron is the test's environment without VIDPIPE_* variables, so
-// that a developer's shell settings cannot leak into the services.
-func serviceEnviron() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VIDPIPE_") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // chaosProc is one service process slot: the binary, its environment and
@@ -205,9 +194,7 @@ type chaosProc struct {
 	tmpDir string
 
 	mu       sync.Mutex
-	cmd      *exec.Cmd
-	done     chan struct{}
-	exitErr  error
+	proc     *procgroup.Process // the current instance; nil before the first start
 	starts   int
 	gen      int                // instance generation, bumped when an instance's counters are folded into total
 	last     map[string]float64 // outcome → counter of the current instance
@@ -215,15 +202,15 @@ type chaosProc struct {
 	inFlight float64
 }
 
-// start runs a new instance of the process.
+// start runs a new instance of the process (through procgroup: own
+// process group, killed with the test process if it dies), its output
+// appended to the slot's log after a line naming the start.
 func (p *chaosProc) start(t *testing.T) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
-		select {
-		case <-p.done:
-		default:
+	if p.proc != nil {
+		if done, _ := p.proc.Exited(); !done {
 			t.Fatalf("%s: start while running", p.name)
 		}
 	}
@@ -231,41 +218,25 @@ func (p *chaosProc) start(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: log file: %v", p.name, err)
 	}
-	defer f.Close() // the child has its own descriptor
 	p.starts++
 	fmt.Fprintf(f, "=== chaos: start #%d of %s at %s ===\n", p.starts, p.name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(p.bin)
-	cmd.Env = p.env
-	cmd.Stdout, cmd.Stderr = f, f
-	// Own process group, killed with the test process if it dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", p.name, err)
+	f.Close()
+	proc, err := procgroup.Start(context.Background(), procgroup.Spec{Name: p.name, Path: p.bin, Env: p.env, LogPath: p.logPath})
+	if err != nil {
+		t.Fatalf("%v", err)
 	}
-	done := make(chan struct{})
-	p.cmd, p.done, p.exitErr = cmd, done, nil
-	go func() {
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.exitErr = err
-		p.mu.Unlock()
-		close(done)
-	}()
+	p.proc = proc
 }
 
 // running returns the current instance's done channel and whether it runs.
-func (p *chaosProc) running() (chan struct{}, bool) {
+func (p *chaosProc) running() (<-chan struct{}, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return nil, false
 	}
-	select {
-	case <-p.done:
-		return p.done, false
-	default:
-		return p.done, true
-	}
+	done, _ := p.proc.Exited()
+	return p.proc.Done(), !done
 }
 
 // signal sends sig to the process (not its group: a worker's ffmpeg
@@ -274,7 +245,7 @@ func (p *chaosProc) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := p.proc.Signal(sig); err != nil {
 		t.Fatalf("%s: send %v: %v", p.name, sig, err)
 	}
 }
@@ -291,33 +262,27 @@ func (p *chaosProc) wait(t *testing.T, timeout time.Duration) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.exitErr
+	return p.proc.Wait()
 }
 
 // stop ends the process at the test's end: SIGTERM, SIGKILL to its group
 // after 30s.
 func (p *chaosProc) stop(t *testing.T) {
-	done, ok := p.running()
-	if !ok {
+	p.mu.Lock()
+	proc := p.proc
+	p.mu.Unlock()
+	if proc == nil {
 		return
 	}
-	p.mu.Lock()
-	pid := p.cmd.Process.Pid
-	p.mu.Unlock()
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
-		t.Errorf("%s did not stop within 30s of SIGTERM", p.name)
+	if err := proc.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("%v", err)
 	}
 }
 
 // waitHealthy polls the worker's /healthz until it answers 200.
 func (p *chaosProc) waitHealthy(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	waitHealthy(t, "http://"+p.httpAddr+"/healthz", timeout)
+	launch.MustWaitHTTP(t, "http://"+p.httpAddr+"/healthz", timeout)
 }
 
 // restartAfterExit folds the exited instance's counters into the slot's
@@ -482,23 +447,6 @@ func labelValue(labels, key string) string {
 		}
 	}
 	return ""
-}
-
-// fileTail returns the last n bytes of the file at path.
-func fileTail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	off := max(0, fi.Size()-n)
-	b := make([]byte, fi.Size()-off)
-	_, _ = f.ReadAt(b, off)
-	return string(b)
 }
 
 // scrapeLoop scrapes every worker every interval until ctx is done, so

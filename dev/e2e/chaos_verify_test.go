@@ -699,7 +699,8 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 	}
 	var retries, dead, ok float64
 	var parts []string
-	for _, kind := range []string{"transcode", "thumbnail", "indexer"} {
+	for _, name := range contract.DefaultPipeline().StageNames() {
+		kind := string(name)
 		c := byStage[kind]
 		retries += c[stage.OutcomeRetried]
 		dead += c[stage.OutcomeDeadLettered]

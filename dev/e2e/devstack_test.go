@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/devstack"
+	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/watch"
@@ -167,9 +165,9 @@ func TestDevStackUserJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := devstack.Options{
-		Dir: filepath.Join(dir, "state"), KafkaPort: freePortNum(t), S3Port: freePortNum(t), PGPort: freePortNum(t),
-		APIPort: freePortRun(t, 5), Partitions: 3,
-		Scale:   devstack.Scale{"upload-api": 1, "transcode": 1, "thumbnail": 1, "indexer": 1},
+		Dir: filepath.Join(dir, "state"), KafkaPort: launch.MustFreePort(t), S3Port: launch.MustFreePort(t), PGPort: launch.MustFreePort(t),
+		APIPort: launch.MustFreePortRun(t, len(serviceNames())+1), Partitions: 3,
+		Scale:   oneOfEach(),
 		Environ: append(os.Environ(), "VIDPIPE_TRANSCODE_PRESET=ultrafast", "VIDPIPE_STAGE_BACKOFF_INITIAL=100ms"),
 	}
 	run := startDev(t, opts)
@@ -318,39 +316,11 @@ func fileSize(t *testing.T, p string) int64 {
 	return st.Size()
 }
 
-func freePortNum(t *testing.T) int {
-	t.Helper()
-	a := freeAddr(t)
-	var port int
-	fmt.Sscanf(a[strings.LastIndex(a, ":")+1:], "%d", &port)
-	return port
-}
-
-// freePortRun returns the first of n consecutive free ports on 127.0.0.1
-// (the dev stack gives upload-api the first, the workers the next and
-// upload-api's operations listener the one after them),
-// chosen below the ephemeral range so client connections don't take them.
-func freePortRun(t *testing.T, n int) int {
-	t.Helper()
-	for attempt := 0; attempt < 200; attempt++ {
-		start := 20000 + rand.IntN(12000)
-		ok := true
-		for p := start; p < start+n && ok; p++ {
-			ok = portFree(p)
-		}
-		if ok {
-			return start
-		}
+// oneOfEach is a dev stack scale of one copy of every service.
+func oneOfEach() devstack.Scale {
+	sc := devstack.Scale{}
+	for _, name := range serviceNames() {
+		sc[name] = 1
 	}
-	t.Fatalf("no run of %d free ports found", n)
-	return 0
-}
-
-func portFree(port int) bool {
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
+	return sc
 }

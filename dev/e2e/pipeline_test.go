@@ -18,6 +18,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/dev/harness/lyingmedia"
+	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/platform/stage"
 )
 
@@ -61,11 +62,11 @@ func newStack(t *testing.T) *stack {
 // startWorker starts one copy of a worker and waits for /healthz.
 func (s *stack) startWorker(t *testing.T, name string) *service {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := launch.MustFreeAddr(t)
 	env := envList(s.env)
 	env = append(env, "VIDPIPE_STAGE_HTTP_ADDR="+addr, "TMPDIR="+t.TempDir())
 	svc := startService(t, name, mustBinary(t, name), env...)
-	waitHealthy(t, "http://"+addr+"/healthz", 30*time.Second)
+	launch.MustWaitHTTP(t, "http://"+addr+"/healthz", 30*time.Second)
 	return svc
 }
 
@@ -144,8 +145,8 @@ func byKey(msgs []kafka.Message) map[string][]kafka.Message {
 
 func TestPipelineGoodAndBadVideos(t *testing.T) {
 	s := newStack(t)
-	for _, w := range []string{"transcode", "thumbnail", "indexer"} {
-		s.startWorker(t, w)
+	for _, w := range contract.DefaultPipeline().StageNames() {
+		s.startWorker(t, string(w))
 	}
 	dir := t.TempDir()
 	landscape := s.upload(t, clip(t, dir, "landscape.mp4", 854, 480, 2, true), "Landscape sunrise")

@@ -24,6 +24,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/platform/stage"
 )
 
@@ -220,11 +221,11 @@ func TestServicesSecurity(t *testing.T) {
 	// workers' HTTP listeners and the API's operations listener; apiAddr
 	// is the API's own listener (/healthz only of those).
 	addrs := map[string]string{}
-	apiAddr := freeAddr(t)
+	apiAddr := launch.MustFreeAddr(t)
 	outputs := map[string]*recorder{}
 	services := map[string]*service{}
-	for _, name := range []string{"upload-api", "transcode", "thumbnail", "indexer"} {
-		addrs[name] = freeAddr(t)
+	for _, name := range serviceNames() {
+		addrs[name] = launch.MustFreeAddr(t)
 		vars := []string{"VIDPIPE_STAGE_HTTP_ADDR=" + addrs[name]}
 		if name == "upload-api" {
 			vars = []string{"VIDPIPE_API_ADDR=" + apiAddr, "VIDPIPE_API_OPS_ADDR=" + addrs[name]}
@@ -234,10 +235,10 @@ func TestServicesSecurity(t *testing.T) {
 			append(envList(env), append(vars, "TMPDIR="+t.TempDir())...)...)
 	}
 	for name, addr := range addrs {
-		waitHealthy(t, "http://"+addr+"/healthz", time.Minute)
+		launch.MustWaitHTTP(t, "http://"+addr+"/healthz", time.Minute)
 		if name == "upload-api" {
-			waitHealthy(t, "http://"+addr+"/readyz", time.Minute)
-			waitHealthy(t, "http://"+apiAddr+"/healthz", time.Minute)
+			launch.MustWaitHTTP(t, "http://"+addr+"/readyz", time.Minute)
+			launch.MustWaitHTTP(t, "http://"+apiAddr+"/healthz", time.Minute)
 		}
 	}
 	api := "http://" + apiAddr
@@ -261,7 +262,7 @@ func TestServicesSecurity(t *testing.T) {
 			if name == "upload-api" {
 				wants = append(wants, apiAddr)
 			}
-			got, err := listeners(svc.cmd.Process.Pid)
+			got, err := listeners(svc.proc.PID())
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -449,7 +450,7 @@ func TestServicesSecurity(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, mustBinary(t, "indexer"))
-		cmd.Env = append(os.Environ(), append(envList(badEnv), "VIDPIPE_STAGE_HTTP_ADDR="+freeAddr(t))...)
+		cmd.Env = append(os.Environ(), append(envList(badEnv), "VIDPIPE_STAGE_HTTP_ADDR="+launch.MustFreeAddr(t))...)
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			t.Errorf("indexer with an unparsable database URL exited 0")
@@ -460,7 +461,7 @@ func TestServicesSecurity(t *testing.T) {
 		badEnv["VIDPIPE_POSTGRES_URL"] = bad.String()
 		rec := &recorder{TB: t}
 		svc := startService(rec, "upload-api-nodb", mustBinary(t, "upload-api"),
-			append(envList(badEnv), "VIDPIPE_API_ADDR="+freeAddr(t), "VIDPIPE_API_OPS_ADDR="+freeAddr(t))...)
+			append(envList(badEnv), "VIDPIPE_API_ADDR="+launch.MustFreeAddr(t), "VIDPIPE_API_OPS_ADDR="+launch.MustFreeAddr(t))...)
 		deadline := time.Now().Add(time.Minute)
 		for !strings.Contains(rec.String(), "waiting for a dependency") {
 			if time.Now().After(deadline) {

@@ -1,20 +1,34 @@
 package e2e_test
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/launch"
+	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
+
+// serviceNames are the services the tests run: upload-api, then the
+// pipeline's stages in order (contract.DefaultPipeline).
+func serviceNames() []string {
+	names := []string{"upload-api"}
+	for _, s := range contract.DefaultPipeline().StageNames() {
+		names = append(names, string(s))
+	}
+	return names
+}
+
+// servicePackage is the main package of service name.
+func servicePackage(name string) string {
+	return "github.com/vidpipe/vidpipe/services/" + name + "/cmd/" + name
+}
 
 // binaries are the service binaries, built once per test binary.
 var (
@@ -22,13 +36,6 @@ var (
 	binDir    string
 	buildErr  error
 )
-
-var servicePkgs = map[string]string{
-	"transcode":  "github.com/vidpipe/vidpipe/services/transcode/cmd/transcode",
-	"thumbnail":  "github.com/vidpipe/vidpipe/services/thumbnail/cmd/thumbnail",
-	"indexer":    "github.com/vidpipe/vidpipe/services/indexer/cmd/indexer",
-	"upload-api": "github.com/vidpipe/vidpipe/services/upload-api/cmd/upload-api",
-}
 
 // mustBinary returns the path of the named service binary, building all of
 // them on first use.
@@ -39,15 +46,11 @@ func mustBinary(tb testing.TB, name string) string {
 		if buildErr != nil {
 			return
 		}
-		args := []string{"build", "-o", binDir + string(os.PathSeparator)}
-		for _, p := range servicePkgs {
-			args = append(args, p)
+		var pkgs []string
+		for _, s := range serviceNames() {
+			pkgs = append(pkgs, servicePackage(s))
 		}
-		cmd := exec.Command("go", args...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		buildErr = launch.Build(context.Background(), "", binDir, nil, pkgs...)
 	})
 	if buildErr != nil {
 		tb.Fatalf("building service binaries: %v", buildErr)
@@ -58,86 +61,67 @@ func mustBinary(tb testing.TB, name string) string {
 // service is a running service process.
 type service struct {
 	name string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *procgroup.Process
+	out  *logLines
 }
 
-// startService starts a service binary with env (KEY=VALUE pairs added to
-// the environment); its output goes to the test log, prefixed with name.
+// startService starts a service binary (through procgroup: own process
+// group, killed if the test process dies) with env (KEY=VALUE pairs added
+// to the environment); its output goes to the test log, prefixed with
+// name. It is stopped when the test ends.
 func startService(tb testing.TB, name, bin string, env ...string) *service {
 	tb.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	out := &logLines{tb: tb, prefix: "[" + name + "] "}
+	p, err := procgroup.Start(context.Background(), procgroup.Spec{
+		Name: name, Path: bin, Env: append(os.Environ(), env...), Stdout: out, Stderr: out,
+	})
+	if err != nil {
 		tb.Fatalf("start %s: %v", name, err)
 	}
-	s := &service{name: name, cmd: cmd, done: make(chan struct{})}
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			tb.Logf("[%s] %s", name, sc.Text())
-		}
-	}()
-	go func() {
-		_ = cmd.Wait()
-		pw.Close()
-		<-logDone
-		close(s.done)
-	}()
+	s := &service{name: name, proc: p, out: out}
 	tb.Cleanup(func() { s.stop(tb) })
 	return s
 }
 
-// stop sends SIGTERM and waits (bounded) for the process to exit.
+// stop sends SIGTERM and waits (up to 30s, then kills the process group)
+// for the process to exit.
 func (s *service) stop(tb testing.TB) {
-	select {
-	case <-s.done:
-		return
-	default:
+	if err := s.proc.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		tb.Errorf("%v", err)
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-		tb.Errorf("%s did not stop within 30s of SIGTERM", s.name)
-	}
+	s.out.flush()
 }
 
-// waitHealthy polls url until it answers 200.
-func waitHealthy(tb testing.TB, url string, timeout time.Duration) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
+// logLines is an io.Writer that sends each complete line to tb.Logf with
+// a prefix; flush sends the rest.
+type logLines struct {
+	tb     testing.TB
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
 	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			return len(p), nil
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s not healthy within %v (last: %v)", url, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		l.tb.Logf("%s%s", l.prefix, l.buf[:i])
+		l.buf = l.buf[i+1:]
 	}
 }
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+func (l *logLines) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.tb.Logf("%s%s", l.prefix, l.buf)
+		l.buf = nil
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func envList(m map[string]string) []string {
