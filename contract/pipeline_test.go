@@ -9,25 +9,40 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 )
 
+// The default pipeline starts with vidpipe's four steps and three stages,
+// named by the package's constants; a stage added to the table (see
+// docs/adding-a-stage.md) goes after them and needs no change here.
 func TestDefaultPipelineIsValidAndMatchesTheTopicConstants(t *testing.T) {
 	p := contract.DefaultPipeline()
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := p.AllTopics(), []string{contract.TopicUploaded, contract.TopicTranscoded, contract.TopicThumbnailed,
-		contract.TopicReady, contract.TopicTranscodeDLQ, contract.TopicThumbnailDLQ, contract.TopicIndexerDLQ}; !slices.Equal(got, want) {
-		t.Errorf("AllTopics = %v, want %v", got, want)
+	steps := []string{contract.TopicUploaded, contract.TopicTranscoded, contract.TopicThumbnailed, contract.TopicReady}
+	if got := p.StageTopics(); len(got) < len(steps) || !slices.Equal(got[:len(steps)], steps) {
+		t.Errorf("StageTopics = %v, want it to start with %v", got, steps)
 	}
-	if got, want := p.Statuses(), []string{"uploaded", "transcoded", "thumbnailed", "ready"}; !slices.Equal(got, want) {
-		t.Errorf("Statuses = %v, want %v", got, want)
+	dlqs := []string{contract.TopicTranscodeDLQ, contract.TopicThumbnailDLQ, contract.TopicIndexerDLQ}
+	if got := p.DLQTopics(); len(got) < len(dlqs) || !slices.Equal(got[:len(dlqs)], dlqs) {
+		t.Errorf("DLQTopics = %v, want it to start with %v", got, dlqs)
+	}
+	if got, want := p.AllTopics(), append(p.StageTopics(), p.DLQTopics()...); !slices.Equal(got, want) {
+		t.Errorf("AllTopics = %v, want the step topics then the DLQs %v", got, want)
+	}
+	statuses := []string{"uploaded", "transcoded", "thumbnailed", "ready"}
+	if got := p.Statuses(); len(got) < len(statuses) || !slices.Equal(got[:len(statuses)], statuses) {
+		t.Errorf("Statuses = %v, want it to start with %v", got, statuses)
 	}
 	for i, topic := range p.StageTopics() {
 		if r := p.Rank(topic); r != i+1 {
 			t.Errorf("Rank(%s) = %d, want %d", topic, r, i+1)
 		}
 	}
-	if p.Rank(contract.TopicIndexerDLQ) != 0 || p.MaxRank() != 4 {
-		t.Errorf("Rank(dlq) = %d, MaxRank = %d; want 0 and 4", p.Rank(contract.TopicIndexerDLQ), p.MaxRank())
+	if p.Rank(contract.TopicIndexerDLQ) != 0 || p.MaxRank() != len(p.StageTopics()) {
+		t.Errorf("Rank(dlq) = %d, MaxRank = %d; want 0 and %d", p.Rank(contract.TopicIndexerDLQ), p.MaxRank(), len(p.StageTopics()))
+	}
+	if names := p.StageNames(); !slices.Equal(names, contract.Stages) ||
+		!slices.Equal(names[:3], []contract.Stage{contract.StageTranscode, contract.StageThumbnail, contract.StageIndexer}) {
+		t.Errorf("StageNames = %v, contract.Stages = %v; want both to start with transcode, thumbnail, indexer", names, contract.Stages)
 	}
 	for _, s := range contract.Stages {
 		spec, ok := p.Stage(s)

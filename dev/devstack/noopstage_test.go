@@ -32,12 +32,15 @@ const (
 	noopType   = "dev.vidpipe.video.nooped.v1"
 )
 
-// noopDeclared is contract.DefaultPipeline with the noop stage appended.
+// noopDeclared is contract.DefaultPipeline with the noop stage appended: it
+// consumes the last step (video.ready).
 func noopDeclared(t *testing.T) (contract.Pipeline, contract.StageSpec) {
 	t.Helper()
-	spec := contract.StageSpec{Name: noopStage, Input: contract.TopicReady, DLQ: noopDLQ,
+	def := contract.DefaultPipeline()
+	last, _ := def.StepAt(def.MaxRank())
+	spec := contract.StageSpec{Name: noopStage, Input: last.Topic, DLQ: noopDLQ,
 		Output: contract.Step{Topic: noopOutput, Type: noopType, Status: "nooped", Decode: contract.DecodeAs[contract.VideoReady]}}
-	p, err := contract.DefaultPipeline().With(spec)
+	p, err := def.With(spec)
 	if err != nil {
 		t.Fatalf("declare the noop stage: %v", err)
 	}
@@ -63,7 +66,7 @@ func TestRunDeclaredStage(t *testing.T) {
 	dir := mustStackDir(t)
 	ports := mustFreePorts(t, 3)
 	services := ServicesOf(p)
-	if want := []string{UploadAPI, Transcode, Thumbnail, Indexer, noopStage}; !slices.Equal(services, want) {
+	if want := append(slices.Clone(Services), noopStage); !slices.Equal(services, want) {
 		t.Fatalf("ServicesOf = %v, want %v", services, want)
 	}
 	env := append(os.Environ(),
@@ -85,7 +88,7 @@ func TestRunDeclaredStage(t *testing.T) {
 	ep := r.waitReady(t)
 
 	out := r.out.String()
-	for _, want := range []string{"building upload-api, transcode, thumbnail, indexer, noop into ", "starting noop-1 on "} {
+	for _, want := range []string{"building " + strings.Join(services, ", ") + " into ", "starting noop-1 on "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -123,8 +126,8 @@ func TestRunDeclaredStage(t *testing.T) {
 		hs = append(hs, contract.Header{Key: h.Key, Value: h.Value})
 	}
 	dl, ok := contract.ParseDeadLetter(hs)
-	if !ok || dl.Stage != noopStage || dl.Topic != contract.TopicReady || dl.Class != contract.ErrorClassPermanent || !strings.Contains(dl.Err, "refused by title") {
-		t.Errorf("dead letter of %s: %+v (ok %v), want stage noop, from video.ready, permanent, refused by title", refused, dl, ok)
+	if !ok || dl.Stage != noopStage || dl.Topic != spec.Input || dl.Class != contract.ErrorClassPermanent || !strings.Contains(dl.Err, "refused by title") {
+		t.Errorf("dead letter of %s: %+v (ok %v), want stage noop, from %s, permanent, refused by title", refused, dl, ok, spec.Input)
 	}
 
 	if err := r.shutdown(t); err != nil {

@@ -17,7 +17,7 @@ func TestPlanPorts(t *testing.T) {
 		want    []string // name:port, +ops:port for upload-api
 		wantErr string
 	}{
-		"default": {DefaultScale(), 8080,
+		"default": {scaleOf(testServices), 8080,
 			[]string{"upload-api-1:8080+ops:8084", "transcode-1:8081", "thumbnail-1:8082", "indexer-1:8083"}, ""},
 		"two transcoders": {Scale{UploadAPI: 1, Transcode: 2, Thumbnail: 1, Indexer: 1}, 8080,
 			[]string{"upload-api-1:8080+ops:8085", "transcode-1:8081", "transcode-2:8082", "thumbnail-1:8083", "indexer-1:8084"}, ""},
@@ -37,7 +37,7 @@ func TestPlanPorts(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			children, err := Plan(Services, tc.scale, tc.apiPort, infra)
+			children, err := Plan(testServices, tc.scale, tc.apiPort, infra)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Plan = %v, want an error containing %q", err, tc.wantErr)

@@ -2,10 +2,18 @@ package devstack
 
 import (
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vidpipe/vidpipe/contract"
 )
+
+// testServices are the services of the default pipeline's first three
+// stages: the tests of the plan's mechanics pin them, so that a stage added
+// to the table changes none of these tests.
+var testServices = []string{UploadAPI, Transcode, Thumbnail, Indexer}
 
 func TestParseScale(t *testing.T) {
 	tests := map[string]struct {
@@ -30,7 +38,7 @@ func TestParseScale(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := ParseScale(tc.values)
+			got, err := parseScale(testServices, tc.values)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("ParseScale(%q) = %v, %v; want an error containing %q", tc.values, got, err, tc.wantErr)
@@ -49,11 +57,19 @@ func TestParseScale(t *testing.T) {
 
 func TestScaleString(t *testing.T) {
 	s := Scale{Transcode: 2, UploadAPI: 1}
-	if got, want := s.String(), "upload-api=1,transcode=2,thumbnail=0,indexer=0"; got != want {
+	want, full := "upload-api=1,transcode=2", Scale{UploadAPI: 1, Transcode: 2}
+	for _, svc := range Services[2:] { // every other service of the table, at 0
+		want += "," + svc + "=0"
+		full[svc] = 0
+	}
+	if !strings.HasPrefix(want, "upload-api=1,transcode=2,thumbnail=0,indexer=0") {
+		t.Fatalf("Services = %v, want upload-api, transcode, thumbnail, indexer first", Services)
+	}
+	if got := s.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	back, err := ParseScale([]string{s.String()})
-	if err != nil || !maps.Equal(back, Scale{UploadAPI: 1, Transcode: 2, Thumbnail: 0, Indexer: 0}) {
+	if err != nil || !maps.Equal(back, full) {
 		t.Errorf("ParseScale(String()) = %v, %v; want the same scale", back, err)
 	}
 }
@@ -62,13 +78,19 @@ func TestScaleString(t *testing.T) {
 // children's ports come from the pipeline table; a declared stage is one
 // more worker, after the others, and --scale knows it.
 func TestServicesFollowPipeline(t *testing.T) {
-	p, _ := noopDeclared(t)
+	if want := ServicesOf(contract.DefaultPipeline()); !slices.Equal(Services, want) {
+		t.Fatalf("Services = %v, want ServicesOf(DefaultPipeline) %v", Services, want)
+	}
+	base := contract.DefaultPipeline()
+	base.Stages = base.Stages[:3] // transcode, thumbnail, indexer
+	p, err := base.With(contract.StageSpec{Name: noopStage, Input: contract.TopicReady, DLQ: noopDLQ,
+		Output: contract.Step{Topic: noopOutput, Type: noopType, Status: "nooped", Decode: contract.DecodeAs[contract.VideoReady]}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	services := ServicesOf(p)
 	if got := strings.Join(services, ","); got != "upload-api,transcode,thumbnail,indexer,noop" {
 		t.Fatalf("ServicesOf = %s", got)
-	}
-	if got := strings.Join(Services, ","); got != "upload-api,transcode,thumbnail,indexer" {
-		t.Fatalf("Services = %s, want the default pipeline's", got)
 	}
 	s, err := parseScale(services, []string{"noop=2"})
 	if err != nil {
@@ -77,8 +99,8 @@ func TestServicesFollowPipeline(t *testing.T) {
 	if want := (Scale{UploadAPI: 1, Transcode: 1, Thumbnail: 1, Indexer: 1, noopStage: 2}); !maps.Equal(s, want) {
 		t.Fatalf("scale = %v, want %v", s, want)
 	}
-	if got, want := s.String(), "upload-api=1,transcode=1,thumbnail=1,indexer=1,noop=2"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
+	if got := s.String(); !strings.HasSuffix(got, ",noop=2") || !strings.HasPrefix(got, "upload-api=1,transcode=1,thumbnail=1,indexer=1,") {
+		t.Errorf("String() = %q, want the table's services, then noop=2", got)
 	}
 	if _, err := ParseScale([]string{"noop=1"}); err == nil || !strings.Contains(err.Error(), `unknown service "noop"`) {
 		t.Errorf("ParseScale of a stage the default pipeline lacks: %v", err)

@@ -104,7 +104,9 @@ func TestLineShowsDeadLetterValueRef(t *testing.T) {
 // Options.Pipeline, so a stage declared in the table is watched with no
 // list to update, and its longer topic names keep the columns aligned.
 func TestFollowPipelineTopics(t *testing.T) {
-	p, err := contract.DefaultPipeline().With(contract.StageSpec{Name: "noop", Input: contract.TopicReady, DLQ: "video.noop-stage.dlq",
+	def := contract.DefaultPipeline()
+	last, _ := def.StepAt(def.MaxRank())
+	p, err := def.With(contract.StageSpec{Name: "noop", Input: last.Topic, DLQ: "video.noop-stage.dlq",
 		Output: contract.Step{Topic: "video.nooped", Type: "dev.vidpipe.video.nooped.v1", Status: "nooped", Decode: contract.DecodeAs[contract.VideoReady]}})
 	if err != nil {
 		t.Fatal(err)

@@ -101,13 +101,13 @@ type observation struct {
 	failedStage contract.Stage
 	// staleRank is, for a dead letter, the rank the failed stage's success
 	// reaches: at or beyond it the dead letter is stale.
-	staleRank int
-	reason      string
-	errorClass  string
-	errorCode   string
-	attempts    int
-	video       *contract.Video // nil when the value could not be decoded in full
-	ready       *contract.VideoReady
+	staleRank  int
+	reason     string
+	errorClass string
+	errorCode  string
+	attempts   int
+	video      *contract.Video // nil when the value could not be decoded in full
+	ready      *contract.VideoReady
 }
 
 // row is a video's stored state.

@@ -87,7 +87,9 @@ func TestOpenAPIStatusesMatchPipeline(t *testing.T) {
 	}
 
 	// A stage declared in the table but not in openapi.yaml is named.
-	p, err := contract.DefaultPipeline().With(contract.StageSpec{Name: "captions", Input: contract.TopicReady, DLQ: "video.captions.dlq",
+	def := contract.DefaultPipeline()
+	last, _ := def.StepAt(def.MaxRank())
+	p, err := def.With(contract.StageSpec{Name: "captions", Input: last.Topic, DLQ: "video.captions.dlq",
 		Output: contract.Step{Topic: "video.captioned", Type: "dev.vidpipe.video.captioned.v1", Status: "captioned", Decode: contract.DecodeAs[contract.VideoReady]}})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,9 @@
 // plus its own noop section naming its topics and event type, which the
 // test sets from its declaration), and platform/stage runs it.
 //
-// Its handler consumes video.ready and re-publishes the document, as the
-// noop section's event type, to the noop section's output topic. It honours
+// Its handler consumes the noop section's input (the pipeline's last step,
+// video.ready), decoding each event as contract.VideoReady, and re-publishes
+// the document, as the noop section's event type, to its output topic. It honours
 // the stage contract: an event whose title starts with "noop-fail" is
 // refused as permanent, so the runtime dead-letters it to the noop section's
 // dead-letter topic.
