@@ -20,6 +20,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -40,16 +41,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func mustClip(tb testing.TB) []byte {
@@ -88,7 +79,7 @@ func TestRun(t *testing.T) {
 	mi := harness.SharedMinIO(t)
 	dbURL := harness.MustDatabase(t, harness.SharedPostgres(t))
 	bucket := harness.RandomName("api") // created by run (EnsureBucket)
-	addr, opsAddr := freeAddr(t), freeAddr(t)
+	addr, opsAddr := launch.MustFreeAddr(t), launch.MustFreeAddr(t)
 	env := map[string]string{
 		"VIDPIPE_KAFKA_BROKERS":   strings.Join(k.Brokers, ","),
 		"VIDPIPE_S3_ENDPOINT":     mi.Endpoint,
@@ -128,8 +119,8 @@ func TestRun(t *testing.T) {
 		return resp.StatusCode, b
 	}
 	get := func(path, token string) (int, []byte) { return getURL(base+path, token) }
-	waitFor(t, "/healthz", time.Minute, func() bool { c, _ := get("/healthz", ""); return c == 200 })
-	waitFor(t, "ops /readyz", time.Minute, func() bool { c, _ := getURL(ops+"/readyz", ""); return c == 200 })
+	launch.MustWaitHTTP(t, base+"/healthz", time.Minute)
+	launch.MustWaitHTTP(t, ops+"/readyz", time.Minute)
 	// /readyz and /metrics are on api.ops_addr only; /healthz on both.
 	for _, path := range []string{"/readyz", "/metrics"} {
 		if c, b := get(path, ""); c != http.StatusNotFound {
