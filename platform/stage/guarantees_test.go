@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,41 +36,12 @@ import (
 	"github.com/vidpipe/vidpipe/platform/storage"
 )
 
-// metricValue reads one sample (name with labels, as printed) from /metrics.
-func metricValue(t *testing.T, addr, series string) float64 {
+// metricValue reads the first sample of name whose labels include the
+// pairs of labels from /metrics; 0 when there is none.
+func metricValue(t *testing.T, addr, name string, labels ...string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if name == series || matchLabels(name, series) {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
-			return v
-		}
-	}
-	return 0
-}
-
-// matchLabels reports whether every label of want ("name{a="x"}") is in got.
-func matchLabels(got, want string) bool {
-	gn, gl, _ := strings.Cut(got, "{")
-	wn, wl, _ := strings.Cut(want, "{")
-	if gn != wn {
-		return false
-	}
-	for _, l := range strings.Split(strings.TrimSuffix(wl, "}"), ",") {
-		if l != "" && !strings.Contains(gl, l) {
-			return false
-		}
-	}
-	return true
+	v, _ := scrape(t, addr).Value(name, labels...)
+	return v
 }
 
 func healthz(t *testing.T, addr string) (int, string) {
@@ -367,7 +337,7 @@ func TestMissingOutputTopicFailsHealthz(t *testing.T) {
 	if !strings.Contains(body, contract.TopicTranscoded) {
 		t.Errorf("/healthz body %q does not name the failing topic", body)
 	}
-	if v := metricValue(t, addr, `vidpipe_stage_publish_errors_total{class="topic",kind="output"}`); v < 1 {
+	if v := metricValue(t, addr, "vidpipe_stage_publish_errors_total", "class", "topic", "kind", "output"); v < 1 {
 		t.Errorf(`vidpipe_stage_publish_errors_total{class="topic"} = %v, want ≥ 1`, v)
 	}
 	if v := metricValue(t, addr, "vidpipe_stage_stuck_seconds"); v < 1 {

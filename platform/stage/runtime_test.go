@@ -23,6 +23,7 @@ import (
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/platform/config"
+	"github.com/vidpipe/vidpipe/platform/promtext"
 	"github.com/vidpipe/vidpipe/platform/stage"
 )
 
@@ -214,14 +215,18 @@ func TestTransientErrorIsRetriedThenSucceeds(t *testing.T) {
 	}
 	e.waitLag(t, contract.TopicUploaded)
 	metrics := scrape(t, r.httpAddr(t))
-	for _, want := range []string{
-		`vidpipe_stage_messages_total{outcome="retried",stage="transcode"} 2`,
-		`vidpipe_stage_messages_total{outcome="ok",stage="transcode"} 1`,
-		`vidpipe_stage_messages_total{outcome="dead_lettered",stage="transcode"} 0`,
-		`vidpipe_stage_handler_duration_seconds_count{result="error",stage="transcode"} 2`,
+	for _, want := range []struct {
+		name   string
+		labels []string
+		value  float64
+	}{
+		{"vidpipe_stage_messages_total", []string{"outcome", "retried", "stage", "transcode"}, 2},
+		{"vidpipe_stage_messages_total", []string{"outcome", "ok", "stage", "transcode"}, 1},
+		{"vidpipe_stage_messages_total", []string{"outcome", "dead_lettered", "stage", "transcode"}, 0},
+		{"vidpipe_stage_handler_duration_seconds_count", []string{"result", "error", "stage", "transcode"}, 2},
 	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %q", want)
+		if got, ok := metrics.Value(want.name, want.labels...); !ok || got != want.value {
+			t.Errorf("%s%q = %v (present %v), want %v", want.name, want.labels, got, ok, want.value)
 		}
 	}
 	if n := len(e.k.ReadAll(t, contract.TopicTranscodeDLQ, 0, 200*time.Millisecond)); n != 0 {
@@ -570,9 +575,12 @@ func TestNotReadyUntilKafkaIsUp(t *testing.T) {
 	if out := e.k.ReadAll(t, contract.TopicTranscoded, 1, 30*time.Second); string(out[0].Key) != in.VideoID {
 		t.Fatal("not processed after Kafka came up")
 	}
-	if m := scrape(t, http); !strings.Contains(m, `vidpipe_stage_consumer_lag{group="transcode",partition="0",stage="transcode",topic="video.uploaded"}`) ||
-		!strings.Contains(m, `vidpipe_stage_ready{stage="transcode"} 1`) {
-		t.Errorf("metrics lack lag or ready series:\n%s", m)
+	m := scrape(t, http)
+	if _, ok := m.Value("vidpipe_stage_consumer_lag", "group", "transcode", "partition", "0", "stage", "transcode", "topic", "video.uploaded"); !ok {
+		t.Error("metrics lack the lag series of partition 0")
+	}
+	if v, ok := m.Value("vidpipe_stage_ready", "stage", "transcode"); !ok || v != 1 {
+		t.Errorf("vidpipe_stage_ready = %v (present %v), want 1", v, ok)
 	}
 }
 
@@ -587,11 +595,12 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func scrape(t *testing.T, addr string) string {
+// scrape reads the runtime's /metrics.
+func scrape(t *testing.T, addr string) promtext.Families {
 	t.Helper()
-	code, body := get(t, "http://"+addr+"/metrics")
-	if code != 200 {
-		t.Fatalf("/metrics = %d", code)
+	f, err := promtext.Scrape(context.Background(), "http://"+addr+"/metrics")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return body
+	return f
 }

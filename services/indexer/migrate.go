@@ -9,15 +9,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/platform/migrate"
 )
 
-// Backoff of MigrateWithRetry.
-const (
-	migrateBackoffInitial = 250 * time.Millisecond
-	migrateBackoffMax     = 5 * time.Second
-)
+// migrateRetry paces MigrateWithRetry: 250ms doubling to 5s, no jitter.
+var migrateRetry = backoff.Policy{Initial: 250 * time.Millisecond, Max: 5 * time.Second}
 
 // MigrateWithRetry applies the catalog migrations, retrying while the
 // database is unreachable or still starting (backoff 250ms doubling to 5s)
@@ -27,7 +25,6 @@ const (
 func MigrateWithRetry(ctx context.Context, pool *pgxpool.Pool, wait time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	delay := migrateBackoffInitial
 	for attempt := 1; ; attempt++ {
 		applied, err := catalog.Migrate(ctx, pool)
 		if err == nil {
@@ -39,13 +36,11 @@ func MigrateWithRetry(ctx context.Context, pool *pgxpool.Pool, wait time.Duratio
 		if !retryable(err) {
 			return err
 		}
+		delay := migrateRetry.Delay(attempt)
 		log.WarnContext(ctx, "catalog not reachable, retrying migrations", "attempt", attempt, "in", delay, "err", err)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, delay) {
 			return fmt.Errorf("migrations: database unreachable for %s: %w", wait, err)
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, migrateBackoffMax)
 	}
 }
 

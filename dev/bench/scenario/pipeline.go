@@ -14,6 +14,7 @@ import (
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/stats"
 	"github.com/vidpipe/vidpipe/dev/devstack"
+	"github.com/vidpipe/vidpipe/platform/promtext"
 )
 
 // PipelineOptions configure the end-to-end and memory scenarios.
@@ -236,9 +237,9 @@ func pipeline(ctx context.Context, env Env, o PipelineOptions, e2e, mem *report.
 // pipelineOnce sends the clip through and measures its trip.
 func pipelineOnce(ctx context.Context, st *Stack, services map[string]*Service, api *apiClient, obs *kload.Observer, clip, toolLog string, r int) (pipelineRun, error) {
 	pr := pipelineRun{handler: map[string]float64{}, ffmpeg: map[string]float64{}, ffprobe: map[string]float64{}}
-	before := map[string]string{}
+	before := map[string]promtext.Families{}
 	for _, s := range workerStages {
-		m, err := scrape(ctx, services[s].OpsURL("/metrics"))
+		m, err := promtext.Scrape(ctx, services[s].OpsURL("/metrics"))
 		if err != nil {
 			return pr, err
 		}
@@ -289,17 +290,17 @@ func pipelineOnce(ctx context.Context, st *Stack, services map[string]*Service, 
 	// The indexer's handler has finished when video.ready exists; give the
 	// metrics a moment to be scraped consistently.
 	for _, s := range workerStages {
-		after, err := scrape(ctx, services[s].OpsURL("/metrics"))
+		after, err := promtext.Scrape(ctx, services[s].OpsURL("/metrics"))
 		if err != nil {
 			return pr, err
 		}
 		name := "vidpipe_stage_handler_duration_seconds_sum"
-		pr.handler[s] = metricSum(after, name, `result="ok"`) - metricSum(before[s], name, `result="ok"`)
-		if metricSum(after, name, `result="error"`) != metricSum(before[s], name, `result="error"`) {
+		pr.handler[s] = after.Sum(name, "result", "ok") - before[s].Sum(name, "result", "ok")
+		if after.Sum(name, "result", "error") != before[s].Sum(name, "result", "error") {
 			return pr, fmt.Errorf("%s: a handler attempt failed during the run (retried): the timing is not clean", s)
 		}
 		if s == string(contract.StageTranscode) {
-			pr.metric = metricSum(after, "vidpipe_transcode_ffmpeg_run_seconds_sum") - metricSum(before[s], "vidpipe_transcode_ffmpeg_run_seconds_sum")
+			pr.metric = after.Sum("vidpipe_transcode_ffmpeg_run_seconds_sum") - before[s].Sum("vidpipe_transcode_ffmpeg_run_seconds_sum")
 		}
 	}
 	tools, err := readToolRuns(toolLog)

@@ -14,17 +14,18 @@ import (
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/kafkaconn"
 	"github.com/vidpipe/vidpipe/platform/topics"
+	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 )
 
-// DefaultGroup is the projection's consumer group id.
-const DefaultGroup = "upload-api"
+// DefaultGroup is the projection's consumer group id: the service name.
+const DefaultGroup = uploadapi.Service
 
 // Consumer feeds every stage topic and every dead-letter topic into a Store
 // as a member of its own consumer group.
 type Consumer struct {
-	cfg        config.Kafka
-	store      *Store
-	log        *slog.Logger
+	cfg    config.Kafka
+	store  *Store
+	log    *slog.Logger
 	group  string
 	topics []string
 	// retry paces the attempts to apply a record (equal jitter); a failed
@@ -106,7 +107,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	clientID := c.cfg.ClientID
 	if clientID == "" {
-		clientID = "upload-api"
+		clientID = uploadapi.Service // as config.Load sets it
 	}
 	dialer, err := kafkaconn.Dialer(c.cfg, &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true})
 	if err != nil {
