@@ -10,7 +10,10 @@ export GOFLAGS ?= -buildvcs=false
 # Override with make GOTOOLCHAIN=local.
 export GOTOOLCHAIN := go1.26.11
 
-MODULES := contract platform dev services/upload-api services/transcode services/thumbnail services/indexer deploy dev/e2e dev/bench
+# The workspace's modules, from go.work's use block (go list -m lists every
+# module of the workspace; its Dir is absolute): a module added to go.work
+# is tidied with no edit here.
+MODULES = $(shell go list -m -f '{{.Dir}}')
 TEST_TIMEOUT ?= 20m
 ARGS ?=
 

@@ -14,18 +14,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/scenario"
+	"github.com/vidpipe/vidpipe/dev/devstack"
 	"github.com/vidpipe/vidpipe/dev/launch"
 )
 
-// binaries are built once, before the scenarios run.
-var binaries = []string{
-	"./services/upload-api/cmd/upload-api",
-	"./services/transcode/cmd/transcode",
-	"./services/thumbnail/cmd/thumbnail",
-	"./services/indexer/cmd/indexer",
-	"./dev/bench/cmd/vidpipe-benchworker",
+// binaries are built once, before the scenarios run: upload-api and every
+// stage of the pipeline table (contract.DefaultPipeline), from their main
+// packages (devstack.PackagePath), and the bench's own worker.
+var binaries = benchBinaries(contract.DefaultPipeline())
+
+// benchBinaries lists the main packages the scenarios start for p.
+func benchBinaries(p contract.Pipeline) []string {
+	out := []string{devstack.PackagePath(devstack.UploadAPI)}
+	for _, s := range p.StageNames() {
+		out = append(out, devstack.PackagePath(string(s)))
+	}
+	return append(out, "./dev/bench/cmd/vidpipe-benchworker")
 }
 
 // run parses the flags, builds the binaries, runs the selected scenarios

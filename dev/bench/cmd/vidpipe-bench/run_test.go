@@ -5,8 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vidpipe/vidpipe/contract"
 )
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -93,5 +96,31 @@ func TestMicroSection(t *testing.T) {
 	}
 	if s := microSection("PASS\n"); s.Err == nil {
 		t.Fatal("no results, no error")
+	}
+}
+
+// The bench builds upload-api, every stage of the table (a stage added to
+// contract.DefaultPipeline needs no edit here) and its own worker.
+func TestBenchBinaries(t *testing.T) {
+	t.Parallel()
+	want := []string{
+		"./services/upload-api/cmd/upload-api",
+		"./services/transcode/cmd/transcode",
+		"./services/thumbnail/cmd/thumbnail",
+		"./services/indexer/cmd/indexer",
+		"./dev/bench/cmd/vidpipe-benchworker",
+	}
+	if !slices.Equal(binaries, want) {
+		t.Errorf("binaries = %q, want %q", binaries, want)
+	}
+	p, err := contract.DefaultPipeline().With(contract.StageSpec{
+		Name: "captions", Input: contract.TopicReady, DLQ: "video.captions.dlq",
+		Output: contract.Step{Topic: "video.captioned", Type: "dev.vidpipe.video.captioned.v1", Status: "captioned", Decode: contract.DecodeAs[contract.VideoReady]},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := benchBinaries(p); !slices.Contains(got, "./services/captions/cmd/captions") {
+		t.Errorf("with a captions stage: %q lacks ./services/captions/cmd/captions", got)
 	}
 }
