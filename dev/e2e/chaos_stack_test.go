@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/platform/procgroup"
+	"github.com/vidpipe/vidpipe/platform/promtext"
 )
 
 // chaosStack is the whole pipeline as the chaos test runs it: a persistent
@@ -382,71 +382,30 @@ const (
 	counterCommitErrors   = "commit_errors"   // vidpipe_stage_commit_errors_total
 )
 
-// parseStageMetrics reads a Prometheus text exposition and returns
-// vidpipe_stage_messages_total by outcome, the publish retries and commit
-// errors (counterPublishRetries, counterCommitErrors), and
+// parseStageMetrics reads a Prometheus text exposition (platform/promtext)
+// and returns vidpipe_stage_messages_total by outcome, the publish retries
+// and commit errors (counterPublishRetries, counterCommitErrors), and
 // vidpipe_stage_in_flight.
 func parseStageMetrics(r io.Reader) (counters map[string]float64, inFlight float64, err error) {
-	counters = map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, labels, value, ok := splitSample(line)
-		if !ok {
-			continue
-		}
-		switch name {
-		case "vidpipe_stage_messages_total":
-			outcome := labelValue(labels, "outcome")
-			if outcome == "" {
-				return nil, 0, fmt.Errorf("sample without outcome: %q", line)
-			}
-			counters[outcome] += value
-		case "vidpipe_stage_publish_retries_total":
-			counters[counterPublishRetries] += value
-		case "vidpipe_stage_commit_errors_total":
-			counters[counterCommitErrors] += value
-		case "vidpipe_stage_in_flight":
-			inFlight += value
-		}
-	}
-	if err := sc.Err(); err != nil {
+	fams, err := promtext.Parse(r)
+	if err != nil {
 		return nil, 0, fmt.Errorf("read metrics: %w", err)
 	}
-	return counters, inFlight, nil
-}
-
-// splitSample splits `name{labels} value` (labels optional).
-func splitSample(line string) (name, labels string, value float64, ok bool) {
-	line = strings.TrimSpace(line)
-	sp := strings.LastIndexByte(line, ' ')
-	if sp < 0 {
-		return "", "", 0, false
-	}
-	v, err := strconv.ParseFloat(line[sp+1:], 64)
-	if err != nil {
-		return "", "", 0, false
-	}
-	head := line[:sp]
-	if i := strings.IndexByte(head, '{'); i >= 0 && strings.HasSuffix(head, "}") {
-		return head[:i], head[i+1 : len(head)-1], v, true
-	}
-	return head, "", v, true
-}
-
-// labelValue returns the value of label key in `a="x",b="y"`.
-func labelValue(labels, key string) string {
-	for _, kv := range strings.Split(labels, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.Trim(v, `"`)
+	counters = map[string]float64{}
+	for _, s := range fams.Series("vidpipe_stage_messages_total") {
+		outcome := s.Labels["outcome"]
+		if outcome == "" {
+			return nil, 0, fmt.Errorf("vidpipe_stage_messages_total sample without outcome: %v", s.Labels)
 		}
+		counters[outcome] += s.Value
 	}
-	return ""
+	if _, ok := fams.Value("vidpipe_stage_publish_retries_total"); ok {
+		counters[counterPublishRetries] = fams.Sum("vidpipe_stage_publish_retries_total")
+	}
+	if _, ok := fams.Value("vidpipe_stage_commit_errors_total"); ok {
+		counters[counterCommitErrors] = fams.Sum("vidpipe_stage_commit_errors_total")
+	}
+	return counters, fams.Sum("vidpipe_stage_in_flight"), nil
 }
 
 // scrapeLoop scrapes every worker every interval until ctx is done, so

@@ -97,9 +97,41 @@ func (f Families) Sum(name string, labels ...string) float64 {
 	return sum
 }
 
+// Series is one sample: its labels (plus "le" for a histogram bucket) and
+// its value.
+type Series struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Series returns every sample of name (as the text format shows it, see
+// Value) whose labels include every pair of labels, in exposition order.
+func (f Families) Series(name string, labels ...string) []Series {
+	var out []Series
+	f.eachSeries(name, labels, func(have map[string]string, x sample) bool {
+		l := have
+		if x.le != "" {
+			l = make(map[string]string, len(have)+1)
+			for k, v := range have {
+				l[k] = v
+			}
+			l["le"] = x.le
+		}
+		out = append(out, Series{Labels: l, Value: x.v})
+		return true
+	})
+	return out
+}
+
 // each calls fn with the value of every sample of name matching labels,
 // until fn returns false.
 func (f Families) each(name string, labels []string, fn func(float64) bool) {
+	f.eachSeries(name, labels, func(_ map[string]string, x sample) bool { return fn(x.v) })
+}
+
+// eachSeries calls fn with the labels and sample of every sample of name
+// matching labels, until fn returns false.
+func (f Families) eachSeries(name string, labels []string, fn func(map[string]string, sample) bool) {
 	want := map[string]string{}
 	for i := 0; i+1 < len(labels); i += 2 {
 		want[labels[i]] = labels[i+1]
@@ -123,7 +155,7 @@ func (f Families) each(name string, labels []string, fn func(float64) bool) {
 			have[lp.GetName()] = lp.GetValue()
 		}
 		for _, x := range samples(fam.GetType(), m, suffix) {
-			if matches(have, x.le, want) && !fn(x.v) {
+			if matches(have, x.le, want) && !fn(have, x) {
 				return
 			}
 		}

@@ -124,3 +124,30 @@ func TestScrape(t *testing.T) {
 		t.Errorf("scrape of a 404: err = %v", err)
 	}
 }
+
+func TestSeriesListsEverySampleWithItsLabels(t *testing.T) {
+	fams, err := promtext.Parse(strings.NewReader(`# TYPE m counter
+m{outcome="ok",stage="a"} 2
+m{outcome="retried",stage="a"} 1
+m{outcome="ok",stage="b"} 5
+# TYPE h histogram
+h_bucket{le="1"} 3
+h_bucket{le="+Inf"} 4
+h_sum 2.5
+h_count 4
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fams.Series("m", "outcome", "ok")
+	if len(got) != 2 || got[0].Labels["stage"] != "a" || got[0].Value != 2 || got[1].Labels["stage"] != "b" || got[1].Value != 5 {
+		t.Fatalf("Series(m, outcome=ok) = %+v", got)
+	}
+	b := fams.Series("h_bucket")
+	if len(b) != 2 || b[1].Labels["le"] != "+Inf" || b[1].Value != 4 {
+		t.Fatalf("Series(h_bucket) = %+v", b)
+	}
+	if s := fams.Series("missing"); s != nil {
+		t.Fatalf("Series(missing) = %+v, want nil", s)
+	}
+}
