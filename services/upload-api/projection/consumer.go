@@ -68,15 +68,20 @@ func WithRetryBackoff(min, max time.Duration) ConsumerOption {
 	return func(c *Consumer) { c.retry.Initial, c.retry.Max = min, max }
 }
 
-// NewConsumer returns a consumer of contract.StageTopics() and
-// contract.DLQTopics() that applies each record to store. A nil logger means
+// NewConsumer returns a consumer of every topic of the store's pipeline
+// (Store.Pipeline().AllTopics(): the steps' topics and the dead-letter
+// topics) that applies each record to store. A nil logger means
 // slog.Default().
 func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...ConsumerOption) *Consumer {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	topics := contract.AllTopics()
+	if store != nil {
+		topics = store.Pipeline().AllTopics()
+	}
 	c := &Consumer{cfg: cfg, store: store, log: logger, group: DefaultGroup,
-		topics:       contract.AllTopics(),
+		topics:       topics,
 		retry:        backoff.Policy{Initial: DefaultRetryMin, Max: DefaultRetryMax, EqualJitter: true},
 		stallTimeout: 30 * time.Second}
 	for _, o := range opts {

@@ -3,10 +3,12 @@ package projection
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 // videoNooped is the event of a stage declared only here, "noop", which
@@ -136,5 +138,18 @@ func TestOpenRefusesInvalidPipeline(t *testing.T) {
 	defer cancel()
 	if _, err := Open(ctx, MustPool(t, MustNewDatabase(t)), WithPipeline(p)); err == nil {
 		t.Fatal("Open accepted a pipeline whose thumbnail stage does not consume transcode's output")
+	}
+}
+
+// TestConsumerReadsThePipelinesTopics: a consumer of a store with an extra
+// stage subscribes to that stage's output and dead-letter topics too.
+func TestConsumerReadsThePipelinesTopics(t *testing.T) {
+	url := MustNewDatabase(t)
+	s := MustStore(t, url, WithPipeline(noopPipeline(t)))
+	c := NewConsumer(config.Kafka{}, s, nil)
+	for _, topic := range []string{contract.TopicUploaded, contract.TopicIndexerDLQ, "video.nooped", "video.noop.dlq"} {
+		if !slices.Contains(c.topics, topic) {
+			t.Errorf("consumer topics %v lack %s", c.topics, topic)
+		}
 	}
 }

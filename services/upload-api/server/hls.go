@@ -112,7 +112,7 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 				return
 			}
 			st, err := status.Get(ctx, user, id)
-			if err != nil || st.Status != projection.StatusReady {
+			if err != nil || st.Ready == nil || st.Status == projection.StatusFailed { // the ready document holds the HLS keys}
 				if err != nil && !errors.Is(err, projection.ErrNotFound) {
 					writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
 					return

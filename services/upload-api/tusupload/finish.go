@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/services/upload-api/apierror"
 	"github.com/vidpipe/vidpipe/services/upload-api/sniff"
 )
@@ -82,12 +83,15 @@ func (t *Handler) finalize(ctx context.Context, fi handler.FileInfo) error {
 	return nil
 }
 
-// mark writes the submitted marker, trying a few times.
+// markPace spaces the marker's three tries: 200ms, then 400ms.
+var markPace = backoff.Policy{Initial: 200 * time.Millisecond, Max: 400 * time.Millisecond}
+
+// mark writes the submitted marker, trying three times while ctx lasts.
 func (t *Handler) mark(ctx context.Context, id string) error {
 	var err error
 	for i := 0; i < 3; i++ {
-		if i > 0 {
-			time.Sleep(time.Duration(i) * 200 * time.Millisecond)
+		if i > 0 && !backoff.Sleep(ctx, markPace.Delay(i)) {
+			break
 		}
 		if err = t.store.markSubmitted(ctx, id); err == nil {
 			return nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // errStopped is returned by a start phase that was cancelled while waiting
@@ -25,20 +27,18 @@ func stoppedOr(ctx context.Context, err error) error {
 // ctx.Err()), backing off from 500ms to 5s and logging each failure: a
 // dependency that is still starting delays the start instead of failing it.
 func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
-	delay := 500 * time.Millisecond
-	for {
+	pace := backoff.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second}
+	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := fn(actx)
 		cancel()
 		if err == nil {
 			return nil
 		}
+		delay := pace.Delay(attempt)
 		log.Warn("waiting for a dependency", "step", what, "retry_in", delay, "err", err)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, delay) {
 			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, 5*time.Second)
 	}
 }
