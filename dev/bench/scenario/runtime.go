@@ -59,10 +59,10 @@ func (o *RuntimeOptions) defaults() {
 }
 
 // The producer and commit settings shared by both implementations: the
-// services' defaults (config.Stage: batch_timeout 5ms, commit_interval 1s).
-const (
-	benchBatchTimeout   = 5 * time.Millisecond
-	benchCommitInterval = time.Second
+// services' defaults (config.DefaultStage: batch_timeout, commit_interval).
+var (
+	benchBatchTimeout   = config.DefaultStage().BatchTimeout
+	benchCommitInterval = config.DefaultStage().CommitInterval
 )
 
 // loop is one implementation of the no-op stage: it runs until ctx is

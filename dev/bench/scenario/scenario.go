@@ -18,6 +18,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/stats"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // Env is what every scenario gets.
@@ -91,14 +92,10 @@ func ratioCheck(name string, value, baseline float64, unit string, target stats.
 	}
 }
 
-// sleepCtx waits d or until ctx is done.
+// sleepCtx waits d or until ctx is done (then it returns ctx.Err()).
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !backoff.Sleep(ctx, d) {
 		return ctx.Err()
 	}
+	return nil
 }

@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout io.Wr
 		Runtime: config.Stage{
 			Concurrency: *concurrency, MaxAttempts: 5, BackoffInitial: 500 * time.Millisecond, BackoffMax: 30 * time.Second,
 			AttemptTimeout: time.Minute, ShutdownGrace: 5 * time.Second,
-			BatchTimeout: 5 * time.Millisecond, CommitInterval: time.Second, HTTPAddr: *httpAddr,
+			HTTPAddr: *httpAddr, // batch_timeout and commit_interval: the services' defaults (zero)
 		},
 		Logger:     log,
 		InputTopic: *input, OutputTopic: *output, DLQTopic: *dlq, Group: *group,
