@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // The API-kill fault kills -9 the upload API while uploads have their bytes
@@ -445,7 +446,7 @@ func (d *chaosDriver) tusUntilFinished(ctx context.Context, tc *tusClient, in *c
 		res.rejected(status)
 		resumed = true
 		if probe && status != http.StatusConflict && status != http.StatusNotFound {
-			if !sleepCtx(ctx, 500*time.Millisecond) {
+			if !backoff.Sleep(ctx, 500*time.Millisecond) {
 				res.fail(fmt.Errorf("%s: tus upload %s not finished before the deadline (%d tries, last: %v)", in.title, up.id, in.tries, err))
 				return
 			}
@@ -454,7 +455,7 @@ func (d *chaosDriver) tusUntilFinished(ctx context.Context, tc *tusClient, in *c
 		}
 		// Resume: ask for the offset until the API answers.
 		for {
-			if !sleepCtx(ctx, 500*time.Millisecond) {
+			if !backoff.Sleep(ctx, 500*time.Millisecond) {
 				res.fail(fmt.Errorf("%s: tus upload %s not finished before the deadline (%d tries, last: %v)", in.title, up.id, in.tries, err))
 				return
 			}
@@ -567,7 +568,7 @@ func (c *tusClient) createRetrying(ctx context.Context, in *chaosInput) (*tusUpl
 		if status != 0 && status != http.StatusServiceUnavailable {
 			return nil, err
 		}
-		if !sleepCtx(ctx, 500*time.Millisecond) {
+		if !backoff.Sleep(ctx, 500*time.Millisecond) {
 			return nil, fmt.Errorf("not created before the deadline: %w", err)
 		}
 	}

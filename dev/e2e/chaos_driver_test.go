@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 )
 
 // Fault kinds injected by the chaos driver, in the order of one round.
@@ -89,7 +90,7 @@ func newChaosDriver(t *testing.T, s *chaosStack, rng *rand.Rand, media chaosMedi
 func (d *chaosDriver) run(ctx context.Context, rounds int) {
 	for r := 1; r <= rounds; r++ {
 		for i, f := range chaosFaults {
-			if !sleepCtx(ctx, faultPause) {
+			if !backoff.Sleep(ctx, faultPause) {
 				for rr := r; rr <= rounds; rr++ {
 					rest := chaosFaults
 					if rr == r {
@@ -151,7 +152,7 @@ func (d *chaosDriver) waitInFlight(ctx context.Context, procs []*chaosProc) *cha
 			fed = true
 			d.feed(ctx)
 		}
-		if !sleepCtx(ctx, 50*time.Millisecond) {
+		if !backoff.Sleep(ctx, 50*time.Millisecond) {
 			return nil
 		}
 	}

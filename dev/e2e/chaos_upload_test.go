@@ -22,6 +22,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/stage"
 )
 
@@ -245,7 +246,7 @@ func (s *chaosStack) uploadAll(ctx context.Context, ins []*chaosInput, interval 
 	res := newUploadResult()
 	client := &http.Client{Timeout: 2 * time.Minute}
 	for i, in := range ins {
-		if i > 0 && i%chaosBurst == 0 && !sleepCtx(ctx, chaosBurst*interval) {
+		if i > 0 && i%chaosBurst == 0 && !backoff.Sleep(ctx, chaosBurst*interval) {
 			var pending []string
 			for _, p := range ins[i:] {
 				pending = append(pending, p.title)
@@ -292,7 +293,7 @@ func (s *chaosStack) uploadUntilAccepted(ctx context.Context, client *http.Clien
 		if onRetry != nil {
 			onRetry()
 		}
-		if !sleepCtx(ctx, 500*time.Millisecond) {
+		if !backoff.Sleep(ctx, 500*time.Millisecond) {
 			res.fail(fmt.Errorf("%s: time budget ran out before it was accepted (%d tries, last: %v)", in.title, in.tries, err))
 			return false
 		}
@@ -382,16 +383,4 @@ func (s *chaosStack) status(ctx context.Context, id string) (videoStatus, error)
 		return st, nil
 	}
 	return st, fmt.Errorf("GET /v1/videos/%s: %s: %s", id, resp.Status, bytes.TrimSpace(b))
-}
-
-// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/vidpipe/vidpipe/platform/migrate"
@@ -27,11 +26,7 @@ const legacyTable = "indexer_schema_migrations"
 // Source returns the catalog's migrations for [migrate.Up]: the embedded
 // migrations/NNNN_*.sql files, versioned in [VersionTable].
 func Source() migrate.Source {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(fmt.Sprintf("catalog: embedded migrations: %v", err)) // the directive guarantees the directory
-	}
-	return migrate.Source{FS: sub, Table: VersionTable, Legacy: legacyTable}
+	return migrate.Embedded(migrationFiles, "migrations", VersionTable, legacyTable)
 }
 
 // Migrate applies the catalog migrations the database has not seen yet

@@ -49,6 +49,18 @@ type Source struct {
 	Legacy string
 }
 
+// Embedded returns the Source of the migrations in dir of fsys (an
+// embed.FS whose //go:embed directive names dir/*.sql), versioned in table
+// and adopting legacy (see Source). It panics when dir is not in fsys: the
+// embed directive guarantees it, so that is a build mistake.
+func Embedded(fsys fs.FS, dir, table, legacy string) Source {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("migrate: embedded migrations %s: %v", dir, err))
+	}
+	return Source{FS: sub, Table: table, Legacy: legacy}
+}
+
 // Migration is one migration Up applied.
 type Migration struct {
 	// Version is the number the file name starts with.

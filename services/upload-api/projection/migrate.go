@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/vidpipe/vidpipe/platform/migrate"
@@ -25,11 +24,7 @@ const legacyTable = "projection_migrations"
 // source returns the projection's migrations: the embedded
 // migrations/NNNN_description.sql files, NNNN being the version.
 func source() migrate.Source {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(fmt.Sprintf("projection: embedded migrations: %v", err)) // the directive guarantees the directory
-	}
-	return migrate.Source{FS: sub, Table: VersionTable, Legacy: legacyTable}
+	return migrate.Embedded(migrationFS, "migrations", VersionTable, legacyTable)
 }
 
 // Migrate applies the embedded migrations the database has not seen yet

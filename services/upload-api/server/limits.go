@@ -292,29 +292,6 @@ func tooSlowError(min int64, grace time.Duration) *apiError {
 		"the upload was slower than %d bytes/s on average after %s", min, grace).WithHeader("Connection", "close")
 }
 
-// capReader fails with err once more than max bytes were read.
-type capReader struct {
-	r   io.Reader
-	max int64
-	n   int64
-	err error
-}
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if c.n > c.max {
-		return 0, c.err
-	}
-	if rest := c.max + 1 - c.n; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.n > c.max {
-		return n, c.err
-	}
-	return n, err
-}
-
 // usageResponse is the body of GET /v1/usage.
 type usageResponse struct {
 	User string `json:"user"`
