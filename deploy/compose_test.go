@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,14 @@ import (
 // what is checked.
 func MustCompose(tb testing.TB) *types.Project {
 	tb.Helper()
+	p, err := loadCompose()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func loadCompose() (*types.Project, error) {
 	opts, err := cli.NewProjectOptions([]string{composePath},
 		cli.WithWorkingDirectory(repoRoot),
 		cli.WithEnv([]string{}),
@@ -35,24 +44,104 @@ func MustCompose(tb testing.TB) *types.Project {
 		cli.WithResolvedPaths(true),
 	)
 	if err != nil {
-		tb.Fatalf("compose options: %v", err)
+		return nil, fmt.Errorf("compose options: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p, err := opts.LoadProject(ctx)
 	if err != nil {
-		tb.Fatalf("load %s: %v", composePath, err)
+		return nil, fmt.Errorf("load %s: %w", composePath, err)
 	}
-	return p
+	return p, nil
+}
+
+// serviceArg is the build argument of deploy/Dockerfile's generic worker
+// targets (static-worker, media-worker: the stages that declare ARG
+// SERVICE): the binary the image ships, /out/SERVICE.
+const serviceArg = "SERVICE"
+
+// imageBuild is how an image is built from deploy/Dockerfile: a target
+// and the build arguments given a value.
+type imageBuild struct {
+	Target string
+	Args   map[string]string
+}
+
+// binary is the vidpipe binary the image runs: the SERVICE argument of a
+// generic target, else the target's name.
+func (b imageBuild) binary() string {
+	if v := b.Args[serviceArg]; v != "" {
+		return v
+	}
+	return b.Target
+}
+
+// buildOf returns how a compose service's image is built. ok is false for
+// a service that uses a published image.
+func buildOf(s types.ServiceConfig) (imageBuild, bool) {
+	if s.Build == nil {
+		return imageBuild{}, false
+	}
+	b := imageBuild{Target: s.Build.Target, Args: map[string]string{}}
+	for k, v := range s.Build.Args {
+		if v != nil {
+			b.Args[k] = *v
+		}
+	}
+	return b, true
 }
 
 // composeBinary returns the vidpipe binary a compose service runs: the
-// build target of deploy/Dockerfile. ok is false for other images.
+// SERVICE build argument of a generic worker target, else the build
+// target of deploy/Dockerfile. ok is false for other images.
 func composeBinary(s types.ServiceConfig) (string, bool) {
-	if s.Build == nil {
-		return "", false
+	b, ok := buildOf(s)
+	return b.binary(), ok
+}
+
+// genericTargets are the targets of df that take the SERVICE build
+// argument, in file order: the worker targets any stage's image is built
+// with.
+func genericTargets(df *dockerfile.File) []string {
+	var out []string
+	for _, st := range df.Stages {
+		if _, ok := st.Args()[serviceArg]; ok && st.Name != "" {
+			out = append(out, st.Name)
+		}
 	}
-	return s.Build.Target, true
+	return out
+}
+
+// composeBuilds maps each binary to how docker-compose.yml builds its
+// image (vidpipectl's by kafka-init): the one place that says which
+// Dockerfile target, with which arguments, makes a binary's image.
+var composeBuilds = sync.OnceValues(func() (map[string]imageBuild, error) {
+	p, err := loadCompose()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]imageBuild{}
+	for _, s := range p.Services {
+		if b, ok := buildOf(s); ok {
+			out[b.binary()] = b
+		}
+	}
+	return out, nil
+})
+
+// MustImageBuild returns how the image of binary is built (from
+// docker-compose.yml).
+func MustImageBuild(tb testing.TB, binary string) imageBuild {
+	tb.Helper()
+	builds, err := composeBuilds()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, ok := builds[binary]
+	if !ok {
+		tb.Fatalf("no service of %s builds the image of %s", composePath, binary)
+	}
+	return b
 }
 
 // composeEnv returns the service's environment: the image's ENV under the
@@ -60,8 +149,8 @@ func composeBinary(s types.ServiceConfig) (string, bool) {
 func composeEnv(tb testing.TB, df *dockerfile.File, s types.ServiceConfig) map[string]string {
 	tb.Helper()
 	env := map[string]string{}
-	if bin, ok := composeBinary(s); ok {
-		env = MustImageEnv(tb, df, bin)
+	if b, ok := buildOf(s); ok {
+		env = MustTargetEnv(tb, df, b.Target)
 	}
 	for k, v := range s.Environment {
 		if v == nil {
@@ -127,10 +216,21 @@ func TestComposeBuilds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", dfPath, err)
 			}
-			if s.Build.Target == "" || !slices.Contains(df.Targets(), s.Build.Target) {
-				t.Errorf("build target %q is not a stage of %s (stages: %v)", s.Build.Target, dfPath, df.Targets())
+			st, ok := df.Stage(s.Build.Target)
+			if s.Build.Target == "" || !ok {
+				t.Fatalf("build target %q is not a stage of %s (stages: %v)", s.Build.Target, dfPath, df.Targets())
 			}
-			if want := imageRepo + s.Build.Target + ":dev"; s.Image != want {
+			// A generic worker target gets the binary as SERVICE; another
+			// target takes no SERVICE (it would be ignored).
+			b, _ := buildOf(s)
+			_, generic := st.Args()[serviceArg]
+			switch {
+			case generic && b.Args[serviceArg] == "":
+				t.Errorf("build target %q needs args %s: the stage it ships", s.Build.Target, serviceArg)
+			case !generic && b.Args[serviceArg] != "":
+				t.Errorf("build args %s: %s, but target %q declares no ARG %s (targets that do: %v)", serviceArg, b.Args[serviceArg], s.Build.Target, serviceArg, genericTargets(df))
+			}
+			if want := imageRepo + b.binary() + ":dev"; s.Image != want {
 				t.Errorf("image %q, want %q (the name deploy/k8s/base uses, tag dev)", s.Image, want)
 			}
 		})

@@ -1,7 +1,8 @@
 // Package deploy holds no production code: the module github.com/vidpipe/vidpipe/deploy
 // is where vidpipe's deployment files are checked. It contains
 //
-//	Dockerfile            one multi-stage build, a target per binary
+//	Dockerfile            one multi-stage build: upload-api, vidpipectl, and two
+//	                      generic worker targets (SERVICE=stage) for the stages
 //	k8s/base              the Kustomize base (Deployments, KEDA ScaledObjects, ...)
 //	cmd/healthcheck       the HTTP probe the shell-less images use for HEALTHCHECK
 //	dockerfile, manifest, keda, configkeys

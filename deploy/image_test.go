@@ -31,18 +31,15 @@ func mainPackageDir(binary string) string {
 	return "services/" + binary + "/cmd/" + binary
 }
 
-// MustBuiltPackages returns the main packages the builder stage's
-// `go build` compiles, keyed by binary name (go build -o DIR/ names each
-// binary after its package directory): the one list of what the images
-// ship. TestDockerfileBuilder checks it against the binaries the pipeline
-// needs.
-func MustBuiltPackages(tb testing.TB, df *dockerfile.File) map[string]string {
+// builderGoBuild returns the arguments of the builder stage's one
+// `go build` as written (before the RUN's shell expands globs).
+func builderGoBuild(tb testing.TB, df *dockerfile.File) []string {
 	tb.Helper()
 	runs, err := df.All("builder", "RUN")
 	if err != nil {
 		tb.Fatalf("Dockerfile: %v", err)
 	}
-	out := map[string]string{}
+	var args []string
 	n := 0
 	for _, r := range runs {
 		_, build, ok := strings.Cut(r.Args, "go build")
@@ -50,12 +47,50 @@ func MustBuiltPackages(tb testing.TB, df *dockerfile.File) map[string]string {
 			continue
 		}
 		n++
-		for _, f := range strings.Fields(build) {
-			dir, ok := strings.CutPrefix(f, "./")
-			if !ok {
-				continue
+		args = strings.Fields(build)
+	}
+	if n != 1 {
+		tb.Fatalf("Dockerfile builder: want one RUN go build ./pkg ..., found %d", n)
+	}
+	return args
+}
+
+// servicesGlob is the builder's package pattern that builds every
+// service's main package (upload-api and each stage) with no edit of the
+// Dockerfile.
+const servicesGlob = "./services/*/cmd/*"
+
+// MustBuiltPackages returns the main packages the builder stage's
+// `go build` compiles, keyed by binary name (go build -o DIR/ names each
+// binary after its package directory): the one list of what the images
+// ship. A pattern such as ./services/*/cmd/* is expanded against the
+// repository as the RUN's shell expands it in the build context.
+// TestDockerfileBuilder checks the result against the binaries the
+// pipeline needs.
+func MustBuiltPackages(tb testing.TB, df *dockerfile.File) map[string]string {
+	tb.Helper()
+	out := map[string]string{}
+	for _, f := range builderGoBuild(tb, df) {
+		pat, ok := strings.CutPrefix(f, "./")
+		if !ok {
+			continue
+		}
+		dirs := []string{strings.TrimSuffix(pat, "/")}
+		if strings.ContainsAny(pat, "*?[") {
+			matches, err := filepath.Glob(filepath.Join(repoRoot, filepath.FromSlash(pat)))
+			if err != nil || len(matches) == 0 {
+				tb.Fatalf("Dockerfile builder: go build %s matches nothing in the repository (%v): the shell would pass it as written", f, err)
 			}
-			dir = strings.TrimSuffix(dir, "/")
+			dirs = dirs[:0]
+			for _, m := range matches {
+				rel, err := filepath.Rel(repoRoot, m)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				dirs = append(dirs, filepath.ToSlash(rel))
+			}
+		}
+		for _, dir := range dirs {
 			bin := filepath.Base(dir)
 			if prev, dup := out[bin]; dup {
 				tb.Fatalf("Dockerfile builder: go build has two packages named %s (%s, %s): one would overwrite the other in /out", bin, prev, dir)
@@ -63,8 +98,8 @@ func MustBuiltPackages(tb testing.TB, df *dockerfile.File) map[string]string {
 			out[bin] = dir
 		}
 	}
-	if n != 1 || len(out) == 0 {
-		tb.Fatalf("Dockerfile builder: want one RUN go build ./pkg ..., found %d building %v", n, out)
+	if len(out) == 0 {
+		tb.Fatalf("Dockerfile builder: go build builds no ./package")
 	}
 	return out
 }
@@ -82,13 +117,17 @@ func TestDockerfileBuilder(t *testing.T) {
 	if !strings.HasPrefix(builder.From, "golang:1.26") {
 		t.Errorf("builder is FROM %s, want golang:1.26-*", builder.From)
 	}
-	env := MustImageEnv(t, df, "builder")
+	env := MustTargetEnv(t, df, "builder")
 	if env["CGO_ENABLED"] != "0" {
 		t.Errorf("builder ENV CGO_ENABLED=%q, want 0 (static binaries for distroless)", env["CGO_ENABLED"])
 	}
 	// The builder compiles exactly the shipped binaries: each image's
 	// (configkeys.Binaries: upload-api, the pipeline's stages, vidpipectl)
 	// and the probe, each from its main package.
+	// Services are built by a glob, so a new one needs no edit here.
+	if !slices.Contains(builderGoBuild(t, df), servicesGlob) {
+		t.Errorf("builder's go build lacks %s: every service's main package (services/NAME/cmd/NAME) must be built with no edit of the Dockerfile", servicesGlob)
+	}
 	built := MustBuiltPackages(t, df)
 	want := append(slices.Clone(configkeys.Binaries), healthcheck)
 	for _, bin := range want {
@@ -112,32 +151,65 @@ func TestDockerfileBuilder(t *testing.T) {
 	}
 }
 
+// Each binary's image (the target, and SERVICE for a generic worker
+// target, that docker-compose.yml builds it with) copies the binary from
+// the builder and runs it as its exec-form ENTRYPOINT, as the non-root user.
 func TestDockerfileTargets(t *testing.T) {
 	t.Parallel()
 	df := MustDockerfile(t)
 	for _, bin := range configkeys.Binaries {
 		t.Run(bin, func(t *testing.T) {
 			t.Parallel()
-			if _, ok := df.Stage(bin); !ok {
-				t.Fatalf("no target %s (targets: %v)", bin, df.Targets())
+			b := MustImageBuild(t, bin)
+			if _, ok := df.Stage(b.Target); !ok {
+				t.Fatalf("no target %s (targets: %v)", b.Target, df.Targets())
 			}
-			ep, ok, _ := df.Last(bin, "ENTRYPOINT")
+			ep, ok, _ := df.Last(b.Target, "ENTRYPOINT")
 			argv, exec := dockerfile.ExecForm(ep.Args)
-			if !ok || !exec || len(argv) != 1 || argv[0] != "/usr/local/bin/"+bin {
-				t.Errorf("ENTRYPOINT %s, want [\"/usr/local/bin/%s\"]", ep.Args, bin)
+			if !ok || !exec || len(argv) != 1 || !strings.HasPrefix(argv[0], "/usr/local/bin/") {
+				t.Fatalf("target %s: ENTRYPOINT %s, want [\"/usr/local/bin/BINARY\"] (exec form)", b.Target, ep.Args)
 			}
-			copies, _ := df.All(bin, "COPY")
-			if !hasCopy(copies, "/out/"+bin, "/usr/local/bin/"+bin) {
-				t.Errorf("target %s does not COPY --from=builder /out/%s /usr/local/bin/%s", bin, bin, bin)
+			copies, _ := df.All(b.Target, "COPY")
+			if !hasCopy(t, copies, b.Args, "/out/"+bin, argv[0]) {
+				t.Errorf("target %s with args %v does not COPY --from=builder /out/%s %s (its ENTRYPOINT)", b.Target, b.Args, bin, argv[0])
 			}
-			user, ok, _ := df.Last(bin, "USER")
+			user, ok, _ := df.Last(b.Target, "USER")
 			if !ok || (user.Args != "65532:65532" && user.Args != "65532") {
 				t.Errorf("USER %q, want 65532:65532 (non-root, the uid the manifests run as)", user.Args)
 			}
-			if errs := configkeys.Check(bin, "Dockerfile target "+bin, keys(MustImageEnv(t, df, bin))); len(errs) > 0 {
+			if errs := configkeys.Check(bin, "Dockerfile target "+b.Target, keys(MustTargetEnv(t, df, b.Target))); len(errs) > 0 {
 				t.Error(errs)
 			}
 		})
+	}
+}
+
+// The generic worker targets: a stage's image is one of them with
+// SERVICE=NAME; without SERVICE the build fails (${SERVICE:?}) instead of
+// copying every binary into a directory.
+func TestDockerfileWorkerTargets(t *testing.T) {
+	t.Parallel()
+	df := MustDockerfile(t)
+	generic := genericTargets(df)
+	if !slices.Equal(generic, []string{"static-worker", "media-worker"}) {
+		t.Fatalf("targets taking ARG %s: %v, want [static-worker media-worker]", serviceArg, generic)
+	}
+	for _, target := range generic {
+		copies, _ := df.All(target, "COPY")
+		fromOut := 0
+		for _, c := range copies {
+			f := strings.Fields(c.Args)
+			if len(f) != 3 || !strings.Contains(f[1], "$") {
+				continue
+			}
+			fromOut++
+			if src, err := dockerfile.Expand(f[1], nil); err == nil {
+				t.Errorf("target %s: COPY %s with SERVICE unset copies %q: want ${%s:?} so the build fails", target, f[1], src, serviceArg)
+			}
+		}
+		if fromOut != 1 {
+			t.Errorf("target %s: %d COPY of /out/${%s}, want 1", target, fromOut, serviceArg)
+		}
 	}
 }
 
@@ -148,11 +220,12 @@ func TestDockerfileRuntimeBases(t *testing.T) {
 	for _, bin := range configkeys.Binaries {
 		t.Run(bin, func(t *testing.T) {
 			t.Parallel()
-			base, err := df.BaseImage(bin)
+			target := MustImageBuild(t, bin).Target
+			base, err := df.BaseImage(target)
 			if err != nil {
 				t.Fatal(err)
 			}
-			runs, _ := df.All(bin, "RUN")
+			runs, _ := df.All(target, "RUN")
 			installs := false
 			for _, r := range runs {
 				if strings.Contains(r.Args, "apt-get install") && strings.Contains(r.Args, " ffmpeg") {
@@ -182,7 +255,8 @@ func TestDockerfileHealthchecks(t *testing.T) {
 	for _, bin := range configkeys.Binaries {
 		t.Run(bin, func(t *testing.T) {
 			t.Parallel()
-			hc, ok, _ := df.Last(bin, "HEALTHCHECK")
+			b := MustImageBuild(t, bin)
+			hc, ok, _ := df.Last(b.Target, "HEALTHCHECK")
 			if bin == "vidpipectl" {
 				if ok {
 					t.Errorf("vidpipectl is a one-shot CLI, it has no HEALTHCHECK (got %s)", hc.Args)
@@ -199,14 +273,14 @@ func TestDockerfileHealthchecks(t *testing.T) {
 			if len(argv) != 2 || argv[0] != healthcheckBin {
 				t.Fatalf("HEALTHCHECK CMD %q, want [%q, URL]", argv, healthcheckBin)
 			}
-			copies, _ := df.All(bin, "COPY")
-			if !hasCopy(copies, "/out/healthcheck", healthcheckBin) {
-				t.Errorf("target %s does not carry %s", bin, healthcheckBin)
+			copies, _ := df.All(b.Target, "COPY")
+			if !hasCopy(t, copies, b.Args, "/out/healthcheck", healthcheckBin) {
+				t.Errorf("target %s does not carry %s", b.Target, healthcheckBin)
 			}
-			env := MustImageEnv(t, df, bin)
+			env := MustTargetEnv(t, df, b.Target)
 			MustProbeMatchesAddr(t, argv[1], "/healthz", env[opsAddrKey(bin)])
 			// EXPOSE names every listener's port, nothing else.
-			exposes, _ := df.All(bin, "EXPOSE")
+			exposes, _ := df.All(b.Target, "EXPOSE")
 			var got, want []string
 			for _, e := range exposes {
 				got = append(got, strings.Fields(e.Args)...)
@@ -337,11 +411,25 @@ func MustWorkspaceModules(tb testing.TB) []string {
 }
 
 // hasCopy reports whether one of copies copies src (from another stage)
-// to dst.
-func hasCopy(copies []dockerfile.Instruction, src, dst string) bool {
+// to dst, with the build arguments args substituted.
+func hasCopy(tb testing.TB, copies []dockerfile.Instruction, args map[string]string, src, dst string) bool {
+	tb.Helper()
 	for _, c := range copies {
 		f := strings.Fields(c.Args)
-		if len(f) == 3 && strings.HasPrefix(f[0], "--from=") && f[1] == src && f[2] == dst {
+		if len(f) != 3 || !strings.HasPrefix(f[0], "--from=") {
+			continue
+		}
+		s, err := dockerfile.Expand(f[1], args)
+		if err != nil {
+			tb.Errorf("line %d: %v", c.Line, err)
+			continue
+		}
+		d, err := dockerfile.Expand(f[2], args)
+		if err != nil {
+			tb.Errorf("line %d: %v", c.Line, err)
+			continue
+		}
+		if s == src && d == dst {
 			return true
 		}
 	}

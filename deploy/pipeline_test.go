@@ -2,9 +2,11 @@ package deploy_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -146,16 +148,22 @@ func (c pieceCheck) problems() []string {
 	service := c.bin != "vidpipectl"
 	dir := mainPackageDir(c.bin)
 
-	// The main package and the image.
+	// The main package and the image. The builder compiles every
+	// ./services/*/cmd/*, so once a stage's main package exists it is
+	// built; the message is for a builder that no longer does.
 	if src, err := os.ReadFile(filepath.Join(repoRoot, dir, "main.go")); err != nil || !strings.Contains(string(src), "package main") {
 		add("has no main package: create %s (module %s, listed in go.work)", dir, moduleOf(c.bin))
-	}
-	if got, ok := c.d.built[c.bin]; !ok || got != dir {
+	} else if got, ok := c.d.built[c.bin]; !ok || got != dir {
 		add("is not built by %s: add ./%s to the builder's go build", dockerfileFile, dir)
 	}
-	if _, ok := c.d.df.Stage(c.bin); !ok {
-		add("has no target in %s: add a stage \"AS %s\"%s that copies /out/%s and runs it", dockerfileFile, c.bin, c.likeIt(" like %q"), c.bin)
+	// A stage's image is a generic worker target with SERVICE=its name,
+	// chosen in docker-compose.yml (below); upload-api and vidpipectl have
+	// their own targets.
+	generic := genericTargets(c.d.df)
+	if _, ok := c.d.df.Stage(c.bin); !ok && c.stage == nil {
+		add("has no target in %s: add a stage \"AS %s\" that copies /out/%s and runs it", dockerfileFile, c.bin, c.bin)
 	}
+	workerBuild := fmt.Sprintf("built with target %s (%s) and args %s: %s", quotedOr(generic), dockerfileFile, serviceArg, c.bin)
 
 	// docker-compose.yml.
 	var svc *types.ServiceConfig
@@ -165,12 +173,21 @@ func (c pieceCheck) problems() []string {
 		}
 	}
 	switch {
+	case svc == nil && c.stage != nil:
+		add("has no service in %s: add one%s, %s", composeFile, c.likeIt(" like %q"), workerBuild)
 	case svc == nil && service:
-		add("has no service in %s: add one%s", composeFile, c.likeIt(" like %q"))
+		add("has no service in %s: add one", composeFile)
 	case svc == nil:
 		add("has no service %s in %s: add one running \"vidpipectl topics create\"", topicsInit, composeFile)
 	case svc.Name != c.bin && service:
 		add("runs as service %q in %s: name the service %q", svc.Name, composeFile, c.bin)
+	}
+	if b, ok := buildOf(derefService(svc)); ok && c.stage != nil && (!slices.Contains(generic, b.Target) || b.Args[serviceArg] != c.bin) {
+		got := "no args " + serviceArg
+		if v := b.Args[serviceArg]; v != "" {
+			got = "args " + serviceArg + ": " + v
+		}
+		add("is built with target %q and %s in %s: want it %s", b.Target, got, composeFile, workerBuild)
 	}
 	for _, topic := range c.topics {
 		if !c.composeCreates(topic) {
@@ -230,6 +247,26 @@ func (c pieceCheck) problems() []string {
 		}
 	}
 	return append(out, c.netpolProblems(podLabels, c.bin)...)
+}
+
+// derefService returns *s, or a service without a build for nil.
+func derefService(s *types.ServiceConfig) types.ServiceConfig {
+	if s == nil {
+		return types.ServiceConfig{}
+	}
+	return *s
+}
+
+// quotedOr joins names as "a", "b" or "c".
+func quotedOr(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	if len(q) < 2 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 // composeCreates reports whether the compose topics service creates topic:
@@ -377,9 +414,7 @@ func TestPipelineCheckNamesMissingPieces(t *testing.T) {
 	const who = `stage "captions" (contract.DefaultPipeline) `
 	want := []string{
 		who + `has no main package: create services/captions/cmd/captions (module github.com/vidpipe/vidpipe/services/captions, listed in go.work)`,
-		who + `is not built by deploy/Dockerfile: add ./services/captions/cmd/captions to the builder's go build`,
-		who + `has no target in deploy/Dockerfile: add a stage "AS captions" like "indexer" that copies /out/captions and runs it`,
-		who + `has no service in docker-compose.yml: add one like "indexer"`,
+		who + `has no service in docker-compose.yml: add one like "indexer", built with target "static-worker" or "media-worker" (deploy/Dockerfile) and args SERVICE: captions`,
 		who + `has no Config registered in deploy/configkeys/configkeys.go: add "captions": func() any { return new(<package>.Config) } to configs`,
 		who + `has no section in docs/configuration.md: run make docs (once its Config is registered)`,
 		who + `has no image in deploy/k8s/base/kustomization.yaml: add "- name: vidpipe/captions" with "newTag: dev" under images`,
@@ -399,6 +434,15 @@ func TestPipelineCheckNamesBrokenPieces(t *testing.T) {
 	t.Parallel()
 	d := MustDeployment(t)
 	delete(d.compose.Services, "thumbnail")
+	// indexer's image from a target of its own (as before the generic
+	// worker targets), transcode no longer built.
+	ix := d.compose.Services["indexer"]
+	ixBuild := *ix.Build
+	ixBuild.Target, ixBuild.Args = "indexer", nil
+	ix.Build = &ixBuild
+	d.compose.Services["indexer"] = ix
+	d.built = maps.Clone(d.built)
+	delete(d.built, "transcode")
 	ki := d.compose.Services[topicsInit]
 	ki.Command = types.ShellCommand{"topics", "list"}
 	d.compose.Services[topicsInit] = ki
@@ -411,12 +455,14 @@ func TestPipelineCheckNamesBrokenPieces(t *testing.T) {
 	want := []string{
 		`binary "upload-api" has no topic "video.uploaded" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`binary "upload-api" has no Deployment in deploy/k8s/base: add one named "upload-api" running vidpipe/upload-api in deploy/k8s/base/upload-api.yaml`,
+		`stage "transcode" (contract.DefaultPipeline) is not built by deploy/Dockerfile: add ./services/transcode/cmd/transcode to the builder's go build`,
 		`stage "transcode" (contract.DefaultPipeline) has no topic "video.transcoded" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`stage "transcode" (contract.DefaultPipeline) has no topic "video.transcode.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`stage "transcode" (contract.DefaultPipeline) has no KEDA ScaledObject in deploy/k8s/base/transcode.yaml: add one targeting Deployment "transcode" with a kafka trigger on consumerGroup "transcode" and topic "video.uploaded"`,
-		`stage "thumbnail" (contract.DefaultPipeline) has no service in docker-compose.yml: add one like "transcode"`,
+		`stage "thumbnail" (contract.DefaultPipeline) has no service in docker-compose.yml: add one like "transcode", built with target "static-worker" or "media-worker" (deploy/Dockerfile) and args SERVICE: thumbnail`,
 		`stage "thumbnail" (contract.DefaultPipeline) has no topic "video.thumbnailed" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`stage "thumbnail" (contract.DefaultPipeline) has no topic "video.thumbnail.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "indexer" (contract.DefaultPipeline) is built with target "indexer" and no args SERVICE in docker-compose.yml: want it built with target "static-worker" or "media-worker" (deploy/Dockerfile) and args SERVICE: indexer`,
 		`stage "indexer" (contract.DefaultPipeline) has no topic "video.ready" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`stage "indexer" (contract.DefaultPipeline) has no topic "video.indexer.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`stage "indexer" (contract.DefaultPipeline) has no image in deploy/k8s/base/kustomization.yaml: add "- name: vidpipe/indexer" with "newTag: dev" under images`,

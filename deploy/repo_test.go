@@ -54,14 +54,21 @@ func MustDockerfile(tb testing.TB) *dockerfile.File {
 	return df
 }
 
-// MustImageEnv returns the environment the image of target starts with.
-func MustImageEnv(tb testing.TB, df *dockerfile.File, target string) map[string]string {
+// MustTargetEnv returns the environment the image of target starts with.
+func MustTargetEnv(tb testing.TB, df *dockerfile.File, target string) map[string]string {
 	tb.Helper()
 	env, err := df.Env(target)
 	if err != nil {
 		tb.Fatalf("Dockerfile target %s: %v", target, err)
 	}
 	return env
+}
+
+// MustImageEnv returns the environment the image of binary starts with:
+// that of the target docker-compose.yml builds it with.
+func MustImageEnv(tb testing.TB, df *dockerfile.File, binary string) map[string]string {
+	tb.Helper()
+	return MustTargetEnv(tb, df, MustImageBuild(tb, binary).Target)
 }
 
 // MustManifests decodes every YAML file under deploy/k8s strictly, keyed by

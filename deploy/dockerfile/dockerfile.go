@@ -374,3 +374,53 @@ func Healthcheck(args string) (opts map[string]string, argv []string, err error)
 	}
 	return opts, argv, nil
 }
+
+// Args returns the build arguments the stage declares (ARG NAME[=default])
+// as name → default ("" when it has none). A stage sees only its own ARGs
+// (and the global ones it redeclares): an ARG's scope ends with its stage,
+// so they are not inherited from the stage it is built from.
+func (s *Stage) Args() map[string]string {
+	out := map[string]string{}
+	for _, in := range s.Instructions {
+		if in.Cmd != "ARG" {
+			continue
+		}
+		for _, w := range strings.Fields(in.Args) {
+			name, def, _ := strings.Cut(w, "=")
+			out[name] = strings.Trim(def, `"'`)
+		}
+	}
+	return out
+}
+
+// Expand substitutes build arguments in s the way BuildKit does in COPY,
+// ENV, LABEL, WORKDIR, ...: $NAME and ${NAME} (empty when unset),
+// ${NAME:-word} (word when unset or empty) and ${NAME:?word} (an error
+// naming NAME and word when unset or empty, which fails the build). args
+// maps names to values; a name absent from args is unset.
+func Expand(s string, args map[string]string) (string, error) {
+	var errs []error
+	out := os.Expand(s, func(ref string) string {
+		if name, word, ok := strings.Cut(ref, ":?"); ok {
+			if v := args[name]; v != "" {
+				return v
+			}
+			if word == "" {
+				word = "is not allowed to be unset or empty"
+			}
+			errs = append(errs, fmt.Errorf("%s: %s", name, word))
+			return ""
+		}
+		if name, word, ok := strings.Cut(ref, ":-"); ok {
+			if v := args[name]; v != "" {
+				return v
+			}
+			return word
+		}
+		return args[ref]
+	})
+	if len(errs) > 0 {
+		return "", fmt.Errorf("expand %q: %w", s, errors.Join(errs...))
+	}
+	return out, nil
+}

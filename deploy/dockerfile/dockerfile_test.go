@@ -218,3 +218,45 @@ func TestExecForm(t *testing.T) {
 		})
 	}
 }
+
+func TestStageArgs(t *testing.T) {
+	t.Parallel()
+	f := MustParse(t, `ARG GLOBAL=1
+FROM scratch AS base
+ARG BASEONLY=x
+FROM base AS worker
+ARG SERVICE
+ARG A=1 B="two"
+COPY --from=builder /out/${SERVICE:?} /usr/local/bin/service
+`)
+	w, _ := f.Stage("worker")
+	if got, want := w.Args(), map[string]string{"SERVICE": "", "A": "1", "B": "two"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("worker Args() = %q, want %q (its own ARGs only: GLOBAL and base's are out of scope)", got, want)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	t.Parallel()
+	args := map[string]string{"SERVICE": "transcode", "EMPTY": ""}
+	for in, want := range map[string]string{
+		"/out/${SERVICE:?}":          "/out/transcode",
+		"/out/$SERVICE":              "/out/transcode",
+		"/out/${SERVICE}/x":          "/out/transcode/x",
+		"${UNSET:-dflt} ${EMPTY:-e}": "dflt e",
+		"/usr/local/bin/service":     "/usr/local/bin/service",
+		"${UNSET}-${SERVICE:-other}": "-transcode",
+	} {
+		if got, err := dockerfile.Expand(in, args); err != nil || got != want {
+			t.Errorf("Expand(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"/out/${UNSET:?}", "/out/${EMPTY:?set it}"} {
+		if got, err := dockerfile.Expand(in, args); err == nil {
+			t.Errorf("Expand(%q) = %q, want an error (unset or empty with :?)", in, got)
+		}
+	}
+	_, err := dockerfile.Expand("/out/${SERVICE:?pass --build-arg SERVICE=NAME}", nil)
+	if err == nil || !strings.Contains(err.Error(), "SERVICE: pass --build-arg SERVICE=NAME") {
+		t.Errorf("Expand with SERVICE unset: %v, want the error naming SERVICE and the word", err)
+	}
+}
