@@ -84,10 +84,12 @@ chaos: deps
 	cd dev/e2e && VIDPIPE_CHAOS_VIDEOS=$(CHAOS_VIDEOS) VIDPIPE_CHAOS_ROUNDS=$(CHAOS_ROUNDS) \
 		go test -race -count=1 -v -timeout 30m -run '^TestChaos$$' $(CHAOS_ARGS) .
 
-## docs: regenerate docs/configuration.md from the services' Config types
+## docs: regenerate docs/configuration.md from the services' Config types, and the status and
+## stage enums of services/upload-api/server/openapi.yaml from the pipeline table (contract.DefaultPipeline)
 .PHONY: docs
 docs:
 	go run ./deploy/cmd/configref
+	go run ./deploy/cmd/apienums
 
 ## tidy: go mod tidy in every module
 tidy:

@@ -46,9 +46,10 @@ const (
 	stageEnumPath  = "components.schemas.Video.properties.failure.properties.stage.enum"
 )
 
-// enumMismatch names, one per line, what the statuses and stage names of p
-// need in the enums of openapi.yaml: each missing value, then each value no
-// longer in p.
+// enumMismatch names, one per line, how the enums of openapi.yaml differ
+// from the statuses and stage names of p: each missing value, then each
+// value no longer in p. The enums are generated (make docs runs
+// deploy/cmd/apienums), so every message says to regenerate them.
 func enumMismatch(p contract.Pipeline, statusEnum, stageEnum []string) []string {
 	wantStatus := append(p.Statuses(), string(projection.StatusFailed))
 	var wantStage []string
@@ -57,15 +58,19 @@ func enumMismatch(p contract.Pipeline, statusEnum, stageEnum []string) []string 
 	}
 	var out []string
 	check := func(path, what string, want, have []string) {
+		n := len(out)
 		for _, w := range want {
 			if !slices.Contains(have, w) {
-				out = append(out, fmt.Sprintf("openapi.yaml: %s lacks %q, a %s of the pipeline table (contract.DefaultPipeline): add it", path, w, what))
+				out = append(out, fmt.Sprintf("openapi.yaml: %s lacks %q, a %s of the pipeline table (contract.DefaultPipeline): run make docs", path, w, what))
 			}
 		}
 		for _, h := range have {
 			if !slices.Contains(want, h) {
-				out = append(out, fmt.Sprintf("openapi.yaml: %s lists %q, which is no %s of the pipeline table (contract.DefaultPipeline): remove it", path, h, what))
+				out = append(out, fmt.Sprintf("openapi.yaml: %s lists %q, which is no %s of the pipeline table (contract.DefaultPipeline): run make docs", path, h, what))
 			}
+		}
+		if len(out) == n && !slices.Equal(want, have) {
+			out = append(out, fmt.Sprintf("openapi.yaml: %s is %v, want the pipeline table's order %v: run make docs", path, have, want))
 		}
 	}
 	check(statusEnumPath, "status", wantStatus, statusEnum)
@@ -75,18 +80,20 @@ func enumMismatch(p contract.Pipeline, statusEnum, stageEnum []string) []string 
 
 // TestOpenAPIStatusesMatchPipeline: the Video schema's status and
 // failure.stage enums list exactly the pipeline's statuses (plus failed)
-// and stage names. openapi.yaml cannot be derived from the table, so this
-// test names what a new stage must add there.
+// and stage names, in the table's order, and Accepted.status the entry
+// step's status. `make docs` writes them from the table
+// (deploy/cmd/apienums); this test fails when they are stale, telling the
+// reader to run it.
 func TestOpenAPIStatusesMatchPipeline(t *testing.T) {
 	statuses, stages := openAPIEnum(t, statusEnumPath), openAPIEnum(t, stageEnumPath)
 	for _, msg := range enumMismatch(contract.DefaultPipeline(), statuses, stages) {
 		t.Error(msg)
 	}
 	if entry := openAPIEnum(t, "components.schemas.Accepted.properties.status.enum"); !slices.Equal(entry, []string{contract.DefaultPipeline().Entry.Status}) {
-		t.Errorf("openapi.yaml: Accepted.status enum = %v, want the entry step's status [%s]", entry, contract.DefaultPipeline().Entry.Status)
+		t.Errorf("openapi.yaml: Accepted.status enum = %v, want the entry step's status [%s]: run make docs", entry, contract.DefaultPipeline().Entry.Status)
 	}
 
-	// A stage declared in the table but not in openapi.yaml is named.
+	// A stage declared in the table but not yet in openapi.yaml is named.
 	def := contract.DefaultPipeline()
 	last, _ := def.StepAt(def.MaxRank())
 	p, err := def.With(contract.StageSpec{Name: "captions", Input: last.Topic, DLQ: "video.captions.dlq",
@@ -96,10 +103,14 @@ func TestOpenAPIStatusesMatchPipeline(t *testing.T) {
 	}
 	got := enumMismatch(p, statuses, stages)
 	want := []string{
-		`openapi.yaml: ` + statusEnumPath + ` lacks "captioned", a status of the pipeline table (contract.DefaultPipeline): add it`,
-		`openapi.yaml: ` + stageEnumPath + ` lacks "captions", a stage name of the pipeline table (contract.DefaultPipeline): add it`,
+		`openapi.yaml: ` + statusEnumPath + ` lacks "captioned", a status of the pipeline table (contract.DefaultPipeline): run make docs`,
+		`openapi.yaml: ` + stageEnumPath + ` lacks "captions", a stage name of the pipeline table (contract.DefaultPipeline): run make docs`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("with a captions stage the test would say:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The same values in another order.
+	if got := enumMismatch(def, []string{"failed", "uploaded", "transcoded", "thumbnailed", "ready"}, stages); len(got) != 1 || !strings.Contains(got[0], "want the pipeline table's order") {
+		t.Errorf("reordered statuses: %q, want one message about the order", got)
 	}
 }
