@@ -5,6 +5,9 @@
 //	                      generic worker targets (SERVICE=stage) for the stages
 //	k8s/base              the Kustomize base (Deployments, KEDA ScaledObjects, ...)
 //	cmd/healthcheck       the HTTP probe the shell-less images use for HEALTHCHECK
+//	cmd/configref, cmd/apienums
+//	                      make docs: the configuration reference, and openapi.yaml's
+//	                      status and stage enums from the pipeline table (apienums)
 //	dockerfile, manifest, keda, configkeys
 //	                      the small readers the checks need
 //
