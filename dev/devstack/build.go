@@ -23,7 +23,7 @@ func FindRepoRoot(dir string) (string, error) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.work in %s or any parent: run vidpipectl dev inside the vidpipe repository, or pass --repo", dir)
+			return "", fmt.Errorf("no go.work in %s or any parent: run vidpipe-dev inside the vidpipe repository, or pass --repo", dir)
 		}
 	}
 }

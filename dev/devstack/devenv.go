@@ -41,7 +41,7 @@ func EnvVars(ep Endpoints) [][2]string {
 // `export NAME='value'` line per variable of EnvVars.
 func DevEnv(ep Endpoints, path string) string {
 	var b strings.Builder
-	b.WriteString("# vidpipe dev stack endpoints, written by `vidpipectl dev` (make run).\n")
+	b.WriteString("# vidpipe dev stack endpoints, written by `vidpipe-dev` (make run).\n")
 	b.WriteString("# Load them into a shell with: . " + shellQuote(path) + "\n")
 	for _, kv := range EnvVars(ep) {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))

@@ -1,5 +1,5 @@
 // Package devstack runs the whole vidpipe pipeline on one machine, in the
-// foreground, without Docker: it is `vidpipectl dev` and `make run`.
+// foreground, without Docker: it is `vidpipe-dev` (dev/cmd/vidpipe-dev) and `make run`.
 //
 // Run starts the infrastructure with its data under one directory
 // (default ./.vidpipe): an in-process Kafka-protocol broker (kfake,
@@ -136,7 +136,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	lock, err := lockDir(filepath.Join(o.Dir, "dev.lock"))
 	if errors.Is(err, errLocked) {
-		return fmt.Errorf("another vidpipectl dev is running with %s: stop it, or use another --dir", o.Dir)
+		return fmt.Errorf("another vidpipe-dev is running with %s: stop it, or use another --dir", o.Dir)
 	}
 	if err != nil {
 		return err

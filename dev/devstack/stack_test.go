@@ -203,7 +203,7 @@ func TestRunServicesThenResume(t *testing.T) {
 
 	// A second stack on the same directory is refused while this one runs.
 	err = Run(context.Background(), Options{Dir: dir, Out: NewOutput(io.Discard, false), Scale: Scale{}})
-	if err == nil || !strings.Contains(err.Error(), "another vidpipectl dev is running with "+dir) {
+	if err == nil || !strings.Contains(err.Error(), "another vidpipe-dev is running with "+dir) {
 		t.Errorf("second Run on the same directory = %v, want it refused", err)
 	}
 

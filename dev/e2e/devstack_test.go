@@ -39,7 +39,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 }
 func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
-// devRun is one run of the dev stack (vidpipectl dev's code path).
+// devRun is one run of the dev stack (vidpipe-dev's code path).
 type devRun struct {
 	cancel context.CancelFunc
 	done   chan error

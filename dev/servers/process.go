@@ -2,7 +2,7 @@
 // machine: an in-process Kafka-protocol broker (franz-go kfake), a MinIO
 // server process and a PostgreSQL server process. The test harness
 // (package harness) and the development stack (package devstack,
-// `vidpipectl dev`) both start their servers here.
+// `vidpipe-dev`) both start their servers here.
 //
 // Every server listens on 127.0.0.1. A port of 0 picks a free port; a
 // given port is used as is. Each server can be stopped and started again
