@@ -9,22 +9,28 @@ import (
 // EnvPrefix starts the name of every configuration environment variable.
 const EnvPrefix = "VIDPIPE"
 
-// Key describes one configuration key, as listed by -h, the README
-// configuration reference and the deploy checks of environment variables.
+// Key describes one configuration key, as listed by -h, --config-reference
+// (the JSON names are those of the tags), the configuration reference and
+// the deploy checks of environment variables.
 type Key struct {
 	// Name is the dotted key, e.g. "stage.max_attempts" (YAML stage: {max_attempts: 5}).
-	Name string
+	Name string `json:"name"`
 	// Env is the environment variable, e.g. "VIDPIPE_STAGE_MAX_ATTEMPTS".
-	Env string
+	Env string `json:"env"`
 	// Flag is the command-line flag, e.g. "--stage.max_attempts".
-	Flag string
-	// Default is the `default` tag, in the syntax of the env var ("" if none).
-	Default string
+	Flag string `json:"flag"`
+	// Type names the value's syntax: "string", "bool", "int", "uint",
+	// "float", "duration" (Go syntax: 500ms, 30s, 1h), "list of T"
+	// (comma-separated) or "map of K to T" (k=v,k2=v2).
+	Type string `json:"type"`
+	// Default is the `default` tag, or the Config's Defaulter value, in
+	// the syntax of the env var ("" if none).
+	Default string `json:"default"`
 	// Description is the `desc` tag.
-	Description string
+	Description string `json:"description"`
 	// Secret is true for fields tagged secret:"true": their values are never
 	// logged (see Redacted).
-	Secret bool
+	Secret bool `json:"secret"`
 }
 
 // EnvName returns the environment variable of a dotted key:
@@ -143,6 +149,7 @@ func walkStruct(t reflect.Type, prefix string, index []int, s *schema, seen map[
 				Name:        key,
 				Env:         EnvName(key),
 				Flag:        "--" + key,
+				Type:        typeName(f.Type),
 				Default:     f.Tag.Get("default"),
 				Description: f.Tag.Get("desc"),
 				Secret:      f.Tag.Get("secret") == "true",

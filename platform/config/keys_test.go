@@ -34,8 +34,8 @@ func TestKeysOfSection(t *testing.T) {
 	t.Parallel()
 	got := config.Keys(config.Log{})
 	want := []config.Key{
-		{Name: "level", Env: "VIDPIPE_LEVEL", Flag: "--level", Default: "info", Description: "log level: debug, info, warn, error"},
-		{Name: "format", Env: "VIDPIPE_FORMAT", Flag: "--format", Default: "text", Description: "log format: text or json"},
+		{Name: "level", Env: "VIDPIPE_LEVEL", Flag: "--level", Type: "string", Default: "info", Description: "log level: debug, info, warn, error"},
+		{Name: "format", Env: "VIDPIPE_FORMAT", Flag: "--format", Type: "string", Default: "text", Description: "log format: text or json"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Keys(Log{}) =\n%+v\nwant\n%+v", got, want)
@@ -82,13 +82,13 @@ func TestKeysListsEveryKey(t *testing.T) {
 	}
 
 	spot := map[string]config.Key{
-		"stage.max_attempts": {Name: "stage.max_attempts", Env: "VIDPIPE_STAGE_MAX_ATTEMPTS", Flag: "--stage.max_attempts", Default: "5",
+		"stage.max_attempts": {Name: "stage.max_attempts", Env: "VIDPIPE_STAGE_MAX_ATTEMPTS", Flag: "--stage.max_attempts", Type: "int", Default: "5",
 			Description: "handler attempts per record before dead-lettering"},
-		"s3.secret_key": {Name: "s3.secret_key", Env: "VIDPIPE_S3_SECRET_KEY", Flag: "--s3.secret_key", Default: "",
+		"s3.secret_key": {Name: "s3.secret_key", Env: "VIDPIPE_S3_SECRET_KEY", Flag: "--s3.secret_key", Type: "string", Default: "",
 			Description: "S3 secret key", Secret: true},
-		"postgres.url": {Name: "postgres.url", Env: "VIDPIPE_POSTGRES_URL", Flag: "--postgres.url",
+		"postgres.url": {Name: "postgres.url", Env: "VIDPIPE_POSTGRES_URL", Flag: "--postgres.url", Type: "string",
 			Default: "postgres://vidpipe@127.0.0.1:5432/vidpipe?sslmode=disable", Description: "PostgreSQL connection URL", Secret: true},
-		"extra.nested.depth": {Name: "extra.nested.depth", Env: "VIDPIPE_EXTRA_NESTED_DEPTH", Flag: "--extra.nested.depth", Default: "2",
+		"extra.nested.depth": {Name: "extra.nested.depth", Env: "VIDPIPE_EXTRA_NESTED_DEPTH", Flag: "--extra.nested.depth", Type: "int", Default: "2",
 			Description: "nesting depth, at most 10"},
 	}
 	for name, want := range spot {

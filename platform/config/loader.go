@@ -50,6 +50,9 @@ const DefaultFile = "vidpipe.yaml"
 // ErrHelp is returned (wrapped in a *HelpError) by Load when the arguments
 // ask for help (-h or --help). Load has then printed the usage to standard
 // error; a service's run returns nil (exit 0) on errors.Is(err, ErrHelp).
+// The *PrintedError of --config-reference and --config-check matches it
+// too: Load has printed what was asked instead of loading, and the service
+// exits 0 the same way.
 var ErrHelp = pflag.ErrHelp
 
 // HelpError is the error Load returns for -h or --help; Usage is the
@@ -81,7 +84,11 @@ func (k *Kafka) defaultService(service string) {
 // Flags: one per key (--stage.max_attempts; booleans may omit =true), plus
 // --config PATH. -h or --help prints every key with its env var and default
 // to standard error and returns a *HelpError (errors.Is(err, ErrHelp)).
-// Positional arguments are an error.
+// --config-reference prints the keys as JSON to standard output instead of
+// loading, --config-check prints the loaded and validated values as JSON
+// instead of returning nil; both return a *PrintedError, which matches
+// ErrHelp too (see ReferenceFlag, CheckFlag). Positional arguments are an
+// error.
 //
 // After decoding, Load calls Validate on every section (struct field,
 // nested ones too) that has one, then on *out if it has one, stores Off
@@ -102,6 +109,9 @@ func Load(service string, args []string, getenv func(string) string, out any) er
 	if err != nil {
 		return err
 	}
+	if on, _ := flags.GetBool(ReferenceFlag); on {
+		return printReference(service, s)
+	}
 	v, source, err := layers(s, flags, configPath, getenv)
 	if err != nil {
 		return err
@@ -113,6 +123,9 @@ func Load(service string, args []string, getenv func(string) string, out any) er
 		return err
 	}
 	resolve(service, s, root)
+	if on, _ := flags.GetBool(CheckFlag); on {
+		return printChecked(service, s, root)
+	}
 	return nil
 }
 
@@ -141,6 +154,8 @@ func parseFlags(service string, args []string, s schema) (*pflag.FlagSet, string
 	flags.SortFlags = false
 	flags.SetOutput(os.Stderr)
 	configPath := flags.String("config", "", "YAML config file (default ./"+DefaultFile+" if it exists)")
+	flags.Bool(ReferenceFlag, false, "print every key as JSON and exit")
+	flags.Bool(CheckFlag, false, "load and validate the configuration, print it as JSON and exit")
 	for _, l := range s.leaves {
 		flags.String(l.Name, l.Default, l.Description)
 		if l.typ.Kind() == reflect.Bool {
@@ -196,7 +211,7 @@ func layers(s schema, flags *pflag.FlagSet, configPath string, getenv func(strin
 	}
 
 	flags.Visit(func(f *pflag.Flag) {
-		if f.Name == "config" {
+		if f.Name == "config" || f.Name == ReferenceFlag || f.Name == CheckFlag {
 			return
 		}
 		v.Set(f.Name, f.Value.String())
@@ -360,7 +375,9 @@ func hasPath(m map[string]any, key string) bool {
 func usageText(service string, leaves []leaf) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: %s [flags]\n\n", service)
-	fmt.Fprintf(&b, "  --config PATH\n      YAML config file (default ./%s if it exists)\n\n", DefaultFile)
+	fmt.Fprintf(&b, "  --config PATH\n      YAML config file (default ./%s if it exists)\n", DefaultFile)
+	fmt.Fprintf(&b, "  --%s\n      print every key below as JSON (type, default, description) and exit\n", ReferenceFlag)
+	fmt.Fprintf(&b, "  --%s\n      load and validate the configuration, print the values as JSON (secrets redacted) and exit\n\n", CheckFlag)
 	fmt.Fprintf(&b, "Every key below is a flag, an environment variable and a YAML key (stage.max_attempts is\n")
 	fmt.Fprintf(&b, "stage: {max_attempts: ...}); precedence: flag > environment > file > default.\n")
 	fmt.Fprintf(&b, "Lists are comma-separated, maps are k=v,k2=v2, durations look like 500ms, 30s, 1h.\n\n")
