@@ -24,7 +24,7 @@ import (
 // flagSet returns a FlagSet with --brokers bound to the Kafka config.
 func flagSet(name string, getenv func(string) string) (*pflag.FlagSet, *[]string) {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	def := []string{"127.0.0.1:9092"}
+	def := ctlDefaults().Kafka.Brokers
 	if v := getenv(config.EnvName("kafka.brokers")); v != "" {
 		def = strings.Split(v, ",")
 	}
@@ -71,9 +71,10 @@ func envInt(getenv func(string) string, key string, def int) int {
 
 func topicsCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs, brokers := flagSet("topics create", getenv)
-	parts := fs.Int("partitions", envInt(getenv, "kafka.partitions", 6), "partitions per topic (caps the replicas of each worker) ($"+config.EnvName("kafka.partitions")+")")
-	repl := fs.Int("replication", envInt(getenv, "kafka.replication_factor", 1), "replication factor; 2 or more are production settings ($"+config.EnvName("kafka.replication_factor")+")")
-	minISR := fs.Int("min-insync-replicas", envInt(getenv, "kafka.min_insync_replicas", 0), "min.insync.replicas (0: 2 when the replication factor is 3 or more, else 1) ($"+config.EnvName("kafka.min_insync_replicas")+")")
+	def := ctlDefaults().Kafka
+	parts := fs.Int("partitions", envInt(getenv, "kafka.partitions", def.Partitions), "partitions per topic (caps the replicas of each worker) ($"+config.EnvName("kafka.partitions")+")")
+	repl := fs.Int("replication", envInt(getenv, "kafka.replication_factor", def.ReplicationFactor), "replication factor; 2 or more are production settings ($"+config.EnvName("kafka.replication_factor")+")")
+	minISR := fs.Int("min-insync-replicas", envInt(getenv, "kafka.min_insync_replicas", def.MinInsyncReplicas), "min.insync.replicas (0: 2 when the replication factor is 3 or more, else 1) ($"+config.EnvName("kafka.min_insync_replicas")+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

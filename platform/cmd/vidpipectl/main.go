@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
 
 func main() {
@@ -40,6 +41,8 @@ commands:
                                                       (values moved to S3 are read with $VIDPIPE_S3_*)
 
 Every command takes --brokers (default $VIDPIPE_KAFKA_BROKERS or 127.0.0.1:9092).
+vidpipectl --config-reference prints the VIDPIPE_* settings it reads as JSON;
+vidpipectl --config-check checks the environment's and prints their values.
 `, strings.Join(stageNames(), "|"))
 
 // stageNames lists the stages of the pipeline table, in order.
@@ -85,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unknown dlq command %q (list, redrive)", args[1])
 	case "dev":
 		return fmt.Errorf("the development stack is its own command: make run, or go run ./dev/cmd/vidpipe-dev")
+	case "--" + config.ReferenceFlag, "--" + config.CheckFlag:
+		return describeConfig(args, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
