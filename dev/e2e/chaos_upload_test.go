@@ -176,7 +176,7 @@ func (s *chaosStack) publishDirect(t *testing.T, m chaosMedia) []*chaosInput {
 		[]contract.Rendition{{Name: "240p", Width: 320, Height: 240, Bitrate: 364000, Key: contract.RenditionKey(missing.id, "240p"), Size: 1000}},
 		contract.HLS{MasterKey: contract.HLSMasterKey(missing.id)}, time.Now())
 	// Their ce_ids are derived as the API's and the stages' are
-	// (events/ids.go), so the chaos verification can check them alike.
+	// (contract/ids.go), so the chaos verification can check them alike.
 	var msgs []kafka.Message
 	for _, ev := range []struct {
 		e  contract.Event

@@ -734,7 +734,7 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 		logical = []string{"none"}
 	}
 	sum.add("logical duplicates (must be 0)", "%d (video×topic with >1 distinct ce_id: %s)", v.logicalDuplicates, strings.Join(logical, ", "))
-	sum.add("ce_ids not derived (events/ids.go)", "%d of %d records", v.idsNotDerived, v.idsChecked)
+	sum.add("ce_ids not derived (contract/ids.go)", "%d of %d records", v.idsNotDerived, v.idsChecked)
 	sameID := "none"
 	if len(v.sameIDDiffers) > 0 {
 		sameID = formatCounts(v.sameIDDiffers)
