@@ -256,7 +256,7 @@ func TestRootPackageImportsOnlyStdlib(t *testing.T) {
 		for _, imp := range af.Imports {
 			p := strings.Trim(imp.Path.Value, `"`)
 			if first := strings.Split(p, "/")[0]; strings.Contains(first, ".") {
-				t.Errorf("%s imports %s: the events package must use the standard library only", f, p)
+				t.Errorf("%s imports %s: the contract package must use the standard library only", f, p)
 			}
 		}
 	}

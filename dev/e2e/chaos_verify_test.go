@@ -55,7 +55,7 @@ type chaosVerdict struct {
 	logicalDuplicates int
 	logicalByTopic    map[string]int
 	// idsChecked counts the records whose ce_id was compared with its
-	// derivation (events/ids.go: UploadedEventID, OutputEventID, a dead
+	// derivation (contract/ids.go: UploadedEventID, OutputEventID, a dead
 	// letter keeps its input's id); idsNotDerived those that differ.
 	idsChecked, idsNotDerived int
 	// sameIDDiffers counts, per topic, the videos with two records of the
@@ -241,7 +241,7 @@ func (s *chaosStack) verifyEventIDs(t *testing.T, topics map[string]map[string][
 					v.idsNotDerived++
 					if logged < 3 {
 						logged++
-						t.Logf("ce_id %s of video %s on %s (offset %d) is not the one events/ids.go derives", id, key, topic, m.Offset)
+						t.Logf("ce_id %s of video %s on %s (offset %d) is not the one contract/ids.go derives", id, key, topic, m.Offset)
 					}
 				}
 			}

@@ -271,7 +271,7 @@ func TestPipelineGoodAndBadVideos(t *testing.T) {
 }
 
 // lyingMatroska writes 3 frames ten hours apart as Matroska whose header
-// declares 2 s (a case of events/harness/lyingmedia).
+// declares 2 s (a case of dev/harness/lyingmedia).
 func lyingMatroska(t *testing.T, dir string) string {
 	t.Helper()
 	c, err := lyingmedia.TenHoursDeclaredTwoSeconds(harness.MustTool(t, "ffmpeg"), dir)

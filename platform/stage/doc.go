@@ -9,7 +9,7 @@
 //     jitter ([Backoff]), and [Permanent] errors that skip the retries;
 //   - publishing the handler's output to the next topic with acks=all;
 //   - dead-lettering with the original key, value and headers plus the dlq.*
-//     headers of the events package;
+//     headers of the contract package;
 //   - committing the input offset only after the output or the dead letter is
 //     acknowledged. A failed publish (output or DLQ) is retried until it
 //     succeeds or the process shuts down; nothing is committed meanwhile, so

@@ -1,7 +1,7 @@
 // Package storage is vidpipe's object store: a small API over minio-go
 // that works with AWS S3 and MinIO, configured by config.S3.
 //
-// Keys are the deterministic object keys of the events package; every
+// Keys are the deterministic object keys of the contract package; every
 // method works in the configured bucket. Errors name the operation, the
 // bucket and the key; a missing object is errors.Is(err, ErrNotFound).
 package storage

@@ -11,7 +11,7 @@ import (
 )
 
 // Config is the indexer's configuration. Keys, defaults and environment
-// variables follow events/config: e.g. postgres.url is
+// variables follow platform/config: e.g. postgres.url is
 // VIDPIPE_POSTGRES_URL and --postgres.url.
 type Config struct {
 	Kafka    config.Kafka    `mapstructure:"kafka"`

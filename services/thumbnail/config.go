@@ -22,7 +22,7 @@ import (
 )
 
 // Config is the thumbnail service's configuration. Keys, defaults and
-// environment variables follow events/config: e.g. thumbnail.thumb_width
+// environment variables follow platform/config: e.g. thumbnail.thumb_width
 // is VIDPIPE_THUMBNAIL_THUMB_WIDTH and --thumbnail.thumb_width.
 type Config struct {
 	Kafka     config.Kafka `mapstructure:"kafka"`

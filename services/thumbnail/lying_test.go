@@ -17,7 +17,7 @@ import (
 )
 
 // TestHandleLyingMedia: every case of the lying-media corpus
-// (events/harness/lyingmedia), published as the rendition of a forged
+// (dev/harness/lyingmedia), published as the rendition of a forged
 // video.transcoded, is refused (permanent, with a code naming the refusal
 // and a reason) or thumbnailed, in bounded time and with no output longer
 // than the file honestly is. Each case is tried twice: the file as it is

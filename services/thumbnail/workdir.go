@@ -1,7 +1,7 @@
 package thumbnail
 
 // WorkDirPrefix starts the name of every per-attempt work directory
-// (events/workdir.Sweep removes those left by killed workers).
+// (platform/workdir.Sweep removes those left by killed workers).
 const WorkDirPrefix = "vidpipe-thumbnail-"
 
 // workDirPattern is the os.MkdirTemp pattern of a work directory.

@@ -35,7 +35,7 @@
 //     the video's mp4/ and hls/ prefixes that this run did not write, so a
 //     re-run leaves exactly the same key set.
 //
-// Keys (package events): MP4 renditions at contract.RenditionKey(id, rung);
+// Keys (package contract): MP4 renditions at contract.RenditionKey(id, rung);
 // HLS under contract.HLSPrefix(id): master.m3u8 (contract.HLSMasterKey),
 // <rung>/index.m3u8 and <rung>/seg_NNNNN.ts.
 //
@@ -69,7 +69,7 @@ import (
 )
 
 // WorkDirPrefix starts the name of every per-attempt work directory
-// (events/workdir.Sweep removes those left by killed workers).
+// (platform/workdir.Sweep removes those left by killed workers).
 const WorkDirPrefix = "vidpipe-transcode-"
 
 // Store is the object storage the worker uses (the calls it makes on

@@ -11,7 +11,7 @@ import (
 	"github.com/vidpipe/vidpipe/dev/bench/stats"
 )
 
-// sandboxCost measures what the ffmpeg sandbox (events/procgroup:
+// sandboxCost measures what the ffmpeg sandbox (platform/procgroup:
 // helper re-exec with rlimits, minimal environment, own network namespace)
 // costs, with procgroup's BenchmarkSandbox: per process (`ffmpeg
 // -version`, 20 per sample) and on a 3-rung 720p encode (one per sample),

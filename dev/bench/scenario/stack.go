@@ -24,7 +24,7 @@ import (
 // Stack is the real infrastructure the service processes run against:
 // kfake (persistent, as in `make run`), MinIO and PostgreSQL with the
 // pipeline's topics, the bucket and the database, started with the dev
-// stack's code (events/devstack).
+// stack's code (dev/devstack).
 type Stack struct {
 	Infra *devstack.Infra
 	// Brokers is the Kafka bootstrap list.
