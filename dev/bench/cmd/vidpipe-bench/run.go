@@ -203,7 +203,7 @@ func microSection(output string) *report.Section {
 	t := report.GoBench(output)
 	s := &report.Section{
 		Title: "7. Go micro-benchmarks",
-		Intro: "`go test -run '^$' -bench . -benchmem` over ./events and ./events/stage: the pure code every record goes through " +
+		Intro: "`go test -run '^$' -bench . -benchmem` over ./contract and ./platform/stage: the pure code every record goes through " +
 			"(encode/decode of each event type, CloudEvents and dead-letter headers, building the output record, header conversion). No targets; for regressions.",
 		Tables: []report.Table{t},
 	}
