@@ -2,7 +2,9 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -11,9 +13,11 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/deploy/configkeys"
 )
 
 // vidpipeModule prefixes every module of the repository.
@@ -179,8 +183,7 @@ func TestShippedBinariesLinkNoDevTooling(t *testing.T) {
 		dirs = append(dirs, d)
 	}
 	slices.Sort(dirs)
-	out := t.TempDir()
-	goCmd(t, append([]string{"build", "-trimpath", "-o", out + "/"}, prefixed("./", dirs)...)...)
+	out := string(MustShippedBinaries(t))
 	deps := MustDeps(t, dirs...)
 
 	for _, bin := range slices.Sorted(maps.Keys(built)) {
@@ -208,6 +211,57 @@ func TestShippedBinariesLinkNoDevTooling(t *testing.T) {
 			}
 		}
 	})
+}
+
+// shipped is the one build, per test binary, of every binary the images
+// ship (the Dockerfile builder's go build list) and of the dev stack's CLI
+// (the link check's control), into dir, which TestMain removes.
+var shipped struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shipped.dir != "" {
+		os.RemoveAll(shipped.dir)
+	}
+	os.Exit(code)
+}
+
+// MustShippedBinaries returns the directory of the shipped binaries, built
+// on first use as the builder builds them (CGO_ENABLED=0, -trimpath): the
+// link check reads them, and the configuration checks run them with
+// --config-reference and --config-check (configkeys).
+func MustShippedBinaries(tb testing.TB) configkeys.Dir {
+	tb.Helper()
+	shipped.once.Do(func() {
+		// Set until the build succeeds: a Fatal below (in the first
+		// caller) leaves it for the others.
+		shipped.err = errors.New("the build failed in another test")
+		dir, err := os.MkdirTemp("", "vidpipe-deploy-bin-")
+		if err != nil {
+			shipped.err = err
+			return
+		}
+		shipped.dir = dir
+		root, err := filepath.Abs(repoRoot)
+		if err != nil {
+			shipped.err = err
+			return
+		}
+		dirs := []string{devStackDir}
+		for _, d := range MustBuiltPackages(tb, MustDockerfile(tb)) {
+			dirs = append(dirs, d)
+		}
+		slices.Sort(dirs)
+		_, shipped.err = configkeys.Build(context.Background(), root, dir, dirs...)
+	})
+	if shipped.err != nil {
+		tb.Fatalf("build the shipped binaries: %v", shipped.err)
+	}
+	return configkeys.Dir(shipped.dir)
 }
 
 // linkProblems on hand-made build information: each rule names the binary
@@ -249,12 +303,4 @@ func TestLinkProblems(t *testing.T) {
 			}
 		})
 	}
-}
-
-func prefixed(prefix string, ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = prefix + s
-	}
-	return out
 }

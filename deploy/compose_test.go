@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,10 +15,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/vidpipe/vidpipe/deploy/configkeys"
 	"github.com/vidpipe/vidpipe/deploy/dockerfile"
 	"github.com/vidpipe/vidpipe/platform/config"
-	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 )
 
 // MustCompose loads docker-compose.yml the way `docker compose` does
@@ -306,13 +303,13 @@ func TestComposeEnvironment(t *testing.T) {
 				}
 				return
 			}
-			for _, err := range configkeys.Check(bin, "docker-compose.yml service "+name, keys(env)) {
+			for _, err := range MustShippedBinaries(t).Check(t.Context(), bin, "docker-compose.yml service "+name, keys(env)) {
 				t.Error(err)
 			}
 			if bin == "vidpipectl" {
 				return
 			}
-			if _, err := configkeys.Load(bin, env); err != nil {
+			if _, err := MustShippedBinaries(t).Load(t.Context(), bin, env); err != nil {
 				t.Errorf("service %s: %v", name, err)
 			}
 		})
@@ -377,11 +374,11 @@ func TestComposeStopGrace(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := configkeys.Load(bin, composeEnv(t, df, s))
+			cfg, err := MustShippedBinaries(t).Load(t.Context(), bin, composeEnv(t, df, s))
 			if err != nil {
 				t.Fatal(err)
 			}
-			need, what := shutdownNeed(t, cfg)
+			need, what := shutdownNeed(t, bin, cfg)
 			var stop time.Duration = 10 * time.Second // Docker's default
 			if s.StopGracePeriod != nil {
 				stop = time.Duration(*s.StopGracePeriod)
@@ -398,32 +395,28 @@ func TestComposeStopGrace(t *testing.T) {
 const composeStopMargin = 10 * time.Second
 
 // shutdownNeed returns how long a service may take to stop after SIGTERM,
-// by its configuration, and which key says so.
-func shutdownNeed(tb testing.TB, cfg any) (time.Duration, string) {
+// by its loaded configuration vals (configkeys.Dir.Load), and which key
+// says so: upload-api's api.shutdown_timeout, a worker's
+// stage.shutdown_grace.
+func shutdownNeed(tb testing.TB, bin string, vals map[string]string) (time.Duration, string) {
 	tb.Helper()
-	if c, ok := cfg.(*uploadapi.Config); ok {
-		return c.API.ShutdownTimeout, "api.shutdown_timeout"
+	key := "stage.shutdown_grace"
+	if bin == "upload-api" {
+		key = "api.shutdown_timeout"
 	}
-	st := MustStage(tb, cfg)
-	return st.ShutdownGrace, "stage.shutdown_grace"
+	return MustDuration(tb, vals, key), key
 }
 
-// MustStage returns the Stage section of a worker Config.
-func MustStage(tb testing.TB, cfg any) config.Stage {
+// MustDuration returns the duration key of a loaded configuration
+// (configkeys.Dir.Load: in Go syntax, "30s").
+func MustDuration(tb testing.TB, vals map[string]string, key string) time.Duration {
 	tb.Helper()
-	v := reflect.ValueOf(cfg)
-	if v.Kind() == reflect.Pointer {
-		v = v.Elem()
+	v, ok := vals[key]
+	d, err := time.ParseDuration(v)
+	if !ok || err != nil {
+		tb.Fatalf("the loaded configuration has no duration %s (%q, %v)", key, v, err)
 	}
-	if v.Kind() == reflect.Struct {
-		if f := v.FieldByName("Stage"); f.IsValid() {
-			if st, ok := f.Interface().(config.Stage); ok {
-				return st
-			}
-		}
-	}
-	tb.Fatalf("%T has no stage section", cfg)
-	return config.Stage{}
+	return d
 }
 
 func TestComposeTopics(t *testing.T) {

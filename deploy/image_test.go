@@ -177,7 +177,7 @@ func TestDockerfileTargets(t *testing.T) {
 			if !ok || (user.Args != "65532:65532" && user.Args != "65532") {
 				t.Errorf("USER %q, want 65532:65532 (non-root, the uid the manifests run as)", user.Args)
 			}
-			if errs := configkeys.Check(bin, "Dockerfile target "+b.Target, keys(MustTargetEnv(t, df, b.Target))); len(errs) > 0 {
+			if errs := MustShippedBinaries(t).Check(t.Context(), bin, "Dockerfile target "+b.Target, keys(MustTargetEnv(t, df, b.Target))); len(errs) > 0 {
 				t.Error(errs)
 			}
 		})

@@ -330,13 +330,13 @@ func TestK8sEnvironment(t *testing.T) {
 			t.Parallel()
 			ctr, bin := MustContainer(t, what, spec)
 			env := c.MustEnv(t, MustImageEnv(t, df, bin), ctr)
-			for _, err := range configkeys.Check(bin, what, keys(env)) {
+			for _, err := range MustShippedBinaries(t).Check(t.Context(), bin, what, keys(env)) {
 				t.Error(err)
 			}
 			if bin == "vidpipectl" {
 				return
 			}
-			if _, err := configkeys.Load(bin, replacePlaceholders(env)); err != nil {
+			if _, err := MustShippedBinaries(t).Load(t.Context(), bin, replacePlaceholders(env)); err != nil {
 				t.Errorf("%s: %v", what, err)
 			}
 		})
@@ -469,7 +469,7 @@ func TestK8sShutdownGrace(t *testing.T) {
 			t.Parallel()
 			spec := d.Spec.Template.Spec
 			ctr, bin := MustContainer(t, "Deployment "+name, spec)
-			cfg, err := configkeys.Load(bin, replacePlaceholders(c.MustEnv(t, MustImageEnv(t, df, bin), ctr)))
+			cfg, err := MustShippedBinaries(t).Load(t.Context(), bin, replacePlaceholders(c.MustEnv(t, MustImageEnv(t, df, bin), ctr)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -477,7 +477,7 @@ func TestK8sShutdownGrace(t *testing.T) {
 				t.Fatal("terminationGracePeriodSeconds is not set (the 30s default)")
 			}
 			grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
-			need, what := shutdownNeed(t, cfg)
+			need, what := shutdownNeed(t, bin, cfg)
 			if ctr.Lifecycle != nil && ctr.Lifecycle.PreStop != nil {
 				if s := ctr.Lifecycle.PreStop.Sleep; s != nil {
 					need += time.Duration(s.Seconds) * time.Second
@@ -493,12 +493,12 @@ func TestK8sShutdownGrace(t *testing.T) {
 			// An attempt started just before SIGTERM may run attempt_timeout;
 			// with shutdown_grace >= attempt_timeout it can always finish
 			// instead of being cancelled and started over elsewhere.
-			st := MustStage(t, cfg)
-			if st.ShutdownGrace < st.AttemptTimeout {
-				t.Errorf("stage.shutdown_grace %s < stage.attempt_timeout %s: a long attempt is cancelled at every scale-in", st.ShutdownGrace, st.AttemptTimeout)
+			shutdownGrace, attemptTimeout := MustDuration(t, cfg, "stage.shutdown_grace"), MustDuration(t, cfg, "stage.attempt_timeout")
+			if shutdownGrace < attemptTimeout {
+				t.Errorf("stage.shutdown_grace %s < stage.attempt_timeout %s: a long attempt is cancelled at every scale-in", shutdownGrace, attemptTimeout)
 			}
-			if grace <= st.AttemptTimeout {
-				t.Errorf("terminationGracePeriodSeconds %s must exceed stage.attempt_timeout %s", grace, st.AttemptTimeout)
+			if grace <= attemptTimeout {
+				t.Errorf("terminationGracePeriodSeconds %s must exceed stage.attempt_timeout %s", grace, attemptTimeout)
 			}
 		})
 	}
@@ -696,7 +696,7 @@ func TestSecretsArePlaceholders(t *testing.T) {
 	// placeholder secret, naming its key.
 	for name, d := range c.deployments {
 		ctr, bin := MustContainer(t, "Deployment "+name, d.Spec.Template.Spec)
-		if _, err := configkeys.Load(bin, c.MustEnv(t, MustImageEnv(t, df, bin), ctr)); err == nil || !strings.Contains(err.Error(), "placeholder") {
+		if _, err := MustShippedBinaries(t).Load(t.Context(), bin, c.MustEnv(t, MustImageEnv(t, df, bin), ctr)); err == nil || !strings.Contains(err.Error(), "placeholder") {
 			t.Errorf("Deployment %s starts with the base's placeholder secrets (err: %v)", name, err)
 		}
 	}

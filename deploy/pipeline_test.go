@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -36,7 +37,6 @@ const (
 	kustomizationFile = "deploy/k8s/base/kustomization.yaml"
 	netpolFile        = "deploy/k8s/base/networkpolicies.yaml"
 	topicsJobFile     = "deploy/k8s/base/topics-job.yaml"
-	configkeysFile    = "deploy/configkeys/configkeys.go"
 	// topicsInit is the compose service that creates the topics.
 	topicsInit = "kafka-init"
 	// nameLabel is the label every pod, selector and policy uses.
@@ -56,6 +56,10 @@ type deployment struct {
 	objs []manifest.Object
 	// configDoc is docs/configuration.md.
 	configDoc string
+	// described maps each built binary (but the probe) to the error of
+	// running it with --config-reference: nil when it describes its
+	// configuration.
+	described map[string]error
 }
 
 // MustDeployment loads the deploy files from the working tree.
@@ -77,6 +81,13 @@ func MustDeployment(tb testing.TB) deployment {
 		tb.Fatal(err)
 	}
 	d.configDoc = string(doc)
+	bins := MustShippedBinaries(tb)
+	d.described = map[string]error{}
+	for bin := range d.built {
+		if bin != healthcheck {
+			_, d.described[bin] = bins.Reference(context.Background(), bin)
+		}
+	}
 	return d
 }
 
@@ -151,10 +162,13 @@ func (c pieceCheck) problems() []string {
 	// The main package and the image. The builder compiles every
 	// ./services/*/cmd/*, so once a stage's main package exists it is
 	// built; the message is for a builder that no longer does.
+	built := false
 	if src, err := os.ReadFile(filepath.Join(repoRoot, dir, "main.go")); err != nil || !strings.Contains(string(src), "package main") {
 		add("has no main package: create %s (module %s, listed in go.work)", dir, moduleOf(c.bin))
 	} else if got, ok := c.d.built[c.bin]; !ok || got != dir {
 		add("is not built by %s: add ./%s to the builder's go build", dockerfileFile, dir)
+	} else {
+		built = true
 	}
 	// A stage's image is a generic worker target with SERVICE=its name,
 	// chosen in docker-compose.yml (below); upload-api and vidpipectl have
@@ -195,15 +209,14 @@ func (c pieceCheck) problems() []string {
 		}
 	}
 
-	// Configuration: the Config type, registered by hand, and the
-	// reference generated from it.
-	if service {
-		if _, ok := configkeys.New(c.bin); !ok {
-			add("has no Config registered in %s: add %q: func() any { return new(<package>.Config) } to configs", configkeysFile, c.bin)
-		}
-		if !strings.Contains(c.d.configDoc, "\n## "+c.bin+"\n") {
-			add("has no section in %s: run make docs (once its Config is registered)", configref.Path)
-		}
+	// Configuration: the binary describes it (--config-reference, which
+	// config.Load handles), and the reference is generated from that.
+	if err, ok := c.d.described[c.bin]; built && (!ok || err != nil) {
+		add("does not describe its configuration (%v): %s must load it with config.Load (platform/config) and return nil on config.ErrHelp%s",
+			err, dir, c.likeIt(", as %q does"))
+	}
+	if service && !strings.Contains(c.d.configDoc, "\n## "+c.bin+"\n") {
+		add("has no section in %s: run make docs (once its main package loads its configuration with platform/config)", configref.Path)
 	}
 
 	// Kubernetes.
@@ -415,8 +428,7 @@ func TestPipelineCheckNamesMissingPieces(t *testing.T) {
 	want := []string{
 		who + `has no main package: create services/captions/cmd/captions (module github.com/vidpipe/vidpipe/services/captions, listed in go.work)`,
 		who + `has no service in docker-compose.yml: add one like "indexer", built with target "static-worker" or "media-worker" (deploy/Dockerfile) and args SERVICE: captions`,
-		who + `has no Config registered in deploy/configkeys/configkeys.go: add "captions": func() any { return new(<package>.Config) } to configs`,
-		who + `has no section in docs/configuration.md: run make docs (once its Config is registered)`,
+		who + `has no section in docs/configuration.md: run make docs (once its main package loads its configuration with platform/config)`,
 		who + `has no image in deploy/k8s/base/kustomization.yaml: add "- name: vidpipe/captions" with "newTag: dev" under images`,
 		who + `has no manifest in deploy/k8s/base: add captions.yaml like "indexer.yaml" (Deployment, ScaledObject, PodDisruptionBudget) and list it under resources in deploy/k8s/base/kustomization.yaml`,
 		who + `has no Deployment in deploy/k8s/base: add one named "captions" running vidpipe/captions in deploy/k8s/base/captions.yaml`,
@@ -447,6 +459,11 @@ func TestPipelineCheckNamesBrokenPieces(t *testing.T) {
 	ki.Command = types.ShellCommand{"topics", "list"}
 	d.compose.Services[topicsInit] = ki
 	d.kust.Images = slices.DeleteFunc(slices.Clone(d.kust.Images), func(im kusttypes.Image) bool { return im.Name == "vidpipe/indexer" })
+	// thumbnail's binary answers --config-reference as the probe does
+	// (it parses its flags with package flag: an unknown flag); the error
+	// is the probe's own.
+	d.described = maps.Clone(d.described)
+	_, d.described["thumbnail"] = MustShippedBinaries(t).Reference(t.Context(), healthcheck)
 	d.objs = slices.DeleteFunc(slices.Clone(d.objs), func(o manifest.Object) bool {
 		return (o.Kind == "ScaledObject" && o.Name() == "transcode") || (o.Kind == "NetworkPolicy" && o.Name() == "vidpipe-topics") ||
 			(o.Kind == "Deployment" && o.Name() == "upload-api")
@@ -462,6 +479,7 @@ func TestPipelineCheckNamesBrokenPieces(t *testing.T) {
 		`stage "thumbnail" (contract.DefaultPipeline) has no service in docker-compose.yml: add one like "transcode", built with target "static-worker" or "media-worker" (deploy/Dockerfile) and args SERVICE: thumbnail`,
 		`stage "thumbnail" (contract.DefaultPipeline) has no topic "video.thumbnailed" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`stage "thumbnail" (contract.DefaultPipeline) has no topic "video.thumbnail.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
+		`stage "thumbnail" (contract.DefaultPipeline) does not describe its configuration (healthcheck --config-reference: flag provided but not defined: -config-reference): services/thumbnail/cmd/thumbnail must load it with config.Load (platform/config) and return nil on config.ErrHelp, as "transcode" does`,
 		`stage "indexer" (contract.DefaultPipeline) is built with target "indexer" and no args SERVICE in docker-compose.yml: want it built with target "static-worker" or "media-worker" (deploy/Dockerfile) and args SERVICE: indexer`,
 		`stage "indexer" (contract.DefaultPipeline) has no topic "video.ready" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,
 		`stage "indexer" (contract.DefaultPipeline) has no topic "video.indexer.dlq" created by kafka-init in docker-compose.yml: let it run "vidpipectl topics create", which creates every topic of contract.DefaultPipeline()`,

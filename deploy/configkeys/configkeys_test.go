@@ -1,6 +1,9 @@
 package configkeys_test
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -8,8 +11,37 @@ import (
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/deploy/configkeys"
-	"github.com/vidpipe/vidpipe/services/transcode"
+	"github.com/vidpipe/vidpipe/platform/config"
 )
+
+// bins holds every binary of configkeys.Binaries and the probe
+// (deploy/cmd/healthcheck, a binary that does not describe a
+// configuration), built once by TestMain.
+var bins configkeys.Dir
+
+// healthcheckDir is the probe's main package: the control.
+const healthcheckDir = "deploy/cmd/healthcheck"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vidpipe-configkeys-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pkgs := []string{healthcheckDir}
+	for _, b := range configkeys.Binaries {
+		pkgs = append(pkgs, configkeys.MainPackage(b))
+	}
+	bins, err = configkeys.Build(context.Background(), "../..", dir, pkgs...)
+	code := 1
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 func TestKnown(t *testing.T) {
 	t.Parallel()
@@ -31,15 +63,17 @@ func TestKnown(t *testing.T) {
 		"indexer": {binary: "indexer",
 			has:    []string{"VIDPIPE_POSTGRES_URL", "VIDPIPE_INDEXER_MIGRATE", "VIDPIPE_STAGE_HTTP_ADDR"},
 			hasNot: []string{"VIDPIPE_S3_ENDPOINT"}},
+		// vidpipectl reads the defaults of its Kafka flags, the Kafka
+		// security settings and (dlq redrive) the s3 section.
 		"vidpipectl": {binary: "vidpipectl",
-			has:    []string{"VIDPIPE_KAFKA_BROKERS"},
-			hasNot: []string{"VIDPIPE_KAFKA_PARTITIONS", "VIDPIPE_LOG_LEVEL"}},
+			has:    []string{"VIDPIPE_KAFKA_BROKERS", "VIDPIPE_KAFKA_PARTITIONS", "VIDPIPE_KAFKA_SASL_PASSWORD", "VIDPIPE_S3_BUCKET"},
+			hasNot: []string{"VIDPIPE_KAFKA_CLIENT_ID", "VIDPIPE_LOG_LEVEL", "VIDPIPE_STAGE_MAX_ATTEMPTS"}},
 		"unknown": {binary: "nginx", wantErr: `unknown vidpipe binary "nginx"`},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			known, err := configkeys.Known(tt.binary)
+			known, err := bins.Known(t.Context(), tt.binary)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Known(%q) = %v, want an error containing %q", tt.binary, err, tt.wantErr)
@@ -63,17 +97,38 @@ func TestKnown(t *testing.T) {
 	}
 }
 
+// Every binary the images run describes its configuration, with a type,
+// a flag and a description for every key.
 func TestKnownCoversBinaries(t *testing.T) {
 	t.Parallel()
 	for _, b := range configkeys.Binaries {
-		if _, err := configkeys.Known(b); err != nil {
+		known, err := bins.Known(t.Context(), b)
+		if err != nil {
 			t.Errorf("Known(%q): %v", b, err)
+			continue
+		}
+		for env, k := range known {
+			if k.Type == "" || k.Flag != "--"+k.Name || k.Description == "" || env != config.EnvName(k.Name) {
+				t.Errorf("%s: key %+v lacks a type, flag, description or environment variable", b, k)
+			}
 		}
 	}
 }
 
-// The binaries follow the pipeline table: a declared stage is a binary
-// whether or not its Config is registered (New says which are).
+// A binary that does not load its configuration with platform/config
+// (the probe: it parses its flags with package flag) is told apart, named.
+func TestReferenceOfABinaryWithoutConfig(t *testing.T) {
+	t.Parallel()
+	_, err := bins.Reference(t.Context(), "healthcheck")
+	if err == nil || !strings.Contains(err.Error(), "healthcheck --config-reference: ") || !strings.Contains(err.Error(), "config-reference") {
+		t.Errorf("Reference(healthcheck) = %v, want an error naming the binary and the flag", err)
+	}
+	if _, err := bins.Reference(t.Context(), "captions"); err == nil || !strings.Contains(err.Error(), "captions is not built") {
+		t.Errorf("Reference(captions) = %v, want it not built", err)
+	}
+}
+
+// The binaries follow the pipeline table, each from its main package.
 func TestBinariesFollowThePipeline(t *testing.T) {
 	t.Parallel()
 	want := []string{"upload-api", "transcode", "thumbnail", "indexer", "vidpipectl"}
@@ -88,17 +143,16 @@ func TestBinariesFollowThePipeline(t *testing.T) {
 	if got := configkeys.BinariesOf(p); !slices.Equal(got, []string{"upload-api", "transcode", "thumbnail", "indexer", "captions", "vidpipectl"}) {
 		t.Errorf("BinariesOf(with captions) = %v", got)
 	}
-	for _, b := range configkeys.Services(p) {
-		cfg, ok := configkeys.New(b)
-		if ok != (b != "captions") || (ok && cfg == nil) {
-			t.Errorf("New(%q) = %T, %v: want a Config for every service but the undeclared captions", b, cfg, ok)
+	for bin, dir := range map[string]string{"captions": "services/captions/cmd/captions", "upload-api": "services/upload-api/cmd/upload-api", "vidpipectl": "platform/cmd/vidpipectl"} {
+		if got := configkeys.MainPackage(bin); got != dir {
+			t.Errorf("MainPackage(%q) = %q, want %q", bin, got, dir)
 		}
 	}
 }
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
-	errs := configkeys.Check("indexer", "compose service indexer", []string{
+	errs := bins.Check(t.Context(), "indexer", "compose service indexer", []string{
 		"VIDPIPE_POSTGRES_URL", "VIDPIPE_S3_ENDPOINT", "VIDPIPE_STAGE_HTTPADDR", "TZ", "PATH",
 	})
 	if len(errs) != 2 {
@@ -109,25 +163,21 @@ func TestCheck(t *testing.T) {
 			t.Errorf("error %d = %q, want it to start with the place and contain %q", i, msg, want)
 		}
 	}
-	if errs := configkeys.Check("nginx", "x", nil); len(errs) != 1 {
+	if errs := bins.Check(t.Context(), "nginx", "x", nil); len(errs) != 1 {
 		t.Errorf("Check of an unknown binary = %v, want one error", errs)
 	}
 }
 
 func TestLoad(t *testing.T) {
 	t.Parallel()
-	cfg, err := configkeys.Load("transcode", map[string]string{
+	vals, err := bins.Load(t.Context(), "transcode", map[string]string{
 		"VIDPIPE_STAGE_ATTEMPT_TIMEOUT": "7m",
 		"VIDPIPE_KAFKA_BROKERS":         "a:1,b:2",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, ok := cfg.(*transcode.Config)
-	if !ok {
-		t.Fatalf("Load(transcode) returned %T", cfg)
-	}
-	known, err := configkeys.Known("transcode")
+	known, err := bins.Known(t.Context(), "transcode")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +185,11 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("default of stage.shutdown_grace: %v", err)
 	}
-	if tc.Stage.AttemptTimeout != 7*time.Minute || len(tc.Kafka.Brokers) != 2 || tc.Stage.ShutdownGrace != grace {
-		t.Errorf("loaded %+v %+v, want the env values and the default shutdown grace %s", tc.Stage, tc.Kafka, grace)
+	if vals["stage.attempt_timeout"] != "7m0s" || vals["kafka.brokers"] != "a:1,b:2" || vals["stage.shutdown_grace"] != grace.String() || vals["kafka.client_id"] != "transcode" {
+		t.Errorf("loaded %v, want the env values, the default shutdown grace %s and the client id transcode", vals, grace)
+	}
+	if len(vals) != len(known) {
+		t.Errorf("loaded %d values, want one per key (%d)", len(vals), len(known))
 	}
 
 	tests := map[string]struct {
@@ -144,14 +197,15 @@ func TestLoad(t *testing.T) {
 		env     map[string]string
 		wantErr string
 	}{
-		"bad duration":   {binary: "indexer", env: map[string]string{"VIDPIPE_STAGE_SHUTDOWN_GRACE": "30"}, wantErr: "stage.shutdown_grace"},
+		"bad duration":   {binary: "indexer", env: map[string]string{"VIDPIPE_STAGE_SHUTDOWN_GRACE": "30"}, wantErr: "load indexer configuration: config: stage.shutdown_grace"},
 		"missing tokens": {binary: "upload-api", env: nil, wantErr: "api.tokens"},
-		"vidpipectl":     {binary: "vidpipectl", wantErr: "no configuration loader"},
+		"bad partitions": {binary: "vidpipectl", env: map[string]string{"VIDPIPE_KAFKA_PARTITIONS": "six"}, wantErr: "kafka.partitions"},
+		"not built":      {binary: "captions", wantErr: "captions is not built"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := configkeys.Load(tt.binary, tt.env)
+			_, err := bins.Load(t.Context(), tt.binary, tt.env)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Load(%s) = %v, want an error containing %q", tt.binary, err, tt.wantErr)
 			}
