@@ -47,10 +47,10 @@ func Transcode(ctx context.Context, env Env, o TranscodeOptions) *report.Section
 	}
 	return run(s, func() error {
 		bin := filepath.Join(env.Dir, "transcode.test")
-		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./transcode")
+		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./services/transcode")
 		build.Dir = env.Root
 		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("go test -c ./transcode: %w\n%s", err, out)
+			return fmt.Errorf("go test -c ./services/transcode: %w\n%s", err, out)
 		}
 		variants := []struct{ key, name string }{
 			{"handler", "handler"}, {"ffmpeg", "bare ffmpeg (single pass)"}, {"per_rung", "one ffmpeg per rung"},

@@ -195,7 +195,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		fmt.Fprintln(stdout, "wrote", path)
 	}
-	return nil
+	return failedScenarios(rep.Sections)
+}
+
+// failedScenarios is an error naming every scenario that could not run to
+// its end (a missed target is not one: the report shows it as MISS), so
+// that `make bench` fails when a scenario breaks; nil when none did.
+func failedScenarios(secs []*report.Section) error {
+	var failed []string
+	for _, s := range secs {
+		if s.Err != nil {
+			failed = append(failed, s.Title)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d scenario(s) failed (the report says why): %s", len(failed), strings.Join(failed, ", "))
 }
 
 // microSection is the table of the Go micro-benchmarks.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/bench/report"
 )
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -122,5 +124,19 @@ func TestBenchBinaries(t *testing.T) {
 	}
 	if got := benchBinaries(p); !slices.Contains(got, "./services/captions/cmd/captions") {
 		t.Errorf("with a captions stage: %q lacks ./services/captions/cmd/captions", got)
+	}
+}
+
+// TestFailedScenariosFailTheRun: a scenario that broke (as "3. Transcode"
+// did when its package moved) makes the run fail; a missed target does not.
+func TestFailedScenariosFailTheRun(t *testing.T) {
+	ok := &report.Section{Title: "1. Stage runtime"}
+	if err := failedScenarios([]*report.Section{ok}); err != nil {
+		t.Fatalf("failedScenarios(ok) = %v, want nil", err)
+	}
+	broken := &report.Section{Title: "3. Transcode", Err: errors.New("go test -c ./transcode: exit status 1")}
+	err := failedScenarios([]*report.Section{ok, broken})
+	if err == nil || !strings.Contains(err.Error(), "3. Transcode") {
+		t.Fatalf("failedScenarios(broken) = %v, want an error naming 3. Transcode", err)
 	}
 }
