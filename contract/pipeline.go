@@ -21,6 +21,10 @@ type Step struct {
 	Decode func(value []byte) (Event, Video, error)
 }
 
+// StatusFailed is the status of a video that a stage dead-lettered. It is
+// the one status that is no step's: no row may take it.
+const StatusFailed = "failed"
+
 // StageSpec declares one processing stage: a worker that consumes Input and
 // publishes Output.Topic, or a dead letter to DLQ.
 type StageSpec struct {
@@ -118,7 +122,7 @@ func (p Pipeline) Validate() error {
 		if st.Type == "" || st.Status == "" || st.Decode == nil {
 			return fmt.Errorf("pipeline: %s (%s) needs a type, a status and a decoder", what, st.Topic)
 		}
-		if seenStatus[st.Status] || st.Status == "failed" {
+		if seenStatus[st.Status] || st.Status == StatusFailed {
 			return fmt.Errorf("pipeline: status %q of %s is not unique", st.Status, what)
 		}
 		seenStatus[st.Status] = true

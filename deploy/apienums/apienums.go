@@ -18,13 +18,6 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 )
 
-// statusFailed is the status of a video a stage dead-lettered: upload-api's
-// projection.StatusFailed, a status no row of the table may take
-// (contract.Pipeline.Validate). deploy imports no service, so it is
-// written here; upload-api's TestOpenAPIStatusesMatchPipeline checks the
-// document against projection.StatusFailed.
-const statusFailed = "failed"
-
 // Path is the OpenAPI description, relative to the repository root.
 const Path = "services/upload-api/server/openapi.yaml"
 
@@ -46,7 +39,7 @@ func Enums(p contract.Pipeline) []Enum {
 	}
 	return []Enum{
 		{Path: "components.schemas.Accepted.properties.status.enum", Values: []string{p.Entry.Status}},
-		{Path: "components.schemas.Video.properties.status.enum", Values: append(p.Statuses(), statusFailed)},
+		{Path: "components.schemas.Video.properties.status.enum", Values: append(p.Statuses(), contract.StatusFailed)},
 		{Path: "components.schemas.Video.properties.failure.properties.stage.enum", Values: stages},
 	}
 }

@@ -15,7 +15,7 @@ type Status string
 // StatusFailed is the status of a video that a stage dead-lettered; it may
 // follow any status but the last one. It is the one status that is no
 // step's.
-const StatusFailed Status = "failed"
+const StatusFailed = Status(contract.StatusFailed)
 
 // The statuses of contract.DefaultPipeline's steps, named after the topic
 // whose event sets them: uploaded, transcoded, thumbnailed, ready.
