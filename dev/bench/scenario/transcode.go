@@ -38,7 +38,7 @@ func Transcode(ctx context.Context, env Env, o TranscodeOptions) *report.Section
 	}
 	s := &report.Section{
 		Title: "3. Transcode",
-		Intro: fmt.Sprintf("transcode's `BenchmarkTranscode` (transcode/bench_test.go), compiled once with `go test -c`; %d runs, each with "+
+		Intro: fmt.Sprintf("transcode's `BenchmarkTranscode` (services/transcode/bench_test.go), compiled once with `go test -c`; %d runs, each with "+
 			"`-test.bench '^BenchmarkTranscode$/^VARIANT$' -test.benchtime 1x`, one invocation per variant per run (order rotated per run): "+
 			"**handler** = `Worker.Handle` end to end (download from MinIO, ffprobe, the single-pass ffmpeg ladder with progress parsing, output checks, "+
 			"HLS master, upload of every object); **bare ffmpeg** = the exact ffmpeg command the handler runs, on a local copy; **per rung** = one ffmpeg per rung "+
@@ -194,7 +194,7 @@ func runTranscodeBench(ctx context.Context, env Env, bin, variant string) (sec, 
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-test.run", "^$", "-test.bench", "^BenchmarkTranscode$/^"+sub+"$", "-test.benchtime", "1x", "-test.count", "1")
-	cmd.Dir = filepath.Join(env.Root, "transcode")
+	cmd.Dir = filepath.Join(env.Root, "services", "transcode")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, 0, fmt.Errorf("BenchmarkTranscode/%s: %w\n%s", sub, err, tail(string(out), 30))
