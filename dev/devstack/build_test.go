@@ -9,7 +9,7 @@ import (
 
 func TestFindRepoRoot(t *testing.T) {
 	root := t.TempDir()
-	sub := filepath.Join(root, "events", "cmd", "vidpipectl")
+	sub := filepath.Join(root, "dev", "cmd", "vidpipe-dev")
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}

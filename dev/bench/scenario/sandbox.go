@@ -22,16 +22,16 @@ func sandboxCost(ctx context.Context, env Env, runs int) (report.Table, []report
 		Header:  []string{"workload", "plain (median)", "sandbox (median)", "median of per-run ratios", "per run"},
 	}
 	bin := filepath.Join(env.Dir, "procgroup.test")
-	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./platform/procgroup")
+	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./"+sandboxPackageDir)
 	build.Dir = env.Root
 	if out, err := build.CombinedOutput(); err != nil {
-		return tbl, nil, fmt.Errorf("go test -c ./platform/procgroup: %w\n%s", err, out)
+		return tbl, nil, fmt.Errorf("go test -c ./%s: %w\n%s", sandboxPackageDir, err, out)
 	}
 	bench := func(name, benchtime string) (float64, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, "-test.run", "^$", "-test.bench", "^BenchmarkSandbox$/^"+name+"$", "-test.benchtime", benchtime, "-test.count", "1")
-		cmd.Dir = filepath.Join(env.Root, "events", "procgroup")
+		cmd.Dir = filepath.Join(env.Root, sandboxPackageDir)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return 0, fmt.Errorf("BenchmarkSandbox/%s: %w\n%s", name, err, tail(string(out), 20))

@@ -92,6 +92,13 @@ func ratioCheck(name string, value, baseline float64, unit string, target stats.
 	}
 }
 
+// The packages whose Go benchmarks the scenarios compile with go test -c and
+// run in their own directory, relative to the repository root.
+const (
+	transcodePackageDir = "services/transcode" // BenchmarkTranscode
+	sandboxPackageDir   = "platform/procgroup" // BenchmarkSandbox
+)
+
 // sleepCtx waits d or until ctx is done (then it returns ctx.Err()).
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if !backoff.Sleep(ctx, d) {

@@ -47,10 +47,10 @@ func Transcode(ctx context.Context, env Env, o TranscodeOptions) *report.Section
 	}
 	return run(s, func() error {
 		bin := filepath.Join(env.Dir, "transcode.test")
-		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./services/transcode")
+		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./"+transcodePackageDir)
 		build.Dir = env.Root
 		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("go test -c ./services/transcode: %w\n%s", err, out)
+			return fmt.Errorf("go test -c ./%s: %w\n%s", transcodePackageDir, err, out)
 		}
 		variants := []struct{ key, name string }{
 			{"handler", "handler"}, {"ffmpeg", "bare ffmpeg (single pass)"}, {"per_rung", "one ffmpeg per rung"},
@@ -194,7 +194,7 @@ func runTranscodeBench(ctx context.Context, env Env, bin, variant string) (sec, 
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-test.run", "^$", "-test.bench", "^BenchmarkTranscode$/^"+sub+"$", "-test.benchtime", "1x", "-test.count", "1")
-	cmd.Dir = filepath.Join(env.Root, "services", "transcode")
+	cmd.Dir = filepath.Join(env.Root, transcodePackageDir)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, 0, fmt.Errorf("BenchmarkTranscode/%s: %w\n%s", sub, err, tail(string(out), 30))
