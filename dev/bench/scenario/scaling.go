@@ -114,7 +114,7 @@ func Scaling(ctx context.Context, env Env, o ScalingOptions) *report.Section {
 	o.defaults()
 	s := &report.Section{
 		Title: "5. Scaling",
-		Intro: fmt.Sprintf("Worker processes (`bench/cmd/vidpipe-benchworker`: `stage.Run` with concurrency 1 and a handler that sleeps %s per event, no CPU work) "+
+		Intro: fmt.Sprintf("Worker processes (`dev/bench/cmd/vidpipe-benchworker`: `stage.Run` with concurrency 1 and a handler that sleeps %s per event, no CPU work) "+
 			"in one consumer group on a %d-partition topic, on an in-memory kfake broker in the driver's process. For each process count the driver waits for a stable group, "+
 			"then produces %d events per partition (round-robin) and measures events/s = burst ÷ (last output − burst start); median of %d runs. "+
 			"Linear = the process count × the 1-process median. The ideal per process is %.0f events/s (1 ÷ sleep); the rest is the per-record publish and fetch cost.",
