@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -65,4 +66,18 @@ func (s *Sandbox) RunTool(ctx context.Context, bin string, args []string, stdout
 	}
 	return &ToolError{Tool: tool, Err: err, Signaled: Signaled(err),
 		Stderr: strings.ToValidUTF8(stderr.String(), "?")}
+}
+
+// RequireTools checks at start-up that every tool (a name looked up in
+// PATH, or a path) can be found, so that a worker without them fails at
+// once with a clear message instead of dead-lettering its first records.
+// hint says how to install them, e.g. "install ffmpeg, e.g. apt-get
+// install ffmpeg".
+func RequireTools(hint string, tools ...string) error {
+	for _, t := range tools {
+		if _, err := exec.LookPath(t); err != nil {
+			return fmt.Errorf("%s not found (%s): %w", t, hint, err)
+		}
+	}
+	return nil
 }

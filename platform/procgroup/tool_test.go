@@ -51,3 +51,13 @@ func TestWorkerSandboxLimits(t *testing.T) {
 		t.Errorf("limits %+v, want the given ones without address space limit", lim)
 	}
 }
+
+func TestRequireToolsNamesTheMissingOne(t *testing.T) {
+	if err := RequireTools("install it", "sh"); err != nil {
+		t.Fatalf("RequireTools(sh) = %v", err)
+	}
+	err := RequireTools("install ffmpeg, e.g. apt-get install ffmpeg", "sh", "vidpipe-no-such-tool")
+	if err == nil || !strings.Contains(err.Error(), "vidpipe-no-such-tool not found (install ffmpeg, e.g. apt-get install ffmpeg)") || !errors.Is(err, exec.ErrNotFound) {
+		t.Fatalf("RequireTools = %v, want the missing tool named with the hint", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,4 +83,24 @@ func sweep(dir, prefix string, olderThan time.Duration, dirs bool) (int, error) 
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// Prepare readies a worker's work directory at start-up: it creates dir
+// (mode 0700; nothing when dir is empty, the OS temp dir) and sweeps the
+// work directories named prefix* that killed workers left there (Sweep,
+// with olderThan = the stage's attempt timeout plus its shutdown grace).
+// A failed sweep is logged, not returned: it must not keep a worker from
+// starting.
+func Prepare(log *slog.Logger, dir, prefix string, olderThan time.Duration) error {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("work dir %s: %w", dir, err)
+		}
+	}
+	if n, err := Sweep(dir, prefix, olderThan); err != nil {
+		log.Warn("sweeping stale work dirs", "dir", dir, "err", err)
+	} else if n > 0 {
+		log.Info("removed stale work dirs", "dir", dir, "count", n)
+	}
+	return nil
 }

@@ -1,9 +1,12 @@
 package workdir
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,5 +113,40 @@ func TestSweepFilesMissingDir(t *testing.T) {
 func TestSweepFilesRefusesEmptyPrefix(t *testing.T) {
 	if _, err := SweepFiles(t.TempDir(), "", time.Hour); err == nil {
 		t.Fatal("an empty prefix would sweep every file")
+	}
+}
+
+func TestPrepareCreatesTheDirAndSweepsStaleWorkDirs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "work")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if err := Prepare(log, dir, "vidpipe-x-", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("Prepare did not create %s with mode 0700: %v %v", dir, fi, err)
+	}
+	stale := filepath.Join(dir, "vidpipe-x-old")
+	fresh := filepath.Join(dir, "vidpipe-x-new")
+	for _, d := range []string{stale, fresh} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := Prepare(log, dir, "vidpipe-x-", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale work dir survived: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh work dir removed: %v", err)
+	}
+	if !strings.Contains(logs.String(), "removed stale work dirs") {
+		t.Errorf("no log line for the sweep: %s", logs.String())
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -49,22 +48,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := config.NewLogger(cfg.Log, stdout, string(contract.StageThumbnail))
 	log.Info("starting", "config", config.Redacted(cfg))
 
-	for _, tool := range []string{cfg.Thumbnail.FFmpeg, cfg.Thumbnail.FFprobe} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (install ffmpeg, e.g. apt-get install ffmpeg): %w", tool, err)
-		}
+	if err := procgroup.RequireTools("install ffmpeg, e.g. apt-get install ffmpeg", cfg.Thumbnail.FFmpeg, cfg.Thumbnail.FFprobe); err != nil {
+		return err
 	}
-	if cfg.Thumbnail.TempDir != "" {
-		if err := os.MkdirAll(cfg.Thumbnail.TempDir, 0o700); err != nil {
-			return fmt.Errorf("thumbnail.temp_dir: %w", err)
-		}
-	}
-	// Work dirs left behind by workers killed mid-attempt.
-	stale := cfg.Stage.AttemptTimeout + cfg.Stage.ShutdownGrace
-	if n, err := workdir.Sweep(cfg.Thumbnail.TempDir, thumbnail.WorkDirPrefix, stale); err != nil {
-		log.Warn("sweeping stale work dirs", "err", err)
-	} else if n > 0 {
-		log.Info("removed stale work dirs", "count", n)
+	// The temp dir, without the work dirs of workers killed mid-attempt.
+	if err := workdir.Prepare(log, cfg.Thumbnail.TempDir, thumbnail.WorkDirPrefix, cfg.Stage.AttemptTimeout+cfg.Stage.ShutdownGrace); err != nil {
+		return fmt.Errorf("thumbnail.temp_dir: %w", err)
 	}
 	store, err := storage.New(cfg.S3)
 	if err != nil {

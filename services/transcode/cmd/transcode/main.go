@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -52,17 +51,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := config.NewLogger(cfg.Log, stdout, "transcode")
 	log.Info("starting", "config", config.Redacted(&cfg))
 
-	for _, bin := range []string{cfg.Transcode.FFmpeg, cfg.Transcode.FFprobe} {
-		if _, err := exec.LookPath(bin); err != nil {
-			return fmt.Errorf("%s not found (install ffmpeg, e.g. apt-get install ffmpeg): %w", bin, err)
-		}
+	if err := procgroup.RequireTools("install ffmpeg, e.g. apt-get install ffmpeg", cfg.Transcode.FFmpeg, cfg.Transcode.FFprobe); err != nil {
+		return err
 	}
-	// Work dirs left behind by workers killed mid-attempt.
-	stale := cfg.Stage.AttemptTimeout + cfg.Stage.ShutdownGrace
-	if n, err := workdir.Sweep(cfg.Transcode.TempDir, transcode.WorkDirPrefix, stale); err != nil {
-		log.Warn("sweeping stale work dirs", "err", err)
-	} else if n > 0 {
-		log.Info("removed stale work dirs", "count", n)
+	// The temp dir, without the work dirs of workers killed mid-attempt.
+	if err := workdir.Prepare(log, cfg.Transcode.TempDir, transcode.WorkDirPrefix, cfg.Stage.AttemptTimeout+cfg.Stage.ShutdownGrace); err != nil {
+		return fmt.Errorf("transcode.temp_dir: %w", err)
 	}
 	store, err := storage.New(cfg.S3)
 	if err != nil {
