@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -244,7 +243,7 @@ func (k *Kafka) readAvailable(ctx context.Context, c *kafka.Client, topic string
 			if resp.Error != nil {
 				return fmt.Errorf("fetch %q partition %d at %d: %w", topic, p, next[p], resp.Error)
 			}
-			got, err := readRecords(topic, p, next[p], resp.Records)
+			got, err := topics.Messages(topic, p, next[p], resp.Records)
 			if err != nil {
 				return fmt.Errorf("fetch %q partition %d at %d: %w", topic, p, next[p], err)
 			}
@@ -257,49 +256,6 @@ func (k *Kafka) readAvailable(ctx context.Context, c *kafka.Client, topic string
 		}
 	}
 	return nil
-}
-
-// readRecords converts fetched records at or after offset from into
-// messages. A fetch may return a batch that starts before from.
-func readRecords(topic string, partition int, from int64, rr kafka.RecordReader) ([]kafka.Message, error) {
-	var msgs []kafka.Message
-	for {
-		r, err := rr.ReadRecord()
-		if errors.Is(err, io.EOF) {
-			return msgs, nil
-		}
-		if err != nil {
-			return msgs, err
-		}
-		key, err := readBytes(r.Key)
-		if err != nil {
-			return msgs, fmt.Errorf("record key: %w", err)
-		}
-		value, err := readBytes(r.Value)
-		if err != nil {
-			return msgs, fmt.Errorf("record value: %w", err)
-		}
-		if r.Offset < from {
-			continue
-		}
-		var headers []kafka.Header
-		for _, h := range r.Headers {
-			headers = append(headers, kafka.Header{Key: h.Key, Value: h.Value})
-		}
-		msgs = append(msgs, kafka.Message{
-			Topic: topic, Partition: partition, Offset: r.Offset,
-			Key: key, Value: value, Headers: headers, Time: r.Time,
-		})
-	}
-}
-
-// readBytes reads a record field; a null field is nil.
-func readBytes(b kafka.Bytes) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	defer b.Close()
-	return io.ReadAll(b)
 }
 
 // Committed returns the offsets that group has committed on topic, by

@@ -28,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -253,7 +252,7 @@ func (a *Admin) scan(ctx context.Context, topic string, partition int, from, to 
 		}
 		var got []kafka.Message
 		if err == nil {
-			got, err = readRecords(topic, partition, from, resp.Records)
+			got, err = topics.Messages(topic, partition, from, resp.Records)
 		}
 		cancel()
 		if err != nil {
@@ -283,43 +282,6 @@ func (a *Admin) scan(ctx context.Context, topic string, partition int, from, to 
 		}
 	}
 	return nil
-}
-
-func readRecords(topic string, partition int, from int64, rr kafka.RecordReader) ([]kafka.Message, error) {
-	var msgs []kafka.Message
-	if rr == nil {
-		return nil, nil
-	}
-	for {
-		r, err := rr.ReadRecord()
-		if errors.Is(err, io.EOF) {
-			return msgs, nil
-		}
-		if err != nil {
-			return msgs, err
-		}
-		key, err := readBytes(r.Key)
-		if err != nil {
-			return msgs, fmt.Errorf("record key: %w", err)
-		}
-		value, err := readBytes(r.Value)
-		if err != nil {
-			return msgs, fmt.Errorf("record value: %w", err)
-		}
-		if r.Offset < from {
-			continue // the start of a batch
-		}
-		msgs = append(msgs, kafka.Message{Topic: topic, Partition: partition, Offset: r.Offset,
-			Key: key, Value: value, Headers: r.Headers, Time: r.Time})
-	}
-}
-
-func readBytes(b kafka.Bytes) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	defer b.Close()
-	return io.ReadAll(b)
 }
 
 func fromKafka(khs []kafka.Header) []contract.Header {

@@ -364,7 +364,7 @@ func (p *Publisher) Written(ctx context.Context, a Attempt) (bool, error) {
 			if r.Offset < offset {
 				continue
 			}
-			key, err := readBytes(r.Key)
+			key, err := topics.RecordBytes(r.Key)
 			if err != nil {
 				return false, err
 			}
@@ -398,14 +398,6 @@ func (p *Publisher) Publish(ctx context.Context, e contract.Event) (kafka.Messag
 		return a.Msg, &Error{Outcome: NotWritten, Err: err}
 	}
 	return a.Msg, p.Send(ctx, a)
-}
-
-func readBytes(b kafka.Bytes) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	defer b.Close()
-	return io.ReadAll(b)
 }
 
 func headerValue(m kafka.Message, key string) string {
