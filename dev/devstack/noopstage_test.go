@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/topics"
 )
@@ -55,9 +56,7 @@ func noopDeclared(t *testing.T) (contract.Pipeline, contract.StageSpec) {
 // the noop stage, which publishes it to its own topic; a video it refuses
 // reaches its own dead-letter topic with the dlq.* headers naming it.
 func TestRunDeclaredStage(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	ffmpeg := harness.MustTool(t, "ffmpeg") // make deps installs it; a missing tool fails, never skips
 	root, err := FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +103,7 @@ func TestRunDeclaredStage(t *testing.T) {
 	}
 
 	clipPath := filepath.Join(dir, "clip.mp4")
-	if b, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+	if b, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
 		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", clipPath).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}
