@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/launch"
 	"github.com/vidpipe/vidpipe/platform/config"
 )
 
@@ -69,17 +70,14 @@ type Dir string
 
 // Build compiles the main packages (directories relative to root, the
 // repository root: the go.work workspace) into dir as the image's builder
-// does (CGO_ENABLED=0, -trimpath), and returns dir.
+// does (CGO_ENABLED=0, -trimpath: launch.BuildStatic), and returns dir.
 func Build(ctx context.Context, root, dir string, packages ...string) (Dir, error) {
-	args := []string{"build", "-trimpath", "-o", filepath.Clean(dir) + string(filepath.Separator)}
-	for _, p := range packages {
-		args = append(args, "./"+filepath.ToSlash(p))
+	pkgs := make([]string, len(packages))
+	for i, p := range packages {
+		pkgs[i] = "./" + filepath.ToSlash(p)
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	if err := launch.BuildStatic(ctx, root, dir, nil, pkgs...); err != nil {
+		return "", err
 	}
 	return Dir(dir), nil
 }

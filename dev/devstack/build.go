@@ -32,15 +32,21 @@ func FindRepoRoot(dir string) (string, error) {
 // ./services/SERVICE/cmd/SERVICE.
 func PackagePath(svc string) string { return "./services/" + svc + "/cmd/" + svc }
 
-// Build compiles each of services with `go build -o binDir/SERVICE
-// ./services/SERVICE/cmd/SERVICE` in the repository root (dev/launch), one
-// after the other (the build cache makes the later ones quick), with the
-// compiler's output going to out under the name "build". It stops at the
-// first service that does not build and names it.
-func Build(ctx context.Context, root, binDir string, services []string, out *Output) error {
+// Build compiles each of services with `go build -o binDir/SERVICE PKG`
+// in the repository root (dev/launch), PKG being packages[SERVICE] when
+// set (a main package outside services/, e.g. a test's stage) and
+// PackagePath(SERVICE) otherwise, one after the other (the build cache
+// makes the later ones quick), with the compiler's output going to out
+// under the name "build". It stops at the first service that does not
+// build and names it.
+func Build(ctx context.Context, root, binDir string, services []string, packages map[string]string, out *Output) error {
 	for _, svc := range services {
+		pkg, ok := packages[svc]
+		if !ok {
+			pkg = PackagePath(svc)
+		}
 		w := out.Writer("build")
-		err := launch.BuildBinary(ctx, root, filepath.Join(binDir, svc), w, PackagePath(svc))
+		err := launch.BuildBinary(ctx, root, filepath.Join(binDir, svc), w, pkg)
 		w.Close()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -48,7 +54,7 @@ func Build(ctx context.Context, root, binDir string, services []string, out *Out
 			}
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
-				return fmt.Errorf("build %s (go build %s in %s) failed: see the [build] lines above", svc, PackagePath(svc), root)
+				return fmt.Errorf("build %s (go build %s in %s) failed: see the [build] lines above", svc, pkg, root)
 			}
 			return fmt.Errorf("build %s: %w", svc, err)
 		}

@@ -192,7 +192,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			}
 		}
 		out.Printf(supervisorName, "building %s into %s", strings.Join(services, ", "), binDir)
-		if err := buildServices(ctx, root, binDir, services, o.Packages, out); err != nil {
+		if err := Build(ctx, root, binDir, services, o.Packages, out); err != nil {
 			return err
 		}
 	}
@@ -258,31 +258,6 @@ func Run(ctx context.Context, o Options) (err error) {
 	<-ctx.Done()
 	out.Printf(supervisorName, "stopping the services")
 	return <-supDone
-}
-
-// buildServices builds services into binDir: those of packages from their
-// package there (launch.BuildBinary), the others with Build (from
-// PackagePath). It stops at the first service that does not build and
-// names it.
-func buildServices(ctx context.Context, root, binDir string, services []string, packages map[string]string, out *Output) error {
-	var standard []string
-	for _, svc := range services {
-		pkg, ok := packages[svc]
-		if !ok {
-			standard = append(standard, svc)
-			continue
-		}
-		w := out.Writer("build")
-		err := launch.BuildBinary(ctx, root, filepath.Join(binDir, svc), w, pkg)
-		w.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("build %s (go build %s in %s) failed: %w; see the [build] lines above", svc, pkg, root, err)
-		}
-	}
-	return Build(ctx, root, binDir, standard, out)
 }
 
 // checkPorts fails, naming each port, who needs it and the flag that

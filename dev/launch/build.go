@@ -22,13 +22,25 @@ import (
 // into the error of a failed build. The go command comes from PATH; it
 // runs in its own process group, killed with its compilers when ctx ends.
 func Build(ctx context.Context, dir, outDir string, out io.Writer, pkgs ...string) error {
+	return buildInto(ctx, dir, outDir, out, pkgs, false)
+}
+
+// BuildStatic is [Build] as deploy/Dockerfile's builder builds the shipped
+// binaries: CGO_ENABLED=0, GOFLAGS=-buildvcs=false and -trimpath, so that what a check reads from
+// them (go version -m, the packages linked) is what the image holds.
+func BuildStatic(ctx context.Context, dir, outDir string, out io.Writer, pkgs ...string) error {
+	return buildInto(ctx, dir, outDir, out, pkgs, true)
+}
+
+// buildInto builds pkgs into the directory outDir, created if needed.
+func buildInto(ctx context.Context, dir, outDir string, out io.Writer, pkgs []string, static bool) error {
 	if len(pkgs) == 0 {
 		return errors.New("go build: no packages")
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("bin directory: %w", err)
 	}
-	return goBuild(ctx, dir, outDir+string(os.PathSeparator), out, pkgs)
+	return goBuild(ctx, dir, outDir+string(os.PathSeparator), out, pkgs, static)
 }
 
 // BuildBinary is [Build] of one main package pkg into the file outPath
@@ -37,11 +49,12 @@ func BuildBinary(ctx context.Context, dir, outPath string, out io.Writer, pkg st
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
 		return fmt.Errorf("bin directory: %w", err)
 	}
-	return goBuild(ctx, dir, outPath, out, []string{pkg})
+	return goBuild(ctx, dir, outPath, out, []string{pkg}, false)
 }
 
-// goBuild runs `go build -o output pkgs...` in dir.
-func goBuild(ctx context.Context, dir, output string, out io.Writer, pkgs []string) error {
+// goBuild runs `go build -o output pkgs...` in dir; static adds -trimpath
+// and the image builder's environment (CGO_ENABLED=0, GOFLAGS=-buildvcs=false).
+func goBuild(ctx context.Context, dir, output string, out io.Writer, pkgs []string, static bool) error {
 	what := strings.Join(pkgs, " ")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -52,8 +65,14 @@ func goBuild(ctx context.Context, dir, output string, out io.Writer, pkgs []stri
 	if w == nil {
 		w = &buf
 	}
-	args := append([]string{"build", "-o", output}, pkgs...)
-	p, err := procgroup.Start(ctx, procgroup.Spec{Name: "go build", Path: goBin, Args: args, Dir: dir, Stdout: w, Stderr: w})
+	args := []string{"build", "-o", output}
+	var env []string // nil: this process's environment
+	if static {
+		args = append(args, "-trimpath")
+		env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+	}
+	args = append(args, pkgs...)
+	p, err := procgroup.Start(ctx, procgroup.Spec{Name: "go build", Path: goBin, Args: args, Env: env, Dir: dir, Stdout: w, Stderr: w})
 	if err != nil {
 		return err
 	}

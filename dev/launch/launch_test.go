@@ -41,6 +41,24 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestBuildStatic: the binary is built as the image's builder builds it
+// (no cgo, trimmed paths), which go version -m shows.
+func TestBuildStatic(t *testing.T) {
+	out := t.TempDir()
+	if err := BuildStatic(context.Background(), ".", out, nil, "./testdata/hello"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := exec.Command("go", "version", "-m", filepath.Join(out, "hello")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-trimpath=true", "CGO_ENABLED=0"} {
+		if !strings.Contains(string(info), want) {
+			t.Errorf("go version -m lacks %s:\n%s", want, info)
+		}
+	}
+}
+
 func TestFreePorts(t *testing.T) {
 	ports, err := FreePorts(3)
 	if err != nil {
