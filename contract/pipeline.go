@@ -37,6 +37,14 @@ type StageSpec struct {
 	DLQ string
 	// Output is what the stage publishes.
 	Output Step
+	// Milestones are events the stage publishes on their own topics before
+	// its Output, in order (transcode: video.playable). Each is a step with
+	// its own status, ranked after the input's and before the output's.
+	Milestones []Step
+	// Work are the stage's internal topics (transcode: its work items and
+	// their completions): created with the others, watched, and read by the
+	// projection for progress, but no status of their own (Status is "").
+	Work []Step
 }
 
 // Pipeline declares the whole choreography: the entry step that upload-api
@@ -66,14 +74,20 @@ func DecodeAs[T interface {
 // Base returns the upload's fields that every event carries.
 func (v Video) Base() Video { return v }
 
-// DefaultPipeline returns vidpipe's pipeline: video.uploaded → transcode →
-// video.transcoded → thumbnail → video.thumbnailed → indexer → video.ready.
+// DefaultPipeline returns vidpipe's pipeline: video.uploaded → transcode
+// (video.playable on the way, work items on video.transcode.chunks and
+// video.transcode.chunks-done) → video.transcoded → thumbnail → video.thumbnailed → indexer → video.ready.
 // Each call returns a fresh copy; [Pipeline.With] extends it.
 func DefaultPipeline() Pipeline {
 	return Pipeline{
 		Entry: Step{Topic: TopicUploaded, Type: TypeUploaded, Status: "uploaded", Decode: DecodeAs[VideoUploaded]},
 		Stages: []StageSpec{
 			{Name: StageTranscode, Input: TopicUploaded, DLQ: TopicTranscodeDLQ,
+				Milestones: []Step{{Topic: TopicPlayable, Type: TypePlayable, Status: "playable", Decode: DecodeAs[VideoPlayable]}},
+				Work: []Step{
+					{Topic: TopicTranscodeChunks, Type: TypeTranscodeChunk, Decode: DecodeAs[TranscodeChunk]},
+					{Topic: TopicTranscodeChunksDone, Type: TypeTranscodeChunkDone, Decode: DecodeAs[TranscodeChunkDone]},
+				},
 				Output: Step{Topic: TopicTranscoded, Type: TypeTranscoded, Status: "transcoded", Decode: DecodeAs[VideoTranscoded]}},
 			{Name: StageThumbnail, Input: TopicTranscoded, DLQ: TopicThumbnailDLQ,
 				Output: Step{Topic: TopicThumbnailed, Type: TypeThumbnailed, Status: "thumbnailed", Decode: DecodeAs[VideoThumbnailed]}},
@@ -147,6 +161,19 @@ func (p Pipeline) Validate() error {
 		if err := claim(s.DLQ, "the dead-letter topic of "+string(s.Name)); err != nil {
 			return err
 		}
+		for _, m := range s.Milestones {
+			if err := checkStep(m, "a milestone of "+string(s.Name)); err != nil {
+				return err
+			}
+		}
+		for _, w := range s.Work {
+			if err := claim(w.Topic, "a work topic of "+string(s.Name)); err != nil {
+				return err
+			}
+			if w.Type == "" || w.Decode == nil || w.Status != "" {
+				return fmt.Errorf("pipeline: work topic %s of %s needs a type and a decoder, and no status", w.Topic, s.Name)
+			}
+		}
 		if err := checkStep(s.Output, "the output of "+string(s.Name)); err != nil {
 			return err
 		}
@@ -155,10 +182,12 @@ func (p Pipeline) Validate() error {
 	return nil
 }
 
-// Steps lists the entry step and then every stage's output, in order.
+// Steps lists the entry step and then every stage's milestones and
+// output, in order.
 func (p Pipeline) Steps() []Step {
 	out := []Step{p.Entry}
 	for _, s := range p.Stages {
+		out = append(out, s.Milestones...)
 		out = append(out, s.Output)
 	}
 	return out
@@ -177,7 +206,7 @@ func (p Pipeline) Rank(topic string) int {
 }
 
 // MaxRank is the rank of the last step (the video is complete).
-func (p Pipeline) MaxRank() int { return len(p.Stages) + 1 }
+func (p Pipeline) MaxRank() int { return len(p.Steps()) }
 
 // StepAt returns the step of a rank from [Pipeline.Rank], or false.
 func (p Pipeline) StepAt(rank int) (Step, bool) {
@@ -238,8 +267,34 @@ func (p Pipeline) DLQTopics() []string {
 	return out
 }
 
-// AllTopics lists every topic: the steps' topics, then the dead-letter topics.
-func (p Pipeline) AllTopics() []string { return append(p.StageTopics(), p.DLQTopics()...) }
+// WorkTopics lists the stages' internal work topics in stage order.
+func (p Pipeline) WorkTopics() []string {
+	var out []string
+	for _, s := range p.Stages {
+		for _, w := range s.Work {
+			out = append(out, w.Topic)
+		}
+	}
+	return out
+}
+
+// WorkStep returns the work topic's step and its stage, or false.
+func (p Pipeline) WorkStep(topic string) (Step, StageSpec, bool) {
+	for _, s := range p.Stages {
+		for _, w := range s.Work {
+			if w.Topic == topic {
+				return w, s, true
+			}
+		}
+	}
+	return Step{}, StageSpec{}, false
+}
+
+// AllTopics lists every topic: the steps' topics, the work topics, then
+// the dead-letter topics.
+func (p Pipeline) AllTopics() []string {
+	return append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...)
+}
 
 // Statuses lists the steps' statuses in rank order.
 func (p Pipeline) Statuses() []string {

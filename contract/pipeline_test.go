@@ -17,7 +17,7 @@ func TestDefaultPipelineIsValidAndMatchesTheTopicConstants(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	steps := []string{contract.TopicUploaded, contract.TopicTranscoded, contract.TopicThumbnailed, contract.TopicReady}
+	steps := []string{contract.TopicUploaded, contract.TopicPlayable, contract.TopicTranscoded, contract.TopicThumbnailed, contract.TopicReady}
 	if got := p.StageTopics(); len(got) < len(steps) || !slices.Equal(got[:len(steps)], steps) {
 		t.Errorf("StageTopics = %v, want it to start with %v", got, steps)
 	}
@@ -25,10 +25,20 @@ func TestDefaultPipelineIsValidAndMatchesTheTopicConstants(t *testing.T) {
 	if got := p.DLQTopics(); len(got) < len(dlqs) || !slices.Equal(got[:len(dlqs)], dlqs) {
 		t.Errorf("DLQTopics = %v, want it to start with %v", got, dlqs)
 	}
-	if got, want := p.AllTopics(), append(p.StageTopics(), p.DLQTopics()...); !slices.Equal(got, want) {
-		t.Errorf("AllTopics = %v, want the step topics then the DLQs %v", got, want)
+	work := []string{contract.TopicTranscodeChunks, contract.TopicTranscodeChunksDone}
+	if got := p.WorkTopics(); !slices.Equal(got, work) {
+		t.Errorf("WorkTopics = %v, want %v", got, work)
 	}
-	statuses := []string{"uploaded", "transcoded", "thumbnailed", "ready"}
+	if got, want := p.AllTopics(), append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...); !slices.Equal(got, want) {
+		t.Errorf("AllTopics = %v, want the step topics, the work topics then the DLQs %v", got, want)
+	}
+	if st, s, ok := p.WorkStep(contract.TopicTranscodeChunks); !ok || s.Name != contract.StageTranscode || st.Status != "" {
+		t.Errorf("WorkStep(%s) = %v %v %v", contract.TopicTranscodeChunks, st.Topic, s.Name, ok)
+	}
+	if r := p.Rank(contract.TopicTranscodeChunks); r != 0 {
+		t.Errorf("a work topic has rank %d, want none", r)
+	}
+	statuses := []string{"uploaded", "playable", "transcoded", "thumbnailed", "ready"}
 	if got := p.Statuses(); len(got) < len(statuses) || !slices.Equal(got[:len(statuses)], statuses) {
 		t.Errorf("Statuses = %v, want it to start with %v", got, statuses)
 	}
@@ -78,7 +88,7 @@ func TestPipelineWithAppendsAStageAndRejectsBrokenChains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Rank("video.nooped") != 5 || len(p.Stages) != 3 || !slices.Contains(q.AllTopics(), "video.noop.dlq") {
+	if q.Rank("video.nooped") != p.MaxRank()+1 || len(p.Stages) != 3 || !slices.Contains(q.AllTopics(), "video.noop.dlq") {
 		t.Fatalf("With: rank %d, original stages %d, topics %v", q.Rank("video.nooped"), len(p.Stages), q.AllTopics())
 	}
 	broken := map[string]func(*contract.StageSpec){
@@ -88,7 +98,16 @@ func TestPipelineWithAppendsAStageAndRejectsBrokenChains(t *testing.T) {
 		"bad name":        func(s *contract.StageSpec) { s.Name = "No Op" },
 		"no decoder":      func(s *contract.StageSpec) { s.Output.Decode = nil },
 		"status reused":   func(s *contract.StageSpec) { s.Output.Status = "ready" },
-		"status failed":   func(s *contract.StageSpec) { s.Output.Status = "failed" },
+		"milestone reuses a status": func(s *contract.StageSpec) {
+			s.Milestones = []contract.Step{{Topic: "video.noop.half", Type: "t", Status: "playable", Decode: s.Output.Decode}}
+		},
+		"work topic with a status": func(s *contract.StageSpec) {
+			s.Work = []contract.Step{{Topic: "video.noop.work", Type: "t", Status: "working", Decode: s.Output.Decode}}
+		},
+		"work topic reused": func(s *contract.StageSpec) {
+			s.Work = []contract.Step{{Topic: contract.TopicTranscodeChunks, Type: "t", Decode: s.Output.Decode}}
+		},
+		"status failed": func(s *contract.StageSpec) { s.Output.Status = "failed" },
 	}
 	for name, edit := range broken {
 		t.Run(name, func(t *testing.T) {
