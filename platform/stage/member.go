@@ -108,10 +108,14 @@ func newMember[In, Out contract.Event](r *runner[In, Out], id int) *member[In, O
 func (m *member[In, Out]) run(ctx, work context.Context) {
 	o := &m.r.opts
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                     o.Group,
-		Brokers:                o.Kafka.Brokers,
-		Dialer:                 m.r.dialer,
-		Topics:                 []string{m.topic},
+		ID:      o.Group,
+		Brokers: o.Kafka.Brokers,
+		Dialer:  m.r.dialer,
+		Topics:  []string{m.topic},
+		// Round robin first: consecutive partitions go to different
+		// members, so work items spread over them in turn (see
+		// Options.Spread); range stays listed for members of older builds.
+		GroupBalancers:         []kafka.GroupBalancer{kafka.RoundRobinGroupBalancer{}, kafka.RangeGroupBalancer{}},
 		HeartbeatInterval:      time.Second,
 		SessionTimeout:         o.SessionTimeout,
 		RebalanceTimeout:       o.RebalanceTimeout,
@@ -433,9 +437,15 @@ func (m *member[In, Out]) handle(ctx, rctx context.Context, f *inflight, msg kaf
 		if !m.commitStart(rctx, p, off, attempt) {
 			return false
 		}
-		out, err, dur := r.attempt(rctx, in)
+		out, err, dur := r.attempt(r.withRecord(rctx, msg, trace), in)
 		if f.revoked.Load() {
 			return false
+		}
+		if errors.Is(err, ErrNoOutput) {
+			r.metrics.duration.WithLabelValues("ok").Observe(dur.Seconds())
+			r.metrics.messages.WithLabelValues(OutcomeOK).Inc()
+			log.Info("processed (no output)", "attempt", attempt, "duration", dur.Round(time.Millisecond))
+			return true
 		}
 		if err == nil {
 			r.metrics.duration.WithLabelValues("ok").Observe(dur.Seconds())

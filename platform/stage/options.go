@@ -52,6 +52,10 @@ type Options struct {
 	// InputTopic, OutputTopic, DLQTopic and Group override the stage's
 	// defaults (used by tests and benchmarks). Default: from Stage.
 	InputTopic, OutputTopic, DLQTopic, Group string
+	// Spread lists topics whose records the producer sends to the
+	// partitions in turn instead of by key (work items published with
+	// [Publish], e.g. contract.TopicTranscodeChunks). Default: none.
+	Spread []string
 	// SessionTimeout is the consumer-group session timeout: how long the
 	// group waits for a member that stopped heartbeating (a crash) before
 	// handing its partitions to others. Default: DefaultSessionTimeout (10s).

@@ -161,7 +161,7 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 func newWriter(o *Options, transport *kafka.Transport) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:         kafka.TCP(o.Kafka.Brokers...),
-		Balancer:     &kafka.Murmur2Balancer{},
+		Balancer:     newSpreadBalancer(o.Spread),
 		RequiredAcks: kafka.RequireAll, // a zero Writer is acks=none
 		BatchTimeout: o.Runtime.BatchTimeout,
 		BatchBytes:   int64(o.MaxRecordBytes),
