@@ -52,6 +52,14 @@ type Options struct {
 	// InputTopic, OutputTopic, DLQTopic and Group override the stage's
 	// defaults (used by tests and benchmarks). Default: from Stage.
 	InputTopic, OutputTopic, DLQTopic, Group string
+	// Consumer names this consumer when one process runs several Run over
+	// the same Registry (transcode: plan, chunks, assemble): its metrics get
+	// the label consumer=<Consumer>, so the series do not collide. Every Run
+	// sharing a Registry must set it. Default: "" (no label).
+	Consumer string
+	// NoHTTP: this Run serves no /healthz, /readyz or /metrics; another Run
+	// of the process does, on the same Registry. Default: false.
+	NoHTTP bool
 	// Spread lists topics whose records the producer sends to the
 	// partitions in turn instead of by key (work items published with
 	// [Publish], e.g. contract.TopicTranscodeChunks). Default: none.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
@@ -69,7 +70,11 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 	defer transport.CloseIdleConnections()
 	r.client = &kafka.Client{Addr: kafka.TCP(o.Kafka.Brokers...), Timeout: 10 * time.Second, Transport: transport}
 	lag := newLagCollector(r.client, string(o.Stage), o.Group, o.InputTopic, r.log)
-	r.metrics = newMetrics(o.Registry, string(o.Stage), lag, r.stuck.seconds)
+	var reg prometheus.Registerer = o.Registry
+	if o.Consumer != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"consumer": o.Consumer}, reg)
+	}
+	r.metrics = newMetrics(reg, string(o.Stage), lag, r.stuck.seconds)
 	r.writer = newWriter(o, transport)
 	defer func() {
 		if !closeWithin(o.Runtime.CloseTimeout, r.writer.Close) {
@@ -80,13 +85,17 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 	checks := append([]Check{{Name: "kafka", Fn: r.kafkaCheck}}, o.Checks...)
 	r.health = newHealth(checks, r.metrics.ready, r.log)
 	r.health.live = r.liveness
-	srv, err := serveHTTP(o.Runtime.HTTPAddr, r.health, o.Registry, r.log)
-	if err != nil {
-		return err
-	}
-	defer shutdownHTTP(srv)
-	if o.Listening != nil {
-		o.Listening(srv.Addr)
+	httpAddr := "(served by another consumer of this process)"
+	if !o.NoHTTP {
+		srv, err := serveHTTP(o.Runtime.HTTPAddr, r.health, o.Registry, r.log)
+		if err != nil {
+			return err
+		}
+		defer shutdownHTTP(srv)
+		if o.Listening != nil {
+			o.Listening(srv.Addr)
+		}
+		httpAddr = srv.Addr
 	}
 
 	// Startup: wait until Kafka and every dependency answer.
@@ -131,7 +140,7 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 	}()
 
 	r.log.Info("stage started", "group", o.Group, "input", o.InputTopic, "output", o.OutputTopic,
-		"dlq", o.DLQTopic, "concurrency", o.Runtime.Concurrency, "http", srv.Addr)
+		"dlq", o.DLQTopic, "concurrency", o.Runtime.Concurrency, "http", httpAddr)
 	var wg sync.WaitGroup
 	for i := 0; i < o.Runtime.Concurrency; i++ {
 		wg.Add(1)
