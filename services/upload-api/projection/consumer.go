@@ -68,17 +68,18 @@ func WithRetryBackoff(min, max time.Duration) ConsumerOption {
 	return func(c *Consumer) { c.retry.Initial, c.retry.Max = min, max }
 }
 
-// NewConsumer returns a consumer of every topic of the store's pipeline
-// (Store.Pipeline().AllTopics(): the steps' topics and the dead-letter
-// topics) that applies each record to store. A nil logger means
-// slog.Default().
+// NewConsumer returns a consumer of the topics the store's pipeline
+// projects (Topics(Store.Pipeline()): the steps' topics, the work
+// completions counted as progress, video.transcode.chunks-done, and the
+// dead-letter topics; not the other work topics) that applies each record
+// to store. A nil logger means slog.Default().
 func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...ConsumerOption) *Consumer {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	topics := contract.AllTopics()
+	topics := Topics(contract.DefaultPipeline())
 	if store != nil {
-		topics = store.Pipeline().AllTopics()
+		topics = Topics(store.Pipeline())
 	}
 	c := &Consumer{cfg: cfg, store: store, log: logger, group: DefaultGroup,
 		topics:       topics,

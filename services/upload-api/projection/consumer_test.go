@@ -48,8 +48,12 @@ func produce(tb testing.TB, k *harness.Kafka, recs ...Record) {
 	tb.Helper()
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
-		env, _ := contract.PeekEnvelope(r.Value)
-		msgs[i] = kafka.Message{Topic: r.Topic, Key: []byte(env.VideoID), Value: r.Value}
+		key := r.Key
+		if len(key) == 0 {
+			env, _ := contract.PeekEnvelope(r.Value)
+			key = []byte(env.VideoID)
+		}
+		msgs[i] = kafka.Message{Topic: r.Topic, Key: key, Value: r.Value}
 		for _, h := range r.Headers {
 			msgs[i].Headers = append(msgs[i].Headers, kafka.Header{Key: h.Key, Value: h.Value})
 		}
@@ -58,11 +62,11 @@ func produce(tb testing.TB, k *harness.Kafka, recs ...Record) {
 }
 
 // waitCaughtUp waits until group has committed every record of every
-// pipeline topic, i.e. applied it.
+// topic the projection reads, i.e. applied it.
 func waitCaughtUp(tb testing.TB, k *harness.Kafka, group string) {
 	tb.Helper()
 	eventually(tb, 90*time.Second, "consumer group "+group+" to catch up", func() bool {
-		for _, topic := range contract.AllTopics() {
+		for _, topic := range Topics(testPipeline) {
 			if k.Lag(tb, group, topic) != 0 {
 				return false
 			}

@@ -1,6 +1,7 @@
 // Package projection keeps the status of every video, as GET /v1/videos/{id}
-// and its SSE stream report it, by consuming every stage topic and every
-// dead-letter topic into PostgreSQL.
+// and its SSE stream report it, by consuming every stage topic, the work
+// completions (video.transcode.chunks-done) and every dead-letter topic
+// into PostgreSQL.
 //
 // # API
 //
@@ -16,7 +17,9 @@
 //	func (s *Store) Pipeline() contract.Pipeline
 //	func (st State) Terminal() bool // complete (the last step) or failed
 //
-//	// Consumer: group "upload-api" over events.AllTopics(); commits after Apply.
+//	// Consumer: group "upload-api" over Topics(pipeline); commits after Apply.
+//	func Topics(p contract.Pipeline) []string         // steps' topics, ProgressTopics, DLQs
+//	func ProgressTopics(p contract.Pipeline) []string // video.transcode.chunks-done
 //	func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...ConsumerOption) *Consumer
 //	func WithGroup(group string) ConsumerOption                 // default DefaultGroup
 //	func WithRetryBackoff(min, max time.Duration) ConsumerOption // default 100ms..5s
@@ -28,18 +31,34 @@
 // The statuses, their ranks and how each topic decodes come from the
 // pipeline table (contract.Pipeline; [WithPipeline], default
 // contract.DefaultPipeline): a video's [Status] is the status of the last
-// step it reached — uploaded, transcoded, thumbnailed or ready by default,
-// ranked in that order — or failed with the stage that dead-lettered it, the
-// dlq.error reason (for operators), the user-safe dlq.error_code, the
-// dlq.error_class and dlq.attempts. [State] also
+// step it reached — uploaded (1), playable (2), transcoded (3), thumbnailed
+// (4) or ready (5) by default, ranked in that order (a stage's milestones,
+// video.playable for transcode, rank between its input and its output) —
+// or failed with the stage that dead-lettered it, the dlq.error reason (for
+// operators), the user-safe dlq.error_code, the dlq.error_class,
+// dlq.attempts and, for a work item's dead letter, the item. [State] also
 // carries the upload's fields (title, tags, source) from the first event
-// seen, and once ready the full video.ready document (media, renditions,
-// HLS master key, thumbnails) from which the API builds presigned URLs.
+// seen, the HLS master key from video.playable on (the video can be played
+// while it is transcoded), and once ready the full video.ready document
+// (media, renditions, HLS master key, thumbnails) from which the API builds
+// presigned URLs.
+//
+// # Progress
+//
+// While transcode works on a video, [State].Progress counts its
+// completions on video.transcode.chunks-done (contract.TranscodeChunkDone):
+// video chunks done out of the run's chunks, and their media segments (per
+// rung) out of the run's total. A chunk counts once however often its
+// completion is delivered (a bitmap of the chunks counted is stored with
+// the counts); the audio item counts as no chunk. Counts follow the run of
+// the latest completion read. Progress is dropped once the video reaches
+// video.transcoded (a late completion is ignored) and not shown while the
+// video is failed. video.transcode.chunks (the work items) is not read.
 //
 // # Ordering and idempotency
 //
 // Kafka orders a video's records within one topic only; the projection reads
-// seven topics, so it must not depend on the order between them:
+// nine topics, so it must not depend on the order between them:
 //
 //   - Monotonic: a stage event moves the video only forward. A redelivered
 //     or late event of an earlier stage changes nothing (ready beats
@@ -50,6 +69,14 @@
 //     letter of a later stage replaces the failure of an earlier one.
 //   - A stage event beyond the failed stage (a redrive that succeeded)
 //     replaces failed.
+//   - Work items: a dead letter of one (its dlq.topic is a work topic of
+//     the stage, e.g. a contract.TranscodeChunk of video.transcode.chunks,
+//     key "<video id>/v00003") fails the video like a dead letter of the
+//     stage's input, and is stale when that item's completion was already
+//     counted for the same run. Such a failure survives a milestone of the
+//     stage (video.playable can be published while another chunk fails);
+//     the item's own completion (it was redriven and succeeded: for the
+//     audio, its final completion) or the stage's output ends it.
 //   - Idempotent: per video, Apply remembers the last offset applied from
 //     each topic/partition and ignores a record at or below it, so a
 //     redelivery (consumer restart, rebalance, a replay by a new group)

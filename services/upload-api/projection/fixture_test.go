@@ -21,9 +21,12 @@ func newID(tb testing.TB) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// chain is one video's four events, built with the events constructors.
+// chain is one video's five events, built with the events constructors,
+// and its transcode run (two video chunks of three and two segments per
+// rung, and the audio).
 type chain struct {
 	up    contract.VideoUploaded
+	pl    contract.VideoPlayable
 	tr    contract.VideoTranscoded
 	th    contract.VideoThumbnailed
 	ready contract.VideoReady
@@ -45,7 +48,31 @@ func newChain(tb testing.TB, owner string) chain {
 		Poster: contract.Image{Key: contract.ThumbnailPrefix(id) + "poster.jpg", Width: 640, Height: 360, Size: 100},
 		Small:  contract.Image{Key: contract.ThumbnailPrefix(id) + "small.jpg", Width: 320, Height: 180, Size: 50},
 	}, at.Add(2*time.Second))
-	return chain{up: up, tr: tr, th: th, ready: th.Ready(at.Add(3 * time.Second))}
+	pl := up.Playable(tr.Media, tr.HLS, 2, 5, at.Add(time.Second/2))
+	return chain{up: up, pl: pl, tr: tr, th: th, ready: th.Ready(at.Add(3 * time.Second))}
+}
+
+// run is the id of the chain's transcode run (the video.uploaded event's
+// ce_id, as transcode names it).
+func (c chain) run() string { return contract.DeriveID("test-run", c.up.VideoID) }
+
+// chunk is the chain's work item: video chunk index (of 2), or the audio
+// for index -1.
+func (c chain) chunk(index int) contract.TranscodeChunk {
+	kind := contract.ChunkVideo
+	if index < 0 {
+		kind, index = contract.ChunkAudio, 0
+	}
+	return contract.TranscodeChunk{SchemaVersion: contract.SchemaVersion, Video: c.up.Video, Run: c.run(), Kind: kind,
+		Index: index, Chunks: 2, PlanKey: contract.ChunkWorkPrefix(c.up.VideoID, c.run()) + "plan.json"}
+}
+
+// done is the completion of the chain's work item index (-1: the audio),
+// with segments segments; video chunk 0 has 3 segments, chunk 1 has 2.
+func (c chain) done(index, segments int, complete bool) contract.TranscodeChunkDone {
+	w := c.chunk(index)
+	return contract.TranscodeChunkDone{SchemaVersion: contract.SchemaVersion, Video: w.Video, Run: w.Run, Kind: w.Kind,
+		Index: w.Index, Chunks: w.Chunks, Segments: segments, Complete: complete, SegmentsTotal: 5}
 }
 
 // mustEncode encodes e with contract.Encode.
@@ -61,7 +88,7 @@ func mustEncode(tb testing.TB, e contract.Event) []byte {
 // eventRecord is e as a record of its topic (offset -1: no offset check).
 func eventRecord(tb testing.TB, e contract.Event) Record {
 	tb.Helper()
-	return Record{Topic: e.Topic(), Offset: -1, Value: mustEncode(tb, e),
+	return Record{Topic: e.Topic(), Offset: -1, Key: []byte(e.Key()), Value: mustEncode(tb, e),
 		Headers: contract.CloudEventHeaders(e, contract.Meta{ID: newID(tb), Source: contract.SourceFor("test"), Time: time.Now()})}
 }
 
@@ -71,7 +98,7 @@ func dlqRecord(tb testing.TB, st contract.Stage, in contract.Event, reason, clas
 	orig := eventRecord(tb, in)
 	dl := contract.DeadLetter{Stage: st, Topic: in.Topic(), Group: st.Group(), Err: reason, Class: class,
 		Attempts: 3, FailedAt: time.Now()}
-	return Record{Topic: st.DLQTopic(), Offset: -1, Value: orig.Value, Headers: dl.Headers(orig.Headers)}
+	return Record{Topic: st.DLQTopic(), Offset: -1, Key: []byte(in.Key()), Value: orig.Value, Headers: dl.Headers(orig.Headers)}
 }
 
 // testPipeline is the pipeline the unit tests observe records in.

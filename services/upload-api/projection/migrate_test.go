@@ -21,6 +21,7 @@ var released = map[string]string{
 	"0001_video_status.sql":        "d4e5f57e472a49d3f22449b467b77c7441a0ab2defbc3f43744a60db8a2189ee",
 	"0002_upload_reservations.sql": "7fbe0557ab1b23c14a4f2261ebb9231bfcf1407b626310e2f45f817fe819bf94",
 	"0003_failure_code.sql":        "24f42b04be754ba64c67425eedfc92c37374258a1d57e5f64145595fd3b3dd63",
+	"0004_stage_rank_any.sql":      "78a736d2eeac9da752a5a01c189a911b0ddad16d3ea8d63549a813847b2955c0",
 }
 
 func TestReleasedMigrationsUnchanged(t *testing.T) {

@@ -61,15 +61,15 @@ func TestObserveExtraStage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("observe %s: %v", topicNooped, err)
 	}
-	if ob.rank != 5 || ob.videoID != c.up.VideoID || ob.ready != nil {
-		t.Fatalf("nooped: rank %d video %s ready doc %v, want 5, %s, none (not a VideoReady)", ob.rank, ob.videoID, ob.ready != nil, c.up.VideoID)
+	if ob.rank != 6 || ob.videoID != c.up.VideoID || ob.ready != nil {
+		t.Fatalf("nooped: rank %d video %s ready doc %v, want 6, %s, none (not a VideoReady)", ob.rank, ob.videoID, ob.ready != nil, c.up.VideoID)
 	}
 	ob, err = observe(p, noopDeadLetter(t, c.ready, "noop broke"))
 	if err != nil {
 		t.Fatalf("observe %s: %v", topicNoopDLQ, err)
 	}
-	if ob.failedStage != "noop" || ob.rank != 4 || ob.staleRank != 5 || ob.video == nil || ob.reason != "noop broke" {
-		t.Fatalf("noop dead letter: stage %q rank %d stale at %d video %v reason %q, want noop 4 5 decoded \"noop broke\"",
+	if ob.failedStage != "noop" || ob.rank != 5 || ob.staleRank != 6 || ob.video == nil || ob.reason != "noop broke" {
+		t.Fatalf("noop dead letter: stage %q rank %d stale at %d video %v reason %q, want noop 5 6 decoded \"noop broke\"",
 			ob.failedStage, ob.rank, ob.staleRank, ob.video != nil, ob.reason)
 	}
 	for _, rec := range []Record{nooped, noopDeadLetter(t, c.ready, "x")} {
@@ -80,7 +80,7 @@ func TestObserveExtraStage(t *testing.T) {
 }
 
 // TestApplyExtraStage: a store on a pipeline with an extra stage moves a
-// video past ready to the stage's status (stored as rank 5, which the
+// video past ready to the stage's status (stored as rank 6, which the
 // original schema refused), marks it failed with that stage on its dead
 // letter, and ignores the dead letter once the stage succeeded.
 func TestApplyExtraStage(t *testing.T) {
@@ -110,8 +110,8 @@ func TestApplyExtraStage(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, `SELECT stage_rank, status FROM video_status WHERE id = $1`, done.up.VideoID).Scan(&rank, &status); err != nil {
 		t.Fatal(err)
 	}
-	if rank != 5 || status != "nooped" {
-		t.Fatalf("stored rank/status = %d/%s, want 5/nooped", rank, status)
+	if rank != 6 || status != "nooped" {
+		t.Fatalf("stored rank/status = %d/%s, want 6/nooped", rank, status)
 	}
 	// Stale: the stage succeeded before its dead letter was read.
 	mustApply(t, s, noopDeadLetter(t, done.ready, "late"))

@@ -18,9 +18,10 @@ type Status string
 const StatusFailed = Status(contract.StatusFailed)
 
 // The statuses of contract.DefaultPipeline's steps, named after the topic
-// whose event sets them: uploaded, transcoded, thumbnailed, ready.
+// whose event sets them: uploaded, playable, transcoded, thumbnailed, ready.
 var (
 	StatusUploaded    = defaultStatus(contract.TopicUploaded)
+	StatusPlayable    = defaultStatus(contract.TopicPlayable)
 	StatusTranscoded  = defaultStatus(contract.TopicTranscoded)
 	StatusThumbnailed = defaultStatus(contract.TopicThumbnailed)
 	StatusReady       = defaultStatus(contract.TopicReady)
@@ -55,6 +56,11 @@ type State struct {
 	ErrorCode string
 	// Attempts is the dlq.attempts of the dead letter; set only when Status is failed.
 	Attempts int
+	// FailedItem is the work item whose dead letter failed the video, as
+	// its record key names it after the video id ("v00003" for video chunk
+	// 3, "audio"); "" when the dead letter was of the stage's input (or of
+	// a work record that is no item). Set only when Status is failed.
+	FailedItem string
 	// Version counts the changes of this video's state, starting at 1. It
 	// grows by exactly one per change, so it serves as an SSE event id.
 	Version int64
@@ -72,6 +78,33 @@ type State struct {
 	// from the video.ready value; set once the video reached ready (and kept
 	// from then on: a later stage's event or dead letter does not clear it).
 	Ready *contract.VideoReady
+	// HLSMasterKey is the object key of the HLS master playlist, from the
+	// first event that carried one (video.playable in
+	// contract.DefaultPipeline, then every later step's event): from then
+	// on the video can be played, while it is still being transcoded.
+	HLSMasterKey string
+	// Progress is how far the transcode of the video is: set from the
+	// first video.transcode.chunks-done record until the video reaches
+	// video.transcoded (the output of the stage whose work it counts),
+	// and never while Status is failed.
+	Progress *Progress
+}
+
+// Progress counts the finished work of a stage that splits a video into
+// work items (transcode: video chunks and the audio, see contract.TranscodeChunkDone),
+// for the latest run seen. Each video chunk counts once, however often its
+// completion is delivered; the audio item is no chunk and its segments are
+// not counted.
+type Progress struct {
+	// SegmentsDone is the number of media segments per rung of the chunks
+	// done; SegmentsTotal the number per rung of the whole video.
+	SegmentsDone  int
+	SegmentsTotal int
+	// ChunksDone and ChunksTotal count the video chunks.
+	ChunksDone  int
+	ChunksTotal int
+	// AudioComplete reports that the audio item finished.
+	AudioComplete bool
 }
 
 // Terminal reports whether the state is final for a watcher: complete
@@ -106,8 +139,29 @@ type observation struct {
 	errorClass string
 	errorCode  string
 	attempts   int
-	video      *contract.Video // nil when the value could not be decoded in full
-	ready      *contract.VideoReady
+	// failedItem is, for a dead letter of a work item (contract.TranscodeChunk),
+	// the item ("v00003", "audio"); failedChunk the item itself when the
+	// dead letter's value decoded (nil when it was moved out of Kafka).
+	failedItem  string
+	failedChunk *contract.TranscodeChunk
+	video       *contract.Video // nil when the value could not be decoded in full
+	ready       *contract.VideoReady
+	// hlsKey is the HLS master key the event carries ("" for none).
+	hlsKey string
+	// milestoneOf is set for an event of a stage's milestone
+	// (video.playable: transcode).
+	milestoneOf contract.Stage
+	// endsProgress is set for an event of a stage's output: the stage's
+	// work is over, its progress is dropped.
+	endsProgress bool
+	// done is set for a record of a stage's work completions
+	// (video.transcode.chunks-done), of stage doneStage; staleRank is then
+	// the rank at which it no longer counts (the stage's output).
+	done      *contract.TranscodeChunkDone
+	doneStage contract.Stage
+	// ignore is set for a record the projection has no use for (a work
+	// topic other than the completions): Apply skips it.
+	ignore bool
 }
 
 // row is a video's stored state.
@@ -120,8 +174,11 @@ type row struct {
 	errorClass  string
 	errorCode   string
 	attempts    int
+	failedItem  string
 	video       *contract.Video
 	ready       *contract.VideoReady
+	hlsKey      string
+	progress    *progressDoc
 }
 
 // status is r's status in pipeline p: failed, else the status of the step
@@ -140,8 +197,18 @@ func (r row) status(p contract.Pipeline) Status {
 // only forward (an earlier stage's redelivery changes nothing, a later
 // stage's event clears a failure: the dead letter was redriven and
 // succeeded); a dead letter marks the video failed unless the video is
-// already at or past the rank that stage's success would reach. It returns
-// changed=false when the state is the same; an error matching
+// already at or past the rank that stage's success would reach.
+//
+// Work items (contract.TranscodeChunk) add three rules. A dead letter of a
+// work item is also stale when that item's completion was already counted
+// for the same run. A failure of a work item is not cleared by a
+// milestone of its stage (video.playable may be published while another
+// chunk fails: the video is still failed), only by the item's own
+// completion (it was redriven and succeeded) or by a later step (the
+// stage's output). A completion counts toward the progress until the
+// video reaches the output of the completion's stage, which drops it.
+//
+// It returns changed=false when the state is the same; an error matching
 // ErrUndecodable when ob cannot apply (no owner to attribute a new video
 // to, or an owner that differs from the stored one).
 func advance(cur row, ob observation) (next row, changed bool, err error) {
@@ -155,27 +222,49 @@ func advance(cur row, ob observation) (next row, changed bool, err error) {
 		return cur, false, fmt.Errorf("%w: video %s: record owner %q differs from the stored owner", ErrUndecodable, ob.videoID, ob.owner)
 	}
 
-	if ob.failedStage != "" {
-		if cur.rank >= ob.staleRank {
-			return next, changed, nil // stale: the stage succeeded since
+	clearFailure := func() {
+		next.failedStage, next.reason, next.errorClass, next.attempts = "", "", "", 0
+		next.errorCode, next.failedItem = "", ""
+	}
+	switch {
+	case ob.failedStage != "":
+		if cur.rank >= ob.staleRank || settled(cur.progress, ob.failedChunk) {
+			break // stale: the stage (or the item) succeeded since
 		}
 		next.rank = max(cur.rank, ob.rank)
 		next.failedStage, next.reason, next.errorClass, next.attempts = ob.failedStage, ob.reason, ob.errorClass, ob.attempts
-		next.errorCode = ob.errorCode
-	} else if ob.rank > cur.rank {
+		next.errorCode, next.failedItem = ob.errorCode, ob.failedItem
+	case ob.done != nil:
+		if cur.rank >= ob.staleRank {
+			break // the stage's work is over
+		}
+		next.rank = max(cur.rank, ob.rank)
+		next.progress = cur.progress.with(*ob.done)
+		if cur.failedStage == ob.doneStage && resolves(*ob.done, cur.failedItem) {
+			clearFailure()
+		}
+	case ob.rank > cur.rank:
 		next.rank = ob.rank
-		next.failedStage, next.reason, next.errorClass, next.attempts = "", "", "", 0
-		next.errorCode = ""
+		if cur.failedItem == "" || ob.milestoneOf == "" || ob.milestoneOf != cur.failedStage {
+			clearFailure()
+		}
 		if ob.ready != nil {
 			next.ready = ob.ready
+		}
+		if ob.endsProgress {
+			next.progress = nil
 		}
 	}
 	if next.video == nil && ob.video != nil {
 		v := *ob.video
 		next.video = &v
 	}
+	if next.hlsKey == "" && ob.hlsKey != "" {
+		next.hlsKey = ob.hlsKey
+	}
 	changed = changed || next.rank != cur.rank || next.failedStage != cur.failedStage || next.reason != cur.reason ||
 		next.errorClass != cur.errorClass || next.errorCode != cur.errorCode || next.attempts != cur.attempts ||
+		next.failedItem != cur.failedItem || next.hlsKey != cur.hlsKey || !next.progress.equal(cur.progress) ||
 		(next.video != nil) != (cur.video != nil) || (next.ready != nil) != (cur.ready != nil)
 	return next, changed, nil
 }

@@ -11,6 +11,7 @@ import (
 type step func(tb testing.TB, c chain) Record
 
 func up(tb testing.TB, c chain) Record    { return eventRecord(tb, c.up) }
+func pl(tb testing.TB, c chain) Record    { return eventRecord(tb, c.pl) }
 func tr(tb testing.TB, c chain) Record    { return eventRecord(tb, c.tr) }
 func th(tb testing.TB, c chain) Record    { return eventRecord(tb, c.th) }
 func ready(tb testing.TB, c chain) Record { return eventRecord(tb, c.ready) }
@@ -28,6 +29,19 @@ func dlq(st contract.Stage, reason string) step {
 		}
 		return dlqRecord(tb, st, in, reason, contract.ErrorClassExhausted)
 	}
+}
+
+// chunkDLQ is the dead letter of the chain's work item index (-1: audio),
+// as transcode's chunk consumer writes it.
+func chunkDLQ(index int, reason string) step {
+	return func(tb testing.TB, c chain) Record {
+		return dlqRecord(tb, contract.StageTranscode, c.chunk(index), reason, contract.ErrorClassExhausted)
+	}
+}
+
+// done is the completion of the chain's work item index (-1: audio).
+func done(index, segments int, complete bool) step {
+	return func(tb testing.TB, c chain) Record { return eventRecord(tb, c.done(index, segments, complete)) }
 }
 
 type want struct {
@@ -61,6 +75,26 @@ var scenarios = map[string]struct {
 	"later stage failure wins":        {[]step{up, dlq(contract.StageTranscode, "a"), tr, dlq(contract.StageThumbnail, "b")}, want{StatusFailed, contract.StageThumbnail, "b", false}},
 	"later dlq read first":            {[]step{dlq(contract.StageThumbnail, "b"), dlq(contract.StageTranscode, "a")}, want{StatusFailed, contract.StageThumbnail, "b", false}},
 	"failed again after redrive":      {[]step{up, dlq(contract.StageTranscode, "a"), dlq(contract.StageTranscode, "b")}, want{StatusFailed, contract.StageTranscode, "b", false}},
+
+	// The segment pipeline: video.playable, work completions, chunk dead letters.
+	"playable":                            {[]step{up, done(0, 3, true), done(-1, 1, false), pl}, want{status: StatusPlayable}},
+	"in order to ready with playable":     {[]step{up, done(0, 3, true), pl, done(1, 2, true), done(-1, 9, true), tr, th, ready}, want{status: StatusReady, ready: true}},
+	"playable read after transcoded":      {[]step{up, tr, pl}, want{status: StatusTranscoded}},
+	"completion read after transcoded":    {[]step{up, tr, done(1, 2, true)}, want{status: StatusTranscoded}},
+	"completion before the upload":        {[]step{done(0, 3, true), up}, want{status: StatusUploaded}},
+	"upload failed, redrive playable":     {[]step{up, dlq(contract.StageTranscode, "timeout"), pl}, want{status: StatusPlayable}},
+	"chunk failed":                        {[]step{up, chunkDLQ(1, "ffmpeg: exit 1")}, want{StatusFailed, contract.StageTranscode, "ffmpeg: exit 1", false}},
+	"chunk failed while playable":         {[]step{up, done(0, 3, true), pl, chunkDLQ(1, "x")}, want{StatusFailed, contract.StageTranscode, "x", false}},
+	"playable does not hide a chunk":      {[]step{up, done(0, 3, true), chunkDLQ(1, "x"), pl}, want{StatusFailed, contract.StageTranscode, "x", false}},
+	"chunk redriven and done":             {[]step{up, done(0, 3, true), chunkDLQ(1, "x"), pl, done(1, 2, true)}, want{status: StatusPlayable}},
+	"chunk redriven then transcoded":      {[]step{up, chunkDLQ(1, "x"), tr}, want{status: StatusTranscoded}},
+	"first chunk redriven then playable":  {[]step{up, chunkDLQ(0, "x"), done(0, 3, true), pl}, want{status: StatusPlayable}},
+	"playable read before the redriven":   {[]step{up, chunkDLQ(0, "x"), pl, done(0, 3, true)}, want{status: StatusPlayable}},
+	"other chunk done keeps the failure":  {[]step{up, chunkDLQ(1, "x"), done(0, 3, true), done(0, 3, true)}, want{StatusFailed, contract.StageTranscode, "x", false}},
+	"stale chunk dead letter":             {[]step{up, done(1, 2, true), chunkDLQ(1, "late")}, want{status: StatusUploaded}},
+	"stale chunk dead letter, transcoded": {[]step{up, tr, chunkDLQ(1, "late")}, want{status: StatusTranscoded}},
+	"audio failed, progress not enough":   {[]step{up, chunkDLQ(-1, "aac"), done(-1, 4, false)}, want{StatusFailed, contract.StageTranscode, "aac", false}},
+	"audio redriven and complete":         {[]step{up, chunkDLQ(-1, "aac"), done(-1, 4, false), done(-1, 9, true)}, want{status: StatusUploaded}},
 }
 
 func TestAdvance(t *testing.T) {
@@ -129,6 +163,7 @@ func TestAdvanceOwner(t *testing.T) {
 // differs reports whether two rows hold a different state.
 func differs(a, b row) bool {
 	return a.owner != b.owner || a.rank != b.rank || a.failedStage != b.failedStage || a.reason != b.reason ||
-		a.errorClass != b.errorClass || a.attempts != b.attempts ||
+		a.errorClass != b.errorClass || a.attempts != b.attempts || a.failedItem != b.failedItem || a.hlsKey != b.hlsKey ||
+		!a.progress.equal(b.progress) ||
 		(a.video != nil) != (b.video != nil) || (a.ready != nil) != (b.ready != nil)
 }

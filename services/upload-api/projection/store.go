@@ -70,7 +70,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 const selectState = `SELECT id::text, owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
-	uploaded, ready, version, updated_at FROM video_status`
+	uploaded, ready, version, updated_at, failed_item, hls_master_key, progress FROM video_status`
 
 // Get returns the state of video id as owner sees it. It returns
 // ErrNotFound when the video does not exist, belongs to another owner, or
@@ -118,10 +118,18 @@ func scanState(r pgx.Row, p contract.Pipeline) (State, error) {
 		rw              row
 		failed          string
 		uploaded, ready []byte
+		progress        []byte
 	)
 	if err := r.Scan(&st.VideoID, &st.Owner, &rw.rank, &failed, &st.Reason, &st.ErrorClass, &st.ErrorCode, &st.Attempts,
-		&uploaded, &ready, &st.Version, &st.UpdatedAt); err != nil {
+		&uploaded, &ready, &st.Version, &st.UpdatedAt, &st.FailedItem, &st.HLSMasterKey, &progress); err != nil {
 		return State{}, err
+	}
+	if progress != nil && failed == "" {
+		var pd progressDoc
+		if err := json.Unmarshal(progress, &pd); err != nil {
+			return State{}, fmt.Errorf("decode stored progress: %w", err)
+		}
+		st.Progress = pd.public()
 	}
 	st.FailedStage = contract.Stage(failed)
 	rw.failedStage = st.FailedStage
@@ -149,14 +157,16 @@ func scanState(r pgx.Row, p contract.Pipeline) (State, error) {
 // It is idempotent: a record at or below the last offset applied for the
 // video from the same topic/partition is ignored, and applying an event
 // that says nothing new changes nothing (Version stays). It is monotonic:
-// the status ranks in the pipeline's step order (uploaded < transcoded <
-// thumbnailed < ready by default) and never moves back, whatever order the
-// topics are read in; a dead letter of
-// stage S marks the video failed (with S, dlq.error, dlq.error_class,
-// dlq.error_code and
-// dlq.attempts) unless the video already reached what S produces (a stale
-// dead letter); a stage event beyond the failed stage (the dead letter was
-// redriven and succeeded) replaces failed.
+// the status ranks in the pipeline's step order (uploaded < playable <
+// transcoded < thumbnailed < ready by default) and never moves back,
+// whatever order the topics are read in; a dead letter of stage S marks
+// the video failed (with S, dlq.error, dlq.error_class, dlq.error_code,
+// dlq.attempts and the work item, if it was one) unless the video already
+// reached what S produces (a stale dead letter); a stage event beyond the
+// failed stage (the dead letter was redriven and succeeded) replaces
+// failed. A work completion (video.transcode.chunks-done) counts toward the
+// progress; a record of another work topic is ignored (nil). See the
+// package doc for the rules of work items.
 //
 // The owner comes from the event value. A record that can never apply
 // returns an error matching ErrUndecodable; any other error (database
@@ -167,6 +177,9 @@ func (s *Store) Apply(ctx context.Context, rec Record) error {
 	ob, err := observe(s.pipe, rec)
 	if err != nil {
 		return err
+	}
+	if ob.ignore {
+		return nil
 	}
 	for attempt := 0; ; attempt++ {
 		st, changed, retry, err := s.applyTx(ctx, rec, ob)
@@ -232,11 +245,13 @@ func readStored(ctx context.Context, tx pgx.Tx, id string) (row, map[string]int6
 		failed          string
 		uploaded, ready []byte
 		offsetsJSON     []byte
+		progress        []byte
 		version         int64
 	)
 	err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
-		uploaded, ready, version, last_offsets FROM video_status WHERE id = $1 FOR UPDATE`, id).
-		Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON)
+		uploaded, ready, version, last_offsets, failed_item, hls_master_key, progress FROM video_status WHERE id = $1 FOR UPDATE`, id).
+		Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON,
+			&cur.failedItem, &cur.hlsKey, &progress)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -255,6 +270,12 @@ func readStored(ctx context.Context, tx pgx.Tx, id string) (row, map[string]int6
 			cur.ready = new(contract.VideoReady)
 			if err := json.Unmarshal(ready, cur.ready); err != nil {
 				return row{}, nil, fmt.Errorf("decode stored ready document of %s: %w", id, err)
+			}
+		}
+		if progress != nil {
+			cur.progress = new(progressDoc)
+			if err := json.Unmarshal(progress, cur.progress); err != nil {
+				return row{}, nil, fmt.Errorf("decode stored progress of %s: %w", id, err)
 			}
 		}
 	}
@@ -288,6 +309,7 @@ type decision struct {
 	offsets     []byte // JSON of the offsets, rec's included
 	uploaded    []byte // JSON of the uploaded document, nil without one
 	ready       []byte // JSON of the ready document, nil without one
+	progress    []byte // JSON of the progress, nil without one
 }
 
 // decide folds ob (read from rec) into the stored row cur and offsets. It
@@ -330,6 +352,11 @@ func decide(cur row, offsets map[string]int64, rec Record, ob observation) (deci
 			return decision{}, fmt.Errorf("encode ready document: %w", err)
 		}
 	}
+	if next.progress != nil {
+		if d.progress, err = json.Marshal(next.progress); err != nil {
+			return decision{}, fmt.Errorf("encode progress: %w", err)
+		}
+	}
 	return d, nil
 }
 
@@ -342,10 +369,10 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, id string, d decision) (st
 	switch d.write {
 	case writeInsert:
 		tag, err := tx.Exec(ctx, `INSERT INTO video_status (id, owner, status, stage_rank, failed_stage, reason,
-			error_class, attempts, uploaded, ready, last_offsets, error_code)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+			error_class, attempts, uploaded, ready, last_offsets, error_code, failed_item, hls_master_key, progress)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (id) DO NOTHING`,
 			id, next.owner, string(next.status(s.pipe)), next.rank, string(next.failedStage), next.reason,
-			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode)
+			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode, next.failedItem, next.hlsKey, d.progress)
 		if err != nil {
 			return State{}, false, false, fmt.Errorf("insert video %s: %w", id, err)
 		}
@@ -355,9 +382,10 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, id string, d decision) (st
 	case writeState:
 		if _, err := tx.Exec(ctx, `UPDATE video_status SET status = $2, stage_rank = $3, failed_stage = $4,
 			reason = $5, error_class = $6, attempts = $7, uploaded = $8, ready = $9, last_offsets = $10,
-			error_code = $11, version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
+			error_code = $11, failed_item = $12, hls_master_key = $13, progress = $14,
+			version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
 			id, string(next.status(s.pipe)), next.rank, string(next.failedStage), next.reason,
-			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode); err != nil {
+			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode, next.failedItem, next.hlsKey, d.progress); err != nil {
 			return State{}, false, false, fmt.Errorf("update video %s: %w", id, err)
 		}
 	case writeOffsets:

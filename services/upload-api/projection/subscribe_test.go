@@ -100,7 +100,7 @@ func TestSubscribeAcrossStores(t *testing.T) {
 	c := newChain(t, "alice")
 	ch, cancel := reader.Subscribe(context.Background(), c.up.VideoID)
 	defer cancel()
-	for i, e := range []contract.Event{c.up, c.tr, c.th, c.ready} {
+	for i, e := range []contract.Event{c.up, c.pl, c.tr, c.th, c.ready} {
 		mustApply(t, writer, eventRecord(t, e))
 		want := Status(testPipeline.Steps()[i].Status)
 		// The listener may coalesce, but each step waits for its state.
