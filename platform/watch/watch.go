@@ -3,6 +3,7 @@ package watch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,8 @@ type Options struct {
 	Pipeline contract.Pipeline
 	// FromBeginning starts at the oldest record instead of new ones.
 	FromBeginning bool
-	// Key, if set, shows only records with this key (video id).
+	// Key, if set, shows only records of this video: key Key, or
+	// "Key/<item>" (a transcode work item, e.g. "<id>/v00003").
 	Key string
 	// Transport and Dialer carry the TLS and SASL settings (see package
 	// kafkaconn). Default: nil, plaintext without authentication.
@@ -48,11 +50,58 @@ func topicWidth(topics []string) int {
 	return w
 }
 
-// Line formats one record: time, topic, key, type, and for DLQ records the
-// stage, class, attempts and error, and where the value is when it was
-// moved out of Kafka (dlq.value_ref, with its size). The topic is padded
-// to the longest topic of contract.DefaultPipeline.
+// Line formats one record: time, topic, key, type, what the record says
+// when it is one of the segment pipeline (see Summary), and for DLQ
+// records the stage, class, attempts and error, and where the value is
+// when it was moved out of Kafka (dlq.value_ref, with its size). The topic
+// is padded to the longest topic of contract.DefaultPipeline. A key
+// "<video id>/<item>" (a transcode work item) shows the video id in the
+// key column; the item is in the summary (or, when the value says
+// nothing, shown as item=<item>).
 func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
+
+// Summary describes, in a few words, a value of the segment pipeline's
+// topics (contract/chunks.go), or returns "" for another topic or a value
+// it cannot read:
+//
+//	video.playable               playable (30 chunks, 60 segments)
+//	video.transcode.chunks       chunk 3/30 (chunk index 3 of 30 chunks, from 0), or audio
+//	video.transcode.chunks-done  chunk 3 done (2 segments), audio 12 segments, audio done (150 segments)
+func Summary(topic string, value []byte) string {
+	switch topic {
+	case contract.TopicPlayable:
+		var e contract.VideoPlayable
+		if json.Unmarshal(value, &e) != nil {
+			return ""
+		}
+		return fmt.Sprintf("playable (%d chunks, %d segments)", e.Chunks, e.Segments)
+	case contract.TopicTranscodeChunks:
+		var e contract.TranscodeChunk
+		if json.Unmarshal(value, &e) != nil {
+			return ""
+		}
+		switch e.Kind {
+		case contract.ChunkVideo:
+			return fmt.Sprintf("chunk %d/%d", e.Index, e.Chunks)
+		case contract.ChunkAudio:
+			return "audio"
+		}
+	case contract.TopicTranscodeChunksDone:
+		var e contract.TranscodeChunkDone
+		if json.Unmarshal(value, &e) != nil {
+			return ""
+		}
+		switch {
+		case e.Kind == contract.ChunkVideo:
+			return fmt.Sprintf("chunk %d done (%d segments)", e.Index, e.Segments)
+		case e.Kind == contract.ChunkAudio && e.Complete:
+			return fmt.Sprintf("audio done (%d segments)", e.Segments)
+		case e.Kind == contract.ChunkAudio:
+			return fmt.Sprintf("audio %d segments", e.Segments)
+		}
+	}
+	return ""
+}
 
 // line is Line with the topic padded to width.
 func line(m kafka.Message, width int) string {
@@ -64,9 +113,24 @@ func line(m kafka.Message, width int) string {
 	if typ == "" {
 		typ = "-"
 	}
+	key, item := string(m.Key), ""
+	if id, it, ok := strings.Cut(key, "/"); ok && contract.IsUUID(id) {
+		key, item = id, it
+	}
+	dl, isDL := contract.ParseDeadLetter(hs)
+	sum := Summary(m.Topic, m.Value)
+	if isDL {
+		sum = Summary(dl.Topic, m.Value) // the original record's value
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-*s  %-36s  %s", m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), width, m.Topic, printable(string(m.Key)), typ)
-	if dl, ok := contract.ParseDeadLetter(hs); ok {
+	fmt.Fprintf(&b, "%s  %-*s  %-36s  %s", m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), width, m.Topic, printable(key), typ)
+	switch {
+	case sum != "":
+		b.WriteString("  " + sum)
+	case item != "":
+		b.WriteString("  item=" + printable(item))
+	}
+	if isDL {
 		fmt.Fprintf(&b, "  stage=%s class=%s code=%s attempts=%d error=%q", dl.Stage, dl.Class, printable(dl.Code), dl.Attempts, dl.Err)
 		if dl.ValueRef != "" {
 			fmt.Fprintf(&b, "  value=%s (%d bytes)", printable(dl.ValueRef), dl.ValueBytes)
@@ -146,7 +210,7 @@ func Follow(ctx context.Context, opts Options, w io.Writer) error {
 					}
 					return
 				}
-				if opts.Key != "" && string(m.Key) != opts.Key {
+				if opts.Key != "" && string(m.Key) != opts.Key && !strings.HasPrefix(string(m.Key), opts.Key+"/") {
 					continue
 				}
 				mu.Lock()

@@ -3,6 +3,7 @@ package watch_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -106,7 +107,10 @@ func TestLineShowsDeadLetterValueRef(t *testing.T) {
 func TestFollowPipelineTopics(t *testing.T) {
 	def := contract.DefaultPipeline()
 	last, _ := def.StepAt(def.MaxRank())
-	p, err := def.With(contract.StageSpec{Name: "noop", Input: last.Topic, DLQ: "video.noop-stage.dlq",
+	// Its dead-letter topic is longer than every topic of the default
+	// pipeline (video.transcode.chunks-done, 27 characters).
+	const longDLQ = "video.noop-stage-with-a-long-name.dlq"
+	p, err := def.With(contract.StageSpec{Name: "noop", Input: last.Topic, DLQ: longDLQ,
 		Output: contract.Step{Topic: "video.nooped", Type: "dev.vidpipe.video.nooped.v1", Status: "nooped", Decode: contract.DecodeAs[contract.VideoReady]}})
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +141,7 @@ func TestFollowPipelineTopics(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("got %d lines, want the video.nooped and video.uploaded records:\n%s", len(lines), out.String())
 	}
-	// Padded to "video.noop-stage.dlq" (20 characters): the key starts at
-	// the same column on both lines.
+	// Padded to longDLQ: the key starts at the same column on both lines.
 	col := -1
 	for _, l := range lines {
 		i := strings.Index(l, id)
@@ -146,8 +149,115 @@ func TestFollowPipelineTopics(t *testing.T) {
 			t.Fatalf("key not at one column:\n%s", out.String())
 		}
 		col = i
-		if strings.Contains(l, "video.nooped") && !strings.Contains(l, "video.nooped          "+id) {
+		if strings.Contains(l, "video.nooped") && !strings.Contains(l, "video.nooped"+strings.Repeat(" ", len(longDLQ)-len("video.nooped")+2)+id) {
 			t.Errorf("nooped line not padded to the longest topic: %q", l)
 		}
+	}
+}
+
+// segmentRecords are one video's records of the segment pipeline: a plan's
+// work items, their completions, video.playable and a chunk's dead letter.
+func segmentRecords(t *testing.T, id string) []kafka.Message {
+	t.Helper()
+	video := contract.Video{VideoID: id, Owner: "alice", Source: contract.SourceObject{Bucket: "b", Key: contract.SourceKey(id)}}
+	run := contract.DeriveID("run", id)
+	work := func(kind string, index int) contract.TranscodeChunk {
+		return contract.TranscodeChunk{SchemaVersion: contract.SchemaVersion, Video: video, Run: run, Kind: kind, Index: index, Chunks: 30,
+			PlanKey: contract.ChunkWorkPrefix(id, run) + "plan.json"}
+	}
+	done := func(kind string, index, segments int, complete bool) contract.TranscodeChunkDone {
+		return contract.TranscodeChunkDone{SchemaVersion: contract.SchemaVersion, Video: video, Run: run, Kind: kind, Index: index,
+			Chunks: 30, Segments: segments, Complete: complete, SegmentsTotal: 59}
+	}
+	msg := func(e contract.Event) kafka.Message {
+		v, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kafka.Message{Topic: e.Topic(), Key: []byte(e.Key()), Value: v, Time: time.Unix(0, 0),
+			Headers: []kafka.Header{{Key: contract.HeaderType, Value: []byte(e.EventType())}}}
+	}
+	dl := contract.DeadLetter{Stage: contract.StageTranscode, Topic: contract.TopicTranscodeChunks, Group: "transcode-chunks",
+		Class: contract.ErrorClassExhausted, Attempts: 5, Err: "ffmpeg: exit status 1", FailedAt: time.Now()}
+	dead := msg(work(contract.ChunkVideo, 7))
+	dead.Topic, dead.Headers = contract.TopicTranscodeDLQ, nil
+	for _, h := range dl.Headers([]contract.Header{{Key: contract.HeaderType, Value: []byte(contract.TypeTranscodeChunk)}}) {
+		dead.Headers = append(dead.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	return []kafka.Message{
+		msg(work(contract.ChunkVideo, 3)),
+		msg(work(contract.ChunkAudio, 0)),
+		msg(done(contract.ChunkVideo, 3, 2, true)),
+		msg(done(contract.ChunkAudio, 0, 12, false)),
+		msg(done(contract.ChunkAudio, 0, 150, true)),
+		msg(contract.VideoPlayable{SchemaVersion: contract.SchemaVersion, Video: video, Chunks: 30, Segments: 59,
+			HLS: contract.HLS{MasterKey: contract.HLSMasterKey(id)}}),
+		dead,
+	}
+}
+
+// TestLineSegmentPipeline: the work items, their completions and
+// video.playable read as what they say, keyed by the video.
+func TestLineSegmentPipeline(t *testing.T) {
+	id := contract.NewID()
+	want := []string{
+		id + "  " + contract.TypeTranscodeChunk + "  chunk 3/30",
+		id + "  " + contract.TypeTranscodeChunk + "  audio",
+		id + "  " + contract.TypeTranscodeChunkDone + "  chunk 3 done (2 segments)",
+		id + "  " + contract.TypeTranscodeChunkDone + "  audio 12 segments",
+		id + "  " + contract.TypeTranscodeChunkDone + "  audio done (150 segments)",
+		id + "  " + contract.TypePlayable + "  playable (30 chunks, 59 segments)",
+		id + "  " + contract.TypeTranscodeChunk + "  chunk 7/30  stage=transcode class=exhausted",
+	}
+	for i, m := range segmentRecords(t, id) {
+		l := watch.Line(m)
+		if !strings.Contains(l, want[i]) || !strings.Contains(l, m.Topic+" ") {
+			t.Errorf("line %d: %q\nlacks %q", i, l, want[i])
+		}
+	}
+	// A work item whose value says nothing still shows its item.
+	l := watch.Line(kafka.Message{Topic: contract.TopicTranscodeChunks, Key: []byte(id + "/v00004"), Value: []byte("{")})
+	if !strings.Contains(l, id+"  -  item=v00004") {
+		t.Errorf("undecodable work item: %q", l)
+	}
+	if got := watch.Summary(contract.TopicUploaded, []byte(`{}`)); got != "" {
+		t.Errorf("Summary of video.uploaded = %q, want none", got)
+	}
+}
+
+// TestFollowWorkTopics: Follow reads the work topics and video.playable by
+// default, and --id keeps a video's work items (keys "<id>/<item>").
+func TestFollowWorkTopics(t *testing.T) {
+	k := harness.StartKafka(t)
+	k.CreatePipelineTopics(t, 2)
+	id := contract.NewID()
+	recs := segmentRecords(t, id)
+	k.Produce(t, append(recs, segmentRecords(t, contract.NewID())...)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- watch.Follow(ctx, watch.Options{Brokers: k.Brokers, FromBeginning: true, Key: id}, &out)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(out.String(), "\n") < len(recs) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(recs) {
+		t.Fatalf("got %d lines, want the video's %d records:\n%s", len(lines), len(recs), out.String())
+	}
+	for _, want := range []string{"chunk 3/30", "chunk 3 done (2 segments)", "playable (30 chunks, 59 segments)", "chunk 7/30  stage=transcode"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Count(out.String(), id) != len(recs) {
+		t.Errorf("lines of another video:\n%s", out.String())
 	}
 }
