@@ -83,8 +83,12 @@ func cleanHLSPath(p string) (string, bool) {
 }
 
 // handleHLS serves GET /v1/videos/{id}/hls/{path...}: a playlist of a
-// ready video with its references rewritten (see above). Authorised by a
-// valid exp/sig query, or else by a bearer token of the owner.
+// playable video (video.playable reached: status playable or later) with
+// its references rewritten (see above). Authorised by a valid exp/sig
+// query, or else by a bearer token of the owner. While the video is being
+// transcoded its media playlists are HLS EVENT playlists that grow as
+// segments land: those are served with Cache-Control no-cache and never
+// kept in the playlist cache (see playlistFinal).
 func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *storage.Store, status *projection.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -112,7 +116,8 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 				return
 			}
 			st, err := status.Get(ctx, user, id)
-			if err != nil || st.Ready == nil || st.Status == projection.StatusFailed { // the ready document holds the HLS keys}
+			// Playable (video.playable) or later, and not failed.
+			if err != nil || (st.Ready == nil && st.HLSMasterKey == "") || st.Status == projection.StatusFailed {
 				if err != nil && !errors.Is(err, projection.ErrNotFound) {
 					writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
 					return
@@ -173,10 +178,17 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 	})
 }
 
+// writePlaylist answers with playlist out: cacheable by the client for 30
+// s when it no longer changes (playlistFinal), else (a growing EVENT
+// playlist) to be revalidated on every poll.
 func writePlaylist(w http.ResponseWriter, out []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/vnd.apple.mpegurl")
-	h.Set("Cache-Control", "private, max-age=30")
+	if playlistFinal(out) {
+		h.Set("Cache-Control", "private, max-age=30")
+	} else {
+		h.Set("Cache-Control", "private, no-cache")
+	}
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(out)

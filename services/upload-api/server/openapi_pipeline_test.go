@@ -110,7 +110,7 @@ func TestOpenAPIStatusesMatchPipeline(t *testing.T) {
 		t.Errorf("with a captions stage the test would say:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// The same values in another order.
-	if got := enumMismatch(def, []string{"failed", "uploaded", "transcoded", "thumbnailed", "ready"}, stages); len(got) != 1 || !strings.Contains(got[0], "want the pipeline table's order") {
+	if got := enumMismatch(def, []string{"failed", "uploaded", "playable", "transcoded", "thumbnailed", "ready"}, stages); len(got) != 1 || !strings.Contains(got[0], "want the pipeline table's order") {
 		t.Errorf("reordered statuses: %q, want one message about the order", got)
 	}
 }

@@ -26,12 +26,19 @@ type videoView struct {
 	ReadyAt     *time.Time `json:"ready_at,omitempty"`
 	// Failure is set when Status is "failed".
 	Failure *failureView `json:"failure,omitempty"`
+	// Progress is set while the video is being transcoded (status
+	// uploaded or playable) once the first chunk finished.
+	Progress *progressView `json:"progress,omitempty"`
+	// HLS is set once the video is playable (video.playable: status
+	// playable, or any later one) and has not failed since; the playlists
+	// grow until the video is transcoded. Its URL is valid until
+	// URLsExpireAt.
+	HLS *hlsView `json:"hls,omitempty"`
 	// The rest is set once the video reached video.ready (status ready,
 	// or a later stage's status) and has not failed since. URLs are
 	// presigned and valid until URLsExpireAt.
 	Media        *contract.Media   `json:"media,omitempty"`
 	Renditions   []renditionView   `json:"renditions,omitempty"`
-	HLS          *hlsView          `json:"hls,omitempty"`
 	Thumbnails   *thumbnailsView   `json:"thumbnails,omitempty"`
 	URLsExpireAt *time.Time        `json:"urls_expire_at,omitempty"`
 	Links        map[string]string `json:"links"`
@@ -69,6 +76,16 @@ func failure(st projection.State) *failureView {
 	code := contract.KnownErrorCode(st.ErrorCode)
 	msg := failureMessages[code]
 	return &failureView{Code: code, Message: msg, Stage: string(st.FailedStage), Reason: msg, Class: st.ErrorClass, Attempts: st.Attempts}
+}
+
+// progressView is how far the transcode of a video is: media segments
+// (per rendition) and video chunks finished, out of the totals. A chunk
+// counts once however often its completion is delivered.
+type progressView struct {
+	SegmentsDone  int `json:"segments_done"`
+	SegmentsTotal int `json:"segments_total"`
+	ChunksDone    int `json:"chunks_done"`
+	ChunksTotal   int `json:"chunks_total"`
 }
 
 type renditionView struct {
@@ -126,12 +143,38 @@ func (v viewer) state(ctx context.Context, st projection.State) (videoView, erro
 	if st.Status == projection.StatusFailed {
 		out.Failure = failure(st)
 	}
-	if st.Status != projection.StatusFailed && st.Ready != nil {
+	if st.Status == projection.StatusFailed {
+		return out, nil
+	}
+	if p := st.Progress; p != nil {
+		out.Progress = &progressView{SegmentsDone: p.SegmentsDone, SegmentsTotal: p.SegmentsTotal,
+			ChunksDone: p.ChunksDone, ChunksTotal: p.ChunksTotal}
+	}
+	switch {
+	case st.Ready != nil:
 		if err := v.ready(ctx, &out, *st.Ready); err != nil {
 			return out, err
 		}
+	case st.HLSMasterKey != "":
+		// Playable: the HLS package is there (and growing), nothing else yet.
+		expires := v.expiry()
+		v.hls(&out, st.VideoID, expires)
+		out.URLsExpireAt = &expires
 	}
 	return out, nil
+}
+
+// expiry is when the URLs of a view made now expire (api presign expiry,
+// whole seconds).
+func (v viewer) expiry() time.Time {
+	return time.Now().Add(v.opts.PresignExpiry).UTC().Truncate(time.Second)
+}
+
+// hls sets out's hls.master_url (and links.hls): a signed API URL of the
+// master playlist valid until expires.
+func (v viewer) hls(out *videoView, id string, expires time.Time) {
+	out.HLS = &hlsView{MasterURL: v.opts.link(hlsPath(id, "master.m3u8") + "?" + signHLS(v.opts.SigningKey, id, expires))}
+	out.Links["hls"] = out.HLS.MasterURL
 }
 
 // document renders a catalog document: a video.ready document, so its
@@ -154,7 +197,7 @@ func (v viewer) video(out *videoView, vid contract.Video) {
 
 func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoReady) error {
 	exp := v.opts.PresignExpiry
-	expires := time.Now().Add(exp).UTC().Truncate(time.Second)
+	expires := v.expiry()
 	presign := func(key string) (string, error) {
 		// Only the video's own objects, whatever the document says: a
 		// document that names another video's object signs nothing.
@@ -178,7 +221,7 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 			Bitrate: r.Bitrate, Size: r.Size, URL: u})
 	}
 	if doc.HLS.MasterKey != "" {
-		out.HLS = &hlsView{MasterURL: v.opts.link(hlsPath(doc.VideoID, "master.m3u8") + "?" + signHLS(v.opts.SigningKey, doc.VideoID, expires))}
+		v.hls(out, doc.VideoID, expires)
 	}
 	img := func(im contract.Image) (imageView, error) {
 		u, err := presign(im.Key)
@@ -210,8 +253,5 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 		out.ReadyAt = &t
 	}
 	out.URLsExpireAt = &expires
-	if out.HLS != nil {
-		out.Links["hls"] = out.HLS.MasterURL
-	}
 	return nil
 }
