@@ -1,8 +1,9 @@
 // Package dlq inspects and redrives a stage's dead-letter topic.
 //
-// Redrive re-publishes dead-lettered records to the stage's input topic with
-// the original key, value and CloudEvents headers; the dlq.* headers are
-// dropped, vidpipe.redrive_count is incremented and ce_id becomes
+// Redrive re-publishes dead-lettered records to the topic they came from
+// (dlq.topic: the stage's input, or one of its work topics, such as
+// transcode's video.transcode.chunks; see RedriveTopic) with the original
+// key, value and CloudEvents headers; the dlq.* headers are dropped, vidpipe.redrive_count is incremented and ce_id becomes
 // contract.RedriveEventID(original ce_id, new count): a redrive is a new
 // logical event, and the same redrive retried keeps its id. A dead letter
 // whose value was moved out of Kafka (dlq.value_ref) gets its value back
@@ -28,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,9 +294,31 @@ func fromKafka(khs []kafka.Header) []contract.Header {
 	return hs
 }
 
+// RedriveTopic is the topic a redrive of r publishes to: the topic the
+// record was dead-lettered from (its dlq.topic) when that is the stage's
+// input or one of the stage's work topics in contract.DefaultPipeline
+// (transcode: video.transcode.chunks, video.transcode.chunks-done), else
+// the stage's input (a dead letter without dlq.topic, or from a topic the
+// stage no longer reads).
+func RedriveTopic(stage contract.Stage, r Record) string {
+	spec, ok := contract.DefaultPipeline().Stage(stage)
+	if !ok {
+		return stage.InputTopic()
+	}
+	if slices.ContainsFunc(spec.Work, func(w contract.Step) bool { return w.Topic == r.DeadLetter.Topic }) {
+		return r.DeadLetter.Topic
+	}
+	return spec.Input
+}
+
+// OfVideo reports whether the record key names video id: the key is id, or
+// "id/<item>" (a work item of the video, e.g. "<id>/v00003").
+func OfVideo(key, id string) bool { return key == id || strings.HasPrefix(key, id+"/") }
+
 // RedriveOptions filter a redrive.
 type RedriveOptions struct {
-	// VideoID, if set, redrives only records with this key.
+	// VideoID, if set, redrives only the records of this video (OfVideo:
+	// key VideoID, or "VideoID/<item>" for its work items).
 	VideoID string
 	// Limit caps the records redriven; 0 means no limit.
 	Limit int
@@ -302,8 +326,9 @@ type RedriveOptions struct {
 	DryRun bool
 }
 
-// Redrive re-publishes pending DLQ records of stage to its input topic and
-// returns them. See the package doc for the exactly-once bookkeeping.
+// Redrive re-publishes pending DLQ records of stage, each to its
+// RedriveTopic, and returns them. See the package doc for the exactly-once
+// bookkeeping.
 func (a *Admin) Redrive(ctx context.Context, stage contract.Stage, opts RedriveOptions) ([]Record, error) {
 	if !stage.Valid() {
 		return nil, fmt.Errorf("unknown stage %q", stage)
@@ -314,7 +339,7 @@ func (a *Admin) Redrive(ctx context.Context, stage contract.Stage, opts RedriveO
 	}
 	var selected []Record
 	for _, r := range pending {
-		if opts.VideoID != "" && r.Key != opts.VideoID {
+		if opts.VideoID != "" && !OfVideo(r.Key, opts.VideoID) {
 			continue
 		}
 		if opts.Limit > 0 && len(selected) >= opts.Limit {
@@ -337,10 +362,8 @@ func (a *Admin) Redrive(ctx context.Context, stage contract.Stage, opts RedriveO
 	if err != nil {
 		return nil, err
 	}
-	inParts, err := topics.Partitions(ctx, a.Client, stage.InputTopic())
-	if err != nil {
-		return nil, err
-	}
+	// Partitions of each topic redriven to (the input, work topics).
+	inParts := map[string][]int{}
 	// Offsets of each partition that stay pending (not selected), to advance
 	// the committed offset over contiguous done records.
 	pendingByPart := map[int][]int64{}
@@ -348,7 +371,15 @@ func (a *Admin) Redrive(ctx context.Context, stage contract.Stage, opts RedriveO
 		pendingByPart[r.Partition] = append(pendingByPart[r.Partition], r.Offset)
 	}
 	for i, r := range selected {
-		msg, err := a.redriveMessage(ctx, stage, r, inParts)
+		to := RedriveTopic(stage, r)
+		if _, ok := inParts[to]; !ok {
+			ps, err := topics.Partitions(ctx, a.Client, to)
+			if err != nil {
+				return selected[:i], err
+			}
+			inParts[to] = ps
+		}
+		msg, err := a.redriveMessage(ctx, stage, r, inParts[to])
 		if err != nil {
 			return selected[:i], err
 		}
@@ -420,9 +451,11 @@ func redriveCount(hs []contract.Header) int {
 	return max(n, 0)
 }
 
-// redriveMessage is the record a redrive of r publishes, with its value
-// restored and its partition chosen as the services' producers do
-// (murmur2 of the key).
+// redriveMessage is the record a redrive of r publishes to its
+// RedriveTopic (whose partitions are inParts), with its value restored and
+// its partition chosen as the services' producers do (murmur2 of the key;
+// a work topic's producer spreads its records round-robin instead, and any
+// partition serves).
 func (a *Admin) redriveMessage(ctx context.Context, stage contract.Stage, r Record, inParts []int) (kafka.Message, error) {
 	value := r.Value
 	if ref := r.DeadLetter.ValueRef; ref != "" {
@@ -455,7 +488,7 @@ func (a *Admin) redriveMessage(ctx context.Context, stage contract.Stage, r Reco
 		kh = append(kh, kafka.Header{Key: contract.HeaderID, Value: []byte(id)})
 	}
 	kh = append(kh, kafka.Header{Key: contract.HeaderRedriveCount, Value: []byte(strconv.Itoa(count))})
-	msg := kafka.Message{Topic: stage.InputTopic(), Key: []byte(r.Key), Value: value, Headers: kh}
+	msg := kafka.Message{Topic: RedriveTopic(stage, r), Key: []byte(r.Key), Value: value, Headers: kh}
 	if len(inParts) == 0 {
 		return kafka.Message{}, fmt.Errorf("topic %s has no partitions", msg.Topic)
 	}
