@@ -120,6 +120,9 @@ type Variant struct {
 	// Codecs are RFC 6381 codec strings, e.g. "avc1.64001f", "mp4a.40.2".
 	Codecs    []string
 	FrameRate float64
+	// Audio, if not empty, is the GROUP-ID of the variant's audio
+	// renditions (see [MasterWithAudio]).
+	Audio string
 }
 
 // Master returns a master playlist listing the variants in order.
@@ -137,6 +140,9 @@ func Master(vs []Variant) []byte {
 		}
 		if v.FrameRate > 0 {
 			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", v.FrameRate)
+		}
+		if v.Audio != "" {
+			fmt.Fprintf(&b, ",AUDIO=%q", v.Audio)
 		}
 		fmt.Fprintf(&b, "\n%s\n", v.URI)
 	}
