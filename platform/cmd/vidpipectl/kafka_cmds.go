@@ -89,12 +89,13 @@ func topicsCreate(ctx context.Context, args []string, getenv func(string) string
 	spec := topics.SpecFor(k)
 	client := &kafka.Client{Addr: kafka.TCP(*brokers...), Timeout: 10 * time.Second, Transport: tr}
 	res, err := topics.EnsurePipeline(ctx, client, spec)
+	width := topicWidth()
 	for _, r := range res {
 		state := "exists"
 		if r.Created {
 			state = fmt.Sprintf("created (%d partitions, replication factor %d, min.insync.replicas %d)", *parts, *repl, spec.MinInsync())
 		}
-		fmt.Fprintf(stdout, "%-20s %s\n", r.Topic, state)
+		fmt.Fprintf(stdout, "%-*s %s\n", width, r.Topic, state)
 	}
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func topicsCreate(ctx context.Context, args []string, getenv func(string) string
 	// Topics created by an older version keep the broker default (1).
 	raised, err := topics.RaiseMinInsync(ctx, client, spec)
 	for _, t := range raised {
-		fmt.Fprintf(stdout, "%-20s min.insync.replicas raised to %d\n", t, spec.MinInsync())
+		fmt.Fprintf(stdout, "%-*s min.insync.replicas raised to %d\n", width, t, spec.MinInsync())
 	}
 	if err != nil {
 		return err
@@ -114,10 +115,20 @@ func topicsCreate(ctx context.Context, args []string, getenv func(string) string
 	return err
 }
 
+// topicWidth is the length of the longest topic of the pipeline table
+// (video.transcode.chunks-done), so that topic lists line up.
+func topicWidth() int {
+	w := 0
+	for _, t := range contract.AllTopics() {
+		w = max(w, len(t))
+	}
+	return w
+}
+
 func watchCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs, brokers := flagSet("watch", getenv)
 	from := fs.Bool("from-beginning", false, "start at the oldest record")
-	id := fs.String("id", "", "only this video id")
+	id := fs.String("id", "", "only this video id (and its work items, keys <id>/<item>)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -185,16 +196,25 @@ func printRecords(w io.Writer, recs []dlq.Record, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tOFFSET\tVIDEO\tCLASS\tATTEMPTS\tFAILED AT\tREDRIVEN\tVALUE\tERROR")
+	fmt.Fprintln(tw, "PARTITION\tOFFSET\tVIDEO\tFROM\tCLASS\tATTEMPTS\tFAILED AT\tREDRIVEN\tVALUE\tERROR")
 	for _, r := range recs {
 		value := fmt.Sprintf("%d B", valueBytes(r))
 		if ref := r.DeadLetter.ValueRef; ref != "" {
 			value += " at " + oneLine(ref, 200)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%v\t%s\t%s\n", r.Partition, r.Offset, r.Key, r.DeadLetter.Class,
-			r.DeadLetter.Attempts, r.DeadLetter.FailedAt.UTC().Format(time.RFC3339), r.Redriven, value, oneLine(r.DeadLetter.Err, 120))
+		// VIDEO is the record key: the video id, or "<id>/<item>" for a
+		// work item (transcode's chunks); FROM the topic it failed on.
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%d\t%s\t%v\t%s\t%s\n", r.Partition, r.Offset, oneLine(r.Key, 80), oneLine(orDash(r.DeadLetter.Topic), 80),
+			r.DeadLetter.Class, r.DeadLetter.Attempts, r.DeadLetter.FailedAt.UTC().Format(time.RFC3339), r.Redriven, value, oneLine(r.DeadLetter.Err, 120))
 	}
 	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // valueBytes is the size of the original value, wherever it is.
@@ -215,7 +235,7 @@ func oneLine(s string, n int) string {
 
 func dlqRedrive(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs, brokers := flagSet("dlq redrive", getenv)
-	id := fs.String("id", "", "only records of this video id")
+	id := fs.String("id", "", "only records of this video id (and of its work items, keys <id>/<item>)")
 	limit := fs.Int("limit", 0, "at most N records (0: all)")
 	dry := fs.Bool("dry-run", false, "show what would be redriven, change nothing")
 	cfgFile := fs.String("config", "", "YAML file with an s3 section, to read values moved to S3 (default: ./vidpipe.yaml if present; $VIDPIPE_S3_* override it)")
@@ -255,7 +275,7 @@ func dlqRedrive(ctx context.Context, args []string, getenv func(string) string, 
 		if ref := r.DeadLetter.ValueRef; ref != "" {
 			from = fmt.Sprintf(" value=%d B from %s", r.DeadLetter.ValueBytes, ref)
 		}
-		fmt.Fprintf(stdout, "%s %s/%d@%d key=%s%s -> %s\n", verb, r.Topic, r.Partition, r.Offset, r.Key, from, stage.InputTopic())
+		fmt.Fprintf(stdout, "%s %s/%d@%d key=%s%s -> %s\n", verb, r.Topic, r.Partition, r.Offset, r.Key, from, dlq.RedriveTopic(stage, r))
 	}
 	fmt.Fprintf(stdout, "%d record(s) %s\n", len(recs), verb)
 	return err

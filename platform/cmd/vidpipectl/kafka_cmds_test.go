@@ -153,3 +153,41 @@ func TestDLQCommandsWithValueInS3(t *testing.T) {
 		t.Fatalf("redriven %d records; value %d bytes, want %d", len(got), len(got[0].Value), len(value))
 	}
 }
+
+// dlq list shows a work item's dead letter with its key and the topic it
+// failed on; dlq redrive --id VIDEO re-publishes it there, with its key.
+func TestDLQCommandsWithChunkDeadLetter(t *testing.T) {
+	ctx := context.Background()
+	k := harness.StartKafka(t)
+	k.CreatePipelineTopics(t, 2)
+	id := contract.NewID()
+	key := contract.ChunkKey(id, contract.ChunkVideo, 3)
+	dl := contract.DeadLetter{Stage: contract.StageTranscode, Topic: contract.TopicTranscodeChunks, Offset: 4, Group: "transcode-chunks",
+		Err: "ffmpeg: exit status 1", Class: contract.ErrorClassExhausted, Attempts: 5, FailedAt: time.Now()}
+	var hs []kafka.Header
+	for _, h := range dl.Headers([]contract.Header{{Key: contract.HeaderID, Value: []byte("orig")}}) {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	value := []byte(`{"video_id":"` + id + `","kind":"video","index":3}`)
+	k.Produce(t, kafka.Message{Topic: contract.TopicTranscodeDLQ, Key: []byte(key), Value: value, Headers: hs})
+	getenv := env(map[string]string{config.EnvName("kafka.brokers"): strings.Join(k.Brokers, ",")})
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"dlq", "list", "transcode"}, getenv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), key+"  "+contract.TopicTranscodeChunks+"  exhausted") {
+		t.Errorf("dlq list does not show the key %s and the topic %s:\n%s", key, contract.TopicTranscodeChunks, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"dlq", "redrive", "transcode", "--id", id}, getenv, &out, &out); err != nil {
+		t.Fatalf("dlq redrive: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "key="+key+" -> "+contract.TopicTranscodeChunks) || !strings.Contains(out.String(), "1 record(s) redriven") {
+		t.Errorf("dlq redrive output:\n%s", out.String())
+	}
+	got := k.ReadAll(t, contract.TopicTranscodeChunks, 1, 10*time.Second)
+	if len(got) != 1 || string(got[0].Key) != key || !bytes.Equal(got[0].Value, value) {
+		t.Fatalf("redriven to %s: %d records, want the chunk with key %s", contract.TopicTranscodeChunks, len(got), key)
+	}
+}

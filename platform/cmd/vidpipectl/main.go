@@ -34,11 +34,13 @@ commands:
   topics create [--partitions N] [--replication N] [--min-insync-replicas N]
                                                       create stage topics and DLQs (idempotent), raise a
                                                       lower min.insync.replicas, check their durability
-  watch [--from-beginning] [--id VIDEO] [topic...]    follow stage topics and DLQs, one line per event
+  watch [--from-beginning] [--id VIDEO] [topic...]    follow stage, work and DLQ topics, one line per event
   dlq list <stage> [--all]                            list dead-lettered records (%s)
   dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run] [--config FILE]
-                                                      re-publish dead letters to the stage's input topic
-                                                      (values moved to S3 are read with $VIDPIPE_S3_*)
+                                                      re-publish dead letters to the topic they failed on:
+                                                      the stage's input, or a work topic with the item's key
+                                                      (transcode: video.transcode.chunks, key <id>/v00003);
+                                                      values moved to S3 are read with $VIDPIPE_S3_*
 
 Every command takes --brokers (default $VIDPIPE_KAFKA_BROKERS or 127.0.0.1:9092).
 vidpipectl --config-reference prints the VIDPIPE_* settings it reads as JSON;
