@@ -83,6 +83,24 @@ type Settings struct {
 	// output) while ffmpeg runs; beyond it the transcode is stopped and the
 	// source refused (permanent). Default: 42949672960 (40 GiB).
 	MaxWorkDirSize int64 `mapstructure:"max_work_dir_size" default:"42949672960" desc:"largest working directory of one transcode in bytes (source and outputs); beyond it the source is refused"`
+	// ChunkSeconds is the length of a work item of the segment pipeline:
+	// sources are cut into chunks of this many seconds (rounded up to a
+	// multiple of GOPSeconds), each encoded into every rung by whichever member of the
+	// transcode group takes it; 0 switches the segment pipeline off (one
+	// worker encodes the whole video in one pass, and video.playable is not
+	// published). Default: 6.
+	ChunkSeconds int `mapstructure:"chunk_seconds" default:"6" desc:"seconds of video per work item (rounded up to a multiple of gop_seconds); 0: whole video in one pass on one worker"`
+	// FirstChunkSeconds is the length of the first chunk (and first HLS
+	// segment): short, so that the video is playable early. 0: the same as
+	// ChunkSeconds. Default: 1.
+	FirstChunkSeconds int `mapstructure:"first_chunk_seconds" default:"1" desc:"seconds of the first work item and HLS segment (short: playable sooner); 0: chunk_seconds"`
+	// ChunkMinDuration: sources not longer than this are one work item.
+	// Default: 0s (every source is cut).
+	ChunkMinDuration time.Duration `mapstructure:"chunk_min_duration" default:"0s" desc:"sources not longer than this are encoded as one work item"`
+	// SourceCacheSize bounds the sources a worker keeps on disk for the
+	// chunks it encodes (least recently used evicted first; a source in use
+	// is never evicted). Default: 21474836480 (20 GiB).
+	SourceCacheSize int64 `mapstructure:"source_cache_size" default:"21474836480" desc:"bytes of downloaded sources kept for further chunks of the same videos"`
 	// Sandbox runs every ffmpeg and ffprobe in a network namespace of its
 	// own (no connection at all, not even to 127.0.0.1): "auto" when the
 	// kernel allows it (reported on /readyz and vidpipe_sandbox_active),
@@ -112,6 +130,9 @@ func DefaultSettings() Settings {
 		ScanTimeout:       10 * time.Minute,
 		MaxSourceFPS:      300,
 		MaxWorkDirSize:    40 << 30,
+		ChunkSeconds:      6,
+		FirstChunkSeconds: 1,
+		SourceCacheSize:   20 << 30,
 		Sandbox:           "auto",
 		SandboxMaxMemory:  16 << 30,
 	}
@@ -178,6 +199,18 @@ func (s Settings) Validate() error {
 	}
 	if s.MaxSourceFPS < 1 || s.MaxSourceFPS > 10000 {
 		bad("max_source_fps", "must be between 1 and 10000 (got %d)", s.MaxSourceFPS)
+	}
+	if s.ChunkSeconds < 0 || s.ChunkSeconds > 600 {
+		bad("chunk_seconds", "must be between 0 and 600 (got %d)", s.ChunkSeconds)
+	}
+	if s.FirstChunkSeconds < 0 || s.FirstChunkSeconds > 600 {
+		bad("first_chunk_seconds", "must be between 0 and 600 (got %d)", s.FirstChunkSeconds)
+	}
+	if s.ChunkMinDuration < 0 {
+		bad("chunk_min_duration", "must not be negative (got %s)", s.ChunkMinDuration)
+	}
+	if s.SourceCacheSize < 0 {
+		bad("source_cache_size", "must not be negative (got %d)", s.SourceCacheSize)
 	}
 	if s.MaxWorkDirSize < 1 {
 		bad("max_work_dir_size", "must be at least 1 (got %d)", s.MaxWorkDirSize)

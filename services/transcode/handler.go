@@ -79,6 +79,7 @@ type Store interface {
 	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	PutFile(ctx context.Context, key, path, contentType string) (storage.ObjectInfo, error)
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (storage.ObjectInfo, error)
 	List(ctx context.Context, prefix string) ([]storage.ObjectInfo, error)
 	Remove(ctx context.Context, key string) error
 }
@@ -95,6 +96,14 @@ type Worker struct {
 	runner   ffmpeg.Runner
 	log      *slog.Logger
 	now      func() time.Time
+
+	// The segment pipeline's state (see Plan, Chunk, Assemble): the
+	// source cache, plans read, and the fan-in's per-run cache.
+	cache   *sourceCache
+	plansMu sync.Mutex
+	plans   map[string]*Plan
+	runsMu  sync.Mutex
+	runs    map[string]*runState
 }
 
 // NewWorker returns a Worker with settings s (validated here), reading and
@@ -118,7 +127,31 @@ func NewWorker(s Settings, store Store, log *slog.Logger, metrics *ffmpeg.Metric
 		runner:   ffmpeg.Runner{Path: s.FFmpeg, Logger: log, ProgressInterval: s.ProgressInterval, Metrics: metrics},
 		log:      log,
 		now:      time.Now,
+		plans:    map[string]*Plan{},
+		runs:     map[string]*runState{},
 	}, nil
+}
+
+// StartChunks prepares the worker for the segment pipeline: its source
+// cache directory under Settings.TempDir. Close removes it.
+func (w *Worker) StartChunks() error {
+	if w.cache != nil {
+		return nil
+	}
+	c, err := newSourceCache(w.settings.TempDir, w.settings.SourceCacheSize, w.log)
+	if err != nil {
+		return err
+	}
+	w.cache = c
+	return nil
+}
+
+// Close removes the source cache.
+func (w *Worker) Close() error {
+	if w.cache == nil {
+		return nil
+	}
+	return w.cache.close()
 }
 
 // Limits are the probe limits from the settings.
@@ -142,20 +175,11 @@ const sourceName = "source"
 // carries none (the runtime then says internal).
 func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contract.VideoTranscoded, error) {
 	var zero contract.VideoTranscoded
-	if err := in.Validate(); err != nil {
-		return zero, stage.Permanent(err)
+	if err := w.checkUpload(in); err != nil {
+		return zero, err
 	}
 	start := w.now()
 	log := w.log.With("video_id", in.VideoID)
-
-	if in.Source.Bucket != w.store.Bucket() {
-		return zero, stage.Coded(contract.ErrorCodeInvalidEvent,
-			stage.Permanentf("source bucket %q is not the configured bucket %q", in.Source.Bucket, w.store.Bucket()))
-	}
-	if in.Source.Size > w.settings.MaxFileSize {
-		return zero, stage.Coded(contract.ErrorCodeTooLarge,
-			stage.Permanentf("source size %d bytes exceeds the limit of %d bytes", in.Source.Size, w.settings.MaxFileSize))
-	}
 	dir, err := os.MkdirTemp(w.settings.TempDir, WorkDirPrefix+in.VideoID+"-")
 	if err != nil {
 		return zero, fmt.Errorf("working directory: %w", err)
@@ -170,35 +194,12 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	if err := w.download(ctx, in.Source.Key, src); err != nil {
 		return zero, err
 	}
-	pr, err := w.prober.Probe(ctx, src)
+	prep, err := w.prepare(ctx, src)
 	if err != nil {
-		return zero, rejected(fmt.Errorf("probe source: %w", err))
-	}
-	if err := pr.Check(w.Limits()); err != nil {
-		return zero, rejected(fmt.Errorf("probe source: %w", err))
-	}
-	declared := pr.Declared()
-	if _, err := w.prober.Scan(ctx, src, pr, probe.ScanLimits{
-		Declared: declared, MaxFrameRate: float64(w.settings.MaxSourceFPS), Timeout: w.settings.ScanTimeout,
-	}); err != nil {
-		return zero, rejected(fmt.Errorf("probe source: %w", err))
-	}
-	codecs := []string{pr.Video.Codec}
-	if pr.Audio != nil {
-		codecs = append(codecs, pr.Audio.Codec)
-	}
-	decoders, err := ffmpeg.DecoderWhitelist(ctx, w.settings.FFmpeg, codecs...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return zero, err
-		}
-		if nd := (*ffmpeg.NoDecoderError)(nil); errors.As(err, &nd) {
-			return zero, stage.Coded(contract.ErrorCodeUnsupportedFormat, stage.Permanent(fmt.Errorf("probe source: %w", err)))
-		}
 		return zero, err
 	}
+	pr, declared, decoders, rends := prep.probe, prep.declared, prep.decoders, prep.rends
 	v := pr.Video
-	rends := w.ladder.Select(v.DisplayWidth, v.DisplayHeight)
 	log.Info("transcode start", "format", pr.FormatName, "video", fmt.Sprintf("%s %dx%d rot %d", v.Codec, v.Width, v.Height, v.Rotation),
 		"display", fmt.Sprintf("%dx%d", v.DisplayWidth, v.DisplayHeight), "audio", pr.Audio != nil,
 		"duration_s", pr.Duration, "renditions", len(rends))
@@ -270,6 +271,23 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	}
 	log.Info("transcode done", "renditions", len(renditions), "elapsed", w.now().Sub(start).Round(time.Millisecond))
 	return out, nil
+}
+
+// checkUpload refuses (permanently) an invalid event, a source in another
+// bucket or one larger than MaxFileSize, before anything is downloaded.
+func (w *Worker) checkUpload(in contract.VideoUploaded) error {
+	if err := in.Validate(); err != nil {
+		return stage.Permanent(err)
+	}
+	if in.Source.Bucket != w.store.Bucket() {
+		return stage.Coded(contract.ErrorCodeInvalidEvent,
+			stage.Permanentf("source bucket %q is not the configured bucket %q", in.Source.Bucket, w.store.Bucket()))
+	}
+	if in.Source.Size > w.settings.MaxFileSize {
+		return stage.Coded(contract.ErrorCodeTooLarge,
+			stage.Permanentf("source size %d bytes exceeds the limit of %d bytes", in.Source.Size, w.settings.MaxFileSize))
+	}
+	return nil
 }
 
 // job is the ffmpeg job for a probed source (input "source" in the working
@@ -568,4 +586,47 @@ func (w *Worker) putAll(ctx context.Context, objs []object) error {
 		return fmt.Errorf("upload: %w", context.Cause(ctx))
 	}
 	return nil
+}
+
+// prepared is a validated source: its probe, declared duration, the
+// decoders ffmpeg may open and the renditions to make.
+type prepared struct {
+	probe    *probe.Result
+	declared float64
+	decoders []string
+	rends    []ladder.Rendition
+}
+
+// prepare probes and scans the local source src (see the package doc,
+// step 2) and picks its renditions. Refusals are permanent and coded.
+func (w *Worker) prepare(ctx context.Context, src string) (*prepared, error) {
+	pr, err := w.prober.Probe(ctx, src)
+	if err != nil {
+		return nil, rejected(fmt.Errorf("probe source: %w", err))
+	}
+	if err := pr.Check(w.Limits()); err != nil {
+		return nil, rejected(fmt.Errorf("probe source: %w", err))
+	}
+	declared := pr.Declared()
+	if _, err := w.prober.Scan(ctx, src, pr, probe.ScanLimits{
+		Declared: declared, MaxFrameRate: float64(w.settings.MaxSourceFPS), Timeout: w.settings.ScanTimeout,
+	}); err != nil {
+		return nil, rejected(fmt.Errorf("probe source: %w", err))
+	}
+	codecs := []string{pr.Video.Codec}
+	if pr.Audio != nil {
+		codecs = append(codecs, pr.Audio.Codec)
+	}
+	decoders, err := ffmpeg.DecoderWhitelist(ctx, w.settings.FFmpeg, codecs...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if nd := (*ffmpeg.NoDecoderError)(nil); errors.As(err, &nd) {
+			return nil, stage.Coded(contract.ErrorCodeUnsupportedFormat, stage.Permanent(fmt.Errorf("probe source: %w", err)))
+		}
+		return nil, err
+	}
+	v := pr.Video
+	return &prepared{probe: pr, declared: declared, decoders: decoders, rends: w.ladder.Select(v.DisplayWidth, v.DisplayHeight)}, nil
 }

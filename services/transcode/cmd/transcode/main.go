@@ -1,6 +1,10 @@
 // Command transcode is the transcode worker: it consumes video.uploaded,
-// produces the MP4 ladder and the HLS package, and publishes
-// video.transcoded (failures: video.transcode.dlq).
+// cuts each source into chunks that every transcode process encodes
+// (video.transcode.chunks), assembles them (video.transcode.chunks-done),
+// publishes video.playable as soon as the start can be played and
+// video.transcoded when the MP4 ladder and the HLS package are complete
+// (failures: video.transcode.dlq). With transcode.chunk_seconds = 0 it
+// encodes each video in one pass instead.
 //
 // Configuration: vidpipe.yaml, VIDPIPE_* environment variables and flags;
 // `transcode --help` lists every key with its default.
@@ -75,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	return stage.Run(ctx, stage.Options{
+	base := stage.Options{
 		Stage:    contract.StageTranscode,
 		Service:  "transcode",
 		Kafka:    cfg.Kafka,
@@ -85,7 +89,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}, sandboxCheck},
 		// Dead letters too large for Kafka keep their value in the bucket.
 		DeadLetterStore: dlq.S3Store{Store: store},
-	}, w.Handle)
+	}
+	if cfg.Transcode.ChunkSeconds == 0 {
+		return stage.Run(ctx, base, w.Handle) // one pass per video
+	}
+	if err := w.StartChunks(); err != nil {
+		return err
+	}
+	defer w.Close()
+	return runSegmentPipeline(ctx, base, w)
+}
+
+// runSegmentPipeline runs the consumers of the segment pipeline in this
+// process until ctx ends: the planner (group transcode on video.uploaded),
+// the chunk encoders (group transcode-chunks for video chunks and
+// transcode-audio for the audio, both on video.transcode.chunks) and the
+// fan-in (group transcode-assemble on video.transcode.chunks-done). The
+// planner serves /healthz, /readyz and /metrics for all of them; their
+// metrics carry consumer=plan|chunks|audio|assemble.
+func runSegmentPipeline(ctx context.Context, base stage.Options, w *transcode.Worker) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	plan := base
+	plan.Consumer = "plan"
+	plan.Spread = []string{contract.TopicTranscodeChunks}
+	chunks := base
+	chunks.Consumer, chunks.NoHTTP = "chunks", true
+	chunks.InputTopic, chunks.OutputTopic, chunks.Group = contract.TopicTranscodeChunks, contract.TopicTranscodeChunksDone, transcode.GroupChunks
+	audio := chunks
+	audio.Consumer, audio.Group = "audio", transcode.GroupAudio
+	assemble := base
+	assemble.Consumer, assemble.NoHTTP = "assemble", true
+	assemble.InputTopic, assemble.Group = contract.TopicTranscodeChunksDone, transcode.GroupAssemble
+	errs := make(chan error, 4)
+	go func() { errs <- stage.Run(ctx, plan, w.Plan) }()
+	go func() { errs <- stage.Run(ctx, chunks, w.VideoChunk) }()
+	go func() { errs <- stage.Run(ctx, audio, w.AudioChunk) }()
+	go func() { errs <- stage.Run(ctx, assemble, w.Assemble) }()
+	var first error
+	for range 4 {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel() // one consumer cannot start: stop the others
+		}
+	}
+	return first
 }
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in

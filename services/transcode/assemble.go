@@ -1,0 +1,538 @@
+package transcode
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
+	"github.com/vidpipe/vidpipe/services/transcode/hls"
+)
+
+// runState is what the fan-in remembers of a run between two records: the
+// finished chunks' markers (immutable once written) and what it last wrote.
+// It is a cache: everything is read back from storage when it is missing,
+// so a restarted or rebalanced fan-in carries on where another stopped.
+type runState struct {
+	chunks       map[int]*chunkMarker
+	prefix       int // contiguous finished chunks last written to the playlists
+	audio        int // audio segments last written
+	playable     bool
+	audioMarker  *audioMarker
+	lastActivity time.Time
+}
+
+// Assemble is the handler of video.transcode.chunks-done, the fan-in of a
+// run. Records of one video arrive in order on one partition, so one
+// member at a time assembles a video. On every record it reads the run's
+// markers and (1) rewrites the media playlists to list every segment of
+// the contiguous finished chunks from the start (HLS EVENT playlists) and
+// the audio playlists; (2) once the first chunk and the first audio segment
+// are in storage, writes the master playlist and publishes video.playable
+// (once: work/{run}/playable.json); (3) once every chunk and the whole
+// audio are in storage, builds each rung's MP4 from its segments, ends the
+// playlists (#EXT-X-ENDLIST), removes stale objects and publishes
+// video.transcoded (once: work/{run}/transcoded.json). It never publishes
+// an output of its own (stage.ErrNoOutput). A crash between a publication
+// and its marker publishes the same event again, with the same id.
+func (w *Worker) Assemble(ctx context.Context, done contract.TranscodeChunkDone) (contract.VideoTranscoded, error) {
+	var zero contract.VideoTranscoded
+	if err := done.Validate(); err != nil {
+		return zero, stage.Permanent(err)
+	}
+	id, run := done.VideoID, done.Run
+	plan, err := w.loadPlan(ctx, planKey(id, run))
+	if err != nil {
+		return zero, err
+	}
+	if finished, err := w.exists(ctx, markerKey(id, run, transcodedMarker)); err != nil {
+		return zero, err
+	} else if finished {
+		return zero, stage.ErrNoOutput
+	}
+	st := w.runState(run)
+	if err := w.readMarkers(ctx, plan, st); err != nil {
+		return zero, err
+	}
+	prefix := 0
+	for prefix < len(plan.Spans) && st.chunks[prefix] != nil {
+		prefix++
+	}
+	hasAudio := len(plan.AudioBitrates) > 0
+	audioN, audioComplete := 0, !hasAudio
+	if hasAudio && st.audioMarker != nil {
+		audioN = audioSegments(plan, st.audioMarker)
+		audioComplete = st.audioMarker.Complete
+	}
+	complete := prefix == len(plan.Spans) && audioComplete
+	if complete {
+		out, err := w.finish(ctx, plan, st)
+		if err != nil {
+			return zero, err
+		}
+		w.forgetRun(run, id)
+		w.log.Info("transcode done", "video_id", id, "run", run, "chunks", len(plan.Spans),
+			"since_plan", w.now().Sub(plan.CreatedAt).Round(time.Millisecond))
+		_ = out
+		return zero, stage.ErrNoOutput
+	}
+	if prefix != st.prefix || audioN != st.audio {
+		if err := w.writePlaylists(ctx, plan, st, prefix, false); err != nil {
+			return zero, err
+		}
+		st.prefix, st.audio = prefix, audioN
+	}
+	if !st.playable && prefix > 0 && (!hasAudio || audioN > 0) {
+		if err := w.publishPlayable(ctx, plan, st); err != nil {
+			return zero, err
+		}
+	}
+	return zero, stage.ErrNoOutput
+}
+
+// runState returns the cached state of run.
+func (w *Worker) runState(run string) *runState {
+	w.runsMu.Lock()
+	defer w.runsMu.Unlock()
+	st, ok := w.runs[run]
+	if !ok {
+		if len(w.runs) > 4096 {
+			for k, v := range w.runs {
+				if time.Since(v.lastActivity) > time.Hour {
+					delete(w.runs, k)
+				}
+			}
+		}
+		st = &runState{chunks: map[int]*chunkMarker{}, prefix: -1, audio: -1}
+		w.runs[run] = st
+	}
+	st.lastActivity = time.Now()
+	return st
+}
+
+func (w *Worker) forgetRun(run, videoID string) {
+	w.runsMu.Lock()
+	delete(w.runs, run)
+	w.runsMu.Unlock()
+	w.plansMu.Lock()
+	delete(w.plans, planKey(videoID, run))
+	w.plansMu.Unlock()
+	if w.cache != nil {
+		w.cache.forget(videoID)
+	}
+}
+
+// readMarkers loads the markers of chunks not cached yet, the audio
+// marker, and whether video.playable is out.
+func (w *Worker) readMarkers(ctx context.Context, plan *Plan, st *runState) error {
+	id, run := plan.Upload.VideoID, plan.Run
+	objs, err := w.store.List(ctx, contract.ChunkWorkPrefix(id, run))
+	if err != nil {
+		return fmt.Errorf("list work markers: %w", err)
+	}
+	for _, o := range objs {
+		name := strings.TrimPrefix(o.Key, contract.ChunkWorkPrefix(id, run))
+		var idx int
+		switch {
+		case name == playableMarker:
+			st.playable = true
+		case name == audioMarkerName:
+			m := new(audioMarker)
+			if found, err := w.getJSON(ctx, o.Key, m); err != nil {
+				return err
+			} else if found {
+				st.audioMarker = m
+			}
+		case strings.HasPrefix(name, doneDir+"v"):
+			if _, err := fmt.Sscanf(name, doneDir+"v%05d.json", &idx); err != nil || idx < 0 || idx >= len(plan.Spans) || st.chunks[idx] != nil {
+				continue
+			}
+			m := new(chunkMarker)
+			if found, err := w.getJSON(ctx, o.Key, m); err != nil {
+				return err
+			} else if found {
+				st.chunks[idx] = m
+			}
+		}
+	}
+	return nil
+}
+
+// audioSegments is the number of audio segments every group has in storage.
+func audioSegments(plan *Plan, m *audioMarker) int {
+	n := -1
+	for _, b := range plan.AudioBitrates {
+		c := len(m.Groups[ffmpeg.AudioGroup(b)])
+		if n < 0 || c < n {
+			n = c
+		}
+	}
+	return max(n, 0)
+}
+
+// writePlaylists writes every rung's media playlist with the segments of
+// the first prefix chunks, and the audio playlists; ended adds
+// #EXT-X-ENDLIST.
+func (w *Worker) writePlaylists(ctx context.Context, plan *Plan, st *runState, prefix int, ended bool) error {
+	id := plan.Upload.VideoID
+	type doc struct {
+		key  string
+		body []byte
+	}
+	var docs []doc
+	for _, r := range plan.Renditions {
+		var segs []hls.Segment
+		for i := 0; i < prefix; i++ {
+			for _, s := range st.chunks[i].Rungs[r.Name] {
+				segs = append(segs, hls.Segment{URI: s.URI, Duration: s.Duration})
+			}
+		}
+		if len(segs) == 0 {
+			continue
+		}
+		docs = append(docs, doc{contract.HLSPrefix(id) + r.Name + "/" + ffmpeg.PlaylistName, hls.MediaPlaylist(segs, ended)})
+	}
+	if st.audioMarker != nil {
+		for _, b := range plan.AudioBitrates {
+			g := ffmpeg.AudioGroup(b)
+			var segs []hls.Segment
+			for _, s := range st.audioMarker.Groups[g] {
+				segs = append(segs, hls.Segment{URI: s.URI, Duration: s.Duration})
+			}
+			if len(segs) == 0 {
+				continue
+			}
+			docs = append(docs, doc{contract.HLSPrefix(id) + "audio/" + g + "/" + ffmpeg.PlaylistName, hls.MediaPlaylist(segs, ended && st.audioMarker.Complete)})
+		}
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, d := range docs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.store.Put(ctx, d.key, strings.NewReader(string(d.body)), int64(len(d.body)), "application/vnd.apple.mpegurl"); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("write playlist %s: %w", d.key, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// master builds the master playlist: one audio group per audio bitrate,
+// one variant per rung. BANDWIDTH is measured on the segments in storage
+// (the peak segment bitrate, short segments left out unless all are
+// short) plus the audio's bitrate; AVERAGE-BANDWIDTH likewise.
+func (w *Worker) master(plan *Plan, st *runState, chunks int) ([]byte, error) {
+	codecs := map[string]string{}
+	if m := st.chunks[0]; m != nil {
+		codecs = m.Codecs
+	}
+	var audio []hls.AudioRendition
+	audioRate := map[string]int64{}
+	for i, b := range plan.AudioBitrates {
+		g := ffmpeg.AudioGroup(b)
+		audioRate[g] = b
+		audio = append(audio, hls.AudioRendition{GroupID: "aud-" + g, Name: "audio " + g, URI: "audio/" + g + "/" + ffmpeg.PlaylistName,
+			Default: true, Channels: 2})
+		_ = i
+	}
+	var vs []hls.Variant
+	for _, r := range plan.Renditions {
+		var segs []segInfo
+		for i := 0; i < chunks; i++ {
+			if m := st.chunks[i]; m != nil {
+				segs = append(segs, m.Rungs[r.Name]...)
+			}
+		}
+		peak, avg := bandwidth(segs, float64(plan.Encoding.GOPSeconds))
+		if peak == 0 {
+			peak, avg = r.VideoBitrate, r.VideoBitrate
+		}
+		cs := []string{codecs[r.Name]}
+		if cs[0] == "" {
+			return nil, fmt.Errorf("rung %s: no codec string recorded by chunk 0", r.Name)
+		}
+		v := hls.Variant{URI: r.Name + "/" + ffmpeg.PlaylistName, Width: r.Width, Height: r.Height, FrameRate: plan.FPS}
+		if len(plan.AudioBitrates) > 0 {
+			g := ffmpeg.AudioGroup(r.AudioBitrate)
+			v.Audio = "aud-" + g
+			peak += audioRate[g]
+			avg += audioRate[g]
+			cs = append(cs, "mp4a.40.2")
+		}
+		v.Bandwidth, v.AverageBandwidth, v.Codecs = peak, avg, cs
+		vs = append(vs, v)
+	}
+	if len(audio) == 0 {
+		return hls.Master(vs), nil
+	}
+	return hls.MasterWithAudio(audio, vs), nil
+}
+
+// bandwidth is hls.Bandwidth on recorded segment sizes.
+func bandwidth(segs []segInfo, target float64) (peak, average int64) {
+	var total, totalDur, shortPeak float64
+	for _, s := range segs {
+		bits := float64(s.Size) * 8
+		total += bits
+		totalDur += s.Duration
+		if s.Duration <= 0 {
+			continue
+		}
+		rate := bits / s.Duration
+		if s.Duration >= target/2 {
+			peak = max(peak, int64(rate+0.5))
+		} else {
+			shortPeak = max(shortPeak, rate)
+		}
+	}
+	if peak == 0 {
+		peak = int64(shortPeak + 0.5)
+	}
+	if totalDur > 0 {
+		average = int64(total/totalDur + 0.5)
+	}
+	return peak, average
+}
+
+// publishPlayable writes the master playlist and publishes video.playable.
+func (w *Worker) publishPlayable(ctx context.Context, plan *Plan, st *runState) error {
+	id := plan.Upload.VideoID
+	body, err := w.master(plan, st, st.prefix)
+	if err != nil {
+		return err
+	}
+	if _, err := w.store.Put(ctx, contract.HLSMasterKey(id), strings.NewReader(string(body)), int64(len(body)), "application/vnd.apple.mpegurl"); err != nil {
+		return fmt.Errorf("write master playlist: %w", err)
+	}
+	ev := plan.Upload.Playable(plan.Media, contract.HLS{MasterKey: contract.HLSMasterKey(id)}, len(plan.Spans), plan.Segments, w.now())
+	if err := stage.Publish(ctx, ev, contract.DeriveID(plan.Run, "playable")); err != nil {
+		return err
+	}
+	if err := w.putJSON(ctx, markerKey(id, plan.Run, playableMarker), map[string]any{"at": ev.PlayableAt}); err != nil {
+		return err
+	}
+	st.playable = true
+	w.log.Info("video playable", "video_id", id, "run", plan.Run, "chunks_done", st.prefix, "chunks", len(plan.Spans),
+		"since_plan", w.now().Sub(plan.CreatedAt).Round(time.Millisecond))
+	return nil
+}
+
+// finish builds the MP4s, ends the playlists, writes the final master,
+// removes stale objects and publishes video.transcoded.
+func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract.VideoTranscoded, error) {
+	id := plan.Upload.VideoID
+	start := w.now()
+	dir, err := os.MkdirTemp(w.settings.TempDir, WorkDirPrefix+id+"-")
+	if err != nil {
+		return contract.VideoTranscoded{}, fmt.Errorf("working directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	// Download the audio segments once per group, then each rung's video
+	// segments, and remux each rung's MP4.
+	audioFiles := map[string][]string{}
+	if st.audioMarker != nil {
+		for _, b := range plan.AudioBitrates {
+			g := ffmpeg.AudioGroup(b)
+			for _, s := range st.audioMarker.Groups[g] {
+				p := filepath.Join(dir, "audio-"+g+"-"+s.URI)
+				if _, err := w.getToFile(ctx, contract.HLSPrefix(id)+"audio/"+g+"/"+s.URI, p); err != nil {
+					return contract.VideoTranscoded{}, err
+				}
+				audioFiles[g] = append(audioFiles[g], p)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, ffmpeg.MP4Dir), 0o755); err != nil {
+		return contract.VideoTranscoded{}, err
+	}
+	renditions := make([]contract.Rendition, 0, len(plan.Renditions))
+	var mp4s []object
+	for _, r := range plan.Renditions {
+		var vfiles []string
+		for i := range plan.Spans {
+			for _, s := range st.chunks[i].Rungs[r.Name] {
+				p := filepath.Join(dir, r.Name+"-"+s.URI)
+				if _, err := w.getToFile(ctx, contract.HLSPrefix(id)+r.Name+"/"+s.URI, p); err != nil {
+					return contract.VideoTranscoded{}, err
+				}
+				vfiles = append(vfiles, p)
+			}
+		}
+		var afiles []string
+		if len(plan.AudioBitrates) > 0 {
+			afiles = audioFiles[ffmpeg.AudioGroup(r.AudioBitrate)]
+		}
+		out := filepath.Join(dir, filepath.FromSlash(ffmpeg.MP4Path(r.Name)))
+		runner := w.runner
+		runner.Logger = w.log.With("video_id", id, "assemble", r.Name)
+		// Segment lists in files: a long video's paths would not fit in
+		// the command line.
+		vlist, alist := filepath.Join(dir, r.Name+"-video.txt"), ""
+		if err := ffmpeg.WriteConcatList(vlist, vfiles); err != nil {
+			return contract.VideoTranscoded{}, err
+		}
+		if len(afiles) > 0 {
+			alist = filepath.Join(dir, r.Name+"-audio.txt")
+			if err := ffmpeg.WriteConcatList(alist, afiles); err != nil {
+				return contract.VideoTranscoded{}, err
+			}
+		}
+		if err := runner.Run(ctx, dir, ffmpeg.AssembleListArgs(vlist, alist, out), plan.Declared); err != nil {
+			return contract.VideoTranscoded{}, fmt.Errorf("assemble %s: %w", r.Name, err)
+		}
+		for _, f := range vfiles {
+			os.Remove(f)
+		}
+		if err := w.checkMP4(ctx, out, plan, r.Name, r.Width, r.Height); err != nil {
+			return contract.VideoTranscoded{}, err
+		}
+		fi, err := os.Stat(out)
+		if err != nil {
+			return contract.VideoTranscoded{}, err
+		}
+		renditions = append(renditions, contract.Rendition{Name: r.Name, Width: r.Width, Height: r.Height,
+			Bitrate: r.Bitrate(len(plan.AudioBitrates) > 0), Key: contract.RenditionKey(id, r.Name), Size: fi.Size(),
+			PlaylistKey: contract.HLSPrefix(id) + r.Name + "/" + ffmpeg.PlaylistName})
+		mp4s = append(mp4s, object{out, contract.RenditionKey(id, r.Name), "video/mp4"})
+	}
+	if err := w.putAll(ctx, mp4s); err != nil {
+		return contract.VideoTranscoded{}, err
+	}
+	if err := w.writePlaylists(ctx, plan, st, len(plan.Spans), true); err != nil {
+		return contract.VideoTranscoded{}, err
+	}
+	body, err := w.master(plan, st, len(plan.Spans))
+	if err != nil {
+		return contract.VideoTranscoded{}, err
+	}
+	if _, err := w.store.Put(ctx, contract.HLSMasterKey(id), strings.NewReader(string(body)), int64(len(body)), "application/vnd.apple.mpegurl"); err != nil {
+		return contract.VideoTranscoded{}, fmt.Errorf("write master playlist: %w", err)
+	}
+	if err := w.removeStale(ctx, plan, st); err != nil {
+		return contract.VideoTranscoded{}, err
+	}
+	if !st.playable {
+		// A video whose first chunk and audio arrived together in this
+		// record: it becomes playable and transcoded at once.
+		st.prefix = len(plan.Spans)
+		if err := w.publishPlayable(ctx, plan, st); err != nil {
+			return contract.VideoTranscoded{}, err
+		}
+	}
+	out := plan.Upload.Transcoded(plan.Media, renditions, contract.HLS{MasterKey: contract.HLSMasterKey(id)}, w.now())
+	if err := out.Validate(); err != nil {
+		return contract.VideoTranscoded{}, fmt.Errorf("transcode result: %w", err)
+	}
+	if err := stage.Publish(ctx, out, contract.DeriveID(plan.Run, "transcoded")); err != nil {
+		return contract.VideoTranscoded{}, err
+	}
+	if err := w.putJSON(ctx, markerKey(id, plan.Run, transcodedMarker), map[string]any{"at": out.TranscodedAt}); err != nil {
+		return contract.VideoTranscoded{}, err
+	}
+	w.log.Info("assembled", "video_id", id, "renditions", len(renditions), "elapsed", w.now().Sub(start).Round(time.Millisecond))
+	return out, nil
+}
+
+// checkMP4 probes an assembled MP4: H.264 at the rung's size, audio when
+// the plan has audio, and the whole declared duration.
+func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, name string, width, height int) error {
+	res, err := w.prober.Probe(ctx, file)
+	if err != nil {
+		return fmt.Errorf("probe rendition %s: %w", name, err)
+	}
+	v := res.Video
+	hasAudio := len(plan.AudioBitrates) > 0
+	switch {
+	case v == nil || v.Codec != "h264":
+		return fmt.Errorf("rendition %s: no H.264 video stream", name)
+	case v.Width != width || v.Height != height || v.Rotation != 0:
+		return fmt.Errorf("rendition %s: %dx%d rotation %d, want %dx%d unrotated", name, v.Width, v.Height, v.Rotation, width, height)
+	case hasAudio != (res.Audio != nil):
+		return fmt.Errorf("rendition %s: audio present %v, want %v", name, res.Audio != nil, hasAudio)
+	}
+	if Truncated(plan.Declared, res.Duration) {
+		return stage.Coded(contract.ErrorCodeDurationMismatch,
+			stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", plan.Declared, res.Duration))
+	}
+	return nil
+}
+
+// removeStale removes objects under the video's mp4/ and hls/ prefixes
+// that this run did not write (a re-run with another ladder), so a run
+// leaves exactly its own key set.
+func (w *Worker) removeStale(ctx context.Context, plan *Plan, st *runState) error {
+	id := plan.Upload.VideoID
+	keep := map[string]bool{contract.HLSMasterKey(id): true}
+	for _, r := range plan.Renditions {
+		keep[contract.RenditionKey(id, r.Name)] = true
+		keep[contract.HLSPrefix(id)+r.Name+"/"+ffmpeg.PlaylistName] = true
+		for i := range plan.Spans {
+			for _, s := range st.chunks[i].Rungs[r.Name] {
+				keep[contract.HLSPrefix(id)+r.Name+"/"+s.URI] = true
+			}
+		}
+	}
+	if st.audioMarker != nil {
+		for _, b := range plan.AudioBitrates {
+			g := ffmpeg.AudioGroup(b)
+			keep[contract.HLSPrefix(id)+"audio/"+g+"/"+ffmpeg.PlaylistName] = true
+			for _, s := range st.audioMarker.Groups[g] {
+				keep[contract.HLSPrefix(id)+"audio/"+g+"/"+s.URI] = true
+			}
+		}
+	}
+	mp4Prefix := path.Dir(contract.RenditionKey(id, "x")) + "/"
+	for _, prefix := range []string{mp4Prefix, contract.HLSPrefix(id)} {
+		listed, err := w.store.List(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("list previous outputs: %w", err)
+		}
+		for _, o := range listed {
+			if keep[o.Key] || !strings.HasPrefix(o.Key, prefix) {
+				continue
+			}
+			if err := w.store.Remove(ctx, o.Key); err != nil {
+				return fmt.Errorf("remove stale output: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// getToFile downloads key to path.
+func (w *Worker) getToFile(ctx context.Context, key, p string) (int64, error) {
+	rc, err := w.store.Get(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("download %s: %w", key, err)
+	}
+	defer rc.Close()
+	f, err := os.Create(p)
+	if err != nil {
+		return 0, err
+	}
+	n, err := f.ReadFrom(rc)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, fmt.Errorf("download %s: %w", key, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,346 @@
+package transcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
+	"github.com/vidpipe/vidpipe/services/transcode/hls"
+	"github.com/vidpipe/vidpipe/services/transcode/probe"
+)
+
+// segInfo is one media segment in storage: its URI relative to the media
+// playlist, its duration and size.
+type segInfo struct {
+	URI      string  `json:"uri"`
+	Duration float64 `json:"duration"`
+	Size     int64   `json:"size"`
+}
+
+// chunkMarker records a finished video chunk (work/{run}/done/v00003.json):
+// per rung, its segments in storage; chunk 0 also records each rung's
+// RFC 6381 codec string for the master playlist.
+type chunkMarker struct {
+	Index  int                  `json:"index"`
+	Rungs  map[string][]segInfo `json:"rungs"`
+	Codecs map[string]string    `json:"codecs,omitempty"`
+}
+
+// audioMarker records the audio's progress (work/{run}/done/audio.json):
+// per audio group ("128k"), the segments in storage so far.
+type audioMarker struct {
+	Groups   map[string][]segInfo `json:"groups"`
+	Complete bool                 `json:"complete"`
+}
+
+// Work marker names inside a run's work prefix.
+const (
+	doneDir          = "done/"
+	audioMarkerName  = doneDir + "audio.json"
+	playableMarker   = "playable.json"
+	transcodedMarker = "transcoded.json"
+)
+
+func chunkMarkerName(i int) string { return fmt.Sprintf("%sv%05d.json", doneDir, i) }
+
+// audioProgressEvery is the least time between two audio progress records.
+const audioProgressEvery = time.Second
+
+// VideoChunk is the handler of video.transcode.chunks for the video
+// chunks (group transcode-chunks): see [Worker.Chunk]. It skips audio
+// items, which [Worker.AudioChunk] handles in a group of its own so that
+// the audio of a long video never holds up its video chunks.
+func (w *Worker) VideoChunk(ctx context.Context, item contract.TranscodeChunk) (contract.TranscodeChunkDone, error) {
+	if item.Kind == contract.ChunkAudio {
+		return contract.TranscodeChunkDone{}, stage.ErrNoOutput
+	}
+	return w.Chunk(ctx, item)
+}
+
+// AudioChunk is the handler of video.transcode.chunks for the audio items
+// (group transcode-audio): see [Worker.Chunk]. It skips video chunks.
+func (w *Worker) AudioChunk(ctx context.Context, item contract.TranscodeChunk) (contract.TranscodeChunkDone, error) {
+	if item.Kind != contract.ChunkAudio {
+		return contract.TranscodeChunkDone{}, stage.ErrNoOutput
+	}
+	return w.Chunk(ctx, item)
+}
+
+// Chunk encodes one work item of a run's [Plan] (a video chunk into every
+// rung, or the whole audio), uploads its segments, records a marker and
+// announces it on video.transcode.chunks-done. It publishes no output of
+// its own (stage.ErrNoOutput). It is idempotent: the same item writes the
+// same segment keys and marker, and announces with the same id.
+func (w *Worker) Chunk(ctx context.Context, item contract.TranscodeChunk) (contract.TranscodeChunkDone, error) {
+	var zero contract.TranscodeChunkDone
+	if err := item.Validate(); err != nil {
+		return zero, stage.Permanent(err)
+	}
+	plan, err := w.loadPlan(ctx, item.PlanKey)
+	if err != nil {
+		return zero, err
+	}
+	if item.Chunks != len(plan.Spans) || plan.Upload.VideoID != item.VideoID {
+		return zero, stage.Coded(contract.ErrorCodeInvalidEvent,
+			stage.Permanentf("work item %s does not match its plan (%d chunks)", item.Key(), len(plan.Spans)))
+	}
+	if done, err := w.exists(ctx, markerKey(item.VideoID, item.Run, transcodedMarker)); err != nil {
+		return zero, err
+	} else if done {
+		return zero, stage.ErrNoOutput // a replay of a finished run
+	}
+	src, release, err := w.source(ctx, item.VideoID, item.Source.Key)
+	if err != nil {
+		return zero, err
+	}
+	defer release()
+	dir, err := os.MkdirTemp(w.settings.TempDir, WorkDirPrefix+item.VideoID+"-")
+	if err != nil {
+		return zero, fmt.Errorf("working directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if item.Kind == contract.ChunkAudio {
+		err = w.encodeAudio(ctx, item, plan, src, dir)
+	} else {
+		err = w.encodeChunk(ctx, item, plan, src, dir)
+	}
+	if err != nil {
+		return zero, err
+	}
+	return zero, stage.ErrNoOutput
+}
+
+// encodeChunk encodes and uploads video chunk item.Index.
+func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, plan *Plan, src, dir string) error {
+	span := plan.Spans[item.Index]
+	log := w.log.With("video_id", item.VideoID, "chunk", item.Index, "chunks", len(plan.Spans))
+	start := w.now()
+	enc := plan.Encoding
+	enc.Threads = w.settings.Threads
+	job := ffmpeg.ChunkJob{Input: src, Source: &plan.Source, Renditions: plan.Renditions, Encoding: enc, Span: span}
+	args, err := job.Args()
+	if err != nil {
+		return fmt.Errorf("ffmpeg command: %w", err)
+	}
+	if err := makeOutputDirs(dir, plan.Renditions); err != nil {
+		return err
+	}
+	runner := w.runner
+	runner.Logger = log
+	if err := runner.Run(ctx, dir, args, span.Duration); err != nil {
+		if ctx.Err() == nil && errors.Is(err, ffmpeg.ErrRejected) {
+			return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode chunk %d: %w", item.Index, err)))
+		}
+		return fmt.Errorf("transcode chunk %d: %w", item.Index, err)
+	}
+	encoded := w.now()
+	marker := chunkMarker{Index: item.Index, Rungs: map[string][]segInfo{}}
+	var objs []object
+	tolerance := 1.5/plan.FPS + 0.05
+	for _, r := range plan.Renditions {
+		playlist := filepath.Join(dir, filepath.FromSlash(ffmpeg.PlaylistPath(r.Name)))
+		segs, err := hls.ReadMediaPlaylist(playlist)
+		if err != nil {
+			return fmt.Errorf("chunk %d rung %s: %w", item.Index, r.Name, err)
+		}
+		var total float64
+		infos := make([]segInfo, 0, len(segs))
+		for _, s := range segs {
+			fi, err := os.Stat(filepath.Join(filepath.Dir(playlist), s.URI))
+			if err != nil {
+				return fmt.Errorf("chunk %d rung %s: %w", item.Index, r.Name, err)
+			}
+			total += s.Duration
+			infos = append(infos, segInfo{URI: s.URI, Duration: s.Duration, Size: fi.Size()})
+			objs = append(objs, object{filepath.Join(filepath.Dir(playlist), s.URI), contract.HLSPrefix(item.VideoID) + r.Name + "/" + s.URI, "video/mp2t"})
+		}
+		if total < span.Duration-tolerance {
+			return stage.Coded(contract.ErrorCodeDurationMismatch, stage.Permanentf(
+				"source declares %.1f s but chunk %d [%.3f s, %.3f s) decoded only %.3f s: truncated or corrupt",
+				plan.Declared, item.Index, span.Start, span.Start+span.Duration, total))
+		}
+		if len(segs) != span.Segments {
+			return fmt.Errorf("chunk %d rung %s: %d segments, want %d", item.Index, r.Name, len(segs), span.Segments)
+		}
+		marker.Rungs[r.Name] = infos
+	}
+	if item.Index == 0 {
+		codecs, err := w.rungCodecs(ctx, dir, plan, marker)
+		if err != nil {
+			return err
+		}
+		marker.Codecs = codecs
+	}
+	if err := w.putAll(ctx, objs); err != nil {
+		return err
+	}
+	if err := w.putJSON(ctx, markerKey(item.VideoID, item.Run, chunkMarkerName(item.Index)), marker); err != nil {
+		return err
+	}
+	done := w.doneEvent(item, plan, span.Segments, true)
+	if err := stage.Publish(ctx, done, contract.DeriveID(item.Run, item.Key(), "done")); err != nil {
+		return err
+	}
+	log.Info("chunk done", "start_s", span.Start, "duration_s", span.Duration, "segments", span.Segments,
+		"encode", encoded.Sub(start).Round(time.Millisecond), "elapsed", w.now().Sub(start).Round(time.Millisecond))
+	return nil
+}
+
+// rungCodecs probes each rung's first segment for its H.264 profile and
+// level (the master playlist's CODECS).
+func (w *Worker) rungCodecs(ctx context.Context, dir string, plan *Plan, m chunkMarker) (map[string]string, error) {
+	out := make(map[string]string, len(plan.Renditions))
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	for _, r := range plan.Renditions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			file := filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name)), m.Rungs[r.Name][0].URI)
+			res, err := w.prober.Probe(ctx, file)
+			var codec string
+			if err == nil {
+				if res.Video == nil || res.Video.Codec != "h264" {
+					err = fmt.Errorf("no H.264 video stream")
+				} else {
+					codec, err = hls.AVCCodec(res.Video.Profile, res.Video.Level)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("rung %s: %w", r.Name, err)
+			}
+			out[r.Name] = codec
+		}()
+	}
+	wg.Wait()
+	return out, firstErr
+}
+
+func (w *Worker) doneEvent(item contract.TranscodeChunk, plan *Plan, segments int, complete bool) contract.TranscodeChunkDone {
+	return contract.TranscodeChunkDone{SchemaVersion: contract.SchemaVersion, Video: item.Video, Run: item.Run,
+		Kind: item.Kind, Index: item.Index, Chunks: item.Chunks, Segments: segments, Complete: complete,
+		SegmentsTotal: plan.Segments}
+}
+
+// encodeAudio encodes the whole audio timeline once per audio bitrate,
+// uploading segments while ffmpeg writes them and announcing progress (so
+// the video is playable before the audio is finished).
+func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, plan *Plan, src, dir string) error {
+	log := w.log.With("video_id", item.VideoID, "item", "audio")
+	start := w.now()
+	if plan.Source.Audio == nil || len(plan.AudioBitrates) == 0 {
+		return stage.Coded(contract.ErrorCodeInvalidEvent, stage.Permanentf("audio work item for a plan without audio"))
+	}
+	enc := plan.Encoding
+	enc.Threads = w.settings.Threads
+	job := ffmpeg.AudioJob{Input: src, Source: &plan.Source, Bitrates: plan.AudioBitrates, Encoding: enc,
+		MaxSeconds: plan.Declared + probe.Tolerance(plan.Declared)}
+	args, err := job.Args()
+	if err != nil {
+		return fmt.Errorf("ffmpeg audio command: %w", err)
+	}
+	for _, b := range plan.AudioBitrates {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b))), 0o755); err != nil {
+			return fmt.Errorf("output directory: %w", err)
+		}
+	}
+	runner := w.runner
+	runner.Logger = log
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- runner.Run(rctx, dir, args, plan.Declared) }()
+
+	marker := audioMarker{Groups: map[string][]segInfo{}}
+	uploaded := map[string]int{} // group → segments uploaded
+	announced, lastAnnounce := 0, time.Time{}
+	// sync uploads the segments ffmpeg has finished (listed in its local
+	// playlists) and announces progress.
+	sync := func(final bool) error {
+		n := math.MaxInt
+		for _, b := range plan.AudioBitrates {
+			g := ffmpeg.AudioGroup(b)
+			playlist := filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b)), ffmpeg.PlaylistName)
+			segs, err := hls.ReadMediaPlaylist(playlist)
+			if err != nil {
+				if final {
+					return fmt.Errorf("audio %s: %w", g, err)
+				}
+				n = 0 // not written yet
+				continue
+			}
+			var objs []object
+			for _, s := range segs[uploaded[g]:] {
+				p := filepath.Join(filepath.Dir(playlist), s.URI)
+				fi, err := os.Stat(p)
+				if err != nil {
+					return fmt.Errorf("audio %s: %w", g, err)
+				}
+				objs = append(objs, object{p, contract.HLSPrefix(item.VideoID) + "audio/" + g + "/" + s.URI, "video/mp2t"})
+				marker.Groups[g] = append(marker.Groups[g], segInfo{URI: s.URI, Duration: s.Duration, Size: fi.Size()})
+			}
+			if err := w.putAll(ctx, objs); err != nil {
+				return err
+			}
+			uploaded[g] = len(segs)
+			n = min(n, len(segs))
+		}
+		if n == math.MaxInt {
+			n = 0
+		}
+		if !final && (n == announced || (announced > 0 && w.now().Sub(lastAnnounce) < audioProgressEvery)) {
+			return nil
+		}
+		marker.Complete = final
+		if err := w.putJSON(ctx, markerKey(item.VideoID, item.Run, audioMarkerName), marker); err != nil {
+			return err
+		}
+		id := contract.DeriveID(item.Run, item.Key(), "progress", strconv.Itoa(n))
+		if final {
+			id = contract.DeriveID(item.Run, item.Key(), "done")
+		}
+		if err := stage.Publish(ctx, w.doneEvent(item, plan, n, final), id); err != nil {
+			return err
+		}
+		announced, lastAnnounce = n, w.now()
+		return nil
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-ran:
+			if err != nil {
+				if ctx.Err() == nil && errors.Is(err, ffmpeg.ErrRejected) {
+					return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode audio: %w", err)))
+				}
+				return fmt.Errorf("transcode audio: %w", err)
+			}
+			if err := sync(true); err != nil {
+				return err
+			}
+			log.Info("audio done", "segments", announced, "elapsed", w.now().Sub(start).Round(time.Millisecond))
+			return nil
+		case <-tick.C:
+			if err := sync(false); err != nil {
+				cancel()
+				<-ran
+				return err
+			}
+		}
+	}
+}
