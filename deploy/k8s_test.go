@@ -539,32 +539,67 @@ func TestScaledObjects(t *testing.T) {
 			if so.Spec.MaxReplicaCount == nil || int(*so.Spec.MaxReplicaCount) != partitions {
 				t.Errorf("maxReplicaCount %v, want %d: the partitions of %s (vidpipe-topics --partitions); more members would idle", deref(so.Spec.MaxReplicaCount), partitions, st.Input)
 			}
-			if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "kafka" {
-				t.Fatalf("triggers %+v, want one of type kafka", so.Spec.Triggers)
+			// One kafka trigger per consumer group of the stage's binary:
+			// its input, and each of its work topics.
+			type source struct{ group, topic string }
+			want := []source{{st.Name.Group(), st.Input}}
+			for _, w := range st.Work {
+				g, ok := workGroups[w.Topic]
+				if !ok {
+					t.Errorf("work topic %s of %s has no consumer group in workGroups (deploy/k8s_test.go)", w.Topic, name)
+					continue
+				}
+				want = append(want, source{g, w.Topic})
 			}
-			md := so.Spec.Triggers[0].Metadata
-			for k := range md {
-				if !slices.Contains(keda.KafkaMetadata, k) {
-					t.Errorf("kafka trigger metadata %q is not a parameter of KEDA's kafka scaler", k)
+			var got []source
+			for _, tr := range so.Spec.Triggers {
+				if tr.Type != "kafka" {
+					t.Errorf("trigger %+v, want type kafka", tr)
+					continue
+				}
+				md := tr.Metadata
+				for k := range md {
+					if !slices.Contains(keda.KafkaMetadata, k) {
+						t.Errorf("kafka trigger metadata %q is not a parameter of KEDA's kafka scaler", k)
+					}
+				}
+				src := source{md["consumerGroup"], md["topic"]}
+				got = append(got, src)
+				if !slices.Contains(want, src) {
+					t.Errorf("kafka trigger on group %q topic %q: not a group of %s (want %v)", src.group, src.topic, name, want)
+				}
+				for k, v := range map[string]string{
+					"bootstrapServers":   brokers,
+					"offsetResetPolicy":  "earliest", // the stage runtime's StartOffset for a new group
+					"allowIdleConsumers": "false",
+				} {
+					if md[k] != v {
+						t.Errorf("kafka trigger %s/%s: %s = %q, want %q", src.group, src.topic, k, md[k], v)
+					}
+				}
+				if n, err := strconv.Atoi(md["lagThreshold"]); err != nil || n < 1 {
+					t.Errorf("kafka trigger %s/%s: lagThreshold %q, want a positive integer", src.group, src.topic, md["lagThreshold"])
 				}
 			}
-			want := map[string]string{
-				"bootstrapServers":   brokers,
-				"consumerGroup":      st.Name.Group(),
-				"topic":              st.Input,
-				"offsetResetPolicy":  "earliest", // the stage runtime's StartOffset for a new group
-				"allowIdleConsumers": "false",
-			}
-			for k, v := range want {
-				if md[k] != v {
-					t.Errorf("kafka trigger %s = %q, want %q", k, md[k], v)
+			for _, w := range want {
+				if !slices.Contains(got, w) {
+					t.Errorf("no kafka trigger on group %q topic %q (triggers %v)", w.group, w.topic, got)
 				}
 			}
-			if n, err := strconv.Atoi(md["lagThreshold"]); err != nil || n < 1 {
-				t.Errorf("lagThreshold %q, want a positive integer", md["lagThreshold"])
+			if len(got) != len(so.Spec.Triggers) || len(got) != len(want) {
+				t.Errorf("%d triggers, want %d kafka triggers: %v", len(so.Spec.Triggers), len(want), want)
 			}
 		})
 	}
+}
+
+// workGroups names the consumer group that reads each work topic of the
+// pipeline table: the transcode binary's groups (services/transcode names
+// them; contract.StageSpec.Work does not). A stage's ScaledObject has a
+// trigger on each.
+var workGroups = map[string]string{
+	contract.TopicTranscodeChunks:     "transcode-chunks",
+	contract.TopicTranscodeChunksDone: "transcode-assemble",
 }
 
 // MustJobPartitions returns --partitions of the topic-creating Job.

@@ -76,7 +76,7 @@ func TestRewriteNewStage(t *testing.T) {
 		}
 	}
 	want := []string{
-		"status: {type: string, enum: [uploaded, transcoded, thumbnailed, ready, captioned, failed]}",
+		"status: {type: string, enum: [uploaded, playable, transcoded, thumbnailed, ready, captioned, failed]}",
 		"stage: {type: string, enum: [transcode, thumbnail, indexer, captions]}",
 	}
 	if strings.Join(changed, "\n") != strings.Join(want, "\n") {
