@@ -232,6 +232,8 @@ type Seen struct {
 	CETime time.Time
 	// At is when the observer received it.
 	At time.Time
+	// Value is the record's value.
+	Value []byte
 }
 
 // Observer consumes topics from their start (no consumer group) and keeps
@@ -285,7 +287,7 @@ func (o *Observer) loop(ctx context.Context) {
 			o.err = fetchErr
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			s := Seen{Topic: r.Topic, Key: string(r.Key), At: at}
+			s := Seen{Topic: r.Topic, Key: string(r.Key), At: at, Value: r.Value}
 			for _, h := range r.Headers {
 				switch h.Key {
 				case contract.HeaderSource:
@@ -374,4 +376,29 @@ func (o *Observer) WaitCount(ctx context.Context, from, n int, timeout time.Dura
 		return o.Since(from), fmt.Errorf("%w (got %d)", err, o.Len()-from)
 	}
 	return o.Since(from), nil
+}
+
+// LaneChunk is a work item (contract.TranscodeChunk) published to a
+// benchmark's own topic instead of contract.TopicTranscodeChunks.
+type LaneChunk struct {
+	contract.TranscodeChunk
+	topic string
+}
+
+// Topic is the lane's work-item topic.
+func (c LaneChunk) Topic() string { return c.topic }
+
+// WorkItem is the i-th of n video work items of the upload in (run: the
+// plan's id, a UUID) for topic.
+func WorkItem(in contract.VideoUploaded, run string, i, n int, topic string) LaneChunk {
+	return LaneChunk{topic: topic, TranscodeChunk: contract.TranscodeChunk{
+		SchemaVersion: contract.SchemaVersion, Video: in.Video, Run: run, Kind: contract.ChunkVideo, Index: i, Chunks: n,
+		PlanKey: contract.ChunkWorkPrefix(in.VideoID, run) + "plan.json",
+	}}
+}
+
+// ChunkDone is the completion of the work item in: one segment, complete.
+func ChunkDone(in contract.TranscodeChunk) contract.TranscodeChunkDone {
+	return contract.TranscodeChunkDone{SchemaVersion: contract.SchemaVersion, Video: in.Video, Run: in.Run, Kind: in.Kind,
+		Index: in.Index, Chunks: in.Chunks, Segments: 1, Complete: true, SegmentsTotal: in.Chunks}
 }

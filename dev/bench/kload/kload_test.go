@@ -88,3 +88,28 @@ func TestTranscodedIsValid(t *testing.T) {
 		t.Fatalf("Transcoded: %v (key %s vs %s)", err, out.Key(), in.Key())
 	}
 }
+
+// The planner's work items and the workers' completions are valid events
+// of the contract, published to the lane's topic.
+func TestWorkItem(t *testing.T) {
+	in := Uploaded(time.Now())
+	run := contract.NewID()
+	item := WorkItem(in, run, 2, 12, "bench.chunks.x")
+	if err := item.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if item.Topic() != "bench.chunks.x" || item.Key() != contract.ChunkKey(in.VideoID, contract.ChunkVideo, 2) {
+		t.Fatalf("topic %q key %q", item.Topic(), item.Key())
+	}
+	b, err := contract.Encode(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := contract.Decode[contract.TranscodeChunk](b)
+	if err != nil || back.VideoID != in.VideoID || back.Run != run || back.Index != 2 || back.Chunks != 12 || back.Kind != contract.ChunkVideo {
+		t.Fatalf("decoded %+v, %v", back, err)
+	}
+	if err := ChunkDone(back).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -25,8 +25,13 @@ type Report struct {
 	Duration time.Duration
 	// Notes are paragraphs printed under the header (caveats).
 	Notes []string
-	// Sections in print order.
+	// Sections are this run's scenarios.
 	Sections []*Section
+	// Kept are sections of an earlier report that this run did not
+	// produce (see [ParseKept]); a section of this run replaces the kept
+	// one of the same title. Sections and kept ones print in title
+	// number order.
+	Kept []Kept
 }
 
 // Section is one scenario.
@@ -104,7 +109,16 @@ func (r *Report) Markdown(w io.Writer) error {
 	b.WriteString("## Summary\n\n")
 	b.WriteString("Every figure is a median over repeated runs in this one invocation; each ratio compares with its baseline measured in the same run on the same machine.\n\n")
 	sum := Table{Header: []string{"scenario", "figure", "value", "from", "target", "result"}}
-	for _, s := range r.Sections {
+	var sumRows []string // Markdown lines
+	entries := r.entries()
+	var kept []string
+	for _, e := range entries {
+		if e.k != nil {
+			kept = append(kept, e.k.Title)
+			sumRows = append(sumRows, e.k.Summary...)
+			continue
+		}
+		s := e.s
 		switch {
 		case s.Err != nil:
 			sum.AddRow(s.Title, "—", "—", "failed: "+oneLine(s.Err.Error()), "—", "ERROR")
@@ -114,10 +128,28 @@ func (r *Report) Markdown(w io.Writer) error {
 		for _, c := range s.Checks {
 			sum.AddRow(s.Title, c.Name, c.FormatValue(), c.Detail, c.Target.String(), c.Verdict())
 		}
+		for _, row := range sum.Rows {
+			sumRows = append(sumRows, rowLine(len(sum.Header), row))
+		}
+		sum.Rows = nil
 	}
-	writeTable(&b, sum)
+	b.WriteString("| " + strings.Join(sum.Header, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat(" --- |", len(sum.Header)) + "\n")
+	for _, row := range sumRows {
+		b.WriteString(row + "\n")
+	}
+	b.WriteString("\n")
+	if len(kept) > 0 {
+		b.WriteString("This invocation re-ran some scenarios only; the rows and sections of " + strings.Join(kept, ", ") +
+			" are kept from an earlier run (each says which), measured under other conditions.\n\n")
+	}
 
-	for _, s := range r.Sections {
+	for _, e := range entries {
+		if e.k != nil {
+			b.WriteString(e.k.markdown() + "\n")
+			continue
+		}
+		s := e.s
 		fmt.Fprintf(&b, "## %s\n\n", s.Title)
 		if s.Intro != "" {
 			b.WriteString(s.Intro + "\n\n")
@@ -174,11 +206,16 @@ func writeTable(b *strings.Builder, t Table) {
 	b.WriteString("| " + strings.Join(escape(t.Header), " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat(" --- |", len(t.Header)) + "\n")
 	for _, row := range t.Rows {
-		cells := make([]string, len(t.Header))
-		copy(cells, escape(row))
-		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+		b.WriteString(rowLine(len(t.Header), row) + "\n")
 	}
 	b.WriteString("\n")
+}
+
+// rowLine is a Markdown table row of n cells (row's, escaped, padded).
+func rowLine(n int, row []string) string {
+	cells := make([]string, n)
+	copy(cells, escape(row))
+	return "| " + strings.Join(cells, " | ") + " |"
 }
 
 func escape(cells []string) []string {

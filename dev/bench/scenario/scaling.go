@@ -57,6 +57,8 @@ type workerSet struct {
 	env   Env
 	lane  lane
 	sleep time.Duration
+	// extra are more flags of every worker (e.g. -mode chunk).
+	extra []string
 	procs []*procs.Proc
 }
 
@@ -69,10 +71,10 @@ func (w *workerSet) start(ctx context.Context, service string) (*procs.Proc, err
 	p, err := procs.Start(context.Background(), procgroup.Spec{
 		Name: service,
 		Path: w.env.Binary("vidpipe-benchworker"),
-		Args: []string{
+		Args: append([]string{
 			"-brokers", strings.Join(w.lane.brokers, ","), "-input", w.lane.input, "-output", w.lane.output,
 			"-dlq", w.lane.dlq, "-group", w.lane.grp, "-service", service, "-sleep", w.sleep.String(), "-http", addr,
-		},
+		}, w.extra...),
 		LogPath:     filepath.Join(w.env.Dir, "logs", service+".log"),
 		TruncateLog: true,
 	})

@@ -29,6 +29,10 @@ type Env struct {
 	Dir string
 	// Bin holds the service binaries (built by the driver).
 	Bin string
+	// Cache keeps generated test sources between runs (make bench:
+	// .vidpipe/bench/media). Default: a directory under Dir (regenerated
+	// every run).
+	Cache string
 	// Log receives progress lines.
 	Log *slog.Logger
 }

@@ -41,13 +41,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("vidpipe-bench", flag.ContinueOnError)
 	out := fs.String("out", "docs/benchmarks.md", "report file, relative to the repository root (empty: do not write)")
 	micro := fs.String("micro", "", "file holding `go test -bench -benchmem` output to include as the micro-benchmark table")
-	only := fs.String("only", "1,2,3,4,5,6", "scenarios to run, comma-separated (1 runtime, 2 upload, 3 transcode, 4 end to end + 6 memory, 5 scaling)")
+	only := fs.String("only", "1,2,3,4,5,6,8,9,10,11", "scenarios to run, comma-separated (1 runtime, 2 upload, 3 transcode, 4 end to end + 6 memory, 5 scaling, "+
+		"8 time to playable, 9 chunk scaling on real encodes, 10 crash during a chunked transcode, 11 chunked work scaling; 7 is -micro)")
+	merge := fs.Bool("merge", false, "keep the sections of the existing report (-out) that this run does not produce, each marked as from its earlier run")
+	mediaCache := fs.String("media-cache", ".vidpipe/bench/media", "directory keeping the generated test sources between runs, relative to the repository root")
+	playableShort := fs.Int("playable-short", 5, "scenario 8: uploads of the 60 s 1080p source")
+	playableLong := fs.Int("playable-long", 3, "scenario 8: uploads of the 10-minute 1080p source")
+	encodeRuns := fs.Int("encode-runs", 1, "scenarios 9 and 10: runs of each measurement (each is minutes of encoding)")
+	spreadPartitions := fs.String("spread-partitions", "6,12", "scenario 11: partition counts of the work topic")
 	runs := fs.Int("runs", 3, "repetitions behind each median")
 	transcodeRuns := fs.Int("transcode-runs", 5, "scenario 3: runs of BenchmarkTranscode (its samples are the noisiest)")
 	rtPartitions := fs.String("runtime-partitions", "1,6", "scenario 1: partition counts")
 	rtConcurrency := fs.String("runtime-concurrency", "1,2,4", "scenario 1: runtime.concurrency values")
 	uploadMiB := fs.Int("upload-mib", 1024, "size of the upload scenario's file in MiB")
-	timeout := fs.Duration("timeout", 13*time.Minute, "bound on the whole run; a scenario still running then fails")
+	timeout := fs.Duration("timeout", 40*time.Minute, "bound on the whole run; a scenario still running then fails")
 	keep := fs.Bool("keep", false, "keep the scratch directory (data and service logs)")
 	command := fs.String("command", "make bench", "the command named in the report")
 	root := fs.String("repo", "", "repository root (default: the nearest directory above the working directory holding go.work)")
@@ -60,8 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	selected := map[int]bool{}
 	for _, f := range strings.Split(*only, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 6 {
-			return fmt.Errorf("-only: %q is not a scenario number 1..6", f)
+		if err != nil || n < 1 || n > 11 || n == 7 {
+			return fmt.Errorf("-only: %q is not a scenario number (1..6, 8..11)", f)
 		}
 		selected[n] = true
 	}
@@ -72,6 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cs, err := ints(*rtConcurrency)
 	if err != nil {
 		return fmt.Errorf("-runtime-concurrency: %w", err)
+	}
+	sps, err := ints(*spreadPartitions)
+	if err != nil {
+		return fmt.Errorf("-spread-partitions: %w", err)
 	}
 	if *runs < 1 {
 		return errors.New("-runs must be at least 1")
@@ -97,7 +108,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			"before concluding anything.",
 		"Targets come from the issues: stage runtime ≥ 0.8× a bare kafka-go loop; upload ≥ 0.8× a direct MinIO PUT with the API's peak RSS < 100 MiB; "+
 			"transcode handler ≤ 1.10× bare ffmpeg and single-pass ≥ 1.2× faster than one ffmpeg per rung; end-to-end overhead outside ffmpeg < 1 s; "+
-			"scaling ≥ 0.85× linear up to the partition count.")
+			"scaling ≥ 0.85× linear up to the partition count. Issue 13 (segments): time to playable p50 ≤ 2 s for a 60 s source and ≤ 3 s for a 10-minute one; "+
+			"2 transcode processes ≥ 1.7× faster than 1 on real encodes (one long source, a backlog of four short ones); a kill -9 mid-transcode costs ≤ 1.25× the time; "+
+			"chunked work ≥ 0.9× linear up to 4 processes.")
 
 	dir, err := os.MkdirTemp("", "vidpipe-bench-")
 	if err != nil {
@@ -113,7 +126,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	} else {
 		fmt.Fprintln(stdout, "scratch directory:", dir)
 	}
-	env := scenario.Env{Root: *root, Dir: dir, Bin: filepath.Join(dir, "bin"), Log: log}
+	cache := *mediaCache
+	if cache != "" && !filepath.IsAbs(cache) {
+		cache = filepath.Join(*root, cache)
+	}
+	env := scenario.Env{Root: *root, Dir: dir, Bin: filepath.Join(dir, "bin"), Cache: cache, Log: log}
 
 	log.Info("building binaries", "dir", env.Bin)
 	buildStart := time.Now()
@@ -153,6 +170,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		{5, func() []*report.Section {
 			return []*report.Section{scenario.Scaling(ctx, env, scenario.ScalingOptions{Runs: *runs})}
 		}},
+		{8, func() []*report.Section {
+			return []*report.Section{scenario.Playable(ctx, env, scenario.PlayableOptions{Short: *playableShort, Long: *playableLong})}
+		}},
+		{9, func() []*report.Section {
+			// Scenario 10 shares scenario 9's 2-process run without a fault.
+			return scenario.Encodes(ctx, env, scenario.EncodesOptions{Scaling: true, Crash: selected[10], Runs: *encodeRuns})
+		}},
+		{10, func() []*report.Section {
+			if selected[9] {
+				return nil // run with 9
+			}
+			return scenario.Encodes(ctx, env, scenario.EncodesOptions{Crash: true, Runs: *encodeRuns})
+		}},
+		{11, func() []*report.Section {
+			return []*report.Section{scenario.Spread(ctx, env, scenario.SpreadOptions{Runs: *runs, Partitions: sps})}
+		}},
 	}
 	if selected[6] {
 		selected[4] = true // memory is read from scenario 4's processes
@@ -171,7 +204,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		rep.Sections = append(rep.Sections, secs...)
 	}
-	slices.SortStableFunc(rep.Sections, func(a, b *report.Section) int { return strings.Compare(a.Title, b.Title) })
+	slices.SortStableFunc(rep.Sections, func(a, b *report.Section) int { return report.CompareTitles(a.Title, b.Title) })
 
 	rep.Duration = time.Since(rep.Started)
 	rep.Machine.LoadAfter = report.LoadAvg()
@@ -182,6 +215,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		path := *out
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(*root, path)
+		}
+		if *merge {
+			old, err := os.ReadFile(path)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("-merge: %w", err)
+			}
+			rep.Kept = report.ParseKept(string(old))
 		}
 		var b strings.Builder
 		if err := rep.Markdown(&b); err != nil {

@@ -20,7 +20,9 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		want string // substring of the error; "" means no error
 	}{
 		"help":               {args: []string{"-h"}},
-		"unknown scenario":   {args: []string{"-only", "9"}, want: "not a scenario"},
+		"unknown scenario":   {args: []string{"-only", "12"}, want: "not a scenario"},
+		"7 is -micro":        {args: []string{"-only", "7"}, want: "not a scenario"},
+		"bad spread list":    {args: []string{"-spread-partitions", "6,0"}, want: "-spread-partitions"},
 		"zero runs":          {args: []string{"-runs", "0"}, want: "-runs"},
 		"bad partition list": {args: []string{"-runtime-partitions", "1,x"}, want: "-runtime-partitions"},
 		"bad concurrency":    {args: []string{"-runtime-concurrency", "0"}, want: "-runtime-concurrency"},

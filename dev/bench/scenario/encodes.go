@@ -1,0 +1,319 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/bench/report"
+	"github.com/vidpipe/vidpipe/dev/bench/stats"
+	"github.com/vidpipe/vidpipe/platform/promtext"
+)
+
+// EncodesOptions configure the scenarios that spread real encodes over
+// transcode processes: chunk scaling (9) and a crash mid-transcode (10).
+type EncodesOptions struct {
+	// Scaling runs scenario 9: the 3-minute source and the backlog of four
+	// short clips, with 1 and with 2 transcode processes.
+	Scaling bool
+	// Crash runs scenario 10: the 3-minute source with 2 processes, once
+	// without a fault and once with one process killed (kill -9) at KillAt
+	// of the time without, and started again at once.
+	Crash bool
+	// Runs of each measurement (medians). Default: 1 (each is minutes of
+	// encoding).
+	Runs int
+	// KillAt is when the crash lands, as a share of the median time
+	// without a fault. Default: 0.7.
+	KillAt float64
+}
+
+func (o *EncodesOptions) defaults() {
+	if o.Runs <= 0 {
+		o.Runs = 1
+	}
+	if o.KillAt <= 0 || o.KillAt >= 1 {
+		o.KillAt = 0.7
+	}
+}
+
+// The sources: a 3-minute 720p30 clip (ladder 720p/480p/360p) and, for
+// the backlog, four 10 s 1080p30 clips (ladder 1080p/720p/480p/360p).
+var (
+	encodesLong    = clipSpec{Width: 1280, Height: 720, Seconds: 180}
+	encodesShort   = clipSpec{Width: 1920, Height: 1080, Seconds: 10}
+	encodesBacklog = 4
+)
+
+// encodesThreads is transcode.threads in scenarios 9 and 10: one ffmpeg
+// thread per encode, so that a process is one core's worth of work and
+// the second process has the second core to itself.
+const encodesThreads = "1"
+
+// encodesRun is one measurement: seconds from the 202 (the first upload's
+// start for a backlog) to the last video.transcoded, and what the
+// transcode processes did meanwhile.
+type encodesRun struct {
+	total float64
+	// ffmpeg counts ffmpeg processes run by the transcode workers;
+	// doneRecords the chunks-done records (completions and audio
+	// progress) and items the distinct work items completed.
+	ffmpeg, doneRecords, items int
+	// killAt is when the crash landed (crash runs); inFlight the victim's
+	// work items in flight at that moment (its chunk consumer's
+	// vidpipe_stage_in_flight).
+	killAt   float64
+	inFlight float64
+}
+
+// Encodes runs scenarios 9 and/or 10 and returns their sections (in that
+// order, those selected). The 2-process run of the 3-minute source
+// without a fault is shared: scenario 10 compares its crash with it.
+func Encodes(ctx context.Context, env Env, o EncodesOptions) []*report.Section {
+	o.defaults()
+	scaling := &report.Section{
+		Title: "9. Chunk scaling on real encodes",
+		Intro: fmt.Sprintf("The segment pipeline on real encodes: upload-api and 1 or 2 transcode processes (each running planner, chunk encoder and fan-in), "+
+			"default settings (chunk_seconds 6, first_chunk_seconds 1, preset veryfast, default ladder) but **transcode.threads 1**, so that one process is one core's worth "+
+			"of encoding and the second process can use the second core. **Long source**: one upload of %s; time = 202 → video.transcoded record (observer). "+
+			"**Backlog**: %d uploads of %s posted at once; time = start of the uploads → the last video.transcoded. The same stack serves every measurement "+
+			"of a process count, one after the other, each starting on an idle pipeline. %d run(s) per figure (medians). "+
+			"The ffmpeg count comes from wrapper scripts around ffmpeg (a few ms each).",
+			encodesLong.describe(), encodesBacklog, encodesShort.describe(), o.Runs),
+	}
+	crash := &report.Section{
+		Title: "10. Crash during a chunked transcode",
+		Intro: fmt.Sprintf("Scenario 9's long source (%s) with 2 transcode processes, threads 1: once without a fault, once with **kill -9** (SIGKILL to the "+
+			"process group: the worker and its ffmpeg children, as a container crash) of the first transcode process at %.0f%% of the no-fault time, "+
+			"**started again at once** (as an orchestrator restarts a crashed container; the new process joins the groups as a new member). "+
+			"Time = 202 → video.transcoded. The killed process's work items in flight are redone by whichever member gets their partitions "+
+			"(after the group notices the dead member: stage session timeout 10 s).", encodesLong.describe(), o.KillAt*100),
+	}
+	var out []*report.Section
+	if o.Scaling {
+		out = append(out, scaling)
+	}
+	if o.Crash {
+		out = append(out, crash)
+	}
+	start := time.Now()
+	err := encodes(ctx, env, o, scaling, crash)
+	for _, s := range out {
+		s.Elapsed = time.Since(start)
+		if err != nil {
+			s.Err = err
+		}
+	}
+	return out
+}
+
+func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *report.Section) error {
+	long, err := cachedClip(ctx, env, encodesLong)
+	if err != nil {
+		return err
+	}
+	short, err := cachedClip(ctx, env, encodesShort)
+	if err != nil {
+		return err
+	}
+	counts := []int{2}
+	if o.Scaling {
+		counts = []int{1, 2}
+	}
+	longRuns := map[int][]encodesRun{}
+	backlogRuns := map[int][]encodesRun{}
+	var crashRuns []encodesRun
+	for _, n := range counts {
+		err := func() error {
+			name := fmt.Sprintf("encodes-%dproc", n)
+			toolDir := filepath.Join(env.Dir, name+"-tools")
+			wrappers, err := toolWrappers(toolDir, string(contract.StageTranscode))
+			if err != nil {
+				return err
+			}
+			w := wrappers[string(contract.StageTranscode)]
+			s, err := startSegStack(ctx, env, name, n, "VIDPIPE_TRANSCODE_THREADS="+encodesThreads,
+				"VIDPIPE_TRANSCODE_FFMPEG="+w["ffmpeg"], "VIDPIPE_TRANSCODE_FFPROBE="+w["ffprobe"])
+			if err != nil {
+				return err
+			}
+			defer s.stop(false)
+			toolLog := filepath.Join(toolDir, "tools.log")
+			for r := range o.Runs {
+				env.Log.Info("chunk scaling: long source", "processes", n, "run", r+1)
+				lr, err := encodeUploads(ctx, s, toolLog, []string{long}, 0)
+				if err != nil {
+					return fmt.Errorf("%d process(es), long source: %w", n, err)
+				}
+				longRuns[n] = append(longRuns[n], lr)
+				if !o.Scaling {
+					continue
+				}
+				env.Log.Info("chunk scaling: backlog", "processes", n, "run", r+1)
+				br, err := encodeUploads(ctx, s, toolLog, repeat(short, encodesBacklog), 0)
+				if err != nil {
+					return fmt.Errorf("%d process(es), backlog: %w", n, err)
+				}
+				backlogRuns[n] = append(backlogRuns[n], br)
+			}
+			if !o.Crash || n != 2 {
+				return nil
+			}
+			base := stats.Median(totals(longRuns[2]))
+			for r := range o.Runs {
+				env.Log.Info("crash: kill -9 at", "seconds", o.KillAt*base, "run", r+1)
+				cr, err := encodeUploads(ctx, s, toolLog, []string{long}, time.Duration(o.KillAt*base*float64(time.Second)))
+				if err != nil {
+					return fmt.Errorf("crash run: %w", err)
+				}
+				crashRuns = append(crashRuns, cr)
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+
+	secs := func(x float64) string { return num(x, "%.1f s") }
+	if o.Scaling {
+		tbl := report.Table{Caption: "Transcode time by process count (threads 1)", Header: []string{"load", "processes", "time (median)", "runs", "ffmpeg runs", "work items", "speed-up"}}
+		for _, load := range []struct {
+			name string
+			runs map[int][]encodesRun
+			what string
+		}{{"long source (" + duration(encodesLong.Seconds) + " 720p)", longRuns, "long source, 202 → video.transcoded"},
+			{fmt.Sprintf("backlog (%d × %s 1080p at once)", encodesBacklog, duration(encodesShort.Seconds)), backlogRuns, "backlog, uploads → last video.transcoded"}} {
+			one, two := stats.Median(totals(load.runs[1])), stats.Median(totals(load.runs[2]))
+			for _, n := range []int{1, 2} {
+				rs := load.runs[n]
+				speed := "1.00×"
+				if n == 2 {
+					speed = f2(stats.Ratio(one, two)) + "×"
+				}
+				tbl.AddRow(load.name, fmt.Sprint(n), secs(stats.Median(totals(rs))), list(totals(rs), secs), fmt.Sprint(rs[0].ffmpeg), fmt.Sprint(rs[0].items), speed)
+			}
+			scaling.Checks = append(scaling.Checks, report.Check{
+				Name: "speed-up 1 → 2 transcode processes, " + load.what, Value: stats.Ratio(one, two), Format: "%.2f×",
+				Detail: fmt.Sprintf("%.1f s vs %.1f s", one, two),
+				Target: stats.Target{Dir: stats.AtLeast, Value: 1.7, Unit: "×"},
+			})
+		}
+		scaling.Tables = append(scaling.Tables, tbl)
+		scaling.Notes = append(scaling.Notes, "The ideal is 2.00× on 2 idle cores; the planner's checks of the source, the audio item (one ffmpeg for the whole timeline), "+
+			"the fan-in's MP4 assembly and the last, shorter chunks are serial parts. On this shared machine other processes take CPU from the second core too.")
+	}
+	if o.Crash {
+		base := stats.Median(totals(longRuns[2]))
+		got := stats.Median(totals(crashRuns))
+		tbl := report.Table{Caption: "Without and with a crash (2 processes, threads 1)", Header: []string{"run", "time (median)", "runs", "kill at", "victim's items in flight", "ffmpeg runs", "chunks-done records", "work items"}}
+		tbl.AddRow("no fault", secs(base), list(totals(longRuns[2]), secs), "—", "—", fmt.Sprint(longRuns[2][0].ffmpeg), fmt.Sprint(longRuns[2][0].doneRecords), fmt.Sprint(longRuns[2][0].items))
+		c := crashRuns[0]
+		tbl.AddRow("kill -9 + restart", secs(got), list(totals(crashRuns), secs), secs(c.killAt), f0(c.inFlight), fmt.Sprint(c.ffmpeg), fmt.Sprint(c.doneRecords), fmt.Sprint(c.items))
+		crash.Tables = append(crash.Tables, tbl)
+		crash.Checks = append(crash.Checks, report.Check{
+			Name: "time with a kill -9 ÷ without, 2 processes", Value: stats.Ratio(got, base), Format: "%.2f×",
+			Detail: fmt.Sprintf("%.1f s vs %.1f s", got, base),
+			Target: stats.Target{Dir: stats.AtMost, Value: 1.25, Unit: "×"},
+		})
+		crash.Notes = append(crash.Notes, "More ffmpeg runs with the crash than without = work redone (the chunks the victim was encoding, "+
+			"and the audio item if it was the victim's: it restarts from the beginning of the timeline). Both runs use the same stack, the crash run last.")
+	}
+	return nil
+}
+
+func totals(rs []encodesRun) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.total
+	}
+	return out
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// encodeUploads posts the files at once and waits until every one is
+// transcoded. With killAfter > 0 it kills the first transcode process
+// (SIGKILL to its group) that long after the (single) upload's 202 and
+// starts a new one at once.
+func encodeUploads(ctx context.Context, s *segStack, toolLog string, files []string, killAfter time.Duration) (encodesRun, error) {
+	var r encodesRun
+	ids := make([]string, len(files))
+	acks := make([]time.Time, len(files))
+	errs := make([]error, len(files))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i], acks[i], errs[i] = s.upload(ctx, f, fmt.Sprintf("Encode %d", i+1))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return r, err
+	}
+	t0 := start
+	if len(files) == 1 {
+		t0 = acks[0]
+	}
+	if killAfter > 0 {
+		if err := sleepCtx(ctx, time.Until(t0.Add(killAfter))); err != nil {
+			return r, err
+		}
+		victim := s.transcoders[0]
+		if m, err := promtext.Scrape(ctx, victim.OpsURL("/metrics")); err == nil {
+			r.inFlight = m.Sum("vidpipe_stage_in_flight", "consumer", "chunks")
+		}
+		r.killAt = time.Since(t0).Seconds()
+		if err := victim.Kill(); err != nil {
+			return r, fmt.Errorf("kill -9 %s: %w", victim.LogPath(), err)
+		}
+		s.env.Log.Info("crash: killed a transcode process, starting a new one", "log", victim.LogPath(), "at", r.killAt)
+		sv, err := s.startTranscoder(ctx)
+		if err != nil {
+			return r, fmt.Errorf("restart after kill -9: %w", err)
+		}
+		s.transcoders[0] = sv
+	}
+	var end time.Time
+	for _, id := range ids {
+		rec, err := s.waitTopic(ctx, id, contract.TopicTranscoded, 15*time.Minute)
+		if err != nil {
+			return r, err
+		}
+		if rec.At.After(end) {
+			end = rec.At
+		}
+		items := map[string]bool{}
+		for _, d := range s.chunksDone(id) {
+			r.doneRecords++
+			if d.Complete {
+				items[contract.ChunkKey(id, d.Kind, d.Index)] = true
+			}
+		}
+		r.items += len(items)
+	}
+	r.total = end.Sub(t0).Seconds()
+	tools, err := readToolRuns(toolLog)
+	if err != nil {
+		return r, err
+	}
+	for _, t := range tools {
+		if t.Tool == "ffmpeg" && !t.Start.Before(start) && !t.Start.After(end) {
+			r.ffmpeg++
+		}
+	}
+	return r, nil
+}
