@@ -2,6 +2,7 @@ package transcode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -38,10 +39,11 @@ type runState struct {
 // are in storage, writes the master playlist and publishes video.playable
 // (once: work/{run}/playable.json); (3) once every chunk and the whole
 // audio are in storage, builds each rung's MP4 from its segments, ends the
-// playlists (#EXT-X-ENDLIST), removes stale objects and publishes
-// video.transcoded (once: work/{run}/transcoded.json). It never publishes
-// an output of its own (stage.ErrNoOutput). A crash between a publication
-// and its marker publishes the same event again, with the same id.
+// playlists (#EXT-X-ENDLIST), removes stale objects, publishes
+// video.transcoded and removes the video's work state (a later duplicate
+// record of the run finds no plan and is dropped). It never publishes an
+// output of its own (stage.ErrNoOutput). A crash between a publication and
+// its marker publishes the same event again, with the same id.
 func (w *Worker) Assemble(ctx context.Context, done contract.TranscodeChunkDone) (contract.VideoTranscoded, error) {
 	var zero contract.VideoTranscoded
 	if err := done.Validate(); err != nil {
@@ -49,13 +51,11 @@ func (w *Worker) Assemble(ctx context.Context, done contract.TranscodeChunkDone)
 	}
 	id, run := done.VideoID, done.Run
 	plan, err := w.loadPlan(ctx, planKey(id, run))
-	if err != nil {
-		return zero, err
-	}
-	if finished, err := w.exists(ctx, markerKey(id, run, transcodedMarker)); err != nil {
-		return zero, err
-	} else if finished {
+	if errors.Is(err, errPlanGone) {
+		w.log.Warn("completion of a superseded run dropped", "video_id", id, "run", run, "item", done.Kind, "index", done.Index)
 		return zero, stage.ErrNoOutput
+	} else if err != nil {
+		return zero, err
 	}
 	st := w.runState(run)
 	if err := w.readMarkers(ctx, plan, st); err != nil {
@@ -443,8 +443,11 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 	if err := stage.Publish(ctx, out, contract.DeriveID(plan.Run, "transcoded")); err != nil {
 		return contract.VideoTranscoded{}, err
 	}
-	if err := w.putJSON(ctx, markerKey(id, plan.Run, transcodedMarker), map[string]any{"at": out.TranscodedAt}); err != nil {
-		return contract.VideoTranscoded{}, err
+	// The run is complete: its work state goes (a late duplicate of one of
+	// its records then finds no plan and is dropped), so every run of the
+	// video leaves the same key set.
+	if err := w.store.RemovePrefix(ctx, contract.OutputPrefix(id)+"work/"); err != nil {
+		return contract.VideoTranscoded{}, fmt.Errorf("remove work state: %w", err)
 	}
 	w.log.Info("assembled", "video_id", id, "renditions", len(renditions), "elapsed", w.now().Sub(start).Round(time.Millisecond))
 	return out, nil

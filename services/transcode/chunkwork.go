@@ -47,7 +47,6 @@ const (
 	doneDir          = "done/"
 	audioMarkerName  = doneDir + "audio.json"
 	playableMarker   = "playable.json"
-	transcodedMarker = "transcoded.json"
 )
 
 func chunkMarkerName(i int) string { return fmt.Sprintf("%sv%05d.json", doneDir, i) }
@@ -86,17 +85,15 @@ func (w *Worker) Chunk(ctx context.Context, item contract.TranscodeChunk) (contr
 		return zero, stage.Permanent(err)
 	}
 	plan, err := w.loadPlan(ctx, item.PlanKey)
-	if err != nil {
+	if errors.Is(err, errPlanGone) {
+		w.log.Warn("work item of a superseded run dropped", "video_id", item.VideoID, "run", item.Run, "item", item.Key())
+		return zero, stage.ErrNoOutput
+	} else if err != nil {
 		return zero, err
 	}
 	if item.Chunks != len(plan.Spans) || plan.Upload.VideoID != item.VideoID {
 		return zero, stage.Coded(contract.ErrorCodeInvalidEvent,
 			stage.Permanentf("work item %s does not match its plan (%d chunks)", item.Key(), len(plan.Spans)))
-	}
-	if done, err := w.exists(ctx, markerKey(item.VideoID, item.Run, transcodedMarker)); err != nil {
-		return zero, err
-	} else if done {
-		return zero, stage.ErrNoOutput // a replay of a finished run
 	}
 	src, release, err := w.source(ctx, item.VideoID, item.Source.Key)
 	if err != nil {

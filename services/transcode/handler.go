@@ -82,6 +82,7 @@ type Store interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (storage.ObjectInfo, error)
 	List(ctx context.Context, prefix string) ([]storage.ObjectInfo, error)
 	Remove(ctx context.Context, key string) error
+	RemovePrefix(ctx context.Context, prefix string) error
 }
 
 var _ Store = (*storage.Store)(nil)

@@ -67,9 +67,9 @@ func markerKey(videoID, run, name string) string {
 // chunk and one for the audio to contract.TopicTranscodeChunks. It
 // publishes no output (stage.ErrNoOutput): the fan-in
 // ([Worker.Assemble]) publishes video.playable and video.transcoded.
-// Re-running it (redelivery, replay) republishes the same items with the
-// same ids and rewrites the same plan; a run whose video.transcoded is
-// already out is not planned again.
+// Re-running it (redelivery, replay) rewrites the same plan and
+// republishes the same items with the same ids; the run is then encoded
+// again and publishes the same events (same ids) over the same keys.
 func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.VideoTranscoded, error) {
 	var zero contract.VideoTranscoded
 	if err := w.checkUpload(in); err != nil {
@@ -81,12 +81,6 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 	}
 	log := w.log.With("video_id", in.VideoID, "run", run)
 	start := w.now()
-	if done, err := w.exists(ctx, markerKey(in.VideoID, run, transcodedMarker)); err != nil {
-		return zero, err
-	} else if done {
-		log.Info("run already transcoded; nothing to plan")
-		return zero, stage.ErrNoOutput
-	}
 	src, release, err := w.source(ctx, in.VideoID, in.Source.Key)
 	if err != nil {
 		return zero, err
@@ -195,6 +189,12 @@ func (w *Worker) source(ctx context.Context, videoID, key string) (string, func(
 	return w.cache.get(ctx, videoID, func(ctx context.Context, path string) error { return w.download(ctx, key, path) })
 }
 
+// errPlanGone: the run's plan is not in storage. The planner stores it
+// before it publishes any work item, and the fan-in removes the video's
+// work state once a run is complete: the record is a late duplicate of a
+// finished run (or of one a later run replaced), and is dropped.
+var errPlanGone = errors.New("plan not found: the run is finished or was replaced")
+
 // loadPlan reads a run's plan (cached: plans never change).
 func (w *Worker) loadPlan(ctx context.Context, key string) (*Plan, error) {
 	w.plansMu.Lock()
@@ -209,7 +209,7 @@ func (w *Worker) loadPlan(ctx context.Context, key string) (*Plan, error) {
 	case err != nil:
 		return nil, err
 	case !found:
-		return nil, stage.Coded(contract.ErrorCodeInvalidEvent, stage.Permanentf("plan %s does not exist", key))
+		return nil, errPlanGone
 	}
 	w.plansMu.Lock()
 	if len(w.plans) > 1024 {
