@@ -1,0 +1,148 @@
+package ffmpeg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// TimelineOffset (seconds) is added to every output timestamp of chunks
+// and audio (-output_ts_offset), so that no chunk starts with a negative
+// DTS (which ffmpeg would shift by the B-frame delay for chunk 0 only).
+//
+// The HLS muxer's MPEG-TS segments carry a further 1.4 s of mux delay
+// (ffmpeg's default -muxdelay 0.7, counted twice by the MPEG-TS muxer;
+// [ChunkJob] and [AudioJob] pin it with -muxdelay): the first video packet
+// of a video is at PTS TimelineOffset + [TSMuxDelay], and the first AAC
+// packet 1024 samples (the encoder's priming) earlier.
+// [AssembleArgs] removes both.
+const TimelineOffset = 10.0
+
+// TSMuxDelay (seconds) is what the MPEG-TS muxer adds to every timestamp
+// of the chunk and audio segments: twice muxDelay (see [TimelineOffset]).
+const TSMuxDelay = 2 * muxDelay
+
+// muxDelay is the -muxdelay of the chunk and audio outputs: ffmpeg's default.
+const muxDelay = 0.7
+
+// Span is one video chunk of the output timeline, in frames of the output frame rate.
+type Span struct {
+	Index        int
+	StartFrame   int     // first output frame
+	Frames       int     // number of output frames
+	Start        float64 // StartFrame / fps, seconds
+	Duration     float64 // Frames / fps
+	FirstSegment int     // global number of its first HLS segment
+	Segments     int     // number of HLS segments it makes
+}
+
+// ParseRate parses an output frame rate as [Job.FrameRate] returns it
+// ("30", "30000/1001", "25/1") into a positive fraction num/den.
+func ParseRate(rate string) (num, den int64, err error) {
+	n, d, frac := strings.Cut(strings.TrimSpace(rate), "/")
+	num, err = strconv.ParseInt(n, 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("frame rate %q: %w", rate, err)
+	}
+	den = 1
+	if frac {
+		if den, err = strconv.ParseInt(d, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("frame rate %q: %w", rate, err)
+		}
+	}
+	// Bounded so that products of frame counts, seconds and num stay in int64.
+	if num <= 0 || den <= 0 || num > 1<<31 || den > 1<<31 {
+		return 0, 0, fmt.Errorf("frame rate %q: out of range", rate)
+	}
+	return num, den, nil
+}
+
+// Spans cuts a timeline of duration seconds at output frame rate rate
+// (the string [Job.FrameRate] returns, e.g. "30", "30000/1001", "25/1")
+// into chunks: the first `first` seconds (if first > 0 and the timeline is
+// longer), then `chunk` seconds each (chunk is a multiple of gop), the last
+// shorter; a timeline not longer than minDuration is one chunk.
+//
+// Boundaries are frame indexes F = ceil(T*fps - 1e-9) (computed exactly:
+// T are whole seconds), Start = F/fps; the timeline has round(duration*fps)
+// frames (at least one), as many as ffmpeg's fps filter makes of a video
+// lasting duration. Segments are counted as the HLS muxer will cut
+// them: keyframes every gop seconds from each chunk's start (frame
+// ceil(n*gop*fps) of the chunk, n = 0, 1, ...), FirstSegment numbering
+// them across the whole timeline.
+//
+// duration should be the video's own timeline (the video stream's duration
+// when known; see the probe): the last span's Frames, and so possibly its
+// Segments, are what that duration promises; ffmpeg stops at the end of
+// the source if it has fewer frames.
+func Spans(rate string, duration float64, gop, first, chunk int, minDuration float64) ([]Span, error) {
+	num, den, err := ParseRate(rate)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !(duration > 0) || math.IsInf(duration, 0):
+		return nil, fmt.Errorf("spans: duration %v must be positive", duration)
+	case gop <= 0:
+		return nil, fmt.Errorf("spans: gop %d must be positive", gop)
+	case chunk <= 0 || chunk%gop != 0:
+		return nil, fmt.Errorf("spans: chunk %d must be a positive multiple of gop %d", chunk, gop)
+	case first < 0:
+		return nil, fmt.Errorf("spans: first chunk %d must not be negative", first)
+	}
+	fps := float64(num) / float64(den)
+	// What ffmpeg's fps filter makes of a video lasting duration: frames
+	// up to the end rounded to the nearest frame (ties up).
+	total := math.Round(duration * fps)
+	if total > math.MaxInt32 {
+		return nil, errors.New("spans: too many frames")
+	}
+	n := max(1, int64(total))
+	// frameAt is the first frame at or after t whole seconds: ceil(t*num/den).
+	frameAt := func(t int64) int64 { return (t*num + den - 1) / den }
+
+	bounds := []int64{0}
+	if duration > minDuration {
+		t := int64(0)
+		if first > 0 && duration > float64(first) {
+			t = int64(first)
+			bounds = append(bounds, frameAt(t))
+		}
+		for {
+			t += int64(chunk)
+			bounds = append(bounds, frameAt(t))
+			if bounds[len(bounds)-1] >= n {
+				break
+			}
+		}
+	}
+	bounds = append(bounds, n)
+
+	var spans []Span
+	segment := 0
+	for i := 0; i+1 < len(bounds); i++ {
+		start, end := bounds[i], min(bounds[i+1], n)
+		if end <= start {
+			continue // below one frame per second, or the end reached
+		}
+		frames := end - start
+		// Keyframe k of the chunk is its frame ceil(k*gop*fps).
+		segs := 0
+		for k := int64(0); frameAt(k*int64(gop)) < frames; k++ {
+			segs++
+		}
+		spans = append(spans, Span{
+			Index:        len(spans),
+			StartFrame:   int(start),
+			Frames:       int(frames),
+			Start:        float64(start) * float64(den) / float64(num),
+			Duration:     float64(frames) * float64(den) / float64(num),
+			FirstSegment: segment,
+			Segments:     segs,
+		})
+		segment += segs
+	}
+	return spans, nil
+}
