@@ -1,5 +1,6 @@
 // Package hls reads the media playlists ffmpeg wrote and writes the master
-// playlist that ties the rungs together.
+// playlist that ties the rungs together, and the media playlists of the
+// segment pipeline (video rungs and separate audio renditions).
 //
 // The master playlist lists one EXT-X-STREAM-INF per rung with
 // BANDWIDTH (the peak segment bitrate, measured on the segment files),
@@ -113,41 +114,27 @@ func Bandwidth(dir string, segs []Segment, target float64) (peak, average int64,
 // Variant is one rung in the master playlist.
 type Variant struct {
 	// URI of the media playlist relative to the master, e.g. "720p/index.m3u8".
-	URI              string
+	URI string
+	// Bandwidth is the peak bitrate in bits per second of what a player
+	// plays with this variant: with a separate audio group (Audio), the
+	// caller adds the group's audio bitrate to the video's (HLS:
+	// BANDWIDTH covers every rendition played together).
+	// AverageBandwidth likewise.
 	Bandwidth        int64
 	AverageBandwidth int64
 	Width, Height    int
-	// Codecs are RFC 6381 codec strings, e.g. "avc1.64001f", "mp4a.40.2".
+	// Codecs are RFC 6381 codec strings, e.g. "avc1.64001f", "mp4a.40.2";
+	// with an audio group, its codec too.
 	Codecs    []string
 	FrameRate float64
 	// Audio, if not empty, is the GROUP-ID of the variant's audio
-	// renditions (see [MasterWithAudio]).
+	// renditions (see [MasterWithAudio]), written as AUDIO="..."; "" for
+	// none (audio muxed into the variant's segments, or no audio).
 	Audio string
 }
 
 // Master returns a master playlist listing the variants in order.
-func Master(vs []Variant) []byte {
-	var b bytes.Buffer
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n")
-	for _, v := range vs {
-		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d", v.Bandwidth)
-		if v.AverageBandwidth > 0 {
-			fmt.Fprintf(&b, ",AVERAGE-BANDWIDTH=%d", v.AverageBandwidth)
-		}
-		fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.Width, v.Height)
-		if len(v.Codecs) > 0 {
-			fmt.Fprintf(&b, ",CODECS=\"%s\"", strings.Join(v.Codecs, ","))
-		}
-		if v.FrameRate > 0 {
-			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", v.FrameRate)
-		}
-		if v.Audio != "" {
-			fmt.Fprintf(&b, ",AUDIO=%q", v.Audio)
-		}
-		fmt.Fprintf(&b, "\n%s\n", v.URI)
-	}
-	return b.Bytes()
-}
+func Master(vs []Variant) []byte { return MasterWithAudio(nil, vs) }
 
 // AVCCodec is the RFC 6381 string of an H.264 stream from ffprobe's
 // profile name and level, e.g. ("High", 31) → "avc1.64001f".
