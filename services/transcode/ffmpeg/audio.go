@@ -5,13 +5,14 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 	"github.com/vidpipe/vidpipe/services/transcode/probe"
 )
 
 // AudioDirName is the directory of the audio renditions inside HLSDir:
-// one subdirectory per bitrate ([AudioGroup]). A ladder rung may not be
-// named like it (see package ladder).
-const AudioDirName = "audio"
+// one subdirectory per bitrate ([AudioGroup]). No ladder rung may be
+// named like it.
+const AudioDirName = ladder.ReservedName
 
 // AudioGroup names an audio rendition by its bitrate in kbps, rounded:
 // 128000 → "128k". It is the directory name under hls/audio and the

@@ -32,7 +32,9 @@ type probedStream struct {
 	Packets      []packet
 }
 
-func (s probedStream) seconds(ts int64) float64 { return float64(ts) * float64(s.TBNum) / float64(s.TBDen) }
+func (s probedStream) seconds(ts int64) float64 {
+	return float64(ts) * float64(s.TBNum) / float64(s.TBDen)
+}
 
 // probePackets returns the packets of the first stream selected by sel ("v:0", "a:0") of url.
 func probePackets(tb testing.TB, url, sel string) probedStream {

@@ -35,7 +35,7 @@ const DefaultSpec = "360p:360:800k:96k,480p:480:1400k:128k,720p:720:2800k:128k,1
 // Rung is one step of the ladder.
 type Rung struct {
 	// Name labels the rung in object keys and playlists, e.g. "720p".
-	// It matches [a-z0-9_-]{1,32}.
+	// It matches [a-z0-9_-]{1,32} and is not [ReservedName].
 	Name string
 	// Short is the size of the short side in pixels, e.g. 720.
 	Short int
@@ -64,6 +64,10 @@ func (r Rendition) Bitrate(hasAudio bool) int64 {
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+// ReservedName may not name a rung: the HLS package keeps the audio
+// renditions in hls/audio/, next to the rungs' hls/<name>/.
+const ReservedName = "audio"
 
 // Limits of a rung.
 const (
@@ -129,6 +133,8 @@ func (l Ladder) Validate() error {
 		switch {
 		case !nameRE.MatchString(r.Name):
 			return fmt.Errorf("ladder rung %q: name must match %s", r.Name, nameRE)
+		case r.Name == ReservedName:
+			return fmt.Errorf("ladder rung %q: name reserved for the audio renditions", r.Name)
 		case r.Short < MinShort || r.Short > MaxShort || r.Short%2 != 0:
 			return fmt.Errorf("ladder rung %q: size %d must be even and in %d..%d", r.Name, r.Short, MinShort, MaxShort)
 		case r.VideoBitrate < MinBitrate || r.VideoBitrate > MaxBitrate:

@@ -84,6 +84,7 @@ func TestParse(t *testing.T) {
 		"upper-case name":    {spec: "HD:720:2M:128k", wantErr: "name must match"},
 		"tiny bitrate":       {spec: "a:360:1k:96k", wantErr: "out of range"},
 		"audio bitrate huge": {spec: "a:360:800k:5M", wantErr: "audio bitrate"},
+		"rung named audio":   {spec: "360p:360:800k:96k,audio:480:1M:128k", wantErr: "reserved"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
