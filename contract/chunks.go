@@ -28,6 +28,16 @@ const (
 	TopicPlayable = "video.playable"
 )
 
+// Consumer groups of the transcode stage's work topics (its planner uses
+// the stage's own group, "transcode"). Video chunks and audio items share
+// video.transcode.chunks but not a group, so a long audio encode never
+// holds up video chunks.
+const (
+	GroupTranscodeChunks   = "transcode-chunks"
+	GroupTranscodeAudio    = "transcode-audio"
+	GroupTranscodeAssemble = "transcode-assemble"
+)
+
 // CloudEvents types of the segment pipeline.
 const (
 	TypePlayable           = "dev.vidpipe.video.playable.v1"

@@ -20,9 +20,9 @@ import (
 // Consumer groups of the segment pipeline's work topics (the planner uses
 // the stage's own group, "transcode").
 const (
-	GroupChunks   = "transcode-chunks"
-	GroupAudio    = "transcode-audio"
-	GroupAssemble = "transcode-assemble"
+	GroupChunks   = contract.GroupTranscodeChunks
+	GroupAudio    = contract.GroupTranscodeAudio
+	GroupAssemble = contract.GroupTranscodeAssemble
 )
 
 // Plan is a transcode run of the segment pipeline, stored as JSON at
