@@ -1,6 +1,7 @@
 package ffmpeg
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -258,6 +259,23 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 			}
 		}
 		run(chunked, AssembleArgs(videoSegs[r.Name], audioSegs[r.AudioBitrate], MP4Path(r.Name)))
+	}
+	// The segment lists in files (absolute paths) make the same MP4.
+	r0 := rends[0]
+	vlist, alist := filepath.Join(dir, "video.txt"), filepath.Join(dir, "audio.txt")
+	if err := WriteConcatList(vlist, prefixed(chunked, videoSegs[r0.Name])); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteConcatList(alist, prefixed(chunked, audioSegs[r0.AudioBitrate])); err != nil {
+		t.Fatal(err)
+	}
+	run(chunked, AssembleListArgs(vlist, alist, "listed.mp4"))
+	a, err := os.ReadFile(filepath.Join(chunked, MP4Path(r0.Name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(chunked, "listed.mp4")); err != nil || !bytes.Equal(a, b) {
+		t.Errorf("AssembleListArgs made a different MP4 than AssembleArgs (%v)", err)
 	}
 
 	frameTicks := func(s probedStream) float64 {

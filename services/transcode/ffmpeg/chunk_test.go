@@ -1,0 +1,182 @@
+package ffmpeg
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/services/transcode/ladder"
+	"github.com/vidpipe/vidpipe/services/transcode/probe"
+)
+
+// outputs splits args after the filter graph into one slice per output
+// (each ends with its file name, the argument after the playlist options).
+func outputs(t *testing.T, args []string) [][]string {
+	t.Helper()
+	i := slices.Index(args, "-filter_complex")
+	if i < 0 {
+		t.Fatalf("no -filter_complex in %q", args)
+	}
+	var outs [][]string
+	cur := []string{}
+	for _, a := range args[i+2:] {
+		cur = append(cur, a)
+		if strings.HasSuffix(a, "/"+PlaylistName) && !strings.HasPrefix(cur[len(cur)-2], "-") {
+			outs = append(outs, cur)
+			cur = []string{}
+		}
+	}
+	if len(cur) != 0 {
+		t.Fatalf("trailing arguments %q", cur)
+	}
+	return outs
+}
+
+// inputOptions are args from -protocol_whitelist up to -i, without -ss.
+func inputOptions(args []string) []string {
+	from, to := slices.Index(args, "-protocol_whitelist"), slices.Index(args, "-i")
+	var out []string
+	for i := from; i < to; i++ {
+		if args[i] == "-ss" {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+func TestChunkArgs(t *testing.T) {
+	rends := ladder.MustParse(ladder.DefaultSpec).Select(1920, 1080)[:2]
+	src := source(true, "30000/1001", 30000.0/1001)
+	enc := Encoding{Threads: 3, MaxPixels: 8294400, Decoders: []string{"h264", "aac"}}
+	spans, err := Spans("30000/1001", 13, 2, 1, 6, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := Job{Input: "src.mp4", Source: src, Renditions: rends, Encoding: enc}
+	single, err := job.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := ChunkJob{Input: "src.mp4", Source: src, Renditions: rends, Encoding: enc, Span: spans[1]}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := slices.Index(args, "-i")
+	// The single pass's input hardening, the source's own timeline, an
+	// accurate seek a little before the span (1.001 s).
+	if got, want := inputOptions(args), inputOptions(single); !slices.Equal(got, want) {
+		t.Errorf("input options\n got %q\nwant %q", got, want)
+	}
+	if i := slices.Index(args, "-copyts"); i < 0 || i > in || args[i+1] != "-start_at_zero" {
+		t.Errorf("-copyts -start_at_zero not among the input options: %q", args[:in])
+	}
+	if got := after(args[:in], "-ss"); got != "0.751000" {
+		t.Errorf("-ss %q, want 0.751000 (the span's start less the margin)", got)
+	}
+	if args[in+1] != "file:src.mp4" || count(args, "-i") != 1 {
+		t.Errorf("inputs %q, want the one source file", args[in:in+2])
+	}
+	// The single pass's graph, the fps filter starting at the span.
+	wantGraph := strings.Replace(after(single, "-filter_complex"), "fps=30000/1001,", "fps=30000/1001:start_time=1.001000,", 1)
+	if got := after(args, "-filter_complex"); got != wantGraph {
+		t.Errorf("graph\n got %s\nwant %s", got, wantGraph)
+	}
+	outs := outputs(t, args)
+	if len(outs) != len(rends) {
+		t.Fatalf("%d outputs, want one per rung: %q", len(outs), outs)
+	}
+	for i, out := range outs {
+		r := rends[i]
+		for flag, want := range map[string]string{
+			"-map": "[v" + string(rune('0'+i)) + "]", "-b:v": map[int]string{0: "800000", 1: "1400000"}[i],
+			"-frames:v": "180", "-output_ts_offset": "10.000000", "-muxdelay": "0.7",
+			"-f": "hls", "-hls_time": "2", "-hls_playlist_type": "vod", "-hls_segment_type": "mpegts",
+			"-start_number": "1", "-hls_segment_filename": "hls/" + r.Name + "/seg_%05d.ts",
+			"-map_metadata": "-1", "-map_chapters": "-1", "-threads": "3", "-mbtree": "0",
+		} {
+			if got := after(out, flag); got != want {
+				t.Errorf("output %d: %s %q, want %q", i, flag, got, want)
+			}
+		}
+		if out[len(out)-1] != PlaylistPath(r.Name) {
+			t.Errorf("output %d writes %s, want %s", i, out[len(out)-1], PlaylistPath(r.Name))
+		}
+		if !slices.Contains(out, "-an") || slices.Contains(out, "-c:a") {
+			t.Errorf("output %d: want video only: %q", i, out)
+		}
+		// libx264 as in the single pass (same rate control, GOP, keyframes).
+		for _, flag := range []string{"-c:v", "-preset", "-profile:v", "-pix_fmt", "-g", "-keyint_min", "-sc_threshold", "-force_key_frames"} {
+			if got, want := after(out, flag), after(single, flag); got != want || got == "" {
+				t.Errorf("output %d: %s %q, single pass %q", i, flag, got, want)
+			}
+		}
+		for _, vbv := range []string{"-maxrate", "-bufsize", "-crf"} {
+			if slices.Contains(out, vbv) {
+				t.Errorf("output %d has %s", i, vbv)
+			}
+		}
+	}
+}
+
+func TestChunkArgsFirstChunkAndPrecision(t *testing.T) {
+	rends := ladder.MustParse(ladder.DefaultSpec).Select(1920, 1080)[:1]
+	src := source(false, "30000/1001", 30000.0/1001)
+	// Chunk 0: no seek, the fps filter from 0, segments from 0.
+	args, err := ChunkJob{Input: "s", Source: src, Renditions: rends, Span: Span{Frames: 30, Duration: 1.001, Segments: 1}}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(args, "-ss") {
+		t.Errorf("chunk 0 seeks: %q", args)
+	}
+	if g := after(args, "-filter_complex"); !strings.Contains(g, "fps=30000/1001:start_time=0.000000,") {
+		t.Errorf("graph %s", g)
+	}
+	if after(args, "-start_number") != "0" || after(args, "-output_ts_offset") != "10.000000" {
+		t.Errorf("-start_number %s -output_ts_offset %s", after(args, "-start_number"), after(args, "-output_ts_offset"))
+	}
+	// A start between microseconds is truncated: never after the span's first frame.
+	span := Span{Index: 1, StartFrame: 31, Frames: 60, Start: 31 * 1001 / 30000.0, FirstSegment: 7, Segments: 1}
+	args, err = ChunkJob{Input: "s", Source: src, Renditions: rends, Span: span}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := after(args, "-filter_complex"); !strings.Contains(g, "start_time=1.034366,") {
+		t.Errorf("graph %s, want start_time=1.034366 (1.0343666…)", g)
+	}
+	if after(args, "-ss") != "0.784366" || after(args, "-start_number") != "7" || after(args, "-frames:v") != "60" {
+		t.Errorf("-ss %s -start_number %s -frames:v %s", after(args, "-ss"), after(args, "-start_number"), after(args, "-frames:v"))
+	}
+	if slices.Contains(args, "-threads") || slices.Contains(args, "-filter_complex_threads") {
+		t.Errorf("threads given with Threads 0 (auto)")
+	}
+}
+
+func TestChunkArgsErrors(t *testing.T) {
+	rends := ladder.MustParse(ladder.DefaultSpec).Select(1920, 1080)[:1]
+	span := Span{Frames: 30, Segments: 1}
+	for name, j := range map[string]ChunkJob{
+		"no video":       {Source: &probe.Result{}, Renditions: rends, Span: span},
+		"no renditions":  {Source: source(true, "30", 30), Span: span},
+		"empty span":     {Source: source(true, "30", 30), Renditions: rends},
+		"negative start": {Source: source(true, "30", 30), Renditions: rends, Span: Span{Frames: 1, Start: -1}},
+	} {
+		if _, err := j.Args(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestFormatSeconds(t *testing.T) {
+	for in, want := range map[float64]string{
+		0: "0.000000", 1.001: "1.001000", 2: "2.000000", 60 * 1001 / 30000.0: "2.002000",
+		31 * 1001 / 30000.0: "1.034366", 1e-7: "0.000000", 7199.999999: "7199.999999",
+		-11.4: "-11.400000", 0.25: "0.250000",
+	} {
+		if got := formatSeconds(in); got != want {
+			t.Errorf("formatSeconds(%v) = %s, want %s", in, got, want)
+		}
+	}
+}
