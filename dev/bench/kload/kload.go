@@ -397,8 +397,20 @@ func WorkItem(in contract.VideoUploaded, run string, i, n int, topic string) Lan
 	}}
 }
 
-// ChunkDone is the completion of the work item in: one segment, complete.
-func ChunkDone(in contract.TranscodeChunk) contract.TranscodeChunkDone {
-	return contract.TranscodeChunkDone{SchemaVersion: contract.SchemaVersion, Video: in.Video, Run: in.Run, Kind: in.Kind,
-		Index: in.Index, Chunks: in.Chunks, Segments: 1, Complete: true, SegmentsTotal: in.Chunks}
+// LaneDone is a work item's completion (contract.TranscodeChunkDone,
+// keyed by the video id) published to a benchmark's own topic instead of
+// contract.TopicTranscodeChunksDone.
+type LaneDone struct {
+	contract.TranscodeChunkDone
+	topic string
+}
+
+// Topic is the lane's completion topic.
+func (d LaneDone) Topic() string { return d.topic }
+
+// ChunkDone is the completion of the work item in for topic: one segment,
+// complete.
+func ChunkDone(in contract.TranscodeChunk, topic string) LaneDone {
+	return LaneDone{topic: topic, TranscodeChunkDone: contract.TranscodeChunkDone{SchemaVersion: contract.SchemaVersion, Video: in.Video, Run: in.Run,
+		Kind: in.Kind, Index: in.Index, Chunks: in.Chunks, Segments: 1, Complete: true, SegmentsTotal: in.Chunks}}
 }

@@ -109,7 +109,11 @@ func TestWorkItem(t *testing.T) {
 	if err != nil || back.VideoID != in.VideoID || back.Run != run || back.Index != 2 || back.Chunks != 12 || back.Kind != contract.ChunkVideo {
 		t.Fatalf("decoded %+v, %v", back, err)
 	}
-	if err := ChunkDone(back).Validate(); err != nil {
+	done := ChunkDone(back, "bench.done.x")
+	if err := done.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	if done.Topic() != "bench.done.x" || done.Key() != in.VideoID {
+		t.Fatalf("done: topic %q key %q", done.Topic(), done.Key())
 	}
 }

@@ -27,7 +27,9 @@ const (
 	// (stage.Options.Spread), as transcode's planner does; no output event.
 	modePlan = "plan"
 	// modeChunk consumes work items, sleeps, and publishes a
-	// contract.TranscodeChunkDone, as transcode's chunk encoders do.
+	// contract.TranscodeChunkDone (keyed by the video id) on the -output
+	// topic with stage.Publish, as transcode's chunk encoders do; no output
+	// event (an output must have its input's key).
 	modeChunk = "chunk"
 )
 
@@ -107,7 +109,11 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout io.Wr
 			if err := wait(ctx); err != nil {
 				return contract.TranscodeChunkDone{}, err
 			}
-			return kload.ChunkDone(in), nil
+			done := kload.ChunkDone(in, *output)
+			if err := stage.Publish(ctx, done, contract.DeriveID(in.Run, in.Key(), "done")); err != nil {
+				return contract.TranscodeChunkDone{}, err
+			}
+			return contract.TranscodeChunkDone{}, stage.ErrNoOutput
 		})
 	}
 	return fmt.Errorf("-mode %q: want %s, %s or %s", *mode, modeStage, modePlan, modeChunk)
