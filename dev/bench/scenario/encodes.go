@@ -77,7 +77,7 @@ func Encodes(ctx context.Context, env Env, o EncodesOptions) []*report.Section {
 	o.defaults()
 	scaling := &report.Section{
 		Title: "9. Chunk scaling on real encodes",
-		Intro: fmt.Sprintf("The segment pipeline on real encodes: upload-api and 1 or 2 transcode processes (each running planner, chunk encoder and fan-in), "+
+		Intro: fmt.Sprintf("The segment pipeline on real encodes: upload-api and 1 or 2 transcode processes (each running the planner, the video chunk and audio encoders and the fan-in), "+
 			"default settings (chunk_seconds 6, first_chunk_seconds 1, preset veryfast, default ladder) but **transcode.threads 1**, so that one process is one core's worth "+
 			"of encoding and the second process can use the second core. **Long source**: one upload of %s; time = 202 → video.transcoded record (observer). "+
 			"**Backlog**: %d uploads of %s posted at once; time = start of the uploads → the last video.transcoded. The same stack serves every measurement "+

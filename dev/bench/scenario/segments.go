@@ -22,18 +22,9 @@ import (
 	"github.com/vidpipe/vidpipe/dev/devstack"
 )
 
-// The consumer groups of the transcode process besides the stage's own
-// (contract.StageTranscode.Group(), the planner on video.uploaded): the
-// chunk encoders and the fan-in (services/transcode: GroupChunks,
-// GroupAssemble; the bench does not import the service).
-const (
-	groupChunks   = "transcode-chunks"
-	groupAssemble = "transcode-assemble"
-)
-
 // segStack is the segment pipeline as the scenarios run it: a fresh Stack
 // (kfake, MinIO, PostgreSQL) with the real upload-api and n transcode
-// processes (the three consumers each: planner, chunk encoder, fan-in),
+// processes (its consumers each: planner, video chunk encoder, audio encoder, fan-in),
 // and an observer of every topic. Thumbnail and indexer are not started:
 // what is measured ends at video.playable or video.transcoded.
 type segStack struct {
@@ -90,10 +81,15 @@ func (s *segStack) startTranscoder(ctx context.Context) (*Service, error) {
 	return s.st.StartService(ctx, s.env, string(contract.StageTranscode), fmt.Sprintf("%s-transcode-%d", s.name, s.starts), s.transcodeEnv...)
 }
 
-// waitGroups waits until the three transcode groups are stable with n
+// transcodeGroups are the consumer groups of a transcode process: the
+// planner (the stage's own group), the video chunk encoders, the audio
+// encoders and the fan-in.
+var transcodeGroups = []string{contract.StageTranscode.Group(), contract.GroupTranscodeChunks, contract.GroupTranscodeAudio, contract.GroupTranscodeAssemble}
+
+// waitGroups waits until the transcode groups are stable with n
 // members each.
 func (s *segStack) waitGroups(ctx context.Context, n int) error {
-	for _, g := range []string{contract.StageTranscode.Group(), groupChunks, groupAssemble} {
+	for _, g := range transcodeGroups {
 		if err := kload.WaitGroupStable(ctx, s.st.Brokers, g, n, 6, 90*time.Second); err != nil {
 			return err
 		}
