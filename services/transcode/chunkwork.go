@@ -51,6 +51,9 @@ const (
 
 func chunkMarkerName(i int) string { return fmt.Sprintf("%sv%05d.json", doneDir, i) }
 
+// audioNice is the audio encode's nice value (see ffmpeg.Runner.Nice).
+const audioNice = 10
+
 // audioProgressEvery is the least time between two audio progress records.
 const audioProgressEvery = time.Second
 
@@ -257,6 +260,10 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 	}
 	runner := w.runner
 	runner.Logger = log
+	// The audio yields the CPU to video chunks: a video's first chunk,
+	// encoded at the same time on this machine, decides when it is playable
+	// and the audio is far ahead of it anyway.
+	runner.Nice = audioNice
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ran := make(chan error, 1)

@@ -36,6 +36,10 @@ type Runner struct {
 	// Sandbox runs ffmpeg: minimal environment, resource limits, its own
 	// network namespace when active. Default: procgroup.Default().
 	Sandbox *procgroup.Sandbox
+	// Nice, if > 0, lowers ffmpeg's CPU priority (setpriority on its
+	// process group right after start; threads it creates inherit it), so
+	// that other encodes of this machine go first. Default: 0 (normal).
+	Nice int
 }
 
 // transientStderr lists ffmpeg messages of failures that are not the input's fault.
@@ -77,6 +81,11 @@ func (r Runner) Run(ctx context.Context, dir string, args []string, duration flo
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("ffmpeg: start: %w", err)
+	}
+	if r.Nice > 0 {
+		if err := setNice(cmd.Process.Pid, r.Nice); err != nil {
+			log.Debug("ffmpeg: lower priority", "err", err)
+		}
 	}
 	p := progress{log: log, every: r.ProgressInterval, metrics: r.Metrics, total: duration, start: start}
 	p.read(stdout)
