@@ -1,10 +1,14 @@
 package ffmpeg
 
 import (
+	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/services/transcode/hls"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 	"github.com/vidpipe/vidpipe/services/transcode/probe"
 )
@@ -177,6 +181,52 @@ func TestFormatSeconds(t *testing.T) {
 	} {
 		if got := formatSeconds(in); got != want {
 			t.Errorf("formatSeconds(%v) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// A source shorter than declared: ffmpeg succeeds, and CheckSegments
+// tells a span cut short (accepted for the last) from one past the end.
+func TestChunkPastTheSourcesEnd(t *testing.T) {
+	dir := t.TempDir()
+	MustFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=2", "-c:v", "libx264",
+		"-preset", "ultrafast", "-f", "mp4", filepath.Join(dir, "source"))
+	src, err := probe.Prober{Path: harness.MustTool(t, "ffprobe")}.Probe(context.Background(), filepath.Join(dir, "source"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rends := ladder.MustParse("64p:64:100k:64k").Select(64, 64)
+	mkdirs(t, filepath.Join(dir, RungDir("64p")))
+	// As if the source declared 6 s: 1 s, then 2 s chunks.
+	spans, err := Spans("10", 6, 1, 1, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		span    Span
+		wantErr string
+	}{
+		{spans[0], ""},
+		{spans[1], ""},         // [1, 3): cut short at 2 s, accepted as the last
+		{spans[2], "is empty"}, // [3, 5): nothing left
+	} {
+		args, err := ChunkJob{Input: "source", Source: src, Renditions: rends, Encoding: Encoding{Preset: "ultrafast", GOPSeconds: 1}, Span: tc.span}.Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (Runner{Path: harness.MustTool(t, "ffmpeg")}).Run(context.Background(), dir, args, 0); err != nil {
+			t.Fatalf("chunk %d: %v", tc.span.Index, err)
+		}
+		segs, err := hls.ReadMediaPlaylist(filepath.Join(dir, PlaylistPath("64p")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tc.span.CheckSegments(segs, true)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("chunk %d: %+v: error %v, want %q", tc.span.Index, segs, err, tc.wantErr)
+		}
+		if tc.span.Index == 1 && tc.span.CheckSegments(segs, false) == nil {
+			t.Errorf("chunk 1 cut short accepted as a middle chunk: %+v", segs)
 		}
 	}
 }

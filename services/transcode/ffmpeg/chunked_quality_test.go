@@ -222,13 +222,8 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(segs) != span.Segments {
-				t.Errorf("chunk %d %s: %d segments, Spans said %d: %+v", k, r.Name, len(segs), span.Segments, segs)
-			}
-			for i, s := range segs {
-				if want := fmt.Sprintf("seg_%05d.ts", span.FirstSegment+i); s.URI != want {
-					t.Errorf("chunk %d %s: segment %d is %s, want %s", k, r.Name, i, s.URI, want)
-				}
+			if err := span.CheckSegments(segs, false); err != nil {
+				t.Errorf("%s: %v: %+v", r.Name, err, segs)
 			}
 			chunkSegs[k][r.Name] = segs
 		}
@@ -470,8 +465,8 @@ func TestChunkedVFRMatchesSinglePass(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pl) != span.Segments {
-			t.Errorf("chunk %d: %d segments, Spans said %d", span.Index, len(pl), span.Segments)
+		if err := span.CheckSegments(pl, false); err != nil {
+			t.Errorf("%v: %+v", err, pl)
 		}
 		for _, s := range pl {
 			segs = append(segs, RungDir("180p")+"/"+s.URI)

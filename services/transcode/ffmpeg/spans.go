@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/vidpipe/vidpipe/services/transcode/hls"
 )
 
 // TimelineOffset (seconds) is added to every output timestamp of chunks
@@ -145,4 +147,36 @@ func Spans(rate string, duration float64, gop, first, chunk int, minDuration flo
 		segment += segs
 	}
 	return spans, nil
+}
+
+// CheckSegments checks a rung's segments as a chunk's ffmpeg listed them
+// in its local playlist ([PlaylistPath], read with hls.ReadMediaPlaylist)
+// against the span: seg_%05d.ts numbered from FirstSegment, each longer
+// than zero, as many as Segments, lasting Duration (to within a
+// millisecond). ffmpeg exits successfully when the source ends early (a
+// source shorter than it declared: a span past its end gets one empty
+// segment, a span cut short fewer or shorter ones); for the last span
+// (last), fewer and shorter segments are accepted, as long as there is
+// one and it is not empty.
+func (s Span) CheckSegments(segs []hls.Segment, last bool) error {
+	if len(segs) == 0 {
+		return fmt.Errorf("chunk %d: no segments", s.Index)
+	}
+	if len(segs) > s.Segments || (!last && len(segs) != s.Segments) {
+		return fmt.Errorf("chunk %d: %d segments, want %d", s.Index, len(segs), s.Segments)
+	}
+	total := 0.0
+	for i, seg := range segs {
+		if want := fmt.Sprintf(SegmentPattern, s.FirstSegment+i); seg.URI != want {
+			return fmt.Errorf("chunk %d: segment %d is %q, want %q", s.Index, i, seg.URI, want)
+		}
+		if !(seg.Duration > 0) {
+			return fmt.Errorf("chunk %d: segment %s is empty (the source ends before the chunk)", s.Index, seg.URI)
+		}
+		total += seg.Duration
+	}
+	if total > s.Duration+1e-3 || (!last && total < s.Duration-1e-3) {
+		return fmt.Errorf("chunk %d: segments last %.6f s, want %.6f s", s.Index, total, s.Duration)
+	}
+	return nil
 }
