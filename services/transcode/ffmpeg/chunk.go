@@ -19,6 +19,23 @@ import (
 // would lose that frame and could start the chunk one frame late.
 const seekMargin = 0.25
 
+// seeksAnywhere are the demuxers (InputFormat) whose seeks land on any
+// packet before the target, not on a keyframe (no index; MPEG-TS even
+// bisects by DTS): the decoder then skips to the next keyframe and the
+// chunk would start with copies of a frame from after its start.
+// Matroska without cues, FLV without keyframe metadata and Ogg seek to
+// keyframes (verified with ffmpeg 5.1).
+var seeksAnywhere = map[string]bool{"mpegts": true, "mpeg": true}
+
+// Seeking in such a source: to keyframeSlack before the source keyframe
+// the chunk needs (ChunkJob.Keyframes), so that even a seek by DTS lands
+// before that keyframe; without keyframe times, unindexedBack before the
+// span (enough for sources with keyframes at most that far apart).
+const (
+	keyframeSlack = 0.5
+	unindexedBack = 10.0
+)
+
 // ChunkJob encodes one Span of the source into every rung: video only.
 //
 // # Same frames as the single pass
@@ -26,7 +43,9 @@ const seekMargin = 0.25
 // The chunk keeps the source's timestamps (-copyts -start_at_zero: the
 // same timeline as [Job], which starts at the source's start time), seeks
 // accurately to seekMargin before the span (the decoder starts at the
-// keyframe before; frames before the seek point are dropped) and runs
+// keyframe before; frames before the seek point are dropped; MPEG-TS and
+// MPEG-PS sources, whose demuxers cannot find keyframes, see Keyframes)
+// and runs
 // [Job]'s filter graph with the fps filter told that its first output
 // frame is the span's first (fps=RATE:start_time=Start): output frame n
 // of the chunk is output frame StartFrame+n of the single pass, the same
@@ -71,6 +90,34 @@ type ChunkJob struct {
 	// Span is the part of the output timeline to encode, from [Spans]
 	// with the rate of [Job.FrameRate] and Encoding.GOPSeconds.
 	Span Span
+	// Keyframes, if not empty, are the presentation times of the source
+	// video's keyframes in ascending order, in seconds from the source's
+	// start (the first packet's time; ffprobe's packet pts_time of the
+	// 'K' packets less the file's start_time). Only used for sources
+	// whose demuxer cannot seek to keyframes (MPEG-TS, MPEG-PS): the chunk
+	// seeks to just before the last keyframe it needs. Without them such
+	// a chunk seeks 10 s before its span and starts right only if the
+	// source's keyframes are at most that far apart.
+	Keyframes []float64
+}
+
+// seek is where the chunk seeks on the source's timeline (0: no seek).
+func (j ChunkJob) seek() float64 {
+	want := j.Span.Start - seekMargin // the earliest frame the chunk may need
+	if !seeksAnywhere[j.job().InputFormat()] {
+		return max(0, want) // the demuxer seeks to the keyframe at or before want
+	}
+	if len(j.Keyframes) == 0 {
+		return max(0, want-unindexedBack)
+	}
+	k := 0.0 // the last keyframe at or before want
+	for _, t := range j.Keyframes {
+		if t > want {
+			break
+		}
+		k = t
+	}
+	return max(0, k-keyframeSlack)
 }
 
 // job is the single-pass Job the chunk is a part of.
@@ -106,7 +153,7 @@ func (j ChunkJob) Args() ([]string, error) {
 	// The source's own timeline, from its start time (as the single pass).
 	a = append(a, "-copyts", "-start_at_zero")
 	a = append(a, job.inputArgs(enc)...)
-	if seek := s.Start - seekMargin; seek > 0 {
+	if seek := j.seek(); seek > 0 {
 		// Truncated to microseconds (ffmpeg's precision): never after the wanted frames.
 		a = append(a, "-ss", formatSeconds(seek))
 	}

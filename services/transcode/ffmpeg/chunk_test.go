@@ -230,3 +230,35 @@ func TestChunkPastTheSourcesEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestChunkSeek(t *testing.T) {
+	rends := ladder.MustParse(ladder.DefaultSpec).Select(1920, 1080)[:1]
+	keyframes := []float64{0, 1.5, 3.1, 6.2, 7.8}
+	for _, tc := range []struct {
+		format    string
+		start     float64
+		keyframes []float64
+		want      string // -ss, "" for none
+	}{
+		{"mov,mp4,m4a,3gp,3g2,mj2", 7, nil, "6.750000"},
+		{"mov,mp4,m4a,3gp,3g2,mj2", 7, keyframes, "6.750000"}, // the demuxer finds the keyframe itself
+		{"matroska,webm", 0.2, nil, ""},
+		{"mpegts", 20, nil, "9.750000"}, // 10 s before the span's margin
+		{"mpegts", 7, nil, ""},
+		{"mpegts", 7, keyframes, "5.700000"},   // keyframe 6.2 ≤ 6.75, less 0.5
+		{"mpegts", 6.3, keyframes, "2.600000"}, // 6.2 is after 6.05: keyframe 3.1
+		{"mpegts", 1, keyframes, ""},           // keyframe 0
+		{"mpeg", 7, keyframes, "5.700000"},
+	} {
+		src := source(false, "30", 30)
+		src.FormatName = tc.format
+		args, err := ChunkJob{Input: "s", Source: src, Renditions: rends, Keyframes: tc.keyframes,
+			Span: Span{StartFrame: int(tc.start * 30), Frames: 30, Start: tc.start, Segments: 1}}.Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := after(args[:slices.Index(args, "-i")], "-ss"); got != tc.want {
+			t.Errorf("%s from %v s (keyframes %v): -ss %q, want %q", tc.format, tc.start, tc.keyframes, got, tc.want)
+		}
+	}
+}
