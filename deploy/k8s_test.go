@@ -544,12 +544,13 @@ func TestScaledObjects(t *testing.T) {
 			type source struct{ group, topic string }
 			want := []source{{st.Name.Group(), st.Input}}
 			for _, w := range st.Work {
-				g, ok := workGroups[w.Topic]
+				gs, ok := workGroups[w.Topic]
 				if !ok {
 					t.Errorf("work topic %s of %s has no consumer group in workGroups (deploy/k8s_test.go)", w.Topic, name)
-					continue
 				}
-				want = append(want, source{g, w.Topic})
+				for _, g := range gs {
+					want = append(want, source{g, w.Topic})
+				}
 			}
 			var got []source
 			for _, tr := range so.Spec.Triggers {
@@ -593,13 +594,13 @@ func TestScaledObjects(t *testing.T) {
 	}
 }
 
-// workGroups names the consumer group that reads each work topic of the
-// pipeline table: the transcode binary's groups (services/transcode names
-// them; contract.StageSpec.Work does not). A stage's ScaledObject has a
-// trigger on each.
-var workGroups = map[string]string{
-	contract.TopicTranscodeChunks:     "transcode-chunks",
-	contract.TopicTranscodeChunksDone: "transcode-assemble",
+// workGroups names the consumer groups that read each work topic of the
+// pipeline table (contract/chunks.go names them; contract.StageSpec.Work
+// does not tie them to their topics). A stage's ScaledObject has a trigger
+// on each.
+var workGroups = map[string][]string{
+	contract.TopicTranscodeChunks:     {contract.GroupTranscodeChunks, contract.GroupTranscodeAudio},
+	contract.TopicTranscodeChunksDone: {contract.GroupTranscodeAssemble},
 }
 
 // MustJobPartitions returns --partitions of the topic-creating Job.
