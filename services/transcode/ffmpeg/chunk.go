@@ -45,8 +45,7 @@ const (
 // accurately to seekMargin before the span (the decoder starts at the
 // keyframe before; frames before the seek point are dropped; MPEG-TS and
 // MPEG-PS sources, whose demuxers cannot find keyframes, see Keyframes)
-// and runs
-// [Job]'s filter graph with the fps filter told that its first output
+// and runs [Job]'s filter graph with the fps filter told that its first output
 // frame is the span's first (fps=RATE:start_time=Start): output frame n
 // of the chunk is output frame StartFrame+n of the single pass, the same
 // source frame, duplicated or dropped the same way, and padded with the
@@ -61,18 +60,19 @@ const (
 // libx264's MB-tree with average-bitrate rate control starves the first
 // second or so of an encode (about 40% fewer bits than the single pass
 // spends there, converging after ~40 frames): one encode per chunk makes
-// that a quality dip at every chunk start. Measured on 13 s of testsrc2,
-// 4 s chunks: PSNR 41.6 dB chunked against 43.3 single at 300 kb/s
-// (-1.7 dB; -0.6 dB at 360p, 800 kb/s); with MB-tree off (-mbtree 0) the
-// chunks reach the bitrate and 43.2 dB. With MB-tree off in the single
-// pass too, chunked and single pass agree within 0.2 dB.
+// that a quality dip at every chunk start. Measured on 13 s of testsrc2
+// cut in 1 s + 4 s chunks (TestChunkedEqualsSinglePass): with MB-tree,
+// PSNR 41.9 dB chunked against 43.3 dB single pass at 180p, 300 kb/s
+// (-1.4 dB; -0.6 dB at 360p, 800 kb/s); with MB-tree off in the chunks
+// (-mbtree 0) they reach their bitrate: -0.03 and -0.26 dB. With MB-tree
+// off in the single pass too, the two agree within 0.2 dB.
 //
 // # Timestamps and segments
 //
-// Output timestamps are the span's own (Start + n/fps) plus
-// [TimelineOffset] (-output_ts_offset), so chunk 0's negative B-frame DTS
-// are positive and no muxer shifts anything; the MPEG-TS muxer adds
-// [TSMuxDelay]. Each rung has its own HLS output (one decode, one filter
+// Frames keep their place on the whole timeline (Start + n/fps, as in
+// the single pass); -output_ts_offset adds [TimelineOffset], so chunk 0's
+// negative B-frame DTS are positive and no muxer shifts anything; the
+// MPEG-TS muxer adds [TSMuxDelay]. Each rung has its own HLS output (one decode, one filter
 // graph, one encoder per rung): MPEG-TS segments of GOPSeconds numbered
 // from Span.FirstSegment (-start_number) under [RungDir], and the chunk's
 // local VOD playlist at [PlaylistPath] listing them with their durations.
