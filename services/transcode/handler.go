@@ -596,6 +596,8 @@ type prepared struct {
 	declared float64
 	decoders []string
 	rends    []ladder.Rendition
+	// keyframes are the source's video keyframe times (probe.Timeline).
+	keyframes []float64
 }
 
 // prepare probes and scans the local source src (see the package doc,
@@ -609,9 +611,10 @@ func (w *Worker) prepare(ctx context.Context, src string) (*prepared, error) {
 		return nil, rejected(fmt.Errorf("probe source: %w", err))
 	}
 	declared := pr.Declared()
-	if _, err := w.prober.Scan(ctx, src, pr, probe.ScanLimits{
+	tl, err := w.prober.Scan(ctx, src, pr, probe.ScanLimits{
 		Declared: declared, MaxFrameRate: float64(w.settings.MaxSourceFPS), Timeout: w.settings.ScanTimeout,
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, rejected(fmt.Errorf("probe source: %w", err))
 	}
 	codecs := []string{pr.Video.Codec}
@@ -629,5 +632,6 @@ func (w *Worker) prepare(ctx context.Context, src string) (*prepared, error) {
 		return nil, err
 	}
 	v := pr.Video
-	return &prepared{probe: pr, declared: declared, decoders: decoders, rends: w.ladder.Select(v.DisplayWidth, v.DisplayHeight)}, nil
+	return &prepared{probe: pr, declared: declared, decoders: decoders, rends: w.ladder.Select(v.DisplayWidth, v.DisplayHeight),
+		keyframes: tl.Keyframes}, nil
 }

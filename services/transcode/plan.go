@@ -47,6 +47,9 @@ type Plan struct {
 	// Spans are the video chunks; AudioBitrates the distinct AAC bitrates
 	// (empty when the source has no audio).
 	Spans         []ffmpeg.Span `json:"spans"`
+	// Keyframes are the source's video keyframe times in seconds from its
+	// start (ffmpeg.ChunkJob.Keyframes: MPEG-TS and MPEG-PS chunks seek by them).
+	Keyframes []float64 `json:"keyframes,omitempty"`
 	AudioBitrates []int64       `json:"audio_bitrates,omitempty"`
 	// Segments is the number of media segments per rung.
 	Segments  int       `json:"segments"`
@@ -152,6 +155,7 @@ func (w *Worker) newPlan(in contract.VideoUploaded, run string, prep *prepared) 
 		Run: run, Upload: in, Source: *pr, Declared: prep.declared,
 		Media: mediaOf(pr, prep.declared), Renditions: prep.rends, Encoding: enc,
 		FrameRate: rate, FPS: fps, Spans: spans, Segments: segments, CreatedAt: w.now().UTC(),
+		Keyframes: prep.keyframes,
 	}
 	if pr.Audio != nil {
 		seen := map[int64]bool{}

@@ -50,7 +50,15 @@ type Timeline struct {
 	VideoPackets int
 	// Packets counts every scanned packet.
 	Packets int
+	// Keyframes are the video's keyframe times, in seconds from Start, in
+	// file order (at most MaxKeyframes: a chunk of a source whose demuxer
+	// cannot seek to keyframes starts decoding before the one it needs).
+	Keyframes []float64
 }
+
+// MaxKeyframes bounds Timeline.Keyframes (a 2 h source with a keyframe
+// every 0.1 s).
+const MaxKeyframes = 72_000
 
 // Span is End - Start: how long ffmpeg's output timeline will be.
 func (t Timeline) Span() float64 { return t.End - t.Start }
@@ -175,6 +183,9 @@ func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) 
 		tl.Packets++
 		if idx == r.Video.Index {
 			tl.VideoPackets++
+			if strings.Contains(f[3], "K") && len(tl.Keyframes) < MaxKeyframes {
+				tl.Keyframes = append(tl.Keyframes, pts)
+			}
 		}
 		if tl.Span() > maxEnd {
 			verdict = reject(mismatch, "the header declares %s but the packets' timestamps span at least %s: the real timeline is longer than declared (timestamp gaps or a lying header)",
@@ -205,6 +216,9 @@ func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) 
 		return tl, reject(unreadable(stderr.String()), "not a readable media file: %s", msg)
 	case werr != nil:
 		return tl, fmt.Errorf("ffprobe packet scan: %w (stderr: %s)", werr, stderr.LastLines(3))
+	}
+	for i := range tl.Keyframes {
+		tl.Keyframes[i] -= tl.Start
 	}
 	switch {
 	case tl.VideoPackets == 0:
