@@ -2,6 +2,9 @@ package stage_test
 
 import (
 	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,5 +64,29 @@ func TestPublishFansOutAndNoOutputCommits(t *testing.T) {
 	}
 	if err := stage.Publish(context.Background(), uploaded(contract.NewID()), contract.NewID()); err == nil {
 		t.Error("Publish outside a handler succeeded")
+	}
+}
+
+// Several Run in one process: the one serving /healthz fails it when
+// another's liveness (passed on through OnLiveness) fails, and the other,
+// with NoHTTP, listens nowhere.
+func TestLivenessOfAnotherRun(t *testing.T) {
+	e := newEnv(t, 1)
+	broken := errors.New("publishing stuck for 10m")
+	var failing atomic.Bool
+	e.opts.Liveness = []func() error{func() error {
+		if failing.Load() {
+			return broken
+		}
+		return nil
+	}}
+	r := e.start(t, transcodeOK)
+	addr := r.httpAddr(t)
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d before the other run fails", code)
+	}
+	failing.Store(true)
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 503 || !strings.Contains(body, broken.Error()) {
+		t.Fatalf("/healthz = %d %q, want 503 naming the other run's failure", code, body)
 	}
 }

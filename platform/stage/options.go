@@ -60,6 +60,15 @@ type Options struct {
 	// NoHTTP: this Run serves no /healthz, /readyz or /metrics; another Run
 	// of the process does, on the same Registry. Default: false.
 	NoHTTP bool
+	// Liveness are extra conditions of /healthz, each returning an error
+	// when the process should be restarted: the liveness of the process's
+	// other Run, passed on by their OnLiveness. Default: none.
+	Liveness []func() error
+	// OnLiveness, if not nil, receives this Run's own liveness check
+	// (abandoned handlers; publishing or committing stuck past
+	// StuckTimeout) once Run has started, for the Liveness of the Run that
+	// serves /healthz. Default: nil.
+	OnLiveness func(live func() error)
 	// Spread lists topics whose records the producer sends to the
 	// partitions in turn instead of by key (work items published with
 	// [Publish], e.g. contract.TopicTranscodeChunks). Default: none.

@@ -84,7 +84,20 @@ func (r *runner[In, Out]) run(ctx context.Context) error {
 
 	checks := append([]Check{{Name: "kafka", Fn: r.kafkaCheck}}, o.Checks...)
 	r.health = newHealth(checks, r.metrics.ready, r.log)
-	r.health.live = r.liveness
+	r.health.live = func() error {
+		if err := r.liveness(); err != nil {
+			return err
+		}
+		for _, f := range o.Liveness {
+			if err := f(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o.OnLiveness != nil {
+		o.OnLiveness(r.liveness)
+	}
 	httpAddr := "(served by another consumer of this process)"
 	if !o.NoHTTP {
 		srv, err := serveHTTP(o.Runtime.HTTPAddr, r.health, o.Registry, r.log)

@@ -44,9 +44,9 @@ type audioMarker struct {
 
 // Work marker names inside a run's work prefix.
 const (
-	doneDir          = "done/"
-	audioMarkerName  = doneDir + "audio.json"
-	playableMarker   = "playable.json"
+	doneDir         = "done/"
+	audioMarkerName = doneDir + "audio.json"
+	playableMarker  = "playable.json"
 )
 
 func chunkMarkerName(i int) string { return fmt.Sprintf("%sv%05d.json", doneDir, i) }

@@ -46,11 +46,11 @@ type Plan struct {
 	FPS       float64 `json:"fps"`
 	// Spans are the video chunks; AudioBitrates the distinct AAC bitrates
 	// (empty when the source has no audio).
-	Spans         []ffmpeg.Span `json:"spans"`
+	Spans []ffmpeg.Span `json:"spans"`
 	// Keyframes are the source's video keyframe times in seconds from its
 	// start (ffmpeg.ChunkJob.Keyframes: MPEG-TS and MPEG-PS chunks seek by them).
-	Keyframes []float64 `json:"keyframes,omitempty"`
-	AudioBitrates []int64       `json:"audio_bitrates,omitempty"`
+	Keyframes     []float64 `json:"keyframes,omitempty"`
+	AudioBitrates []int64   `json:"audio_bitrates,omitempty"`
 	// Segments is the number of media segments per rung.
 	Segments  int       `json:"segments"`
 	CreatedAt time.Time `json:"created_at"`

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,6 +122,34 @@ func runSegmentPipeline(ctx context.Context, base stage.Options, w *transcode.Wo
 	assemble := base
 	assemble.Consumer, assemble.NoHTTP = "assemble", true
 	assemble.InputTopic, assemble.Group = contract.TopicTranscodeChunksDone, transcode.GroupAssemble
+	// /healthz (served by the planner) fails when any consumer is stuck.
+	var (
+		mu    sync.Mutex
+		lives []func() error
+	)
+	register := func(name string) func(func() error) {
+		return func(live func() error) {
+			mu.Lock()
+			defer mu.Unlock()
+			lives = append(lives, func() error {
+				if err := live(); err != nil {
+					return fmt.Errorf("consumer %s: %w", name, err)
+				}
+				return nil
+			})
+		}
+	}
+	plan.Liveness = []func() error{func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, live := range lives {
+			if err := live(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	chunks.OnLiveness, audio.OnLiveness, assemble.OnLiveness = register("chunks"), register("audio"), register("assemble")
 	errs := make(chan error, 4)
 	go func() { errs <- stage.Run(ctx, plan, w.Plan) }()
 	go func() { errs <- stage.Run(ctx, chunks, w.VideoChunk) }()
