@@ -120,3 +120,35 @@ func StatusKiB(status []byte, field string) (int64, error) {
 	}
 	return 0, fmt.Errorf("%s not in status", field)
 }
+
+// SystemCPU is the machine's CPU time so far, over every core: busy
+// (user, nice, system, irq, softirq, steal) and total (busy + idle +
+// iowait), in seconds (/proc/stat, USER_HZ 100). The difference of two
+// readings says how busy the machine was in between, whoever used it.
+func SystemCPU() (busy, total float64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	return ParseSystemCPU(b)
+}
+
+// ParseSystemCPU reads the "cpu" line of /proc/stat content; see
+// [SystemCPU].
+func ParseSystemCPU(stat []byte) (busy, total float64, err error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: no cpu line in %q", line)
+	}
+	var v [8]float64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		n, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		v[i] = float64(n) / 100
+	}
+	busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return busy, busy + v[3] + v[4], nil
+}

@@ -95,3 +95,16 @@ func TestStatCPUSeconds(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSystemCPU(t *testing.T) {
+	busy, total, err := ParseSystemCPU([]byte("cpu  100 20 30 400 50 6 4 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"))
+	if err != nil || busy != 1.6 || total != 6.1 {
+		t.Fatalf("got %v, %v, %v; want 1.6, 6.1", busy, total, err)
+	}
+	if _, _, err := ParseSystemCPU([]byte("intr 1 2\n")); err == nil {
+		t.Fatal("parsed a stat without a cpu line")
+	}
+	if b, tot, err := SystemCPU(); err != nil || b <= 0 || tot < b {
+		t.Fatalf("SystemCPU() = %v, %v, %v", b, tot, err)
+	}
+}

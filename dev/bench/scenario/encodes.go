@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/bench/procs"
 	"github.com/vidpipe/vidpipe/dev/bench/report"
 	"github.com/vidpipe/vidpipe/dev/bench/stats"
 	"github.com/vidpipe/vidpipe/platform/promtext"
@@ -63,6 +64,12 @@ type encodesRun struct {
 	// doneRecords the chunks-done records (completions and audio
 	// progress) and items the distinct work items completed.
 	ffmpeg, doneRecords, items int
+	// ffmpegCPU is those ffmpeg processes' CPU seconds (user + system);
+	// busy and capacity the whole machine's busy CPU seconds and its
+	// core-seconds in the window (/proc/stat): busy − ffmpegCPU is what
+	// everything else took (MinIO, the broker, the services, other
+	// processes on the machine).
+	ffmpegCPU, busy, capacity float64
 	// killAt is when the crash landed (crash runs); inFlight the victim's
 	// work items in flight at that moment (its chunk consumer's
 	// vidpipe_stage_in_flight).
@@ -181,7 +188,8 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 
 	secs := func(x float64) string { return num(x, "%.1f s") }
 	if o.Scaling {
-		tbl := report.Table{Caption: "Transcode time by process count (threads 1)", Header: []string{"load", "processes", "time (median)", "runs", "ffmpeg runs", "work items", "speed-up"}}
+		tbl := report.Table{Caption: "Transcode time by process count (threads 1); CPU figures of the first run", Header: []string{"load", "processes", "time (median)", "runs", "ffmpeg runs", "work items",
+			"ffmpeg CPU", "machine busy", "speed-up"}}
 		for _, load := range []struct {
 			name string
 			runs map[int][]encodesRun
@@ -195,7 +203,8 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 				if n == 2 {
 					speed = f2(stats.Ratio(one, two)) + "×"
 				}
-				tbl.AddRow(load.name, fmt.Sprint(n), secs(stats.Median(totals(rs))), list(totals(rs), secs), fmt.Sprint(rs[0].ffmpeg), fmt.Sprint(rs[0].items), speed)
+				tbl.AddRow(load.name, fmt.Sprint(n), secs(stats.Median(totals(rs))), list(totals(rs), secs), fmt.Sprint(rs[0].ffmpeg), fmt.Sprint(rs[0].items),
+					secs(rs[0].ffmpegCPU), machine(rs[0]), speed)
 			}
 			scaling.Checks = append(scaling.Checks, report.Check{
 				Name: "speed-up 1 → 2 transcode processes, " + load.what, Value: stats.Ratio(one, two), Format: "%.2f×",
@@ -205,15 +214,21 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 		}
 		scaling.Tables = append(scaling.Tables, tbl)
 		scaling.Notes = append(scaling.Notes, "The ideal is 2.00× on 2 idle cores; the planner's checks of the source, the audio item (one ffmpeg for the whole timeline), "+
-			"the fan-in's MP4 assembly and the last, shorter chunks are serial parts. On this shared machine other processes take CPU from the second core too.")
+			"the fan-in's MP4 assembly and the last, shorter chunks are serial parts. **ffmpeg CPU** is the CPU time (user + system, GNU time) of the transcode "+
+			"processes' ffmpeg runs; **machine busy** is the whole machine's (/proc/stat) over the run, and *not this ffmpeg* what everything else used "+
+			"(MinIO, the broker, the services, and whatever else runs on the machine). Two processes can only be 2× faster if the second core is free: "+
+			"when the machine is near 100% busy and *not this ffmpeg* is large, other work took the core the second process needed.")
 	}
 	if o.Crash {
 		base := stats.Median(totals(longRuns[2]))
 		got := stats.Median(totals(crashRuns))
-		tbl := report.Table{Caption: "Without and with a crash (2 processes, threads 1)", Header: []string{"run", "time (median)", "runs", "kill at", "victim's items in flight", "ffmpeg runs", "chunks-done records", "work items"}}
-		tbl.AddRow("no fault", secs(base), list(totals(longRuns[2]), secs), "—", "—", fmt.Sprint(longRuns[2][0].ffmpeg), fmt.Sprint(longRuns[2][0].doneRecords), fmt.Sprint(longRuns[2][0].items))
+		tbl := report.Table{Caption: "Without and with a crash (2 processes, threads 1); other figures of the first run", Header: []string{"run", "time (median)", "runs", "kill at", "victim's items in flight",
+			"ffmpeg runs", "chunks-done records", "work items", "ffmpeg CPU", "machine busy"}}
+		nf := longRuns[2][0]
+		tbl.AddRow("no fault", secs(base), list(totals(longRuns[2]), secs), "—", "—", fmt.Sprint(nf.ffmpeg), fmt.Sprint(nf.doneRecords), fmt.Sprint(nf.items), secs(nf.ffmpegCPU), machine(nf))
 		c := crashRuns[0]
-		tbl.AddRow("kill -9 + restart", secs(got), list(totals(crashRuns), secs), secs(c.killAt), f0(c.inFlight), fmt.Sprint(c.ffmpeg), fmt.Sprint(c.doneRecords), fmt.Sprint(c.items))
+		tbl.AddRow("kill -9 + restart", secs(got), list(totals(crashRuns), secs), secs(c.killAt), f0(c.inFlight), fmt.Sprint(c.ffmpeg), fmt.Sprint(c.doneRecords), fmt.Sprint(c.items),
+			secs(c.ffmpegCPU), machine(c))
 		crash.Tables = append(crash.Tables, tbl)
 		crash.Checks = append(crash.Checks, report.Check{
 			Name: "time with a kill -9 ÷ without, 2 processes", Value: stats.Ratio(got, base), Format: "%.2f×",
@@ -224,6 +239,12 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 			"and the audio item if it was the victim's: it restarts from the beginning of the timeline). Both runs use the same stack, the crash run last.")
 	}
 	return nil
+}
+
+// machine is how busy the machine was during a run: busy core-seconds,
+// the share of its capacity, and what was not the transcode's ffmpeg.
+func machine(r encodesRun) string {
+	return fmt.Sprintf("%.0f%% (%.0f of %.0f core-s; not this ffmpeg: %.0f)", 100*r.busy/r.capacity, r.busy, r.capacity, r.busy-r.ffmpegCPU)
 }
 
 func totals(rs []encodesRun) []float64 {
@@ -251,6 +272,10 @@ func encodeUploads(ctx context.Context, s *segStack, toolLog string, files []str
 	ids := make([]string, len(files))
 	acks := make([]time.Time, len(files))
 	errs := make([]error, len(files))
+	busy0, cap0, err := procs.SystemCPU()
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, f := range files {
@@ -306,6 +331,11 @@ func encodeUploads(ctx context.Context, s *segStack, toolLog string, files []str
 		r.items += len(items)
 	}
 	r.total = end.Sub(t0).Seconds()
+	busy1, cap1, err := procs.SystemCPU()
+	if err != nil {
+		return r, err
+	}
+	r.busy, r.capacity = busy1-busy0, cap1-cap0
 	tools, err := readToolRuns(toolLog)
 	if err != nil {
 		return r, err
@@ -313,6 +343,7 @@ func encodeUploads(ctx context.Context, s *segStack, toolLog string, files []str
 	for _, t := range tools {
 		if t.Tool == "ffmpeg" && !t.Start.Before(start) && !t.Start.After(end) {
 			r.ffmpeg++
+			r.ffmpegCPU += t.CPU
 		}
 	}
 	return r, nil

@@ -52,7 +52,7 @@ func (c clipSpec) describe() string {
 
 // duration prints seconds as "60 s", "3 min" or "10 min".
 func duration(secs int) string {
-	if secs >= 60 && secs%60 == 0 {
+	if secs >= 120 && secs%60 == 0 {
 		return strconv.Itoa(secs/60) + " min"
 	}
 	return strconv.Itoa(secs) + " s"

@@ -50,7 +50,7 @@ func TestClipSpec(t *testing.T) {
 			t.Errorf("doubled(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := duration(600); got != "10 min" {
+	if got, got60 := duration(600), duration(60); got != "10 min" || got60 != "60 s" {
 		t.Errorf("duration(600) = %q", got)
 	}
 	if got := statusRank("playable"); got != 2 {

@@ -19,13 +19,17 @@ type toolRun struct {
 	Exit        int
 	// PeakKiB is the process's maximum RSS (GNU time's %M), 0 if unknown.
 	PeakKiB int64
+	// CPU is the process's user + system CPU seconds (GNU time's %U, %S),
+	// 0 if unknown.
+	CPU float64
 }
 
 // toolWrappers writes, for each stage, wrapper scripts for ffmpeg and
 // ffprobe into dir/STAGE/ that run the real tool and append one line per
 // run to dir/tools.log: stage, tool, start and end (Unix seconds with
 // microseconds, bash's EPOCHREALTIME, no fork), exit status and peak RSS
-// in KiB (through /usr/bin/time when present). It returns stage → tool →
+// in KiB and user and system CPU seconds (through /usr/bin/time when
+// present; else 0). It returns stage → tool →
 // wrapper path.
 func toolWrappers(dir string, stages ...string) (map[string]map[string]string, error) {
 	gnuTime := "/usr/bin/time"
@@ -47,7 +51,7 @@ func toolWrappers(dir string, stages ...string) (map[string]map[string]string, e
 			rss := filepath.Join(dir, st, tool+".rss.")
 			run := fmt.Sprintf("%q \"$@\"", real)
 			if gnuTime != "" {
-				run = fmt.Sprintf("%s -o %q$$ -f %%M %q \"$@\"", gnuTime, rss, real)
+				run = fmt.Sprintf("%s -o %q$$ -f '%%M %%U %%S' %q \"$@\"", gnuTime, rss, real)
 			}
 			script := fmt.Sprintf(`#!/bin/bash
 # Benchmark wrapper written by vidpipe-bench: times %[2]s for the %[1]s stage.
@@ -55,8 +59,8 @@ s=$EPOCHREALTIME
 %[3]s
 rc=$?
 e=$EPOCHREALTIME
-m=0
-if [ -f %[4]q$$ ]; then while read -r l; do m=$l; done < %[4]q$$; fi
+m="0 0 0"
+if [ -f %[4]q$$ ]; then while read -r l; do m=$l; done < %[4]q$$; rm -f %[4]q$$; fi
 echo "%[1]s %[2]s $s $e $rc $m" >> %[5]q
 exit $rc
 `, st, tool, run, rss, logPath)
@@ -94,7 +98,7 @@ func readToolRuns(path string) ([]toolRun, error) {
 
 func parseToolRun(line string) (toolRun, error) {
 	f := strings.Fields(line)
-	if len(f) != 6 {
+	if len(f) != 6 && len(f) != 8 { // 6: written before the CPU times were
 		return toolRun{}, fmt.Errorf("bad tool line %q", line)
 	}
 	start, err1 := epoch(f[2])
@@ -104,7 +108,16 @@ func parseToolRun(line string) (toolRun, error) {
 	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return toolRun{}, fmt.Errorf("bad tool line %q", line)
 	}
-	return toolRun{Stage: f[0], Tool: f[1], Start: start, End: end, Exit: exit, PeakKiB: peak}, nil
+	r := toolRun{Stage: f[0], Tool: f[1], Start: start, End: end, Exit: exit, PeakKiB: peak}
+	if len(f) == 8 {
+		user, err1 := strconv.ParseFloat(f[6], 64)
+		sys, err2 := strconv.ParseFloat(f[7], 64)
+		if err1 != nil || err2 != nil {
+			return toolRun{}, fmt.Errorf("bad tool line %q", line)
+		}
+		r.CPU = user + sys
+	}
+	return r, nil
 }
 
 // epoch parses EPOCHREALTIME ("1700000000.123456", with a comma in some

@@ -47,6 +47,7 @@ func TestParseToolRun(t *testing.T) {
 	}{
 		"dot":        {line: "transcode ffmpeg 1700000000.250000 1700000002.750000 0 51234", want: toolRun{Stage: "transcode", Tool: "ffmpeg", Exit: 0, PeakKiB: 51234}},
 		"comma":      {line: "thumbnail ffprobe 1700000000,250000 1700000002,750000 1 0", want: toolRun{Stage: "thumbnail", Tool: "ffprobe", Exit: 1}},
+		"cpu":        {line: "transcode ffmpeg 1700000000.250000 1700000002.750000 0 51234 1.50 0.25", want: toolRun{Stage: "transcode", Tool: "ffmpeg", PeakKiB: 51234, CPU: 1.75}},
 		"short line": {line: "transcode ffmpeg 1", wantErr: true},
 		"garbage":    {line: "a b c d e f", wantErr: true},
 	}
@@ -59,7 +60,7 @@ func TestParseToolRun(t *testing.T) {
 			if tc.wantErr {
 				return
 			}
-			if got.Stage != tc.want.Stage || got.Tool != tc.want.Tool || got.Exit != tc.want.Exit || got.PeakKiB != tc.want.PeakKiB {
+			if got.Stage != tc.want.Stage || got.Tool != tc.want.Tool || got.Exit != tc.want.Exit || got.PeakKiB != tc.want.PeakKiB || got.CPU != tc.want.CPU {
 				t.Fatalf("got %+v", got)
 			}
 			if d := got.End.Sub(got.Start); d < 2499*time.Millisecond || d > 2501*time.Millisecond {
