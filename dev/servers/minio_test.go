@@ -2,6 +2,8 @@ package servers
 
 import (
 	"context"
+	"errors"
+	"net"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -54,5 +56,30 @@ func TestMinIONewServerOnSameDirKeepsBuckets(t *testing.T) {
 	}
 	if ok, err := c.BucketExists(ctx, "kept"); err != nil || !ok {
 		t.Errorf("bucket after a new start: exists %v, %v; want true", ok, err)
+	}
+}
+
+// MinIO says "Specified port is already in use" when its address is
+// taken: that is ErrAddrInUse, which makes a start on a fresh port try
+// another one (before, it failed whatever test started the dev stack when
+// another process took the port between FreePort and MinIO's bind). On a
+// given port it is retried until the port is released, then returned.
+func TestMinIOTakenPortIsAddrInUse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	o := MinIOOptions{Dir: t.TempDir(), Port: taken, LogPath: filepath.Join(t.TempDir(), "minio.log")}
+	m, err := StartMinIO(ctx, o)
+	if err == nil {
+		m.Stop()
+		t.Fatal("MinIO started on a taken port")
+	}
+	if !errors.Is(err, ErrAddrInUse) {
+		t.Fatalf("error %v is not ErrAddrInUse", err)
 	}
 }

@@ -89,7 +89,7 @@ func startServer(ctx context.Context, spec procgroup.Spec, timeout time.Duration
 		return p, nil
 	case errors.Is(err, procgroup.ErrExited):
 		tail := p.LogTail(logTailBytes)
-		if strings.Contains(strings.ToLower(tail), "address already in use") {
+		if lower := strings.ToLower(tail); strings.Contains(lower, "address already in use") || strings.Contains(lower, "port is already in use") {
 			err = fmt.Errorf("%w: %w", ErrAddrInUse, err)
 		}
 		return nil, &StartError{Server: p.Name, Err: err, LogPath: spec.LogPath, LogTail: tail}
