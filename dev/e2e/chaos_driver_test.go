@@ -18,6 +18,7 @@ import (
 // Fault kinds injected by the chaos driver, in the order of one round.
 const (
 	faultKill9    = "kill -9 worker"
+	faultKill9TC  = "kill -9 transcode mid-chunk/fan-in"
 	faultBroker   = "broker stop/start"
 	faultMinIO    = "MinIO stop/start"
 	faultPostgres = "PostgreSQL restart"
@@ -27,7 +28,27 @@ const (
 
 // chaosFaults is one round of the driver. The worker faults come first,
 // while the uploads keep the workers busy.
-var chaosFaults = []string{faultKill9, faultSIGTERM, faultBroker, faultMinIO, faultPostgres, faultAPIKill}
+var chaosFaults = []string{faultKill9, faultKill9TC, faultSIGTERM, faultBroker, faultMinIO, faultPostgres, faultAPIKill}
+
+// The consumers of a transcode process whose work the segment faults
+// target (their vidpipe_stage_in_flight label consumer): video chunk
+// encoding and the fan-in.
+const (
+	consumerChunks   = "chunks"
+	consumerAssemble = "assemble"
+)
+
+// segmentFault is a fault aimed at the segment pipeline (kill -9 of a
+// transcode process mid-chunk or mid-fan-in, a broker restart while chunks
+// are encoded): when it began and which transcode consumer had work in
+// flight then ("" if none did within inFlightWait). Whether a video's
+// fan-in was under way is decided afterwards from the records
+// (fanInDuring).
+type segmentFault struct {
+	kind     string
+	at       time.Time
+	consumer string
+}
 
 // chaosMinMidAttempt is the share of the worker faults (kill -9 and
 // SIGTERM) that must hit a worker with an attempt in flight: a fault at
@@ -68,6 +89,8 @@ type chaosDriver struct {
 	// signal); otherMidAttempt the broker, MinIO and PostgreSQL faults that
 	// began while a worker was busy.
 	workerFaults, workerMidAttempt, otherMidAttempt int
+	// segment lists the faults aimed at the segment pipeline.
+	segment []segmentFault
 	// pending lists the faults not injected because the time budget ran
 	// out.
 	pending []string
@@ -107,6 +130,8 @@ func (d *chaosDriver) run(ctx context.Context, rounds int) {
 			switch f {
 			case faultKill9:
 				d.kill9(ctx)
+			case faultKill9TC:
+				d.kill9Transcode(ctx, r)
 			case faultBroker:
 				d.restartBroker(ctx)
 			case faultMinIO:
@@ -138,13 +163,19 @@ func (d *chaosDriver) note(format string, args ...any) {
 // uploads are over, or between two bursts), it uploads feedVideos good
 // clips to give the pipeline work (they are verified like every upload).
 func (d *chaosDriver) waitInFlight(ctx context.Context, procs []*chaosProc) *chaosProc {
+	return d.waitConsumer(ctx, procs, "", inFlightWait)
+}
+
+// waitConsumer is waitInFlight for one consumer of the processes
+// (consumerChunks, consumerAssemble; "" = any), waiting up to limit.
+func (d *chaosDriver) waitConsumer(ctx context.Context, procs []*chaosProc, consumer string, limit time.Duration) *chaosProc {
 	start := time.Now()
 	order := slices.Clone(procs)
 	fed := false
-	for time.Since(start) < inFlightWait {
+	for time.Since(start) < limit {
 		d.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, p := range order {
-			if n, err := p.scrape(ctx); err == nil && n > 0 {
+			if f, err := p.scrape(ctx); err == nil && f.busy(consumer) {
 				return p
 			}
 		}
@@ -197,6 +228,43 @@ func (d *chaosDriver) kill9(ctx context.Context) {
 	d.note("kill -9 %s (%s)", p.name, how)
 	d.counts[faultKill9+" ("+p.kind+")"]++
 	p.restartAfterExit(d.t)
+}
+
+// kill9Transcode kills a transcode worker with SIGKILL while it encodes a
+// video chunk, or, in even rounds, while it assembles (the fan-in: growing
+// playlists, video.playable, the MP4s; short, so it falls back to a chunk
+// after half of inFlightWait), then starts it again.
+func (d *chaosDriver) kill9Transcode(ctx context.Context, round int) {
+	transcoders := d.workersOf("transcode")
+	consumer := consumerChunks
+	var p *chaosProc
+	if round%2 == 0 {
+		consumer = consumerAssemble
+		p = d.waitConsumer(ctx, transcoders, consumerAssemble, inFlightWait/2)
+	}
+	if p == nil {
+		consumer = consumerChunks
+		p = d.waitConsumer(ctx, transcoders, consumerChunks, inFlightWait)
+	}
+	how := d.workerBusy(p)
+	at := time.Now()
+	if p == nil {
+		consumer = ""
+		p = transcoders[d.rng.IntN(len(transcoders))]
+		_, _ = p.scrape(ctx)
+	}
+	p.signal(d.t, syscall.SIGKILL)
+	d.segment = append(d.segment, segmentFault{kind: faultKill9TC, at: at, consumer: consumer})
+	_ = p.wait(d.t, 10*time.Second)
+	d.note("kill -9 %s (%s, %s in flight)", p.name, how, orNone(consumer))
+	p.restartAfterExit(d.t)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
 }
 
 // sigtermTranscode sends SIGTERM to a transcode worker during a transcode
@@ -276,15 +344,22 @@ func (d *chaosDriver) workersOf(kinds ...string) []*chaosProc {
 	return out
 }
 
-// restartBroker stops the broker, once a worker is in the middle of an
-// attempt, and starts it again on the same port and data directory after
-// brokerDown.
+// restartBroker stops the broker, once a transcode worker is encoding a
+// video chunk (its completion must ride out the outage; any busy worker if
+// none gets to one in time), and starts it again on the same port and data
+// directory after brokerDown.
 func (d *chaosDriver) restartBroker(ctx context.Context) {
-	p := d.waitInFlight(ctx, d.s.workers)
+	consumer := consumerChunks
+	p := d.waitConsumer(ctx, d.workersOf("transcode"), consumerChunks, inFlightWait)
+	if p == nil {
+		consumer = ""
+		p = d.waitInFlight(ctx, d.s.workers)
+	}
+	d.segment = append(d.segment, segmentFault{kind: faultBroker, at: time.Now(), consumer: consumer})
 	d.s.k.Stop(d.t)
 	time.Sleep(brokerDown)
 	d.s.k.Restart(d.t)
-	d.note("broker stopped for %v (%s) and started again on the same data", brokerDown, d.busy(p))
+	d.note("broker stopped for %v (%s, transcode %s in flight) and started again on the same data", brokerDown, d.busy(p), orNone(consumer))
 }
 
 // restartMinIO stops MinIO (SIGTERM), once a transcode or thumbnail
@@ -339,4 +414,74 @@ func (d *chaosDriver) faultSummary() []string {
 		out = append(out, fmt.Sprintf("NOT injected (time budget ran out): %d", len(d.pending)))
 	}
 	return out
+}
+
+// fanInSpan is when a video's fan-in was under way: from its first
+// video.transcode.chunks-done record to its first video.transcoded (zero:
+// none), by the records' timestamps.
+type fanInSpan struct {
+	first, transcoded time.Time
+}
+
+// fanInsDuring counts the videos whose fan-in was under way at t.
+func fanInsDuring(spans map[string]fanInSpan, t time.Time) int {
+	n := 0
+	for _, s := range spans {
+		if s.first.Before(t) && (s.transcoded.IsZero() || s.transcoded.After(t)) {
+			n++
+		}
+	}
+	return n
+}
+
+// segmentSummary describes the faults aimed at the segment pipeline: what
+// they hit, and how many landed while a video's fan-in was under way.
+func (d *chaosDriver) segmentSummary(spans map[string]fanInSpan) []string {
+	var out []string
+	for _, kind := range []string{faultKill9TC, faultBroker} {
+		var total, chunks, assemble, fanIn int
+		for _, f := range d.segment {
+			if f.kind != kind {
+				continue
+			}
+			total++
+			switch f.consumer {
+			case consumerChunks:
+				chunks++
+			case consumerAssemble:
+				assemble++
+			}
+			if fanInsDuring(spans, f.at) > 0 {
+				fanIn++
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: %d; with a chunk in flight %d, the fan-in in flight %d; while a video's fan-in was under way %d",
+			kind, total, chunks, assemble, fanIn))
+	}
+	return out
+}
+
+// checkSegmentFaults fails the test when fewer than chaosMinMidAttempt of
+// the segment faults hit a chunk or a fan-in in flight, or when none
+// landed while a video's fan-in was under way.
+func (d *chaosDriver) checkSegmentFaults(spans map[string]fanInSpan) {
+	if len(d.segment) == 0 {
+		return
+	}
+	hit, fanIn := 0, 0
+	for _, f := range d.segment {
+		if f.consumer != "" {
+			hit++
+		}
+		if fanInsDuring(spans, f.at) > 0 {
+			fanIn++
+		}
+	}
+	if want := int(math.Ceil(chaosMinMidAttempt * float64(len(d.segment)))); hit < want {
+		d.t.Errorf("only %d of %d segment faults (kill -9 of transcode, broker restart) hit a chunk or a fan-in in flight, want at least %d",
+			hit, len(d.segment), want)
+	}
+	if fanIn == 0 {
+		d.t.Errorf("none of the %d segment faults landed while a video's fan-in was under way", len(d.segment))
+	}
 }

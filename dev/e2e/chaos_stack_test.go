@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,6 +65,17 @@ const (
 	chaosLadder = "144p:144:150k:48k,240p:240:300k:64k"
 	chaosToken  = "dev-alice"
 	chaosOwner  = "alice"
+	// chaosClipSeconds is the length of the good clip and chaosChunkSeconds
+	// transcode.chunk_seconds (a multiple of the 2 s GOP): after the 1 s
+	// first chunk, an 8 s clip is cut at 1, 3, 5 and 7 s, five video chunks
+	// and the audio item spread over both transcode workers, then
+	// assembled, so faults land between and inside chunks and during the
+	// fan-in.
+	chaosClipSeconds  = 8
+	chaosChunkSeconds = 2
+	// chaosMinChunks is the fewest video chunks a good video must have been
+	// cut into.
+	chaosMinChunks = 4
 )
 
 // newChaosStack starts the servers and every service, and waits until the
@@ -96,8 +108,11 @@ func newChaosStack(t *testing.T) *chaosStack {
 			"VIDPIPE_TRANSCODE_PRESET":      "ultrafast",
 			"VIDPIPE_TRANSCODE_LADDER":      chaosLadder,
 			"VIDPIPE_TRANSCODE_THREADS":     "1",
-			"VIDPIPE_THUMBNAIL_THREADS":     "1",
-			"VIDPIPE_LOG_LEVEL":             "info",
+			// Every good clip is cut into several chunks (chaosChunkSeconds).
+			"VIDPIPE_TRANSCODE_CHUNK_SECONDS":       strconv.Itoa(chaosChunkSeconds),
+			"VIDPIPE_TRANSCODE_FIRST_CHUNK_SECONDS": "1",
+			"VIDPIPE_THUMBNAIL_THREADS":             "1",
+			"VIDPIPE_LOG_LEVEL":                     "info",
 		},
 	}
 	if err := os.MkdirAll(s.logDir, 0o755); err != nil {
@@ -199,7 +214,29 @@ type chaosProc struct {
 	gen      int                // instance generation, bumped when an instance's counters are folded into total
 	last     map[string]float64 // outcome → counter of the current instance
 	total    map[string]float64 // outcome → counters of the previous instances
-	inFlight float64
+	inFlight flight
+}
+
+// flight is what a worker has in flight (vidpipe_stage_in_flight) by
+// consumer: transcode runs several (plan, chunks, audio, assemble), the
+// other workers one without a name ("").
+type flight map[string]float64
+
+// total is every consumer's records in flight.
+func (f flight) total() float64 {
+	n := 0.0
+	for _, v := range f {
+		n += v
+	}
+	return n
+}
+
+// busy reports whether consumer ("" = any) has a record in flight.
+func (f flight) busy(consumer string) bool {
+	if consumer == "" {
+		return f.total() > 0
+	}
+	return f[consumer] > 0
 }
 
 // start runs a new instance of the process (through procgroup: own
@@ -294,7 +331,7 @@ func (p *chaosProc) restartAfterExit(t *testing.T) {
 		p.total[k] += v
 	}
 	p.last = map[string]float64{}
-	p.inFlight = 0
+	p.inFlight = nil
 	p.gen++
 	p.mu.Unlock()
 	p.start(t)
@@ -302,9 +339,9 @@ func (p *chaosProc) restartAfterExit(t *testing.T) {
 }
 
 // scrape reads the current instance's /metrics and records its stage
-// counters and in-flight gauge. It returns the in-flight gauge, or an
-// error when the instance does not answer.
-func (p *chaosProc) scrape(ctx context.Context) (inFlight float64, err error) {
+// counters and in-flight gauges. It returns the in-flight gauges by
+// consumer, or an error when the instance does not answer.
+func (p *chaosProc) scrape(ctx context.Context) (inFlight flight, err error) {
 	p.mu.Lock()
 	gen := p.gen
 	p.mu.Unlock()
@@ -312,24 +349,24 @@ func (p *chaosProc) scrape(ctx context.Context) (inFlight float64, err error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	counters, inFlight, err := parseStageMetrics(resp.Body)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.gen != gen {
-		return 0, fmt.Errorf("%s restarted during the scrape", p.name)
+		return nil, fmt.Errorf("%s restarted during the scrape", p.name)
 	}
 	// Counters only grow within an instance; a lower value would mean
 	// another instance answered.
@@ -383,19 +420,20 @@ const (
 )
 
 // parseStageMetrics reads a Prometheus text exposition (platform/promtext)
-// and returns vidpipe_stage_messages_total by outcome, the publish retries
-// and commit errors (counterPublishRetries, counterCommitErrors), and
-// vidpipe_stage_in_flight.
-func parseStageMetrics(r io.Reader) (counters map[string]float64, inFlight float64, err error) {
+// and returns vidpipe_stage_messages_total by outcome (every consumer of
+// the process), the publish retries and commit errors
+// (counterPublishRetries, counterCommitErrors), and
+// vidpipe_stage_in_flight by consumer.
+func parseStageMetrics(r io.Reader) (counters map[string]float64, inFlight flight, err error) {
 	fams, err := promtext.Parse(r)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read metrics: %w", err)
+		return nil, nil, fmt.Errorf("read metrics: %w", err)
 	}
 	counters = map[string]float64{}
 	for _, s := range fams.Series("vidpipe_stage_messages_total") {
 		outcome := s.Labels["outcome"]
 		if outcome == "" {
-			return nil, 0, fmt.Errorf("vidpipe_stage_messages_total sample without outcome: %v", s.Labels)
+			return nil, nil, fmt.Errorf("vidpipe_stage_messages_total sample without outcome: %v", s.Labels)
 		}
 		counters[outcome] += s.Value
 	}
@@ -405,7 +443,11 @@ func parseStageMetrics(r io.Reader) (counters map[string]float64, inFlight float
 	if _, ok := fams.Value("vidpipe_stage_commit_errors_total"); ok {
 		counters[counterCommitErrors] = fams.Sum("vidpipe_stage_commit_errors_total")
 	}
-	return counters, fams.Sum("vidpipe_stage_in_flight"), nil
+	inFlight = flight{}
+	for _, s := range fams.Series("vidpipe_stage_in_flight") {
+		inFlight[s.Labels["consumer"]] += s.Value
+	}
+	return counters, inFlight, nil
 }
 
 // scrapeLoop scrapes every worker every interval until ctx is done, so
@@ -429,7 +471,7 @@ func TestChaosParseStageMetrics(t *testing.T) {
 	tests := map[string]struct {
 		text         string
 		wantCounters map[string]float64
-		wantInFlight float64
+		wantInFlight flight
 	}{
 		"runtime exposition": {
 			text: `# HELP vidpipe_stage_messages_total Records by outcome.
@@ -444,15 +486,27 @@ vidpipe_stage_in_flight{stage="transcode"} 1
 vidpipe_stage_consumer_lag{group="transcode",partition="0",stage="transcode",topic="video.uploaded"} 7
 `,
 			wantCounters: map[string]float64{"dead_lettered": 1, "ok": 12, "retried": 3, counterPublishRetries: 2, counterCommitErrors: 4},
-			wantInFlight: 1,
+			wantInFlight: flight{"": 1},
+		},
+		"transcode's consumers": {
+			text: `vidpipe_stage_messages_total{consumer="plan",outcome="ok",stage="transcode"} 2
+vidpipe_stage_messages_total{consumer="chunks",outcome="ok",stage="transcode"} 10
+vidpipe_stage_in_flight{consumer="plan",stage="transcode"} 0
+vidpipe_stage_in_flight{consumer="chunks",stage="transcode"} 1
+vidpipe_stage_in_flight{consumer="assemble",stage="transcode"} 1
+`,
+			wantCounters: map[string]float64{"ok": 12},
+			wantInFlight: flight{"plan": 0, "chunks": 1, "assemble": 1},
 		},
 		"nothing yet": {
 			text:         "# HELP go_goroutines x\ngo_goroutines 9\n",
 			wantCounters: map[string]float64{},
+			wantInFlight: flight{},
 		},
 		"exponent and label order": {
 			text:         `vidpipe_stage_messages_total{stage="indexer",outcome="ok"} 1.5e+01` + "\n",
 			wantCounters: map[string]float64{"ok": 15},
+			wantInFlight: flight{},
 		},
 	}
 	for name, tc := range tests {
@@ -461,8 +515,8 @@ vidpipe_stage_consumer_lag{group="transcode",partition="0",stage="transcode",top
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.wantCounters) || inFlight != tc.wantInFlight {
-				t.Errorf("got %v in flight %g, want %v in flight %g", got, inFlight, tc.wantCounters, tc.wantInFlight)
+			if fmt.Sprint(got) != fmt.Sprint(tc.wantCounters) || fmt.Sprint(inFlight) != fmt.Sprint(tc.wantInFlight) {
+				t.Errorf("got %v in flight %v, want %v in flight %v", got, inFlight, tc.wantCounters, tc.wantInFlight)
 			}
 		})
 	}

@@ -141,6 +141,7 @@ func TestChaos(t *testing.T) {
 
 	verifyStart := time.Now()
 	v := s.verify(t, accepted)
+	d.checkSegmentFaults(v.fanIn)
 	sum.verify = time.Since(verifyStart)
 	if len(pending) > 0 {
 		t.Errorf("the pipeline did not settle within its time budget (%v); still pending:\n  %s",
@@ -195,17 +196,29 @@ func (s *chaosStack) waitQuiet(t *testing.T, accepted []*chaosInput, timeout tim
 }
 
 // lags returns a line for every consumer group that has not committed
-// everything: the three stages on their input topics, and the status
-// projection (group upload-api) on every topic.
+// everything: the stages on their input topics, transcode's work groups on
+// its work topics, and the status projection (group upload-api) on every
+// topic it reads (all but the work items).
 func (s *chaosStack) lags(t *testing.T) []string {
 	t.Helper()
 	var out []string
+	groups := [][2]string{
+		{contract.GroupTranscodeChunks, contract.TopicTranscodeChunks},
+		{contract.GroupTranscodeAudio, contract.TopicTranscodeChunks},
+		{contract.GroupTranscodeAssemble, contract.TopicTranscodeChunksDone},
+	}
 	for _, st := range contract.Stages {
-		if lag := s.k.Lag(t, st.Group(), st.InputTopic()); lag != 0 {
-			out = append(out, fmt.Sprintf("group %s on %s: lag %d", st.Group(), st.InputTopic(), lag))
+		groups = append(groups, [2]string{st.Group(), st.InputTopic()})
+	}
+	for _, g := range groups {
+		if lag := s.k.Lag(t, g[0], g[1]); lag != 0 {
+			out = append(out, fmt.Sprintf("group %s on %s: lag %d", g[0], g[1], lag))
 		}
 	}
 	for _, topic := range contract.AllTopics() {
+		if topic == contract.TopicTranscodeChunks {
+			continue // the projection counts completions, not work items
+		}
 		if lag := s.k.Lag(t, "upload-api", topic); lag != 0 {
 			out = append(out, fmt.Sprintf("group upload-api on %s: lag %d", topic, lag))
 		}

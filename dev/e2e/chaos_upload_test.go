@@ -29,7 +29,7 @@ import (
 // Kinds of chaos-test inputs. Good inputs must end ready; every other kind
 // must end failed, dead-lettered by the stage in chaosInput.wantStage.
 const (
-	kindGood        = "good"         // a 320x240 2 s H.264/AAC MP4
+	kindGood        = "good"         // a 320x240 H.264/AAC MP4 of chaosClipSeconds, several chunks long
 	kindTruncated   = "truncated"    // the good clip cut in half: its moov atom (at the end) is gone
 	kindFtypGarbage = "ftyp-garbage" // a valid ftyp box, then random bytes: passes the API sniff, not ffprobe
 	kindAudioOnly   = "audio-only"   // an MP4 (brand isom) with only an AAC stream
@@ -95,7 +95,7 @@ type chaosMedia struct {
 // makeChaosMedia generates the clips with ffmpeg into dir.
 func makeChaosMedia(t *testing.T, dir string) chaosMedia {
 	t.Helper()
-	m := chaosMedia{good: clip(t, dir, "good.mp4", 320, 240, 2, true)}
+	m := chaosMedia{good: clip(t, dir, "good.mp4", 320, 240, chaosClipSeconds, true)}
 	whole, err := os.ReadFile(m.good)
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,14 @@ import (
 	"image"
 	_ "image/jpeg" // posters and thumbnails are JPEG
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -63,6 +65,13 @@ type chaosVerdict struct {
 	sameIDDiffers map[string]int
 	// leftoverDirs counts entries left in the workers' temp directories.
 	leftoverDirs map[string]int
+	// fanIn is, per video, when its fan-in was under way (for the segment
+	// faults' report).
+	fanIn map[string]fanInSpan
+	// chunksMin and chunksMax bound the video chunks of the good videos;
+	// items their work items (video chunks and audio) completed, redone
+	// the completions announced again (a redelivered or redone item).
+	chunksMin, chunksMax, items, redone int
 }
 
 // verify checks the final state of every accepted input; each violation
@@ -71,7 +80,8 @@ func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 	t.Helper()
 	ctx := context.Background()
 	v := chaosVerdict{dlqRecords: map[string]int{}, leftoverDirs: map[string]int{},
-		records: map[string]int{}, rawDuplicates: map[string]int{}, logicalByTopic: map[string]int{}, sameIDDiffers: map[string]int{}}
+		records: map[string]int{}, rawDuplicates: map[string]int{}, logicalByTopic: map[string]int{}, sameIDDiffers: map[string]int{},
+		fanIn: map[string]fanInSpan{}}
 
 	topics := map[string]map[string][]kafka.Message{}
 	for _, topic := range contract.AllTopics() {
@@ -82,8 +92,23 @@ func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 	v.readyRecords = countRecords(ready)
 	dlq := map[string]map[string][]kafka.Message{}
 	for _, topic := range contract.DLQTopics() {
-		dlq[topic] = topics[topic]
+		// A work item's dead letter keeps its key "<video id>/<item>".
+		dlq[topic] = byVideo(topics[topic])
 		v.dlqRecords[topic] = countRecords(dlq[topic])
+	}
+	for id, msgs := range topics[contract.TopicTranscodeChunksDone] {
+		span := v.fanIn[id]
+		for _, m := range msgs {
+			if span.first.IsZero() || m.Time.Before(span.first) {
+				span.first = m.Time
+			}
+		}
+		for _, m := range topics[contract.TopicTranscoded][id] {
+			if span.transcoded.IsZero() || m.Time.Before(span.transcoded) {
+				span.transcoded = m.Time
+			}
+		}
+		v.fanIn[id] = span
 	}
 	catalog := s.catalogDocuments(t)
 	known := map[string]bool{}
@@ -122,6 +147,7 @@ func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 		if in.good() {
 			good++
 			s.verifyGood(t, in, st, ready[in.id], dlq, catalog, &v)
+			s.verifyChunks(t, in, topics, &v)
 		} else {
 			s.verifyBad(t, in, st, ready[in.id], dlq, catalog)
 		}
@@ -168,6 +194,12 @@ func (s *chaosStack) verifyEventIDs(t *testing.T, topics map[string]map[string][
 		for _, key := range sortedKeys(topics[topic]) {
 			msgs := topics[topic][key]
 			v.records[topic] += len(msgs)
+			if topic == contract.TopicTranscodeChunksDone {
+				// Many logical events per video: one per work item
+				// completed, and the audio's progress.
+				s.verifyDoneIDs(t, key, msgs, v)
+				continue
+			}
 			v.rawDuplicates[topic] += len(msgs) - 1
 			if ids := idsOf(msgs); len(ids) != 1 {
 				v.logicalDuplicates++
@@ -213,6 +245,16 @@ func (s *chaosStack) verifyEventIDs(t *testing.T, topics map[string]map[string][
 			ok[contract.UploadedEventID(key)] = true
 			return ok
 		}
+		// Transcode's milestone and output are named after the run (the
+		// video.uploaded's ce_id), not after the planner's input.
+		for _, m := range []struct{ topic, name string }{{contract.TopicPlayable, "playable"}, {contract.TopicTranscoded, "transcoded"}} {
+			if topic == m.topic {
+				for _, run := range idsOf(topics[contract.TopicUploaded][key]) {
+					ok[contract.DeriveID(run, m.name)] = true
+				}
+				return ok
+			}
+		}
 		for _, st := range contract.Stages {
 			if topic == st.OutputTopic() {
 				for _, in := range idsOf(topics[st.InputTopic()][key]) {
@@ -247,6 +289,93 @@ func (s *chaosStack) verifyEventIDs(t *testing.T, topics map[string]map[string][
 			}
 		}
 	}
+}
+
+// verifyDoneIDs checks one video's video.transcode.chunks-done records:
+// the same completion (a work item done, or the audio's progress at n
+// segments) delivered again carries the same ce_id; a second id is a
+// logical duplicate. Redeliveries are counted as raw duplicates.
+func (s *chaosStack) verifyDoneIDs(t *testing.T, video string, msgs []kafka.Message, v *chaosVerdict) {
+	t.Helper()
+	topic := contract.TopicTranscodeChunksDone
+	ids := map[string]map[string]bool{}
+	var order []string
+	for _, m := range msgs {
+		d, err := contract.Decode[contract.TranscodeChunkDone](m.Value)
+		if err != nil {
+			t.Errorf("video %s: %s record at offset %d does not decode: %v", video, topic, m.Offset, err)
+			continue
+		}
+		what := fmt.Sprintf("%s segments=%d complete=%v", contract.ChunkKey(d.VideoID, d.Kind, d.Index), d.Segments, d.Complete)
+		if ids[what] == nil {
+			ids[what] = map[string]bool{}
+			order = append(order, what)
+		} else {
+			v.rawDuplicates[topic]++
+		}
+		ids[what][contract.HeaderValue(stage.FromKafkaHeaders(m.Headers), contract.HeaderID)] = true
+	}
+	for _, what := range order {
+		if n := len(ids[what]); n != 1 {
+			v.logicalDuplicates++
+			v.logicalByTopic[topic]++
+			t.Errorf("LOGICAL DUPLICATE: video %s on %s: %s announced under %d distinct ce_ids, want 1", video, topic, what, n)
+		}
+	}
+}
+
+// verifyChunks checks that a good video went through the segment
+// pipeline: cut into several chunks (chaosMinChunks), every video chunk
+// and the audio completed, video.playable published.
+func (s *chaosStack) verifyChunks(t *testing.T, in *chaosInput, topics map[string]map[string][]kafka.Message, v *chaosVerdict) {
+	t.Helper()
+	name := fmt.Sprintf("%s (%s)", in.title, in.id)
+	if len(topics[contract.TopicPlayable][in.id]) == 0 {
+		t.Errorf("%s: no video.playable record", name)
+	}
+	chunks := 0
+	complete := map[string]int{}
+	for _, m := range topics[contract.TopicTranscodeChunksDone][in.id] {
+		d, err := contract.Decode[contract.TranscodeChunkDone](m.Value)
+		if err != nil {
+			continue // reported by verifyDoneIDs
+		}
+		chunks = max(chunks, d.Chunks)
+		if d.Complete {
+			complete[contract.ChunkKey(d.VideoID, d.Kind, d.Index)]++
+		}
+	}
+	if chunks < chaosMinChunks {
+		t.Errorf("%s: cut into %d video chunks, want at least %d (a %d s clip, chunk_seconds %d)", name, chunks, chaosMinChunks, chaosClipSeconds, chaosChunkSeconds)
+	}
+	if v.chunksMin == 0 || chunks < v.chunksMin {
+		v.chunksMin = chunks
+	}
+	v.chunksMax = max(v.chunksMax, chunks)
+	want := []string{contract.ChunkKey(in.id, contract.ChunkAudio, 0)}
+	for i := range chunks {
+		want = append(want, contract.ChunkKey(in.id, contract.ChunkVideo, i))
+	}
+	for _, item := range want {
+		switch n := complete[item]; {
+		case n == 0:
+			t.Errorf("%s: work item %s never completed (no chunks-done record with complete=true)", name, item)
+		default:
+			v.items++
+			v.redone += n - 1
+		}
+	}
+}
+
+// byVideo groups records by video id: the key up to its first "/" (work
+// items are keyed "<video id>/<item>").
+func byVideo(m map[string][]kafka.Message) map[string][]kafka.Message {
+	out := map[string][]kafka.Message{}
+	for key, msgs := range m {
+		id, _, _ := strings.Cut(key, "/")
+		out[id] = append(out[id], msgs...)
+	}
+	return out
 }
 
 // verifyGood checks a good video: ready, once in the catalog with the
@@ -395,22 +524,29 @@ func (s *chaosStack) verifyObjects(t *testing.T, name string, doc contract.Video
 			t.Errorf("%s: object %s has %d bytes, the document says %d", name, key, got, size)
 		}
 	}
-	// Every playlist the master names, and every segment those name.
+	// Every playlist the master names (video variants, and the audio
+	// renditions: the good clip has sound), each complete.
 	master := s.getObject(t, name, doc.HLS.MasterKey)
-	for _, variant := range playlistURIs(master) {
-		key := path.Join(path.Dir(doc.HLS.MasterKey), variant)
+	audio := mediaURIs(master)
+	if len(audio) == 0 {
+		t.Errorf("%s: the master playlist names no audio rendition:\n%s", name, master)
+	}
+	for _, ref := range append(playlistURIs(master), audio...) {
+		key := path.Join(path.Dir(doc.HLS.MasterKey), ref)
 		if _, ok := objs[key]; !ok {
 			t.Errorf("%s: master playlist names %s, which is missing", name, key)
 			continue
 		}
-		for _, seg := range playlistURIs(s.getObject(t, name, key)) {
-			if _, ok := objs[path.Join(path.Dir(key), seg)]; !ok {
-				t.Errorf("%s: playlist %s names segment %s, which is missing", name, key, seg)
-			}
+		s.verifyMediaPlaylist(t, name, key, objs, doc.Media.DurationSeconds)
+	}
+	// A transcoded run leaves no work state (plan, markers) behind.
+	for key := range objs {
+		if strings.HasPrefix(key, contract.OutputPrefix(doc.VideoID)+"work/") {
+			t.Errorf("%s: work state left after the transcode: %s", name, key)
 		}
 	}
 	if len(doc.Renditions) > 0 {
-		s.verifyRendition(t, name, doc.Renditions[len(doc.Renditions)-1])
+		s.verifyRendition(t, name, doc.Renditions[len(doc.Renditions)-1], doc.Media.DurationSeconds)
 	}
 	for _, im := range []contract.Image{th.Poster, th.Small} {
 		b := s.getObject(t, name, im.Key)
@@ -425,9 +561,76 @@ func (s *chaosStack) verifyObjects(t *testing.T, name string, doc contract.Video
 	}
 }
 
-// verifyRendition downloads r, checks its video size with ffprobe and
-// decodes every frame with ffmpeg (-xerror: any decoding error fails).
-func (s *chaosStack) verifyRendition(t *testing.T, name string, r contract.Rendition) {
+// chaosDurationSlack is how far a finished playlist's or MP4's duration
+// may be from the source's.
+const chaosDurationSlack = 0.5
+
+// verifyMediaPlaylist checks a finished media playlist assembled from
+// chunks: it ends with #EXT-X-ENDLIST, names seg_00000.ts, seg_00001.ts, …
+// without a gap, each present, and every segment object of its directory
+// (none left out); its EXTINF durations add up to the source's duration.
+func (s *chaosStack) verifyMediaPlaylist(t *testing.T, name, key string, objs map[string]int64, duration float64) {
+	t.Helper()
+	pl := string(s.getObject(t, name, key))
+	lines := strings.Fields(strings.ReplaceAll(pl, "\r", ""))
+	if len(lines) == 0 || lines[len(lines)-1] != "#EXT-X-ENDLIST" {
+		t.Errorf("%s: playlist %s does not end with #EXT-X-ENDLIST:\n%s", name, key, pl)
+	}
+	dir := path.Dir(key)
+	listed := map[string]bool{}
+	for i, seg := range playlistURIs([]byte(pl)) {
+		if want := fmt.Sprintf("seg_%05d.ts", i); path.Base(seg) != want {
+			t.Errorf("%s: playlist %s: segment %d is %s, want %s (a gap or a reordering)", name, key, i, seg, want)
+		}
+		k := path.Join(dir, seg)
+		listed[k] = true
+		if _, ok := objs[k]; !ok {
+			t.Errorf("%s: playlist %s names segment %s, which is missing", name, key, seg)
+		}
+	}
+	for k := range objs {
+		if path.Dir(k) == dir && strings.HasSuffix(k, ".ts") && !listed[k] {
+			t.Errorf("%s: segment %s is stored but playlist %s does not list it", name, k, key)
+		}
+	}
+	total := 0.0
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l, "#EXTINF:"); ok {
+			v, _, _ = strings.Cut(v, ",")
+			d, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Errorf("%s: playlist %s: %q", name, key, l)
+			}
+			total += d
+		}
+	}
+	if math.Abs(total-duration) > chaosDurationSlack {
+		t.Errorf("%s: playlist %s lasts %.3f s (EXTINF sum), the source %.3f s", name, key, total, duration)
+	}
+}
+
+// mediaURIs returns the URI attributes of a master playlist's EXT-X-MEDIA
+// lines (the audio renditions).
+func mediaURIs(b []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "#EXT-X-MEDIA:") {
+			continue
+		}
+		if _, rest, ok := strings.Cut(line, `URI="`); ok {
+			if uri, _, ok := strings.Cut(rest, `"`); ok {
+				out = append(out, uri)
+			}
+		}
+	}
+	return out
+}
+
+// verifyRendition downloads r, checks its video size, its audio stream,
+// its start and its duration with ffprobe, and decodes every frame with
+// ffmpeg (-xerror: any decoding error fails).
+func (s *chaosStack) verifyRendition(t *testing.T, name string, r contract.Rendition, duration float64) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "rendition.mp4")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -440,6 +643,28 @@ func (s *chaosStack) verifyRendition(t *testing.T, name string, r contract.Rendi
 		"-show_entries", "stream=width,height", "-of", "csv=p=0", file).CombinedOutput()
 	if got, want := strings.TrimSpace(string(out)), fmt.Sprintf("%d,%d", r.Width, r.Height); err != nil || got != want {
 		t.Errorf("%s: ffprobe %s: %q (%v), want %s", name, r.Key, got, err, want)
+	}
+	// Assembled from video-only and audio-only segments: both streams,
+	// the timeline from 0 (the segments' timestamp offset removed), the
+	// source's duration.
+	out, err = exec.CommandContext(ctx, harness.MustTool(t, "ffprobe"), "-v", "error",
+		"-show_entries", "stream=codec_type:format=start_time,duration", "-of", "default=nw=1", file).CombinedOutput()
+	probe := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, val, _ := strings.Cut(l, "=")
+		probe[k+"="+val], probe[k] = "", val
+	}
+	start, _ := strconv.ParseFloat(probe["start_time"], 64)
+	dur, _ := strconv.ParseFloat(probe["duration"], 64)
+	switch _, hasAudio := probe["codec_type=audio"]; {
+	case err != nil:
+		t.Errorf("%s: ffprobe %s: %v\n%s", name, r.Key, err, out)
+	case !hasAudio:
+		t.Errorf("%s: %s has no audio stream:\n%s", name, r.Key, out)
+	case math.Abs(start) > chaosDurationSlack:
+		t.Errorf("%s: %s starts at %.3f s, want 0", name, r.Key, start)
+	case math.Abs(dur-duration) > chaosDurationSlack:
+		t.Errorf("%s: %s lasts %.3f s, the source %.3f s", name, r.Key, dur, duration)
 	}
 	out, err = exec.CommandContext(ctx, harness.MustTool(t, "ffmpeg"), "-hide_banner", "-nostdin", "-v", "error", "-xerror",
 		"-i", file, "-f", "null", "-").CombinedOutput()
@@ -669,6 +894,15 @@ func (sum *chaosSummary) fill(s *chaosStack, d *chaosDriver, up *uploadResult, u
 		}
 		sum.add(label, "%s", line)
 	}
+	for i, line := range d.segmentSummary(v.fanIn) {
+		label := ""
+		if i == 0 {
+			label = "segment faults"
+		}
+		sum.add(label, "%s", line)
+	}
+	sum.add("chunks (good videos)", "%d to %d video chunks per video; %d work items completed, %d completions announced again (redone or redelivered)",
+		v.chunksMin, v.chunksMax, v.items, v.redone)
 	ak := &d.apiKill
 	ak.mu.Lock()
 	sum.add("API kills", "%d with an upload between storing and announcing (of %d)", ak.hits, ak.kills)
@@ -840,5 +1074,33 @@ func TestChaosPlaylistURIs(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestChaosMediaURIs(t *testing.T) {
+	master := []byte(`#EXTM3U
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud-64k",NAME="audio",DEFAULT=YES,URI="audio/64k/index.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud-48k",NAME="audio",URI="audio/48k/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO="aud-48k"
+144p/index.m3u8
+`)
+	if got := strings.Join(mediaURIs(master), ","); got != "audio/64k/index.m3u8,audio/48k/index.m3u8" {
+		t.Errorf("mediaURIs = %q", got)
+	}
+	if got := mediaURIs([]byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n144p/index.m3u8\n")); len(got) != 0 {
+		t.Errorf("mediaURIs without audio = %q", got)
+	}
+}
+
+func TestChaosFanInsDuring(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	spans := map[string]fanInSpan{
+		"done":    {first: t0, transcoded: t0.Add(10 * time.Second)},
+		"running": {first: t0.Add(5 * time.Second)},
+	}
+	for at, want := range map[time.Duration]int{-time.Second: 0, 2 * time.Second: 1, 6 * time.Second: 2, 11 * time.Second: 1} {
+		if got := fanInsDuring(spans, t0.Add(at)); got != want {
+			t.Errorf("at %v: %d fan-ins, want %d", at, got, want)
+		}
 	}
 }
