@@ -93,6 +93,23 @@ func UploadedEventID(videoID string) string { return DeriveID(TopicUploaded, vid
 // [RedriveEventID]) and therefore new output ids.
 func OutputEventID(stage Stage, inputID string) string { return DeriveID(string(stage), inputID) }
 
+// MilestoneEventID is the ce_id of a milestone (a step a stage publishes
+// on its way to its output, e.g. transcode's video.playable, see
+// StageSpec.Milestones) for the input event whose ce_id is inputID: like
+// [OutputEventID], the same for every attempt and redelivery.
+func MilestoneEventID(stage Stage, topic, inputID string) string {
+	return DeriveID(string(stage), topic, inputID)
+}
+
+// WorkEventID is the ce_id of a record a stage publishes on one of its
+// work topics (StageSpec.Work) for the input event whose ce_id is inputID:
+// item names the record within that input, e.g. a work item's key, or
+// its key and "done" for the item's completion. The same item of the same
+// input always gets the same id.
+func WorkEventID(stage Stage, inputID string, item ...string) string {
+	return DeriveID(append([]string{string(stage), "work", inputID}, item...)...)
+}
+
 // RedriveEventID is the ce_id given to a record redriven from a dead-letter
 // topic for the count-th time (count ≥ 1): a redrive is a new logical event,
 // and the same redrive retried keeps the same id.

@@ -322,7 +322,7 @@ func (w *Worker) publishPlayable(ctx context.Context, plan *Plan, st *runState) 
 		return fmt.Errorf("write master playlist: %w", err)
 	}
 	ev := plan.Upload.Playable(plan.Media, contract.HLS{MasterKey: contract.HLSMasterKey(id)}, len(plan.Spans), plan.Segments, w.now())
-	if err := stage.Publish(ctx, ev, contract.DeriveID(plan.Run, "playable")); err != nil {
+	if err := stage.Publish(ctx, ev, contract.MilestoneEventID(contract.StageTranscode, contract.TopicPlayable, plan.Run)); err != nil {
 		return err
 	}
 	if err := w.putJSON(ctx, markerKey(id, plan.Run, playableMarker), map[string]any{"at": ev.PlayableAt}); err != nil {
@@ -440,7 +440,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 	if err := out.Validate(); err != nil {
 		return contract.VideoTranscoded{}, fmt.Errorf("transcode result: %w", err)
 	}
-	if err := stage.Publish(ctx, out, contract.DeriveID(plan.Run, "transcoded")); err != nil {
+	if err := stage.Publish(ctx, out, contract.OutputEventID(contract.StageTranscode, plan.Run)); err != nil {
 		return contract.VideoTranscoded{}, err
 	}
 	// The run is complete: its work state goes (a late duplicate of one of

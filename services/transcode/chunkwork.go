@@ -185,7 +185,7 @@ func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, 
 		return err
 	}
 	done := w.doneEvent(item, plan, len(marker.Rungs[plan.Renditions[0].Name]), true)
-	if err := stage.Publish(ctx, done, contract.DeriveID(item.Run, item.Key(), "done")); err != nil {
+	if err := stage.Publish(ctx, done, contract.WorkEventID(contract.StageTranscode, item.Run, item.Key(), "done")); err != nil {
 		return err
 	}
 	log.Info("chunk done", "start_s", span.Start, "duration_s", span.Duration, "segments", span.Segments,
@@ -311,9 +311,9 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 		if err := w.putJSON(ctx, markerKey(item.VideoID, item.Run, audioMarkerName), marker); err != nil {
 			return err
 		}
-		id := contract.DeriveID(item.Run, item.Key(), "progress", strconv.Itoa(n))
+		id := contract.WorkEventID(contract.StageTranscode, item.Run, item.Key(), "progress", strconv.Itoa(n))
 		if final {
-			id = contract.DeriveID(item.Run, item.Key(), "done")
+			id = contract.WorkEventID(contract.StageTranscode, item.Run, item.Key(), "done")
 		}
 		if err := stage.Publish(ctx, w.doneEvent(item, plan, n, final), id); err != nil {
 			return err

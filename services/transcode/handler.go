@@ -100,11 +100,12 @@ type Worker struct {
 
 	// The segment pipeline's state (see Plan, Chunk, Assemble): the
 	// source cache, plans read, and the fan-in's per-run cache.
-	cache   *sourceCache
-	plansMu sync.Mutex
-	plans   map[string]*Plan
-	runsMu  sync.Mutex
-	runs    map[string]*runState
+	cache       *sourceCache
+	stopJanitor chan struct{}
+	plansMu     sync.Mutex
+	plans       map[string]*Plan
+	runsMu      sync.Mutex
+	runs        map[string]*runState
 }
 
 // NewWorker returns a Worker with settings s (validated here), reading and
@@ -144,6 +145,19 @@ func (w *Worker) StartChunks() error {
 		return err
 	}
 	w.cache = c
+	w.stopJanitor = make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				c.expire(sourceCacheIdle)
+			case <-w.stopJanitor:
+				return
+			}
+		}
+	}()
 	return nil
 }
 
@@ -152,6 +166,7 @@ func (w *Worker) Close() error {
 	if w.cache == nil {
 		return nil
 	}
+	close(w.stopJanitor)
 	return w.cache.close()
 }
 

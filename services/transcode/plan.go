@@ -114,7 +114,7 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 		items = append(items, item(contract.ChunkVideo, i))
 	}
 	for _, it := range items {
-		if err := stage.Publish(ctx, it, contract.DeriveID(run, it.Key())); err != nil {
+		if err := stage.Publish(ctx, it, contract.WorkEventID(contract.StageTranscode, run, it.Key())); err != nil {
 			return zero, err
 		}
 	}

@@ -15,11 +15,16 @@ import (
 // left by killed workers, like the work directories).
 const SourceCacheDirPrefix = WorkDirPrefix + "sources-"
 
+// sourceCacheIdle is how long a source nobody used stays in the cache: a
+// video's chunks are encoded within minutes of each other.
+const sourceCacheIdle = 10 * time.Minute
+
 // sourceCache keeps downloaded sources on local disk so that the chunks of
 // one video that land on this worker download it once (ffmpeg runs in a
 // sandbox without network and reads local files only). Entries are keyed
-// by video id and run; the least recently used entries that are not in use
-// are removed once the total passes max. It is safe for concurrent use; a
+// by video id; the least recently used entries that are not in use are
+// removed once the total passes max, and any left unused for
+// sourceCacheIdle (see expire). It is safe for concurrent use; a
 // source is downloaded once even when several chunks ask for it together.
 type sourceCache struct {
 	dir string
@@ -112,6 +117,18 @@ func (c *sourceCache) forget(key string) {
 	defer c.mu.Unlock()
 	if e, ok := c.entries[key]; ok && e.refs == 0 && isClosed(e.ready) {
 		c.removeLocked(key, e)
+	}
+}
+
+// expire removes the entries nobody has used for idle.
+func (c *sourceCache) expire(idle time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for k, e := range c.entries {
+		if e.refs == 0 && isClosed(e.ready) && now.Sub(e.used) > idle {
+			c.removeLocked(k, e)
+		}
 	}
 }
 
