@@ -349,7 +349,7 @@ func TestConsumerReplacesStalledReader(t *testing.T) {
 	})
 	ch := newChain(t, "alice")
 	produce(t, k, eventRecord(t, ch.up))
-	deadline := time.Now().Add(45 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := s.Get(context.Background(), "alice", ch.up.VideoID); err == nil {
 			break
