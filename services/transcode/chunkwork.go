@@ -136,6 +136,7 @@ func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, 
 	}
 	runner := w.runner
 	runner.Logger = log
+	runner.FrameRate = plan.FPS // progress by frames: the chunk keeps the source's timestamps
 	if err := runner.Run(ctx, dir, args, span.Duration); err != nil {
 		if ctx.Err() == nil && errors.Is(err, ffmpeg.ErrRejected) {
 			return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode chunk %d: %w", item.Index, err)))

@@ -2,10 +2,13 @@ package ffmpeg
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
@@ -260,5 +263,39 @@ func TestChunkSeek(t *testing.T) {
 		if got := after(args[:slices.Index(args, "-i")], "-ss"); got != tc.want {
 			t.Errorf("%s from %v s (keyframes %v): -ss %q, want %q", tc.format, tc.start, tc.keyframes, got, tc.want)
 		}
+	}
+}
+
+// A chunk's progress is measured in frames (ffmpeg reports out_time 0 for
+// its copied timestamps): the encoded-seconds metric grows by the chunk's
+// duration, not by nothing.
+func TestChunkProgressCountsFrames(t *testing.T) {
+	dir := t.TempDir()
+	MustFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=6", "-c:v", "libx264",
+		"-preset", "ultrafast", "-f", "mp4", filepath.Join(dir, "source"))
+	src, err := probe.Prober{Path: harness.MustTool(t, "ffprobe")}.Probe(context.Background(), filepath.Join(dir, "source"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rends := ladder.MustParse("64p:64:100k:64k").Select(64, 64)
+	mkdirs(t, filepath.Join(dir, RungDir("64p")))
+	spans, err := Spans("10", 6, 1, 1, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := ChunkJob{Input: "source", Source: src, Renditions: rends, Encoding: Encoding{Preset: "ultrafast", GOPSeconds: 1}, Span: spans[2]}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (Runner{Path: harness.MustTool(t, "ffmpeg"), Metrics: m, FrameRate: 10}).Run(context.Background(), dir, args, spans[2].Duration); err != nil {
+		t.Fatal(err)
+	}
+	if got := metricValue(t, reg, "vidpipe_transcode_ffmpeg_encoded_seconds_total"); math.Abs(got-spans[2].Duration) > 0.01 {
+		t.Errorf("encoded seconds = %v, want the chunk's %v", got, spans[2].Duration)
 	}
 }

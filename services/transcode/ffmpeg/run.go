@@ -36,6 +36,10 @@ type Runner struct {
 	// Sandbox runs ffmpeg: minimal environment, resource limits, its own
 	// network namespace when active. Default: procgroup.Default().
 	Sandbox *procgroup.Sandbox
+	// FrameRate, if > 0, measures progress by the frames written
+	// (frame=N / FrameRate) instead of out_time, which ffmpeg reports as 0
+	// for outputs with copied timestamps (-copyts: the chunks). Default: 0.
+	FrameRate float64
 	// Nice, if > 0, lowers ffmpeg's CPU priority (setpriority on its
 	// process group right after start; threads it creates inherit it), so
 	// that other encodes of this machine go first. Default: 0 (normal).
@@ -87,7 +91,7 @@ func (r Runner) Run(ctx context.Context, dir string, args []string, duration flo
 			log.Debug("ffmpeg: lower priority", "err", err)
 		}
 	}
-	p := progress{log: log, every: r.ProgressInterval, metrics: r.Metrics, total: duration, start: start}
+	p := progress{log: log, every: r.ProgressInterval, metrics: r.Metrics, total: duration, start: start, fps: r.FrameRate}
 	p.read(stdout)
 	err = cmd.Wait()
 	switch {
@@ -134,8 +138,17 @@ type progress struct {
 	start   time.Time
 
 	outTime float64 // seconds of output written so far
+	fps     float64 // if > 0, outTime comes from frame counts
 	speed   string
 	lastLog time.Time
+}
+
+// advance records that t seconds of output are written.
+func (p *progress) advance(t float64) {
+	if t > p.outTime {
+		p.metrics.addEncoded(t - p.outTime)
+		p.outTime = t
+	}
 }
 
 func (p *progress) read(rd io.Reader) {
@@ -151,12 +164,12 @@ func (p *progress) read(rd io.Reader) {
 		}
 		switch key {
 		case "out_time_us":
-			if us, err := strconv.ParseInt(val, 10, 64); err == nil && us >= 0 {
-				t := float64(us) / 1e6
-				if t > p.outTime {
-					p.metrics.addEncoded(t - p.outTime)
-					p.outTime = t
-				}
+			if us, err := strconv.ParseInt(val, 10, 64); err == nil && us >= 0 && p.fps == 0 {
+				p.advance(float64(us) / 1e6)
+			}
+		case "frame":
+			if n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64); err == nil && n >= 0 && p.fps > 0 {
+				p.advance(float64(n) / p.fps)
 			}
 		case "speed":
 			p.speed = strings.TrimSpace(val)
