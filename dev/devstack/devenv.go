@@ -81,6 +81,7 @@ func NextSteps(ep Endpoints, envPath string) string {
 	fmt.Fprintf(&b, "  watch:   kcat -b %s -C -t %s -f '%%t %%k %%h %%s\\n'   (every topic: go run ./platform/cmd/vidpipectl watch --brokers %s)\n",
 		ep.Brokers, contract.DefaultPipeline().Entry.Topic, ep.Brokers)
 	fmt.Fprintf(&b, "  status:  curl -H %s %s/v1/videos/VIDEO_ID   (VIDEO_ID: the \"id\" the upload answered)\n", auth, ep.APIURL)
+	fmt.Fprintf(&b, "  follow:  curl -N -H %s %s/v1/videos/VIDEO_ID/events   (live: chunk progress, playable with hls.master_url after a second or two, then ready)\n", auth, ep.APIURL)
 	if ep.APIOpsURL != "" {
 		fmt.Fprintf(&b, "  ops:     curl %s/readyz   (and %s/metrics; not on the API port)\n", ep.APIOpsURL, ep.APIOpsURL)
 	}

@@ -83,6 +83,7 @@ func TestNextSteps(t *testing.T) {
 		`kcat -b 127.0.0.1:9092 -C -t video.uploaded -f '%t %k %h %s\n'`,
 		"vidpipectl watch",
 		"curl -H 'Authorization: Bearer dev-alice' http://127.0.0.1:8080/v1/videos/VIDEO_ID",
+		"curl -N -H 'Authorization: Bearer dev-alice' http://127.0.0.1:8080/v1/videos/VIDEO_ID/events",
 		"curl http://127.0.0.1:8084/readyz",
 		".vidpipe/dev.env",
 	} {
