@@ -235,8 +235,10 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 			Detail: fmt.Sprintf("%.1f s vs %.1f s", got, base),
 			Target: stats.Target{Dir: stats.AtMost, Value: 1.25, Unit: "×"},
 		})
-		crash.Notes = append(crash.Notes, "More ffmpeg runs with the crash than without = work redone (the chunks the victim was encoding, "+
-			"and the audio item if it was the victim's: it restarts from the beginning of the timeline). Both runs use the same stack, the crash run last.")
+		crash.Notes = append(crash.Notes, "An ffmpeg killed with its worker leaves no line in the wrappers' log (the wrapper dies with it), so the "+
+			"ffmpeg count of the crash run counts the redone items once: the same count as without the fault means only what was in flight was redone; "+
+			"more means more was (an item finished but not yet committed, or the audio item, which restarts from the beginning of the timeline). "+
+			"Both runs use the same stack, the crash run last.")
 	}
 	return nil
 }
