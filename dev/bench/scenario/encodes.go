@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +72,9 @@ type encodesRun struct {
 	// everything else took (MinIO, the broker, the services, other
 	// processes on the machine).
 	ffmpegCPU, busy, capacity float64
+	// perProcess is each transcode process's time running ffmpeg
+	// ("41.2, 20.3 s"), the killed one and its replacement apart.
+	perProcess string
 	// killAt is when the crash landed (crash runs); inFlight the victim's
 	// work items in flight at that moment (its chunk consumer's
 	// vidpipe_stage_in_flight).
@@ -137,22 +142,14 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 	for _, n := range counts {
 		err := func() error {
 			name := fmt.Sprintf("encodes-%dproc", n)
-			toolDir := filepath.Join(env.Dir, name+"-tools")
-			wrappers, err := toolWrappers(toolDir, string(contract.StageTranscode))
-			if err != nil {
-				return err
-			}
-			w := wrappers[string(contract.StageTranscode)]
-			s, err := startSegStack(ctx, env, name, n, "VIDPIPE_TRANSCODE_THREADS="+encodesThreads,
-				"VIDPIPE_TRANSCODE_FFMPEG="+w["ffmpeg"], "VIDPIPE_TRANSCODE_FFPROBE="+w["ffprobe"])
+			s, err := startSegStack(ctx, env, name, n, filepath.Join(env.Dir, name+"-tools"), "VIDPIPE_TRANSCODE_THREADS="+encodesThreads)
 			if err != nil {
 				return err
 			}
 			defer s.stop(false)
-			toolLog := filepath.Join(toolDir, "tools.log")
 			for r := range o.Runs {
 				env.Log.Info("chunk scaling: long source", "processes", n, "run", r+1)
-				lr, err := encodeUploads(ctx, s, toolLog, []string{long}, 0)
+				lr, err := encodeUploads(ctx, s, []string{long}, 0)
 				if err != nil {
 					return fmt.Errorf("%d process(es), long source: %w", n, err)
 				}
@@ -161,7 +158,7 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 					continue
 				}
 				env.Log.Info("chunk scaling: backlog", "processes", n, "run", r+1)
-				br, err := encodeUploads(ctx, s, toolLog, repeat(short, encodesBacklog), 0)
+				br, err := encodeUploads(ctx, s, repeat(short, encodesBacklog), 0)
 				if err != nil {
 					return fmt.Errorf("%d process(es), backlog: %w", n, err)
 				}
@@ -173,7 +170,7 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 			base := stats.Median(totals(longRuns[2]))
 			for r := range o.Runs {
 				env.Log.Info("crash: kill -9 at", "seconds", o.KillAt*base, "run", r+1)
-				cr, err := encodeUploads(ctx, s, toolLog, []string{long}, time.Duration(o.KillAt*base*float64(time.Second)))
+				cr, err := encodeUploads(ctx, s, []string{long}, time.Duration(o.KillAt*base*float64(time.Second)))
 				if err != nil {
 					return fmt.Errorf("crash run: %w", err)
 				}
@@ -189,7 +186,7 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 	secs := func(x float64) string { return num(x, "%.1f s") }
 	if o.Scaling {
 		tbl := report.Table{Caption: "Transcode time by process count (threads 1); CPU figures of the first run", Header: []string{"load", "processes", "time (median)", "runs", "ffmpeg runs", "work items",
-			"ffmpeg CPU", "machine busy", "speed-up"}}
+			"ffmpeg CPU", "ffmpeg busy per process", "machine busy", "speed-up"}}
 		for _, load := range []struct {
 			name string
 			runs map[int][]encodesRun
@@ -204,7 +201,7 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 					speed = f2(stats.Ratio(one, two)) + "×"
 				}
 				tbl.AddRow(load.name, fmt.Sprint(n), secs(stats.Median(totals(rs))), list(totals(rs), secs), fmt.Sprint(rs[0].ffmpeg), fmt.Sprint(rs[0].items),
-					secs(rs[0].ffmpegCPU), machine(rs[0]), speed)
+					secs(rs[0].ffmpegCPU), rs[0].perProcess, machine(rs[0]), speed)
 			}
 			scaling.Checks = append(scaling.Checks, report.Check{
 				Name: "speed-up 1 → 2 transcode processes, " + load.what, Value: stats.Ratio(one, two), Format: "%.2f×",
@@ -217,18 +214,22 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 			"the fan-in's MP4 assembly and the last, shorter chunks are serial parts. **ffmpeg CPU** is the CPU time (user + system, GNU time) of the transcode "+
 			"processes' ffmpeg runs; **machine busy** is the whole machine's (/proc/stat) over the run, and *not this ffmpeg* what everything else used "+
 			"(MinIO, the broker, the services, and whatever else runs on the machine). Two processes can only be 2× faster if the second core is free: "+
-			"when the machine is near 100% busy and *not this ffmpeg* is large, other work took the core the second process needed.")
+			"when the machine is near 100% busy and *not this ffmpeg* is large, other work took the core the second process needed. "+
+			"**ffmpeg busy per process** is the time each transcode process had an ffmpeg running (wrappers named after the process): "+
+			"unequal shares mean the work items did not spread evenly. Items are spread round-robin over the work topic's partitions (6) and each of "+
+			"2 processes owns every other partition (round-robin assignment), so when every video has the same number of items the same item of "+
+			"every video can land on the same process: a 10 s clip is 4 items (audio, chunks of 1, 6 and 3 s), and its 6 s chunk is the bulk of the work.")
 	}
 	if o.Crash {
 		base := stats.Median(totals(longRuns[2]))
 		got := stats.Median(totals(crashRuns))
 		tbl := report.Table{Caption: "Without and with a crash (2 processes, threads 1); other figures of the first run", Header: []string{"run", "time (median)", "runs", "kill at", "victim's items in flight",
-			"ffmpeg runs", "chunks-done records", "work items", "ffmpeg CPU", "machine busy"}}
+			"ffmpeg runs", "chunks-done records", "work items", "ffmpeg CPU", "ffmpeg busy per process", "machine busy"}}
 		nf := longRuns[2][0]
-		tbl.AddRow("no fault", secs(base), list(totals(longRuns[2]), secs), "—", "—", fmt.Sprint(nf.ffmpeg), fmt.Sprint(nf.doneRecords), fmt.Sprint(nf.items), secs(nf.ffmpegCPU), machine(nf))
+		tbl.AddRow("no fault", secs(base), list(totals(longRuns[2]), secs), "—", "—", fmt.Sprint(nf.ffmpeg), fmt.Sprint(nf.doneRecords), fmt.Sprint(nf.items), secs(nf.ffmpegCPU), nf.perProcess, machine(nf))
 		c := crashRuns[0]
 		tbl.AddRow("kill -9 + restart", secs(got), list(totals(crashRuns), secs), secs(c.killAt), f0(c.inFlight), fmt.Sprint(c.ffmpeg), fmt.Sprint(c.doneRecords), fmt.Sprint(c.items),
-			secs(c.ffmpegCPU), machine(c))
+			secs(c.ffmpegCPU), c.perProcess, machine(c))
 		crash.Tables = append(crash.Tables, tbl)
 		crash.Checks = append(crash.Checks, report.Check{
 			Name: "time with a kill -9 ÷ without, 2 processes", Value: stats.Ratio(got, base), Format: "%.2f×",
@@ -269,7 +270,7 @@ func repeat(s string, n int) []string {
 // transcoded. With killAfter > 0 it kills the first transcode process
 // (SIGKILL to its group) that long after the (single) upload's 202 and
 // starts a new one at once.
-func encodeUploads(ctx context.Context, s *segStack, toolLog string, files []string, killAfter time.Duration) (encodesRun, error) {
+func encodeUploads(ctx context.Context, s *segStack, files []string, killAfter time.Duration) (encodesRun, error) {
 	var r encodesRun
 	ids := make([]string, len(files))
 	acks := make([]time.Time, len(files))
@@ -338,15 +339,26 @@ func encodeUploads(ctx context.Context, s *segStack, toolLog string, files []str
 		return r, err
 	}
 	r.busy, r.capacity = busy1-busy0, cap1-cap0
-	tools, err := readToolRuns(toolLog)
+	tools, err := readToolRuns(s.toolLog())
 	if err != nil {
 		return r, err
 	}
+	var names []string
 	for _, t := range tools {
 		if t.Tool == "ffmpeg" && !t.Start.Before(start) && !t.Start.After(end) {
 			r.ffmpeg++
 			r.ffmpegCPU += t.CPU
+			if !slices.Contains(names, t.Stage) {
+				names = append(names, t.Stage)
+			}
 		}
 	}
+	slices.Sort(names)
+	var per []string
+	for _, n := range names {
+		d := busy(tools, start, end, func(t toolRun) bool { return t.Tool == "ffmpeg" && t.Stage == n })
+		per = append(per, fmt.Sprintf("%.1f", d.Seconds()))
+	}
+	r.perProcess = strings.Join(per, ", ") + " s"
 	return r, nil
 }

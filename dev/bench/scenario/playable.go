@@ -146,7 +146,7 @@ func playableSource(ctx context.Context, env Env, o PlayableOptions, s *report.S
 // playableOnce measures one upload of clip on a fresh stack.
 func playableOnce(ctx context.Context, env Env, o PlayableOptions, clip, warm, name string) (playableRun, error) {
 	r := playableRun{}
-	s, err := startSegStack(ctx, env, name, 1)
+	s, err := startSegStack(ctx, env, name, 1, "")
 	if err != nil {
 		return r, err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,6 +37,10 @@ type segStack struct {
 	client *apiClient
 	// transcodeEnv is every transcode process's extra configuration.
 	transcodeEnv []string
+	// toolDir, when set, gets wrapper scripts around ffmpeg and ffprobe
+	// for each transcode process, named after it (see toolWrappers), and
+	// their log (toolLog).
+	toolDir string
 	// transcoders are the running transcode processes by slot.
 	transcoders []*Service
 	starts      int
@@ -43,14 +48,15 @@ type segStack struct {
 }
 
 // startSegStack starts the servers, upload-api and n transcode processes
-// with the extra VIDPIPE_* settings transcodeEnv, and waits until the
-// transcode groups are stable with n members each.
-func startSegStack(ctx context.Context, env Env, name string, n int, transcodeEnv ...string) (s *segStack, err error) {
+// with the extra VIDPIPE_* settings transcodeEnv (and ffmpeg wrappers in
+// toolDir unless it is ""), and waits until the transcode groups are
+// stable with n members each.
+func startSegStack(ctx context.Context, env Env, name string, n int, toolDir string, transcodeEnv ...string) (s *segStack, err error) {
 	st, err := StartStack(ctx, env, name)
 	if err != nil {
 		return nil, err
 	}
-	s = &segStack{env: env, name: name, st: st, transcodeEnv: transcodeEnv}
+	s = &segStack{env: env, name: name, st: st, transcodeEnv: transcodeEnv, toolDir: toolDir}
 	defer func() {
 		if err != nil {
 			s.stop(true)
@@ -78,8 +84,23 @@ func startSegStack(ctx context.Context, env Env, name string, n int, transcodeEn
 // s.transcoders) and waits for its /readyz.
 func (s *segStack) startTranscoder(ctx context.Context) (*Service, error) {
 	s.starts++
-	return s.st.StartService(ctx, s.env, string(contract.StageTranscode), fmt.Sprintf("%s-transcode-%d", s.name, s.starts), s.transcodeEnv...)
+	name := fmt.Sprintf("%s-transcode-%d", s.name, s.starts)
+	env := slices.Clone(s.transcodeEnv)
+	if s.toolDir != "" {
+		w, err := toolWrappers(s.toolDir, name)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, "VIDPIPE_TRANSCODE_FFMPEG="+w[name]["ffmpeg"], "VIDPIPE_TRANSCODE_FFPROBE="+w[name]["ffprobe"])
+	}
+	return s.st.StartService(ctx, s.env, string(contract.StageTranscode), name, env...)
 }
+
+// toolLog is the log of the wrappers in toolDir.
+func (s *segStack) toolLog() string { return filepath.Join(s.toolDir, "tools.log") }
+
+// procName is the name of a transcode process (its wrappers' stage label).
+func procName(sv *Service) string { return strings.TrimSuffix(filepath.Base(sv.LogPath()), ".log") }
 
 // transcodeGroups are the consumer groups of a transcode process: the
 // planner (the stage's own group), the video chunk encoders, the audio
