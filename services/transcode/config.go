@@ -88,8 +88,10 @@ type Settings struct {
 	// multiple of GOPSeconds), each encoded into every rung by whichever member of the
 	// transcode group takes it; 0 switches the segment pipeline off (one
 	// worker encodes the whole video in one pass, and video.playable is not
-	// published). Default: 6.
-	ChunkSeconds int `mapstructure:"chunk_seconds" default:"6" desc:"seconds of video per work item (rounded up to a multiple of gop_seconds); 0: whole video in one pass on one worker"`
+	// published). Small chunks spread a few short videos evenly over the
+	// group (a 10 s video is 1+4+4+1 s); each costs one ffmpeg start and a
+	// decode from the source keyframe before it. Default: 4.
+	ChunkSeconds int `mapstructure:"chunk_seconds" default:"4" desc:"seconds of video per work item (rounded up to a multiple of gop_seconds); 0: whole video in one pass on one worker"`
 	// FirstChunkSeconds is the length of the first chunk (and first HLS
 	// segment): short, so that the video is playable early. 0: the same as
 	// ChunkSeconds. Default: 1.
@@ -130,7 +132,7 @@ func DefaultSettings() Settings {
 		ScanTimeout:       10 * time.Minute,
 		MaxSourceFPS:      300,
 		MaxWorkDirSize:    40 << 30,
-		ChunkSeconds:      6,
+		ChunkSeconds:      4,
 		FirstChunkSeconds: 1,
 		SourceCacheSize:   20 << 30,
 		Sandbox:           "auto",

@@ -105,13 +105,14 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 		return contract.TranscodeChunk{SchemaVersion: contract.SchemaVersion, Video: in.Video, Run: run, Kind: kind,
 			Index: i, Chunks: len(plan.Spans), PlanKey: planKey(in.VideoID, run)}
 	}
-	// Audio first: its own group encodes the whole timeline while the
-	// video chunks spread over the chunk group.
-	if len(plan.AudioBitrates) > 0 {
-		items = append(items, item(contract.ChunkAudio, 0))
-	}
+	// The video chunks in order, each to the next partition, so
+	// consecutive chunks go to different members; the audio (its own
+	// group) last, so it does not shift that alternation.
 	for i := range plan.Spans {
 		items = append(items, item(contract.ChunkVideo, i))
+	}
+	if len(plan.AudioBitrates) > 0 {
+		items = append(items, item(contract.ChunkAudio, 0))
 	}
 	for _, it := range items {
 		if err := stage.Publish(ctx, it, contract.WorkEventID(contract.StageTranscode, run, it.Key())); err != nil {
