@@ -27,12 +27,12 @@ type PipelineOptions struct {
 
 // pipelineRun is what one video's trip measured, in seconds.
 type pipelineRun struct {
-	total, upload                 float64
-	handler                       map[string]float64 // stage → handler duration (metrics), every consumer of the process
+	total, upload float64
+	handler       map[string]float64 // stage → handler duration (metrics), every consumer of the process
 	// consumer is stage → consumer → handler duration, for a process that
 	// runs several consumers (transcode: plan, chunks, audio, assemble),
 	// whose handlers overlap in time.
-	consumer map[string]map[string]float64
+	consumer                      map[string]map[string]float64
 	ffmpeg, ffprobe               map[string]float64 // stage → tool busy time (wrappers)
 	ffmpegAll, ffprobeAll, metric float64            // all stages; metric = vidpipe_transcode_ffmpeg_run_seconds
 }
