@@ -245,15 +245,19 @@ func (s *chaosStack) verifyEventIDs(t *testing.T, topics map[string]map[string][
 			ok[contract.UploadedEventID(key)] = true
 			return ok
 		}
-		// Transcode's milestone and output are named after the run (the
-		// video.uploaded's ce_id), not after the planner's input.
-		for _, m := range []struct{ topic, name string }{{contract.TopicPlayable, "playable"}, {contract.TopicTranscoded, "transcoded"}} {
-			if topic == m.topic {
-				for _, run := range idsOf(topics[contract.TopicUploaded][key]) {
-					ok[contract.DeriveID(run, m.name)] = true
+		// A milestone (transcode's video.playable) is named after its
+		// stage's input like the output.
+		for _, st := range contract.DefaultPipeline().Stages {
+			for _, m := range st.Milestones {
+				if topic == m.Topic {
+					for _, in := range idsOf(topics[st.Input][key]) {
+						ok[contract.MilestoneEventID(st.Name, m.Topic, in)] = true
+					}
 				}
-				return ok
 			}
+		}
+		if len(ok) > 0 {
+			return ok
 		}
 		for _, st := range contract.Stages {
 			if topic == st.OutputTopic() {
