@@ -90,7 +90,7 @@ func Encodes(ctx context.Context, env Env, o EncodesOptions) []*report.Section {
 	scaling := &report.Section{
 		Title: "9. Chunk scaling on real encodes",
 		Intro: fmt.Sprintf("The segment pipeline on real encodes: upload-api and 1 or 2 transcode processes (each running the planner, the video chunk and audio encoders and the fan-in), "+
-			"default settings (chunk_seconds 6, first_chunk_seconds 1, preset veryfast, default ladder) but **transcode.threads 1**, so that one process is one core's worth "+
+			"the default settings (transcode.chunk_seconds, first_chunk_seconds, preset, ladder: see docs/configuration.md) but **transcode.threads 1**, so that one process is one core's worth "+
 			"of encoding and the second process can use the second core. **Long source**: one upload of %s; time = 202 → video.transcoded record (observer). "+
 			"**Backlog**: %d uploads of %s posted at once; time = start of the uploads → the last video.transcoded. The same stack serves every measurement "+
 			"of a process count, one after the other, each starting on an idle pipeline. %d run(s) per figure (medians). "+
@@ -218,7 +218,7 @@ func encodes(ctx context.Context, env Env, o EncodesOptions, scaling, crash *rep
 			"**ffmpeg busy per process** is the time each transcode process had an ffmpeg running (wrappers named after the process): "+
 			"unequal shares mean the work items did not spread evenly. Items are spread round-robin over the work topic's partitions (6) and each of "+
 			"2 processes owns every other partition (round-robin assignment), so when every video has the same number of items the same item of "+
-			"every video can land on the same process: a 10 s clip is 4 items (audio, chunks of 1, 6 and 3 s), and its 6 s chunk is the bulk of the work.")
+			"every video can land on the same process when the items differ in size (chunks of unequal length, the audio).")
 	}
 	if o.Crash {
 		base := stats.Median(totals(longRuns[2]))

@@ -63,8 +63,8 @@ func Playable(ctx context.Context, env Env, o PlayableOptions) *report.Section {
 	o.defaults()
 	s := &report.Section{
 		Title: "8. Time to playable",
-		Intro: fmt.Sprintf("Segment pipeline (issue 13) with the default transcode settings (chunk_seconds 6, first_chunk_seconds 1, preset veryfast, the default ladder, "+
-			"threads 0 = ffmpeg's choice) and **one transcode process**, the `make run` configuration, with the real upload-api binary on kfake + MinIO + PostgreSQL. "+
+		Intro: fmt.Sprintf("Segment pipeline (issue 13) with the default transcode settings (transcode.chunk_seconds, first_chunk_seconds, preset, ladder, "+
+			"threads: see docs/configuration.md; the *chunks* column says how each source was cut) and **one transcode process**, the `make run` configuration, with the real upload-api binary on kfake + MinIO + PostgreSQL. "+
 			"Thumbnail and indexer are not started (nothing before video.transcoded depends on them). Every upload gets a **fresh stack**, so it meets an idle pipeline "+
 			"(one upload at a time), and a 2 s 320×240 warm-up clip goes through to video.transcoded first (the worker's first ffmpeg, the first objects and records). "+
 			"Time to playable = from the upload's **202** to the moment a player has what it needs to start: the driver polls `GET /v1/videos/{id}` every %s until the status is "+
