@@ -41,7 +41,7 @@ type InfraOptions struct {
 	Dir string
 	// Ports on 127.0.0.1; 0 picks a free port.
 	KafkaPort, S3Port, PGPort int
-	// Partitions of each topic created. Default: 6.
+	// Partitions of each topic created. Default: 12.
 	Partitions int
 	// Pipeline names the topics to create (its AllTopics). Default:
 	// contract.DefaultPipeline().
@@ -74,7 +74,7 @@ func LogPath(dir, server string) string { return filepath.Join(dir, "logs", serv
 // reported as a *servers.StartError, which carries the end of its log.
 func StartInfra(ctx context.Context, o InfraOptions) (*Infra, error) {
 	if o.Partitions <= 0 {
-		o.Partitions = 6
+		o.Partitions = 12
 	}
 	o.Pipeline = pipelineOrDefault(o.Pipeline)
 	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {

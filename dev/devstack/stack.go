@@ -47,7 +47,7 @@ type Options struct {
 	// APIPort is upload-api's port; the other children take the following
 	// ports (see Plan). Default: 8080.
 	APIPort int
-	// Partitions per topic when topics are created. Default: 6.
+	// Partitions per topic when topics are created. Default: 12.
 	Partitions int
 	// Pipeline is the pipeline the stack runs: its services are upload-api
 	// and one per stage (ServicesOf), its topics (AllTopics) are created.
@@ -101,7 +101,7 @@ func (o *Options) setDefaults() error {
 		o.APIPort = 8080
 	}
 	if o.Partitions <= 0 {
-		o.Partitions = 6
+		o.Partitions = 12
 	}
 	o.Pipeline = pipelineOrDefault(o.Pipeline)
 	if err := o.Pipeline.Validate(); err != nil {

@@ -80,7 +80,7 @@ func TestLoad(t *testing.T) {
 		"defaults": {
 			check: func(t *testing.T, c testConfig) {
 				want := testConfig{
-					Kafka: config.Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "svc", Partitions: 6, ReplicationFactor: 1},
+					Kafka: config.Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "svc", Partitions: 12, ReplicationFactor: 1},
 					S3: config.S3{Endpoint: "127.0.0.1:9000", Region: "us-east-1", Bucket: "vidpipe", PathStyle: true,
 						PartSize: 16 << 20, PresignExpiry: time.Hour},
 					Postgres: config.Postgres{URL: "postgres://vidpipe@127.0.0.1:5432/vidpipe?sslmode=disable", MaxConns: 8},

@@ -47,7 +47,7 @@ func TestWithDefaults(t *testing.T) {
 		t.Errorf("WithDefaults left zero fields: %+v", set)
 	}
 	k := config.Kafka{TLS: config.KafkaTLS{CAFile: "ca.pem"}}.WithDefaults()
-	want := config.Kafka{Brokers: []string{"127.0.0.1:9092"}, Partitions: 6, ReplicationFactor: 1, TLS: config.KafkaTLS{CAFile: "ca.pem"}}
+	want := config.Kafka{Brokers: []string{"127.0.0.1:9092"}, Partitions: 12, ReplicationFactor: 1, TLS: config.KafkaTLS{CAFile: "ca.pem"}}
 	if !reflect.DeepEqual(k, want) {
 		t.Errorf("Kafka with defaults = %+v, want %+v", k, want)
 	}

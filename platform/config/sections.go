@@ -27,8 +27,10 @@ type Kafka struct {
 	Brokers []string `mapstructure:"brokers" default:"127.0.0.1:9092" desc:"Kafka bootstrap brokers, comma-separated"`
 	// ClientID names this process to the brokers. Default: the service name.
 	ClientID string `mapstructure:"client_id" default:"" desc:"Kafka client id (default: the service name)"`
-	// Partitions is the partition count used when vidpipe creates topics. Default: 6.
-	Partitions int `mapstructure:"partitions" default:"6" desc:"partitions per topic when vidpipe creates topics"`
+	// Partitions is the partition count used when vidpipe creates topics:
+	// it caps the useful members of a group, and 12 splits evenly over 1, 2,
+	// 3, 4 or 6 of them. Default: 12.
+	Partitions int `mapstructure:"partitions" default:"12" desc:"partitions per topic when vidpipe creates topics"`
 	// ReplicationFactor used when vidpipe creates topics. Default: 1.
 	ReplicationFactor int `mapstructure:"replication_factor" default:"1" desc:"replication factor when vidpipe creates topics (2 or more: production settings, services refuse to start on topics below it)"`
 	// MinInsyncReplicas is the topics' min.insync.replicas: how many

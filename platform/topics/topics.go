@@ -16,7 +16,7 @@ import (
 
 // Spec says how to create topics.
 type Spec struct {
-	// Partitions per topic. Default: 6. It caps how many members of one
+	// Partitions per topic. Default: 12. It caps how many members of one
 	// consumer group do work at once.
 	Partitions int
 	// ReplicationFactor per topic. Default: 1.
@@ -66,7 +66,7 @@ func EnsurePipeline(ctx context.Context, client *kafka.Client, spec Spec) ([]Res
 // topics are left as they are: see [CheckDurability] and [RaiseMinInsync].
 func Ensure(ctx context.Context, client *kafka.Client, spec Spec, names ...string) ([]Result, error) {
 	if spec.Partitions <= 0 {
-		spec.Partitions = 6
+		spec.Partitions = 12
 	}
 	if spec.ReplicationFactor <= 0 {
 		spec.ReplicationFactor = 1

@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	s3Port := fs.Int("s3-port", 9000, "MinIO (S3 API) port on 127.0.0.1")
 	pgPort := fs.Int("pg-port", 5432, "PostgreSQL port on 127.0.0.1")
 	apiPort := fs.Int("api-port", 8080, "upload-api port on 127.0.0.1; workers' /healthz and /metrics, then upload-api's operations listener (/readyz, /metrics), take the following ports")
-	partitions := fs.Int("partitions", 6, "partitions per topic when the topics are created (caps the useful copies of a worker)")
+	partitions := fs.Int("partitions", 12, "partitions per topic when the topics are created (caps the useful copies of a worker)")
 	scale := fs.StringArray("scale", nil, "SERVICE=N copies of a service (upload-api, transcode, thumbnail, indexer; default 1 each; 0 leaves it out), repeatable")
 	repo := fs.String("repo", "", "repository to build the services from (default: the directory with go.work at or above the working directory)")
 	if err := fs.Parse(args); err != nil {

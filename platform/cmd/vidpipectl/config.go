@@ -21,7 +21,7 @@ type ctlConfig struct {
 // (its client id is vidpipectl).
 type ctlKafka struct {
 	Brokers           []string         `mapstructure:"brokers" default:"127.0.0.1:9092" desc:"Kafka bootstrap brokers, comma-separated (the default of --brokers)"`
-	Partitions        int              `mapstructure:"partitions" default:"6" desc:"topics create: partitions per topic (the default of --partitions)"`
+	Partitions        int              `mapstructure:"partitions" default:"12" desc:"topics create: partitions per topic (the default of --partitions)"`
 	ReplicationFactor int              `mapstructure:"replication_factor" default:"1" desc:"topics create: replication factor (the default of --replication)"`
 	MinInsyncReplicas int              `mapstructure:"min_insync_replicas" default:"0" desc:"topics create: min.insync.replicas, 0: 2 when the replication factor is 3 or more, else 1 (the default of --min-insync-replicas)"`
 	TLS               config.KafkaTLS  `mapstructure:"tls"`

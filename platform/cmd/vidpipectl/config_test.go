@@ -47,7 +47,7 @@ func TestConfigReference(t *testing.T) {
 		defaults[k.Name] = k.Default
 	}
 	for key, want := range map[string]string{
-		"kafka.brokers": "127.0.0.1:9092", "kafka.partitions": "6", "kafka.replication_factor": "1", "kafka.min_insync_replicas": "0",
+		"kafka.brokers": "127.0.0.1:9092", "kafka.partitions": "12", "kafka.replication_factor": "1", "kafka.min_insync_replicas": "0",
 		"kafka.tls.enabled": "false", "kafka.sasl.mechanism": "", "s3.bucket": "vidpipe",
 	} {
 		if got, ok := defaults[key]; !ok || got != want {
