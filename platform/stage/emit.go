@@ -20,7 +20,7 @@ var ErrNoOutput = errors.New("stage: finished without an output event")
 // recordInfo is what a handler may learn about the record it processes.
 type recordInfo struct {
 	id, trace string
-	publish   func(ctx context.Context, e contract.Event, id string) error
+	publish   func(ctx context.Context, es []contract.Event, ids []string) error
 }
 
 type recordKey struct{}
@@ -51,26 +51,52 @@ func Publish(ctx context.Context, e contract.Event, id string) error {
 	if err := e.Validate(); err != nil {
 		return fmt.Errorf("publish %s: %w", e.Topic(), err)
 	}
-	return ri.publish(ctx, e, id)
+	return ri.publish(ctx, []contract.Event{e}, []string{id})
+}
+
+// PublishAll is [Publish] for several events at once, ids[i] being the
+// id of events[i], written in one batch: a fan-out of many work items
+// costs one round trip to the brokers instead of one each.
+func PublishAll(ctx context.Context, events []contract.Event, ids []string) error {
+	ri, ok := ctx.Value(recordKey{}).(*recordInfo)
+	if !ok {
+		return errors.New("stage.PublishAll called outside a handler")
+	}
+	if len(events) != len(ids) {
+		return fmt.Errorf("stage.PublishAll: %d events, %d ids", len(events), len(ids))
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("publish %s: %w", e.Topic(), err)
+		}
+	}
+	return ri.publish(ctx, events, ids)
 }
 
 // withRecord returns ctx carrying msg's id, trace and the runner's publisher.
 func (r *runner[In, Out]) withRecord(ctx context.Context, msg kafka.Message, trace string) context.Context {
-	return context.WithValue(ctx, recordKey{}, &recordInfo{id: inputID(msg), trace: trace, publish: func(ctx context.Context, e contract.Event, id string) error {
-		m, err := NewMessageWithID(e, id, r.opts.Service, trace)
-		if err != nil {
-			return fmt.Errorf("publish %s: %w", e.Topic(), err)
+	return context.WithValue(ctx, recordKey{}, &recordInfo{id: inputID(msg), trace: trace, publish: func(ctx context.Context, es []contract.Event, ids []string) error {
+		msgs := make([]kafka.Message, len(es))
+		for i, e := range es {
+			m, err := NewMessageWithID(e, ids[i], r.opts.Service, trace)
+			if err != nil {
+				return fmt.Errorf("publish %s: %w", e.Topic(), err)
+			}
+			m.Topic = e.Topic()
+			msgs[i] = m
 		}
-		m.Topic = e.Topic()
-		ok, err := r.publish(ctx, m, "extra")
+		if len(msgs) == 0 {
+			return nil
+		}
+		ok, err := r.publishBatch(ctx, msgs, "extra")
 		switch {
 		case err != nil:
 			return Permanent(err)
 		case !ok:
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("publish %s: %w", m.Topic, err)
+				return fmt.Errorf("publish %s: %w", msgs[0].Topic, err)
 			}
-			return fmt.Errorf("publish %s: cancelled", m.Topic)
+			return fmt.Errorf("publish %s: cancelled", msgs[0].Topic)
 		}
 		return nil
 	}})

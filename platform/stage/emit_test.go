@@ -25,13 +25,24 @@ func TestPublishFansOutAndNoOutputCommits(t *testing.T) {
 	var inputID string
 	e.start(t, func(ctx context.Context, up contract.VideoUploaded) (contract.VideoTranscoded, error) {
 		inputID = stage.InputID(ctx)
+		var (
+			evs []contract.Event
+			ids []string
+		)
 		for i := range items {
 			item := contract.TranscodeChunk{SchemaVersion: contract.SchemaVersion, Video: up.Video, Run: inputID,
 				Kind: contract.ChunkVideo, Index: i, Chunks: items,
 				PlanKey: contract.ChunkWorkPrefix(up.VideoID, inputID) + "plan.json"}
-			if err := stage.Publish(ctx, item, contract.DeriveID(inputID, item.Key())); err != nil {
-				return contract.VideoTranscoded{}, err
+			if i == 0 { // one on its own, the rest in one batch
+				if err := stage.Publish(ctx, item, contract.DeriveID(inputID, item.Key())); err != nil {
+					return contract.VideoTranscoded{}, err
+				}
+				continue
 			}
+			evs, ids = append(evs, item), append(ids, contract.DeriveID(inputID, item.Key()))
+		}
+		if err := stage.PublishAll(ctx, evs, ids); err != nil {
+			return contract.VideoTranscoded{}, err
 		}
 		return contract.VideoTranscoded{}, stage.ErrNoOutput
 	})

@@ -67,9 +67,19 @@ func (e *errTooLarge) Unwrap() error { return e.err }
 // authorization) are retried too, logged as errors, and make the worker
 // stuck: /healthz fails after StuckTimeout so that it gets restarted.
 func (r *runner[In, Out]) publish(ctx context.Context, msg kafka.Message, kind string) (bool, error) {
+	return r.publishBatch(ctx, []kafka.Message{msg}, kind)
+}
+
+// publishBatch is publish for several records of one topic, written in
+// one batch (a record too large fails the whole batch).
+func (r *runner[In, Out]) publishBatch(ctx context.Context, msgs []kafka.Message, kind string) (bool, error) {
+	if len(msgs) == 0 {
+		return true, nil
+	}
+	msg := msgs[0]
 	op := "publish " + kind + " to " + msg.Topic
 	for attempt := 1; ; attempt++ {
-		err := r.writer.WriteMessages(ctx, msg)
+		err := r.writer.WriteMessages(ctx, msgs...)
 		if err == nil {
 			r.stuck.ok(op)
 			return true, nil
@@ -82,7 +92,11 @@ func (r *runner[In, Out]) publish(ctx context.Context, msg kafka.Message, kind s
 		if class == publishTooLarge {
 			// Not a stuck topic: the caller handles the record (and marks
 			// stuck itself if it cannot).
-			return false, &errTooLarge{fmt.Errorf("%s record of %d bytes is too large for Kafka: %w", kind, recordSize(msg), err)}
+			size := 0
+			for _, m := range msgs {
+				size = max(size, recordSize(m))
+			}
+			return false, &errTooLarge{fmt.Errorf("%s record of %d bytes is too large for Kafka: %w", kind, size, err)}
 		}
 		r.stuck.fail(op, err.Error())
 		r.metrics.publishRetries.WithLabelValues(kind).Inc()

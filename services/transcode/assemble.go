@@ -52,7 +52,13 @@ func (w *Worker) Assemble(ctx context.Context, done contract.TranscodeChunkDone)
 	id, run := done.VideoID, done.Run
 	plan, err := w.loadPlan(ctx, planKey(id, run))
 	if errors.Is(err, errPlanGone) {
-		w.log.Warn("completion of a superseded run dropped", "video_id", id, "run", run, "item", done.Kind, "index", done.Index)
+		// A late duplicate of a finished (or replaced) run. Whatever of its
+		// work state is left (a fan-in stopped between removing the plan
+		// and the rest) goes now.
+		w.log.Warn("completion of a finished or replaced run dropped", "video_id", id, "run", run, "item", done.Kind, "index", done.Index)
+		if err := w.store.RemovePrefix(ctx, contract.ChunkWorkPrefix(id, run)); err != nil {
+			return zero, fmt.Errorf("remove work state: %w", err)
+		}
 		return zero, stage.ErrNoOutput
 	} else if err != nil {
 		return zero, err
@@ -446,6 +452,11 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 	// The run is complete: its work state goes (a late duplicate of one of
 	// its records then finds no plan and is dropped), so every run of the
 	// video leaves the same key set.
+	// The plan first: work items check it before and after writing
+	// their markers (Worker.runActive), so none is left behind.
+	if err := w.store.Remove(ctx, planKey(id, plan.Run)); err != nil {
+		return contract.VideoTranscoded{}, fmt.Errorf("remove work state: %w", err)
+	}
 	if err := w.store.RemovePrefix(ctx, contract.OutputPrefix(id)+"work/"); err != nil {
 		return contract.VideoTranscoded{}, fmt.Errorf("remove work state: %w", err)
 	}

@@ -51,9 +51,6 @@ const (
 
 func chunkMarkerName(i int) string { return fmt.Sprintf("%sv%05d.json", doneDir, i) }
 
-// audioNice is the audio encode's nice value (see ffmpeg.Runner.Nice).
-const audioNice = 10
-
 // audioProgressEvery is the least time between two audio progress records.
 const audioProgressEvery = time.Second
 
@@ -88,8 +85,12 @@ func (w *Worker) Chunk(ctx context.Context, item contract.TranscodeChunk) (contr
 		return zero, stage.Permanent(err)
 	}
 	plan, err := w.loadPlan(ctx, item.PlanKey)
+	if err == nil {
+		// The plan may be cached here from before the run finished.
+		err = w.runActive(ctx, item.PlanKey)
+	}
 	if errors.Is(err, errPlanGone) {
-		w.log.Warn("work item of a superseded run dropped", "video_id", item.VideoID, "run", item.Run, "item", item.Key())
+		w.log.Warn("work item of a finished or replaced run dropped", "video_id", item.VideoID, "run", item.Run, "item", item.Key())
 		return zero, stage.ErrNoOutput
 	} else if err != nil {
 		return zero, err
@@ -113,10 +114,49 @@ func (w *Worker) Chunk(ctx context.Context, item contract.TranscodeChunk) (contr
 	} else {
 		err = w.encodeChunk(ctx, item, plan, src, dir)
 	}
-	if err != nil {
+	if errors.Is(err, errPlanGone) {
+		w.log.Warn("work item of a run that finished meanwhile dropped", "video_id", item.VideoID, "run", item.Run, "item", item.Key())
+		return zero, stage.ErrNoOutput
+	} else if err != nil {
 		return zero, err
 	}
 	return zero, stage.ErrNoOutput
+}
+
+// runActive returns errPlanGone when the run's plan is no longer in
+// storage: the run finished (the fan-in removes the plan first, then the
+// rest of the work state) or another run replaced it. A work item checks
+// it before it writes anything, and again after its marker: a marker
+// written after the fan-in listed the work state is removed again, so a
+// finished run leaves nothing behind.
+func (w *Worker) runActive(ctx context.Context, planKey string) error {
+	ok, err := w.exists(ctx, planKey)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return errPlanGone
+	}
+	return nil
+}
+
+// putMarker writes a work marker while the run is active (see runActive).
+func (w *Worker) putMarker(ctx context.Context, planKey, key string, v any) error {
+	if err := w.runActive(ctx, planKey); err != nil {
+		return err
+	}
+	if err := w.putJSON(ctx, key, v); err != nil {
+		return err
+	}
+	if err := w.runActive(ctx, planKey); errors.Is(err, errPlanGone) {
+		if rerr := w.store.Remove(ctx, key); rerr != nil {
+			return fmt.Errorf("remove the marker of a finished run: %w", rerr)
+		}
+		return err
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // encodeChunk encodes and uploads video chunk item.Index.
@@ -179,10 +219,13 @@ func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, 
 		}
 		marker.Codecs = codecs
 	}
+	if err := w.runActive(ctx, item.PlanKey); err != nil {
+		return err // finished while this chunk was encoded: its segments are there
+	}
 	if err := w.putAll(ctx, objs); err != nil {
 		return err
 	}
-	if err := w.putJSON(ctx, markerKey(item.VideoID, item.Run, chunkMarkerName(item.Index)), marker); err != nil {
+	if err := w.putMarker(ctx, item.PlanKey, markerKey(item.VideoID, item.Run, chunkMarkerName(item.Index)), marker); err != nil {
 		return err
 	}
 	done := w.doneEvent(item, plan, len(marker.Rungs[plan.Renditions[0].Name]), true)
@@ -259,10 +302,6 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 	}
 	runner := w.runner
 	runner.Logger = log
-	// The audio yields the CPU to video chunks: a video's first chunk,
-	// encoded at the same time on this machine, decides when it is playable
-	// and the audio is far ahead of it anyway.
-	runner.Nice = audioNice
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ran := make(chan error, 1)
@@ -309,7 +348,7 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 			return nil
 		}
 		marker.Complete = final
-		if err := w.putJSON(ctx, markerKey(item.VideoID, item.Run, audioMarkerName), marker); err != nil {
+		if err := w.putMarker(ctx, item.PlanKey, markerKey(item.VideoID, item.Run, audioMarkerName), marker); err != nil {
 			return err
 		}
 		id := contract.WorkEventID(contract.StageTranscode, item.Run, item.Key(), "progress", strconv.Itoa(n))

@@ -105,19 +105,21 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 		return contract.TranscodeChunk{SchemaVersion: contract.SchemaVersion, Video: in.Video, Run: run, Kind: kind,
 			Index: i, Chunks: len(plan.Spans), PlanKey: planKey(in.VideoID, run)}
 	}
-	// The video chunks in order, each to the next partition, so
-	// consecutive chunks go to different members; the audio (its own
-	// group) last, so it does not shift that alternation.
-	for i := range plan.Spans {
-		items = append(items, item(contract.ChunkVideo, i))
-	}
+	// The audio first (its own group: its first segment is needed to
+	// play), then the video chunks in order, each to the next partition,
+	// so that consecutive chunks go to different members; all in one batch.
 	if len(plan.AudioBitrates) > 0 {
 		items = append(items, item(contract.ChunkAudio, 0))
 	}
-	for _, it := range items {
-		if err := stage.Publish(ctx, it, contract.WorkEventID(contract.StageTranscode, run, it.Key())); err != nil {
-			return zero, err
-		}
+	for i := range plan.Spans {
+		items = append(items, item(contract.ChunkVideo, i))
+	}
+	evs, ids := make([]contract.Event, len(items)), make([]string, len(items))
+	for i, it := range items {
+		evs[i], ids[i] = it, contract.WorkEventID(contract.StageTranscode, run, it.Key())
+	}
+	if err := stage.PublishAll(ctx, evs, ids); err != nil {
+		return zero, err
 	}
 	v := prep.probe.Video
 	log.Info("transcode planned", "format", prep.probe.FormatName,

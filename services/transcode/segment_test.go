@@ -213,6 +213,25 @@ func TestSegmentPipelineEndToEnd(t *testing.T) {
 		t.Errorf("mp4 not faststart")
 	}
 
+	// Late duplicates of the finished run's work items (a planner that was
+	// killed after publishing them, redelivered) are dropped: nothing is
+	// encoded again and no work state comes back, although the workers
+	// still have the plan in memory.
+	var items []kafka.Message
+	for _, m := range se.k.ReadAll(t, contract.TopicTranscodeChunks, 0, 5*time.Second) {
+		if strings.HasPrefix(string(m.Key), in.VideoID+"/") {
+			items = append(items, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers})
+		}
+	}
+	doneBefore := len(events[contract.TranscodeChunkDone](t, se.k, contract.TopicTranscodeChunksDone, in.VideoID, 0))
+	se.k.Produce(t, items...)
+	se.waitLag(t, contract.TopicTranscodeChunks, GroupChunks)
+	se.waitLag(t, contract.TopicTranscodeChunks, GroupAudio)
+	if again := len(events[contract.TranscodeChunkDone](t, se.k, contract.TopicTranscodeChunksDone, in.VideoID, 0)) - doneBefore; again != 0 {
+		t.Errorf("%d work items of the finished run done again", again)
+	}
+	se.waitNoWork(t, in.VideoID)
+
 	// Replaying the upload (the same event, e.g. redelivered) runs it
 	// again: the same video.transcoded (same ce_id) over the same key set,
 	// and no work state left behind.

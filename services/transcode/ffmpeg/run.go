@@ -40,10 +40,6 @@ type Runner struct {
 	// (frame=N / FrameRate) instead of out_time, which ffmpeg reports as 0
 	// for outputs with copied timestamps (-copyts: the chunks). Default: 0.
 	FrameRate float64
-	// Nice, if > 0, lowers ffmpeg's CPU priority (setpriority on its
-	// process group right after start; threads it creates inherit it), so
-	// that other encodes of this machine go first. Default: 0 (normal).
-	Nice int
 }
 
 // transientStderr lists ffmpeg messages of failures that are not the input's fault.
@@ -85,11 +81,6 @@ func (r Runner) Run(ctx context.Context, dir string, args []string, duration flo
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("ffmpeg: start: %w", err)
-	}
-	if r.Nice > 0 {
-		if err := setNice(cmd.Process.Pid, r.Nice); err != nil {
-			log.Debug("ffmpeg: lower priority", "err", err)
-		}
 	}
 	p := progress{log: log, every: r.ProgressInterval, metrics: r.Metrics, total: duration, start: start, fps: r.FrameRate}
 	p.read(stdout)
