@@ -44,7 +44,8 @@ run: deps
 	@exec .vidpipe/bin/vidpipe-dev $(ARGS)
 
 ## bench: Go micro-benchmarks, then the benchmark driver (stage runtime, upload, transcode, end to end,
-## scaling, memory; dev/bench/cmd/vidpipe-bench), written to docs/benchmarks.md; under 15 minutes.
+## scaling, memory, the segment pipeline: time to playable, chunk scaling, a crash mid-video;
+## dev/bench/cmd/vidpipe-bench), written to docs/benchmarks.md; about 20 minutes.
 ## BENCH_ARGS are passed to the driver, e.g. BENCH_ARGS='-only 1,5 -runs 1'.
 BENCH_ARGS ?=
 bench: deps
