@@ -114,6 +114,11 @@ type Settings struct {
 	SandboxMaxMemory int64 `mapstructure:"sandbox_max_memory" default:"17179869184" desc:"address-space limit (RLIMIT_AS) of each ffmpeg/ffprobe in bytes (0: none)"`
 }
 
+// MaxChunkedDuration is the longest max_duration of the segment pipeline:
+// MPEG-TS timestamps (33 bits at 90 kHz) wrap after 26.5 h, and the
+// chunks keep the source's timeline plus ffmpeg.TimelineOffset.
+const MaxChunkedDuration = 24 * time.Hour
+
 // DefaultSettings returns the documented defaults (what config.Load fills
 // in when nothing is set).
 func DefaultSettings() Settings {
@@ -204,6 +209,9 @@ func (s Settings) Validate() error {
 	}
 	if s.ChunkSeconds < 0 || s.ChunkSeconds > 600 {
 		bad("chunk_seconds", "must be between 0 and 600 (got %d)", s.ChunkSeconds)
+	}
+	if s.ChunkSeconds > 0 && s.MaxDuration > MaxChunkedDuration {
+		bad("max_duration", "must be at most %s with the segment pipeline (chunk_seconds > 0): its MPEG-TS segments' timestamps wrap after 26.5 h (got %s; set chunk_seconds 0 for longer sources)", MaxChunkedDuration, s.MaxDuration)
 	}
 	if s.FirstChunkSeconds < 0 || s.FirstChunkSeconds > 600 {
 		bad("first_chunk_seconds", "must be between 0 and 600 (got %d)", s.FirstChunkSeconds)

@@ -84,6 +84,11 @@ func TestSettingsValidate(t *testing.T) {
 		"no ffprobe":            {mutate: func(s *Settings) { s.FFprobe = "" }, key: "ffprobe"},
 		"zero progress":         {mutate: func(s *Settings) { s.ProgressInterval = 0 }, key: "progress_interval"},
 		"zero uploads":          {mutate: func(s *Settings) { s.UploadConcurrency = 0 }, key: "upload_concurrency"},
+		"chunked past 24 h":     {mutate: func(s *Settings) { s.MaxDuration = 25 * time.Hour }, key: "max_duration"},
+		"one pass past 24 h":    {mutate: func(s *Settings) { s.MaxDuration, s.ChunkSeconds = 48*time.Hour, 0 }},
+		"negative chunk":        {mutate: func(s *Settings) { s.ChunkSeconds = -1 }, key: "chunk_seconds"},
+		"negative first chunk":  {mutate: func(s *Settings) { s.FirstChunkSeconds = -1 }, key: "first_chunk_seconds"},
+		"negative min duration": {mutate: func(s *Settings) { s.ChunkMinDuration = -time.Second }, key: "chunk_min_duration"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
