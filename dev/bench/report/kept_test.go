@@ -27,7 +27,7 @@ func TestKeptSections(t *testing.T) {
 	if want := []string{"1. Runtime", "2. Upload", "10. Crash"}; !slices.Equal(titles, want) {
 		t.Fatalf("kept titles %q, want %q", titles, want)
 	}
-	if k := kept[0]; len(k.Summary) != 2 || !strings.Contains(k.Body, "**per run**") || k.From != "2026-11-26 02:00 UTC (`make bench`)" {
+	if k := kept[0]; len(k.Summary) != 3 || !strings.Contains(k.Body, "**per run**") || k.From != "2026-11-26 02:00 UTC (`make bench`)" {
 		t.Fatalf("kept[0] = %+v", k)
 	}
 

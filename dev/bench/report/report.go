@@ -63,11 +63,29 @@ type Check struct {
 	Format string
 	// Detail says what Value was computed from, e.g. "812 vs 901 ev/s".
 	Detail string
+	// Target is what Value is checked against (unused when Info).
 	Target stats.Target
+	// Info marks a measurement reported without a target (a figure to
+	// decide from, not a pass/fail check): its result is INFO and its
+	// target "—". Default: false.
+	Info bool
 }
 
-// Verdict is PASS or MISS.
-func (c Check) Verdict() string { return c.Target.Verdict(c.Value) }
+// Verdict is PASS or MISS, or INFO for a figure without a target.
+func (c Check) Verdict() string {
+	if c.Info {
+		return "INFO"
+	}
+	return c.Target.Verdict(c.Value)
+}
+
+// TargetText prints the target, or "—" for a figure without one (Info).
+func (c Check) TargetText() string {
+	if c.Info {
+		return "—"
+	}
+	return c.Target.String()
+}
 
 // FormatValue prints Value with Format (default "%.2f"), or "n/a" for NaN.
 func (c Check) FormatValue() string {
@@ -126,7 +144,7 @@ func (r *Report) Markdown(w io.Writer) error {
 			sum.AddRow(s.Title, "no target: figures in the section", "—", "—", "—", "—")
 		}
 		for _, c := range s.Checks {
-			sum.AddRow(s.Title, c.Name, c.FormatValue(), c.Detail, c.Target.String(), c.Verdict())
+			sum.AddRow(s.Title, c.Name, c.FormatValue(), c.Detail, c.TargetText(), c.Verdict())
 		}
 		for _, row := range sum.Rows {
 			sumRows = append(sumRows, rowLine(len(sum.Header), row))
@@ -188,7 +206,7 @@ func (r *Report) Summary(w io.Writer) error {
 			b.WriteString("  (no target: see the report)\n")
 		}
 		for _, c := range s.Checks {
-			fmt.Fprintf(&b, "  %-4s %-58s %10s  target %-9s (%s)\n", c.Verdict(), c.Name, c.FormatValue(), c.Target.String(), c.Detail)
+			fmt.Fprintf(&b, "  %-4s %-58s %10s  target %-9s (%s)\n", c.Verdict(), c.Name, c.FormatValue(), c.TargetText(), c.Detail)
 		}
 	}
 	fmt.Fprintf(&b, "total %s\n", r.Duration.Round(time.Second))

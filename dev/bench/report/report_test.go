@@ -23,6 +23,7 @@ func sample() *Report {
 				Checks: []Check{
 					{Name: "ratio", Value: 0.91, Detail: "900 vs 990 ev/s", Target: stats.Target{Dir: stats.AtLeast, Value: 0.8, Unit: "×"}},
 					{Name: "missing", Value: math.NaN(), Target: stats.Target{Dir: stats.AtMost, Value: 1}},
+					{Name: "threshold", Value: 8, Format: "%.0f s", Detail: "measured", Info: true},
 				},
 				Tables: []Table{{Caption: "per run", Header: []string{"impl", "ev/s"}, Rows: [][]string{{"runtime", "900"}, {"a|b", "1"}}}},
 			},
@@ -38,17 +39,18 @@ func TestMarkdown(t *testing.T) {
 	}
 	md := b.String()
 	tests := map[string]string{
-		"command":           "`make bench`",
-		"date":              "2026-11-26 02:00 UTC",
-		"cores and memory":  "2 cores (`nproc`), 24.0 GiB RAM",
-		"go version":        "go1.26.8",
-		"pass row":          "| 1. Runtime | ratio | 0.91 | 900 vs 990 ev/s | ≥ 0.8× | PASS |",
-		"NaN is a miss":     "| 1. Runtime | missing | n/a |  | ≤ 1 | MISS |",
-		"failed scenario":   "| 2. Upload | — | — | failed: upload-api exited | — | ERROR |",
-		"pipe escaped":      `| a\|b | 1 |`,
-		"caption":           "**per run**",
-		"failure paragraph": "**The scenario failed:** `upload-api exited`",
-		"note":              "Numbers are noisy.",
+		"command":            "`make bench`",
+		"date":               "2026-11-26 02:00 UTC",
+		"cores and memory":   "2 cores (`nproc`), 24.0 GiB RAM",
+		"go version":         "go1.26.8",
+		"pass row":           "| 1. Runtime | ratio | 0.91 | 900 vs 990 ev/s | ≥ 0.8× | PASS |",
+		"NaN is a miss":      "| 1. Runtime | missing | n/a |  | ≤ 1 | MISS |",
+		"info has no target": "| 1. Runtime | threshold | 8 s | measured | — | INFO |",
+		"failed scenario":    "| 2. Upload | — | — | failed: upload-api exited | — | ERROR |",
+		"pipe escaped":       `| a\|b | 1 |`,
+		"caption":            "**per run**",
+		"failure paragraph":  "**The scenario failed:** `upload-api exited`",
+		"note":               "Numbers are noisy.",
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -65,7 +67,7 @@ func TestSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := b.String()
-	for _, want := range []string{"PASS ratio", "MISS missing", "ERROR: upload-api exited", "total 9m0s"} {
+	for _, want := range []string{"PASS ratio", "MISS missing", "INFO threshold", "target —", "ERROR: upload-api exited", "total 9m0s"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}

@@ -41,13 +41,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("vidpipe-bench", flag.ContinueOnError)
 	out := fs.String("out", "docs/benchmarks.md", "report file, relative to the repository root (empty: do not write)")
 	micro := fs.String("micro", "", "file holding `go test -bench -benchmem` output to include as the micro-benchmark table")
-	only := fs.String("only", "1,2,3,4,5,6,8,9,10,11", "scenarios to run, comma-separated (1 runtime, 2 upload, 3 transcode, 4 end to end + 6 memory, 5 scaling, "+
-		"8 time to playable, 9 chunk scaling on real encodes, 10 crash during a chunked transcode, 11 chunked work scaling; 7 is -micro)")
+	only := fs.String("only", "1,2,3,4,5,6,8,9,10,11,12", "scenarios to run, comma-separated (1 runtime, 2 upload, 3 transcode, 4 end to end + 6 memory, 5 scaling, "+
+		"8 time to playable, 9 chunk scaling on real encodes, 10 crash during a chunked transcode, 11 chunked work scaling, "+
+		"12 where short videos stop being cut; 7 is -micro)")
 	merge := fs.Bool("merge", false, "keep the sections of the existing report (-out) that this run does not produce, each marked as from its earlier run")
 	mediaCache := fs.String("media-cache", ".vidpipe/bench/media", "directory keeping the generated test sources between runs, relative to the repository root")
 	playableShort := fs.Int("playable-short", 5, "scenario 8: uploads of the 60 s 1080p source")
 	playableLong := fs.Int("playable-long", 3, "scenario 8: uploads of the 10-minute 1080p source")
 	encodeRuns := fs.Int("encode-runs", 1, "scenarios 9 and 10: runs of each measurement (each is minutes of encoding)")
+	thresholdLengths := fs.String("threshold-lengths", "2,4,8,16", "scenario 12: lengths in seconds of the short 1080p sources")
 	spreadPartitions := fs.String("spread-partitions", "6,12", "scenario 11: partition counts of the work topic")
 	runs := fs.Int("runs", 3, "repetitions behind each median")
 	transcodeRuns := fs.Int("transcode-runs", 5, "scenario 3: runs of BenchmarkTranscode (its samples are the noisiest)")
@@ -67,8 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	selected := map[int]bool{}
 	for _, f := range strings.Split(*only, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 11 || n == 7 {
-			return fmt.Errorf("-only: %q is not a scenario number (1..6, 8..11)", f)
+		if err != nil || n < 1 || n > 12 || n == 7 {
+			return fmt.Errorf("-only: %q is not a scenario number (1..6, 8..12)", f)
 		}
 		selected[n] = true
 	}
@@ -83,6 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	sps, err := ints(*spreadPartitions)
 	if err != nil {
 		return fmt.Errorf("-spread-partitions: %w", err)
+	}
+	tls, err := ints(*thresholdLengths)
+	if err != nil {
+		return fmt.Errorf("-threshold-lengths: %w", err)
 	}
 	if *runs < 1 {
 		return errors.New("-runs must be at least 1")
@@ -185,6 +191,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}},
 		{11, func() []*report.Section {
 			return []*report.Section{scenario.Spread(ctx, env, scenario.SpreadOptions{Runs: *runs, Partitions: sps})}
+		}},
+		{12, func() []*report.Section {
+			return []*report.Section{scenario.Threshold(ctx, env, scenario.ThresholdOptions{Runs: *runs, Lengths: tls})}
 		}},
 	}
 	if selected[6] {
