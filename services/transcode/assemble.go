@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -291,30 +290,13 @@ func (w *Worker) master(plan *Plan, st *runState, chunks int) ([]byte, error) {
 	return hls.MasterWithAudio(audio, vs), nil
 }
 
-// bandwidth is hls.Bandwidth on recorded segment sizes.
+// bandwidth is hls.Rates on recorded segment sizes.
 func bandwidth(segs []segInfo, target float64) (peak, average int64) {
-	var total, totalDur, shortPeak float64
-	for _, s := range segs {
-		bits := float64(s.Size) * 8
-		total += bits
-		totalDur += s.Duration
-		if s.Duration <= 0 {
-			continue
-		}
-		rate := bits / s.Duration
-		if s.Duration >= target/2 {
-			peak = max(peak, int64(rate+0.5))
-		} else {
-			shortPeak = max(shortPeak, rate)
-		}
+	sizes, durs := make([]int64, len(segs)), make([]float64, len(segs))
+	for i, s := range segs {
+		sizes[i], durs[i] = s.Size, s.Duration
 	}
-	if peak == 0 {
-		peak = int64(shortPeak + 0.5)
-	}
-	if totalDur > 0 {
-		average = int64(total/totalDur + 0.5)
-	}
-	return peak, average
+	return hls.Rates(sizes, durs, target)
 }
 
 // publishPlayable writes the master playlist and publishes video.playable.
@@ -358,7 +340,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 			g := ffmpeg.AudioGroup(b)
 			for _, s := range st.audioMarker.Groups[g] {
 				p := filepath.Join(dir, "audio-"+g+"-"+s.URI)
-				if _, err := w.getToFile(ctx, contract.HLSPrefix(id)+"audio/"+g+"/"+s.URI, p); err != nil {
+				if _, err := w.store.GetToFile(ctx, contract.HLSPrefix(id)+"audio/"+g+"/"+s.URI, p); err != nil {
 					return contract.VideoTranscoded{}, err
 				}
 				audioFiles[g] = append(audioFiles[g], p)
@@ -375,7 +357,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 		for i := range plan.Spans {
 			for _, s := range st.chunks[i].Rungs[r.Name] {
 				p := filepath.Join(dir, r.Name+"-"+s.URI)
-				if _, err := w.getToFile(ctx, contract.HLSPrefix(id)+r.Name+"/"+s.URI, p); err != nil {
+				if _, err := w.store.GetToFile(ctx, contract.HLSPrefix(id)+r.Name+"/"+s.URI, p); err != nil {
 					return contract.VideoTranscoded{}, err
 				}
 				vfiles = append(vfiles, p)
@@ -512,41 +494,5 @@ func (w *Worker) removeStale(ctx context.Context, plan *Plan, st *runState) erro
 			}
 		}
 	}
-	mp4Prefix := path.Dir(contract.RenditionKey(id, "x")) + "/"
-	for _, prefix := range []string{mp4Prefix, contract.HLSPrefix(id)} {
-		listed, err := w.store.List(ctx, prefix)
-		if err != nil {
-			return fmt.Errorf("list previous outputs: %w", err)
-		}
-		for _, o := range listed {
-			if keep[o.Key] || !strings.HasPrefix(o.Key, prefix) {
-				continue
-			}
-			if err := w.store.Remove(ctx, o.Key); err != nil {
-				return fmt.Errorf("remove stale output: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// getToFile downloads key to path.
-func (w *Worker) getToFile(ctx context.Context, key, p string) (int64, error) {
-	rc, err := w.store.Get(ctx, key)
-	if err != nil {
-		return 0, fmt.Errorf("download %s: %w", key, err)
-	}
-	defer rc.Close()
-	f, err := os.Create(p)
-	if err != nil {
-		return 0, err
-	}
-	n, err := f.ReadFrom(rc)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return n, fmt.Errorf("download %s: %w", key, err)
-	}
-	return n, nil
+	return w.removeOutputsBut(ctx, id, keep)
 }

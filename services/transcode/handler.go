@@ -78,6 +78,7 @@ type Store interface {
 	Bucket() string
 	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	GetToFile(ctx context.Context, key, path string) (int64, error)
 	PutFile(ctx context.Context, key, path, contentType string) (storage.ObjectInfo, error)
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (storage.ObjectInfo, error)
 	List(ctx context.Context, prefix string) ([]storage.ObjectInfo, error)
@@ -544,6 +545,13 @@ func (w *Worker) upload(ctx context.Context, dir, videoID string, rends []ladder
 	for _, o := range objs {
 		written[o.key] = true
 	}
+	return w.removeOutputsBut(ctx, videoID, written)
+}
+
+// removeOutputsBut removes the objects under the video's mp4/ and hls/
+// prefixes that are not in keep (what an earlier run, e.g. with another
+// ladder, left), so that a run leaves exactly its own key set.
+func (w *Worker) removeOutputsBut(ctx context.Context, videoID string, keep map[string]bool) error {
 	mp4Prefix := path.Dir(contract.RenditionKey(videoID, "x")) + "/"
 	for _, prefix := range []string{mp4Prefix, contract.HLSPrefix(videoID)} {
 		listed, err := w.store.List(ctx, prefix)
@@ -551,7 +559,7 @@ func (w *Worker) upload(ctx context.Context, dir, videoID string, rends []ladder
 			return fmt.Errorf("list previous outputs: %w", err)
 		}
 		for _, o := range listed {
-			if written[o.Key] || !strings.HasPrefix(o.Key, prefix) {
+			if keep[o.Key] || !strings.HasPrefix(o.Key, prefix) {
 				continue
 			}
 			if err := w.store.Remove(ctx, o.Key); err != nil {

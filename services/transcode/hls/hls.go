@@ -80,20 +80,36 @@ func ReadMediaPlaylist(file string) ([]Segment, error) {
 // short: one keyframe in a few milliseconds would otherwise claim an
 // absurd peak and keep players off the rung.
 func Bandwidth(dir string, segs []Segment, target float64) (peak, average int64, err error) {
-	var total, totalDur, shortPeak float64
-	for _, s := range segs {
+	sizes, durs := make([]int64, len(segs)), make([]float64, len(segs))
+	for i, s := range segs {
 		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(s.URI)))
 		if err != nil {
 			return 0, 0, fmt.Errorf("segment: %w", err)
 		}
-		bits := float64(fi.Size()) * 8
+		sizes[i], durs[i] = fi.Size(), s.Duration
+	}
+	peak, average = Rates(sizes, durs, target)
+	if peak == 0 || average == 0 {
+		return 0, 0, fmt.Errorf("segments: zero duration or size")
+	}
+	return peak, average, nil
+}
+
+// Rates is [Bandwidth] on known segment sizes (bytes) and durations
+// (seconds): the peak segment bitrate, short segments (under target/2)
+// left out unless all are short, and the average; 0 when unknown.
+func Rates(sizes []int64, durations []float64, target float64) (peak, average int64) {
+	var total, totalDur, shortPeak float64
+	for i, size := range sizes {
+		d := durations[i]
+		bits := float64(size) * 8
 		total += bits
-		totalDur += s.Duration
-		if s.Duration <= 0 {
+		totalDur += d
+		if d <= 0 {
 			continue
 		}
-		rate := bits / s.Duration
-		if s.Duration >= target/2 {
+		rate := bits / d
+		if d >= target/2 {
 			peak = max(peak, int64(rate+0.5))
 		} else {
 			shortPeak = max(shortPeak, rate)
@@ -105,10 +121,7 @@ func Bandwidth(dir string, segs []Segment, target float64) (peak, average int64,
 	if totalDur > 0 {
 		average = int64(total/totalDur + 0.5)
 	}
-	if peak == 0 || average == 0 {
-		return 0, 0, fmt.Errorf("segments: zero duration or size")
-	}
-	return peak, average, nil
+	return peak, average
 }
 
 // Variant is one rung in the master playlist.
