@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -77,8 +78,14 @@ type thresholdRun struct {
 	// publishes no video.playable: the status goes from uploaded to
 	// transcoded, which is when a player can start).
 	transcoded, playable float64
-	// chunks is the plan's video chunk count (0: no work items).
-	chunks int
+	// chunks is the plan's video chunk count (0: no work items);
+	// chunk0 the place of video chunk 0 among the video chunks in the
+	// order they finished (1: first; 0: no chunks).
+	chunks, chunk0 int
+	// retries counts the transcode process's failed attempts for the
+	// video (log lines "attempt failed" naming it): each costs a retry
+	// pause.
+	retries int
 }
 
 // Threshold measures, on one transcode process, how long short sources
@@ -237,8 +244,22 @@ func thresholdOnce(ctx context.Context, s *segStack, clip string, secs int) (thr
 	if p, ok := s.obs.First(contract.TopicPlayable, id); ok {
 		r.playable = p.At.Sub(t0).Seconds()
 	}
+	finished := 0
 	for _, d := range s.chunksDone(id) {
 		r.chunks = d.Chunks
+		if d.Kind == contract.ChunkVideo && d.Complete {
+			finished++
+			if d.Index == 0 && r.chunk0 == 0 {
+				r.chunk0 = finished
+			}
+		}
+	}
+	if log, err := os.ReadFile(s.transcoders[0].LogPath()); err == nil {
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, "attempt failed") && strings.Contains(line, id) {
+				r.retries++
+			}
+		}
 	}
 	return r, nil
 }
@@ -271,14 +292,16 @@ func thresholdReport(o ThresholdOptions, s *report.Section, runs []map[int][]thr
 	}
 	detail := report.Table{
 		Caption: "Every run (seconds from the 202, in round order)",
-		Header:  []string{"source", "configuration", "→ video.transcoded", "→ playable", "video chunks"},
+		Header:  []string{"source", "configuration", "→ video.transcoded", "→ playable", "video chunks", "chunk 0 finished as", "failed attempts"},
 	}
 	ratio := map[int]float64{}
-	var ratios []string
+	var ratios, later []string
+	late := 0 // cut runs whose chunk 0 was not the first video chunk done
 	for _, l := range o.Lengths {
 		ta, tb, tc := med(runs[a][l], tr), med(runs[b][l], tr), med(runs[c][l], tr)
 		ratio[l] = stats.Ratio(tb, ta)
 		ratios = append(ratios, fmt.Sprintf("%s %s×", duration(l), f2(ratio[l])))
+		later = append(later, fmt.Sprintf("%s %+.2f s", duration(l), med(runs[b][l], pl)-med(runs[a][l], pl)))
 		chunks := "n/a"
 		if rs := runs[a][l]; len(rs) > 0 {
 			chunks = fmt.Sprint(rs[0].chunks)
@@ -287,11 +310,17 @@ func thresholdReport(o ThresholdOptions, s *report.Section, runs []map[int][]thr
 			secs(med(runs[a][l], pl)), secs(med(runs[b][l], pl)), secs(med(runs[c][l], pl)))
 		for mi, m := range thresholdModes {
 			rs := runs[mi][l]
-			ch := make([]string, len(rs))
+			ch, first, retries := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
 			for i, r := range rs {
-				ch[i] = fmt.Sprint(r.chunks)
+				ch[i], first[i], retries[i] = fmt.Sprint(r.chunks), "—", fmt.Sprint(r.retries)
+				if r.chunks > 1 {
+					first[i] = fmt.Sprintf("%d of %d", r.chunk0, r.chunks)
+					if r.chunk0 > 1 {
+						late++
+					}
+				}
 			}
-			detail.AddRow(duration(l), m.label, all(rs, tr), all(rs, pl), strings.Join(slices.Compact(ch), ", "))
+			detail.AddRow(duration(l), m.label, all(rs, tr), all(rs, pl), strings.Join(slices.Compact(ch), ", "), strings.Join(first, ", "), strings.Join(retries, ", "))
 		}
 	}
 	s.Tables = append(s.Tables, sum, detail)
@@ -314,6 +343,12 @@ func thresholdReport(o ThresholdOptions, s *report.Section, runs []map[int][]thr
 		Name: "longest source for which one work item is at least as fast as cutting (one process, 202 → video.transcoded)", Value: value, Format: "%.0f s",
 		Detail: "(b) ÷ (a) medians: " + strings.Join(ratios, ", "), Info: true,
 	})
+	if late > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("**Chunk order:** in %d cut run(s) video chunk 0 was not the first video chunk to finish (column *chunk 0 finished as*), "+
+			"so the video became playable only when that chunk was done, as late as when the whole video was: the planner puts consecutive chunks on "+
+			"consecutive partitions, and a group member reads each of its partitions in a goroutine of its own feeding one processing loop, so which "+
+			"item a single process takes first is a race between its partition readers, not the chunk order.", late))
+	}
 	s.Notes = append(s.Notes,
 		"**Recommendation (INFO, not a pass/fail target):** "+rec+". "+
 			"What the figure means: on one process the chunks of a video run one after the other, so cutting only adds cost (one ffmpeg start and a decode from "+
@@ -323,7 +358,8 @@ func thresholdReport(o ThresholdOptions, s *report.Section, runs []map[int][]thr
 			"On an **idle group of several processes** cutting also spreads one video's chunks over them (scenario 9), so there a cut video finishes sooner "+
 			"and the break-even is lower: the figure is an upper bound for chunk_min_duration, not a length below which cutting never pays.",
 		"**Playable:** with one work item the first segment is only playable when the whole video is encoded (the one chunk is chunk 0), while a cut video is playable "+
-			"after its first 1 s chunk: the *→ playable* columns show what a higher chunk_min_duration costs in time to playable for those lengths. "+
+			"after its first 1 s chunk: the *→ playable* columns show what a higher chunk_min_duration costs in time to playable for those lengths "+
+			"(medians, one work item − cut: "+strings.Join(later, ", ")+"). "+
 			"(c) is the single pass for reference (one ffmpeg for video and audio, no fan-in; no video.playable, so its playable time is its video.transcoded).")
 }
 
