@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	rtPartitions := fs.String("runtime-partitions", "1,6", "scenario 1: partition counts")
 	rtConcurrency := fs.String("runtime-concurrency", "1,2,4", "scenario 1: runtime.concurrency values")
 	uploadMiB := fs.Int("upload-mib", 1024, "size of the upload scenario's file in MiB")
-	timeout := fs.Duration("timeout", 30*time.Minute, "bound on the whole run; a scenario still running then fails")
+	timeout := fs.Duration("timeout", 40*time.Minute, "bound on the whole run; a scenario still running then fails (make bench takes about 25 minutes)")
 	keep := fs.Bool("keep", false, "keep the scratch directory (data and service logs)")
 	command := fs.String("command", "make bench", "the command named in the report")
 	root := fs.String("repo", "", "repository root (default: the nearest directory above the working directory holding go.work)")
