@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
@@ -107,19 +108,29 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 	}
 	// The audio first (its own group: its first segment is needed to
 	// play), then the video chunks in order, each to the next partition,
-	// so that consecutive chunks go to different members; all in one batch.
+	// so that consecutive chunks go to different members.
 	if len(plan.AudioBitrates) > 0 {
 		items = append(items, item(contract.ChunkAudio, 0))
 	}
 	for i := range plan.Spans {
 		items = append(items, item(contract.ChunkVideo, i))
 	}
-	evs, ids := make([]contract.Event, len(items)), make([]string, len(items))
-	for i, it := range items {
-		evs[i], ids[i] = it, contract.WorkEventID(contract.StageTranscode, run, it.Key())
+	// Two batches: the audio and the first chunk, then the rest. A group
+	// member reads its partitions concurrently, so of items that arrive
+	// together it may take any first; the first chunk, on which playing
+	// waits, arrives before the others and an idle member starts on it.
+	first := 1 // chunk 0
+	if len(plan.AudioBitrates) > 0 {
+		first = 2 // the audio and chunk 0
 	}
-	if err := stage.PublishAll(ctx, evs, ids); err != nil {
-		return zero, err
+	for _, batch := range [][]contract.TranscodeChunk{items[:first], items[first:]} {
+		evs, ids := make([]contract.Event, len(batch)), make([]string, len(batch))
+		for i, it := range batch {
+			evs[i], ids[i] = it, contract.WorkEventID(contract.StageTranscode, run, it.Key())
+		}
+		if err := stage.PublishAll(ctx, evs, ids); err != nil {
+			return zero, err
+		}
 	}
 	v := prep.probe.Video
 	log.Info("transcode planned", "format", prep.probe.FormatName,
@@ -240,8 +251,28 @@ func (w *Worker) putJSON(ctx context.Context, key string, v any) error {
 }
 
 // getJSON reads the JSON object at key into v; found is false when there
-// is none.
+// is none. An object rewritten while it is read (the audio's marker, which
+// its worker rewrites as it goes) fails the read with a precondition
+// error: it is read again at once, a few times, instead of failing the
+// attempt into a backoff.
 func (w *Worker) getJSON(ctx context.Context, key string, v any) (found bool, err error) {
+	for range 3 {
+		found, err = w.getJSONOnce(ctx, key, v)
+		if err == nil || !rewrittenWhileRead(err) {
+			return found, err
+		}
+	}
+	return found, err
+}
+
+// rewrittenWhileRead reports whether err is S3's PreconditionFailed: the
+// object changed between the requests of one read (its ETag is checked).
+func rewrittenWhileRead(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "PreconditionFailed") || strings.Contains(msg, "pre-conditions you specified did not hold")
+}
+
+func (w *Worker) getJSONOnce(ctx context.Context, key string, v any) (found bool, err error) {
 	rc, err := w.store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil

@@ -35,10 +35,14 @@ type Stack struct {
 	dir    string
 }
 
+// stackPartitions is the partitions of the stack's topics: the default of
+// the configuration (kafka.partitions), as a deployment has them.
+const stackPartitions = 12
+
 // StartStack starts the servers under env.Dir/name.
 func StartStack(ctx context.Context, env Env, name string) (*Stack, error) {
 	dir := filepath.Join(env.Dir, name)
-	in, err := devstack.StartInfra(ctx, devstack.InfraOptions{Dir: dir, Partitions: 6})
+	in, err := devstack.StartInfra(ctx, devstack.InfraOptions{Dir: dir, Partitions: stackPartitions})
 	if err != nil {
 		return nil, fmt.Errorf("start kfake, MinIO, PostgreSQL: %w", err)
 	}
@@ -100,7 +104,7 @@ func (s *Stack) StartService(ctx context.Context, env Env, svc, name string, ext
 			return nil, err
 		}
 	}
-	vars := devstack.ChildEnv(child, devstack.EnvOptions{Endpoints: s.Infra.Endpoints, Partitions: 6})
+	vars := devstack.ChildEnv(child, devstack.EnvOptions{Endpoints: s.Infra.Endpoints, Partitions: stackPartitions})
 	vars = append(vars, "TMPDIR="+filepath.Join(s.dir, "tmp"))
 	vars = append(vars, extra...)
 	p, err := procs.Start(context.Background(), procgroup.Spec{Name: name, Path: env.Binary(svc), Env: append(os.Environ(), vars...),
