@@ -58,10 +58,11 @@ type thresholdMode struct {
 	check func(chunks int) bool
 }
 
-// The three configurations, in the order of the report: (a) the default
-// (every source cut), (b) one work item per video, (c) the single pass.
+// The three configurations, in the order of the report: (a) every source
+// cut, (b) one work item per video, (c) the single pass.
 var thresholdModes = []thresholdMode{
-	{label: "(a) cut", setting: "defaults (chunk_min_duration 0s: every source is cut)",
+	{label: "(a) cut", setting: "transcode.chunk_min_duration=0s (every source is cut)",
+		env:    []string{"VIDPIPE_TRANSCODE_CHUNK_MIN_DURATION=0s"},
 		groups: transcodeGroups, check: func(n int) bool { return n > 1 }},
 	{label: "(b) one work item", setting: "transcode.chunk_min_duration=1h",
 		env:    []string{"VIDPIPE_TRANSCODE_CHUNK_MIN_DURATION=1h"},

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	playableLong := fs.Int("playable-long", 3, "scenario 8: uploads of the 10-minute 1080p source")
 	encodeRuns := fs.Int("encode-runs", 1, "scenarios 9 and 10: runs of each measurement (each is minutes of encoding)")
 	thresholdLengths := fs.String("threshold-lengths", "2,4,8,16", "scenario 12: lengths in seconds of the short 1080p sources")
-	spreadPartitions := fs.String("spread-partitions", "6,12", "scenario 11: partition counts of the work topic")
+	spreadPartitions := fs.String("spread-partitions", "12", "scenario 11: partition counts of the work topic (default: the configuration's default, 12)")
 	runs := fs.Int("runs", 3, "repetitions behind each median")
 	transcodeRuns := fs.Int("transcode-runs", 5, "scenario 3: runs of BenchmarkTranscode (its samples are the noisiest)")
 	rtPartitions := fs.String("runtime-partitions", "1,6", "scenario 1: partition counts")
