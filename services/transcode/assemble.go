@@ -78,14 +78,12 @@ func (w *Worker) Assemble(ctx context.Context, done contract.TranscodeChunkDone)
 	}
 	complete := prefix == len(plan.Spans) && audioComplete
 	if complete {
-		out, err := w.finish(ctx, plan, st)
-		if err != nil {
+		if err := w.finish(ctx, plan, st); err != nil {
 			return zero, err
 		}
 		w.forgetRun(run, id)
 		w.log.Info("transcode done", "video_id", id, "run", run, "chunks", len(plan.Spans),
 			"since_plan", w.now().Sub(plan.CreatedAt).Round(time.Millisecond))
-		_ = out
 		return zero, stage.ErrNoOutput
 	}
 	if prefix != st.prefix || audioN != st.audio {
@@ -250,12 +248,11 @@ func (w *Worker) master(plan *Plan, st *runState, chunks int) ([]byte, error) {
 	}
 	var audio []hls.AudioRendition
 	audioRate := map[string]int64{}
-	for i, b := range plan.AudioBitrates {
+	for _, b := range plan.AudioBitrates {
 		g := ffmpeg.AudioGroup(b)
 		audioRate[g] = b
 		audio = append(audio, hls.AudioRendition{GroupID: "aud-" + g, Name: "audio " + g, URI: "audio/" + g + "/" + ffmpeg.PlaylistName,
 			Default: true, Channels: 2})
-		_ = i
 	}
 	var vs []hls.Variant
 	for _, r := range plan.Renditions {
@@ -324,12 +321,12 @@ func (w *Worker) publishPlayable(ctx context.Context, plan *Plan, st *runState) 
 
 // finish builds the MP4s, ends the playlists, writes the final master,
 // removes stale objects and publishes video.transcoded.
-func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract.VideoTranscoded, error) {
+func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 	id := plan.Upload.VideoID
 	start := w.now()
 	dir, err := os.MkdirTemp(w.settings.TempDir, WorkDirPrefix+id+"-")
 	if err != nil {
-		return contract.VideoTranscoded{}, fmt.Errorf("working directory: %w", err)
+		return fmt.Errorf("working directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	// Download the audio segments once per group, then each rung's video
@@ -341,14 +338,14 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 			for _, s := range st.audioMarker.Groups[g] {
 				p := filepath.Join(dir, "audio-"+g+"-"+s.URI)
 				if _, err := w.store.GetToFile(ctx, contract.HLSPrefix(id)+"audio/"+g+"/"+s.URI, p); err != nil {
-					return contract.VideoTranscoded{}, err
+					return err
 				}
 				audioFiles[g] = append(audioFiles[g], p)
 			}
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ffmpeg.MP4Dir), 0o755); err != nil {
-		return contract.VideoTranscoded{}, err
+		return err
 	}
 	renditions := make([]contract.Rendition, 0, len(plan.Renditions))
 	var mp4s []object
@@ -358,7 +355,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 			for _, s := range st.chunks[i].Rungs[r.Name] {
 				p := filepath.Join(dir, r.Name+"-"+s.URI)
 				if _, err := w.store.GetToFile(ctx, contract.HLSPrefix(id)+r.Name+"/"+s.URI, p); err != nil {
-					return contract.VideoTranscoded{}, err
+					return err
 				}
 				vfiles = append(vfiles, p)
 			}
@@ -374,26 +371,26 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 		// the command line.
 		vlist, alist := filepath.Join(dir, r.Name+"-video.txt"), ""
 		if err := ffmpeg.WriteConcatList(vlist, vfiles); err != nil {
-			return contract.VideoTranscoded{}, err
+			return err
 		}
 		if len(afiles) > 0 {
 			alist = filepath.Join(dir, r.Name+"-audio.txt")
 			if err := ffmpeg.WriteConcatList(alist, afiles); err != nil {
-				return contract.VideoTranscoded{}, err
+				return err
 			}
 		}
 		if err := runner.Run(ctx, dir, ffmpeg.AssembleListArgs(vlist, alist, out), plan.Declared); err != nil {
-			return contract.VideoTranscoded{}, fmt.Errorf("assemble %s: %w", r.Name, err)
+			return fmt.Errorf("assemble %s: %w", r.Name, err)
 		}
 		for _, f := range vfiles {
 			os.Remove(f)
 		}
 		if err := w.checkMP4(ctx, out, plan, r.Name, r.Width, r.Height); err != nil {
-			return contract.VideoTranscoded{}, err
+			return err
 		}
 		fi, err := os.Stat(out)
 		if err != nil {
-			return contract.VideoTranscoded{}, err
+			return err
 		}
 		renditions = append(renditions, contract.Rendition{Name: r.Name, Width: r.Width, Height: r.Height,
 			Bitrate: r.Bitrate(len(plan.AudioBitrates) > 0), Key: contract.RenditionKey(id, r.Name), Size: fi.Size(),
@@ -401,35 +398,35 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 		mp4s = append(mp4s, object{out, contract.RenditionKey(id, r.Name), "video/mp4"})
 	}
 	if err := w.putAll(ctx, mp4s); err != nil {
-		return contract.VideoTranscoded{}, err
+		return err
 	}
 	if err := w.writePlaylists(ctx, plan, st, len(plan.Spans), true); err != nil {
-		return contract.VideoTranscoded{}, err
+		return err
 	}
 	body, err := w.master(plan, st, len(plan.Spans))
 	if err != nil {
-		return contract.VideoTranscoded{}, err
+		return err
 	}
 	if _, err := w.store.Put(ctx, contract.HLSMasterKey(id), strings.NewReader(string(body)), int64(len(body)), "application/vnd.apple.mpegurl"); err != nil {
-		return contract.VideoTranscoded{}, fmt.Errorf("write master playlist: %w", err)
+		return fmt.Errorf("write master playlist: %w", err)
 	}
 	if err := w.removeStale(ctx, plan, st); err != nil {
-		return contract.VideoTranscoded{}, err
+		return err
 	}
 	if !st.playable {
 		// A video whose first chunk and audio arrived together in this
 		// record: it becomes playable and transcoded at once.
 		st.prefix = len(plan.Spans)
 		if err := w.publishPlayable(ctx, plan, st); err != nil {
-			return contract.VideoTranscoded{}, err
+			return err
 		}
 	}
 	out := plan.Upload.Transcoded(plan.Media, renditions, contract.HLS{MasterKey: contract.HLSMasterKey(id)}, w.now())
 	if err := out.Validate(); err != nil {
-		return contract.VideoTranscoded{}, fmt.Errorf("transcode result: %w", err)
+		return fmt.Errorf("transcode result: %w", err)
 	}
 	if err := stage.Publish(ctx, out, contract.OutputEventID(contract.StageTranscode, plan.Run)); err != nil {
-		return contract.VideoTranscoded{}, err
+		return err
 	}
 	// The run is complete: its work state goes (a late duplicate of one of
 	// its records then finds no plan and is dropped), so every run of the
@@ -437,13 +434,13 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) (contract
 	// The plan first: work items check it before and after writing
 	// their markers (Worker.runActive), so none is left behind.
 	if err := w.store.Remove(ctx, planKey(id, plan.Run)); err != nil {
-		return contract.VideoTranscoded{}, fmt.Errorf("remove work state: %w", err)
+		return fmt.Errorf("remove work state: %w", err)
 	}
 	if err := w.store.RemovePrefix(ctx, contract.OutputPrefix(id)+"work/"); err != nil {
-		return contract.VideoTranscoded{}, fmt.Errorf("remove work state: %w", err)
+		return fmt.Errorf("remove work state: %w", err)
 	}
 	w.log.Info("assembled", "video_id", id, "renditions", len(renditions), "elapsed", w.now().Sub(start).Round(time.Millisecond))
-	return out, nil
+	return nil
 }
 
 // checkMP4 probes an assembled MP4: H.264 at the rung's size, audio when

@@ -2,6 +2,7 @@ package ffmpeg
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -191,20 +192,8 @@ func TestFormatSeconds(t *testing.T) {
 // A source shorter than declared: ffmpeg succeeds, and CheckSegments
 // tells a span cut short (accepted for the last) from one past the end.
 func TestChunkPastTheSourcesEnd(t *testing.T) {
-	dir := t.TempDir()
-	MustFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=2", "-c:v", "libx264",
-		"-preset", "ultrafast", "-f", "mp4", filepath.Join(dir, "source"))
-	src, err := probe.Prober{Path: harness.MustTool(t, "ffprobe")}.Probe(context.Background(), filepath.Join(dir, "source"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rends := ladder.MustParse("64p:64:100k:64k").Select(64, 64)
-	mkdirs(t, filepath.Join(dir, RungDir("64p")))
-	// As if the source declared 6 s: 1 s, then 2 s chunks.
-	spans, err := Spans("10", 6, 1, 1, 2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// As if the 2 s source declared 6 s: 1 s, then 2 s chunks.
+	dir, src, rends, spans := tinyChunkSource(t, 2)
 	for _, tc := range []struct {
 		span    Span
 		wantErr string
@@ -270,19 +259,7 @@ func TestChunkSeek(t *testing.T) {
 // its copied timestamps): the encoded-seconds metric grows by the chunk's
 // duration, not by nothing.
 func TestChunkProgressCountsFrames(t *testing.T) {
-	dir := t.TempDir()
-	MustFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=6", "-c:v", "libx264",
-		"-preset", "ultrafast", "-f", "mp4", filepath.Join(dir, "source"))
-	src, err := probe.Prober{Path: harness.MustTool(t, "ffprobe")}.Probe(context.Background(), filepath.Join(dir, "source"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rends := ladder.MustParse("64p:64:100k:64k").Select(64, 64)
-	mkdirs(t, filepath.Join(dir, RungDir("64p")))
-	spans, err := Spans("10", 6, 1, 1, 2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, src, rends, spans := tinyChunkSource(t, 6)
 	args, err := ChunkJob{Input: "source", Source: src, Renditions: rends, Encoding: Encoding{Preset: "ultrafast", GOPSeconds: 1}, Span: spans[2]}.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -298,4 +275,25 @@ func TestChunkProgressCountsFrames(t *testing.T) {
 	if got := metricValue(t, reg, "vidpipe_transcode_ffmpeg_encoded_seconds_total"); math.Abs(got-spans[2].Duration) > 0.01 {
 		t.Errorf("encoded seconds = %v, want the chunk's %v", got, spans[2].Duration)
 	}
+}
+
+// tinyChunkSource writes a 64x64 10 fps source of seconds seconds as
+// "source" in a fresh directory (with the 64p rung's HLS directory) and
+// returns it probed, its one rendition, and the spans of a 6 s timeline
+// cut as 1 s, then 2 s chunks (GOP 1).
+func tinyChunkSource(t *testing.T, seconds int) (dir string, src *probe.Result, rends []ladder.Rendition, spans []Span) {
+	t.Helper()
+	dir = t.TempDir()
+	MustFFmpeg(t, "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=64x64:rate=10:duration=%d", seconds), "-c:v", "libx264",
+		"-preset", "ultrafast", "-f", "mp4", filepath.Join(dir, "source"))
+	src, err := probe.Prober{Path: harness.MustTool(t, "ffprobe")}.Probe(context.Background(), filepath.Join(dir, "source"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rends = ladder.MustParse("64p:64:100k:64k").Select(64, 64)
+	mkdirs(t, filepath.Join(dir, RungDir("64p")))
+	if spans, err = Spans("10", 6, 1, 1, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	return dir, src, rends, spans
 }
