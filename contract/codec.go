@@ -66,6 +66,8 @@ type Envelope struct {
 	SchemaVersion int    `json:"schema_version"`
 	VideoID       string `json:"video_id"`
 	Owner         string `json:"owner"`
+	// Generation is Video.Generation (0 when absent).
+	Generation int `json:"generation,omitempty"`
 }
 
 // PeekEnvelope decodes only the shared fields of any event value.

@@ -38,6 +38,11 @@ type Video struct {
 	Tags        []string     `json:"tags,omitempty"`
 	Source      SourceObject `json:"source"`
 	UploadedAt  time.Time    `json:"uploaded_at"`
+	// Generation is the output generation this run of the pipeline writes
+	// (see GenerationPrefix): 0 (omitted) for the upload's own run, N > 0
+	// for the N-th reprocess. Every stage copies it to its output and
+	// builds its object keys from it (Video.Outputs).
+	Generation int `json:"generation,omitempty"`
 }
 
 // Media is what probing the source found.

@@ -40,6 +40,9 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 type checker struct {
 	typ string
 	err error
+	// gen is the event's Video.Generation (set by video): output keys must
+	// lie in that generation's folder.
+	gen int
 }
 
 func (c *checker) fail(field, format string, args ...any) {
@@ -149,6 +152,10 @@ func (c *checker) video(v *Video) {
 	c.text("source.content_type", v.Source.ContentType, true, 255, false)
 	c.text("source.filename", v.Source.Filename, false, 1024, false)
 	c.time("uploaded_at", v.UploadedAt)
+	if v.Generation < 0 || v.Generation > MaxGeneration {
+		c.fail("generation", "must be in [0, %d], got %d", MaxGeneration, v.Generation)
+	}
+	c.gen = v.Generation
 }
 
 func (c *checker) objectKey(field, k string) {
@@ -163,17 +170,23 @@ func (c *checker) objectKey(field, k string) {
 }
 
 // outputKey checks the key of an output object of video id: a safe key
-// under OutputPrefix(id).
+// under OutputPrefix(id), in the folder of the event's generation
+// (GenerationPrefix(id, c.gen); a generation-0 key is in no "g{N}/" folder).
 func (c *checker) outputKey(field, id, k string) {
 	c.objectKey(field, k)
 	if c.err == nil && !strings.HasPrefix(k, OutputPrefix(id)) {
 		c.fail(field, "%q is outside this video's prefix %q", truncate(k, 128), OutputPrefix(id))
 	}
+	if c.err == nil {
+		if g, _ := KeyGeneration(id, k); g != c.gen {
+			c.fail(field, "%q is not in the folder of generation %d (%q)", truncate(k, 128), c.gen, GenerationPrefix(id, c.gen))
+		}
+	}
 }
 
 // VideoOwnsKey reports whether key may be read or presigned for video id:
 // it is the video's source (SourceKey) or a safe key (no "..", no leading
-// "/", no backslash or NUL) under its OutputPrefix. Validate requires every
+// "/", no backslash or NUL) under its OutputPrefix, of any generation. Validate requires every
 // key an event carries to pass it, so a forged event cannot point a worker
 // or the API at another video's objects.
 func VideoOwnsKey(id, key string) bool {
@@ -183,7 +196,8 @@ func VideoOwnsKey(id, key string) bool {
 	if key == SourceKey(id) {
 		return true
 	}
-	var c checker
+	g, _ := KeyGeneration(id, key) // any generation's output is the video's
+	c := checker{gen: g}
 	c.outputKey("key", id, key)
 	return c.err == nil
 }
