@@ -73,6 +73,9 @@ func (c *Catalog) Ping(ctx context.Context) error {
 // document is the same video made again after an at-least-once redelivery
 // (a stage re-ran after a crash, a rebalance or a broker outage), so the
 // stored document, with its first timestamps, stays the published one.
+// A document of an older output generation (contract.Video.Generation)
+// than the stored one is not written either: a late event of a superseded
+// generation never replaces the newer outputs (the stored one is returned).
 const upsertSQL = `
 INSERT INTO videos AS v (
 	id, owner, title, description, tags, duration_seconds, width, height,
@@ -101,6 +104,7 @@ ON CONFLICT (id) DO UPDATE SET
 	document = jsonb_set(EXCLUDED.document, '{ready_at}', coalesce(v.document->'ready_at', EXCLUDED.document->'ready_at'))
 WHERE v.document - '{transcoded_at,thumbnailed_at,ready_at}'::text[] IS DISTINCT FROM
 	EXCLUDED.document - '{transcoded_at,thumbnailed_at,ready_at}'::text[]
+	AND coalesce((v.document->>'generation')::int, 0) <= coalesce((EXCLUDED.document->>'generation')::int, 0)
 RETURNING v.document`
 
 // Upsert stores doc as the catalog entry of doc.VideoID and returns the

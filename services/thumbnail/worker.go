@@ -16,7 +16,12 @@ import (
 	"github.com/vidpipe/vidpipe/platform/storage"
 )
 
-// Object names under contract.ThumbnailPrefix(id).
+// GCDirs are the folders of a generation's outputs that thumbnail owns:
+// platform/outputgc removes them from superseded generations.
+var GCDirs = []string{"thumbs/"}
+
+// Object names under the thumbnail prefix of the event's generation
+// (contract.Video.Outputs: contract.ThumbnailPrefix(id) for generation 0).
 const (
 	PosterName    = "poster.jpg"
 	ThumbName     = "thumb.jpg"
@@ -113,7 +118,7 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoTranscoded) (contr
 	if err != nil {
 		return zero, w.mediaError(ctx, rend, err)
 	}
-	prefix := contract.ThumbnailPrefix(in.VideoID)
+	prefix := in.Outputs().ThumbnailPrefix() // of the event's output generation
 	var th contract.Thumbnails
 	if th.Poster, err = w.upload(ctx, prefix+PosterName, poster, contentTypeJPEG); err != nil {
 		return zero, err

@@ -184,7 +184,6 @@ func audioSegments(plan *Plan, m *audioMarker) int {
 // the first prefix chunks, and the audio playlists; ended adds
 // #EXT-X-ENDLIST.
 func (w *Worker) writePlaylists(ctx context.Context, plan *Plan, st *runState, prefix int, ended bool) error {
-	id := plan.Upload.VideoID
 	type doc struct {
 		key  string
 		body []byte
@@ -200,7 +199,7 @@ func (w *Worker) writePlaylists(ctx context.Context, plan *Plan, st *runState, p
 		if len(segs) == 0 {
 			continue
 		}
-		docs = append(docs, doc{contract.HLSPrefix(id) + r.Name + "/" + ffmpeg.PlaylistName, hls.MediaPlaylist(segs, ended)})
+		docs = append(docs, doc{plan.Upload.Outputs().HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName, hls.MediaPlaylist(segs, ended)})
 	}
 	if st.audioMarker != nil {
 		for _, b := range plan.AudioBitrates {
@@ -212,7 +211,7 @@ func (w *Worker) writePlaylists(ctx context.Context, plan *Plan, st *runState, p
 			if len(segs) == 0 {
 				continue
 			}
-			docs = append(docs, doc{contract.HLSPrefix(id) + "audio/" + g + "/" + ffmpeg.PlaylistName, hls.MediaPlaylist(segs, ended && st.audioMarker.Complete)})
+			docs = append(docs, doc{plan.Upload.Outputs().HLSPrefix() + "audio/" + g + "/" + ffmpeg.PlaylistName, hls.MediaPlaylist(segs, ended && st.audioMarker.Complete)})
 		}
 	}
 	var (
@@ -303,10 +302,10 @@ func (w *Worker) publishPlayable(ctx context.Context, plan *Plan, st *runState) 
 	if err != nil {
 		return err
 	}
-	if _, err := w.store.Put(ctx, contract.HLSMasterKey(id), strings.NewReader(string(body)), int64(len(body)), "application/vnd.apple.mpegurl"); err != nil {
+	if _, err := w.store.Put(ctx, plan.Upload.Outputs().HLSMasterKey(), strings.NewReader(string(body)), int64(len(body)), "application/vnd.apple.mpegurl"); err != nil {
 		return fmt.Errorf("write master playlist: %w", err)
 	}
-	ev := plan.Upload.Playable(plan.Media, contract.HLS{MasterKey: contract.HLSMasterKey(id)}, len(plan.Spans), plan.Segments, w.now())
+	ev := plan.Upload.Playable(plan.Media, contract.HLS{MasterKey: plan.Upload.Outputs().HLSMasterKey()}, len(plan.Spans), plan.Segments, w.now())
 	if err := stage.Publish(ctx, ev, contract.MilestoneEventID(contract.StageTranscode, contract.TopicPlayable, plan.Run)); err != nil {
 		return err
 	}
@@ -337,7 +336,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 			g := ffmpeg.AudioGroup(b)
 			for _, s := range st.audioMarker.Groups[g] {
 				p := filepath.Join(dir, "audio-"+g+"-"+s.URI)
-				if _, err := w.store.GetToFile(ctx, contract.HLSPrefix(id)+"audio/"+g+"/"+s.URI, p); err != nil {
+				if _, err := w.store.GetToFile(ctx, plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+s.URI, p); err != nil {
 					return err
 				}
 				audioFiles[g] = append(audioFiles[g], p)
@@ -354,7 +353,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 		for i := range plan.Spans {
 			for _, s := range st.chunks[i].Rungs[r.Name] {
 				p := filepath.Join(dir, r.Name+"-"+s.URI)
-				if _, err := w.store.GetToFile(ctx, contract.HLSPrefix(id)+r.Name+"/"+s.URI, p); err != nil {
+				if _, err := w.store.GetToFile(ctx, plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+s.URI, p); err != nil {
 					return err
 				}
 				vfiles = append(vfiles, p)
@@ -393,9 +392,9 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 			return err
 		}
 		renditions = append(renditions, contract.Rendition{Name: r.Name, Width: r.Width, Height: r.Height,
-			Bitrate: r.Bitrate(len(plan.AudioBitrates) > 0), Key: contract.RenditionKey(id, r.Name), Size: fi.Size(),
-			PlaylistKey: contract.HLSPrefix(id) + r.Name + "/" + ffmpeg.PlaylistName})
-		mp4s = append(mp4s, object{out, contract.RenditionKey(id, r.Name), "video/mp4"})
+			Bitrate: r.Bitrate(len(plan.AudioBitrates) > 0), Key: plan.Upload.Outputs().RenditionKey(r.Name), Size: fi.Size(),
+			PlaylistKey: plan.Upload.Outputs().HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName})
+		mp4s = append(mp4s, object{out, plan.Upload.Outputs().RenditionKey(r.Name), "video/mp4"})
 	}
 	if err := w.putAll(ctx, mp4s); err != nil {
 		return err
@@ -407,7 +406,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.store.Put(ctx, contract.HLSMasterKey(id), strings.NewReader(string(body)), int64(len(body)), "application/vnd.apple.mpegurl"); err != nil {
+	if _, err := w.store.Put(ctx, plan.Upload.Outputs().HLSMasterKey(), strings.NewReader(string(body)), int64(len(body)), "application/vnd.apple.mpegurl"); err != nil {
 		return fmt.Errorf("write master playlist: %w", err)
 	}
 	if err := w.removeStale(ctx, plan, st); err != nil {
@@ -421,7 +420,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 			return err
 		}
 	}
-	out := plan.Upload.Transcoded(plan.Media, renditions, contract.HLS{MasterKey: contract.HLSMasterKey(id)}, w.now())
+	out := plan.Upload.Transcoded(plan.Media, renditions, contract.HLS{MasterKey: plan.Upload.Outputs().HLSMasterKey()}, w.now())
 	if err := out.Validate(); err != nil {
 		return fmt.Errorf("transcode result: %w", err)
 	}
@@ -471,25 +470,24 @@ func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, name str
 // that this run did not write (a re-run with another ladder), so a run
 // leaves exactly its own key set.
 func (w *Worker) removeStale(ctx context.Context, plan *Plan, st *runState) error {
-	id := plan.Upload.VideoID
-	keep := map[string]bool{contract.HLSMasterKey(id): true}
+	keep := map[string]bool{plan.Upload.Outputs().HLSMasterKey(): true}
 	for _, r := range plan.Renditions {
-		keep[contract.RenditionKey(id, r.Name)] = true
-		keep[contract.HLSPrefix(id)+r.Name+"/"+ffmpeg.PlaylistName] = true
+		keep[plan.Upload.Outputs().RenditionKey(r.Name)] = true
+		keep[plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+ffmpeg.PlaylistName] = true
 		for i := range plan.Spans {
 			for _, s := range st.chunks[i].Rungs[r.Name] {
-				keep[contract.HLSPrefix(id)+r.Name+"/"+s.URI] = true
+				keep[plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+s.URI] = true
 			}
 		}
 	}
 	if st.audioMarker != nil {
 		for _, b := range plan.AudioBitrates {
 			g := ffmpeg.AudioGroup(b)
-			keep[contract.HLSPrefix(id)+"audio/"+g+"/"+ffmpeg.PlaylistName] = true
+			keep[plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+ffmpeg.PlaylistName] = true
 			for _, s := range st.audioMarker.Groups[g] {
-				keep[contract.HLSPrefix(id)+"audio/"+g+"/"+s.URI] = true
+				keep[plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+s.URI] = true
 			}
 		}
 	}
-	return w.removeOutputsBut(ctx, id, keep)
+	return w.removeOutputsBut(ctx, plan.Upload.Outputs(), keep)
 }

@@ -208,7 +208,7 @@ func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, 
 				return fmt.Errorf("chunk %d rung %s: %w", item.Index, r.Name, err)
 			}
 			infos = append(infos, segInfo{URI: s.URI, Duration: s.Duration, Size: fi.Size()})
-			objs = append(objs, object{filepath.Join(filepath.Dir(playlist), s.URI), contract.HLSPrefix(item.VideoID) + r.Name + "/" + s.URI, "video/mp2t"})
+			objs = append(objs, object{filepath.Join(filepath.Dir(playlist), s.URI), item.Outputs().HLSPrefix() + r.Name + "/" + s.URI, "video/mp2t"})
 		}
 		marker.Rungs[r.Name] = infos
 	}
@@ -332,7 +332,7 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 				if err != nil {
 					return fmt.Errorf("audio %s: %w", g, err)
 				}
-				objs = append(objs, object{p, contract.HLSPrefix(item.VideoID) + "audio/" + g + "/" + s.URI, "video/mp2t"})
+				objs = append(objs, object{p, item.Outputs().HLSPrefix() + "audio/" + g + "/" + s.URI, "video/mp2t"})
 				marker.Groups[g] = append(marker.Groups[g], segInfo{URI: s.URI, Duration: s.Duration, Size: fi.Size()})
 			}
 			if err := w.putAll(ctx, objs); err != nil {

@@ -35,8 +35,10 @@
 //     the video's mp4/ and hls/ prefixes that this run did not write, so a
 //     re-run leaves exactly the same key set.
 //
-// Keys (package contract): MP4 renditions at contract.RenditionKey(id, rung);
-// HLS under contract.HLSPrefix(id): master.m3u8 (contract.HLSMasterKey),
+// Keys (package contract), of the event's output generation
+// (contract.Video.Outputs; generation 0: videos/{id}/…, generation N:
+// videos/{id}/g{N}/…): MP4 renditions at Outputs.RenditionKey(rung);
+// HLS under Outputs.HLSPrefix: master.m3u8 (Outputs.HLSMasterKey),
 // <rung>/index.m3u8 and <rung>/seg_NNNNN.ts.
 //
 // Errors wrapped with stage.Permanent are about the input and go straight
@@ -256,14 +258,14 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	}
 
 	_, fps := job.FrameRate()
-	renditions, variants, err := w.inspect(ctx, dir, in.VideoID, rends, pr.Audio != nil, fps, declared)
+	renditions, variants, err := w.inspect(ctx, dir, in.Outputs(), rends, pr.Audio != nil, fps, declared)
 	if err != nil {
 		return zero, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), hls.Master(variants), 0o644); err != nil {
 		return zero, fmt.Errorf("write master playlist: %w", err)
 	}
-	if err := w.upload(ctx, dir, in.VideoID, rends); err != nil {
+	if err := w.upload(ctx, dir, in.Outputs(), rends); err != nil {
 		return zero, err
 	}
 
@@ -282,7 +284,7 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	if pr.Audio != nil {
 		media.AudioCodec = pr.Audio.Codec
 	}
-	out := in.Transcoded(media, renditions, contract.HLS{MasterKey: contract.HLSMasterKey(in.VideoID)}, w.now())
+	out := in.Transcoded(media, renditions, contract.HLS{MasterKey: in.Outputs().HLSMasterKey()}, w.now())
 	if err := out.Validate(); err != nil {
 		return zero, fmt.Errorf("transcode result: %w", err)
 	}
@@ -421,7 +423,7 @@ func Longer(declared, decoded float64) bool {
 
 // inspect probes every rendition ffmpeg wrote, checks it, and returns the
 // event renditions and the master playlist variants.
-func (w *Worker) inspect(ctx context.Context, dir, videoID string, rends []ladder.Rendition, hasAudio bool, fps, declared float64) ([]contract.Rendition, []hls.Variant, error) {
+func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs, rends []ladder.Rendition, hasAudio bool, fps, declared float64) ([]contract.Rendition, []hls.Variant, error) {
 	var (
 		out      []contract.Rendition
 		variants []hls.Variant
@@ -477,9 +479,9 @@ func (w *Worker) inspect(ctx context.Context, dir, videoID string, rends []ladde
 		out = append(out, contract.Rendition{
 			Name: r.Name, Width: r.Width, Height: r.Height,
 			Bitrate:     r.Bitrate(hasAudio),
-			Key:         contract.RenditionKey(videoID, r.Name),
+			Key:         keys.RenditionKey(r.Name),
 			Size:        fi.Size(),
-			PlaylistKey: contract.HLSPrefix(videoID) + r.Name + "/" + ffmpeg.PlaylistName,
+			PlaylistKey: keys.HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName,
 		})
 		variants = append(variants, hls.Variant{
 			URI:       r.Name + "/" + ffmpeg.PlaylistName,
@@ -499,7 +501,7 @@ type object struct {
 // outputs lists the files to upload in upload order: segments, media
 // playlists, MP4s, and the master playlist last, so that a master
 // playlist in the bucket implies a complete package.
-func outputs(dir, videoID string, rends []ladder.Rendition) ([]object, error) {
+func outputs(dir string, keys contract.Outputs, rends []ladder.Rendition) ([]object, error) {
 	var segs, playlists, mp4s []object
 	for _, r := range rends {
 		rungDir := filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name)))
@@ -507,7 +509,7 @@ func outputs(dir, videoID string, rends []ladder.Rendition) ([]object, error) {
 			if err != nil || !d.Type().IsRegular() {
 				return err
 			}
-			key := contract.HLSPrefix(videoID) + r.Name + "/" + d.Name()
+			key := keys.HLSPrefix() + r.Name + "/" + d.Name()
 			switch path.Ext(d.Name()) {
 			case ".ts":
 				segs = append(segs, object{p, key, "video/mp2t"})
@@ -521,16 +523,16 @@ func outputs(dir, videoID string, rends []ladder.Rendition) ([]object, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list outputs: %w", err)
 		}
-		mp4s = append(mp4s, object{filepath.Join(dir, filepath.FromSlash(ffmpeg.MP4Path(r.Name))), contract.RenditionKey(videoID, r.Name), "video/mp4"})
+		mp4s = append(mp4s, object{filepath.Join(dir, filepath.FromSlash(ffmpeg.MP4Path(r.Name))), keys.RenditionKey(r.Name), "video/mp4"})
 	}
 	all := append(append(segs, playlists...), mp4s...)
-	return append(all, object{filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), contract.HLSMasterKey(videoID), "application/vnd.apple.mpegurl"}), nil
+	return append(all, object{filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), keys.HLSMasterKey(), "application/vnd.apple.mpegurl"}), nil
 }
 
 // upload puts every output, then removes what earlier runs left under the
 // video's mp4/ and hls/ prefixes that this run did not write.
-func (w *Worker) upload(ctx context.Context, dir, videoID string, rends []ladder.Rendition) error {
-	objs, err := outputs(dir, videoID, rends)
+func (w *Worker) upload(ctx context.Context, dir string, keys contract.Outputs, rends []ladder.Rendition) error {
+	objs, err := outputs(dir, keys, rends)
 	if err != nil {
 		return err
 	}
@@ -545,15 +547,19 @@ func (w *Worker) upload(ctx context.Context, dir, videoID string, rends []ladder
 	for _, o := range objs {
 		written[o.key] = true
 	}
-	return w.removeOutputsBut(ctx, videoID, written)
+	return w.removeOutputsBut(ctx, keys, written)
 }
 
-// removeOutputsBut removes the objects under the video's mp4/ and hls/
-// prefixes that are not in keep (what an earlier run, e.g. with another
+// GCDirs are the folders of a generation's outputs that transcode owns:
+// platform/outputgc removes them from superseded generations (the work
+// state, videos/{id}/work/, is removed by the fan-in itself).
+var GCDirs = []string{"mp4/", "hls/"}
+
+// removeOutputsBut removes the objects under the mp4/ and hls/ prefixes of
+// the video's generation keys that are not in keep (what an earlier run, e.g. with another
 // ladder, left), so that a run leaves exactly its own key set.
-func (w *Worker) removeOutputsBut(ctx context.Context, videoID string, keep map[string]bool) error {
-	mp4Prefix := path.Dir(contract.RenditionKey(videoID, "x")) + "/"
-	for _, prefix := range []string{mp4Prefix, contract.HLSPrefix(videoID)} {
+func (w *Worker) removeOutputsBut(ctx context.Context, keys contract.Outputs, keep map[string]bool) error {
+	for _, prefix := range []string{keys.RenditionPrefix(), keys.HLSPrefix()} {
 		listed, err := w.store.List(ctx, prefix)
 		if err != nil {
 			return fmt.Errorf("list previous outputs: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/dlq"
+	"github.com/vidpipe/vidpipe/platform/outputgc"
 	"github.com/vidpipe/vidpipe/platform/procgroup"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/storage"
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	w := thumbnail.NewWorker(cfg.Thumbnail, store, log)
-	return stage.Run(ctx, stage.Options{
+	opts := stage.Options{
 		Stage:    contract.StageThumbnail,
 		Kafka:    cfg.Kafka,
 		Runtime:  cfg.Stage,
@@ -74,7 +75,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}, sandboxCheck},
 		// Dead letters too large for Kafka keep their value in the bucket.
 		DeadLetterStore: dlq.S3Store{Store: store},
-	}, w.Handle)
+	}
+	// Beside it, group thumbnail-gc removes the thumbs/ of superseded
+	// output generations (platform/outputgc).
+	return outputgc.Alongside(ctx, opts, store, thumbnail.GCDirs, func(ctx context.Context, o stage.Options) error {
+		return stage.Run(ctx, o, w.Handle)
+	})
 }
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in

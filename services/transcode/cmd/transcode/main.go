@@ -26,6 +26,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/dlq"
+	"github.com/vidpipe/vidpipe/platform/outputgc"
 	"github.com/vidpipe/vidpipe/platform/procgroup"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/storage"
@@ -91,14 +92,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// Dead letters too large for Kafka keep their value in the bucket.
 		DeadLetterStore: dlq.S3Store{Store: store},
 	}
+	// Beside the stage, group transcode-gc removes the mp4/ and hls/ of
+	// superseded output generations (platform/outputgc).
 	if cfg.Transcode.ChunkSeconds == 0 {
-		return stage.Run(ctx, base, w.Handle) // one pass per video
+		return outputgc.Alongside(ctx, base, store, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
+			return stage.Run(ctx, o, w.Handle) // one pass per video
+		})
 	}
 	if err := w.StartChunks(); err != nil {
 		return err
 	}
 	defer w.Close()
-	return runSegmentPipeline(ctx, base, w)
+	return outputgc.Alongside(ctx, base, store, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
+		return runSegmentPipeline(ctx, o, w)
+	})
 }
 
 // runSegmentPipeline runs the consumers of the segment pipeline in this
@@ -139,7 +146,7 @@ func runSegmentPipeline(ctx context.Context, base stage.Options, w *transcode.Wo
 			})
 		}
 	}
-	plan.Liveness = []func() error{func() error {
+	plan.Liveness = append(plan.Liveness, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, live := range lives {
@@ -148,7 +155,7 @@ func runSegmentPipeline(ctx context.Context, base stage.Options, w *transcode.Wo
 			}
 		}
 		return nil
-	}}
+	})
 	chunks.OnLiveness, audio.OnLiveness, assemble.OnLiveness = register("chunks"), register("audio"), register("assemble")
 	errs := make(chan error, 4)
 	go func() { errs <- stage.Run(ctx, plan, w.Plan) }()

@@ -1,0 +1,165 @@
+// Package outputgc removes a stage's outputs of superseded output
+// generations (see contract.GenerationPrefix).
+//
+// A reprocess writes generation N beside the generation being served;
+// once generation N is ready (video.ready with generation N), the older
+// generations are superseded. Each stage removes its own objects of them:
+// it runs a consumer of video.ready in its own group
+// (contract.GCGroup(service): "transcode-gc", "thumbnail-gc") that, for a
+// video.ready of generation N > 0, removes every object of the video under
+// the stage's output folders (transcode: "mp4/", "hls/"; thumbnail:
+// "thumbs/") of each generation below N. A video.ready of generation 0
+// supersedes nothing. The removal is idempotent (a redelivery, or a late
+// video.ready of an older generation, removes what is left or nothing) and
+// never touches generation N or newer, nor anything outside the listed
+// folders (the source, the work state, another stage's outputs).
+//
+// The consumer runs on the stage runtime (platform/stage) with the
+// stage's options: retries and backoff as configured; a removal that keeps
+// failing is dead-lettered to the stage's DLQ with dlq.topic video.ready
+// (such a dead letter is never redriven by POST /v1/videos/{id}/retry,
+// which only redrives the stage's input and work topics). Its metrics are
+// kept in a registry of its own, not served; its liveness is part of the
+// serving consumer's /healthz (see Alongside).
+package outputgc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/platform/storage"
+)
+
+// Store is what a sweep needs of object storage (storage.Store).
+type Store interface {
+	List(ctx context.Context, prefix string) ([]storage.ObjectInfo, error)
+	Remove(ctx context.Context, key string) error
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Sweep removes the objects of video videoID that lie in one of dirs
+// (folder names relative to a generation prefix, e.g. "hls/") of a
+// generation below current, and returns how many it removed. With current
+// 0 it removes nothing.
+func Sweep(ctx context.Context, store Store, videoID string, current int, dirs []string) (int, error) {
+	if current <= 0 || len(dirs) == 0 {
+		return 0, nil
+	}
+	objs, err := store.List(ctx, contract.OutputPrefix(videoID))
+	if err != nil {
+		return 0, fmt.Errorf("list outputs of %s: %w", videoID, err)
+	}
+	removed := 0
+	for _, o := range objs {
+		gen, ok := contract.KeyGeneration(videoID, o.Key)
+		if !ok || gen >= current {
+			continue
+		}
+		rest := strings.TrimPrefix(o.Key, contract.GenerationPrefix(videoID, gen))
+		if !hasDirPrefix(rest, dirs) {
+			continue
+		}
+		if err := store.Remove(ctx, o.Key); err != nil {
+			return removed, fmt.Errorf("remove superseded output %s: %w", o.Key, err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+func hasDirPrefix(rest string, dirs []string) bool {
+	for _, d := range dirs {
+		if d != "" && strings.HasPrefix(rest, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// Handler returns the stage handler of the GC consumer: it sweeps (see
+// Sweep) the video of a video.ready of generation N > 0 and publishes
+// nothing (stage.ErrNoOutput).
+func Handler(store Store, log *slog.Logger, dirs ...string) stage.Handler[contract.VideoReady, contract.VideoReady] {
+	return func(ctx context.Context, in contract.VideoReady) (contract.VideoReady, error) {
+		var zero contract.VideoReady
+		if in.Generation == 0 {
+			return zero, stage.ErrNoOutput
+		}
+		n, err := Sweep(ctx, store, in.VideoID, in.Generation, dirs)
+		if err != nil {
+			return zero, err
+		}
+		if n > 0 {
+			log.InfoContext(ctx, "superseded outputs removed", "video_id", in.VideoID, "generation", in.Generation, "objects", n)
+		}
+		return zero, stage.ErrNoOutput
+	}
+}
+
+// Options derives the options of the GC consumer from the stage's
+// serving options: input video.ready, group contract.GCGroup(service),
+// no HTTP listener, a registry of its own; the rest (Kafka, runtime
+// settings, logger, checks, DLQ) as the stage's.
+func Options(serving stage.Options) stage.Options {
+	o := serving
+	service := o.Service
+	if service == "" {
+		service = string(o.Stage)
+	}
+	o.InputTopic, o.OutputTopic = contract.TopicReady, contract.TopicReady // never published to: ErrNoOutput
+	o.Group = contract.GCGroup(service)
+	o.Consumer, o.NoHTTP, o.Registry = "gc", true, prometheus.NewRegistry()
+	o.Liveness, o.OnLiveness, o.Listening, o.Spread = nil, nil, nil, nil
+	return o
+}
+
+// Alongside runs the GC consumer of the stage (Options(serving), Handler
+// with store and dirs) beside serve, which runs the stage's own consumers
+// with serving (extended so that its /healthz fails when the GC consumer
+// is stuck), until ctx ends. The first error of either stops both and is
+// returned.
+func Alongside(ctx context.Context, serving stage.Options, store Store, dirs []string, serve func(context.Context, stage.Options) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gc := Options(serving)
+	var (
+		mu   sync.Mutex
+		live func() error
+	)
+	gc.OnLiveness = func(f func() error) { mu.Lock(); live = f; mu.Unlock() }
+	serving.Liveness = append(append([]func() error(nil), serving.Liveness...), func() error {
+		mu.Lock()
+		f := live
+		mu.Unlock()
+		if f == nil {
+			return nil
+		}
+		if err := f(); err != nil {
+			return fmt.Errorf("consumer gc: %w", err)
+		}
+		return nil
+	})
+	log := serving.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- stage.Run(ctx, gc, Handler(store, log, dirs...)) }()
+	go func() { errs <- serve(ctx, serving) }()
+	var first error
+	for range 2 {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}

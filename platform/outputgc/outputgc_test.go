@@ -1,0 +1,91 @@
+package outputgc_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/outputgc"
+	"github.com/vidpipe/vidpipe/platform/storage"
+)
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+func mustStore(tb testing.TB) *storage.Store {
+	tb.Helper()
+	mi := harness.SharedMinIO(tb)
+	st, err := storage.New(mi.S3Config(harness.MustBucket(tb, mi)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+func keys(tb testing.TB, st *storage.Store, prefix string) []string {
+	tb.Helper()
+	objs, err := st.List(context.Background(), prefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.Key)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSweep: a sweep for generation 2 removes the listed folders of
+// generations 0 and 1 and nothing else: not generation 2 or 3, not the
+// work state, not another stage's folders, not the source, not another
+// video's objects.
+func TestSweep(t *testing.T) {
+	ctx := context.Background()
+	st := mustStore(t)
+	id, other := contract.NewID(), contract.NewID()
+	gen := func(g int) contract.Outputs { return contract.Outputs{VideoID: id, Generation: g} }
+	var all []string
+	for g := range 4 {
+		o := gen(g)
+		all = append(all, o.HLSMasterKey(), o.HLSPrefix()+"360p/seg_00000.ts", o.RenditionKey("360p"), o.ThumbnailPrefix()+"poster.jpg")
+	}
+	all = append(all, contract.SourceKey(id), contract.OutputPrefix(id)+"work/run/plan.json",
+		contract.HLSMasterKey(other), contract.Outputs{VideoID: other, Generation: 1}.HLSMasterKey())
+	for _, k := range all {
+		if _, err := st.Put(ctx, k, strings.NewReader("x"), 1, "application/octet-stream"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := outputgc.Sweep(ctx, st, id, 2, []string{"mp4/", "hls/"})
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if n != 6 {
+		t.Errorf("Sweep removed %d objects, want 6 (hls master, segment and mp4 of generations 0 and 1)", n)
+	}
+	var want []string
+	for _, k := range all {
+		g, ok := contract.KeyGeneration(id, k)
+		rest := strings.TrimPrefix(k, contract.GenerationPrefix(id, g))
+		if ok && g < 2 && (strings.HasPrefix(rest, "mp4/") || strings.HasPrefix(rest, "hls/")) {
+			continue
+		}
+		want = append(want, k)
+	}
+	slices.Sort(want)
+	got := append(keys(t, st, "videos/"), keys(t, st, "uploads/")...)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("after the sweep:\n got %q\nwant %q", got, want)
+	}
+	// Idempotent; generation 0 supersedes nothing.
+	if n, err := outputgc.Sweep(ctx, st, id, 2, []string{"mp4/", "hls/"}); err != nil || n != 0 {
+		t.Errorf("second sweep: %d, %v; want 0, nil", n, err)
+	}
+	if n, err := outputgc.Sweep(ctx, st, id, 0, []string{"thumbs/"}); err != nil || n != 0 {
+		t.Errorf("sweep of generation 0: %d, %v; want 0, nil", n, err)
+	}
+}
