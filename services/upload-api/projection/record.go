@@ -42,7 +42,8 @@ func (rec Record) offsetKey() string { return fmt.Sprintf("%s/%d", rec.Topic, re
 // value is the original record's value, which may be what made the stage
 // fail: only a video id is required (owner and the upload's fields are
 // taken when present).
-func observe(p contract.Pipeline, rec Record) (observation, error) {
+func observe(p contract.Pipeline, rec Record) (ob observation, err error) {
+	defer func() { ob.maxRank = p.MaxRank() }()
 	if step, ok := p.StepFor(rec.Topic); ok {
 		return observeStep(p, step, rec)
 	}
@@ -92,7 +93,8 @@ func observeStep(p contract.Pipeline, step contract.Step, rec Record) (observati
 	if err != nil {
 		return observation{}, fmt.Errorf("%w: %s: %w", ErrUndecodable, rec.Topic, err)
 	}
-	ob := observation{videoID: v.VideoID, owner: v.Owner, rank: p.Rank(rec.Topic), video: &v, hlsKey: hlsKey(v.VideoID, rec.Value)}
+	ob := observation{videoID: v.VideoID, owner: v.Owner, rank: p.Rank(rec.Topic), video: &v, hlsKey: hlsKey(v.VideoID, rec.Value),
+		gen: v.Generation}
 	if r, ok := ev.(contract.VideoReady); ok {
 		ob.ready = &r
 	}
@@ -134,7 +136,7 @@ func observeDone(p contract.Pipeline, step contract.Step, spec contract.StageSpe
 		return observation{}, fmt.Errorf("%w: %s: decoded as %T, want a contract.TranscodeChunkDone", ErrUndecodable, rec.Topic, ev)
 	}
 	return observation{videoID: v.VideoID, owner: v.Owner, rank: p.Rank(spec.Input), staleRank: stageRank(p, spec),
-		video: &v, done: &d, doneStage: spec.Name}, nil
+		video: &v, done: &d, doneStage: spec.Name, gen: v.Generation}, nil
 }
 
 // observeDeadLetter reads a dead letter of stage spec: the video (from the
@@ -156,6 +158,7 @@ func observeDeadLetter(p contract.Pipeline, spec contract.StageSpec, rec Record)
 			return observation{}, fmt.Errorf("%w: %s: key %q of a dead letter without value is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(string(rec.Key), 64))
 		}
 		ob.videoID, ob.failedItem = keyID, keyItem
+		ob.gen = generationUnknown
 	} else {
 		env, err := contract.PeekEnvelope(rec.Value)
 		if err != nil {
@@ -164,7 +167,7 @@ func observeDeadLetter(p contract.Pipeline, spec contract.StageSpec, rec Record)
 		if !contract.IsUUID(env.VideoID) {
 			return observation{}, fmt.Errorf("%w: %s: video_id %q is not a lowercase UUID", ErrUndecodable, rec.Topic, truncate(env.VideoID, 64))
 		}
-		ob.videoID, ob.owner = env.VideoID, env.Owner
+		ob.videoID, ob.owner, ob.gen = env.VideoID, env.Owner, max(env.Generation, 0)
 		decode := inputDecoder(p, spec)
 		if isWork {
 			decode = work.Decode

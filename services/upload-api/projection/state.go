@@ -88,6 +88,13 @@ type State struct {
 	// video.transcoded (the output of the stage whose work it counts),
 	// and never while Status is failed.
 	Progress *Progress
+	// Generation is the output generation served (contract.Video.Generation):
+	// Status, HLSMasterKey, Ready and the failure are that generation's.
+	// 0 until a reprocess's generation replaces it (see generation.go).
+	Generation int
+	// Reprocessing is a newer generation being made while this one stays
+	// served (the video is ready); nil when none is running or failed.
+	Reprocessing *Reprocessing
 }
 
 // Progress counts the finished work of a stage that splits a video into
@@ -111,7 +118,15 @@ type Progress struct {
 // (the pipeline's last step) or failed. A failed video may still move on
 // after its dead letter is redriven, so a watcher that stops at a terminal
 // state stops early only in that case.
-func (st State) Terminal() bool { return st.Complete || st.Status == StatusFailed }
+//
+// A ready video whose newer generation is being made (Reprocessing, not
+// failed) is not terminal: it changes again when that generation is ready.
+func (st State) Terminal() bool {
+	if st.Reprocessing != nil && st.Reprocessing.Status != StatusFailed {
+		return false
+	}
+	return st.Complete || st.Status == StatusFailed
+}
 
 // A video's rank is how far along the pipeline it is: the
 // contract.Pipeline.Rank of the last step it reached (1 for the entry step,
@@ -162,6 +177,11 @@ type observation struct {
 	// ignore is set for a record the projection has no use for (a work
 	// topic other than the completions): Apply skips it.
 	ignore bool
+	// gen is the output generation the record is of (contract.Video.Generation),
+	// generationUnknown when it names none (a dead letter without value).
+	gen int
+	// maxRank is the rank of the pipeline's last step.
+	maxRank int
 }
 
 // row is a video's stored state.
@@ -179,6 +199,10 @@ type row struct {
 	ready       *contract.VideoReady
 	hlsKey      string
 	progress    *progressDoc
+	// generation is the output generation served; reproc a newer one
+	// being made (see generation.go).
+	generation int
+	reproc     *reprocDoc
 }
 
 // status is r's status in pipeline p: failed, else the status of the step
@@ -265,6 +289,7 @@ func advance(cur row, ob observation) (next row, changed bool, err error) {
 	changed = changed || next.rank != cur.rank || next.failedStage != cur.failedStage || next.reason != cur.reason ||
 		next.errorClass != cur.errorClass || next.errorCode != cur.errorCode || next.attempts != cur.attempts ||
 		next.failedItem != cur.failedItem || next.hlsKey != cur.hlsKey || !next.progress.equal(cur.progress) ||
-		(next.video != nil) != (cur.video != nil) || (next.ready != nil) != (cur.ready != nil)
+		(next.video != nil) != (cur.video != nil) || (next.ready != nil) != (cur.ready != nil) ||
+		next.generation != cur.generation || !reprocEqual(next.reproc, cur.reproc)
 	return next, changed, nil
 }

@@ -70,7 +70,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 const selectState = `SELECT id::text, owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
-	uploaded, ready, version, updated_at, failed_item, hls_master_key, progress FROM video_status`
+	uploaded, ready, version, updated_at, failed_item, hls_master_key, progress, generation, reprocessing FROM video_status`
 
 // Get returns the state of video id as owner sees it. It returns
 // ErrNotFound when the video does not exist, belongs to another owner, or
@@ -119,10 +119,18 @@ func scanState(r pgx.Row, p contract.Pipeline) (State, error) {
 		failed          string
 		uploaded, ready []byte
 		progress        []byte
+		reproc          []byte
 	)
 	if err := r.Scan(&st.VideoID, &st.Owner, &rw.rank, &failed, &st.Reason, &st.ErrorClass, &st.ErrorCode, &st.Attempts,
-		&uploaded, &ready, &st.Version, &st.UpdatedAt, &st.FailedItem, &st.HLSMasterKey, &progress); err != nil {
+		&uploaded, &ready, &st.Version, &st.UpdatedAt, &st.FailedItem, &st.HLSMasterKey, &progress, &st.Generation, &reproc); err != nil {
 		return State{}, err
+	}
+	if reproc != nil {
+		var rd reprocDoc
+		if err := json.Unmarshal(reproc, &rd); err != nil {
+			return State{}, fmt.Errorf("decode stored reprocessing: %w", err)
+		}
+		st.Reprocessing = rd.public(p)
 	}
 	if progress != nil && failed == "" {
 		var pd progressDoc
@@ -246,12 +254,14 @@ func readStored(ctx context.Context, tx pgx.Tx, id string) (row, map[string]int6
 		uploaded, ready []byte
 		offsetsJSON     []byte
 		progress        []byte
+		reproc          []byte
 		version         int64
 	)
 	err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
-		uploaded, ready, version, last_offsets, failed_item, hls_master_key, progress FROM video_status WHERE id = $1 FOR UPDATE`, id).
+		uploaded, ready, version, last_offsets, failed_item, hls_master_key, progress, generation, reprocessing
+		FROM video_status WHERE id = $1 FOR UPDATE`, id).
 		Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON,
-			&cur.failedItem, &cur.hlsKey, &progress)
+			&cur.failedItem, &cur.hlsKey, &progress, &cur.generation, &reproc)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -276,6 +286,12 @@ func readStored(ctx context.Context, tx pgx.Tx, id string) (row, map[string]int6
 			cur.progress = new(progressDoc)
 			if err := json.Unmarshal(progress, cur.progress); err != nil {
 				return row{}, nil, fmt.Errorf("decode stored progress of %s: %w", id, err)
+			}
+		}
+		if reproc != nil {
+			cur.reproc = new(reprocDoc)
+			if err := json.Unmarshal(reproc, cur.reproc); err != nil {
+				return row{}, nil, fmt.Errorf("decode stored reprocessing of %s: %w", id, err)
 			}
 		}
 	}
@@ -310,6 +326,7 @@ type decision struct {
 	uploaded    []byte // JSON of the uploaded document, nil without one
 	ready       []byte // JSON of the ready document, nil without one
 	progress    []byte // JSON of the progress, nil without one
+	reproc      []byte // JSON of the generation being reprocessed, nil without one
 }
 
 // decide folds ob (read from rec) into the stored row cur and offsets. It
@@ -320,7 +337,7 @@ func decide(cur row, offsets map[string]int64, rec Record, ob observation) (deci
 	if last, ok := offsets[key]; ok && rec.Offset >= 0 && rec.Offset <= last {
 		return decision{write: writeNothing, redelivered: true}, nil
 	}
-	next, ch, err := advance(cur, ob)
+	next, ch, err := advanceGen(cur, ob)
 	if err != nil {
 		return decision{}, err
 	}
@@ -357,6 +374,11 @@ func decide(cur row, offsets map[string]int64, rec Record, ob observation) (deci
 			return decision{}, fmt.Errorf("encode progress: %w", err)
 		}
 	}
+	if next.reproc != nil {
+		if d.reproc, err = json.Marshal(next.reproc); err != nil {
+			return decision{}, fmt.Errorf("encode reprocessing: %w", err)
+		}
+	}
 	return d, nil
 }
 
@@ -369,10 +391,12 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, id string, d decision) (st
 	switch d.write {
 	case writeInsert:
 		tag, err := tx.Exec(ctx, `INSERT INTO video_status (id, owner, status, stage_rank, failed_stage, reason,
-			error_class, attempts, uploaded, ready, last_offsets, error_code, failed_item, hls_master_key, progress)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (id) DO NOTHING`,
+			error_class, attempts, uploaded, ready, last_offsets, error_code, failed_item, hls_master_key, progress,
+			generation, reprocessing)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO NOTHING`,
 			id, next.owner, string(next.status(s.pipe)), next.rank, string(next.failedStage), next.reason,
-			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode, next.failedItem, next.hlsKey, d.progress)
+			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode, next.failedItem, next.hlsKey, d.progress,
+			next.generation, d.reproc)
 		if err != nil {
 			return State{}, false, false, fmt.Errorf("insert video %s: %w", id, err)
 		}
@@ -382,10 +406,11 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, id string, d decision) (st
 	case writeState:
 		if _, err := tx.Exec(ctx, `UPDATE video_status SET status = $2, stage_rank = $3, failed_stage = $4,
 			reason = $5, error_class = $6, attempts = $7, uploaded = $8, ready = $9, last_offsets = $10,
-			error_code = $11, failed_item = $12, hls_master_key = $13, progress = $14,
+			error_code = $11, failed_item = $12, hls_master_key = $13, progress = $14, generation = $15, reprocessing = $16,
 			version = version + 1, updated_at = clock_timestamp() WHERE id = $1`,
 			id, string(next.status(s.pipe)), next.rank, string(next.failedStage), next.reason,
-			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode, next.failedItem, next.hlsKey, d.progress); err != nil {
+			next.errorClass, next.attempts, d.uploaded, d.ready, d.offsets, next.errorCode, next.failedItem, next.hlsKey, d.progress,
+			next.generation, d.reproc); err != nil {
 			return State{}, false, false, fmt.Errorf("update video %s: %w", id, err)
 		}
 	case writeOffsets:
