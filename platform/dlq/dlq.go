@@ -324,6 +324,10 @@ type RedriveOptions struct {
 	Limit int
 	// DryRun lists what would be redriven without publishing or committing.
 	DryRun bool
+	// Select, if not nil, redrives only the records for which it returns
+	// true (after VideoID; e.g. the records of one output generation).
+	// Default: every record.
+	Select func(Record) bool
 }
 
 // Redrive re-publishes pending DLQ records of stage, each to its
@@ -340,6 +344,9 @@ func (a *Admin) Redrive(ctx context.Context, stage contract.Stage, opts RedriveO
 	var selected []Record
 	for _, r := range pending {
 		if opts.VideoID != "" && !OfVideo(r.Key, opts.VideoID) {
+			continue
+		}
+		if opts.Select != nil && !opts.Select(r) {
 			continue
 		}
 		if opts.Limit > 0 && len(selected) >= opts.Limit {

@@ -163,10 +163,11 @@ func New(cfg config.Kafka, opts Options) (*Publisher, error) {
 
 // EventID returns the ce_id Publish gives e: deterministic for
 // video.uploaded (contract.UploadedEventID: one upload is one logical event,
-// however often it is published), random otherwise.
+// however often it is published; for a reprocess's generation N,
+// contract.GenerationEventID), random otherwise.
 func EventID(e contract.Event) string {
 	if up, ok := e.(contract.VideoUploaded); ok {
-		return contract.UploadedEventID(up.VideoID)
+		return contract.GenerationEventID(up.VideoID, up.Generation)
 	}
 	return contract.NewID()
 }

@@ -41,10 +41,23 @@ const maxPlaylistBytes = 4 << 20
 func hlsPath(id, p string) string { return "/v1/videos/" + id + "/hls/" + p }
 
 // signHLS returns the query (exp=...&sig=...) that authorises reading the
-// HLS playlists of video id until expires.
+// HLS playlists of video id until expires (output generation 0).
 func signHLS(key []byte, id string, expires time.Time) string {
+	return signHLSGeneration(key, id, 0, expires)
+}
+
+// signHLSGeneration returns the query that authorises reading the HLS
+// playlists of output generation gen of video id until expires: for
+// generation 0 "exp=...&sig=..." (as before generations existed), for gen
+// > 0 "g=N&exp=...&sig=..." with N signed too. Playlist references keep
+// the whole query, so a player stays on the generation it started with.
+func signHLSGeneration(key []byte, id string, gen int, expires time.Time) string {
 	exp := strconv.FormatInt(expires.Unix(), 10)
-	return "exp=" + exp + "&sig=" + hlsMAC(key, id, exp)
+	if gen <= 0 {
+		return "exp=" + exp + "&sig=" + hlsMAC(key, id, exp)
+	}
+	g := strconv.Itoa(gen)
+	return "g=" + g + "&exp=" + exp + "&sig=" + hlsMAC(key, id, exp+"\x00g"+g)
 }
 
 func hlsMAC(key []byte, id, exp string) string {
@@ -53,14 +66,34 @@ func hlsMAC(key []byte, id, exp string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// verifyHLS checks a signed query for video id.
+// hlsGeneration reads the output generation of a playlist query: its "g"
+// (a positive integer without leading zeros), 0 without one; ok is false
+// for a malformed one.
+func hlsGeneration(q url.Values) (gen int, ok bool) {
+	if !q.Has("g") {
+		return 0, true
+	}
+	s := q.Get("g")
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || n > contract.MaxGeneration || strconv.Itoa(n) != s {
+		return 0, false
+	}
+	return n, true
+}
+
+// verifyHLS checks a signed query for video id (and its generation, "g").
 func verifyHLS(key []byte, id string, q url.Values, now time.Time) bool {
 	exp, sig := q.Get("exp"), q.Get("sig")
 	n, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || now.Unix() > n {
+	gen, ok := hlsGeneration(q)
+	if err != nil || !ok || now.Unix() > n {
 		return false
 	}
-	want := hlsMAC(key, id, exp)
+	signed := exp
+	if gen > 0 {
+		signed += "\x00g" + strconv.Itoa(gen)
+	}
+	want := hlsMAC(key, id, signed)
 	return hmac.Equal([]byte(want), []byte(sig))
 }
 
@@ -84,7 +117,10 @@ func cleanHLSPath(p string) (string, bool) {
 
 // handleHLS serves GET /v1/videos/{id}/hls/{path...}: a playlist of a
 // playable video (video.playable reached: status playable or later) with
-// its references rewritten (see above). Authorised by a valid exp/sig
+// its references rewritten (see above), of the output generation the
+// query names ("g", signed with the rest; none: generation 0), so that a
+// player keeps the package it started with while a reprocess makes the
+// next one. Authorised by a valid exp/sig
 // query, or else by a bearer token of the owner. While the video is being
 // transcoded its media playlists are HLS EVENT playlists that grow as
 // segments land: those are served with Cache-Control no-cache and never
@@ -100,6 +136,11 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 		}
 		var expires time.Time
 		q := r.URL.Query()
+		gen, genOK := hlsGeneration(q)
+		if !genOK {
+			writeError(w, r, log, errNotFound)
+			return
+		}
 		if q.Has("sig") {
 			if !verifyHLS(o.SigningKey, id, q, time.Now()) {
 				writeError(w, r, log, errorf(http.StatusForbidden, "forbidden", "the playlist URL is invalid or expired"))
@@ -129,13 +170,15 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 			// cached for a minute of bearer requests (see playlistCache).
 			expires = time.Now().Add(o.PresignExpiry).Truncate(time.Minute).Add(time.Minute)
 		}
-		cacheKey := playlistKey(id, p, expires)
+		// The output generation's package (generation 0: videos/{id}/hls/).
+		hlsPrefix := contract.Outputs{VideoID: id, Generation: gen}.HLSPrefix()
+		cacheKey := playlistKey(id, "g"+strconv.Itoa(gen)+"/"+p, expires)
 		if out, ok := lim.playlists.get(cacheKey, time.Now()); ok {
 			writePlaylist(w, out)
 			return
 		}
 		maxBytes := lim.opts.MaxPlaylistBytes
-		rc, err := objects.Get(ctx, contract.HLSPrefix(id)+p)
+		rc, err := objects.Get(ctx, hlsPrefix+p)
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				writeError(w, r, log, errNotFound)
@@ -158,10 +201,10 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 			writeError(w, r, log, fmt.Errorf("playlist %s of %s is larger than %d bytes", p, id, maxBytes))
 			return
 		}
-		sig := signHLS(o.SigningKey, id, expires)
+		sig := signHLSGeneration(o.SigningKey, id, gen, expires)
 		ttl := time.Until(expires)
 		out, err := rewritePlaylist(raw, path.Dir(p), sig, func(key string) (string, error) {
-			return objects.PresignGet(ctx, contract.HLSPrefix(id)+key, ttl)
+			return objects.PresignGet(ctx, hlsPrefix+key, ttl)
 		})
 		if err != nil {
 			writeError(w, r, log, err)

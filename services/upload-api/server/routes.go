@@ -24,6 +24,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog)))
 	mux.Handle("GET /v1/videos/{id}", auth(handleGetVideo(log, v, d.Status)))
 	mux.Handle("GET /v1/videos/{id}/events", auth(handleEvents(log, o, d.Limits, v, d.Status)))
+	mux.Handle("POST /v1/videos/{id}/retry", auth(handleRetry(log, o, d.Status, d.Redriver)))
+	mux.Handle("POST /v1/videos/{id}/reprocess", auth(handleReprocess(log, o, d.Objects, d.Publisher, d.Status)))
 	// Signed URL or bearer token, checked inside.
 	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Limits, d.Auth, d.Objects, d.Status))
 
@@ -48,6 +50,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		"/v1/videos":                    "GET, HEAD, POST",
 		"/v1/videos/{id}":               "GET, HEAD",
 		"/v1/videos/{id}/events":        "GET, HEAD",
+		"/v1/videos/{id}/retry":         "POST",
+		"/v1/videos/{id}/reprocess":     "POST",
 		"/v1/videos/{id}/hls/{path...}": "GET, HEAD",
 		"/v1/usage":                     "GET, HEAD",
 		"/v1/uploads/{$}":               "POST, OPTIONS",

@@ -108,6 +108,9 @@ type Deps struct {
 	Limits *Limits
 	// Ready lists the checks of /readyz (operations listener).
 	Ready []Check
+	// Redriver redrives dead letters for POST /v1/videos/{id}/retry
+	// (a *dlq.Admin); nil: retry answers 503.
+	Redriver Redriver
 }
 
 // NewServer returns the API handler.

@@ -26,6 +26,12 @@ type videoView struct {
 	ReadyAt     *time.Time `json:"ready_at,omitempty"`
 	// Failure is set when Status is "failed".
 	Failure *failureView `json:"failure,omitempty"`
+	// Generation is the output generation served (0, omitted, until a
+	// reprocess's generation replaced the upload's own).
+	Generation int `json:"generation,omitempty"`
+	// Reprocessing is set while a newer generation is being made (or
+	// failed): the document above stays the served generation's.
+	Reprocessing *reprocessingView `json:"reprocessing,omitempty"`
 	// Progress is set while the video is being transcoded (status
 	// uploaded or playable) once the first chunk finished.
 	Progress *progressView `json:"progress,omitempty"`
@@ -73,9 +79,37 @@ var failureMessages = map[string]string{
 
 // failure renders the failure of a failed state.
 func failure(st projection.State) *failureView {
-	code := contract.KnownErrorCode(st.ErrorCode)
+	return failureOf(st.ErrorCode, st.FailedStage, st.ErrorClass, st.Attempts)
+}
+
+func failureOf(errorCode string, stage contract.Stage, class string, attempts int) *failureView {
+	code := contract.KnownErrorCode(errorCode)
 	msg := failureMessages[code]
-	return &failureView{Code: code, Message: msg, Stage: string(st.FailedStage), Reason: msg, Class: st.ErrorClass, Attempts: st.Attempts}
+	return &failureView{Code: code, Message: msg, Stage: string(stage), Reason: msg, Class: class, Attempts: attempts}
+}
+
+// reprocessingView is a newer output generation being made: its
+// generation, where it is (a status name, or "failed"), its failure and
+// its transcode progress.
+type reprocessingView struct {
+	Generation int           `json:"generation"`
+	State      string        `json:"state"`
+	Failure    *failureView  `json:"failure,omitempty"`
+	Progress   *progressView `json:"progress,omitempty"`
+}
+
+func reprocessing(r *projection.Reprocessing) *reprocessingView {
+	if r == nil {
+		return nil
+	}
+	out := &reprocessingView{Generation: r.Generation, State: string(r.Status)}
+	if r.Status == projection.StatusFailed {
+		out.Failure = failureOf(r.ErrorCode, r.FailedStage, r.ErrorClass, r.Attempts)
+	} else if p := r.Progress; p != nil {
+		out.Progress = &progressView{SegmentsDone: p.SegmentsDone, SegmentsTotal: p.SegmentsTotal,
+			ChunksDone: p.ChunksDone, ChunksTotal: p.ChunksTotal}
+	}
+	return out
 }
 
 // progressView is how far the transcode of a video is: media segments
@@ -132,7 +166,8 @@ func (v viewer) links(id string) map[string]string {
 
 // state renders a projected state.
 func (v viewer) state(ctx context.Context, st projection.State) (videoView, error) {
-	out := videoView{ID: st.VideoID, Status: string(st.Status), Links: v.links(st.VideoID)}
+	out := videoView{ID: st.VideoID, Status: string(st.Status), Links: v.links(st.VideoID),
+		Generation: st.Generation, Reprocessing: reprocessing(st.Reprocessing)}
 	if !st.UpdatedAt.IsZero() {
 		t := st.UpdatedAt.UTC()
 		out.UpdatedAt = &t
@@ -158,7 +193,7 @@ func (v viewer) state(ctx context.Context, st projection.State) (videoView, erro
 	case st.HLSMasterKey != "":
 		// Playable: the HLS package is there (and growing), nothing else yet.
 		expires := v.expiry()
-		v.hls(&out, st.VideoID, expires)
+		v.hls(&out, st.VideoID, st.Generation, expires)
 		out.URLsExpireAt = &expires
 	}
 	return out, nil
@@ -171,16 +206,16 @@ func (v viewer) expiry() time.Time {
 }
 
 // hls sets out's hls.master_url (and links.hls): a signed API URL of the
-// master playlist valid until expires.
-func (v viewer) hls(out *videoView, id string, expires time.Time) {
-	out.HLS = &hlsView{MasterURL: v.opts.link(hlsPath(id, "master.m3u8") + "?" + signHLS(v.opts.SigningKey, id, expires))}
+// master playlist of output generation gen valid until expires.
+func (v viewer) hls(out *videoView, id string, gen int, expires time.Time) {
+	out.HLS = &hlsView{MasterURL: v.opts.link(hlsPath(id, "master.m3u8") + "?" + signHLSGeneration(v.opts.SigningKey, id, gen, expires))}
 	out.Links["hls"] = out.HLS.MasterURL
 }
 
 // document renders a catalog document: a video.ready document, so its
 // status is that step's (ready).
 func (v viewer) document(ctx context.Context, doc contract.VideoReady) (videoView, error) {
-	out := videoView{ID: doc.VideoID, Status: string(projection.StatusReady), Links: v.links(doc.VideoID)}
+	out := videoView{ID: doc.VideoID, Status: string(projection.StatusReady), Links: v.links(doc.VideoID), Generation: doc.Generation}
 	v.video(&out, doc.Video)
 	err := v.ready(ctx, &out, doc)
 	return out, err
@@ -221,7 +256,7 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 			Bitrate: r.Bitrate, Size: r.Size, URL: u})
 	}
 	if doc.HLS.MasterKey != "" {
-		v.hls(out, doc.VideoID, expires)
+		v.hls(out, doc.VideoID, doc.Generation, expires)
 	}
 	img := func(im contract.Image) (imageView, error) {
 		u, err := presign(im.Key)

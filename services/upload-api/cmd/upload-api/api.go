@@ -57,7 +57,12 @@ func newAPI(cfg uploadapi.Config, c *clients, consumer *projection.Consumer, log
 		return nil, err
 	}
 	a.tus = tus
+	redriver, err := newRedriver(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a.deps = server.Deps{
+		Redriver:  redriver,
 		Logger:    log,
 		Options:   opts,
 		Auth:      server.NewAuth(cfg.API.Tokens).LimitFailures(cfg.API.AuthFailBurst, cfg.API.AuthFailRefill),
