@@ -27,6 +27,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/catalog"
+	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
@@ -189,7 +190,7 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 		}})
 	}
 	deps := Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0), Objects: objects, Publisher: pub,
-		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready}
+		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready, Redriver: dlq.NewAdmin(k.Brokers)}
 	e.URL = serveOn(tb, NewHTTPServer("127.0.0.1:0", NewServer(deps), 5*time.Second, time.Minute, log), cfg.listen)
 	e.OpsURL = serve(tb, NewOpsHTTPServer("127.0.0.1:0", NewOpsServer(deps), log))
 	e.Opts = cfg.opts
