@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,85 @@ func (e *env) applyRecord(tb testing.TB, topic string, offset int64, key, value 
 	tb.Helper()
 	if err := e.Status.Apply(tb.Context(), projection.Record{Topic: topic, Partition: 0, Offset: offset, Key: key, Value: value, Headers: headers}); err != nil {
 		tb.Fatalf("apply %s: %v", topic, err)
+	}
+}
+
+// TestSignHLSGeneration: a generation's signed query names it ("g") and
+// signs it: changing or dropping g breaks the signature; generation 0's
+// query is the one of before generations.
+func TestSignHLSGeneration(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	id := "6f1c2b9e-3a7d-4c1e-9b2a-0d3e4f5a6b7c"
+	now := time.Unix(1_800_000_000, 0)
+	if signHLSGeneration(key, id, 0, now) != signHLS(key, id, now) {
+		t.Fatal("generation 0 is not signed as before generations")
+	}
+	q, _ := url.ParseQuery(signHLSGeneration(key, id, 3, now.Add(time.Hour)))
+	if q.Get("g") != "3" {
+		t.Fatalf("signed query %v has no g=3", q)
+	}
+	with := func(k, v string) url.Values {
+		c := url.Values{}
+		for kk, vv := range q {
+			c[kk] = vv
+		}
+		if v == "" {
+			c.Del(k)
+		} else {
+			c.Set(k, v)
+		}
+		return c
+	}
+	for name, tc := range map[string]struct {
+		q    url.Values
+		want bool
+	}{
+		"valid":            {q, true},
+		"other generation": {with("g", "2"), false},
+		"no generation":    {with("g", ""), false},
+		"leading zero":     {with("g", "03"), false},
+		"not a number":     {with("g", "x"), false},
+		"expired":          {with("exp", "1"), false},
+	} {
+		if got := verifyHLS(key, id, tc.q, now); got != tc.want {
+			t.Errorf("%s: verifyHLS = %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+// TestHLSServesTheSignedGeneration: a signed URL of generation 1 serves
+// generation 1's package (videos/{id}/g1/hls/), generation 0's serves
+// generation 0's, while both exist.
+func TestHLSServesTheSignedGeneration(t *testing.T) {
+	e := mustEnv(t)
+	up := e.mustUploadedEvent(t, aliceToken, "Two packages")
+	id := up.VideoID
+	e.apply(t, contract.TopicUploaded, 0, up)
+	e.mustReady(t, up)
+	g1 := contract.Outputs{VideoID: id, Generation: 1}
+	pl := "application/vnd.apple.mpegurl"
+	e.put(t, g1.HLSMasterKey(), []byte("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=64x36\n360p/index.m3u8\n"), pl)
+	e.put(t, g1.HLSPrefix()+"360p/index.m3u8", []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\nseg_00000.ts\n#EXT-X-ENDLIST\n"), pl)
+	e.put(t, g1.HLSPrefix()+"360p/seg_00000.ts", []byte("generation one"), "video/mp2t")
+	exp := time.Now().Add(time.Hour)
+	for gen, want := range map[int]string{0: "segment zero", 1: "generation one"} {
+		sig := signHLSGeneration(e.Opts.SigningKey, id, gen, exp)
+		code, master := getURL(t, e.URL+hlsPath(id, "master.m3u8")+"?"+sig)
+		if code != http.StatusOK || !strings.Contains(string(master), "360p/index.m3u8?"+sig) {
+			t.Fatalf("generation %d master: %d %s", gen, code, master)
+		}
+		code, media := getURL(t, e.URL+hlsPath(id, "360p/index.m3u8")+"?"+sig)
+		var seg string
+		for _, l := range strings.Split(string(media), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") && seg == "" {
+				seg = l
+			}
+		}
+		if code != http.StatusOK || seg == "" {
+			t.Fatalf("generation %d media playlist: %d %s", gen, code, media)
+		}
+		if code, got := getURL(t, seg); code != http.StatusOK || string(got) != want {
+			t.Errorf("generation %d segment: %d %q, want %q", gen, code, got, want)
+		}
 	}
 }
