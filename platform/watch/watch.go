@@ -57,7 +57,8 @@ func topicWidth(topics []string) int {
 // is padded to the longest topic of contract.DefaultPipeline. A key
 // "<video id>/<item>" (a transcode work item) shows the video id in the
 // key column; the item is in the summary (or, when the value says
-// nothing, shown as item=<item>).
+// nothing, shown as item=<item>). A record of a reprocess's output
+// generation N > 0 (contract.Video.Generation) ends with generation=N.
 func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 
 // Summary describes, in a few words, a value of the segment pipeline's
@@ -138,6 +139,9 @@ func line(m kafka.Message, width int) string {
 	}
 	if n := contract.HeaderValue(hs, contract.HeaderRedriveCount); n != "" {
 		fmt.Fprintf(&b, "  redrive=%s", n)
+	}
+	if env, err := contract.PeekEnvelope(m.Value); err == nil && env.Generation > 0 {
+		fmt.Fprintf(&b, "  generation=%d", env.Generation) // a reprocess's output generation
 	}
 	return b.String()
 }
