@@ -78,6 +78,13 @@
 // ([VideoOwnsKey]), so a forged event cannot point a reader at another
 // video's objects.
 //
+// Outputs come in generations ([Video.Generation], see generations.go): a
+// reprocess re-runs the pipeline for the same video as generation N > 0,
+// which writes under [GenerationPrefix] "videos/{id}/g{N}/" (generation 0
+// keeps "videos/{id}/…"); stages build every key from [Video.Outputs], and
+// Validate keeps an event's output keys in its generation's folder. The
+// video.uploaded of generation N has the ce_id [GenerationEventID].
+//
 // # Delivery
 //
 // Delivery is at least once: a stage commits its input offset only after the
