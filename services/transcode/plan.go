@@ -85,6 +85,13 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 	}
 	log := w.log.With("video_id", in.VideoID, "run", run)
 	start := w.now()
+	// A new plan reads the source as it is now: a copy cached by an earlier
+	// run of the video (a plan that failed on a broken source, which was
+	// then fixed and the video retried or reprocessed) is not reused. The
+	// chunks of this run share the copy downloaded here.
+	if w.cache != nil {
+		w.cache.forget(in.VideoID)
+	}
 	src, release, err := w.source(ctx, in.VideoID, in.Source.Key)
 	if err != nil {
 		return zero, err
