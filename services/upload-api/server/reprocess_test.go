@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 )
@@ -259,6 +260,39 @@ func TestHLSServesTheSignedGeneration(t *testing.T) {
 		}
 		if code, got := getURL(t, seg); code != http.StatusOK || string(got) != want {
 			t.Errorf("generation %d segment: %d %q, want %q", gen, code, got, want)
+		}
+	}
+}
+
+// TestRetrySelect: a retry of generation g redrives the stage's dead
+// letters of its input and work topics of generation g (and those whose
+// value was moved out of Kafka), not those of another generation or of
+// another topic (the GC consumer's video.ready).
+func TestRetrySelect(t *testing.T) {
+	id := "6f1c2b9e-3a7d-4c1e-9b2a-0d3e4f5a6b7c"
+	value := func(gen int) []byte {
+		b, _ := json.Marshal(map[string]any{"video_id": id, "generation": gen})
+		return b
+	}
+	rec := func(topic string, v []byte, ref string) dlq.Record {
+		return dlq.Record{Key: id, Value: v, DeadLetter: contract.DeadLetter{Stage: contract.StageTranscode, Topic: topic, ValueRef: ref}}
+	}
+	sel := retrySelect(contract.DefaultPipeline(), contract.StageTranscode, 1)
+	for name, tc := range map[string]struct {
+		r    dlq.Record
+		want bool
+	}{
+		"input of generation 1":        {rec(contract.TopicUploaded, value(1), ""), true},
+		"work item of generation 1":    {rec(contract.TopicTranscodeChunks, value(1), ""), true},
+		"input of generation 0":        {rec(contract.TopicUploaded, value(0), ""), false},
+		"input of generation 2":        {rec(contract.TopicUploaded, value(2), ""), false},
+		"gc dead letter (video.ready)": {rec(contract.TopicReady, value(1), ""), false},
+		"value moved out of Kafka":     {rec(contract.TopicUploaded, nil, "s3://b/k"), true},
+		"no dlq.topic":                 {rec("", value(1), ""), true},
+		"undecodable value":            {rec(contract.TopicUploaded, []byte("{"), ""), false},
+	} {
+		if got := sel(tc.r); got != tc.want {
+			t.Errorf("%s: selected = %v, want %v", name, got, tc.want)
 		}
 	}
 }
