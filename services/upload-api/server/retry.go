@@ -91,36 +91,35 @@ func handleRetry(log *slog.Logger, o Options, status *projection.Store, redriver
 			writeError(w, r, log, errorf(http.StatusServiceUnavailable, codeBrokerUnavailable, "retry is not available on this server"))
 			return
 		}
-		owner := ownerFrom(ctx)
-		var (
-			st       projection.State
-			gen      int
-			redriven []dlq.Record
-		)
-		err := status.WithRedriveLock(ctx, func(ctx context.Context) error {
-			var err error
-			if st, err = status.Get(ctx, owner, id); err != nil {
-				return err
+		// The state is read before the lock is taken: the lock holds a
+		// database connection, and waiting for a second one under it
+		// could exhaust the pool when many retries wait for the lock.
+		st, err := status.Get(ctx, ownerFrom(ctx), id)
+		if err == nil {
+			if _, _, ok := retryTarget(st); !ok {
+				err = errorf(http.StatusConflict, codeConflict, "the video is %s, not failed: there is nothing to retry", st.Status)
 			}
-			stage, g, ok := retryTarget(st)
-			if !ok {
-				return errorf(http.StatusConflict, codeConflict, "the video is %s, not failed: there is nothing to retry", st.Status)
-			}
-			gen = g
-			redriven, err = redriver.Redrive(ctx, stage, dlq.RedriveOptions{VideoID: id, Select: retrySelect(status.Pipeline(), stage, gen)})
-			if err != nil && len(redriven) == 0 {
-				return unavailable(codeBrokerUnavailable, "the dead letters could not be redriven; try again later", err)
-			}
-			if err != nil {
-				// Some were redriven: the rest are redriven by the next retry.
-				log.WarnContext(ctx, "retry: redrive incomplete", "video_id", id, "redriven", len(redriven), "err", err)
-			}
-			if len(redriven) == 0 {
-				return errorf(http.StatusConflict, codeConflict,
-					"no dead letter of this video is left to redrive (a retry is already under way, or its failure was redriven)")
-			}
-			return nil
-		})
+		}
+		stage, gen, _ := retryTarget(st)
+		var redriven []dlq.Record
+		if err == nil {
+			err = status.WithRedriveLock(ctx, func(ctx context.Context) error {
+				var err error
+				redriven, err = redriver.Redrive(ctx, stage, dlq.RedriveOptions{VideoID: id, Select: retrySelect(status.Pipeline(), stage, gen)})
+				if err != nil && len(redriven) == 0 {
+					return unavailable(codeBrokerUnavailable, "the dead letters could not be redriven; try again later", err)
+				}
+				if err != nil {
+					// Some were redriven: the rest are redriven by the next retry.
+					log.WarnContext(ctx, "retry: redrive incomplete", "video_id", id, "redriven", len(redriven), "err", err)
+				}
+				if len(redriven) == 0 {
+					return errorf(http.StatusConflict, codeConflict,
+						"no dead letter of this video is left to redrive (a retry is already under way, or its failure was redriven)")
+				}
+				return nil
+			})
+		}
 		switch {
 		case errors.Is(err, projection.ErrNotFound):
 			writeError(w, r, log, errNotFound)
