@@ -127,7 +127,7 @@ func TestRetryAndReprocess(t *testing.T) {
 		APIPort: launch.MustFreePortRun(t, len(serviceNames())+1), Partitions: 3,
 		Scale:   oneOfEach(),
 		Environ: append(os.Environ(), "VIDPIPE_TRANSCODE_PRESET=ultrafast", "VIDPIPE_STAGE_BACKOFF_INITIAL=100ms",
-			"VIDPIPE_STAGE_MAX_ATTEMPTS=2"),
+			"VIDPIPE_STAGE_MAX_ATTEMPTS=2", "VIDPIPE_TRANSCODE_GC_DELAY=1s", "VIDPIPE_THUMBNAIL_GC_DELAY=1s"),
 	}
 	run := startDev(t, opts)
 	defer run.stop(t)

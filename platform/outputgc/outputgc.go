@@ -8,8 +8,11 @@
 // (contract.GCGroup(service): "transcode-gc", "thumbnail-gc") that, for a
 // video.ready of generation N > 0, removes every object of the video under
 // the stage's output folders (transcode: "mp4/", "hls/"; thumbnail:
-// "thumbs/") of each generation below N. A video.ready of generation 0
-// supersedes nothing. The removal is idempotent (a redelivery, or a late
+// "thumbs/") of each generation below N, once a grace delay has passed
+// since generation N was made (the stage's gc_delay setting, counted from
+// the event's thumbnailed_at: its ready_at is the video's first), so that
+// players that loaded the old generation's playlists just before the
+// switch can finish. A video.ready of generation 0 supersedes nothing. The removal is idempotent (a redelivery, or a late
 // video.ready of an older generation, removes what is left or nothing) and
 // never touches generation N or newer, nor anything outside the listed
 // folders (the source, the work state, another stage's outputs).
@@ -29,6 +32,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -84,14 +88,31 @@ func hasDirPrefix(rest string, dirs []string) bool {
 	return false
 }
 
-// Handler returns the stage handler of the GC consumer: it sweeps (see
-// Sweep) the video of a video.ready of generation N > 0 and publishes
-// nothing (stage.ErrNoOutput).
-func Handler(store Store, log *slog.Logger, dirs ...string) stage.Handler[contract.VideoReady, contract.VideoReady] {
+// Handler returns the stage handler of the GC consumer: for a video.ready
+// of generation N > 0 it waits until delay after the event's
+// thumbnailed_at (or ready_at, if later), then sweeps (see Sweep) the
+// video; it publishes nothing (stage.ErrNoOutput). The records of a
+// partition are ready events in about the order they were made, so the
+// wait delays each by about delay; keep delay well below the stage's
+// stage.attempt_timeout, which bounds the wait.
+func Handler(store Store, log *slog.Logger, delay time.Duration, dirs ...string) stage.Handler[contract.VideoReady, contract.VideoReady] {
 	return func(ctx context.Context, in contract.VideoReady) (contract.VideoReady, error) {
 		var zero contract.VideoReady
 		if in.Generation == 0 {
 			return zero, stage.ErrNoOutput
+		}
+		made := in.ThumbnailedAt
+		if in.ReadyAt.After(made) {
+			made = in.ReadyAt
+		}
+		if wait := time.Until(made.Add(delay)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return zero, ctx.Err()
+			case <-t.C:
+			}
 		}
 		n, err := Sweep(ctx, store, in.VideoID, in.Generation, dirs)
 		if err != nil {
@@ -122,11 +143,12 @@ func Options(serving stage.Options) stage.Options {
 }
 
 // Alongside runs the GC consumer of the stage (Options(serving), Handler
-// with store and dirs) beside serve, which runs the stage's own consumers
+// with store, delay and dirs) beside serve, which runs the stage's own consumers
 // with serving (extended so that its /healthz fails when the GC consumer
 // is stuck), until ctx ends. The first error of either stops both and is
 // returned.
-func Alongside(ctx context.Context, serving stage.Options, store Store, dirs []string, serve func(context.Context, stage.Options) error) error {
+func Alongside(ctx context.Context, serving stage.Options, store Store, delay time.Duration, dirs []string,
+	serve func(context.Context, stage.Options) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gc := Options(serving)
@@ -152,7 +174,7 @@ func Alongside(ctx context.Context, serving stage.Options, store Store, dirs []s
 		log = slog.Default()
 	}
 	errs := make(chan error, 2)
-	go func() { errs <- stage.Run(ctx, gc, Handler(store, log, dirs...)) }()
+	go func() { errs <- stage.Run(ctx, gc, Handler(store, log, delay, dirs...)) }()
 	go func() { errs <- serve(ctx, serving) }()
 	var first error
 	for range 2 {

@@ -2,13 +2,17 @@ package outputgc_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/platform/outputgc"
+	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/storage"
 )
 
@@ -87,5 +91,43 @@ func TestSweep(t *testing.T) {
 	}
 	if n, err := outputgc.Sweep(ctx, st, id, 0, []string{"thumbs/"}); err != nil || n != 0 {
 		t.Errorf("sweep of generation 0: %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestHandlerWaitsForTheDelay: a video.ready of generation 1 made just now
+// is not swept before the delay (the attempt ends, cancelled, with
+// nothing removed); one made longer ago than the delay is swept at once;
+// generation 0 sweeps nothing.
+func TestHandlerWaitsForTheDelay(t *testing.T) {
+	st := mustStore(t)
+	id := contract.NewID()
+	old := contract.Outputs{VideoID: id, Generation: 0}.HLSMasterKey()
+	if _, err := st.Put(context.Background(), old, strings.NewReader("x"), 1, "application/vnd.apple.mpegurl"); err != nil {
+		t.Fatal(err)
+	}
+	h := outputgc.Handler(st, slog.New(slog.DiscardHandler), time.Hour, "hls/")
+	ready := contract.VideoReady{Video: contract.Video{VideoID: id, Generation: 1}, ThumbnailedAt: time.Now(), ReadyAt: time.Now().Add(-24 * time.Hour)}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := h(ctx, ready); done <- err }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler within the delay, cancelled: %v, want context.Canceled", err)
+	}
+	if got := keys(t, st, contract.OutputPrefix(id)); !slices.Equal(got, []string{old}) {
+		t.Fatalf("within the delay: %q left, want %q", got, old)
+	}
+
+	ready.ThumbnailedAt = time.Now().Add(-2 * time.Hour)
+	if _, err := h(context.Background(), ready); !errors.Is(err, stage.ErrNoOutput) {
+		t.Fatalf("handler after the delay: %v, want stage.ErrNoOutput", err)
+	}
+	if got := keys(t, st, contract.OutputPrefix(id)); len(got) != 0 {
+		t.Fatalf("after the delay: %q left, want nothing", got)
+	}
+	ready.Generation = 0
+	if _, err := h(context.Background(), ready); !errors.Is(err, stage.ErrNoOutput) {
+		t.Fatalf("generation 0: %v, want stage.ErrNoOutput", err)
 	}
 }

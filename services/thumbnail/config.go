@@ -87,6 +87,12 @@ type Settings struct {
 	// bounded by design (ScanFrames frames, key frames only for long
 	// sprites), so only a hostile rendition needs longer. Default: 3m.
 	ToolTimeout time.Duration `mapstructure:"tool_timeout" default:"3m" desc:"timeout of one ffmpeg run (still, sprite) or packet scan; exceeding it is a permanent error"`
+	// GCDelay is how long after a reprocess's generation is made the
+	// thumbnails of the generations it supersedes are removed (group
+	// thumbnail-gc, platform/outputgc), so that a page loaded just before
+	// the switch keeps its images; 0 removes them at once. At most 1h and
+	// below stage.attempt_timeout, which bounds the wait. Default: 1m.
+	GCDelay time.Duration `mapstructure:"gc_delay" default:"1m" desc:"wait after a reprocessed generation is ready before the superseded generations' thumbnails are removed (0: at once; at most 1h, below stage.attempt_timeout)"`
 }
 
 // maxMaxPixels bounds Settings.MaxPixels: 16384x16384, beyond what any
@@ -100,7 +106,7 @@ func DefaultSettings() Settings {
 		FFmpeg: "ffmpeg", FFprobe: "ffprobe", ThumbWidth: 320, SeekFraction: 0.33, ScanFrames: 60,
 		Sprite: true, SpriteTiles: 10, SpriteColumns: 5, SpriteTileWidth: 160, MaxPixels: 8294400,
 		Sandbox: string(procgroup.ModeAuto), SandboxMaxMemory: 16 << 30,
-		ProbeTimeout: 30 * time.Second, ToolTimeout: 3 * time.Minute,
+		ProbeTimeout: 30 * time.Second, ToolTimeout: 3 * time.Minute, GCDelay: time.Minute,
 	}
 }
 
@@ -151,6 +157,9 @@ func (s Settings) Validate() error {
 	}
 	if s.ToolTimeout <= 0 {
 		bad("tool_timeout", "must be greater than 0 (got %s)", s.ToolTimeout)
+	}
+	if s.GCDelay < 0 || s.GCDelay > time.Hour {
+		bad("gc_delay", "must be between 0 and 1h (got %s)", s.GCDelay)
 	}
 	return errors.Join(errs...)
 }

@@ -115,6 +115,13 @@ type Settings struct {
 	// SandboxMaxMemory is each ffmpeg/ffprobe's address-space limit
 	// (RLIMIT_AS) in bytes; 0: none. Default: 17179869184 (16 GiB).
 	SandboxMaxMemory int64 `mapstructure:"sandbox_max_memory" default:"17179869184" desc:"address-space limit (RLIMIT_AS) of each ffmpeg/ffprobe in bytes (0: none)"`
+	// GCDelay is how long after a reprocess's generation is made the MP4s
+	// and HLS packages of the generations it supersedes are removed (group
+	// transcode-gc, platform/outputgc), so that players that loaded the
+	// old playlists just before the switch can go on; 0 removes them at
+	// once. At most 1h and below stage.attempt_timeout, which bounds the
+	// wait. Default: 1m.
+	GCDelay time.Duration `mapstructure:"gc_delay" default:"1m" desc:"wait after a reprocessed generation is ready before the superseded generations' MP4s and HLS are removed (0: at once; at most 1h, below stage.attempt_timeout)"`
 }
 
 // MaxChunkedDuration is the longest max_duration of the segment pipeline:
@@ -146,6 +153,7 @@ func DefaultSettings() Settings {
 		ChunkMinDuration:  3 * time.Second,
 		Sandbox:           "auto",
 		SandboxMaxMemory:  16 << 30,
+		GCDelay:           time.Minute,
 	}
 }
 
@@ -228,6 +236,9 @@ func (s Settings) Validate() error {
 	}
 	if s.MaxWorkDirSize < 1 {
 		bad("max_work_dir_size", "must be at least 1 (got %d)", s.MaxWorkDirSize)
+	}
+	if s.GCDelay < 0 || s.GCDelay > time.Hour {
+		bad("gc_delay", "must be between 0 and 1h (got %s)", s.GCDelay)
 	}
 	return errors.Join(errs...)
 }

@@ -78,7 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	// Beside it, group thumbnail-gc removes the thumbs/ of superseded
 	// output generations (platform/outputgc).
-	return outputgc.Alongside(ctx, opts, store, thumbnail.GCDirs, func(ctx context.Context, o stage.Options) error {
+	if cfg.Thumbnail.GCDelay >= cfg.Stage.AttemptTimeout {
+		return fmt.Errorf("thumbnail.gc_delay (%s) must be below stage.attempt_timeout (%s), which bounds its wait", cfg.Thumbnail.GCDelay, cfg.Stage.AttemptTimeout)
+	}
+	return outputgc.Alongside(ctx, opts, store, cfg.Thumbnail.GCDelay, thumbnail.GCDirs, func(ctx context.Context, o stage.Options) error {
 		return stage.Run(ctx, o, w.Handle)
 	})
 }

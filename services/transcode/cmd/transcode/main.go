@@ -94,8 +94,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	// Beside the stage, group transcode-gc removes the mp4/ and hls/ of
 	// superseded output generations (platform/outputgc).
+	if cfg.Transcode.GCDelay >= cfg.Stage.AttemptTimeout {
+		return fmt.Errorf("transcode.gc_delay (%s) must be below stage.attempt_timeout (%s), which bounds its wait", cfg.Transcode.GCDelay, cfg.Stage.AttemptTimeout)
+	}
 	if cfg.Transcode.ChunkSeconds == 0 {
-		return outputgc.Alongside(ctx, base, store, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
+		return outputgc.Alongside(ctx, base, store, cfg.Transcode.GCDelay, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
 			return stage.Run(ctx, o, w.Handle) // one pass per video
 		})
 	}
@@ -103,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer w.Close()
-	return outputgc.Alongside(ctx, base, store, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
+	return outputgc.Alongside(ctx, base, store, cfg.Transcode.GCDelay, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
 		return runSegmentPipeline(ctx, o, w)
 	})
 }
