@@ -125,7 +125,7 @@ func TestRetryAndReprocess(t *testing.T) {
 	opts := devstack.Options{
 		Dir: filepath.Join(dir, "state"), KafkaPort: launch.MustFreePort(t), S3Port: launch.MustFreePort(t), PGPort: launch.MustFreePort(t),
 		APIPort: launch.MustFreePortRun(t, len(serviceNames())+1), Partitions: 3,
-		Scale:   oneOfEach(),
+		Scale: oneOfEach(),
 		Environ: append(os.Environ(), "VIDPIPE_TRANSCODE_PRESET=ultrafast", "VIDPIPE_STAGE_BACKOFF_INITIAL=100ms",
 			"VIDPIPE_STAGE_MAX_ATTEMPTS=2", "VIDPIPE_TRANSCODE_GC_DELAY=1s", "VIDPIPE_THUMBNAIL_GC_DELAY=1s"),
 	}

@@ -18,7 +18,7 @@ func TestLineShowsGeneration(t *testing.T) {
 		`{"video_id":"` + id + `","generation":2}`: "  generation=2",
 		`{"video_id":"` + id + `"}`:                "",
 		`{"video_id":"` + id + `","generation":0}`: "",
-		`not json`:                                 "",
+		`not json`: "",
 	} {
 		l := watch.Line(kafka.Message{Topic: "video.ready", Key: []byte(id), Value: []byte(value), Time: time.Unix(0, 0)})
 		if want != "" && !strings.HasSuffix(l, want) {
