@@ -16,6 +16,9 @@
 //	func (s *Store) Ping(ctx context.Context) error
 //	func (s *Store) Pipeline() contract.Pipeline
 //	func (st State) Terminal() bool // complete (the last step) or failed
+//	func (st State) NewestGeneration() int
+//	func (s *Store) Reprocess(ctx, owner, id string, check func(State) error, start func(ctx, State, gen int) error) (int, error)
+//	func (s *Store) WithRedriveLock(ctx context.Context, fn func(ctx context.Context) error) error
 //
 //	// Consumer: group "upload-api" over Topics(pipeline); commits after Apply.
 //	func Topics(p contract.Pipeline) []string         // steps' topics, ProgressTopics, DLQs
@@ -85,6 +88,21 @@
 //     original record's value: its envelope is read with
 //     events.PeekEnvelope). A record whose owner differs from the stored one
 //     is refused, so events cannot move a video to another user.
+//
+// # Output generations
+//
+// A reprocess runs the pipeline again for the same video as output
+// generation N > 0 (contract.Video.Generation). [State].Generation is the
+// generation served; while it is complete (ready), a newer one is followed
+// apart in [State].Reprocessing (its status, failure and progress, by the
+// rules above) and replaces the served one in one transaction when it
+// reaches the last step; while it is not complete, a newer generation
+// replaces it at its first record. Records of an older generation than the
+// served one (or than the one being reprocessed) change nothing. A dead
+// letter without value names no generation and counts for the newest the
+// row knows. See generation.go. [Store.Reprocess] starts the next
+// generation at most once at a time (table reprocess_requests, a per-video
+// advisory lock); [Store.WithRedriveLock] serializes the API's redrives.
 //
 // # Notifications
 //
