@@ -18,11 +18,15 @@
 // folders (the source, the work state, another stage's outputs).
 //
 // The consumer runs on the stage runtime (platform/stage) with the
-// stage's options: retries and backoff as configured; a removal that keeps
-// failing is dead-lettered to the stage's DLQ with dlq.topic video.ready
-// (such a dead letter is never redriven by POST /v1/videos/{id}/retry,
-// which only redrives the stage's input and work topics). Its metrics are
-// kept in a registry of its own, not served; its liveness is part of the
+// stage's options, except that a removal that fails (storage unreachable)
+// is retried GCMaxAttempts times, with the stage's backoff (at most
+// stage.backoff_max apart): it waits for the storage rather than
+// dead-lettering. Only a record that can never apply (undecodable) is
+// dead-lettered, to the stage's DLQ with dlq.topic video.ready; POST
+// /v1/videos/{id}/retry never redrives such a dead letter (it redrives the
+// stage's input and work topics only), and neither should an operator
+// (vidpipectl would publish it to the stage's input). Its metrics are kept
+// in a registry of its own, not served; its liveness is part of the
 // serving consumer's /healthz (see Alongside).
 package outputgc
 
@@ -125,10 +129,14 @@ func Handler(store Store, log *slog.Logger, delay time.Duration, dirs ...string)
 	}
 }
 
+// GCMaxAttempts is the stage.max_attempts of a GC consumer: a failing
+// removal is retried (stage.backoff_max apart) rather than dead-lettered.
+const GCMaxAttempts = 100_000
+
 // Options derives the options of the GC consumer from the stage's
 // serving options: input video.ready, group contract.GCGroup(service),
-// no HTTP listener, a registry of its own; the rest (Kafka, runtime
-// settings, logger, checks, DLQ) as the stage's.
+// no HTTP listener, a registry of its own, GCMaxAttempts attempts; the
+// rest (Kafka, runtime settings, logger, checks, DLQ) as the stage's.
 func Options(serving stage.Options) stage.Options {
 	o := serving
 	service := o.Service
@@ -139,6 +147,7 @@ func Options(serving stage.Options) stage.Options {
 	o.Group = contract.GCGroup(service)
 	o.Consumer, o.NoHTTP, o.Registry = "gc", true, prometheus.NewRegistry()
 	o.Liveness, o.OnLiveness, o.Listening, o.Spread = nil, nil, nil, nil
+	o.Runtime.MaxAttempts = GCMaxAttempts
 	return o
 }
 

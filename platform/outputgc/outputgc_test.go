@@ -131,3 +131,19 @@ func TestHandlerWaitsForTheDelay(t *testing.T) {
 		t.Fatalf("generation 0: %v, want stage.ErrNoOutput", err)
 	}
 }
+
+// TestOptions: the GC consumer reads video.ready in its own group, serves
+// no HTTP, and retries rather than dead-letters a failing removal.
+func TestOptions(t *testing.T) {
+	serving := stage.Options{Stage: contract.StageThumbnail, Consumer: "", InputTopic: "x"}
+	serving.Runtime.MaxAttempts = 5
+	o := outputgc.Options(serving)
+	if o.InputTopic != contract.TopicReady || o.Group != "thumbnail-gc" || !o.NoHTTP || o.Consumer != "gc" ||
+		o.Registry == nil || o.Runtime.MaxAttempts != outputgc.GCMaxAttempts || o.Stage != contract.StageThumbnail {
+		t.Fatalf("Options = input %s group %s nohttp %v consumer %q attempts %d", o.InputTopic, o.Group, o.NoHTTP, o.Consumer, o.Runtime.MaxAttempts)
+	}
+	serving.Service = "transcode"
+	if g := outputgc.Options(serving).Group; g != "transcode-gc" {
+		t.Fatalf("group of service transcode = %s", g)
+	}
+}
