@@ -296,3 +296,48 @@ func TestRetrySelect(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryRedrivesWorkItems: a video failed by a transcode work item's
+// dead letter (key "<id>/v00002") is retried by redriving that item to
+// video.transcode.chunks with its key and the redrive headers.
+func TestRetryRedrivesWorkItems(t *testing.T) {
+	e := mustEnv(t)
+	up := e.mustUploadedEvent(t, aliceToken, "Chunky")
+	id := up.VideoID
+	e.apply(t, contract.TopicUploaded, 0, up)
+	run := contract.DeriveID("run", id)
+	item := contract.TranscodeChunk{SchemaVersion: contract.SchemaVersion, Video: up.Video, Run: run, Kind: contract.ChunkVideo,
+		Index: 2, Chunks: 3, PlanKey: contract.ChunkWorkPrefix(id, run) + "plan.json"}
+	msg, err := stage.NewMessage(item, "transcode", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orig []contract.Header
+	for _, h := range msg.Headers {
+		orig = append(orig, contract.Header{Key: h.Key, Value: h.Value})
+	}
+	dl := contract.DeadLetter{Stage: contract.StageTranscode, Topic: contract.TopicTranscodeChunks, Group: contract.GroupTranscodeChunks,
+		Err: "ffmpeg: killed", Class: contract.ErrorClassExhausted, Code: contract.ErrorCodeInternal, Attempts: 5, FailedAt: time.Now()}
+	hs := dl.Headers(orig)
+	e.applyRecord(t, contract.TopicTranscodeDLQ, 0, []byte(item.Key()), msg.Value, hs)
+	if v := e.getView(t, id, aliceToken); v.Status != "failed" {
+		t.Fatalf("after the chunk's dead letter: %+v, want failed", v)
+	}
+	khs := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		khs[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	e.Kafka.Produce(t, kafka.Message{Topic: contract.TopicTranscodeDLQ, Key: []byte(item.Key()), Value: msg.Value, Headers: khs})
+
+	resp, ar, body := e.post(t, "/v1/videos/"+id+"/retry", aliceToken)
+	if resp.StatusCode != http.StatusAccepted || ar.Redriven != 1 {
+		t.Fatalf("retry: %d %s, want 202 with the work item redriven", resp.StatusCode, body)
+	}
+	got := e.Kafka.ReadAll(t, contract.TopicTranscodeChunks, 1, 10*time.Second)
+	if len(got) != 1 || string(got[0].Key) != id+"/v00002" || header(got[0], contract.HeaderRedriveCount) != "1" ||
+		header(got[0], contract.HeaderID) != contract.RedriveEventID(header(msg, contract.HeaderID), 1) || string(got[0].Value) != string(msg.Value) {
+		t.Fatalf("video.transcode.chunks after the retry: %d records (%+v), want the item, key %s/v00002, redrive 1", len(got), got, id)
+	}
+	resp, _, body = e.post(t, "/v1/videos/"+id+"/retry", aliceToken)
+	mustErrorCode(t, resp, body, http.StatusConflict, codeConflict)
+}
