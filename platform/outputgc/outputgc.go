@@ -83,6 +83,14 @@ func Sweep(ctx context.Context, store Store, videoID string, current int, dirs [
 	return removed, nil
 }
 
+// RemoveAll removes the objects of video videoID in dirs of every
+// generation (e.g. when the video is deleted: generation N > 0 lies under
+// videos/{id}/g{N}/, which a removal of the generation-0 folders misses),
+// and returns how many it removed.
+func RemoveAll(ctx context.Context, store Store, videoID string, dirs []string) (int, error) {
+	return Sweep(ctx, store, videoID, contract.MaxGeneration+1, dirs)
+}
+
 func hasDirPrefix(rest string, dirs []string) bool {
 	for _, d := range dirs {
 		if d != "" && strings.HasPrefix(rest, d) {

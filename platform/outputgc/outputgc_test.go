@@ -92,6 +92,15 @@ func TestSweep(t *testing.T) {
 	if n, err := outputgc.Sweep(ctx, st, id, 0, []string{"thumbs/"}); err != nil || n != 0 {
 		t.Errorf("sweep of generation 0: %d, %v; want 0, nil", n, err)
 	}
+	// RemoveAll: the folders of every generation (4 thumbnails), nothing else.
+	if n, err := outputgc.RemoveAll(ctx, st, id, []string{"thumbs/"}); err != nil || n != 4 {
+		t.Errorf("RemoveAll thumbs/: %d, %v; want 4, nil", n, err)
+	}
+	for _, k := range keys(t, st, "videos/"+id+"/") {
+		if strings.Contains(k, "/thumbs/") {
+			t.Errorf("RemoveAll left %s", k)
+		}
+	}
 }
 
 // TestHandlerWaitsForTheDelay: a video.ready of generation 1 made just now
