@@ -114,6 +114,15 @@ type API struct {
 	// multipart endpoint keeps using), 32 MiB or 128 MiB.
 	// Default: 64 MiB.
 	TusPartSize int64 `mapstructure:"tus_part_size" default:"67108864" desc:"S3 part size of tus uploads in bytes, buffered on disk (5 MiB to 5 GiB)"`
+	// TusLockConns bounds the connections of the tus lock pool (its own
+	// pool, not postgres.max_conns): every tus request in progress on an
+	// upload (a PATCH for its whole body, a HEAD briefly) holds the
+	// upload's lock, a PostgreSQL advisory lock, on one of them, so that
+	// any replica can serve any request of any upload. Past it, a request
+	// waits up to 20s for a connection, then gets 503. PostgreSQL's
+	// max_connections must cover, per replica, this plus postgres.max_conns
+	// plus 2 listeners. Default: 64.
+	TusLockConns int `mapstructure:"tus_lock_conns" default:"64" desc:"PostgreSQL connections for tus upload locks (one per tus request in progress), per API process"`
 	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
 
@@ -251,6 +260,9 @@ func (a API) Validate() error {
 	}
 	if a.HLSMaxPlaylistBytes < 1024 {
 		add("hls_max_playlist_bytes", "must be at least 1024 (got %d)", a.HLSMaxPlaylistBytes)
+	}
+	if a.TusLockConns < 1 {
+		add("tus_lock_conns", "must be at least 1 (got %d)", a.TusLockConns)
 	}
 	if a.PublishAttempts < 1 {
 		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)

@@ -15,8 +15,16 @@
 // An upload's parts go to an S3 multipart upload at contract.SourceKey(id),
 // which becomes the source object when the last byte arrives. tusd's info
 // object is tus/{source key}.info; the marker written once video.uploaded
-// was published is [SubmittedKey]. Locks are in memory: with several
-// replicas, route each upload to one replica (or use a shared tusd locker).
+// was published is [SubmittedKey].
+//
+// # Locks
+//
+// Every tus request on an upload (and the recovery of a finished one)
+// holds the upload's lock. [Config.Locker] says where locks live: tusd's
+// memory locker by default (one process), or [PGLocker], a PostgreSQL
+// advisory lock per upload shared by every API replica on the database,
+// with release requests between replicas over LISTEN/NOTIFY: the service
+// uses it, so any replica can serve any request of any upload.
 package tusupload
 
 import (
@@ -72,7 +80,7 @@ const cleanupTimeout = 30 * time.Second
 type Handler struct {
 	uh     *handler.UnroutedHandler
 	store  *tusStore
-	locker *memorylocker.MemoryLocker
+	locker handler.Locker
 	log    *slog.Logger
 	cfg    Config
 	hooks  Hooks
@@ -92,16 +100,19 @@ func New(cfg Config, hooks Hooks) (*Handler, error) {
 	case hooks.Owner == nil || hooks.Limits == nil || hooks.Intake == nil || hooks.Location == nil || hooks.Outcome == nil:
 		return nil, errors.New("tus: every hook is required")
 	}
+	if cfg.Locker == nil {
+		cfg.Locker = memorylocker.New()
+	}
 	t := &Handler{
 		store:  newTusStore(cfg.S3, cfg.Bucket, cfg.PartSize, cfg.TempDir, cfg.Logger),
-		locker: memorylocker.New(),
+		locker: cfg.Locker,
 		log:    cfg.Logger,
 		cfg:    cfg,
 		hooks:  hooks,
 	}
 	composer := handler.NewStoreComposer()
 	t.store.UseIn(composer)
-	t.locker.UseIn(composer)
+	composer.UseLocker(t.locker)
 	uh, err := handler.NewUnroutedHandler(handler.Config{
 		StoreComposer:                    composer,
 		BasePath:                         BasePath,

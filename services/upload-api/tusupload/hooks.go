@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tus/tusd/v2/pkg/handler"
 )
 
 // Config is what the adapter needs besides the hooks.
@@ -36,6 +37,11 @@ type Config struct {
 	NetworkTimeout time.Duration
 	// Registry gets tusd's metrics and its S3 store's. Required.
 	Registry prometheus.Registerer
+	// Locker holds the uploads' locks (tusd's handler.Locker). With
+	// several API replicas it must be shared by all of them: a
+	// [PGLocker]. Default: tusd's in-memory locker, which is correct for
+	// one process only.
+	Locker handler.Locker
 }
 
 // Hooks are the API's policies the adapter calls. All are required.

@@ -1,0 +1,229 @@
+package tusupload
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/harness"
+)
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+// mustLocker opens a PGLocker (a pool of its own, like one API replica)
+// on the database at url.
+func mustLocker(tb testing.TB, url string, o PGLockerOptions) *PGLocker {
+	tb.Helper()
+	l, err := NewPGLocker(context.Background(), url, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(l.Close)
+	return l
+}
+
+// twoReplicas returns two lockers on one fresh database, as two API
+// processes would have.
+func twoReplicas(tb testing.TB) (handler.Locker, handler.Locker, string) {
+	tb.Helper()
+	url := harness.MustDatabase(tb, harness.SharedPostgres(tb))
+	o := PGLockerOptions{Poll: 200 * time.Millisecond, Heartbeat: 500 * time.Millisecond}
+	return mustLocker(tb, url, o), mustLocker(tb, url, o), url
+}
+
+func mustLock(tb testing.TB, l handler.Locker, id string, timeout time.Duration, requestRelease func()) handler.Lock {
+	tb.Helper()
+	lk, err := l.NewLock(id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := lk.Lock(ctx, requestRelease); err != nil {
+		tb.Fatalf("lock %s: %v", id, err)
+	}
+	return lk
+}
+
+// Requests on two replicas never hold one upload's lock together.
+func TestPGLockerMutualExclusion(t *testing.T) {
+	a, b, _ := twoReplicas(t)
+	id := contract.NewID()
+	var inside, maxInside, acquired atomic.Int32
+	var wg sync.WaitGroup
+	for g := range 6 {
+		l := a
+		if g%2 == 1 {
+			l = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				lk, _ := l.NewLock(id)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				err := lk.Lock(ctx, func() {})
+				cancel()
+				if err != nil {
+					t.Errorf("lock: %v", err)
+					return
+				}
+				n := inside.Add(1)
+				for {
+					m := maxInside.Load()
+					if n <= m || maxInside.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				acquired.Add(1)
+				time.Sleep(2 * time.Millisecond) // widen the window a second holder would need
+				inside.Add(-1)
+				if err := lk.Unlock(); err != nil {
+					t.Errorf("unlock: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := maxInside.Load(); got != 1 {
+		t.Errorf("%d holders of one upload's lock at once, want 1", got)
+	}
+	if got := acquired.Load(); got != 60 {
+		t.Errorf("acquired %d times, want 60", got)
+	}
+	// Different uploads do not exclude each other.
+	x := mustLock(t, a, contract.NewID(), 10*time.Second, func() {})
+	y := mustLock(t, b, contract.NewID(), 10*time.Second, func() {})
+	_ = x.Unlock()
+	_ = y.Unlock()
+}
+
+// A request on replica B that wants the lock held on replica A makes A's
+// holder release it (tusd: the holding PATCH ends), and gets it after.
+func TestPGLockerRequestsReleaseAcrossReplicas(t *testing.T) {
+	a, b, _ := twoReplicas(t)
+	id := contract.NewID()
+	var released atomic.Bool
+	asked := make(chan struct{})
+	var once sync.Once
+	var held handler.Lock
+	held = mustLock(t, a, id, 10*time.Second, func() {
+		once.Do(func() {
+			close(asked)
+			go func() {
+				released.Store(true)
+				if err := held.Unlock(); err != nil {
+					t.Errorf("unlock on A: %v", err)
+				}
+			}()
+		})
+	})
+	lk := mustLock(t, b, id, 30*time.Second, func() {})
+	defer lk.Unlock()
+	select {
+	case <-asked:
+	default:
+		t.Fatal("B got the lock without A's holder being asked to release it")
+	}
+	if !released.Load() {
+		t.Fatal("B got the lock before A released it")
+	}
+}
+
+// A holder that does not release keeps the lock; the waiter gets tusd's
+// lock timeout when its context ends, and the lock once it is free.
+func TestPGLockerWaitEndsWithContext(t *testing.T) {
+	a, b, _ := twoReplicas(t)
+	id := contract.NewID()
+	var asks atomic.Int32
+	held := mustLock(t, a, id, 10*time.Second, func() { asks.Add(1) })
+	lk, _ := b.NewLock(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err := lk.Lock(ctx, func() {})
+	cancel()
+	if !errors.Is(err, handler.ErrLockTimeout) {
+		t.Fatalf("lock of a held upload: %v, want ErrLockTimeout", err)
+	}
+	if asks.Load() == 0 {
+		t.Error("the holder was never asked to release")
+	}
+	if err := held.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	mustLock(t, b, id, 30*time.Second, func() {}).Unlock()
+}
+
+// When the holder's session dies, PostgreSQL frees the lock: the holder
+// is told (requestRelease: it stops writing), Unlock reports the loss,
+// and another replica gets the lock.
+func TestPGLockerSessionLoss(t *testing.T) {
+	a, b, url := twoReplicas(t)
+	id := contract.NewID()
+	lost := make(chan struct{})
+	var once sync.Once
+	held := mustLock(t, a, id, 10*time.Second, func() { once.Do(func() { close(lost) }) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1
+		AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`, lockKeySeed+id).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("terminated %d sessions holding the lock, want 1", killed)
+	}
+	select {
+	case <-lost:
+	case <-ctx.Done():
+		t.Fatal("the holder was not told that its session died")
+	}
+	lk := mustLock(t, b, id, 30*time.Second, func() {})
+	if err := held.Unlock(); !errors.Is(err, errLockLost) {
+		t.Errorf("unlock after the session died: %v, want errLockLost", err)
+	}
+	// The lost holder's unlock did not free B's lock.
+	c, _ := a.NewLock(id)
+	cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+	defer ccancel()
+	if err := c.Lock(cctx, func() {}); !errors.Is(err, handler.ErrLockTimeout) {
+		t.Errorf("lock on A while B holds: %v, want ErrLockTimeout", err)
+	}
+	if err := lk.Unlock(); err != nil {
+		t.Error(err)
+	}
+}
+
+// The lock pool is bounded: with every connection holding a lock, another
+// upload's lock is a 503 once its wait ends, and the pool is the locker's
+// own (the caller's other pools are not touched).
+func TestPGLockerPoolBounded(t *testing.T) {
+	url := harness.MustDatabase(t, harness.SharedPostgres(t))
+	l := mustLocker(t, url, PGLockerOptions{MaxConns: 1})
+	held := mustLock(t, l, contract.NewID(), 10*time.Second, func() {})
+	lk, _ := l.NewLock(contract.NewID())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	err := lk.Lock(ctx, func() {})
+	cancel()
+	var he handler.Error
+	if !errors.As(err, &he) || he.HTTPResponse.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("lock with the pool exhausted: %v, want a 503", err)
+	}
+	if err := held.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	mustLock(t, l, contract.NewID(), 10*time.Second, func() {}).Unlock()
+}
