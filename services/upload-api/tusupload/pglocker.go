@@ -209,9 +209,8 @@ func (k *pgLock) Lock(ctx context.Context, requestRelease func()) error {
 	l := k.l
 	wake := l.addWaiter(k.id)
 	defer l.removeWaiter(k.id, wake)
-	poll := time.NewTimer(0)
+	poll := time.NewTimer(l.opts.Poll)
 	defer poll.Stop()
-	<-poll.C
 	for {
 		got, err := k.try(ctx)
 		if err != nil {
@@ -221,18 +220,12 @@ func (k *pgLock) Lock(ctx context.Context, requestRelease func()) error {
 			k.hold(requestRelease)
 			return nil
 		}
-		poll.Reset(l.opts.Poll)
+		poll.Reset(l.opts.Poll) // no stale tick survives Reset (Go 1.23 timers)
 		select {
 		case <-ctx.Done():
 			return handler.ErrLockTimeout
 		case <-wake:
 		case <-poll.C:
-		}
-		if !poll.Stop() {
-			select {
-			case <-poll.C:
-			default:
-			}
 		}
 	}
 }
