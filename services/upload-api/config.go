@@ -121,7 +121,7 @@ type API struct {
 	// any replica can serve any request of any upload. Past it, a request
 	// waits up to 20s for a connection, then gets 503. PostgreSQL's
 	// max_connections must cover, per replica, this plus postgres.max_conns
-	// plus 2 listeners. Default: 64.
+	// plus 2 listeners. 0 also means 64. Default: 64.
 	TusLockConns int `mapstructure:"tus_lock_conns" default:"64" desc:"PostgreSQL connections for tus upload locks (one per tus request in progress), per API process"`
 	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
@@ -261,8 +261,8 @@ func (a API) Validate() error {
 	if a.HLSMaxPlaylistBytes < 1024 {
 		add("hls_max_playlist_bytes", "must be at least 1024 (got %d)", a.HLSMaxPlaylistBytes)
 	}
-	if a.TusLockConns < 1 {
-		add("tus_lock_conns", "must be at least 1 (got %d)", a.TusLockConns)
+	if a.TusLockConns < 0 {
+		add("tus_lock_conns", "must not be negative (0: the default, 64; got %d)", a.TusLockConns)
 	}
 	if a.PublishAttempts < 1 {
 		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)
