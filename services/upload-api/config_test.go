@@ -116,18 +116,18 @@ func TestAPIValidate(t *testing.T) {
 		"two replicas with key": {func(a *API) {
 			a.Replicas, a.SigningKey = 2, "0123456789abcdef0123456789abcdef"
 		}, ""},
-		"zero replicas":           {func(a *API) { a.Replicas = 0 }, "replicas"},
-		"zero publish tries":      {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
-		"negative tus lock conns": {func(a *API) { a.TusLockConns = -1 }, "tus_lock_conns"},
-		"zero recovery interval":  {func(a *API) { a.RecoveryInterval = 0 }, "recovery_interval"},
-		"tus part too small":      {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},
-		"tus part too large":      {func(a *API) { a.TusPartSize = 5<<30 + 1 }, "tus_part_size"},
-		"tus part at 5 GiB":       {func(a *API) { a.TusPartSize = 5 << 30 }, ""},
-		"caps off":                {func(a *API) { a.MaxConcurrentUploads, a.UserQuotaBytes, a.SSEMaxStreams, a.HLSCacheBytes = 0, 0, 0, 0 }, ""},
-		"negative upload cap":     {func(a *API) { a.MaxConcurrentUploadsPerUser = -1 }, "max_concurrent_uploads_per_user"},
-		"negative quota":          {func(a *API) { a.UserQuotaBytes = -1 }, "user_quota_bytes"},
-		"zero sse lifetime":       {func(a *API) { a.SSEMaxLifetime = 0 }, "sse_max_lifetime"},
-		"tiny playlist cap":       {func(a *API) { a.HLSMaxPlaylistBytes = 100 }, "hls_max_playlist_bytes"},
+		"zero replicas":          {func(a *API) { a.Replicas = 0 }, "replicas"},
+		"zero publish tries":     {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
+		"negative lock conns":    {func(a *API) { a.TusLockConns = -1 }, "tus_lock_conns"},
+		"zero recovery interval": {func(a *API) { a.RecoveryInterval = 0 }, "recovery_interval"},
+		"tus part too small":     {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},
+		"tus part too large":     {func(a *API) { a.TusPartSize = 5<<30 + 1 }, "tus_part_size"},
+		"tus part at 5 GiB":      {func(a *API) { a.TusPartSize = 5 << 30 }, ""},
+		"caps off":               {func(a *API) { a.MaxConcurrentUploads, a.UserQuotaBytes, a.SSEMaxStreams, a.HLSCacheBytes = 0, 0, 0, 0 }, ""},
+		"negative upload cap":    {func(a *API) { a.MaxConcurrentUploadsPerUser = -1 }, "max_concurrent_uploads_per_user"},
+		"negative quota":         {func(a *API) { a.UserQuotaBytes = -1 }, "user_quota_bytes"},
+		"zero sse lifetime":      {func(a *API) { a.SSEMaxLifetime = 0 }, "sse_max_lifetime"},
+		"tiny playlist cap":      {func(a *API) { a.HLSMaxPlaylistBytes = 100 }, "hls_max_playlist_bytes"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
