@@ -2,6 +2,8 @@ package tusupload
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,8 +27,11 @@ import (
 // small integer keys are unlikely to.
 //
 // Release requests and "lock freed" wake-ups travel on the channel
-// vidpipe_tus_lock: payload "r:<id>" asks the holder of id (whichever
-// process) to release it, "f:<id>" tells waiters that id was unlocked.
+// vidpipe_tus_lock: payload "r:<id> <token>" asks the holder of id
+// (whichever process) to release it on behalf of the lock request
+// <token> (random per request, so that a request that got the lock
+// ignores its own earlier asks, delivered late); "f:<id>" tells waiters
+// that id was unlocked.
 const (
 	lockKeySeed   = "vidpipe-tus-lock:"
 	lockChannel   = "vidpipe_tus_lock"
@@ -185,7 +190,9 @@ func (l *PGLocker) UseIn(composer *handler.StoreComposer) { composer.UseLocker(l
 
 // NewLock returns an unlocked lock of upload id.
 func (l *PGLocker) NewLock(id string) (handler.Lock, error) {
-	return &pgLock{l: l, id: id, seed: lockKeySeed + id}, nil
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	return &pgLock{l: l, id: id, seed: lockKeySeed + id, token: hex.EncodeToString(tok[:])}, nil
 }
 
 // pgLock is one request's lock of one upload.
@@ -193,6 +200,8 @@ type pgLock struct {
 	l    *PGLocker
 	id   string
 	seed string // hashed by PostgreSQL into the advisory key
+	// token names this lock request in its release requests.
+	token string
 
 	conn           *pgxpool.Conn // holds the session while locked
 	requestRelease func()
@@ -262,7 +271,7 @@ func (k *pgLock) try(ctx context.Context) (bool, error) {
 	if h := l.holder(k.id); h != nil {
 		h.requestRelease()
 	}
-	if _, err := c.Exec(ctx, `SELECT pg_notify($1, $2)`, lockChannel, notifyRelease+k.id); err != nil && ctx.Err() == nil {
+	if _, err := c.Exec(ctx, `SELECT pg_notify($1, $2)`, lockChannel, notifyRelease+k.id+" "+k.token); err != nil && ctx.Err() == nil {
 		l.log.WarnContext(ctx, "tus lock: request release", "video_id", k.id, "err", err)
 	}
 	c.Release()
@@ -455,7 +464,8 @@ func (l *PGLocker) listenOnce(ctx context.Context, connected func()) error {
 		}
 		switch {
 		case strings.HasPrefix(n.Payload, notifyRelease):
-			if h := l.holder(strings.TrimPrefix(n.Payload, notifyRelease)); h != nil {
+			id, from, _ := strings.Cut(strings.TrimPrefix(n.Payload, notifyRelease), " ")
+			if h := l.holder(id); h != nil && h.token != from {
 				h.requestRelease()
 			}
 		case strings.HasPrefix(n.Payload, notifyFreed):

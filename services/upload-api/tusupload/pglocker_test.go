@@ -227,3 +227,45 @@ func TestPGLockerPoolBounded(t *testing.T) {
 	}
 	mustLock(t, l, contract.NewID(), 10*time.Second, func() {}).Unlock()
 }
+
+// A waiter's own release request, delivered after it got the lock, does
+// not interrupt it: only other requests' do.
+func TestPGLockerIgnoresOwnReleaseRequest(t *testing.T) {
+	url := harness.MustDatabase(t, harness.SharedPostgres(t))
+	l := mustLocker(t, url, PGLockerOptions{Poll: 50 * time.Millisecond})
+	var selfInterrupts atomic.Int32
+	var holders []handler.Lock
+	for range 20 {
+		id := contract.NewID()
+		var first handler.Lock
+		var once sync.Once
+		first = mustLock(t, l, id, 10*time.Second, func() {
+			once.Do(func() { go first.Unlock() })
+		})
+		second := mustLock(t, l, id, 10*time.Second, func() { selfInterrupts.Add(1) })
+		holders = append(holders, second)
+	}
+	// Notifications reach a listener in commit order, and the listener
+	// handles them one by one: once it has handled a marker sent now, it
+	// has handled every release request sent before.
+	marker := contract.NewID()
+	wake := l.addWaiter(marker)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := l.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, lockChannel, notifyFreed+marker); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	case <-ctx.Done():
+		t.Fatal("the listener did not deliver the marker")
+	}
+	if n := selfInterrupts.Load(); n != 0 {
+		t.Errorf("%d of 20 holders were asked to release by their own earlier request", n)
+	}
+	for _, h := range holders {
+		if err := h.Unlock(); err != nil {
+			t.Error(err)
+		}
+	}
+}
