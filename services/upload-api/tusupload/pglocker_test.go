@@ -3,7 +3,9 @@ package tusupload
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,12 +23,21 @@ func TestMain(m *testing.M) { harness.Main(m) }
 // on the database at url.
 func mustLocker(tb testing.TB, url string, o PGLockerOptions) *PGLocker {
 	tb.Helper()
+	o.Logger = slog.New(slog.NewTextHandler(tLog{tb}, nil))
 	l, err := NewPGLocker(context.Background(), url, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(l.Close)
 	return l
+}
+
+// tLog writes log lines to the test log.
+type tLog struct{ tb testing.TB }
+
+func (w tLog) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // twoReplicas returns two lockers on one fresh database, as two API
@@ -267,5 +278,44 @@ func TestPGLockerIgnoresOwnReleaseRequest(t *testing.T) {
 		if err := h.Unlock(); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A PostgreSQL restart ends every lock session: the holder is told, the
+// lock can be taken again once the server is back, and release requests
+// between replicas work again (the listeners reconnect).
+func TestPGLockerPostgresRestart(t *testing.T) {
+	pg := harness.StartPostgres(t)
+	url := harness.MustDatabase(t, pg)
+	o := PGLockerOptions{Poll: 200 * time.Millisecond, Heartbeat: 500 * time.Millisecond}
+	a, b := mustLocker(t, url, o), mustLocker(t, url, o)
+	id := contract.NewID()
+	lost := make(chan struct{})
+	var once sync.Once
+	held := mustLock(t, a, id, 10*time.Second, func() { once.Do(func() { close(lost) }) })
+
+	pg.Restart(t)
+	select {
+	case <-lost:
+	case <-time.After(time.Minute):
+		t.Fatal("the holder was not told that the server restarted")
+	}
+	if err := held.Unlock(); !errors.Is(err, errLockLost) {
+		t.Errorf("unlock after the restart: %v, want errLockLost", err)
+	}
+	// B takes the lock and gives it up when A asks: A's request reaches
+	// B's listener, reconnected after the restart.
+	var onB handler.Lock
+	var released atomic.Bool
+	var bOnce sync.Once
+	onB = mustLock(t, b, id, time.Minute, func() {
+		bOnce.Do(func() {
+			released.Store(true)
+			go onB.Unlock()
+		})
+	})
+	mustLock(t, a, id, time.Minute, func() {}).Unlock()
+	if !released.Load() {
+		t.Error("A got the lock without B's holder releasing it")
 	}
 }
