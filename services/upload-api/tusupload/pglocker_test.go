@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,10 +23,10 @@ func TestMain(m *testing.M) { harness.Main(m) }
 
 // mustLocker opens a PGLocker (a pool of its own, like one API replica)
 // on the database at url.
-func mustLocker(tb testing.TB, url string, o PGLockerOptions) *PGLocker {
+func mustLocker(tb testing.TB, dbURL string, o PGLockerOptions) *PGLocker {
 	tb.Helper()
 	o.Logger = slog.New(slog.NewTextHandler(tLog{tb}, nil))
-	l, err := NewPGLocker(context.Background(), url, o)
+	l, err := NewPGLocker(context.Background(), dbURL, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,9 +46,9 @@ func (w tLog) Write(p []byte) (int, error) {
 // processes would have.
 func twoReplicas(tb testing.TB) (handler.Locker, handler.Locker, string) {
 	tb.Helper()
-	url := harness.MustDatabase(tb, harness.SharedPostgres(tb))
+	dbURL := harness.MustDatabase(tb, harness.SharedPostgres(tb))
 	o := PGLockerOptions{Poll: 200 * time.Millisecond, Heartbeat: 500 * time.Millisecond}
-	return mustLocker(tb, url, o), mustLocker(tb, url, o), url
+	return mustLocker(tb, dbURL, o), mustLocker(tb, dbURL, o), dbURL
 }
 
 func mustLock(tb testing.TB, l handler.Locker, id string, timeout time.Duration, requestRelease func()) handler.Lock {
@@ -175,7 +177,7 @@ func TestPGLockerWaitEndsWithContext(t *testing.T) {
 // is told (requestRelease: it stops writing), Unlock reports the loss,
 // and another replica gets the lock.
 func TestPGLockerSessionLoss(t *testing.T) {
-	a, b, url := twoReplicas(t)
+	a, b, dbURL := twoReplicas(t)
 	id := contract.NewID()
 	lost := make(chan struct{})
 	var once sync.Once
@@ -183,7 +185,7 @@ func TestPGLockerSessionLoss(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, url)
+	admin, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +224,8 @@ func TestPGLockerSessionLoss(t *testing.T) {
 // upload's lock is a 503 once its wait ends, and the pool is the locker's
 // own (the caller's other pools are not touched).
 func TestPGLockerPoolBounded(t *testing.T) {
-	url := harness.MustDatabase(t, harness.SharedPostgres(t))
-	l := mustLocker(t, url, PGLockerOptions{MaxConns: 1})
+	dbURL := harness.MustDatabase(t, harness.SharedPostgres(t))
+	l := mustLocker(t, dbURL, PGLockerOptions{MaxConns: 1})
 	held := mustLock(t, l, contract.NewID(), 10*time.Second, func() {})
 	lk, _ := l.NewLock(contract.NewID())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -242,8 +244,8 @@ func TestPGLockerPoolBounded(t *testing.T) {
 // A waiter's own release request, delivered after it got the lock, does
 // not interrupt it: only other requests' do.
 func TestPGLockerIgnoresOwnReleaseRequest(t *testing.T) {
-	url := harness.MustDatabase(t, harness.SharedPostgres(t))
-	l := mustLocker(t, url, PGLockerOptions{Poll: 50 * time.Millisecond})
+	dbURL := harness.MustDatabase(t, harness.SharedPostgres(t))
+	l := mustLocker(t, dbURL, PGLockerOptions{Poll: 50 * time.Millisecond})
 	var selfInterrupts atomic.Int32
 	var holders []handler.Lock
 	for range 20 {
@@ -286,9 +288,9 @@ func TestPGLockerIgnoresOwnReleaseRequest(t *testing.T) {
 // between replicas work again (the listeners reconnect).
 func TestPGLockerPostgresRestart(t *testing.T) {
 	pg := harness.StartPostgres(t)
-	url := harness.MustDatabase(t, pg)
+	dbURL := harness.MustDatabase(t, pg)
 	o := PGLockerOptions{Poll: 200 * time.Millisecond, Heartbeat: 500 * time.Millisecond}
-	a, b := mustLocker(t, url, o), mustLocker(t, url, o)
+	a, b := mustLocker(t, dbURL, o), mustLocker(t, dbURL, o)
 	id := contract.NewID()
 	lost := make(chan struct{})
 	var once sync.Once
@@ -317,5 +319,106 @@ func TestPGLockerPostgresRestart(t *testing.T) {
 	mustLock(t, a, id, time.Minute, func() {}).Unlock()
 	if !released.Load() {
 		t.Error("A got the lock without B's holder releasing it")
+	}
+}
+
+// gateProxy forwards TCP connections to target until frozen: then it
+// stops forwarding in both directions (a network partition, where no
+// connection is closed), until thawed.
+type gateProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	gate   chan struct{} // closed while traffic flows
+}
+
+func startGateProxy(tb testing.TB, target string) *gateProxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &gateProxy{ln: ln, target: target, gate: make(chan struct{})}
+	close(p.gate)
+	tb.Cleanup(func() { p.thaw(); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go p.pipe(c, s)
+			go p.pipe(s, c)
+		}
+	}()
+	return p
+}
+
+func (p *gateProxy) pipe(from, to net.Conn) {
+	defer from.Close()
+	defer to.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			gate := p.gate
+			p.mu.Unlock()
+			<-gate
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *gateProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gate = make(chan struct{})
+}
+
+func (p *gateProxy) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.gate:
+	default:
+		close(p.gate)
+	}
+}
+
+// A holder whose connection silently stops answering (a network
+// partition: nothing is closed) gives up after its heartbeat and ping:
+// it is told to stop, and Unlock reports the loss.
+func TestPGLockerSilentConnection(t *testing.T) {
+	pg := harness.SharedPostgres(t)
+	u, err := url.Parse(harness.MustDatabase(t, pg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startGateProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	l := mustLocker(t, u.String(), PGLockerOptions{Heartbeat: 300 * time.Millisecond})
+	lost := make(chan struct{})
+	var once sync.Once
+	held := mustLock(t, l, contract.NewID(), 10*time.Second, func() { once.Do(func() { close(lost) }) })
+	proxy.freeze()
+	select {
+	case <-lost:
+	case <-time.After(time.Minute):
+		t.Fatal("the holder was not told that its connection stopped answering")
+	}
+	proxy.thaw()
+	if err := held.Unlock(); !errors.Is(err, errLockLost) {
+		t.Errorf("unlock after the connection went silent: %v, want errLockLost", err)
 	}
 }
