@@ -60,9 +60,9 @@ type PGLockerOptions struct {
 	// projection's, so a lock wait never takes a connection from status
 	// reads. Default: 64 (DefaultLockConns).
 	MaxConns int
-	// Heartbeat is how often a holder's connection is checked (a ping
-	// after this long without traffic; a connection closed by the server
-	// is seen at once). Default: 2s.
+	// Heartbeat is how often a holder's connection is pinged (a
+	// connection closed by the server is seen at once, without it); the
+	// ping itself may take as long, at least 1s. Default: 2s.
 	Heartbeat time.Duration
 	// Poll is how often a waiter tries again when no "freed" notification
 	// arrives (one that was missed, the listener reconnecting). Default: 1s.
@@ -77,11 +77,14 @@ type PGLockerOptions struct {
 // as the lock is held.
 //
 // Lock tries pg_try_advisory_lock; while another session holds the key it
-// sends NOTIFY vidpipe_tus_lock "r:<id>" (the holder's process calls the
-// holder's requestRelease: tusd then ends the holding request, a PATCH
-// stores what it received) and waits for "f:<id>" (sent by Unlock) or the
-// poll interval, until ctx is done (handler.ErrLockTimeout). Every process
-// listens on one connection of its own, reconnecting with backoff.
+// sends NOTIFY vidpipe_tus_lock "r:<id> <token>" (the holder's process
+// calls the holder's requestRelease: tusd then ends the holding request, a
+// PATCH stores what it received) and waits for "f:<id>" (sent by Unlock)
+// or the poll interval, until ctx is done (handler.ErrLockTimeout). Every
+// process listens on one connection of its own, reconnecting with backoff;
+// while it reconnects, waiters still poll, but holders in that process do
+// not hear release requests from other processes (the waiter then waits
+// for the holder to finish, or for its own timeout).
 //
 // Losing the session loses the lock: PostgreSQL frees a session's advisory
 // locks when the session ends (server restart, pg_terminate_backend, a
@@ -96,12 +99,16 @@ type PGLockerOptions struct {
 // partitioned holder before that holder gives up, the lock sessions set
 // short TCP keepalives (tcp_keepalives_idle 10s, _interval 5s, _count 3:
 // the server drops a silent client after about 25s, longer than the
-// holder's own check). What remains is the case where the server ends the
-// session itself (restart, a killed backend): another replica can take the
-// lock within its poll interval while the old holder finishes storing what
-// it had received (tusd gives the store up to 10s); a client's offset
-// check (409) catches most of it, see README "Running several API
-// replicas".
+// holder's own check).
+//
+// Not covered: when the server ends the session itself (a restart, a
+// killed backend) the lock is free at once, and the old holder, although
+// told at once, may still be storing what it had received (tusd gives the
+// store up to 10s after the request ends). A request on the same upload
+// that takes the lock in those seconds can write while it does; the two
+// write the same bytes at the same offsets, but the S3 store's part
+// numbering can then go wrong. There is no fencing token in tusd's store
+// to prevent that.
 type PGLocker struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
