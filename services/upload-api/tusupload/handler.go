@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 	"github.com/tus/tusd/v2/pkg/prometheuscollector"
@@ -141,6 +142,13 @@ func New(cfg Config, hooks Hooks) (*Handler, error) {
 		return nil, fmt.Errorf("tus: register metrics: %w", err)
 	}
 	t.store.inner.RegisterMetrics(cfg.Registry)
+	if m, ok := cfg.Locker.(interface {
+		RegisterMetrics(prometheus.Registerer) error
+	}); ok {
+		if err := m.RegisterMetrics(cfg.Registry); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 

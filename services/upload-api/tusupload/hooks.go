@@ -35,7 +35,8 @@ type Config struct {
 	// NetworkTimeout is how long a PATCH body may stall
 	// (api.body_idle_timeout).
 	NetworkTimeout time.Duration
-	// Registry gets tusd's metrics and its S3 store's. Required.
+	// Registry gets tusd's metrics, its S3 store's and the locker's (a
+	// Locker with a RegisterMetrics method, such as [PGLocker]). Required.
 	Registry prometheus.Registerer
 	// Locker holds the uploads' locks (tusd's handler.Locker). With
 	// several API replicas it must be shared by all of them: a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/services/upload-api/apierror"
@@ -120,6 +121,10 @@ type PGLocker struct {
 
 	stop     context.CancelFunc
 	listened chan struct{}
+
+	heldGauge prometheus.Gauge
+	asked     prometheus.Counter
+	lost      prometheus.Counter
 }
 
 var _ handler.Locker = (*PGLocker)(nil)
@@ -163,6 +168,18 @@ func NewPGLocker(ctx context.Context, url string, o PGLockerOptions) (*PGLocker,
 		pool: pool, log: o.Logger, opts: o,
 		held: map[string]*pgLock{}, waiters: map[string]map[chan struct{}]struct{}{},
 		stop: stop, listened: make(chan struct{}),
+		heldGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vidpipe_api_tus_locks_held",
+			Help: "tus upload locks (PostgreSQL advisory locks) held by this process.",
+		}),
+		asked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vidpipe_api_tus_lock_release_requests_total",
+			Help: "Requests, from this or another replica, that asked a tus request of this process to give up its upload's lock.",
+		}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vidpipe_api_tus_locks_lost_total",
+			Help: "tus upload locks lost while held because their database session died (the holding request was stopped).",
+		}),
 	}
 	go func() {
 		defer close(l.listened)
@@ -190,6 +207,19 @@ func (l *PGLocker) Close() {
 	case <-time.After(closeWait):
 		l.log.Warn("tus lock: closing with locks still held; they are freed when the process exits")
 	}
+}
+
+// RegisterMetrics registers the locker's metrics on reg:
+// vidpipe_api_tus_locks_held, vidpipe_api_tus_lock_release_requests_total
+// and vidpipe_api_tus_locks_lost_total. [New] calls it with
+// Config.Registry.
+func (l *PGLocker) RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{l.heldGauge, l.asked, l.lost} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("tus lock: register metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // UseIn makes composer use l.
@@ -276,13 +306,19 @@ func (k *pgLock) try(ctx context.Context) (bool, error) {
 	// Held elsewhere: ask the holder, in this process directly, in any
 	// process through NOTIFY.
 	if h := l.holder(k.id); h != nil {
-		h.requestRelease()
+		h.ask()
 	}
 	if _, err := c.Exec(ctx, `SELECT pg_notify($1, $2)`, lockChannel, notifyRelease+k.id+" "+k.token); err != nil && ctx.Err() == nil {
 		l.log.WarnContext(ctx, "tus lock: request release", "video_id", k.id, "err", err)
 	}
 	c.Release()
 	return false, nil
+}
+
+// ask passes on another request's wish for the lock to the holder.
+func (k *pgLock) ask() {
+	k.l.asked.Inc()
+	k.requestRelease()
 }
 
 // hold records k as the holder and starts watching its session.
@@ -294,6 +330,7 @@ func (k *pgLock) hold(requestRelease func()) {
 	k.l.mu.Lock()
 	k.l.held[k.id] = k
 	k.l.mu.Unlock()
+	k.l.heldGauge.Inc()
 	go func() {
 		defer close(k.watched)
 		k.watch(wctx)
@@ -333,6 +370,7 @@ func (k *pgLock) watch(ctx context.Context) {
 			}
 		}
 		k.lost.Store(true)
+		k.l.lost.Inc()
 		k.l.log.Error("tus lock: lost the database session holding an upload's lock; stopping the request that holds it",
 			"video_id", k.id, "err", err)
 		k.requestRelease()
@@ -354,6 +392,7 @@ func (k *pgLock) Unlock() error {
 		delete(l.held, k.id)
 	}
 	l.mu.Unlock()
+	l.heldGauge.Dec()
 	c := k.conn
 	k.conn = nil
 	if k.lost.Load() {
@@ -473,7 +512,7 @@ func (l *PGLocker) listenOnce(ctx context.Context, connected func()) error {
 		case strings.HasPrefix(n.Payload, notifyRelease):
 			id, from, _ := strings.Cut(strings.TrimPrefix(n.Payload, notifyRelease), " ")
 			if h := l.holder(id); h != nil && h.token != from {
-				h.requestRelease()
+				h.ask()
 			}
 		case strings.HasPrefix(n.Payload, notifyFreed):
 			l.wake(strings.TrimPrefix(n.Payload, notifyFreed), false)

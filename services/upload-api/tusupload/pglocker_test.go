@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
@@ -111,6 +112,11 @@ func TestPGLockerMutualExclusion(t *testing.T) {
 	if got := acquired.Load(); got != 60 {
 		t.Errorf("acquired %d times, want 60", got)
 	}
+	for _, l := range []handler.Locker{a, b} {
+		if n := testutil.ToFloat64(l.(*PGLocker).heldGauge); n != 0 {
+			t.Errorf("vidpipe_api_tus_locks_held %v after every unlock, want 0", n)
+		}
+	}
 	// Different uploads do not exclude each other.
 	x := mustLock(t, a, contract.NewID(), 10*time.Second, func() {})
 	y := mustLock(t, b, contract.NewID(), 10*time.Second, func() {})
@@ -147,6 +153,9 @@ func TestPGLockerRequestsReleaseAcrossReplicas(t *testing.T) {
 	}
 	if !released.Load() {
 		t.Fatal("B got the lock before A released it")
+	}
+	if n := testutil.ToFloat64(a.(*PGLocker).asked); n < 1 {
+		t.Errorf("vidpipe_api_tus_lock_release_requests_total on A: %v, want at least 1", n)
 	}
 }
 
@@ -207,6 +216,9 @@ func TestPGLockerSessionLoss(t *testing.T) {
 	lk := mustLock(t, b, id, 30*time.Second, func() {})
 	if err := held.Unlock(); !errors.Is(err, errLockLost) {
 		t.Errorf("unlock after the session died: %v, want errLockLost", err)
+	}
+	if n := testutil.ToFloat64(a.(*PGLocker).lost); n != 1 {
+		t.Errorf("vidpipe_api_tus_locks_lost_total %v, want 1", n)
 	}
 	// The lost holder's unlock did not free B's lock.
 	c, _ := a.NewLock(id)

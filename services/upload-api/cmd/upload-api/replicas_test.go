@@ -57,6 +57,7 @@ func mustBinary(tb testing.TB) string {
 type replica struct {
 	name string
 	base string // http://127.0.0.1:port of the API
+	ops  string // http://127.0.0.1:port of /metrics, /readyz
 	proc *procgroup.Process
 	logs *syncBuffer
 }
@@ -106,7 +107,7 @@ func startReplicas(t *testing.T) *replicaStack {
 			vars = append(vars, k+"="+v)
 		}
 		vars = append(vars, "VIDPIPE_API_ADDR="+addr, "VIDPIPE_API_OPS_ADDR="+ops)
-		r := &replica{name: name, base: "http://" + addr, logs: &syncBuffer{}}
+		r := &replica{name: name, base: "http://" + addr, ops: "http://" + ops, logs: &syncBuffer{}}
 		p, err := procgroup.Start(context.Background(), procgroup.Spec{
 			Name: "upload-api " + name, Path: bin, Env: vars, Stdout: r.logs, Stderr: r.logs, DeathSignal: syscall.SIGTERM,
 		})
@@ -503,4 +504,31 @@ func testConcurrentPatches(t *testing.T, s *replicaStack) {
 	if got := s.uploaded(t, id); len(got) != 1 {
 		t.Fatalf("%d video.uploaded records of the upload, want exactly 1", len(got))
 	}
+	// A's holder was asked to give up its lock, as its metrics show.
+	if n := metricValue(t, a, "vidpipe_api_tus_lock_release_requests_total"); n < 1 {
+		t.Errorf("A: vidpipe_api_tus_lock_release_requests_total %v, want at least 1", n)
+	}
+}
+
+// metricValue reads an unlabelled metric from r's /metrics.
+func metricValue(t *testing.T, r *replica, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(r.ops + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s on %s: %q", name, r.name, v)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s: no %s in /metrics", r.name, name)
+	return 0
 }
