@@ -292,7 +292,10 @@ func (k *pgLock) try(ctx context.Context) (bool, error) {
 	}
 	var got bool
 	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, k.seed).Scan(&got); err != nil {
-		c.Release() // a connection left mid-query is closed and destroyed by the pool
+		// The lock may have been granted before the answer was lost:
+		// ending the session makes sure it is not left on a pooled
+		// connection.
+		discard(c)
 		if ctx.Err() != nil {
 			return false, handler.ErrLockTimeout
 		}
@@ -396,8 +399,7 @@ func (k *pgLock) Unlock() error {
 	c := k.conn
 	k.conn = nil
 	if k.lost.Load() {
-		_ = c.Conn().Close(context.Background())
-		c.Release()
+		discard(c)
 		return errLockLost
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -408,8 +410,7 @@ func (k *pgLock) Unlock() error {
 	if err != nil || !unlocked {
 		// Whether the lock is still held is unknown: ending the session
 		// frees it for sure.
-		_ = c.Conn().Close(ctx)
-		c.Release()
+		discard(c)
 		if err == nil {
 			return errLockLost
 		}
@@ -418,6 +419,15 @@ func (k *pgLock) Unlock() error {
 	c.Release()
 	l.wake(k.id, false) // this process's waiters need not wait for the notification
 	return nil
+}
+
+// discard ends c's session (and with it any advisory lock it holds) and
+// gives it back to the pool, which drops a closed connection.
+func discard(c *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = c.Conn().Close(ctx)
+	c.Release()
 }
 
 // holder returns this process's holder of id, nil if none.
