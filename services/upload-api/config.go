@@ -121,7 +121,11 @@ type API struct {
 	// any replica can serve any request of any upload. Past it, a request
 	// waits up to 20s for a connection, then gets 503. PostgreSQL's
 	// max_connections must cover, per replica, this plus postgres.max_conns
-	// plus 2 listeners. 0 also means 64. Default: 64.
+	// plus 2 listeners; connections are opened on demand and closed after
+	// a minute idle. 64 is below api.max_concurrent_uploads (128) so that
+	// two replicas fit PostgreSQL's default max_connections (100) at full
+	// load; raise both together where tus carries most uploads. 0 also
+	// means 64. Default: 64.
 	TusLockConns int `mapstructure:"tus_lock_conns" default:"64" desc:"PostgreSQL connections for tus upload locks (one per tus request in progress), per API process"`
 	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
