@@ -122,11 +122,12 @@ type API struct {
 	// waits up to 20s for a connection, then gets 503. PostgreSQL's
 	// max_connections must cover, per replica, this plus postgres.max_conns
 	// plus 2 listeners; connections are opened on demand and closed after
-	// a minute idle. 64 is below api.max_concurrent_uploads (128) so that
-	// two replicas fit PostgreSQL's default max_connections (100) at full
-	// load; raise both together where tus carries most uploads. 0 also
-	// means 64. Default: 64.
-	TusLockConns int `mapstructure:"tus_lock_conns" default:"64" desc:"PostgreSQL connections for tus upload locks (one per tus request in progress), per API process"`
+	// a minute idle. 32 keeps two replicas at full load (2 × (32 + 8 + 2)
+	// = 84) within PostgreSQL's default max_connections (100), at the
+	// price of at most 32 tus requests at once per replica
+	// (api.max_concurrent_uploads is 128): raise it, and max_connections,
+	// where tus carries most uploads. 0 also means 32. Default: 32.
+	TusLockConns int `mapstructure:"tus_lock_conns" default:"32" desc:"PostgreSQL connections for tus upload locks (one per tus request in progress), per API process"`
 	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
 
@@ -266,7 +267,7 @@ func (a API) Validate() error {
 		add("hls_max_playlist_bytes", "must be at least 1024 (got %d)", a.HLSMaxPlaylistBytes)
 	}
 	if a.TusLockConns < 0 {
-		add("tus_lock_conns", "must not be negative (0: the default, 64; got %d)", a.TusLockConns)
+		add("tus_lock_conns", "must not be negative (0: the default, 32; got %d)", a.TusLockConns)
 	}
 	if a.PublishAttempts < 1 {
 		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)

@@ -42,7 +42,7 @@ const (
 
 // Defaults of PGLockerOptions.
 const (
-	DefaultLockConns     = 64
+	DefaultLockConns     = 32
 	DefaultLockHeartbeat = 2 * time.Second
 	DefaultLockPoll      = time.Second
 )
@@ -59,7 +59,7 @@ type PGLockerOptions struct {
 	// finds every connection busy waits for one while its lock wait lasts
 	// (tusd: 20s), then gets 503 database_unavailable. The pool is not the
 	// projection's, so a lock wait never takes a connection from status
-	// reads. Default: 64 (DefaultLockConns).
+	// reads. Default: 32 (DefaultLockConns).
 	MaxConns int
 	// Heartbeat is how often a holder's connection is pinged (a
 	// connection closed by the server is seen at once, without it); the
