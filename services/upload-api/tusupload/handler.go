@@ -215,7 +215,7 @@ func (t *Handler) preTerminate(hook handler.HookEvent) (handler.HTTPResponse, er
 
 // Create serves POST /v1/uploads/ (creation, creation-with-upload).
 func (t *Handler) Create() http.Handler {
-	return t.limitCreate(t.uh.Middleware(http.HandlerFunc(t.uh.PostFile)))
+	return fenced(t.limitCreate(t.uh.Middleware(http.HandlerFunc(t.uh.PostFile))))
 }
 
 // Options serves OPTIONS (tus discovery and CORS preflight; mount it
@@ -243,6 +243,7 @@ func (t *Handler) Terminate() http.Handler { return t.guard(t.uh.DelFile) }
 func (t *Handler) guard(h http.HandlerFunc) http.Handler {
 	tusd := t.uh.Middleware(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withFence(r.Context())) // see fence.go
 		ctx := r.Context()
 		id := r.PathValue("id")
 		fi, err := t.store.readInfo(ctx, id)

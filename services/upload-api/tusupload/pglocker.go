@@ -94,22 +94,24 @@ type PGLockerOptions struct {
 // the server closes is noticed at once, and it is pinged after Heartbeat
 // without traffic, so a connection that silently stopped answering (a
 // network partition) is given up after Heartbeat plus a ping timeout
-// (Heartbeat, at least 1s). Either way the holder's requestRelease is
-// called: the request stops reading its body and ends, and Unlock then
-// reports the loss. To keep the server from freeing the lock of a
+// (Heartbeat, at least 1s). Either way the holding request's write fence
+// is revoked (fence.go: its store's S3 writes fail from then on) and its
+// requestRelease is called: the request stops reading its body and ends,
+// and Unlock then reports the loss. To keep the server from freeing the lock of a
 // partitioned holder before that holder gives up, the lock sessions set
 // short TCP keepalives (tcp_keepalives_idle 10s, _interval 5s, _count 3:
 // the server drops a silent client after about 25s, longer than the
 // holder's own check).
 //
-// Not covered: when the server ends the session itself (a restart, a
-// killed backend) the lock is free at once, and the old holder, although
-// told at once, may still be storing what it had received (tusd gives the
-// store up to 10s after the request ends). A request on the same upload
-// that takes the lock in those seconds can write while it does; the two
-// write the same bytes at the same offsets, but the S3 store's part
-// numbering can then go wrong. There is no fencing token in tusd's store
-// to prevent that.
+// Not covered: an S3 write already sent when the loss is noticed still
+// completes, and a silent connection is noticed only after Heartbeat plus
+// the ping, while the server may end the session sooner (a restart, a
+// killed backend: the lock is free at once; a closed connection is
+// noticed at once, so only writes in flight remain). A request on the
+// same upload that takes the lock in that moment can write alongside
+// them; both write the same bytes at the same offsets, but the S3 store's
+// part numbering could then go wrong. S3 has no conditional writes for
+// parts to fence that completely.
 type PGLocker struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -241,6 +243,7 @@ type pgLock struct {
 	token string
 
 	conn           *pgxpool.Conn // holds the session while locked
+	fence          *writeFence   // revoked when the lock is lost
 	requestRelease func()
 	stopWatch      context.CancelFunc
 	watched        chan struct{}
@@ -263,7 +266,7 @@ func (k *pgLock) Lock(ctx context.Context, requestRelease func()) error {
 			return err
 		}
 		if got {
-			k.hold(requestRelease)
+			k.hold(fenceFrom(ctx), requestRelease)
 			return nil
 		}
 		poll.Reset(l.opts.Poll) // no stale tick survives Reset (Go 1.23 timers)
@@ -324,8 +327,10 @@ func (k *pgLock) ask() {
 	k.requestRelease()
 }
 
-// hold records k as the holder and starts watching its session.
-func (k *pgLock) hold(requestRelease func()) {
+// hold records k as the holder and starts watching its session; fence
+// (nil: none) is the holding request's write fence.
+func (k *pgLock) hold(fence *writeFence, requestRelease func()) {
+	k.fence = fence
 	k.requestRelease = requestRelease
 	wctx, stop := context.WithCancel(context.Background())
 	k.stopWatch = stop
@@ -373,6 +378,9 @@ func (k *pgLock) watch(ctx context.Context) {
 			}
 		}
 		k.lost.Store(true)
+		if k.fence != nil {
+			k.fence.revoked.Store(true) // before anything else: no more writes
+		}
 		k.l.lost.Inc()
 		k.l.log.Error("tus lock: lost the database session holding an upload's lock; stopping the request that holds it",
 			"video_id", k.id, "err", err)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/contract"
@@ -69,6 +70,7 @@ type replicaStack struct {
 	kafka  *harness.Kafka
 	minio  *harness.MinIO
 	bucket string
+	dbURL  string
 	a, b   *replica
 }
 
@@ -99,7 +101,7 @@ func startReplicas(t *testing.T) *replicaStack {
 		"VIDPIPE_LOG_FORMAT":            "json",
 		"VIDPIPE_LOG_LEVEL":             "debug",
 	}
-	s := &replicaStack{kafka: k, minio: mi, bucket: bucket}
+	s := &replicaStack{kafka: k, minio: mi, bucket: bucket, dbURL: dbURL}
 	start := func(name string) *replica {
 		addr, ops := launch.MustFreeAddr(t), launch.MustFreeAddr(t)
 		vars := procgroup.EnvWithout("VIDPIPE_")
@@ -296,6 +298,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("event streams on both replicas", func(t *testing.T) { testStreams(t, s, id) })
 	t.Run("signed HLS URL of A verifies on B", func(t *testing.T) { testSignedHLS(t, s, id) })
 	t.Run("concurrent PATCHes on A and B", func(t *testing.T) { testConcurrentPatches(t, s) })
+	t.Run("PATCH whose lock session dies", func(t *testing.T) { testLockSessionLoss(t, s) })
 }
 
 // sseStream reads the data lines of an event stream into a channel.
@@ -420,6 +423,119 @@ func testSignedHLS(t *testing.T, s *replicaStack, id string) {
 	if code, body := get(forged); code != http.StatusForbidden {
 		t.Errorf("forged signature on B: %d %.200s, want 403", code, body)
 	}
+}
+
+// startStalledPatch starts a PATCH of upload id at offset 0 on r, sends
+// first and leaves the body open; it returns once r's tusd has the lock
+// and writes (it logs ChunkWriteStart then), with the pipe to close and
+// the channel of the answer.
+func startStalledPatch(t *testing.T, r *replica, id string, size int, first []byte) (*io.PipeWriter, <-chan patchResult) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	done := make(chan patchResult, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPatch, r.base+"/v1/uploads/"+id, pr)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Authorization", "Bearer dev-alice")
+		for k, v := range patchHeaders(0) {
+			req.Header.Set(k, v)
+		}
+		req.ContentLength = int64(size)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- patchResult{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- patchResult{code: resp.StatusCode, body: string(b)}
+	}()
+	if _, err := pw.Write(first); err != nil {
+		t.Fatalf("PATCH body on %s: %v", r.name, err)
+	}
+	waitFor(t, r.name+"'s PATCH to start writing", time.Minute, func() bool {
+		for _, line := range strings.Split(r.logs.String(), "\n") {
+			if strings.Contains(line, `"ChunkWriteStart"`) && strings.Contains(line, id) {
+				return true
+			}
+		}
+		return false
+	})
+	return pw, done
+}
+
+// patchResult is the answer to a PATCH.
+type patchResult struct {
+	code int
+	body string
+	err  error
+}
+
+// finishUpload resumes upload id from the offset r reports and checks
+// the stored source and that video.uploaded was published once.
+func finishUpload(t *testing.T, s *replicaStack, r *replica, id string, data []byte) {
+	t.Helper()
+	off := tusHead(t, r, id)
+	if off < 0 || off > len(data) {
+		t.Fatalf("offset %d of a %d-byte upload", off, len(data))
+	}
+	if off < len(data) {
+		if code, got, body := tusPatch(t, r, id, off, data[off:]); code != http.StatusNoContent || got != len(data) {
+			t.Fatalf("resume PATCH on %s at %d: %d offset %d %s", r.name, off, code, got, body)
+		}
+	}
+	if got := s.source(t, id); !bytes.Equal(got, data) {
+		t.Fatalf("stored source: %d bytes, differs from the %d uploaded", len(got), len(data))
+	}
+	if got := s.uploaded(t, id); len(got) != 1 {
+		t.Fatalf("%d video.uploaded records of the upload, want exactly 1", len(got))
+	}
+}
+
+// testLockSessionLoss kills the database session that holds the lock of
+// a PATCH in progress on A (as a PostgreSQL restart or an administrator
+// would): the lock is gone, so A's PATCH must stop and store nothing more
+// (its write fence is revoked before its body is closed); the client
+// resumes from offset 0 on B.
+func testLockSessionLoss(t *testing.T, s *replicaStack) {
+	data := mustVideoBytes(t, 6<<20)
+	id := tusCreate(t, s.a, len(data))
+	_, onA := startStalledPatch(t, s.a, id, len(data), data[:1<<20])
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, s.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1
+		AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`, "vidpipe-tus-lock:"+id).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("terminated %d sessions holding the upload's lock, want 1", killed)
+	}
+	var ra patchResult
+	select {
+	case ra = <-onA:
+	case <-time.After(time.Minute):
+		t.Fatal("A's PATCH went on after its lock's session died")
+	}
+	t.Logf("A's PATCH after its lock's session died: %d %s (%v)", ra.code, ra.body, ra.err)
+	if ra.err == nil && ra.code/100 == 2 {
+		t.Fatalf("A's PATCH succeeded (%d) after losing its lock", ra.code)
+	}
+	if off := tusHead(t, s.b, id); off != 0 {
+		t.Errorf("offset %d after A lost its lock mid-PATCH, want 0: A wrote without the lock", off)
+	}
+	if n := metricValue(t, s.a, "vidpipe_api_tus_locks_lost_total"); n != 1 {
+		t.Errorf("A: vidpipe_api_tus_locks_lost_total %v, want 1", n)
+	}
+	finishUpload(t, s, s.b, id, data)
 }
 
 // testConcurrentPatches starts a PATCH on A and leaves its body open
