@@ -47,7 +47,7 @@ func fenced(h http.Handler) http.Handler {
 // checkFence fails when ctx's fence is revoked.
 func checkFence(ctx context.Context, op string) error {
 	if f := fenceFrom(ctx); f != nil && f.revoked.Load() {
-		return fmt.Errorf("tus: %s refused: %w", op, tusError(apierror.Unavailable(apierror.CodeDatabaseUnavailable,
+		return fmt.Errorf("tus: %s refused (%w): %w", op, errLockLost, tusError(apierror.Unavailable(apierror.CodeDatabaseUnavailable,
 			"the upload's lock was lost while this request held it; resume the upload (HEAD, then PATCH)", errLockLost)))
 	}
 	return nil

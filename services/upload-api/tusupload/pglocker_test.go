@@ -190,7 +190,14 @@ func TestPGLockerSessionLoss(t *testing.T) {
 	id := contract.NewID()
 	lost := make(chan struct{})
 	var once sync.Once
-	held := mustLock(t, a, id, 10*time.Second, func() { once.Do(func() { close(lost) }) })
+	held, err := a.NewLock(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx := withFence(context.Background()) // the holding request's
+	if err := held.Lock(fctx, func() { once.Do(func() { close(lost) }) }); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -212,6 +219,9 @@ func TestPGLockerSessionLoss(t *testing.T) {
 	case <-lost:
 	case <-ctx.Done():
 		t.Fatal("the holder was not told that its session died")
+	}
+	if !fenceFrom(fctx).revoked.Load() {
+		t.Error("the holding request's write fence was not revoked")
 	}
 	lk := mustLock(t, b, id, 30*time.Second, func() {})
 	if err := held.Unlock(); !errors.Is(err, errLockLost) {
