@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -29,29 +28,15 @@ import (
 	"github.com/vidpipe/vidpipe/platform/procgroup"
 )
 
-// The upload-api binary, built once per test binary for the tests that
-// run it as separate processes.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
+// mustBinary builds this package's binary (the upload-api service) into a
+// temporary directory of the test.
 func mustBinary(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vidpipe-upload-api-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "upload-api")
-		buildErr = launch.BuildBinary(context.Background(), "", binPath, nil, ".")
-	})
-	if buildErr != nil {
-		tb.Fatalf("build upload-api: %v", buildErr)
+	bin := filepath.Join(tb.TempDir(), "upload-api")
+	if err := launch.BuildBinary(context.Background(), "", bin, nil, "."); err != nil {
+		tb.Fatalf("build upload-api: %v", err)
 	}
-	return binPath
+	return bin
 }
 
 // replica is one upload-api process.
