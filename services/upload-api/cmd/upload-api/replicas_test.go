@@ -283,6 +283,28 @@ func TestReplicas(t *testing.T) {
 	t.Run("signed HLS URL of A verifies on B", func(t *testing.T) { testSignedHLS(t, s, id) })
 	t.Run("concurrent PATCHes on A and B", func(t *testing.T) { testConcurrentPatches(t, s) })
 	t.Run("PATCH whose lock session dies", func(t *testing.T) { testLockSessionLoss(t, s) })
+	t.Run("HEAD on B takes over from a stalled PATCH on A", func(t *testing.T) { testResumeElsewhere(t, s) })
+}
+
+// testResumeElsewhere is a client that lost its connection to A in the
+// middle of a PATCH (A still waits for the body) and resumes on B: B's
+// HEAD makes A's PATCH stop and answers with the offset A stored, so the
+// client goes on from there.
+func testResumeElsewhere(t *testing.T, s *replicaStack) {
+	data := mustVideoBytes(t, 6<<20)
+	id := tusCreate(t, s.a, len(data))
+	_, onA := startStalledPatch(t, s.a, id, len(data), data[:1<<20])
+	off := tusHead(t, s.b, id)
+	select {
+	case ra := <-onA:
+		t.Logf("A's stalled PATCH after B's HEAD: %d %s (%v); B's HEAD: offset %d", ra.code, ra.body, ra.err, off)
+	case <-time.After(time.Minute):
+		t.Fatalf("B's HEAD answered (offset %d) while A's PATCH of the upload was still in progress", off)
+	}
+	if again := tusHead(t, s.a, id); again != off {
+		t.Fatalf("HEAD on B said %d before A's PATCH had stored everything: now %d", off, again)
+	}
+	finishUpload(t, s, s.b, id, data)
 }
 
 // sseStream reads the data lines of an event stream into a channel.
