@@ -554,48 +554,10 @@ func testConcurrentPatches(t *testing.T, s *replicaStack) {
 	a, b := s.a, s.b
 	data := mustVideoBytes(t, 8<<20)
 	id := tusCreate(t, a, len(data))
-
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	type result struct {
-		code int
-		body string
-		err  error
-	}
-	onA := make(chan result, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodPatch, a.base+"/v1/uploads/"+id, pr)
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Authorization", "Bearer dev-alice")
-		for k, v := range patchHeaders(0) {
-			req.Header.Set(k, v)
-		}
-		req.ContentLength = int64(len(data))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			onA <- result{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		onA <- result{code: resp.StatusCode, body: string(b)}
-	}()
-	// A's first MiB is sent, and A holds the lock: tusd logs
-	// ChunkWriteStart once it has the lock and checked the offset.
-	if _, err := pw.Write(data[:1<<20]); err != nil {
-		t.Fatalf("PATCH body on A: %v", err)
-	}
-	waitFor(t, "A's PATCH to start writing", time.Minute, func() bool {
-		for _, line := range strings.Split(a.logs.String(), "\n") {
-			if strings.Contains(line, `"ChunkWriteStart"`) && strings.Contains(line, id) {
-				return true
-			}
-		}
-		return false
-	})
+	_, onA := startStalledPatch(t, a, id, len(data), data[:1<<20])
 
 	codeB, _, bodyB := tusPatch(t, b, id, 0, data)
-	var ra result
+	var ra patchResult
 	select {
 	case ra = <-onA:
 	case <-time.After(time.Minute):
@@ -605,27 +567,8 @@ func testConcurrentPatches(t *testing.T, s *replicaStack) {
 	if ra.err == nil && ra.code/100 == 2 && codeB/100 == 2 {
 		t.Fatalf("both PATCHes succeeded (A %d, B %d)", ra.code, codeB)
 	}
-	_ = pw.Close()
-
 	// The client resumes where the upload is, on either replica.
-	off := tusHead(t, b, id)
-	if off < 0 || off > len(data) {
-		t.Fatalf("offset %d after the concurrent PATCHes", off)
-	}
-	if off < len(data) {
-		if code, got, body := tusPatch(t, a, id, off, data[off:]); code != http.StatusNoContent || got != len(data) {
-			t.Fatalf("resume PATCH on A at %d: %d offset %d %s", off, code, got, body)
-		}
-	}
-	if got := tusHead(t, b, id); got != len(data) {
-		t.Fatalf("offset %d after the upload, want %d", got, len(data))
-	}
-	if got := s.source(t, id); !bytes.Equal(got, data) {
-		t.Fatalf("stored source: %d bytes, differs from the %d uploaded", len(got), len(data))
-	}
-	if got := s.uploaded(t, id); len(got) != 1 {
-		t.Fatalf("%d video.uploaded records of the upload, want exactly 1", len(got))
-	}
+	finishUpload(t, s, a, id, data)
 	// A's holder was asked to give up its lock, as its metrics show.
 	if n := metricValue(t, a, "vidpipe_api_tus_lock_release_requests_total"); n < 1 {
 		t.Errorf("A: vidpipe_api_tus_lock_release_requests_total %v, want at least 1", n)
