@@ -24,8 +24,9 @@ import (
 //
 // Key space: hashtextextended('vidpipe-tus-lock:' || upload id, 0), the
 // same convention as the quota's per-owner lock (projection/quota.go,
-// "vidpipe-quota:"), so the two never collide and other applications'
-// small integer keys are unlikely to.
+// "vidpipe-quota:"): a 64-bit hash of a prefixed string, so a collision
+// with the quota's keys or another application's is practically
+// impossible (and would only make two requests wait for each other).
 //
 // Release requests and "lock freed" wake-ups travel on the channel
 // vidpipe_tus_lock: payload "r:<id> <token>" asks the holder of id
