@@ -114,6 +114,20 @@ type API struct {
 	// multipart endpoint keeps using), 32 MiB or 128 MiB.
 	// Default: 64 MiB.
 	TusPartSize int64 `mapstructure:"tus_part_size" default:"67108864" desc:"S3 part size of tus uploads in bytes, buffered on disk (5 MiB to 5 GiB)"`
+	// TusLockConns bounds the connections of the tus lock pool (its own
+	// pool, not postgres.max_conns): every tus request in progress on an
+	// upload (a PATCH for its whole body, a HEAD briefly) holds the
+	// upload's lock, a PostgreSQL advisory lock, on one of them, so that
+	// any replica can serve any request of any upload. Past it, a request
+	// waits up to 20s for a connection, then gets 503. PostgreSQL's
+	// max_connections must cover, per replica, this plus postgres.max_conns
+	// plus 2 listeners; connections are opened on demand and closed after
+	// a minute idle. 32 keeps two replicas at full load (2 × (32 + 8 + 2)
+	// = 84) within PostgreSQL's default max_connections (100), at the
+	// price of at most 32 tus requests at once per replica
+	// (api.max_concurrent_uploads is 128): raise it, and max_connections,
+	// where tus carries most uploads. 0 also means 32. Default: 32.
+	TusLockConns int `mapstructure:"tus_lock_conns" default:"32" desc:"PostgreSQL connections for tus upload locks (one per tus request in progress), per API process"`
 	// ShutdownTimeout bounds the graceful shutdown. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"30s" desc:"time in-flight requests get to finish on shutdown"`
 
@@ -251,6 +265,9 @@ func (a API) Validate() error {
 	}
 	if a.HLSMaxPlaylistBytes < 1024 {
 		add("hls_max_playlist_bytes", "must be at least 1024 (got %d)", a.HLSMaxPlaylistBytes)
+	}
+	if a.TusLockConns < 0 {
+		add("tus_lock_conns", "must not be negative (0: the default, 32; got %d)", a.TusLockConns)
 	}
 	if a.PublishAttempts < 1 {
 		add("publish_attempts", "must be at least 1 (got %d)", a.PublishAttempts)

@@ -118,6 +118,7 @@ func TestAPIValidate(t *testing.T) {
 		}, ""},
 		"zero replicas":          {func(a *API) { a.Replicas = 0 }, "replicas"},
 		"zero publish tries":     {func(a *API) { a.PublishAttempts = 0 }, "publish_attempts"},
+		"negative lock conns":    {func(a *API) { a.TusLockConns = -1 }, "tus_lock_conns"},
 		"zero recovery interval": {func(a *API) { a.RecoveryInterval = 0 }, "recovery_interval"},
 		"tus part too small":     {func(a *API) { a.TusPartSize = 5<<20 - 1 }, "tus_part_size"},
 		"tus part too large":     {func(a *API) { a.TusPartSize = 5<<30 + 1 }, "tus_part_size"},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
@@ -32,6 +33,9 @@ type TusDeps struct {
 	Metrics   *Metrics
 	// Limits are the caps and quotas; nil: the defaults.
 	Limits *Limits
+	// Locker holds the uploads' locks; nil: in memory (one process). The
+	// service passes a tusupload.PGLocker, shared by its replicas.
+	Locker handler.Locker
 }
 
 // NewTus builds the tus endpoint (package tusupload) with this package's
@@ -61,6 +65,7 @@ func NewTus(d TusDeps) (*tusupload.Handler, error) {
 		MaxMetadataBytes: d.Options.MaxFieldBytes * 2,
 		NetworkTimeout:   d.Options.BodyIdleTimeout,
 		Registry:         d.Metrics.Registry(),
+		Locker:           d.Locker,
 	}, tusupload.Hooks{
 		Owner:    ownerFrom,
 		Limits:   tusLimits{d.Limits},

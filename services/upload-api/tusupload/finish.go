@@ -158,6 +158,7 @@ func (t *Handler) recover(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	ctx = withFence(ctx) // this lock's writes (see fence.go)
 	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := lock.Lock(lctx, func() {}); err != nil {

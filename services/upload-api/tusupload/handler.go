@@ -15,8 +15,16 @@
 // An upload's parts go to an S3 multipart upload at contract.SourceKey(id),
 // which becomes the source object when the last byte arrives. tusd's info
 // object is tus/{source key}.info; the marker written once video.uploaded
-// was published is [SubmittedKey]. Locks are in memory: with several
-// replicas, route each upload to one replica (or use a shared tusd locker).
+// was published is [SubmittedKey].
+//
+// # Locks
+//
+// Every tus request on an upload (and the recovery of a finished one)
+// holds the upload's lock. [Config.Locker] says where locks live: tusd's
+// memory locker by default (one process), or [PGLocker], a PostgreSQL
+// advisory lock per upload shared by every API replica on the database,
+// with release requests between replicas over LISTEN/NOTIFY: the service
+// uses it, so any replica can serve any request of any upload.
 package tusupload
 
 import (
@@ -28,6 +36,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 	"github.com/tus/tusd/v2/pkg/prometheuscollector"
@@ -72,7 +81,7 @@ const cleanupTimeout = 30 * time.Second
 type Handler struct {
 	uh     *handler.UnroutedHandler
 	store  *tusStore
-	locker *memorylocker.MemoryLocker
+	locker handler.Locker
 	log    *slog.Logger
 	cfg    Config
 	hooks  Hooks
@@ -92,16 +101,19 @@ func New(cfg Config, hooks Hooks) (*Handler, error) {
 	case hooks.Owner == nil || hooks.Limits == nil || hooks.Intake == nil || hooks.Location == nil || hooks.Outcome == nil:
 		return nil, errors.New("tus: every hook is required")
 	}
+	if cfg.Locker == nil {
+		cfg.Locker = memorylocker.New()
+	}
 	t := &Handler{
 		store:  newTusStore(cfg.S3, cfg.Bucket, cfg.PartSize, cfg.TempDir, cfg.Logger),
-		locker: memorylocker.New(),
+		locker: cfg.Locker,
 		log:    cfg.Logger,
 		cfg:    cfg,
 		hooks:  hooks,
 	}
 	composer := handler.NewStoreComposer()
 	t.store.UseIn(composer)
-	t.locker.UseIn(composer)
+	composer.UseLocker(t.locker)
 	uh, err := handler.NewUnroutedHandler(handler.Config{
 		StoreComposer:                    composer,
 		BasePath:                         BasePath,
@@ -130,6 +142,13 @@ func New(cfg Config, hooks Hooks) (*Handler, error) {
 		return nil, fmt.Errorf("tus: register metrics: %w", err)
 	}
 	t.store.inner.RegisterMetrics(cfg.Registry)
+	if m, ok := cfg.Locker.(interface {
+		RegisterMetrics(prometheus.Registerer) error
+	}); ok {
+		if err := m.RegisterMetrics(cfg.Registry); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -196,7 +215,7 @@ func (t *Handler) preTerminate(hook handler.HookEvent) (handler.HTTPResponse, er
 
 // Create serves POST /v1/uploads/ (creation, creation-with-upload).
 func (t *Handler) Create() http.Handler {
-	return t.limitCreate(t.uh.Middleware(http.HandlerFunc(t.uh.PostFile)))
+	return fenced(t.limitCreate(t.uh.Middleware(http.HandlerFunc(t.uh.PostFile))))
 }
 
 // Options serves OPTIONS (tus discovery and CORS preflight; mount it
@@ -224,6 +243,7 @@ func (t *Handler) Terminate() http.Handler { return t.guard(t.uh.DelFile) }
 func (t *Handler) guard(h http.HandlerFunc) http.Handler {
 	tusd := t.uh.Middleware(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withFence(r.Context())) // see fence.go
 		ctx := r.Context()
 		id := r.PathValue("id")
 		fi, err := t.store.readInfo(ctx, id)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tus/tusd/v2/pkg/handler"
 )
 
 // Config is what the adapter needs besides the hooks.
@@ -34,8 +35,14 @@ type Config struct {
 	// NetworkTimeout is how long a PATCH body may stall
 	// (api.body_idle_timeout).
 	NetworkTimeout time.Duration
-	// Registry gets tusd's metrics and its S3 store's. Required.
+	// Registry gets tusd's metrics, its S3 store's and the locker's (a
+	// Locker with a RegisterMetrics method, such as [PGLocker]). Required.
 	Registry prometheus.Registerer
+	// Locker holds the uploads' locks (tusd's handler.Locker). With
+	// several API replicas it must be shared by all of them: a
+	// [PGLocker]. Default: tusd's in-memory locker, which is correct for
+	// one process only.
+	Locker handler.Locker
 }
 
 // Hooks are the API's policies the adapter calls. All are required.

@@ -55,6 +55,7 @@ var (
 )
 
 func newTusStore(client S3API, bucket string, partSize int64, tempDir string, log *slog.Logger) *tusStore {
+	client = fencedS3{client} // see fence.go
 	inner := s3store.New(bucket, client)
 	inner.ObjectPrefix = ""
 	inner.MetadataObjectPrefix = tusMetaPrefix

@@ -52,6 +52,7 @@ func newAPI(cfg uploadapi.Config, c *clients, consumer *projection.Consumer, log
 	tus, err := server.NewTus(server.TusDeps{
 		Logger: log, Options: opts, S3: c.s3, PartSize: cfg.API.TusPartSize, TempDir: cfg.API.TusTempDir,
 		Objects: c.objects, Publisher: c.pub, Status: c.status, Metrics: metrics, Limits: limits,
+		Locker: c.locks,
 	})
 	if err != nil {
 		return nil, err

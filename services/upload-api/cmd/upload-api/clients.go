@@ -25,6 +25,9 @@ type clients struct {
 	// s3 is the client of tusd's S3 store.
 	s3  *s3.Client
 	pub *publish.Publisher
+	// locks are the tus uploads' locks, shared with the other replicas
+	// through PostgreSQL (a pool of their own, api.tus_lock_conns).
+	locks *tusupload.PGLocker
 }
 
 // connect opens the clients, waiting (see retry) for each dependency that
@@ -48,6 +51,12 @@ func connect(ctx context.Context, cfg uploadapi.Config, log *slog.Logger) (_ *cl
 		return err
 	}); err != nil {
 		return nil, stoppedOr(ctx, err)
+	}
+
+	if c.locks, err = tusupload.NewPGLocker(ctx, cfg.Postgres.URL, tusupload.PGLockerOptions{
+		MaxConns: cfg.API.TusLockConns, Logger: log,
+	}); err != nil {
+		return nil, err
 	}
 
 	if c.objects, err = storage.New(cfg.S3); err != nil {
@@ -83,12 +92,15 @@ func connect(ctx context.Context, cfg uploadapi.Config, log *slog.Logger) (_ *cl
 	return c, nil
 }
 
-// close closes the publisher, then the database pool.
+// close closes the publisher, then the tus locks and the database pool.
 func (c *clients) close(log *slog.Logger) {
 	if c.pub != nil {
 		if err := c.pub.Close(); err != nil {
 			log.Warn("close publisher", "err", err)
 		}
+	}
+	if c.locks != nil {
+		c.locks.Close()
 	}
 	if c.pool != nil {
 		c.pool.Close()
