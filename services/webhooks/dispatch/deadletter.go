@@ -65,7 +65,7 @@ func DeadLetterMessage(d endpoints.DeadLetterJob, failedAt time.Time) (kafka.Mes
 		reason = "failed"
 	}
 	hs = contract.DeadLetter{Stage: contract.StageWebhooks, Topic: d.Event.Topic, Partition: -1, Offset: -1, Group: Group,
-		Err: fmt.Sprintf("delivery to %s failed for the retry horizon (%d attempts); last: %s", d.URL, d.Attempts, reason),
+		Err:   fmt.Sprintf("delivery to %s failed for the retry horizon (%d attempts); last: %s", d.URL, d.Attempts, reason),
 		Class: contract.ErrorClassExhausted, Code: contract.ErrorCodeInternal, Attempts: d.Attempts, FailedAt: failedAt}.Headers(hs)
 	kh := make([]kafka.Header, len(hs))
 	for i, h := range hs {

@@ -256,7 +256,7 @@ func (s *Store) Failed(ctx context.Context, j Job, o Outcome, retryAt time.Time,
 // DeadLetterJob is an exhausted delivery to produce to webhooks.dlq.
 type DeadLetterJob struct {
 	Job
-	Outcome Outcome
+	Outcome  Outcome
 	Attempts int
 }
 
