@@ -46,8 +46,8 @@ func NewConsumer(k config.Kafka, store *endpoints.Store, metrics *Metrics, log *
 		retry:  backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, EqualJitter: true}}
 }
 
-// Ready reports whether the consumer has fetched from its group at least
-// once (it stays true).
+// Ready reports whether the consumer has joined its group or fetched a
+// record (it stays true: a later broker outage shows as lag).
 func (c *Consumer) Ready() bool { return c.ready.Load() }
 
 // Run consumes until ctx is done and returns nil then; it returns an error
@@ -97,6 +97,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("webhooks consumer: closing the reader timed out; leaving it behind")
 		}
 	}()
+	go c.watchJoin(ctx, r)
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -136,6 +137,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("webhooks consumer: commit failed, retrying", "attempt", attempt, "err", err)
 			if !c.retry.Wait(ctx, attempt) {
 				return nil
+			}
+		}
+	}
+}
+
+// watchJoin sets Ready once the reader has joined its group (a
+// rebalance) or fetched a record.
+func (c *Consumer) watchJoin(ctx context.Context, r *kafka.Reader) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for !c.ready.Load() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if st := r.Stats(); (st.Rebalances > 0 || st.Messages > 0) && c.ready.CompareAndSwap(false, true) {
+				c.log.Info("webhooks consumer: joined group", "group", c.group)
 			}
 		}
 	}
