@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/services/webhooks/dispatch"
@@ -372,5 +373,85 @@ func TestSSRFRefusedAtDelivery(t *testing.T) {
 	r.mu.Unlock()
 	if started != 0 {
 		t.Errorf("the receiver on 127.0.0.1 got %d requests", started)
+	}
+}
+
+// TestLifecycleEventsAndSecretRotation: video.deleted and video.updated
+// reach an endpoint subscribed to them; after rotate-secret a delivery is
+// signed with both secrets (the reference library accepts it with either),
+// and only with the new one when there is no grace.
+func TestLifecycleEventsAndSecretRotation(t *testing.T) {
+	e := startEnv(t, ssrf.Guard{AllowPrivate: true}, dispatch.Options{})
+	r := newReceiver(t)
+	ep := e.register(t, "alice", r.URL, "video.deleted", "video.updated")
+	oldSecret := ep.Secret
+	var rotated created
+	if st := e.call(t, "alice", "POST", "/v1/webhooks/"+ep.ID+"/rotate-secret", nil, &rotated); st != 200 || rotated.Secret == oldSecret {
+		t.Fatalf("rotate-secret: %d %+v", st, rotated)
+	}
+	up := uploaded("alice")
+	upd := contract.VideoUpdated{SchemaVersion: contract.SchemaVersion, Video: up.Video, UpdatedAt: time.Now().UTC()}
+	upd.Title = "Renamed"
+	del := contract.VideoDeleted{SchemaVersion: contract.SchemaVersion, VideoID: up.VideoID, Owner: "alice", DeletedAt: time.Now().UTC()}
+	updID, delID := contract.NewID(), contract.NewID()
+	e.k.Produce(t, record(t, up, contract.UploadedEventID(up.VideoID)), record(t, upd, updID), record(t, del, delID))
+	waitFor(t, "the lifecycle events", func() bool { return r.count(updID) == 1 && r.count(delID) == 1 })
+	for _, d := range r.deliveries() {
+		sig := d.Header.Get("webhook-signature")
+		if n := strings.Count(sig, "v1,"); n != 2 {
+			t.Errorf("signature %q has %d signatures during the rotation grace, want 2", sig, n)
+		}
+		for _, secret := range []string{oldSecret, rotated.Secret} {
+			if err := verifyWith(secret, d); err != nil {
+				t.Errorf("delivery %s does not verify with the %s secret: %v", d.Header.Get("webhook-id"), map[bool]string{true: "old", false: "new"}[secret == oldSecret], err)
+			}
+		}
+		switch d.Header.Get("webhook-id") {
+		case updID:
+			if d.CE.Type != contract.TypeUpdated || !strings.Contains(string(d.CE.Data), `"Renamed"`) {
+				t.Errorf("video.updated = %+v", d.CE)
+			}
+		case delID:
+			if d.CE.Type != contract.TypeDeleted || d.CE.Subject != up.VideoID {
+				t.Errorf("video.deleted = %+v", d.CE)
+			}
+		default:
+			t.Errorf("unexpected delivery %s (the endpoint subscribes to lifecycle events only)", d.Header.Get("webhook-id"))
+		}
+	}
+}
+
+func verifyWith(secret string, d delivery) error {
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return err
+	}
+	return wh.Verify(d.Body, d.Header)
+}
+
+// TestDisabledAfterFailingContinuously: an endpoint that keeps failing
+// for webhooks.disable_after (here 300ms) is disabled even though no
+// delivery reached the retry horizon.
+func TestDisabledAfterFailingContinuously(t *testing.T) {
+	e := startEnv(t, ssrf.Guard{AllowPrivate: true}, dispatch.Options{Horizon: time.Hour,
+		Disable: endpoints.DisablePolicy{FailingFor: 300 * time.Millisecond}})
+	r := newReceiver(t)
+	r.status = func() int { return http.StatusServiceUnavailable }
+	ep := e.register(t, "alice", r.URL, "*")
+	up := uploaded("alice")
+	e.k.Produce(t, record(t, up, contract.UploadedEventID(up.VideoID)))
+	var got created
+	waitFor(t, "the endpoint to be disabled", func() bool {
+		got = created{}
+		e.call(t, "alice", "GET", "/v1/webhooks/"+ep.ID, nil, &got)
+		return !got.Enabled
+	})
+	if !strings.Contains(got.DisabledReason, "failing continuously") {
+		t.Errorf("disabled_reason = %q", got.DisabledReason)
+	}
+	var page struct{ Deliveries []endpoints.Delivery }
+	e.call(t, "alice", "GET", "/v1/webhooks/"+ep.ID+"/deliveries", nil, &page)
+	if len(page.Deliveries) != 1 || page.Deliveries[0].Status != endpoints.StatusPending || page.Deliveries[0].Attempts < 2 {
+		t.Errorf("the delivery = %+v, want still pending (the horizon is an hour) after retries", page.Deliveries)
 	}
 }
