@@ -455,3 +455,29 @@ func TestDisabledAfterFailingContinuously(t *testing.T) {
 		t.Errorf("the delivery = %+v, want still pending (the horizon is an hour) after retries", page.Deliveries)
 	}
 }
+
+// TestRedirectNotFollowed: a 3xx answer is a failed attempt; the target
+// of the redirect is never contacted.
+func TestRedirectNotFollowed(t *testing.T) {
+	e := startEnv(t, ssrf.Guard{AllowPrivate: true}, dispatch.Options{})
+	target := newReceiver(t)
+	redirect := newReceiver(t)
+	redirect.status = func() int { return http.StatusFound }
+	redirect.location = target.URL + "/elsewhere"
+	ep := e.register(t, "alice", redirect.URL, "*")
+	up := uploaded("alice")
+	id := contract.UploadedEventID(up.VideoID)
+	e.k.Produce(t, record(t, up, id))
+	var page struct{ Deliveries []endpoints.Delivery }
+	waitFor(t, "a failed attempt", func() bool {
+		page.Deliveries = nil
+		e.call(t, "alice", "GET", "/v1/webhooks/"+ep.ID+"/deliveries", nil, &page)
+		return len(page.Deliveries) == 1 && page.Deliveries[0].Error != nil
+	})
+	if d := page.Deliveries[0]; *d.StatusCode != http.StatusFound || !strings.Contains(*d.Error, "redirects are not followed") || d.Status != endpoints.StatusPending {
+		t.Errorf("delivery = %+v (%s)", d, *d.Error)
+	}
+	if n := len(target.deliveries()); n != 0 {
+		t.Errorf("the redirect target got %d requests", n)
+	}
+}

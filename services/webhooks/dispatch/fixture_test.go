@@ -172,6 +172,8 @@ type receiver struct {
 	got    []delivery
 	secret string
 	status func() int
+	// location, when set, is sent as the Location header.
+	location string
 	// block, when set, makes every request wait until it is closed.
 	block chan struct{}
 	// started counts requests begun (also those blocked).
@@ -205,6 +207,9 @@ func newReceiver(t *testing.T) *receiver {
 		}
 		r.got = append(r.got, d)
 		status := r.status
+		if r.location != "" {
+			w.Header().Set("Location", r.location)
+		}
 		r.mu.Unlock()
 		code := http.StatusNoContent
 		if status != nil {
