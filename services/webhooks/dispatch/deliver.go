@@ -180,8 +180,9 @@ func (d *Deliverer) claim(ctx context.Context, wg *sync.WaitGroup) {
 	for _, j := range jobs {
 		d.mu.Lock()
 		if d.inFlight[j.EndpointID] >= d.opts.PerEndpoint {
-			// Claimed beyond this endpoint's share (it had attempts in
-			// flight already): leave it for its lease; counted as an attempt.
+			// Beyond this endpoint's share (the claim reads the share
+			// before attempts that ended meanwhile were counted out, so
+			// this is rare): due again at once, the attempt not counted.
 			d.mu.Unlock()
 			d.release(ctx, j)
 			continue

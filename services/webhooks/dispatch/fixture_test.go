@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -327,5 +326,3 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Logf("%s", bytes.TrimRight(p, "\n"))
 	return len(p), nil
 }
-
-var _ = fmt.Sprintf

@@ -99,7 +99,7 @@ func TestRunDeliversToListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	listenAddr := freeAddr(t)
-	ep, secret, err := endpoints.NewStore(pool).Create(ctx, "alice", endpoints.NewEndpoint{URL: "http://" + listenAddr + "/", EventTypes: []string{"video.uploaded"}})
+	_, secret, err := endpoints.NewStore(pool).Create(ctx, "alice", endpoints.NewEndpoint{URL: "http://" + listenAddr + "/", EventTypes: []string{"video.uploaded"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,6 @@ func TestRunDeliversToListen(t *testing.T) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
-	_ = ep
 	cancel()
 	for _, ch := range []chan error{done, listenDone} {
 		select {
