@@ -3,8 +3,11 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vidpipe/vidpipe/services/webhooks/endpoints"
 )
 
 // TestWebhooksMountedBehindAuth: /v1/webhooks is served on the API
@@ -97,4 +100,16 @@ func TestWebhooksMountedBehindAuth(t *testing.T) {
 	}
 	resp, body = e.do(t, http.MethodGet, "/v1/webhooks/"+ep.ID, aliceToken, nil, nil)
 	mustErrorCode(t, resp, body, http.StatusNotFound, codeNotFound)
+}
+
+// TestOpenAPIWebhookEnums: openapi.yaml lists exactly the webhook event
+// types the API accepts (and "*"), and the delivery statuses of the log.
+func TestOpenAPIWebhookEnums(t *testing.T) {
+	if got, want := openAPIEnum(t, "components.schemas.WebhookEventType.enum"), append(slices.Clone(endpoints.EventTypes), endpoints.TypeAll); !slices.Equal(got, want) {
+		t.Errorf("openapi.yaml WebhookEventType enum = %v, want %v (endpoints.EventTypes)", got, want)
+	}
+	want := []string{endpoints.StatusPending, endpoints.StatusDelivered, endpoints.StatusExhausted, endpoints.StatusDeadLettered}
+	if got := openAPIEnum(t, "components.schemas.WebhookDelivery.properties.status.enum"); !slices.Equal(got, want) {
+		t.Errorf("openapi.yaml WebhookDelivery.status enum = %v, want %v", got, want)
+	}
 }
