@@ -41,7 +41,7 @@ func (s *Store) Record(ctx context.Context, e Event) (int, error) {
 			return fmt.Errorf("record event %s: %w", e.ID, err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO webhook_video_owners (video_id, owner) VALUES ($1, $2)
-			ON CONFLICT (video_id) DO NOTHING`, e.VideoID, e.Owner); err != nil {
+			ON CONFLICT (video_id) DO UPDATE SET seen_at = now()`, e.VideoID, e.Owner); err != nil {
 			return fmt.Errorf("record owner of %s: %w", e.VideoID, err)
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type)
