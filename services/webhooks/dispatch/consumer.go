@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/backoff"
@@ -120,6 +122,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.log.Info("webhooks consumer: record skipped", "reason", err)
 				break
 			}
+			if refused(err) {
+				// PostgreSQL refuses the data itself: retrying cannot help.
+				c.log.Error("webhooks consumer: record refused by the database, skipped", "topic", m.Topic,
+					"partition", m.Partition, "offset", m.Offset, "err", err)
+				break
+			}
 			c.log.Warn("webhooks consumer: record not recorded, retrying", "topic", m.Topic, "partition", m.Partition,
 				"offset", m.Offset, "attempt", attempt, "err", err)
 			if !c.retry.Wait(ctx, attempt) {
@@ -157,6 +165,14 @@ func (c *Consumer) watchJoin(ctx context.Context, r *kafka.Reader) {
 			}
 		}
 	}
+}
+
+// refused reports whether err is PostgreSQL refusing the values
+// (SQLSTATE class 22, data exception, e.g. a NUL byte in text), as
+// opposed to the database being unreachable or busy.
+func refused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
 
 // apply records one record: an event, or a redrive.

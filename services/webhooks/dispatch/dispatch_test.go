@@ -481,3 +481,31 @@ func TestRedirectNotFollowed(t *testing.T) {
 		t.Errorf("the redirect target got %d requests", n)
 	}
 }
+
+// TestHostileRecordsDoNotStopTheConsumer: records the database cannot
+// store or that name no valid owner are skipped, and the records after
+// them are delivered (a retry loop on them would stop every delivery).
+func TestHostileRecordsDoNotStopTheConsumer(t *testing.T) {
+	e := startEnv(t, ssrf.Guard{AllowPrivate: true}, dispatch.Options{})
+	r := newReceiver(t)
+	e.register(t, "alice", r.URL, "*")
+	vid := contract.NewID()
+	for _, m := range []kafka.Message{
+		{Topic: contract.TopicUploaded, Key: []byte(vid), Value: []byte(`{"video_id":"` + vid + `","owner":"al\u0000ice"}`)},
+		{Topic: contract.TopicUploaded, Key: []byte(vid), Value: []byte(`{"video_id":"` + vid + `","owner":"alice"}`),
+			Headers: []kafka.Header{{Key: contract.HeaderID, Value: []byte("bad\x00id")}}},
+		{Topic: contract.TopicUploaded, Key: []byte(vid), Value: []byte(`not json`)},
+		{Topic: contract.TopicTranscodeDLQ, Key: []byte("no-video"), Value: nil},
+	} {
+		e.k.Produce(t, m)
+	}
+	up := uploaded("alice")
+	id := contract.UploadedEventID(up.VideoID)
+	e.k.Produce(t, record(t, up, id))
+	waitFor(t, "the good record after the hostile ones", func() bool { return r.count(id) == 1 })
+	for _, d := range r.deliveries() {
+		if strings.ContainsRune(d.Header.Get("webhook-id"), 0) {
+			t.Errorf("webhook-id with a NUL byte: %q", d.Header.Get("webhook-id"))
+		}
+	}
+}

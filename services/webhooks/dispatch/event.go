@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/vidpipe/vidpipe/contract"
@@ -119,11 +120,11 @@ func FromRecord(ctx context.Context, m kafka.Message, owners OwnerLookup) (endpo
 	if !json.Valid(m.Value) || json.Unmarshal(m.Value, &env) != nil {
 		return endpoints.Event{}, fmt.Errorf("%w: %s/%d@%d: value is not a JSON object", ErrSkip, m.Topic, m.Partition, m.Offset)
 	}
-	if !contract.IsUUID(env.VideoID) || env.Owner == "" {
-		return endpoints.Event{}, fmt.Errorf("%w: %s/%d@%d: value has no video_id or owner", ErrSkip, m.Topic, m.Partition, m.Offset)
+	if !contract.IsUUID(env.VideoID) || !validOwner(env.Owner) {
+		return endpoints.Event{}, fmt.Errorf("%w: %s/%d@%d: value has no video_id or no valid owner", ErrSkip, m.Topic, m.Partition, m.Offset)
 	}
 	id := contract.HeaderValue(hs, contract.HeaderID)
-	if id == "" {
+	if !validID(id) {
 		id = contract.DeriveID("webhooks", m.Topic, strconv.Itoa(m.Partition), strconv.FormatInt(m.Offset, 10))
 	}
 	ceType := contract.HeaderValue(hs, contract.HeaderType)
@@ -168,7 +169,7 @@ func failedEvent(ctx context.Context, m kafka.Message, hs []contract.Header, dl 
 			return endpoints.Event{}, fmt.Errorf("owner of video %s: %w", videoID, err)
 		}
 	}
-	if owner == "" {
+	if !validOwner(owner) {
 		return endpoints.Event{}, fmt.Errorf("%w: dead letter %s/%d@%d: owner of video %s unknown", ErrSkip, m.Topic, m.Partition, m.Offset, videoID)
 	}
 	stageName := string(dl.Stage)
@@ -178,7 +179,7 @@ func failedEvent(ctx context.Context, m kafka.Message, hs []contract.Header, dl 
 		}
 	}
 	orig := contract.HeaderValue(hs, contract.HeaderID)
-	if orig == "" {
+	if !validID(orig) {
 		orig = m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
 	}
 	id := contract.DeriveID("webhooks", "video.failed", orig)
@@ -200,6 +201,17 @@ func failedEvent(ctx context.Context, m kafka.Message, hs []contract.Header, dl 
 		return endpoints.Event{}, fmt.Errorf("%w: encode video.failed: %v", ErrSkip, err)
 	}
 	return build(id, Source, TypeFailedCE, endpoints.TypeFailed, m.Topic, videoID, owner, failedAt, data)
+}
+
+// validID: a ce_id usable as webhook-id (else one is derived from the
+// record's coordinates).
+func validID(s string) bool {
+	return s != "" && len(s) <= 256 && utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// validOwner: a user name PostgreSQL can store and a user can have.
+func validOwner(s string) bool {
+	return s != "" && len(s) <= contract.MaxOwnerLen && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 func trunc(s string, n int) string {
