@@ -16,6 +16,7 @@ import (
 	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/kafkaconn"
+	"github.com/vidpipe/vidpipe/platform/topics"
 	"github.com/vidpipe/vidpipe/services/webhooks/endpoints"
 )
 
@@ -32,6 +33,9 @@ type Consumer struct {
 	topics  []string
 	retry   backoff.Policy
 	ready   atomic.Bool
+	// stallTimeout: with lag and nothing recorded for this long, the
+	// reader is replaced (see consume). Default: 30s.
+	stallTimeout time.Duration
 }
 
 // NewConsumer returns a consumer of Topics(contract.DefaultPipeline()) in
@@ -44,8 +48,9 @@ func NewConsumer(k config.Kafka, store *endpoints.Store, metrics *Metrics, log *
 		metrics = NewMetrics()
 	}
 	return &Consumer{kafka: k, store: store, log: log, metrics: metrics, group: Group,
-		topics: Topics(contract.DefaultPipeline()),
-		retry:  backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, EqualJitter: true}}
+		topics:       Topics(contract.DefaultPipeline()),
+		retry:        backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, EqualJitter: true},
+		stallTimeout: 30 * time.Second}
 }
 
 // Ready reports whether the consumer has joined its group or fetched a
@@ -72,6 +77,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhooks consumer: %w", err)
 	}
+	transport, err := kafkaconn.Transport(c.kafka, &kafka.Transport{ClientID: clientID, DialTimeout: 10 * time.Second})
+	if err != nil {
+		return fmt.Errorf("webhooks consumer: %w", err)
+	}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(c.kafka.Brokers...), Timeout: 10 * time.Second, Transport: transport}
+	for {
+		stalled := c.consume(ctx, dialer, client)
+		if !stalled || ctx.Err() != nil {
+			return nil
+		}
+		c.metrics.stalls.Inc()
+		c.log.Warn("webhooks consumer: nothing recorded while the group lags; starting a new reader", "stall_timeout", c.stallTimeout)
+	}
+}
+
+// consume runs one reader until ctx is done (false) or the watchdog finds
+// it stalled (true): the group has lag but no record was recorded for
+// stallTimeout. A kafka-go group reader can stay silent after a rebalance
+// (the status projection met it); a new reader rejoins the group and
+// resumes from the committed offsets, which is safe: records are recorded
+// idempotently.
+func (c *Consumer) consume(ctx context.Context, dialer *kafka.Dialer, client *kafka.Client) (stalled bool) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:               c.kafka.Brokers,
 		GroupID:               c.group,
@@ -99,22 +127,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("webhooks consumer: closing the reader timed out; leaving it behind")
 		}
 	}()
-	go c.watchJoin(ctx, r)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.watchJoin(rctx, r)
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	var stall atomic.Bool
+	go c.watchdog(rctx, client, &last, func() { stall.Store(true); cancel() })
+	stopped := func() bool { return stall.Load() && ctx.Err() == nil }
 	for {
-		m, err := r.FetchMessage(ctx)
+		m, err := r.FetchMessage(rctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if rctx.Err() != nil {
+				return stopped()
 			}
 			c.log.Warn("webhooks consumer: fetch failed", "err", err)
-			if !backoff.Sleep(ctx, c.retry.Initial) {
-				return nil
+			if !backoff.Sleep(rctx, c.retry.Initial) {
+				return stopped()
 			}
 			continue
 		}
 		c.ready.Store(true)
 		for attempt := 1; ; attempt++ {
-			err := c.apply(ctx, m)
+			err := c.apply(rctx, m)
 			if err == nil {
 				break
 			}
@@ -130,22 +165,58 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			c.log.Warn("webhooks consumer: record not recorded, retrying", "topic", m.Topic, "partition", m.Partition,
 				"offset", m.Offset, "attempt", attempt, "err", err)
-			if !c.retry.Wait(ctx, attempt) {
-				return nil
+			last.Store(time.Now().UnixNano()) // the database is down: no stall of the reader
+			if !c.retry.Wait(rctx, attempt) {
+				return stopped()
 			}
 		}
-		for attempt := 1; ; attempt++ {
-			err := r.CommitMessages(ctx, m)
-			if err == nil {
+		last.Store(time.Now().UnixNano())
+		// Commit even if ctx ended meanwhile: the record is recorded. A
+		// failed commit is harmless: the record comes again and is
+		// recorded idempotently.
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := r.CommitMessages(cctx, m); err != nil {
+			c.log.Warn("webhooks consumer: commit failed", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+		}
+		ccancel()
+		if rctx.Err() != nil {
+			return stopped()
+		}
+	}
+}
+
+// watchdog checks every stallTimeout/3 whether the group has lag on any of
+// its topics while nothing was recorded for stallTimeout; then it calls
+// stalled. Errors reading the lag (Kafka down) are not a stall.
+func (c *Consumer) watchdog(ctx context.Context, client *kafka.Client, last *atomic.Int64, stalled func()) {
+	t := time.NewTicker(c.stallTimeout / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, last.Load())) < c.stallTimeout {
+			continue
+		}
+		var lag int64
+		for _, topic := range c.topics {
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			byPart, err := topics.GroupLag(lctx, client, c.group, topic)
+			cancel()
+			if err != nil {
+				lag = 0
 				break
 			}
-			if ctx.Err() != nil {
-				return nil
+			for _, l := range byPart {
+				lag += l
 			}
-			c.log.Warn("webhooks consumer: commit failed, retrying", "attempt", attempt, "err", err)
-			if !c.retry.Wait(ctx, attempt) {
-				return nil
-			}
+		}
+		if lag > 0 && time.Since(time.Unix(0, last.Load())) >= c.stallTimeout {
+			c.log.Warn("webhooks consumer: stalled", "lag", lag)
+			stalled()
+			return
 		}
 	}
 }

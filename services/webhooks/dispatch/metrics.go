@@ -29,6 +29,8 @@ type Metrics struct {
 	oldestDue prometheus.Gauge
 	// queueAge is the age of each endpoint's oldest due delivery.
 	queueAge *prometheus.GaugeVec
+	// stalls counts consumer readers replaced because they stalled.
+	stalls prometheus.Counter
 }
 
 // NewMetrics returns the metrics on a registry of their own (with the Go
@@ -52,7 +54,9 @@ func NewMetrics() *Metrics {
 		Help: "Age of the oldest due delivery of an enabled endpoint (0: none due)."})
 	m.queueAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vidpipe_webhooks_queue_age_seconds",
 		Help: "Age of the oldest due delivery, per endpoint with deliveries due."}, []string{"endpoint"})
-	m.reg.MustRegister(m.attempts, m.latency, m.deadLettered, m.disabled, m.events, m.inFlight, m.oldestDue, m.queueAge,
+	m.stalls = prometheus.NewCounter(prometheus.CounterOpts{Name: "vidpipe_webhooks_consumer_stalls_total",
+		Help: "Kafka readers replaced because the group lagged while nothing was recorded."})
+	m.reg.MustRegister(m.attempts, m.latency, m.deadLettered, m.disabled, m.events, m.inFlight, m.oldestDue, m.queueAge, m.stalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{outcomeDelivered, outcomeRetried, outcomeExhausted} {
 		m.attempts.WithLabelValues(o)
