@@ -69,6 +69,16 @@
 // [HeaderRedriveCount] "vidpipe.redrive_count" and a new ce_id,
 // [RedriveEventID].
 //
+// # Webhooks
+//
+// The webhooks service delivers events to users' endpoints (Standard
+// Webhooks; webhook-id is the event's ce_id) and dead-letters a delivery
+// that failed until its retry horizon to [TopicWebhooksDLQ] (key: the
+// video id; value: the event's data; the event's CloudEvents headers,
+// [HeaderWebhookEndpoint], [HeaderWebhookEventID], [HeaderWebhookEventType]
+// and the dlq.* headers with dlq.stage [StageWebhooks]). A redrive puts it
+// on [TopicWebhooksRedrive], from which the service delivers it again.
+//
 // # Objects
 //
 // Object keys are deterministic per video id (see [SourceKey], [OutputPrefix]),

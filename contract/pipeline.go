@@ -290,10 +290,13 @@ func (p Pipeline) WorkStep(topic string) (Step, StageSpec, bool) {
 	return Step{}, StageSpec{}, false
 }
 
-// AllTopics lists every topic: the steps' topics, the work topics, then
-// the dead-letter topics.
+// AllTopics lists every topic: the steps' topics, the work topics, the
+// dead-letter topics, then the topics outside the pipeline's stages: the
+// lifecycle topics (video.deleted, video.updated) and the webhooks
+// service's (WebhookTopics).
 func (p Pipeline) AllTopics() []string {
-	return append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...)
+	out := append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...)
+	return append(append(out, TopicDeleted, TopicUpdated), WebhookTopics()...)
 }
 
 // Statuses lists the steps' statuses in rank order.

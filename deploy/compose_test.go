@@ -397,12 +397,16 @@ const composeStopMargin = 10 * time.Second
 // shutdownNeed returns how long a service may take to stop after SIGTERM,
 // by its loaded configuration vals (configkeys.Dir.Load), and which key
 // says so: upload-api's api.shutdown_timeout, a worker's
-// stage.shutdown_grace.
+// stage.shutdown_grace, webhooks' webhooks.attempt_timeout (the attempts
+// in flight end within it).
 func shutdownNeed(tb testing.TB, bin string, vals map[string]string) (time.Duration, string) {
 	tb.Helper()
 	key := "stage.shutdown_grace"
-	if bin == "upload-api" {
+	switch bin {
+	case "upload-api":
 		key = "api.shutdown_timeout"
+	case "webhooks":
+		key = "webhooks.attempt_timeout"
 	}
 	return MustDuration(tb, vals, key), key
 }

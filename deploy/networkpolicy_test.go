@@ -62,8 +62,34 @@ func wantEgress(tb testing.TB, env map[string]string) []string {
 		}
 		add(u.Host)
 	}
+	if env["VIDPIPE_WEBHOOKS_OPS_ADDR"] != "" {
+		// The webhooks service POSTs to users' endpoints: HTTP(S) to the internet.
+		want = append(want, "internet/TCP/443", "internet/TCP/80")
+	}
 	sort.Strings(want)
 	return want
+}
+
+// internetBlock reports whether b is "the internet": every IPv4 (or
+// IPv6) address except at least the loopback, private, CGNAT and
+// link-local (cloud metadata) ranges. Only the webhooks service, which
+// delivers to users' endpoints, has such a rule.
+func internetBlock(b *networkingv1.IPBlock) bool {
+	var need []string
+	switch b.CIDR {
+	case "0.0.0.0/0":
+		need = []string{"10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"}
+	case "::/0":
+		need = []string{"fc00::/7", "fe80::/10", "::1/128"}
+	default:
+		return false
+	}
+	for _, n := range need {
+		if !slices.Contains(b.Except, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // gotEgress describes a policy's egress rules the same way; anything
@@ -75,6 +101,17 @@ func gotEgress(pol *networkingv1.NetworkPolicy) ([]string, error) {
 			return nil, fmt.Errorf("egress rule %d: want exactly one peer and explicit ports (no rule may allow everything)", i)
 		}
 		peer := r.To[0]
+		if peer.IPBlock != nil && internetBlock(peer.IPBlock) {
+			for _, p := range r.Ports {
+				if p.Protocol == nil || p.Port == nil || p.EndPort != nil {
+					return nil, fmt.Errorf("egress rule %d: ports must name a protocol and one port", i)
+				}
+				if s := "internet/" + string(*p.Protocol) + "/" + p.Port.String(); !slices.Contains(got, s) {
+					got = append(got, s)
+				}
+			}
+			continue
+		}
 		if peer.IPBlock != nil {
 			if p, err := netip.ParsePrefix(peer.IPBlock.CIDR); err != nil || p.Contains(metadataAddr) && !slices.Contains(peer.IPBlock.Except, "169.254.169.254/32") {
 				return nil, fmt.Errorf("egress rule %d: ipBlock %+v reaches the metadata address", i, peer.IPBlock)
@@ -193,6 +230,8 @@ func TestGotEgressRejectsMetadataAndOpenRules(t *testing.T) {
 	for name, rule := range map[string]networkingv1.NetworkPolicyEgressRule{
 		"everything":    {},
 		"ipBlock world": {To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}}, Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp}}},
+		"world but private": {To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp}}},
 		"any namespace": {To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}, Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp}}},
 	} {
 		pol := &networkingv1.NetworkPolicy{Spec: networkingv1.NetworkPolicySpec{Egress: []networkingv1.NetworkPolicyEgressRule{rule}}}

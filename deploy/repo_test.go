@@ -134,6 +134,9 @@ func opsAddrKey(binary string) string {
 	if binary == "upload-api" {
 		return "VIDPIPE_API_OPS_ADDR"
 	}
+	if binary == configkeys.Webhooks {
+		return "VIDPIPE_WEBHOOKS_OPS_ADDR"
+	}
 	return "VIDPIPE_STAGE_HTTP_ADDR"
 }
 
@@ -142,6 +145,9 @@ func opsAddrKey(binary string) string {
 func listenAddrKeys(binary string) []string {
 	if binary == "upload-api" {
 		return []string{"VIDPIPE_API_ADDR", "VIDPIPE_API_OPS_ADDR"}
+	}
+	if binary == configkeys.Webhooks {
+		return []string{"VIDPIPE_WEBHOOKS_OPS_ADDR"}
 	}
 	return []string{"VIDPIPE_STAGE_HTTP_ADDR"}
 }

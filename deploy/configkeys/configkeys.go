@@ -31,19 +31,23 @@ import (
 )
 
 // Binaries are the programs the deploy images run, by binary name:
-// upload-api, the stages of [contract.DefaultPipeline] in order, then
-// vidpipectl.
+// upload-api, the stages of [contract.DefaultPipeline] in order, webhooks,
+// then vidpipectl.
 var Binaries = BinariesOf(contract.DefaultPipeline())
 
 // Services lists the long-running binaries of p: upload-api, then p's
-// stages in order (a stage's binary is its name).
+// stages in order (a stage's binary is its name), then webhooks (the
+// webhook deliveries, services/webhooks).
 func Services(p contract.Pipeline) []string {
 	out := []string{"upload-api"}
 	for _, s := range p.StageNames() {
 		out = append(out, string(s))
 	}
-	return out
+	return append(out, Webhooks)
 }
+
+// Webhooks is the binary of the webhooks service.
+const Webhooks = string(contract.StageWebhooks)
 
 // BinariesOf lists every binary an image of p runs: [Services], then the
 // admin CLI vidpipectl.
@@ -51,7 +55,7 @@ func BinariesOf(p contract.Pipeline) []string { return append(Services(p), "vidp
 
 // MainPackage is the directory of binary's main package, relative to the
 // repository root: platform/cmd/vidpipectl for vidpipectl,
-// services/NAME/cmd/NAME for upload-api and every stage.
+// services/NAME/cmd/NAME for upload-api, every stage and webhooks.
 func MainPackage(binary string) string {
 	if binary == "vidpipectl" {
 		return "platform/cmd/vidpipectl"

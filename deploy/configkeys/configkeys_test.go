@@ -131,7 +131,7 @@ func TestReferenceOfABinaryWithoutConfig(t *testing.T) {
 // The binaries follow the pipeline table, each from its main package.
 func TestBinariesFollowThePipeline(t *testing.T) {
 	t.Parallel()
-	want := []string{"upload-api", "transcode", "thumbnail", "indexer", "vidpipectl"}
+	want := []string{"upload-api", "transcode", "thumbnail", "indexer", "webhooks", "vidpipectl"}
 	if !slices.Equal(configkeys.Binaries, want) {
 		t.Errorf("Binaries = %v, want %v", configkeys.Binaries, want)
 	}
@@ -140,7 +140,7 @@ func TestBinariesFollowThePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := configkeys.BinariesOf(p); !slices.Equal(got, []string{"upload-api", "transcode", "thumbnail", "indexer", "captions", "vidpipectl"}) {
+	if got := configkeys.BinariesOf(p); !slices.Equal(got, []string{"upload-api", "transcode", "thumbnail", "indexer", "captions", "webhooks", "vidpipectl"}) {
 		t.Errorf("BinariesOf(with captions) = %v", got)
 	}
 	for bin, dir := range map[string]string{"captions": "services/captions/cmd/captions", "upload-api": "services/upload-api/cmd/upload-api", "vidpipectl": "platform/cmd/vidpipectl"} {

@@ -69,9 +69,14 @@ func writeDevEnv(dir string, ep Endpoints) (string, error) {
 	return path, nil
 }
 
+// WebhookReceiverURL is where the printed webhook example's receiver
+// (webhooks listen) listens.
+const WebhookReceiverURL = "http://127.0.0.1:9999/"
+
 // NextSteps is what a user does next, one command per line, with the
 // stack's real addresses: upload a video with curl, watch a topic with
-// kcat (or vidpipectl watch for every topic), read a video's status.
+// kcat (or vidpipectl watch for every topic), read a video's status,
+// register a webhook and receive it with webhooks listen.
 // envPath is the dev.env to mention.
 func NextSteps(ep Endpoints, envPath string) string {
 	auth := shellQuote("Authorization: Bearer " + DevToken)
@@ -85,6 +90,10 @@ func NextSteps(ep Endpoints, envPath string) string {
 	if ep.APIOpsURL != "" {
 		fmt.Fprintf(&b, "  ops:     curl %s/readyz   (and %s/metrics; not on the API port)\n", ep.APIOpsURL, ep.APIOpsURL)
 	}
+	fmt.Fprintf(&b, "  webhook: curl -H %s -H 'Content-Type: application/json' -d '{\"url\":\"%s\",\"event_types\":[\"*\"]}' %s/v1/webhooks   (answers the secret)\n",
+		auth, WebhookReceiverURL, ep.APIURL)
+	fmt.Fprintf(&b, "           go run ./services/webhooks/cmd/webhooks listen --addr %s --secret whsec_...   (verifies and prints each delivery)\n",
+		strings.TrimSuffix(strings.TrimPrefix(WebhookReceiverURL, "http://"), "/"))
 	b.WriteString("\n")
 	return b.String()
 }

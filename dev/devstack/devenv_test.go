@@ -85,6 +85,8 @@ func TestNextSteps(t *testing.T) {
 		"curl -H 'Authorization: Bearer dev-alice' http://127.0.0.1:8080/v1/videos/VIDEO_ID",
 		"curl -N -H 'Authorization: Bearer dev-alice' http://127.0.0.1:8080/v1/videos/VIDEO_ID/events",
 		"curl http://127.0.0.1:8084/readyz",
+		`-d '{"url":"http://127.0.0.1:9999/","event_types":["*"]}' http://127.0.0.1:8080/v1/webhooks`,
+		"go run ./services/webhooks/cmd/webhooks listen --addr 127.0.0.1:9999 --secret whsec_",
 		".vidpipe/dev.env",
 	} {
 		if !strings.Contains(text, want) {

@@ -55,7 +55,7 @@ type Child struct {
 	Copy    int // 1-based
 	// Port is the child's HTTP port on 127.0.0.1: the API (api.addr) for
 	// upload-api, /healthz, /readyz and /metrics (stage.http_addr) for a
-	// worker.
+	// worker, and the same (webhooks.ops_addr) for webhooks.
 	Port int
 	// OpsPort is upload-api's operations port on 127.0.0.1
 	// (api.ops_addr: /healthz, /readyz, /metrics); 0 for a worker.
@@ -77,7 +77,8 @@ func (c Child) ports() []int {
 // apiPort+1, …, then each worker copy takes the next port (the first
 // worker port is apiPort+1 when upload-api does not run), then each
 // upload-api copy's operations port (OpsPort) the next ones: by default
-// API 8080, workers 8081-8083, API operations 8084. reserved are ports
+// API 8080, workers 8081-8083, API operations 8084; webhooks copies take
+// the ports after the operations ports (8085). reserved are ports
 // the children must not take, e.g. Kafka's, with what holds them
 // ("--kafka-port (Kafka)"). Plan fails when a port is out of range or
 // reserved.
@@ -86,6 +87,9 @@ func Plan(services []string, scale Scale, apiPort int, reserved map[int]string) 
 	port := apiPort
 	workerPort := apiPort + max(scale[UploadAPI], 1)
 	for _, svc := range services {
+		if svc == Webhooks {
+			continue // after the operations ports, below
+		}
 		for i := 1; i <= scale[svc]; i++ {
 			c := Child{Name: fmt.Sprintf("%s-%d", svc, i), Service: svc, Copy: i}
 			if svc == UploadAPI {
@@ -102,6 +106,12 @@ func Plan(services []string, scale Scale, apiPort int, reserved map[int]string) 
 	for i := range children {
 		if children[i].Service == UploadAPI {
 			children[i].OpsPort = opsPort
+			opsPort++
+		}
+	}
+	if slices.Contains(services, Webhooks) {
+		for i := 1; i <= scale[Webhooks]; i++ {
+			children = append(children, Child{Name: fmt.Sprintf("%s-%d", Webhooks, i), Service: Webhooks, Copy: i, Port: opsPort})
 			opsPort++
 		}
 	}
@@ -132,8 +142,10 @@ type EnvOptions struct {
 // ChildEnv is the configuration of c as VIDPIPE_* variables
 // ("NAME=value", sorted): every key of its service that the dev stack
 // sets. Kafka: brokers, client id (the child's name), partitions. S3
-// (not the indexer): endpoint, bucket, credentials, region, plain http,
-// path-style. PostgreSQL (upload-api, indexer): url. upload-api: api.addr
+// (not the indexer nor webhooks): endpoint, bucket, credentials, region, plain http,
+// path-style. PostgreSQL (upload-api, indexer, webhooks): url. upload-api
+// and webhooks: webhooks.allow_private (receivers on 127.0.0.1);
+// webhooks: webhooks.ops_addr on its port. upload-api: api.addr
 // and api.public_url on its port, api.ops_addr on its OpsPort (any free
 // port when it has none), the dev tokens (DevTokens), the signing key, a
 // 10s shutdown. Workers: stage.http_addr on its port, a 10s
@@ -147,7 +159,7 @@ func ChildEnv(c Child, o EnvOptions) []string {
 		"kafka.partitions": strconv.Itoa(o.Partitions),
 		"log.format":       "text",
 	}
-	if c.Service != Indexer {
+	if c.Service != Indexer && c.Service != Webhooks {
 		set["s3.endpoint"] = ep.S3Endpoint
 		set["s3.bucket"] = ep.Bucket
 		set["s3.access_key"] = ep.AccessKey
@@ -156,8 +168,12 @@ func ChildEnv(c Child, o EnvOptions) []string {
 		set["s3.use_ssl"] = "false"
 		set["s3.path_style"] = "true"
 	}
-	if c.Service == UploadAPI || c.Service == Indexer {
+	if c.Service == UploadAPI || c.Service == Indexer || c.Service == Webhooks {
 		set["postgres.url"] = ep.PostgresURL
+	}
+	if c.Service == UploadAPI || c.Service == Webhooks {
+		// Receivers on 127.0.0.1 (webhooks listen) are allowed in development.
+		set["webhooks.allow_private"] = "true"
 	}
 	if c.Service == UploadAPI {
 		set["api.addr"] = addr
@@ -168,6 +184,8 @@ func ChildEnv(c Child, o EnvOptions) []string {
 		if o.SigningKey != "" {
 			set["api.signing_key"] = o.SigningKey
 		}
+	} else if c.Service == Webhooks {
+		set["webhooks.ops_addr"] = addr
 	} else {
 		set["stage.http_addr"] = addr
 		set["stage.shutdown_grace"] = childShutdown.String()

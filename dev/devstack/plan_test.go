@@ -35,9 +35,16 @@ func TestPlanPorts(t *testing.T) {
 		"ops too high":  {Scale{UploadAPI: 1, Indexer: 1}, 65534, nil, "upload-api-1 would listen on port 65536, out of range"},
 		"ports go high": {Scale{UploadAPI: 1, Indexer: 1}, 65533, []string{"upload-api-1:65533+ops:65535", "indexer-1:65534"}, ""},
 	}
+	withHooks := append(slices.Clone(testServices), Webhooks)
+	tests["webhooks after the ops ports"] = struct {
+		scale   Scale
+		apiPort int
+		want    []string
+		wantErr string
+	}{scaleOf(withHooks), 8080, []string{"upload-api-1:8080+ops:8084", "transcode-1:8081", "thumbnail-1:8082", "indexer-1:8083", "webhooks-1:8085"}, ""}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			children, err := Plan(testServices, tc.scale, tc.apiPort, infra)
+			children, err := Plan(append(slices.Clone(testServices), Webhooks), tc.scale, tc.apiPort, infra)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Plan = %v, want an error containing %q", err, tc.wantErr)
@@ -109,13 +116,19 @@ func TestChildEnv(t *testing.T) {
 		want  map[string]string
 	}{
 		"upload-api": {Child{Name: "upload-api-1", Service: UploadAPI, Copy: 1, Port: 8080, OpsPort: 8084}, merge(common, s3, pg, map[string]string{
-			"VIDPIPE_KAFKA_CLIENT_ID":      "upload-api-1",
-			"VIDPIPE_API_ADDR":             "127.0.0.1:8080",
-			"VIDPIPE_API_OPS_ADDR":         "127.0.0.1:8084",
-			"VIDPIPE_API_PUBLIC_URL":       "http://127.0.0.1:8080",
-			"VIDPIPE_API_TOKENS":           "dev-alice=alice,dev-bob=bob",
-			"VIDPIPE_API_SIGNING_KEY":      "0123456789abcdef0123",
-			"VIDPIPE_API_SHUTDOWN_TIMEOUT": "10s",
+			"VIDPIPE_KAFKA_CLIENT_ID":        "upload-api-1",
+			"VIDPIPE_API_ADDR":               "127.0.0.1:8080",
+			"VIDPIPE_API_OPS_ADDR":           "127.0.0.1:8084",
+			"VIDPIPE_API_PUBLIC_URL":         "http://127.0.0.1:8080",
+			"VIDPIPE_API_TOKENS":             "dev-alice=alice,dev-bob=bob",
+			"VIDPIPE_API_SIGNING_KEY":        "0123456789abcdef0123",
+			"VIDPIPE_API_SHUTDOWN_TIMEOUT":   "10s",
+			"VIDPIPE_WEBHOOKS_ALLOW_PRIVATE": "true",
+		})},
+		"webhooks": {Child{Name: "webhooks-1", Service: Webhooks, Copy: 1, Port: 8085}, merge(common, pg, map[string]string{
+			"VIDPIPE_KAFKA_CLIENT_ID":        "webhooks-1",
+			"VIDPIPE_WEBHOOKS_OPS_ADDR":      "127.0.0.1:8085",
+			"VIDPIPE_WEBHOOKS_ALLOW_PRIVATE": "true",
 		})},
 		"second transcoder": {Child{Name: "transcode-2", Service: Transcode, Copy: 2, Port: 8082}, merge(common, s3, map[string]string{
 			"VIDPIPE_KAFKA_CLIENT_ID":      "transcode-2",
@@ -187,7 +200,7 @@ func TestChildEnvKeysAreConfigKeys(t *testing.T) {
 	for _, svc := range Services {
 		for _, kv := range ChildEnv(Child{Name: svc + "-1", Service: svc, Copy: 1, Port: 8080}, EnvOptions{Endpoints: testEndpoints, SigningKey: "k"}) {
 			name, _, _ := strings.Cut(kv, "=")
-			if strings.HasPrefix(name, "VIDPIPE_API_") {
+			if strings.HasPrefix(name, "VIDPIPE_API_") || strings.HasPrefix(name, "VIDPIPE_WEBHOOKS_") {
 				continue
 			}
 			if !known[name] {

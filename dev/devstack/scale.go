@@ -21,14 +21,19 @@ const (
 	Indexer   = string(contract.StageIndexer)
 )
 
+// Webhooks is the webhooks service (services/webhooks): no stage of the
+// pipeline, it runs beside the stages and gets its port after the API's
+// operations ports (see Plan).
+const Webhooks = string(contract.StageWebhooks)
+
 // ServicesOf lists the services that run pipeline p, in the order they are
-// started and given ports: upload-api, then p's stages in pipeline order.
+// started: upload-api, then p's stages in pipeline order, then webhooks.
 func ServicesOf(p contract.Pipeline) []string {
 	out := []string{UploadAPI}
 	for _, s := range p.StageNames() {
 		out = append(out, string(s))
 	}
-	return out
+	return append(out, Webhooks)
 }
 
 // Services lists the services of contract.DefaultPipeline (ServicesOf).

@@ -89,14 +89,14 @@ func TestServicesFollowPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	services := ServicesOf(p)
-	if got := strings.Join(services, ","); got != "upload-api,transcode,thumbnail,indexer,noop" {
+	if got := strings.Join(services, ","); got != "upload-api,transcode,thumbnail,indexer,noop,webhooks" {
 		t.Fatalf("ServicesOf = %s", got)
 	}
 	s, err := parseScale(services, []string{"noop=2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Scale{UploadAPI: 1, Transcode: 1, Thumbnail: 1, Indexer: 1, noopStage: 2}); !maps.Equal(s, want) {
+	if want := (Scale{UploadAPI: 1, Transcode: 1, Thumbnail: 1, Indexer: 1, noopStage: 2, Webhooks: 1}); !maps.Equal(s, want) {
 		t.Fatalf("scale = %v, want %v", s, want)
 	}
 	if got := s.String(); !strings.HasSuffix(got, ",noop=2") || !strings.HasPrefix(got, "upload-api=1,transcode=1,thumbnail=1,indexer=1,") {
@@ -113,7 +113,7 @@ func TestServicesFollowPipeline(t *testing.T) {
 	for _, c := range children {
 		names = append(names, c.Name+":"+strconv.Itoa(c.Port))
 	}
-	if got, want := strings.Join(names, " "), "upload-api-1:8080 transcode-1:8081 thumbnail-1:8082 indexer-1:8083 noop-1:8084 noop-2:8085"; got != want {
+	if got, want := strings.Join(names, " "), "upload-api-1:8080 transcode-1:8081 thumbnail-1:8082 indexer-1:8083 noop-1:8084 noop-2:8085 webhooks-1:8087"; got != want {
 		t.Errorf("Plan = %s, want %s", got, want)
 	}
 	if children[0].OpsPort != 8086 {

@@ -6,6 +6,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/segmentio/kafka-go v0.4.51
+	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 	github.com/vidpipe/vidpipe/contract v0.0.0
 	github.com/vidpipe/vidpipe/dev v0.0.0

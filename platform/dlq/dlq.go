@@ -8,7 +8,9 @@
 // logical event, and the same redrive retried keeps its id. A dead letter
 // whose value was moved out of Kafka (dlq.value_ref) gets its value back
 // from the reference ("s3://bucket/key" through Admin.Values, or
-// "kafka://topic/partition/offset").
+// "kafka://topic/partition/offset"). The webhooks service's dead letters
+// (webhooks.dlq) are handled the same way under the name "webhooks"
+// (contract.StageWebhooks); their redrive goes to webhooks.redrive.
 //
 // Progress is kept in Kafka itself, in the offsets of the consumer group
 // "vidpipectl.redrive.<stage>" on the DLQ topic: the committed offset of a
@@ -162,7 +164,7 @@ func NewAdmin(brokers []string) *Admin {
 func (a *Admin) Close() error { return nil }
 
 func (a *Admin) progress(ctx context.Context, stage contract.Stage, parts []int) (map[int]progress, error) {
-	resp, err := a.Client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: Group(stage), Topics: map[string][]int{stage.DLQTopic(): parts}})
+	resp, err := a.Client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: Group(stage), Topics: map[string][]int{DLQTopic(stage): parts}})
 	if err != nil {
 		return nil, fmt.Errorf("fetch redrive progress: %w", err)
 	}
@@ -176,7 +178,7 @@ func (a *Admin) progress(ctx context.Context, stage contract.Stage, parts []int)
 	if resp.Error != nil {
 		return nil, fmt.Errorf("fetch redrive progress: %w", resp.Error)
 	}
-	for _, op := range resp.Topics[stage.DLQTopic()] {
+	for _, op := range resp.Topics[DLQTopic(stage)] {
 		if op.Error != nil {
 			return nil, fmt.Errorf("redrive progress of partition %d: %w", op.Partition, op.Error)
 		}
@@ -193,7 +195,7 @@ func (a *Admin) progress(ctx context.Context, stage contract.Stage, parts []int)
 // List returns the DLQ records of stage in partition/offset order. Records
 // already redriven are included (marked) only when all is true.
 func (a *Admin) List(ctx context.Context, stage contract.Stage, all bool) ([]Record, error) {
-	topic := stage.DLQTopic()
+	topic := DLQTopic(stage)
 	wm, err := topics.Watermarks(ctx, a.Client, topic)
 	if err != nil {
 		return nil, err
@@ -299,8 +301,13 @@ func fromKafka(khs []kafka.Header) []contract.Header {
 // input or one of the stage's work topics in contract.DefaultPipeline
 // (transcode: video.transcode.chunks, video.transcode.chunks-done), else
 // the stage's input (a dead letter without dlq.topic, or from a topic the
-// stage no longer reads).
+// stage no longer reads). Webhook dead letters (contract.StageWebhooks) go
+// to webhooks.redrive, from which the webhooks service enqueues the
+// delivery again.
 func RedriveTopic(stage contract.Stage, r Record) string {
+	if stage == contract.StageWebhooks {
+		return contract.TopicWebhooksRedrive
+	}
 	spec, ok := contract.DefaultPipeline().Stage(stage)
 	if !ok {
 		return stage.InputTopic()
@@ -309,6 +316,16 @@ func RedriveTopic(stage contract.Stage, r Record) string {
 		return r.DeadLetter.Topic
 	}
 	return spec.Input
+}
+
+// DLQTopic is the dead-letter topic of stage: the stage's DLQ, or for
+// contract.StageWebhooks (webhook deliveries, not a pipeline stage)
+// webhooks.dlq; "" for an unknown name.
+func DLQTopic(stage contract.Stage) string {
+	if stage == contract.StageWebhooks {
+		return contract.TopicWebhooksDLQ
+	}
+	return stage.DLQTopic()
 }
 
 // OfVideo reports whether the record key names video id: the key is id, or
@@ -334,7 +351,7 @@ type RedriveOptions struct {
 // RedriveTopic, and returns them. See the package doc for the exactly-once
 // bookkeeping.
 func (a *Admin) Redrive(ctx context.Context, stage contract.Stage, opts RedriveOptions) ([]Record, error) {
-	if !stage.Valid() {
+	if DLQTopic(stage) == "" {
 		return nil, fmt.Errorf("unknown stage %q", stage)
 	}
 	pending, err := a.List(ctx, stage, false)
@@ -544,7 +561,7 @@ func (a *Admin) publish(ctx context.Context, msg kafka.Message) error {
 func (a *Admin) commit(ctx context.Context, stage contract.Stage, partition int, next int64, metadata string) error {
 	resp, err := a.Client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
 		GroupID: Group(stage), GenerationID: -1,
-		Topics: map[string][]kafka.OffsetCommit{stage.DLQTopic(): {{Partition: partition, Offset: next, Metadata: metadata}}},
+		Topics: map[string][]kafka.OffsetCommit{DLQTopic(stage): {{Partition: partition, Offset: next, Metadata: metadata}}},
 	})
 	if err != nil {
 		return err

@@ -53,7 +53,9 @@ func topicWidth(topics []string) int {
 // Line formats one record: time, topic, key, type, what the record says
 // when it is one of the segment pipeline (see Summary), and for DLQ
 // records the stage, class, attempts and error, and where the value is
-// when it was moved out of Kafka (dlq.value_ref, with its size). The topic
+// when it was moved out of Kafka (dlq.value_ref, with its size); for a
+// webhook dead letter (webhooks.dlq) or its redrive (webhooks.redrive),
+// the endpoint and the event (webhook-id). The topic
 // is padded to the longest topic of contract.DefaultPipeline. A key
 // "<video id>/<item>" (a transcode work item) shows the video id in the
 // key column; the item is in the summary (or, when the value says
@@ -136,6 +138,10 @@ func line(m kafka.Message, width int) string {
 		if dl.ValueRef != "" {
 			fmt.Fprintf(&b, "  value=%s (%d bytes)", printable(dl.ValueRef), dl.ValueBytes)
 		}
+	}
+	// A webhook delivery's dead letter, or its redrive: which endpoint and event.
+	if ep := contract.HeaderValue(hs, contract.HeaderWebhookEndpoint); ep != "" {
+		fmt.Fprintf(&b, "  endpoint=%s event=%s", printable(ep), printable(contract.HeaderValue(hs, contract.HeaderWebhookEventID)))
 	}
 	if n := contract.HeaderValue(hs, contract.HeaderRedriveCount); n != "" {
 		fmt.Fprintf(&b, "  redrive=%s", n)

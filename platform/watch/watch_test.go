@@ -101,6 +101,19 @@ func TestLineShowsDeadLetterValueRef(t *testing.T) {
 	}
 }
 
+func TestLineShowsWebhookDeadLetter(t *testing.T) {
+	dl := contract.DeadLetter{Stage: contract.StageWebhooks, Topic: contract.TopicReady, Partition: -1, Offset: -1, Class: contract.ErrorClassExhausted,
+		Attempts: 30, Err: "last: HTTP 503", FailedAt: time.Now()}
+	var hs []kafka.Header
+	for _, h := range dl.Headers([]contract.Header{{Key: contract.HeaderWebhookEndpoint, Value: []byte("ep-1")}, {Key: contract.HeaderWebhookEventID, Value: []byte("ev-1")}}) {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	line := watch.Line(kafka.Message{Topic: contract.TopicWebhooksDLQ, Key: []byte("v"), Headers: hs, Time: time.Now()})
+	if !strings.Contains(line, "stage=webhooks class=exhausted") || !strings.Contains(line, "endpoint=ep-1 event=ev-1") {
+		t.Fatalf("line %q does not show the webhook delivery", line)
+	}
+}
+
 // TestFollowPipelineTopics: without Topics, Follow reads every topic of
 // Options.Pipeline, so a stage declared in the table is watched with no
 // list to update, and its longer topic names keep the columns aligned.

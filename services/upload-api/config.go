@@ -15,6 +15,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/config"
+	"github.com/vidpipe/vidpipe/services/webhooks"
 )
 
 // Service is the service name: Kafka client id, CloudEvents source
@@ -32,6 +33,9 @@ type Config struct {
 	Postgres config.Postgres `mapstructure:"postgres"`
 	Log      config.Log      `mapstructure:"log"`
 	API      API             `mapstructure:"api"`
+	// Webhooks configures /v1/webhooks (served here, on the tables of the
+	// webhooks service; see services/webhooks).
+	Webhooks webhooks.API `mapstructure:"webhooks"`
 }
 
 // API configures the HTTP API.

@@ -18,6 +18,7 @@ require (
 	github.com/vidpipe/vidpipe/contract v0.0.0
 	github.com/vidpipe/vidpipe/dev v0.0.0
 	github.com/vidpipe/vidpipe/platform v0.0.0
+	github.com/vidpipe/vidpipe/services/webhooks v0.0.0
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/exp v0.0.0-20250106191152-7588d65b2ba8
 )
@@ -96,4 +97,5 @@ replace (
 	github.com/vidpipe/vidpipe/contract => ../../contract
 	github.com/vidpipe/vidpipe/dev => ../../dev
 	github.com/vidpipe/vidpipe/platform => ../../platform
+	github.com/vidpipe/vidpipe/services/webhooks => ../webhooks
 )

@@ -143,13 +143,19 @@ func watchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	return err
 }
 
+// parseStage reads the one argument of dlq list|redrive: a stage of the
+// pipeline table, or "webhooks" (the webhook deliveries' webhooks.dlq).
 func parseStage(fs *pflag.FlagSet) (contract.Stage, error) {
+	names := append(stageNames(), string(contract.StageWebhooks))
 	if fs.NArg() != 1 {
-		return "", fmt.Errorf("want one stage: %s", oneOf(stageNames()))
+		return "", fmt.Errorf("want one stage: %s", oneOf(names))
+	}
+	if fs.Arg(0) == string(contract.StageWebhooks) {
+		return contract.StageWebhooks, nil
 	}
 	s, ok := contract.ParseStage(fs.Arg(0))
 	if !ok {
-		return "", fmt.Errorf("unknown stage %q: want %s", fs.Arg(0), oneOf(stageNames()))
+		return "", fmt.Errorf("unknown stage %q: want %s", fs.Arg(0), oneOf(names))
 	}
 	return s, nil
 }

@@ -191,3 +191,54 @@ func TestDLQCommandsWithChunkDeadLetter(t *testing.T) {
 		t.Fatalf("redriven to %s: %d records, want the chunk with key %s", contract.TopicTranscodeChunks, len(got), key)
 	}
 }
+
+// dlq list webhooks shows a failed webhook delivery (webhooks.dlq); dlq
+// redrive webhooks puts it on webhooks.redrive with its webhook.* headers
+// and a new ce_id, and a second redrive finds nothing.
+func TestDLQCommandsWithWebhookDeadLetter(t *testing.T) {
+	ctx := context.Background()
+	k := harness.StartKafka(t)
+	k.CreatePipelineTopics(t, 2)
+	id, eventID, endpoint := contract.NewID(), contract.NewID(), contract.NewID()
+	dl := contract.DeadLetter{Stage: contract.StageWebhooks, Topic: contract.TopicReady, Partition: -1, Offset: -1, Group: "webhooks",
+		Err: "delivery to https://example.com/hook failed for the retry horizon (30 attempts); last: HTTP 503", Class: contract.ErrorClassExhausted,
+		Attempts: 30, FailedAt: time.Now()}
+	var hs []kafka.Header
+	for _, h := range dl.Headers([]contract.Header{{Key: contract.HeaderID, Value: []byte(eventID)},
+		{Key: contract.HeaderWebhookEndpoint, Value: []byte(endpoint)}, {Key: contract.HeaderWebhookEventID, Value: []byte(eventID)},
+		{Key: contract.HeaderWebhookEventType, Value: []byte("video.ready")}}) {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	value := []byte(`{"video_id":"` + id + `","owner":"alice"}`)
+	k.Produce(t, kafka.Message{Topic: contract.TopicWebhooksDLQ, Key: []byte(id), Value: value, Headers: hs})
+	getenv := env(map[string]string{config.EnvName("kafka.brokers"): strings.Join(k.Brokers, ",")})
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"dlq", "list", "webhooks"}, getenv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), id+"  "+contract.TopicReady+"  exhausted") || !strings.Contains(out.String(), "HTTP 503") {
+		t.Errorf("dlq list webhooks:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"dlq", "redrive", "webhooks", "--id", id}, getenv, &out, &out); err != nil {
+		t.Fatalf("dlq redrive webhooks: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "-> "+contract.TopicWebhooksRedrive) || !strings.Contains(out.String(), "1 record(s) redriven") {
+		t.Errorf("dlq redrive webhooks output:\n%s", out.String())
+	}
+	got := k.ReadAll(t, contract.TopicWebhooksRedrive, 1, 10*time.Second)
+	var ghs []contract.Header
+	for _, h := range got[0].Headers {
+		ghs = append(ghs, contract.Header{Key: h.Key, Value: h.Value})
+	}
+	if string(got[0].Key) != id || contract.HeaderValue(ghs, contract.HeaderWebhookEndpoint) != endpoint ||
+		contract.HeaderValue(ghs, contract.HeaderWebhookEventID) != eventID || contract.HeaderValue(ghs, contract.HeaderID) == eventID ||
+		contract.HeaderValue(ghs, contract.HeaderDLQStage) != "" {
+		t.Errorf("redriven record: key %s headers %v", got[0].Key, ghs)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"dlq", "redrive", "webhooks"}, getenv, &out, &out); err != nil || !strings.Contains(out.String(), "0 record(s) redriven") {
+		t.Errorf("second redrive: %v\n%s", err, out.String())
+	}
+}

@@ -20,16 +20,17 @@ func TestStageNamesFromPipeline(t *testing.T) {
 	if err := run(context.Background(), []string{"help"}, func(string) string { return "" }, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	if want := "(" + strings.Join(names, "|") + ")"; !strings.Contains(out.String(), want) {
+	if want := "(" + strings.Join(names, "|") + "|webhooks)"; !strings.Contains(out.String(), want) {
 		t.Errorf("help lacks %q:\n%s", want, out.String())
 	}
 	getenv := func(string) string { return "" }
+	withHooks := append(names, string(contract.StageWebhooks))
 	err := run(context.Background(), []string{"dlq", "list", "nosuch"}, getenv, &out, &out)
-	if err == nil || !strings.Contains(err.Error(), `unknown stage "nosuch": want `+oneOf(names)) {
+	if err == nil || !strings.Contains(err.Error(), `unknown stage "nosuch": want `+oneOf(withHooks)) {
 		t.Errorf("dlq list nosuch: %v", err)
 	}
 	err = run(context.Background(), []string{"dlq", "redrive"}, getenv, &out, &out)
-	if err == nil || err.Error() != "want one stage: "+oneOf(names) {
+	if err == nil || err.Error() != "want one stage: "+oneOf(withHooks) {
 		t.Errorf("dlq redrive without a stage: %v", err)
 	}
 	if got := oneOf([]string{"transcode", "thumbnail", "indexer"}); got != "transcode, thumbnail or indexer" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/vidpipe/vidpipe/services/webhooks/endpoints"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -150,6 +151,9 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 	if _, err := catalog.Migrate(ctx, pool); err != nil {
 		tb.Fatal(err)
 	}
+	if err := endpoints.Migrate(ctx, pool); err != nil {
+		tb.Fatal(err)
+	}
 	cat := catalog.New(pool)
 	pub, err := publish.New(config.Kafka{Brokers: k.Brokers}, publish.Options{Service: "upload-api", MaxAttempts: 2, Timeout: 5 * time.Second})
 	if err != nil {
@@ -190,7 +194,8 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 		}})
 	}
 	deps := Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0), Objects: objects, Publisher: pub,
-		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready, Redriver: dlq.NewAdmin(k.Brokers)}
+		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready, Redriver: dlq.NewAdmin(k.Brokers),
+		Webhooks: endpoints.NewAPI(endpoints.NewStore(pool), endpoints.APIOptions{Logger: log})}
 	e.URL = serveOn(tb, NewHTTPServer("127.0.0.1:0", NewServer(deps), 5*time.Second, time.Minute, log), cfg.listen)
 	e.OpsURL = serve(tb, NewOpsHTTPServer("127.0.0.1:0", NewOpsServer(deps), log))
 	e.Opts = cfg.opts

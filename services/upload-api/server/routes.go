@@ -43,6 +43,29 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("OPTIONS /v1/uploads/{id}", t.Options())
 	}
 
+	// Webhook endpoints (package services/webhooks/endpoints), per user.
+	if wh := d.Webhooks; wh != nil {
+		wh = wh.For(ownerFrom, func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, log, webhookError(err)) }, writeJSON)
+		mux.Handle("POST /v1/webhooks", auth(wh.Create()))
+		mux.Handle("GET /v1/webhooks", auth(wh.List()))
+		mux.Handle("GET /v1/webhooks/{id}", auth(wh.Get()))
+		mux.Handle("DELETE /v1/webhooks/{id}", auth(wh.Delete()))
+		mux.Handle("POST /v1/webhooks/{id}/rotate-secret", auth(wh.RotateSecret()))
+		mux.Handle("POST /v1/webhooks/{id}/enable", auth(wh.Enable()))
+		mux.Handle("GET /v1/webhooks/{id}/deliveries", auth(wh.Deliveries()))
+		mux.Handle("POST /v1/webhooks/{id}/replay", auth(wh.Replay()))
+		for path, allow := range map[string]string{
+			"/v1/webhooks":                    "GET, HEAD, POST",
+			"/v1/webhooks/{id}":               "GET, HEAD, DELETE",
+			"/v1/webhooks/{id}/rotate-secret": "POST",
+			"/v1/webhooks/{id}/enable":        "POST",
+			"/v1/webhooks/{id}/deliveries":    "GET, HEAD",
+			"/v1/webhooks/{id}/replay":        "POST",
+		} {
+			mux.Handle(path, methodNotAllowed(log, allow))
+		}
+	}
+
 	// JSON answers for wrong methods and unknown paths.
 	for path, allow := range map[string]string{
 		"/healthz":                      "GET, HEAD",

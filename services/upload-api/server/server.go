@@ -26,6 +26,7 @@ import (
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
 	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
+	"github.com/vidpipe/vidpipe/services/webhooks/endpoints"
 )
 
 // Options are the API's limits and timeouts. Zero values take the
@@ -111,6 +112,9 @@ type Deps struct {
 	// Redriver redrives dead letters for POST /v1/videos/{id}/retry
 	// (a *dlq.Admin); nil: retry answers 503.
 	Redriver Redriver
+	// Webhooks serves /v1/webhooks (the webhooks service's endpoints
+	// API, behind this server's bearer auth); nil: no webhook routes.
+	Webhooks *endpoints.API
 }
 
 // NewServer returns the API handler.

@@ -74,6 +74,7 @@ func newAPI(cfg uploadapi.Config, c *clients, consumer *projection.Consumer, log
 		Tus:       tus,
 		Metrics:   metrics,
 		Limits:    limits,
+		Webhooks:  webhooksAPI(cfg, c.pool, log),
 		Ready: []server.Check{
 			{Name: "kafka", Fn: func(ctx context.Context) error { return c.pub.Ping(ctx, contract.TopicUploaded) }},
 			{Name: "storage", Fn: c.objects.Ping},

@@ -14,6 +14,7 @@ import (
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
 	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
+	"github.com/vidpipe/vidpipe/services/webhooks/endpoints"
 )
 
 // clients are the connections to PostgreSQL, object storage and Kafka.
@@ -49,6 +50,12 @@ func connect(ctx context.Context, cfg uploadapi.Config, log *slog.Logger) (_ *cl
 	if err := retry(ctx, log, "open status projection", func(ctx context.Context) error {
 		c.status, err = projection.Open(ctx, c.pool, projection.WithLogger(log))
 		return err
+	}); err != nil {
+		return nil, stoppedOr(ctx, err)
+	}
+	// The webhooks service's tables, which /v1/webhooks serves.
+	if err := retry(ctx, log, "migrate webhook tables", func(ctx context.Context) error {
+		return endpoints.Migrate(ctx, c.pool)
 	}); err != nil {
 		return nil, stoppedOr(ctx, err)
 	}
