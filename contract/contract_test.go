@@ -229,8 +229,8 @@ func TestStageTopics(t *testing.T) {
 			t.Errorf("StageForDLQ(%s) = %s", want[2], back)
 		}
 	}
-	if len(contract.AllTopics()) != 10 {
-		t.Fatal("want 10 topics: 5 steps, 2 work topics, 3 DLQs")
+	if len(contract.AllTopics()) != 12 {
+		t.Fatal("want 12 topics: 5 steps, 2 work topics, 2 lifecycle topics, 3 DLQs")
 	}
 	if _, ok := contract.ParseStage("nope"); ok {
 		t.Fatal("unknown stage accepted")

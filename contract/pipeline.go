@@ -290,10 +290,10 @@ func (p Pipeline) WorkStep(topic string) (Step, StageSpec, bool) {
 	return Step{}, StageSpec{}, false
 }
 
-// AllTopics lists every topic: the steps' topics, the work topics, then
-// the dead-letter topics.
+// AllTopics lists every topic: the steps' topics, the work topics, the
+// lifecycle topics ([LifecycleTopics]), then the dead-letter topics.
 func (p Pipeline) AllTopics() []string {
-	return append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...)
+	return append(append(append(p.StageTopics(), p.WorkTopics()...), LifecycleTopics()...), p.DLQTopics()...)
 }
 
 // Statuses lists the steps' statuses in rank order.

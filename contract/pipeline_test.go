@@ -29,8 +29,8 @@ func TestDefaultPipelineIsValidAndMatchesTheTopicConstants(t *testing.T) {
 	if got := p.WorkTopics(); !slices.Equal(got, work) {
 		t.Errorf("WorkTopics = %v, want %v", got, work)
 	}
-	if got, want := p.AllTopics(), append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...); !slices.Equal(got, want) {
-		t.Errorf("AllTopics = %v, want the step topics, the work topics then the DLQs %v", got, want)
+	if got, want := p.AllTopics(), append(append(append(p.StageTopics(), p.WorkTopics()...), contract.LifecycleTopics()...), p.DLQTopics()...); !slices.Equal(got, want) {
+		t.Errorf("AllTopics = %v, want the step topics, the work topics, the lifecycle topics then the DLQs %v", got, want)
 	}
 	if st, s, ok := p.WorkStep(contract.TopicTranscodeChunks); !ok || s.Name != contract.StageTranscode || st.Status != "" {
 		t.Errorf("WorkStep(%s) = %v %v %v", contract.TopicTranscodeChunks, st.Topic, s.Name, ok)
