@@ -25,10 +25,10 @@ const OutcomeDeleted = "deleted"
 //     removes what the stage owns of it (an earlier attempt may have
 //     written some), nothing is published, no dead letter, the offset is
 //     committed;
-//   - after an attempt that succeeded (an output, or ErrNoOutput) and
-//     before its output is published: if the video was deleted meanwhile,
-//     the fence removes what the attempt wrote and the output is not
-//     published.
+//   - after each attempt, before its output is published or its failure
+//     retried or dead-lettered: if the video was deleted meanwhile, the
+//     fence removes what the attempt wrote and the record is dropped (a
+//     failure is often the deletion itself: the owner removed the source).
 //
 // Events a handler published itself with [Publish] during the attempt
 // (work items) are already out; their consumers drop them in turn. A write
@@ -121,18 +121,19 @@ func (r *runner[In, Out]) fencedAttempt(ctx context.Context, in In) (out Out, er
 		return zero, ferr, 0, ferr == nil
 	}
 	out, err, dd := r.attempt(ctx, in)
-	if err != nil && !errors.Is(err, ErrNoOutput) {
-		return out, err, dd, false
-	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || r.opts.Fence == nil {
 		return out, err, dd, false // revoked or shutting down: the caller decides
 	}
+	// Also after a failure: the owner may have removed the input's
+	// objects (a source missing), which is no reason for a dead letter.
 	gone, ferr := r.fenced(ctx, in)
 	switch {
+	case gone && ferr == nil:
+		return zero, nil, dd, true
+	case err != nil && !errors.Is(err, ErrNoOutput):
+		return out, err, dd, false
 	case ferr != nil:
 		return zero, ferr, dd, false
-	case gone:
-		return zero, nil, dd, true
 	}
 	return out, err, dd, false
 }

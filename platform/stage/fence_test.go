@@ -118,3 +118,20 @@ func TestFenceDropsInputOfADeletedVideo(t *testing.T) {
 		t.Errorf("%d dead letters, want 0", n)
 	}
 }
+
+// TestFenceDropsAFailureCausedByTheDelete: the attempt fails permanently
+// because the video was deleted under it (its source is gone): no dead
+// letter, the record is dropped.
+func TestFenceDropsAFailureCausedByTheDelete(t *testing.T) {
+	e, store := fencedEnv(t)
+	in := uploaded(contract.NewID())
+	e.produce(t, in)
+	e.start(t, func(ctx context.Context, in contract.VideoUploaded) (contract.VideoTranscoded, error) {
+		putObject(t, ctx, store, contract.TombstoneKey(in.VideoID))
+		return contract.VideoTranscoded{}, stage.Permanent(errors.New("source missing: the owner deleted it"))
+	})
+	e.waitLag(t, contract.TopicUploaded)
+	if n := len(e.k.ReadAll(t, contract.TopicTranscodeDLQ, 0, 500*time.Millisecond)); n != 0 {
+		t.Errorf("%d dead letters for a deleted video, want 0", n)
+	}
+}

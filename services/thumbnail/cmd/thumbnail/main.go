@@ -65,8 +65,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	w := thumbnail.NewWorker(cfg.Thumbnail, store, log)
-	return stage.Run(ctx, stage.Options{
+	// The fence: thumbnail owns videos/{id}/thumbs/ (see stage.Fence).
+	fence := stage.ObjectFence{Store: store, Owned: thumbnail.OwnedPrefixes}
+	main := stage.Options{
 		Stage:    contract.StageThumbnail,
+		Consumer: "stage",
 		Kafka:    cfg.Kafka,
 		Runtime:  cfg.Stage,
 		Logger:   log,
@@ -74,7 +77,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}, sandboxCheck},
 		// Dead letters too large for Kafka keep their value in the bucket.
 		DeadLetterStore: dlq.S3Store{Store: store},
-	}, w.Handle)
+		Fence:           fence,
+	}
+	// video.deleted in group thumbnail-lifecycle: remove the thumbnails.
+	deleted := stage.LifecycleOptions(main, contract.TopicDeleted, "lifecycle")
+	return stage.RunConsumers(ctx,
+		stage.Consumer{Options: main, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Handle) }},
+		stage.Consumer{Options: deleted, Run: func(ctx context.Context, o stage.Options) error {
+			return stage.Run(ctx, o, stage.Remover(fence))
+		}},
+	)
 }
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in

@@ -90,9 +90,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}, sandboxCheck},
 		// Dead letters too large for Kafka keep their value in the bucket.
 		DeadLetterStore: dlq.S3Store{Store: store},
+		// The fence: transcode owns videos/{id}/mp4/, hls/ and work/
+		// (stage.Fence); every consumer of the process honours it.
+		Fence: stage.ObjectFence{Store: store, Owned: transcode.OwnedPrefixes},
 	}
 	if cfg.Transcode.ChunkSeconds == 0 {
-		return stage.Run(ctx, base, w.Handle) // one pass per video
+		single := base
+		single.Consumer = "stage"
+		return stage.RunConsumers(ctx,
+			stage.Consumer{Options: single, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Handle) }}, // one pass per video
+			lifecycleConsumer(base))
 	}
 	if err := w.StartChunks(); err != nil {
 		return err
@@ -149,20 +156,36 @@ func runSegmentPipeline(ctx context.Context, base stage.Options, w *transcode.Wo
 		}
 		return nil
 	}}
+	deleted := lifecycleConsumer(base)
 	chunks.OnLiveness, audio.OnLiveness, assemble.OnLiveness = register("chunks"), register("audio"), register("assemble")
-	errs := make(chan error, 4)
+	deleted.Options.OnLiveness = register(deleted.Options.Consumer)
+	errs := make(chan error, 5)
 	go func() { errs <- stage.Run(ctx, plan, w.Plan) }()
 	go func() { errs <- stage.Run(ctx, chunks, w.VideoChunk) }()
 	go func() { errs <- stage.Run(ctx, audio, w.AudioChunk) }()
 	go func() { errs <- stage.Run(ctx, assemble, w.Assemble) }()
+	go func() { errs <- deleted.Run(ctx, deleted.Options) }()
 	var first error
-	for range 4 {
+	for range 5 {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 			cancel() // one consumer cannot start: stop the others
 		}
 	}
 	return first
+}
+
+// lifecycleConsumer is transcode's consumer of video.deleted (group
+// transcode-lifecycle): it removes the video's mp4/, hls/ and work/
+// prefixes (base.Fence).
+func lifecycleConsumer(base stage.Options) stage.Consumer {
+	fence := base.Fence
+	return stage.Consumer{
+		Options: stage.LifecycleOptions(base, contract.TopicDeleted, "lifecycle"),
+		Run: func(ctx context.Context, o stage.Options) error {
+			return stage.Run(ctx, o, stage.Remover(fence))
+		},
+	}
 }
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in
