@@ -106,4 +106,3 @@ func EventVideoID(e Event) string {
 	}
 	return e.Key()
 }
-

@@ -28,7 +28,9 @@ type Fence struct{ Catalog *catalog.Catalog }
 var _ stage.Fence = Fence{}
 
 // Deleted reports whether video id is recorded as deleted.
-func (f Fence) Deleted(ctx context.Context, id string) (bool, error) { return f.Catalog.Deleted(ctx, id) }
+func (f Fence) Deleted(ctx context.Context, id string) (bool, error) {
+	return f.Catalog.Deleted(ctx, id)
+}
 
 // Remove removes video id's catalog row (and records it as deleted).
 func (f Fence) Remove(ctx context.Context, id string) error {

@@ -1,0 +1,355 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/storage"
+	"github.com/vidpipe/vidpipe/services/upload-api/projection"
+	"github.com/vidpipe/vidpipe/services/upload-api/publish"
+	"github.com/vidpipe/vidpipe/services/upload-api/tusupload"
+)
+
+// lifecycle serves DELETE and PATCH /v1/videos/{id}.
+type lifecycle struct {
+	log     *slog.Logger
+	objects *storage.Store
+	pub     *publish.Publisher
+	status  *projection.Store
+	tus     *tusupload.Handler // nil: no resumable uploads
+}
+
+// deleteAnswer is the body of a 202 to DELETE /v1/videos/{id}.
+type deleteAnswer struct {
+	VideoID   string    `json:"video_id"`
+	Status    string    `json:"status"` // "deleted"
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// tombstone is the JSON content of contract.TombstoneKey.
+type tombstone struct {
+	VideoID   string    `json:"video_id"`
+	Owner     string    `json:"owner"`
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// handleDeleteVideo serves DELETE /v1/videos/{id}: 202 once the delete is
+// fenced and announced. Only the owner may delete (someone else's video,
+// and one that never existed, answer 404). It works in every state, and
+// for an upload that never finished (tus). In order:
+//
+//  1. the tombstone (contract.TombstoneKey) is written: from then on no
+//     stage stores anything for the video or publishes for it (stage.Fence);
+//  2. the status row is marked deleted (projection.MarkDeleted): GET
+//     answers 404, event streams end, late events are dropped, the quota
+//     reservation is released and the source stops counting;
+//  3. an unfinished tus upload is terminated (tusupload.Handler.Remove);
+//  4. video.deleted is published (key: the id; acks=all, retried; ce_id
+//     derived from the id) and every owner of data removes its part.
+//
+// Idempotent: deleting again answers 202 and runs the same steps (the
+// status row stays as a tombstone for good, so ownership is still known),
+// which also completes a delete whose publish failed (503) before.
+func handleDeleteVideo(log *slog.Logger, lc *lifecycle) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id, owner := r.PathValue("id"), ownerFrom(ctx)
+		if !contract.IsUUID(id) {
+			writeError(w, r, log, errNotFound)
+			return
+		}
+		tusUpload, err := lc.owns(ctx, owner, id)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		// Past this point the delete must not be cut short by a client
+		// that hangs up: each step stays done, and a retry completes it.
+		ctx = context.WithoutCancel(ctx)
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		body, _ := json.Marshal(tombstone{VideoID: id, Owner: owner, DeletedAt: at})
+		if _, err := lc.objects.Put(ctx, contract.TombstoneKey(id), bytes.NewReader(body), int64(len(body)), "application/json"); err != nil {
+			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable; nothing was deleted, try again later", err))
+			return
+		}
+		if _, err := lc.status.MarkDeleted(ctx, owner, id, at); err != nil {
+			if errors.Is(err, projection.ErrNotFound) {
+				writeError(w, r, log, errNotFound)
+				return
+			}
+			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable; try the DELETE again later", err))
+			return
+		}
+		if tusUpload && lc.tus != nil {
+			if err := lc.tus.Remove(ctx, id); err != nil {
+				// The video.deleted consumer removes it too.
+				log.WarnContext(ctx, "delete: terminate the tus upload", "video_id", id, "err", err)
+			}
+		}
+		ev := contract.VideoDeleted{SchemaVersion: contract.SchemaVersion, VideoID: id, Owner: owner, DeletedAt: at}
+		if _, err := lc.pub.Publish(ctx, ev); err != nil {
+			writeError(w, r, log, unavailable(codeBrokerUnavailable,
+				"the video is deleted but its removal could not be announced; send the DELETE again", err))
+			return
+		}
+		log.InfoContext(ctx, "video deleted", "video_id", id, "owner", owner)
+		writeJSON(w, http.StatusAccepted, deleteAnswer{VideoID: id, Status: "deleted", DeletedAt: at})
+	})
+}
+
+// owns reports whether owner may delete video id: the status projection
+// knows it as owner's (deleted already or not), or an upload of owner's
+// holds that id (a quota reservation, or a tus upload: then tusUpload).
+// Anything else is errNotFound.
+func (lc *lifecycle) owns(ctx context.Context, owner, id string) (tusUpload bool, err error) {
+	rowOwner, _, err := lc.status.Owner(ctx, id)
+	switch {
+	case err == nil && rowOwner != owner:
+		return false, errNotFound
+	case err != nil && !errors.Is(err, projection.ErrNotFound):
+		return false, unavailable(codeDatabaseUnavailable, "the status store is unavailable; try again later", err)
+	}
+	known := err == nil
+	if lc.tus != nil {
+		tusOwner, terr := lc.tus.Owner(ctx, id)
+		switch {
+		case terr == nil && tusOwner != owner:
+			return false, errNotFound
+		case terr == nil:
+			return true, nil
+		case !errors.Is(terr, handler.ErrNotFound):
+			return false, unavailable(codeStorageUnavailable, "object storage is unavailable; try again later", terr)
+		}
+	}
+	if known {
+		return false, nil
+	}
+	resOwner, err := lc.status.ReservationOwner(ctx, id)
+	switch {
+	case errors.Is(err, projection.ErrNotFound) || (err == nil && resOwner != owner):
+		return false, errNotFound
+	case err != nil:
+		return false, unavailable(codeDatabaseUnavailable, "the status store is unavailable; try again later", err)
+	}
+	return false, nil
+}
+
+// RemoveDeleted returns the handler of upload-api's video.deleted consumer
+// (group contract.LifecycleGroup("upload-api")): it removes what the API
+// owns of the video — the tus upload (terminated, reservation released),
+// the source and everything else under uploads/{id}/, the tus objects
+// (tusupload.ObjectsPrefix), a pending marker — and marks the status row
+// deleted (a no-op after the DELETE itself did). Idempotent; errors are
+// transient (the consumer retries them); an undecodable record matches
+// projection.ErrUndecodable (skipped).
+func RemoveDeleted(log *slog.Logger, objects *storage.Store, status *projection.Store, tus *tusupload.Handler) func(ctx context.Context, rec projection.Record) error {
+	return func(ctx context.Context, rec projection.Record) error {
+		ev, err := contract.Decode[contract.VideoDeleted](rec.Value)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", projection.ErrUndecodable, rec.Topic, err)
+		}
+		id := ev.VideoID
+		if tus != nil {
+			if err := tus.Remove(ctx, id); err != nil {
+				return err
+			}
+		}
+		for _, p := range []string{strings.TrimSuffix(contract.SourceKey(id), "source"), tusupload.ObjectsPrefix(id)} {
+			if err := objects.RemovePrefix(ctx, p); err != nil {
+				return err
+			}
+		}
+		if err := objects.Remove(ctx, pendingKey(id)); err != nil {
+			return err
+		}
+		if _, err := status.MarkDeleted(ctx, ev.Owner, id, ev.DeletedAt); err != nil && !errors.Is(err, projection.ErrNotFound) {
+			return err
+		}
+		log.InfoContext(ctx, "deleted video's uploads removed", "video_id", id)
+		return nil
+	}
+}
+
+// patchBody is what PATCH /v1/videos/{id} may change (merge semantics:
+// an absent field is unchanged).
+type patchBody struct {
+	Title       *string
+	Description *string
+	Tags        *[]string
+}
+
+// parsePatch decodes and checks a PATCH body: a JSON object with title,
+// description and/or tags (an array of strings), validated like the
+// upload's fields. null clears description and tags; a title cannot be
+// cleared.
+func parsePatch(body []byte) (patchBody, error) {
+	var raw map[string]json.RawMessage
+	d := json.NewDecoder(bytes.NewReader(body))
+	if err := d.Decode(&raw); err != nil || raw == nil {
+		return patchBody{}, errorf(http.StatusBadRequest, codeBadRequest, "the body must be a JSON object with title, description and/or tags")
+	}
+	if d.More() {
+		return patchBody{}, errorf(http.StatusBadRequest, codeBadRequest, "the body must be one JSON object")
+	}
+	var p patchBody
+	for k, v := range raw {
+		null := string(bytes.TrimSpace(v)) == "null"
+		switch k {
+		case "title":
+			var s string
+			if null || json.Unmarshal(v, &s) != nil {
+				return p, errorf(http.StatusBadRequest, codeInvalidField, "title must be a non-empty string")
+			}
+			t, err := parseTitle(s)
+			if err == nil && t == "" {
+				err = errors.New("title must not be empty")
+			}
+			if err != nil {
+				return p, errorf(http.StatusBadRequest, codeInvalidField, "%v", err)
+			}
+			p.Title = &t
+		case "description":
+			var s string
+			if !null && json.Unmarshal(v, &s) != nil {
+				return p, errorf(http.StatusBadRequest, codeInvalidField, "description must be a string")
+			}
+			t, err := parseDescription(s)
+			if err != nil {
+				return p, errorf(http.StatusBadRequest, codeInvalidField, "%v", err)
+			}
+			p.Description = &t
+		case "tags":
+			var list []string
+			if !null && json.Unmarshal(v, &list) != nil {
+				return p, errorf(http.StatusBadRequest, codeInvalidField, "tags must be an array of strings")
+			}
+			for _, t := range list {
+				if strings.Contains(t, ",") {
+					return p, errorf(http.StatusBadRequest, codeInvalidField, "tag %q: contains a comma", clip(strings.ToValidUTF8(t, "\uFFFD"), 32))
+				}
+			}
+			tags, err := parseTags(strings.Join(list, ","))
+			if err != nil {
+				return p, errorf(http.StatusBadRequest, codeInvalidField, "%v", err)
+			}
+			p.Tags = &tags
+		default:
+			return p, errorf(http.StatusBadRequest, codeUnknownField, "unknown field %q (allowed: title, description, tags)", clip(strings.ToValidUTF8(k, "\uFFFD"), 32))
+		}
+	}
+	return p, nil
+}
+
+// handlePatchVideo serves PATCH /v1/videos/{id}: a JSON body (415 for any
+// other Content-Type) with title, description and/or tags, merged into
+// the video's metadata (an absent field is unchanged) and checked like the
+// upload's fields (400 with the reason). Only the owner may edit (404
+// otherwise, also for a deleted video). The status document shows the
+// edit at once (200 with it); video.updated is published (key: the id;
+// ce_id from the id and updated_at) and the indexer re-indexes the video,
+// or indexes it with the edit once it is ready. Pipeline events still in
+// flight with the old metadata do not undo the edit (the newest edit wins
+// in the projection and in the catalog).
+func handlePatchVideo(log *slog.Logger, v viewer, lc *lifecycle) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id, owner := r.PathValue("id"), ownerFrom(ctx)
+		if !contract.IsUUID(id) {
+			writeError(w, r, log, errNotFound)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeError(w, r, log, errorf(http.StatusUnsupportedMediaType, codeUnsupportedContent,
+				"the body must be JSON (Content-Type: application/json)"))
+			return
+		}
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(r.Body); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(w, r, log, errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "the body is larger than %d bytes", mbe.Limit))
+				return
+			}
+			writeError(w, r, log, errorf(http.StatusBadRequest, codeBadRequest, "could not read the body"))
+			return
+		}
+		p, err := parsePatch(buf.Bytes())
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		st, err := lc.status.Get(ctx, owner, id)
+		if err == nil && st.Uploaded == nil {
+			err = projection.ErrNotFound // known only from an undecodable dead letter: nothing to edit
+		}
+		if err != nil {
+			if errors.Is(err, projection.ErrNotFound) {
+				writeError(w, r, log, errNotFound)
+				return
+			}
+			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable; try again later", err))
+			return
+		}
+		if p.Title == nil && p.Description == nil && p.Tags == nil {
+			writeView(ctx, w, r, log, v, st) // nothing to change
+			return
+		}
+		video := st.Uploaded.Video // with the current edit, if any
+		if p.Title != nil {
+			video.Title = *p.Title
+		}
+		if p.Description != nil {
+			video.Description = *p.Description
+		}
+		if p.Tags != nil {
+			video.Tags = *p.Tags
+		}
+		at := time.Now().UTC().Truncate(time.Microsecond) // PostgreSQL keeps microseconds
+		if !at.After(st.Edited) {
+			at = st.Edited.Add(time.Microsecond)
+		}
+		ev := contract.VideoUpdated{SchemaVersion: contract.SchemaVersion, Video: video, UpdatedAt: at}
+		if err := ev.Validate(); err != nil {
+			writeError(w, r, log, errorf(http.StatusBadRequest, codeInvalidField, "%v", err))
+			return
+		}
+		ctx = context.WithoutCancel(ctx)
+		st, err = lc.status.Edit(ctx, owner, id, projection.Edit{Title: video.Title, Description: video.Description, Tags: video.Tags, UpdatedAt: at})
+		if err != nil {
+			if errors.Is(err, projection.ErrNotFound) {
+				writeError(w, r, log, errNotFound)
+				return
+			}
+			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable; try again later", err))
+			return
+		}
+		if _, err := lc.pub.Publish(ctx, ev); err != nil {
+			writeError(w, r, log, unavailable(codeBrokerUnavailable,
+				"the edit is saved but search will not see it until it is announced; send the PATCH again", err))
+			return
+		}
+		log.InfoContext(ctx, "video edited", "video_id", id, "owner", owner)
+		writeView(ctx, w, r, log, v, st)
+	})
+}
+
+// writeView answers 200 with the status document of st.
+func writeView(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, v viewer, st projection.State) {
+	view, err := v.state(ctx, st)
+	if err != nil {
+		writeError(w, r, log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
