@@ -211,3 +211,29 @@ func (s *Store) ReservationOwner(ctx context.Context, id string) (string, error)
 	}
 	return owner, nil
 }
+
+// DeletedAmong returns which of ids are deleted videos (search leaves them
+// out: the catalog forgets a deleted video only once the indexer has
+// consumed video.deleted).
+func (s *Store) DeletedAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id::text FROM video_status WHERE id::text = ANY($1) AND deleted_at IS NOT NULL`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("projection store: deleted among %d ids: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("projection store: deleted among: %w", err)
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("projection store: deleted among: %w", err)
+	}
+	return out, nil
+}

@@ -240,3 +240,40 @@ func patchTags(n int) string {
 	}
 	return b.String()
 }
+
+// TestSearchLeavesOutDeletedVideos: until the indexer has consumed
+// video.deleted the catalog still has the row; search leaves it out at
+// once.
+func TestSearchLeavesOutDeletedVideos(t *testing.T) {
+	e := mustEnv(t)
+	ctx := context.Background()
+	clip := mustClip(t)
+	resp, body := e.upload(t, aliceToken, formPart{name: "file", filename: "clip.mp4", data: clip},
+		formPart{name: "title", data: []byte("Quokka selfie")})
+	id := mustAccepted(t, resp, body).ID
+	st, err := e.Status.Get(ctx, "alice", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := *st.Uploaded
+	tr := up.Transcoded(contract.Media{DurationSeconds: 1, Width: 160, Height: 120},
+		[]contract.Rendition{{Name: "360p", Width: 160, Height: 120, Bitrate: 1, Key: contract.RenditionKey(id, "360p"), Size: 1}},
+		contract.HLS{MasterKey: contract.HLSMasterKey(id)}, time.Now())
+	th := tr.Thumbnailed(contract.Thumbnails{
+		Poster: contract.Image{Key: contract.ThumbnailPrefix(id) + "poster.jpg", Width: 160, Height: 120, Size: 1},
+		Small:  contract.Image{Key: contract.ThumbnailPrefix(id) + "thumb.jpg", Width: 160, Height: 120, Size: 1},
+	}, time.Now())
+	if _, _, err := e.Catalog.Upsert(ctx, th.Ready(time.Now().UTC().Truncate(time.Microsecond))); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := e.do(t, http.MethodGet, "/v1/videos?q=quokka", aliceToken, nil, nil); !strings.Contains(string(body), id) {
+		t.Fatalf("search before the delete does not find the video: %s", body)
+	}
+	if resp, body := e.do(t, http.MethodDelete, "/v1/videos/"+id, aliceToken, nil, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, http.MethodGet, "/v1/videos?q=quokka", aliceToken, nil, nil)
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), id) {
+		t.Fatalf("search after the delete: %d %s", resp.StatusCode, body)
+	}
+}

@@ -21,7 +21,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// Videos.
 	mux.Handle("POST /v1/videos", auth(handleUpload(log, o, d.Limits, in)))
-	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog)))
+	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog, d.Status)))
 	mux.Handle("GET /v1/videos/{id}", auth(handleGetVideo(log, v, d.Status)))
 	mux.Handle("GET /v1/videos/{id}/events", auth(handleEvents(log, o, d.Limits, v, d.Status)))
 	// Lifecycle: delete, edit the metadata (lifecycle.go).
