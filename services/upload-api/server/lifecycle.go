@@ -353,3 +353,34 @@ func writeView(ctx context.Context, w http.ResponseWriter, r *http.Request, log 
 	}
 	writeJSON(w, http.StatusOK, view)
 }
+
+// errUploadDeleted answers the last PATCH of a tus upload whose video was
+// deleted while it was being uploaded.
+var errUploadDeleted = errorf(http.StatusNotFound, codeNotFound, "the video was deleted; the upload is discarded")
+
+// discardIfDeleted is the fence of a finished tus upload (called before it
+// is announced): when its video was deleted meanwhile (a DELETE that raced
+// the last PATCH, or one the sweep finds later), the upload's objects are
+// removed — the source, the tus objects — and errUploadDeleted is
+// returned: nothing is announced. It returns nil for a video that is not
+// deleted; an error of the status store is returned as is (the upload is
+// kept and announced later).
+func (in *intake) discardIfDeleted(ctx context.Context, id string) error {
+	if in.status == nil {
+		return nil
+	}
+	_, deleted, err := in.status.Owner(ctx, id)
+	switch {
+	case errors.Is(err, projection.ErrNotFound) || (err == nil && !deleted):
+		return nil
+	case err != nil:
+		return unavailable(codeDatabaseUnavailable, "the status store is unavailable; the upload is kept, try again later", err)
+	}
+	for _, p := range []string{strings.TrimSuffix(contract.SourceKey(id), "source"), tusupload.ObjectsPrefix(id)} {
+		if err := in.objects.RemovePrefix(ctx, p); err != nil {
+			in.log.WarnContext(ctx, "discard the upload of a deleted video", "video_id", id, "err", err)
+		}
+	}
+	in.log.InfoContext(ctx, "upload of a deleted video discarded", "video_id", id)
+	return errUploadDeleted
+}

@@ -277,3 +277,29 @@ func TestSearchLeavesOutDeletedVideos(t *testing.T) {
 		t.Fatalf("search after the delete: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestTusUploadFinishedAfterItsDelete: the last PATCH of a tus upload lands
+// after the video was deleted (a DELETE that raced it, whose termination
+// did not get the upload): nothing is announced and the upload's objects
+// are removed.
+func TestTusUploadFinishedAfterItsDelete(t *testing.T) {
+	e := mustEnv(t)
+	clip := mustClip(t)
+	id := e.tusCreate(t, aliceToken, len(clip), map[string]string{"filename": "clip.mp4"})
+	if resp, body := e.tusPatch(t, aliceToken, id, 0, clip[:len(clip)/2]); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("tus patch: %d %s", resp.StatusCode, body)
+	}
+	if _, err := e.Status.MarkDeleted(context.Background(), "alice", id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.tusPatch(t, aliceToken, id, int64(len(clip)/2), clip[len(clip)/2:])
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("last PATCH after the delete: %d %s, want 404", resp.StatusCode, body)
+	}
+	if left := keysUnder(e.keys(t), "uploads/"+id+"/", "tus/uploads/"+id+"/"); len(left) != 0 {
+		t.Fatalf("objects left: %v", left)
+	}
+	if n := len(e.Kafka.ReadAll(t, contract.TopicUploaded, 0, 500*time.Millisecond)); n != 0 {
+		t.Fatalf("%d video.uploaded records for a deleted video, want 0", n)
+	}
+}
