@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -56,7 +57,10 @@ type tombstone struct {
 //     reservation is released and the source stops counting;
 //  3. an unfinished tus upload is terminated (tusupload.Handler.Remove);
 //  4. video.deleted is published (key: the id; acks=all, retried; ce_id
-//     derived from the id) and every owner of data removes its part.
+//     derived from the id) and every owner of data removes its part. A
+//     marker (pending/deletes/{id}.json) is stored before and removed
+//     after: when the publish fails (503), the recovery sweep publishes
+//     it again later.
 //
 // Idempotent: deleting again answers 202 and runs the same steps (the
 // status row stays as a tombstone for good, so ownership is still known),
@@ -98,10 +102,23 @@ func handleDeleteVideo(log *slog.Logger, lc *lifecycle) http.Handler {
 			}
 		}
 		ev := contract.VideoDeleted{SchemaVersion: contract.SchemaVersion, VideoID: id, Owner: owner, DeletedAt: at}
+		// The marker outlives a failed publish: the recovery sweep
+		// publishes again (resendDeletes).
+		marker, err := contract.Encode(ev)
+		if err == nil {
+			_, err = lc.objects.Put(ctx, pendingDeleteKey(id), bytes.NewReader(marker), int64(len(marker)), "application/json")
+		}
+		if err != nil {
+			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable; send the DELETE again", err))
+			return
+		}
 		if _, err := lc.pub.Publish(ctx, ev); err != nil {
 			writeError(w, r, log, unavailable(codeBrokerUnavailable,
-				"the video is deleted but its removal could not be announced; send the DELETE again", err))
+				"the video is deleted; its removal will be announced once the broker answers (or send the DELETE again)", err))
 			return
+		}
+		if err := lc.objects.Remove(ctx, pendingDeleteKey(id)); err != nil {
+			log.WarnContext(ctx, "delete: remove the pending marker; the sweep announces it again", "video_id", id, "err", err)
 		}
 		log.InfoContext(ctx, "video deleted", "video_id", id, "owner", owner)
 		writeJSON(w, http.StatusAccepted, deleteAnswer{VideoID: id, Status: "deleted", DeletedAt: at})
@@ -383,4 +400,65 @@ func (in *intake) discardIfDeleted(ctx context.Context, id string) error {
 	}
 	in.log.InfoContext(ctx, "upload of a deleted video discarded", "video_id", id)
 	return errUploadDeleted
+}
+
+// pendingDeletesPrefix holds one JSON object per DELETE whose video.deleted
+// is being published or could not be published:
+// pending/deletes/{id}.json (a contract.VideoDeleted). The recovery sweep
+// publishes it again (resendDeletes), so that a delete answered 503 whose
+// client never retries is completed all the same.
+const pendingDeletesPrefix = "pending/deletes/"
+
+func pendingDeleteKey(id string) string { return pendingDeletesPrefix + id + ".json" }
+
+// resendDeletes publishes video.deleted again for every pending delete
+// marker older than minAge (older than a publish can still be running)
+// and removes the marker once Kafka acknowledged. The event is the same
+// (its ce_id is derived from the video id), so an extra copy is a
+// recognizable duplicate. It returns how many it settled.
+func resendDeletes(ctx context.Context, log *slog.Logger, objects *storage.Store, pub *publish.Publisher, minAge time.Duration) (int, error) {
+	infos, err := objects.List(ctx, pendingDeletesPrefix)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n := 0
+	for _, info := range infos {
+		if time.Since(info.LastModified) < minAge || !strings.HasSuffix(info.Key, ".json") {
+			continue
+		}
+		ev, err := readPendingDelete(ctx, objects, info.Key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := pub.Publish(ctx, ev); err != nil {
+			errs = append(errs, fmt.Errorf("video %s: publish video.deleted: %w", ev.VideoID, err))
+			continue
+		}
+		if err := objects.Remove(ctx, info.Key); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		log.InfoContext(ctx, "pending delete announced", "video_id", ev.VideoID)
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func readPendingDelete(ctx context.Context, objects *storage.Store, key string) (contract.VideoDeleted, error) {
+	var ev contract.VideoDeleted
+	rc, err := objects.Get(ctx, key)
+	if err != nil {
+		return ev, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(rc, 64<<10)); err != nil {
+		return ev, fmt.Errorf("pending delete %s: %w", key, err)
+	}
+	if ev, err = contract.Decode[contract.VideoDeleted](buf.Bytes()); err != nil || pendingDeleteKey(ev.VideoID) != key {
+		return ev, fmt.Errorf("pending delete %s: not a video.deleted of its id (%v)", key, err)
+	}
+	return ev, nil
 }

@@ -102,7 +102,7 @@ func TestDeleteVideo(t *testing.T) {
 
 	// The consumer removed the source; only the tombstone stays.
 	e.waitNoLag(t, group, contract.TopicDeleted)
-	if left := keysUnder(e.keys(t), "uploads/"+id+"/", "tus/uploads/"+id+"/", "videos/"+id+"/", "pending/uploads/"+id); len(left) != 0 {
+	if left := keysUnder(e.keys(t), "uploads/"+id+"/", "tus/uploads/"+id+"/", "videos/"+id+"/", "pending/uploads/"+id, "pending/deletes/"+id); len(left) != 0 {
 		t.Fatalf("objects left after the delete: %v", left)
 	}
 	// A late pipeline event does not bring it back.
@@ -301,5 +301,32 @@ func TestTusUploadFinishedAfterItsDelete(t *testing.T) {
 	}
 	if n := len(e.Kafka.ReadAll(t, contract.TopicUploaded, 0, 500*time.Millisecond)); n != 0 {
 		t.Fatalf("%d video.uploaded records for a deleted video, want 0", n)
+	}
+}
+
+// TestSweepAnnouncesAPendingDelete: a DELETE whose video.deleted was not
+// acknowledged leaves its marker; the recovery sweep publishes the event
+// and removes the marker.
+func TestSweepAnnouncesAPendingDelete(t *testing.T) {
+	e := mustEnv(t)
+	ctx := context.Background()
+	id := contract.NewID()
+	ev := contract.VideoDeleted{SchemaVersion: contract.SchemaVersion, VideoID: id, Owner: "alice", DeletedAt: time.Now().UTC()}
+	b, err := contract.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Objects.Put(ctx, pendingDeleteKey(id), bytes.NewReader(b), int64(len(b)), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.recovery().Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep: settled %d, err %v; want 1", n, err)
+	}
+	recs := e.Kafka.ReadAll(t, contract.TopicDeleted, 1, 30*time.Second)
+	if got, err := contract.Decode[contract.VideoDeleted](recs[0].Value); err != nil || got.VideoID != id || string(recs[0].Key) != id {
+		t.Fatalf("video.deleted: %+v %v", got, err)
+	}
+	if left := keysUnder(e.keys(t), pendingDeletesPrefix); len(left) != 0 {
+		t.Fatalf("markers left: %v", left)
 	}
 }
