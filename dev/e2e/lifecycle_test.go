@@ -243,13 +243,13 @@ func listKeys(t *testing.T, mc *minio.Client, bucket, prefix string) []string {
 // each reads.
 func lifecycleGroups() map[string][]string {
 	g := map[string][]string{
-		"transcode":          {contract.TopicUploaded},
-		"transcode-chunks":   {contract.TopicTranscodeChunks},
-		"transcode-audio":    {contract.TopicTranscodeChunks},
-		"transcode-assemble": {contract.TopicTranscodeChunksDone},
-		"thumbnail":          {contract.TopicTranscoded},
-		"indexer":            {contract.TopicThumbnailed},
-		"upload-api":         append(append(contract.StageTopics(), contract.TopicTranscodeChunksDone), contract.DLQTopics()...),
+		"transcode":                        {contract.TopicUploaded},
+		"transcode-chunks":                 {contract.TopicTranscodeChunks},
+		"transcode-audio":                  {contract.TopicTranscodeChunks},
+		"transcode-assemble":               {contract.TopicTranscodeChunksDone},
+		"thumbnail":                        {contract.TopicTranscoded},
+		"indexer":                          {contract.TopicThumbnailed},
+		"upload-api":                       append(append(contract.StageTopics(), contract.TopicTranscodeChunksDone), contract.DLQTopics()...),
 		contract.LifecycleGroup("indexer"): {contract.TopicDeleted, contract.TopicUpdated},
 	}
 	for _, s := range []string{"upload-api", "transcode", "thumbnail"} {
