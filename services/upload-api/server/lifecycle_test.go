@@ -330,3 +330,48 @@ func TestSweepAnnouncesAPendingDelete(t *testing.T) {
 		t.Fatalf("markers left: %v", left)
 	}
 }
+
+// TestEventStreamEndsOnDelete: an open event stream gets the edit (PATCH)
+// as a status event and ends when the video is deleted.
+func TestEventStreamEndsOnDelete(t *testing.T) {
+	e := mustEnv(t)
+	clip := mustClip(t)
+	resp, body := e.upload(t, aliceToken, formPart{name: "file", filename: "clip.mp4", data: clip})
+	id := mustAccepted(t, resp, body).ID
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+"/v1/videos/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+aliceToken)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	evs := make(chan sseEvent, 16)
+	go readSSE(stream.Body, evs, make(chan string, 16))
+	next := func() (sseEvent, bool) {
+		select {
+		case ev, ok := <-evs:
+			return ev, ok
+		case <-ctx.Done():
+			t.Fatal("the stream neither sent an event nor ended")
+			return sseEvent{}, false
+		}
+	}
+	if ev, ok := next(); !ok || ev.event != "status" {
+		t.Fatalf("first event %+v (open %v)", ev, ok)
+	}
+	if resp, body := e.do(t, http.MethodPatch, "/v1/videos/"+id, aliceToken, strings.NewReader(`{"title":"Streamed edit"}`),
+		map[string]string{"Content-Type": "application/json"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("patch: %d %s", resp.StatusCode, body)
+	}
+	if ev, ok := next(); !ok || !strings.Contains(string(ev.data), `"title":"Streamed edit"`) {
+		t.Fatalf("event after the edit: %+v (open %v)", ev, ok)
+	}
+	if resp, body := e.do(t, http.MethodDelete, "/v1/videos/"+id, aliceToken, nil, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", resp.StatusCode, body)
+	}
+	if ev, ok := next(); ok {
+		t.Fatalf("the stream went on after the delete: %+v", ev)
+	}
+}
