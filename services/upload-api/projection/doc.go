@@ -20,6 +20,8 @@
 //	// Lifecycle (lifecycle.go), written by the API itself:
 //	func (s *Store) MarkDeleted(ctx context.Context, owner, id string, at time.Time) (State, error)
 //	func (s *Store) Edit(ctx context.Context, owner, id string, e Edit) (State, error)
+//	func (s *Store) Patch(ctx context.Context, owner, id string, at time.Time, merge func(contract.Video) (contract.Video, error)) (State, contract.Video, error)
+//	func (s *Store) DeletedAmong(ctx context.Context, ids []string) (map[string]bool, error)
 //	func (s *Store) Owner(ctx context.Context, id string) (owner string, deleted bool, err error)
 //	func (s *Store) ReservationOwner(ctx context.Context, id string) (string, error)
 //
@@ -105,7 +107,9 @@
 // Dead letters of the lifecycle consumers (dlq.topic video.deleted or
 // video.updated) are ignored: they say nothing about processing.
 //
-// A metadata edit (PATCH: [Store.Edit]) is stored apart from the events'
+// A metadata edit (PATCH: [Store.Patch], which merges under the row's lock
+// so that concurrent edits lose nothing; [Store.Edit] records a whole
+// edit) is stored apart from the events'
 // documents (column edit) and shown over them (State.Uploaded and
 // State.Ready carry the edited title, description and tags); events never
 // change it, so one still in flight with the upload's metadata does not

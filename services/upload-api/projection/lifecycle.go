@@ -237,3 +237,66 @@ func (s *Store) DeletedAmong(ctx context.Context, ids []string) (map[string]bool
 	}
 	return out, nil
 }
+
+// Patch edits owner's video id like Edit, computing the edit from the
+// current metadata under the row's lock, so that concurrent edits of one
+// video apply one after the other and none is lost: merge receives the
+// video as the owner sees it now (with the newest edit) and returns the
+// new metadata (its title, description and tags are recorded; an error
+// from merge is returned as is and changes nothing). The edit's UpdatedAt
+// is at, or just after the previous edit's when at is not later. It
+// returns the new state and the merged video (for video.updated, with
+// its UpdatedAt in State.Edited). A missing, deleted or other owner's
+// video returns ErrNotFound.
+func (s *Store) Patch(ctx context.Context, owner, id string, at time.Time, merge func(contract.Video) (contract.Video, error)) (State, contract.Video, error) {
+	if !contract.IsUUID(id) || owner == "" {
+		return State{}, contract.Video{}, ErrNotFound
+	}
+	var (
+		st       State
+		merged   contract.Video
+		mergeErr error
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := scanState(tx.QueryRow(ctx, selectState+` WHERE id = $1 FOR UPDATE`, id), s.pipe)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if cur.Owner != owner || cur.Deleted || cur.Uploaded == nil {
+			return ErrNotFound
+		}
+		if merged, mergeErr = merge(cur.Uploaded.Video); mergeErr != nil {
+			return mergeErr
+		}
+		at = at.UTC().Truncate(time.Microsecond) // PostgreSQL keeps microseconds
+		if !at.After(cur.Edited) {
+			at = cur.Edited.Add(time.Microsecond)
+		}
+		raw, err := json.Marshal(Edit{Title: merged.Title, Description: merged.Description, Tags: merged.Tags, UpdatedAt: at})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE video_status SET edit = $2, version = version + 1,
+			updated_at = clock_timestamp() WHERE id = $1`, id, raw); err != nil {
+			return fmt.Errorf("write edit: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, id); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		st, err = scanState(tx.QueryRow(ctx, selectState+` WHERE id = $1`, id), s.pipe)
+		return err
+	})
+	switch {
+	case mergeErr != nil:
+		return State{}, contract.Video{}, mergeErr
+	case errors.Is(err, ErrNotFound):
+		return State{}, contract.Video{}, err
+	case err != nil:
+		return State{}, contract.Video{}, fmt.Errorf("projection store: patch %s: %w", id, err)
+	}
+	s.hub.publish(st)
+	return st, st.Uploaded.Video, nil
+}

@@ -3,6 +3,7 @@ package projection
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -123,5 +124,42 @@ func TestEditSurvivesLaterEvents(t *testing.T) {
 		if v.Title != "Sunset" || v.Description != "orange" || len(v.Tags) != 1 || v.Tags[0] != "sky" {
 			t.Errorf("%s document after the pipeline: %q %q %v, want the edit", name, v.Title, v.Description, v.Tags)
 		}
+	}
+}
+
+// TestConcurrentPatchesLoseNothing: each patch merges into the metadata
+// the previous one left (the row's lock), so every concurrent tag is kept
+// and the edits' times grow.
+func TestConcurrentPatchesLoseNothing(t *testing.T) {
+	s := MustStore(t, MustNewDatabase(t))
+	ctx := context.Background()
+	c := newChain(t, "alice")
+	mustApply(t, s, eventRecord(t, c.up))
+	const n = 8
+	errs := make(chan error, n)
+	same := time.Now() // every patch asks for the same time
+	for i := range n {
+		go func() {
+			_, _, err := s.Patch(ctx, "alice", c.up.VideoID, same, func(v contract.Video) (contract.Video, error) {
+				v.Tags = append(v.Tags, fmt.Sprintf("tag%d", i))
+				return v, nil
+			})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := mustGet(t, s, "alice", c.up.VideoID)
+	if len(st.Uploaded.Tags) != 1+n { // "test" from the upload, then one per patch
+		t.Fatalf("tags after %d concurrent patches: %v", n, st.Uploaded.Tags)
+	}
+	if !st.Edited.After(same.Truncate(time.Microsecond)) {
+		t.Errorf("edited %v, want later than the asked time after %d patches", st.Edited, n)
+	}
+	if _, _, err := s.Patch(ctx, "bob", c.up.VideoID, time.Now(), func(v contract.Video) (contract.Video, error) { return v, nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("patch by another owner: %v", err)
 	}
 }

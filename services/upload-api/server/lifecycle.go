@@ -322,35 +322,39 @@ func handlePatchVideo(log *slog.Logger, v viewer, lc *lifecycle) http.Handler {
 			writeView(ctx, w, r, log, v, st) // nothing to change
 			return
 		}
-		video := st.Uploaded.Video // with the current edit, if any
-		if p.Title != nil {
-			video.Title = *p.Title
-		}
-		if p.Description != nil {
-			video.Description = *p.Description
-		}
-		if p.Tags != nil {
-			video.Tags = *p.Tags
-		}
-		at := time.Now().UTC().Truncate(time.Microsecond) // PostgreSQL keeps microseconds
-		if !at.After(st.Edited) {
-			at = st.Edited.Add(time.Microsecond)
-		}
-		ev := contract.VideoUpdated{SchemaVersion: contract.SchemaVersion, Video: video, UpdatedAt: at}
-		if err := ev.Validate(); err != nil {
-			writeError(w, r, log, errorf(http.StatusBadRequest, codeInvalidField, "%v", err))
-			return
+		// The merge runs under the video's row lock: concurrent edits
+		// apply one after the other, none is lost.
+		merge := func(video contract.Video) (contract.Video, error) {
+			if p.Title != nil {
+				video.Title = *p.Title
+			}
+			if p.Description != nil {
+				video.Description = *p.Description
+			}
+			if p.Tags != nil {
+				video.Tags = *p.Tags
+			}
+			ev := contract.VideoUpdated{SchemaVersion: contract.SchemaVersion, Video: video, UpdatedAt: time.Now()}
+			if err := ev.Validate(); err != nil {
+				return video, errorf(http.StatusBadRequest, codeInvalidField, "%v", err)
+			}
+			return video, nil
 		}
 		ctx = context.WithoutCancel(ctx)
-		st, err = lc.status.Edit(ctx, owner, id, projection.Edit{Title: video.Title, Description: video.Description, Tags: video.Tags, UpdatedAt: at})
+		st, video, err := lc.status.Patch(ctx, owner, id, time.Now(), merge)
 		if err != nil {
-			if errors.Is(err, projection.ErrNotFound) {
+			var ae *apiError
+			switch {
+			case errors.As(err, &ae):
+				writeError(w, r, log, ae)
+			case errors.Is(err, projection.ErrNotFound):
 				writeError(w, r, log, errNotFound)
-				return
+			default:
+				writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable; try again later", err))
 			}
-			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable; try again later", err))
 			return
 		}
+		ev := contract.VideoUpdated{SchemaVersion: contract.SchemaVersion, Video: video, UpdatedAt: st.Edited}
 		if _, err := lc.pub.Publish(ctx, ev); err != nil {
 			writeError(w, r, log, unavailable(codeBrokerUnavailable,
 				"the edit is saved but search will not see it until it is announced; send the PATCH again", err))
