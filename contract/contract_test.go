@@ -230,7 +230,7 @@ func TestStageTopics(t *testing.T) {
 		}
 	}
 	if len(contract.AllTopics()) != 14 {
-		t.Fatal("want 14 topics: 5 steps, 2 work topics, 3 DLQs, 2 lifecycle topics, 2 webhook topics")
+		t.Fatal("want 14 topics: 5 steps, 2 work topics, 2 lifecycle topics, 3 DLQs, 2 webhook topics")
 	}
 	if _, ok := contract.ParseStage("nope"); ok {
 		t.Fatal("unknown stage accepted")

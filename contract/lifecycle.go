@@ -86,3 +86,23 @@ var (
 	_ Event = VideoDeleted{}
 	_ Event = VideoUpdated{}
 )
+
+// LifecycleTopics lists the lifecycle topics: video.deleted, video.updated.
+// They are created with the pipeline's topics ([Pipeline.AllTopics]).
+func LifecycleTopics() []string { return []string{TopicDeleted, TopicUpdated} }
+
+// IsLifecycleTopic reports whether topic is one of [LifecycleTopics].
+func IsLifecycleTopic(topic string) bool { return topic == TopicDeleted || topic == TopicUpdated }
+
+// EventVideoID returns the id of the video e is about: its video_id (a
+// work item's record key names the item too, e.g. "<id>/v00003"; this is
+// the id alone).
+func EventVideoID(e Event) string {
+	switch v := e.(type) {
+	case interface{ Base() Video }:
+		return v.Base().VideoID
+	case VideoDeleted:
+		return v.VideoID
+	}
+	return e.Key()
+}

@@ -38,3 +38,22 @@ func TestLifecycleEventsRoundTrip(t *testing.T) {
 		t.Fatalf("tombstone %q must be outside the video's prefix", k)
 	}
 }
+
+func TestEventVideoID(t *testing.T) {
+	id := NewID()
+	v := Video{VideoID: id}
+	for name, e := range map[string]Event{
+		"uploaded":   VideoUploaded{Video: v},
+		"chunk":      TranscodeChunk{Video: v, Kind: ChunkVideo, Index: 3},
+		"chunk done": TranscodeChunkDone{Video: v},
+		"deleted":    VideoDeleted{VideoID: id},
+		"updated":    VideoUpdated{Video: v},
+	} {
+		if got := EventVideoID(e); got != id {
+			t.Errorf("%s: EventVideoID = %q, want %q (key %q)", name, got, id, e.Key())
+		}
+	}
+	if !IsLifecycleTopic(TopicDeleted) || !IsLifecycleTopic(TopicUpdated) || IsLifecycleTopic(TopicReady) {
+		t.Error("IsLifecycleTopic")
+	}
+}

@@ -291,12 +291,12 @@ func (p Pipeline) WorkStep(topic string) (Step, StageSpec, bool) {
 }
 
 // AllTopics lists every topic: the steps' topics, the work topics, the
-// dead-letter topics, then the topics outside the pipeline's stages: the
-// lifecycle topics (video.deleted, video.updated) and the webhooks
-// service's (WebhookTopics).
+// lifecycle topics ([LifecycleTopics]), the dead-letter topics, then the
+// webhooks service's topics ([WebhookTopics]), which are outside the
+// pipeline's stages.
 func (p Pipeline) AllTopics() []string {
-	out := append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...)
-	return append(append(out, TopicDeleted, TopicUpdated), WebhookTopics()...)
+	out := append(append(append(p.StageTopics(), p.WorkTopics()...), LifecycleTopics()...), p.DLQTopics()...)
+	return append(out, WebhookTopics()...)
 }
 
 // Statuses lists the steps' statuses in rank order.

@@ -29,10 +29,10 @@ func TestDefaultPipelineIsValidAndMatchesTheTopicConstants(t *testing.T) {
 	if got := p.WorkTopics(); !slices.Equal(got, work) {
 		t.Errorf("WorkTopics = %v, want %v", got, work)
 	}
-	want := append(append(p.StageTopics(), p.WorkTopics()...), p.DLQTopics()...)
-	want = append(append(want, contract.TopicDeleted, contract.TopicUpdated), contract.WebhookTopics()...)
+	want := append(append(append(p.StageTopics(), p.WorkTopics()...), contract.LifecycleTopics()...), p.DLQTopics()...)
+	want = append(want, contract.WebhookTopics()...)
 	if got := p.AllTopics(); !slices.Equal(got, want) {
-		t.Errorf("AllTopics = %v, want the step topics, the work topics, the DLQs, the lifecycle and the webhook topics %v", got, want)
+		t.Errorf("AllTopics = %v, want the step topics, the work topics, the lifecycle topics, the DLQs then the webhook topics %v", got, want)
 	}
 	if st, s, ok := p.WorkStep(contract.TopicTranscodeChunks); !ok || s.Name != contract.StageTranscode || st.Status != "" {
 		t.Errorf("WorkStep(%s) = %v %v %v", contract.TopicTranscodeChunks, st.Topic, s.Name, ok)

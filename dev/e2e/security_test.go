@@ -408,6 +408,24 @@ func TestServicesSecurity(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		// Edit, then delete it: the lifecycle topics get a record each
+		// (read below like every topic's).
+		for _, c := range []struct {
+			method, body string
+			want         int
+		}{{http.MethodPatch, `{"title":"edited"}`, http.StatusOK}, {http.MethodDelete, "", http.StatusAccepted}} {
+			req, _ := http.NewRequest(c.method, api+"/v1/videos/"+acc.ID, strings.NewReader(c.body))
+			req.Header.Set("Authorization", "Bearer "+aliceToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Fatalf("%s /v1/videos/%s: %d, want %d", c.method, acc.ID, resp.StatusCode, c.want)
+			}
+		}
 		// An authenticated request with a wrong token, for the logs.
 		req, _ = http.NewRequest(http.MethodGet, api+"/v1/videos/"+acc.ID, nil)
 		req.Header.Set("Authorization", "Bearer "+aliceToken+"x")

@@ -118,6 +118,10 @@ RETURNING v.document`
 // way the returned document is the stored one, so a replay republishes
 // exactly the same document.
 //
+// A video deleted by its owner ([Catalog.Delete]) is not stored: the error
+// matches [ErrDeleted]. The newest metadata edit of the video
+// ([Catalog.Edit]), if any, replaces doc's title, description and tags.
+//
 // A doc that fails Validate, or that the database rejects as invalid data,
 // returns an error matching [IsInvalid]; other errors (database down,
 // timeouts) are transient.
@@ -143,11 +147,37 @@ func (c *Catalog) Upsert(ctx context.Context, doc contract.VideoReady) (stored c
 	}
 	m := doc.Media
 	var raw []byte
-	err = c.pool.QueryRow(ctx, upsertSQL,
+	// The lifecycle fence (lifecycle.go): under the video's lock, a
+	// deleted video is not stored, and the newest edit wins over the
+	// document's metadata.
+	tx, err := c.pool.Begin(ctx)
+	if err != nil {
+		return stored, false, fmt.Errorf("upsert %s: %w", doc.VideoID, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	edited, err := fenceUpsert(ctx, tx, &doc)
+	if err != nil {
+		return stored, false, fmt.Errorf("upsert %s: %w", doc.VideoID, err)
+	}
+	if edited {
+		tags = doc.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		if document, err = json.Marshal(doc); err != nil {
+			return stored, false, fmt.Errorf("upsert %s: encode document: %w", doc.VideoID, err)
+		}
+	}
+	err = tx.QueryRow(ctx, upsertSQL,
 		doc.VideoID, doc.Owner, doc.Title, doc.Description, tags, m.DurationSeconds, m.Width, m.Height,
 		m.Format, m.VideoCodec, m.AudioCodec, renditions, doc.HLS.MasterKey, thumbs,
 		doc.UploadedAt, doc.TranscodedAt, doc.ThumbnailedAt, doc.ReadyAt, document,
 	).Scan(&raw)
+	if err == nil || errors.Is(err, pgx.ErrNoRows) {
+		if cerr := tx.Commit(ctx); cerr != nil {
+			return stored, false, fmt.Errorf("upsert %s: commit: %w", doc.VideoID, cerr)
+		}
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		// Unchanged: the stored row already holds this document.

@@ -105,6 +105,8 @@ func TestRedriveTopic(t *testing.T) {
 		{contract.StageTranscode, "", contract.TopicUploaded},
 		{contract.StageThumbnail, contract.TopicTranscodeChunks, contract.TopicTranscoded}, // not thumbnail's work
 		{contract.StageThumbnail, contract.TopicTranscoded, contract.TopicTranscoded},
+		{contract.StageThumbnail, contract.TopicDeleted, contract.TopicDeleted}, // its video.deleted consumer
+		{contract.StageIndexer, contract.TopicUpdated, contract.TopicUpdated},
 	} {
 		if got := dlq.RedriveTopic(c.stage, rec(c.from)); got != c.want {
 			t.Errorf("RedriveTopic(%s, dlq.topic %q) = %s, want %s", c.stage, c.from, got, c.want)

@@ -299,7 +299,9 @@ func fromKafka(khs []kafka.Header) []contract.Header {
 // RedriveTopic is the topic a redrive of r publishes to: the topic the
 // record was dead-lettered from (its dlq.topic) when that is the stage's
 // input or one of the stage's work topics in contract.DefaultPipeline
-// (transcode: video.transcode.chunks, video.transcode.chunks-done), else
+// (transcode: video.transcode.chunks, video.transcode.chunks-done) or a
+// lifecycle topic (video.deleted, video.updated: a stage's lifecycle
+// consumer dead-letters to the stage's DLQ), else
 // the stage's input (a dead letter without dlq.topic, or from a topic the
 // stage no longer reads). Webhook dead letters (contract.StageWebhooks) go
 // to webhooks.redrive, from which the webhooks service enqueues the
@@ -312,7 +314,8 @@ func RedriveTopic(stage contract.Stage, r Record) string {
 	if !ok {
 		return stage.InputTopic()
 	}
-	if slices.ContainsFunc(spec.Work, func(w contract.Step) bool { return w.Topic == r.DeadLetter.Topic }) {
+	if slices.ContainsFunc(spec.Work, func(w contract.Step) bool { return w.Topic == r.DeadLetter.Topic }) ||
+		contract.IsLifecycleTopic(r.DeadLetter.Topic) {
 		return r.DeadLetter.Topic
 	}
 	return spec.Input

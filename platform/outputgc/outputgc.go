@@ -202,3 +202,44 @@ func Alongside(ctx context.Context, serving stage.Options, store Store, delay ti
 	}
 	return first
 }
+
+// Consumer is the GC consumer of a stage (Options(serving), Handler with
+// store, delay and dirs) as one of the consumers stage.RunConsumers runs
+// beside the stage's own: its liveness joins the serving consumer's
+// /healthz and its metrics the serving consumer's registry.
+func Consumer(serving stage.Options, store Store, delay time.Duration, dirs []string) stage.Consumer {
+	log := serving.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return stage.Consumer{
+		Options: Options(serving),
+		Run: func(ctx context.Context, o stage.Options) error {
+			return stage.Run(ctx, o, Handler(store, log, delay, dirs...))
+		},
+	}
+}
+
+// Fence extends a stage's object fence to every output generation: Remove
+// removes the fence's own prefixes (generation 0 and the stage's work
+// state) and then dirs of every generation N > 0 (RemoveAll), so deleting
+// a reprocessed video leaves none of its videos/{id}/g{N}/ behind.
+func Fence(f stage.ObjectFence, store Store, dirs []string) stage.Fence {
+	return generationFence{ObjectFence: f, store: store, dirs: dirs}
+}
+
+type generationFence struct {
+	stage.ObjectFence
+	store Store
+	dirs  []string
+}
+
+func (f generationFence) Remove(ctx context.Context, videoID string) error {
+	if err := f.ObjectFence.Remove(ctx, videoID); err != nil {
+		return err
+	}
+	if _, err := RemoveAll(ctx, f.store, videoID, f.dirs); err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	return nil
+}

@@ -18,6 +18,11 @@
 //     workers): stop fetching, let the in-flight attempt finish for up to
 //     Runtime.ShutdownGrace, then cancel it (a cancelled record is not
 //     committed and is redelivered to another member), commit, leave the group;
+//   - the fence of deleted videos ([Fence], Options.Fence): a record of a
+//     video whose tombstone exists is dropped, and what an attempt wrote is
+//     removed when the tombstone appears before its output is published;
+//     [LifecycleOptions], [Remover] and [RunConsumers] run a stage's
+//     video.deleted (and video.updated) consumers beside it;
 //   - an HTTP listener on Runtime.HTTPAddr with /healthz (the process is
 //     alive), /readyz (Kafka and every Options.Checks reachable) and Prometheus
 //     /metrics (see metrics.go for the series).

@@ -437,9 +437,14 @@ func (m *member[In, Out]) handle(ctx, rctx context.Context, f *inflight, msg kaf
 		if !m.commitStart(rctx, p, off, attempt) {
 			return false
 		}
-		out, err, dur := r.attempt(r.withRecord(rctx, msg, trace), in)
+		out, err, dur, dropped := r.fencedAttempt(r.withRecord(rctx, msg, trace), in)
 		if f.revoked.Load() {
 			return false
+		}
+		if dropped {
+			r.metrics.messages.WithLabelValues(OutcomeDeleted).Inc()
+			log.Info("dropped: the video was deleted (its outputs removed, nothing published)", "attempt", attempt)
+			return true
 		}
 		if errors.Is(err, ErrNoOutput) {
 			r.metrics.duration.WithLabelValues("ok").Observe(dur.Seconds())

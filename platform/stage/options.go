@@ -93,6 +93,12 @@ type Options struct {
 	// larger dead letters go through DeadLetterStore. Default:
 	// DefaultMaxRecordBytes (1 MiB, the broker's default message.max.bytes).
 	MaxRecordBytes int
+	// Fence, if not nil, drops the records of deleted videos and removes
+	// what an attempt wrote for a video deleted while it ran (see [Fence];
+	// [ObjectFence] for a stage that writes objects, declaring the prefixes
+	// it owns). Every stage sets it; a consumer of video.deleted itself
+	// must not. Default: nil (no fence).
+	Fence Fence
 	// StartupCheck runs once Kafka answers and before the members join;
 	// an error stops Run. Default: topics.StartupCheck with Kafka (topic
 	// durability: min.insync.replicas and replication are warned about in

@@ -55,8 +55,8 @@ type Result struct {
 	Created bool // false: it already existed
 }
 
-// EnsurePipeline creates every stage topic and DLQ (contract.AllTopics) that
-// does not exist yet. Existing topics are left as they are.
+// EnsurePipeline creates every stage, work and lifecycle topic and DLQ
+// (contract.AllTopics) that does not exist yet. Existing topics are left as they are.
 func EnsurePipeline(ctx context.Context, client *kafka.Client, spec Spec) ([]Result, error) {
 	return Ensure(ctx, client, spec, contract.AllTopics()...)
 }

@@ -21,8 +21,8 @@ import (
 // Options of Follow.
 type Options struct {
 	Brokers []string
-	// Topics to follow. Default: every topic of Pipeline (its steps' topics
-	// and dead-letter topics).
+	// Topics to follow. Default: every topic of Pipeline (its steps',
+	// work and lifecycle topics and dead-letter topics).
 	Topics []string
 	// Pipeline names the default topics. Default: contract.DefaultPipeline().
 	Pipeline contract.Pipeline
@@ -70,6 +70,11 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 //	video.playable               playable (30 chunks, 60 segments)
 //	video.transcode.chunks       chunk 3/30 (chunk index 3 of 30 chunks, from 0), or audio
 //	video.transcode.chunks-done  chunk 3 done (2 segments), audio 12 segments, audio done (150 segments)
+//
+// and of the lifecycle topics (contract/lifecycle.go):
+//
+//	video.deleted                deleted by alice
+//	video.updated                updated by alice: title "New title", 2 tags
 func Summary(topic string, value []byte) string {
 	switch topic {
 	case contract.TopicPlayable:
@@ -102,8 +107,29 @@ func Summary(topic string, value []byte) string {
 		case e.Kind == contract.ChunkAudio:
 			return fmt.Sprintf("audio %d segments", e.Segments)
 		}
+	case contract.TopicDeleted:
+		var e contract.VideoDeleted
+		if json.Unmarshal(value, &e) != nil || e.Owner == "" {
+			return ""
+		}
+		return "deleted by " + printable(e.Owner)
+	case contract.TopicUpdated:
+		var e contract.VideoUpdated
+		if json.Unmarshal(value, &e) != nil || e.Owner == "" {
+			return ""
+		}
+		return fmt.Sprintf("updated by %s: title %q, %d tags", printable(e.Owner), printable(truncateRunes(e.Title, 60)), len(e.Tags))
 	}
 	return ""
+}
+
+// truncateRunes cuts s to n runes, marking a cut with "…".
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }
 
 // line is Line with the topic padded to width.

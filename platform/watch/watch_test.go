@@ -274,3 +274,33 @@ func TestFollowWorkTopics(t *testing.T) {
 		t.Errorf("lines of another video:\n%s", out.String())
 	}
 }
+
+// TestLifecycleLines: video.deleted and video.updated have a line that
+// says who deleted or what was edited.
+func TestLifecycleLines(t *testing.T) {
+	id := contract.NewID()
+	del, err := contract.Encode(contract.VideoDeleted{SchemaVersion: contract.SchemaVersion, VideoID: id, Owner: "alice", DeletedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd, err := contract.Encode(contract.VideoUpdated{SchemaVersion: contract.SchemaVersion, Video: contract.Video{
+		VideoID: id, Owner: "alice", Title: "New title", Tags: []string{"a", "b"},
+		Source:     contract.SourceObject{Bucket: "b", Key: contract.SourceKey(id), Size: 1, ContentType: "video/mp4"},
+		UploadedAt: time.Now()}, UpdatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		topic string
+		value []byte
+		want  string
+	}{
+		{contract.TopicDeleted, del, "deleted by alice"},
+		{contract.TopicUpdated, upd, `updated by alice: title "New title", 2 tags`},
+	} {
+		l := watch.Line(kafka.Message{Topic: c.topic, Key: []byte(id), Value: c.value})
+		if !strings.Contains(l, c.topic) || !strings.Contains(l, id) || !strings.Contains(l, c.want) {
+			t.Errorf("%s line %q lacks %q", c.topic, l, c.want)
+		}
+	}
+}

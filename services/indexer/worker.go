@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -35,12 +36,18 @@ func NewWorker(cat *catalog.Catalog, log *slog.Logger) *Worker {
 // re-processed a redelivered record and made the same video). A document
 // the catalog rejects as invalid is a permanent error with its user-safe
 // code (catalog.ErrorCode: invalid_event, or too_large); a database that is
-// down or slow is a transient one (retried by the runtime).
+// down or slow is a transient one (retried by the runtime). A video its
+// owner deleted is not indexed and nothing is published (ErrNoOutput); the
+// newest metadata edit, if any, is in the stored document (catalog.Upsert).
 func (w *Worker) Handle(ctx context.Context, in contract.VideoThumbnailed) (contract.VideoReady, error) {
 	// PostgreSQL keeps microseconds: truncate so the column and the
 	// document agree.
 	doc := in.Ready(w.now().Truncate(time.Microsecond))
 	stored, changed, err := w.cat.Upsert(ctx, doc)
+	if errors.Is(err, catalog.ErrDeleted) {
+		w.log.InfoContext(ctx, "video deleted by its owner: not indexed", "video_id", in.VideoID)
+		return contract.VideoReady{}, stage.ErrNoOutput
+	}
 	if err != nil {
 		if code := catalog.ErrorCode(err); code != "" {
 			return contract.VideoReady{}, stage.Coded(code, stage.Permanent(err))

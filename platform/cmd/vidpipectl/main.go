@@ -32,9 +32,9 @@ var usage = fmt.Sprintf(`usage: vidpipectl <command> [flags]
 
 commands:
   topics create [--partitions N] [--replication N] [--min-insync-replicas N]
-                                                      create stage topics and DLQs (idempotent), raise a
+                                                      create stage, work, lifecycle topics and DLQs (idempotent), raise a
                                                       lower min.insync.replicas, check their durability
-  watch [--from-beginning] [--id VIDEO] [topic...]    follow stage, work and DLQ topics, one line per event
+  watch [--from-beginning] [--id VIDEO] [topic...]    follow stage, work, lifecycle and DLQ topics, one line per event
   dlq list <stage> [--all]                            list dead-lettered records (%s|webhooks)
   dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run] [--config FILE]
                                                       re-publish dead letters to the topic they failed on:

@@ -34,8 +34,10 @@ type Consumer struct {
 	// stallTimeout: with lag and no record applied for this long, the
 	// reader is replaced (see consume). Default: 30s.
 	stallTimeout time.Duration
-	ready        atomic.Bool
-	stalls       atomic.Int64
+	// handle replaces store.Apply (WithHandler); nil: store.Apply.
+	handle func(ctx context.Context, rec Record) error
+	ready  atomic.Bool
+	stalls atomic.Int64
 }
 
 // WithStallTimeout sets how long the consumer may apply nothing while its
@@ -52,6 +54,16 @@ type ConsumerOption func(*Consumer)
 
 // WithGroup sets the consumer group id. Default: DefaultGroup ("upload-api").
 func WithGroup(group string) ConsumerOption { return func(c *Consumer) { c.group = group } }
+
+// WithHandler makes the consumer read topics and hand each record to fn
+// instead of applying it to the store: the same delivery (commit after fn
+// succeeded, transient errors retried with backoff, never skipped; an
+// error matching ErrUndecodable is logged and committed past) for another
+// group, e.g. upload-api's video.deleted consumer (group
+// upload-api-lifecycle). Default: Store.Apply over Topics(pipeline).
+func WithHandler(topics []string, fn func(ctx context.Context, rec Record) error) ConsumerOption {
+	return func(c *Consumer) { c.topics, c.handle = topics, fn }
+}
 
 // Retry delays of a Consumer: see WithRetryBackoff.
 const (
@@ -265,8 +277,12 @@ func (c *Consumer) apply(ctx context.Context, m kafka.Message) error {
 	for i, h := range m.Headers {
 		rec.Headers[i] = contract.Header{Key: h.Key, Value: h.Value}
 	}
+	handle := c.handle
+	if handle == nil {
+		handle = c.store.Apply
+	}
 	for attempt := 1; ; attempt++ {
-		err := c.store.Apply(ctx, rec)
+		err := handle(ctx, rec)
 		switch {
 		case err == nil:
 			return nil

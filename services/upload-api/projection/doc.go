@@ -20,12 +20,21 @@
 //	func (s *Store) Reprocess(ctx, owner, id string, check func(State) error, start func(ctx, State, gen int) error) (int, error)
 //	func (s *Store) WithRedriveLock(ctx context.Context, fn func(ctx context.Context) error) error
 //
+//	// Lifecycle (lifecycle.go), written by the API itself:
+//	func (s *Store) MarkDeleted(ctx context.Context, owner, id string, at time.Time) (State, error)
+//	func (s *Store) Edit(ctx context.Context, owner, id string, e Edit) (State, error)
+//	func (s *Store) Patch(ctx context.Context, owner, id string, at time.Time, merge func(contract.Video) (contract.Video, error)) (State, contract.Video, error)
+//	func (s *Store) DeletedAmong(ctx context.Context, ids []string) (map[string]bool, error)
+//	func (s *Store) Owner(ctx context.Context, id string) (owner string, deleted bool, err error)
+//	func (s *Store) ReservationOwner(ctx context.Context, id string) (string, error)
+//
 //	// Consumer: group "upload-api" over Topics(pipeline); commits after Apply.
 //	func Topics(p contract.Pipeline) []string         // steps' topics, ProgressTopics, DLQs
 //	func ProgressTopics(p contract.Pipeline) []string // video.transcode.chunks-done
 //	func NewConsumer(cfg config.Kafka, store *Store, logger *slog.Logger, opts ...ConsumerOption) *Consumer
 //	func WithGroup(group string) ConsumerOption                 // default DefaultGroup
 //	func WithRetryBackoff(min, max time.Duration) ConsumerOption // default 100ms..5s
+//	func WithHandler(topics []string, fn func(context.Context, Record) error) ConsumerOption // another group's consumer (video.deleted)
 //	func (c *Consumer) Run(ctx context.Context) error
 //	func (c *Consumer) Ready() bool
 //
@@ -103,6 +112,26 @@
 // row knows. See generation.go. [Store.Reprocess] starts the next
 // generation at most once at a time (table reprocess_requests, a per-video
 // advisory lock); [Store.WithRedriveLock] serializes the API's redrives.
+//
+// # Deleted and edited videos
+//
+// A deleted video (DELETE /v1/videos/{id}: [Store.MarkDeleted]) keeps its
+// row as a tombstone (deleted_at): Get answers ErrNotFound, Apply drops
+// every later record of it (a late video.transcoded does not resurrect
+// it), its source no longer counts in Usage and its reservation is gone;
+// subscribers receive the deleted state (State.Deleted) once, and the
+// event streams end on it. A video deleted before any of its events was
+// applied (an unfinished tus upload) gets a tombstone row of its own.
+// Dead letters of the lifecycle consumers (dlq.topic video.deleted or
+// video.updated) are ignored: they say nothing about processing.
+//
+// A metadata edit (PATCH: [Store.Patch], which merges under the row's lock
+// so that concurrent edits lose nothing; [Store.Edit] records a whole
+// edit) is stored apart from the events'
+// documents (column edit) and shown over them (State.Uploaded and
+// State.Ready carry the edited title, description and tags); events never
+// change it, so one still in flight with the upload's metadata does not
+// undo the edit. The newest edit (by its UpdatedAt) wins.
 //
 // # Notifications
 //

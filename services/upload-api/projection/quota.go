@@ -13,7 +13,7 @@ import (
 type Usage struct {
 	// StoredBytes is the sum of the source sizes of the user's videos in
 	// the status projection (every state, failed included: the source
-	// stays stored).
+	// stays stored; deleted videos not).
 	StoredBytes int64
 	// ReservedBytes is held by uploads in progress and by finished
 	// uploads the projection has not seen yet.
@@ -49,7 +49,7 @@ const quotaLockSeed = "vidpipe-quota:"
 // lifetime in seconds.
 const usageSQL = `SELECT
 	coalesce((SELECT sum((uploaded->'source'->>'size')::bigint) FROM video_status
-		WHERE owner = $1 AND uploaded IS NOT NULL AND id::text <> $2), 0)::bigint,
+		WHERE owner = $1 AND uploaded IS NOT NULL AND deleted_at IS NULL AND id::text <> $2), 0)::bigint,
 	coalesce((SELECT sum(r.bytes) FROM upload_reservations r
 		WHERE r.owner = $1 AND r.video_id::text <> $2
 		AND r.updated_at > clock_timestamp() - make_interval(secs => $3)

@@ -147,6 +147,12 @@ func observeDone(p contract.Pipeline, step contract.Step, spec contract.StageSpe
 func observeDeadLetter(p contract.Pipeline, spec contract.StageSpec, rec Record) (observation, error) {
 	ob := observation{rank: p.Rank(spec.Input), failedStage: spec.Name, staleRank: stageRank(p, spec)}
 	dl, hasDL := contract.ParseDeadLetter(rec.Headers)
+	if contract.IsLifecycleTopic(dl.Topic) {
+		// A lifecycle consumer's dead letter (a removal or an edit that
+		// kept failing): operators redrive it; it says nothing about the
+		// video's processing.
+		return observation{ignore: true}, nil
+	}
 	work, workSpec, isWork := p.WorkStep(dl.Topic)
 	isWork = isWork && workSpec.Name == spec.Name
 	keyID, keyItem, _ := strings.Cut(string(rec.Key), "/")

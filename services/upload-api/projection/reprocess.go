@@ -49,7 +49,7 @@ func (s *Store) Reprocess(ctx context.Context, owner, id string, check func(Stat
 		if err != nil {
 			return err
 		}
-		if st.Owner != owner {
+		if st.Owner != owner || st.Deleted {
 			return ErrNotFound
 		}
 		var requested int

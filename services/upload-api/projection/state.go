@@ -83,6 +83,13 @@ type State struct {
 	// contract.DefaultPipeline, then every later step's event): from then
 	// on the video can be played, while it is still being transcoded.
 	HLSMasterKey string
+	// Deleted reports that the owner deleted the video (DELETE
+	// /v1/videos/{id}). Get answers ErrNotFound for it; Subscribe delivers
+	// the deleted state once, so that event streams end.
+	Deleted bool
+	// Edited is when the owner last edited the metadata (PATCH); zero
+	// when never. Uploaded and Ready then show the edit.
+	Edited time.Time
 	// Progress is how far the transcode of the video is: set from the
 	// first video.transcode.chunks-done record until the video reaches
 	// video.transcoded (the output of the stage whose work it counts),
@@ -203,6 +210,8 @@ type row struct {
 	// being made (see generation.go).
 	generation int
 	reproc     *reprocDoc
+	// deleted: the owner deleted the video; no record applies any more.
+	deleted bool
 }
 
 // status is r's status in pipeline p: failed, else the status of the step

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,17 +71,17 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 const selectState = `SELECT id::text, owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
-	uploaded, ready, version, updated_at, failed_item, hls_master_key, progress, generation, reprocessing FROM video_status`
+	uploaded, ready, version, updated_at, failed_item, hls_master_key, progress, generation, reprocessing, deleted_at, edit FROM video_status`
 
 // Get returns the state of video id as owner sees it. It returns
-// ErrNotFound when the video does not exist, belongs to another owner, or
-// id is not a lowercase UUID.
+// ErrNotFound when the video does not exist, belongs to another owner, was
+// deleted, or id is not a lowercase UUID.
 func (s *Store) Get(ctx context.Context, owner, id string) (State, error) {
 	st, err := s.load(ctx, id)
 	if err != nil {
 		return State{}, err
 	}
-	if st.Owner != owner {
+	if st.Owner != owner || st.Deleted {
 		return State{}, ErrNotFound
 	}
 	return st, nil
@@ -120,9 +121,11 @@ func scanState(r pgx.Row, p contract.Pipeline) (State, error) {
 		uploaded, ready []byte
 		progress        []byte
 		reproc          []byte
+		deletedAt       *time.Time
+		edit            []byte
 	)
 	if err := r.Scan(&st.VideoID, &st.Owner, &rw.rank, &failed, &st.Reason, &st.ErrorClass, &st.ErrorCode, &st.Attempts,
-		&uploaded, &ready, &st.Version, &st.UpdatedAt, &st.FailedItem, &st.HLSMasterKey, &progress, &st.Generation, &reproc); err != nil {
+		&uploaded, &ready, &st.Version, &st.UpdatedAt, &st.FailedItem, &st.HLSMasterKey, &progress, &st.Generation, &reproc, &deletedAt, &edit); err != nil {
 		return State{}, err
 	}
 	if reproc != nil {
@@ -132,6 +135,7 @@ func scanState(r pgx.Row, p contract.Pipeline) (State, error) {
 		}
 		st.Reprocessing = rd.public(p)
 	}
+	st.Deleted = deletedAt != nil
 	if progress != nil && failed == "" {
 		var pd progressDoc
 		if err := json.Unmarshal(progress, &pd); err != nil {
@@ -156,6 +160,9 @@ func scanState(r pgx.Row, p contract.Pipeline) (State, error) {
 		}
 	}
 	st.UpdatedAt = st.UpdatedAt.UTC()
+	if err := st.applyEdit(edit); err != nil {
+		return State{}, err
+	}
 	return st, nil
 }
 
@@ -216,6 +223,13 @@ func (s *Store) applyTx(ctx context.Context, rec Record, ob observation) (st Sta
 		if err != nil {
 			return err
 		}
+		if cur.deleted {
+			// The owner deleted the video: events still in flight for it
+			// are dropped, nothing comes back to life.
+			s.log.Debug("projection: record of a deleted video dropped", "topic", rec.Topic, "partition", rec.Partition,
+				"offset", rec.Offset, "video_id", ob.videoID)
+			return nil
+		}
 		d, err := decide(cur, offsets, rec, ob)
 		if err != nil {
 			return err
@@ -258,10 +272,10 @@ func readStored(ctx context.Context, tx pgx.Tx, id string) (row, map[string]int6
 		version         int64
 	)
 	err := tx.QueryRow(ctx, `SELECT owner, stage_rank, failed_stage, reason, error_class, error_code, attempts,
-		uploaded, ready, version, last_offsets, failed_item, hls_master_key, progress, generation, reprocessing
+		uploaded, ready, version, last_offsets, failed_item, hls_master_key, progress, generation, reprocessing, deleted_at IS NOT NULL
 		FROM video_status WHERE id = $1 FOR UPDATE`, id).
 		Scan(&cur.owner, &cur.rank, &failed, &cur.reason, &cur.errorClass, &cur.errorCode, &cur.attempts, &uploaded, &ready, &version, &offsetsJSON,
-			&cur.failedItem, &cur.hlsKey, &progress, &cur.generation, &reproc)
+			&cur.failedItem, &cur.hlsKey, &progress, &cur.generation, &reproc, &cur.deleted)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:

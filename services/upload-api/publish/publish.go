@@ -164,10 +164,17 @@ func New(cfg config.Kafka, opts Options) (*Publisher, error) {
 // EventID returns the ce_id Publish gives e: deterministic for
 // video.uploaded (contract.UploadedEventID: one upload is one logical event,
 // however often it is published; for a reprocess's generation N,
-// contract.GenerationEventID), random otherwise.
+// contract.GenerationEventID), for video.deleted (one per video: a
+// repeated DELETE republishes the same event) and for video.updated (one
+// per edit: video id and updated_at), random otherwise.
 func EventID(e contract.Event) string {
-	if up, ok := e.(contract.VideoUploaded); ok {
-		return contract.GenerationEventID(up.VideoID, up.Generation)
+	switch ev := e.(type) {
+	case contract.VideoUploaded:
+		return contract.GenerationEventID(ev.VideoID, ev.Generation)
+	case contract.VideoDeleted:
+		return contract.DeriveID(contract.TopicDeleted, ev.VideoID)
+	case contract.VideoUpdated:
+		return contract.DeriveID(contract.TopicUpdated, ev.VideoID, ev.UpdatedAt.UTC().Format(time.RFC3339Nano))
 	}
 	return contract.NewID()
 }

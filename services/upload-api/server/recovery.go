@@ -33,7 +33,9 @@ type RecoveryDeps struct {
 //     (Tus.Sweep);
 //   - a multipart upload whose announcement could not be confirmed (or
 //     whose process died mid-publish) is read back from Kafka: kept when
-//     the record is there, removed when it is not (intake.resolvePending).
+//     the record is there, removed when it is not (intake.resolvePending);
+//   - a DELETE whose video.deleted could not be published is announced
+//     (resendDeletes).
 type Recovery struct {
 	tus    *tusupload.Handler
 	in     *intake
@@ -67,6 +69,9 @@ func (r *Recovery) Sweep(ctx context.Context) (int, error) {
 		errs = append(errs, err)
 	}
 	k, err := r.in.resolvePending(ctx, r.minAge)
+	n += k
+	errs = append(errs, err)
+	k, err = resendDeletes(ctx, r.log, r.in.objects, r.in.pub, r.minAge) // lifecycle.go
 	n += k
 	errs = append(errs, err)
 	return n, errors.Join(errs...)

@@ -21,11 +21,15 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// Videos.
 	mux.Handle("POST /v1/videos", auth(handleUpload(log, o, d.Limits, in)))
-	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog)))
+	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog, d.Status)))
 	mux.Handle("GET /v1/videos/{id}", auth(handleGetVideo(log, v, d.Status)))
 	mux.Handle("GET /v1/videos/{id}/events", auth(handleEvents(log, o, d.Limits, v, d.Status)))
 	mux.Handle("POST /v1/videos/{id}/retry", auth(handleRetry(log, o, d.Status, d.Redriver)))
 	mux.Handle("POST /v1/videos/{id}/reprocess", auth(handleReprocess(log, o, d.Objects, d.Publisher, d.Status)))
+	// Lifecycle: delete, edit the metadata (lifecycle.go).
+	lc := &lifecycle{log: log, objects: d.Objects, pub: d.Publisher, status: d.Status, tus: d.Tus}
+	mux.Handle("DELETE /v1/videos/{id}", auth(handleDeleteVideo(log, lc)))
+	mux.Handle("PATCH /v1/videos/{id}", auth(handlePatchVideo(log, v, lc)))
 	// Signed URL or bearer token, checked inside.
 	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Limits, d.Auth, d.Objects, d.Status))
 
@@ -71,7 +75,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		"/healthz":                      "GET, HEAD",
 		"/openapi.yaml":                 "GET, HEAD",
 		"/v1/videos":                    "GET, HEAD, POST",
-		"/v1/videos/{id}":               "GET, HEAD",
+		"/v1/videos/{id}":               "GET, HEAD, PATCH, DELETE",
 		"/v1/videos/{id}/events":        "GET, HEAD",
 		"/v1/videos/{id}/retry":         "POST",
 		"/v1/videos/{id}/reprocess":     "POST",

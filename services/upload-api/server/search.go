@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/vidpipe/vidpipe/platform/catalog"
+	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 )
 
 // searchResponse is the body of GET /v1/videos.
@@ -21,8 +22,10 @@ type searchResponse struct {
 // over the caller's ready videos in the indexer's catalog, best match
 // first (a blank q lists them, most recently ready first). limit is 1 to
 // catalog.MaxLimit (default catalog.DefaultLimit); cursor is the
-// next_cursor of the previous page.
-func handleSearch(log *slog.Logger, v viewer, cat *catalog.Catalog) http.Handler {
+// next_cursor of the previous page. A video its owner deleted is left out
+// (status, when not nil, knows it at once; the catalog once the indexer
+// consumed video.deleted), so a page may hold fewer than limit items.
+func handleSearch(log *slog.Logger, v viewer, cat *catalog.Catalog, status *projection.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		qs := r.URL.Query()
@@ -56,8 +59,22 @@ func handleSearch(log *slog.Logger, v viewer, cat *catalog.Catalog) http.Handler
 			writeError(w, r, log, unavailable(codeSearchUnavailable, "search is unavailable; try again later", err))
 			return
 		}
+		var deleted map[string]bool
+		if status != nil && len(results) > 0 {
+			ids := make([]string, len(results))
+			for i, res := range results {
+				ids[i] = res.Document.VideoID
+			}
+			if deleted, err = status.DeletedAmong(ctx, ids); err != nil {
+				writeError(w, r, log, unavailable(codeSearchUnavailable, "search is unavailable; try again later", err))
+				return
+			}
+		}
 		resp := searchResponse{Items: make([]videoView, 0, len(results)), NextCursor: next}
 		for _, res := range results {
+			if deleted[res.Document.VideoID] {
+				continue
+			}
 			view, err := v.document(ctx, res.Document)
 			if err != nil {
 				writeError(w, r, log, err)

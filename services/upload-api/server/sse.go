@@ -28,7 +28,8 @@ import (
 // Streams are capped per user and per process (429 with Retry-After), end
 // after StreamLifetime (the client reconnects with Last-Event-ID), and
 // every write must finish within StreamWriteTimeout, so a client that
-// stops reading does not hold the handler.
+// stops reading does not hold the handler. A stream of a video that gets
+// deleted ends (its reconnection answers 404).
 func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *projection.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -57,6 +58,10 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 			case st, ok := <-ch:
 				if !ok {
 					return // client gone
+				}
+				if st.Owner == owner && st.Deleted {
+					writeError(w, r, log, errNotFound)
+					return
 				}
 				if st.Owner == owner {
 					first = st
@@ -127,6 +132,9 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 				}
 				if st.Owner != owner || st.Version <= last {
 					continue
+				}
+				if st.Deleted {
+					return // the owner deleted the video: the stream ends
 				}
 				last = st.Version
 				if !send(st) || st.Terminal() {

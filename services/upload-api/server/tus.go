@@ -126,6 +126,9 @@ func (t tusIntake) Announce(ctx context.Context, u tusupload.Finished) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("tus upload %s: event does not validate: %w", u.ID, err)
 	}
+	if err := t.in.discardIfDeleted(ctx, u.ID); err != nil { // lifecycle.go
+		return err
+	}
 	return t.in.submit(ctx, ev, keep)
 }
 

@@ -57,11 +57,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	cat := catalog.New(pool)
 	w := indexer.NewWorker(cat, log)
-	return stage.Run(ctx, stage.Options{
-		Stage:   contract.StageIndexer,
-		Kafka:   cfg.Kafka,
-		Runtime: cfg.Stage,
-		Logger:  log,
-		Checks:  []stage.Check{{Name: "postgres", Fn: cat.Ping}},
-	}, w.Handle)
+	main := stage.Options{
+		Stage:    contract.StageIndexer,
+		Consumer: "stage",
+		Kafka:    cfg.Kafka,
+		Runtime:  cfg.Stage,
+		Logger:   log,
+		Checks:   []stage.Check{{Name: "postgres", Fn: cat.Ping}},
+		// The fence: the catalog's deleted_videos (indexer.Fence).
+		Fence: indexer.Fence{Catalog: cat},
+	}
+	// video.deleted and video.updated, both in group indexer-lifecycle.
+	deleted := stage.LifecycleOptions(main, contract.TopicDeleted, "lifecycle-deleted")
+	updated := stage.LifecycleOptions(main, contract.TopicUpdated, "lifecycle-updated")
+	return stage.RunConsumers(ctx,
+		stage.Consumer{Options: main, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Handle) }},
+		stage.Consumer{Options: deleted, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.HandleDeleted) }},
+		stage.Consumer{Options: updated, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.HandleUpdated) }},
+	)
 }

@@ -66,8 +66,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	w := thumbnail.NewWorker(cfg.Thumbnail, store, log)
-	opts := stage.Options{
+	// The fence: thumbnail owns videos/{id}/thumbs/ of every output
+	// generation (see stage.Fence, outputgc.Fence).
+	fence := outputgc.Fence(stage.ObjectFence{Store: store, Owned: thumbnail.OwnedPrefixes}, store, thumbnail.GCDirs)
+	main := stage.Options{
 		Stage:    contract.StageThumbnail,
+		Consumer: "stage",
 		Kafka:    cfg.Kafka,
 		Runtime:  cfg.Stage,
 		Logger:   log,
@@ -75,15 +79,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}, sandboxCheck},
 		// Dead letters too large for Kafka keep their value in the bucket.
 		DeadLetterStore: dlq.S3Store{Store: store},
+		Fence:           fence,
 	}
-	// Beside it, group thumbnail-gc removes the thumbs/ of superseded
-	// output generations (platform/outputgc).
 	if cfg.Thumbnail.GCDelay >= cfg.Stage.AttemptTimeout {
 		return fmt.Errorf("thumbnail.gc_delay (%s) must be below stage.attempt_timeout (%s), which bounds its wait", cfg.Thumbnail.GCDelay, cfg.Stage.AttemptTimeout)
 	}
-	return outputgc.Alongside(ctx, opts, store, cfg.Thumbnail.GCDelay, thumbnail.GCDirs, func(ctx context.Context, o stage.Options) error {
-		return stage.Run(ctx, o, w.Handle)
-	})
+	// Beside the stage: video.deleted in group thumbnail-lifecycle removes
+	// the thumbnails; group thumbnail-gc removes the thumbs/ of superseded
+	// output generations (platform/outputgc).
+	deleted := stage.LifecycleOptions(main, contract.TopicDeleted, "lifecycle")
+	return stage.RunConsumers(ctx,
+		stage.Consumer{Options: main, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Handle) }},
+		stage.Consumer{Options: deleted, Run: func(ctx context.Context, o stage.Options) error {
+			return stage.Run(ctx, o, stage.Remover(fence))
+		}},
+		outputgc.Consumer(main, store, cfg.Thumbnail.GCDelay, thumbnail.GCDirs),
+	)
 }
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +90,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Checks:   []stage.Check{{Name: "storage", Fn: store.Ping}, sandboxCheck},
 		// Dead letters too large for Kafka keep their value in the bucket.
 		DeadLetterStore: dlq.S3Store{Store: store},
+		// The fence: transcode owns videos/{id}/mp4/, hls/ and work/
+		// (stage.Fence); every consumer of the process honours it.
+		Fence: outputgc.Fence(stage.ObjectFence{Store: store, Owned: transcode.OwnedPrefixes}, store, transcode.GCDirs),
 	}
 	// Beside the stage, group transcode-gc removes the mp4/ and hls/ of
 	// superseded output generations (platform/outputgc).
@@ -98,17 +100,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("transcode.gc_delay (%s) must be below stage.attempt_timeout (%s), which bounds its wait", cfg.Transcode.GCDelay, cfg.Stage.AttemptTimeout)
 	}
 	if cfg.Transcode.ChunkSeconds == 0 {
-		return outputgc.Alongside(ctx, base, store, cfg.Transcode.GCDelay, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
-			return stage.Run(ctx, o, w.Handle) // one pass per video
-		})
+		single := base
+		single.Consumer = "stage"
+		return stage.RunConsumers(ctx,
+			stage.Consumer{Options: single, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Handle) }}, // one pass per video
+			lifecycleConsumer(base),
+			outputgc.Consumer(base, store, cfg.Transcode.GCDelay, transcode.GCDirs))
 	}
 	if err := w.StartChunks(); err != nil {
 		return err
 	}
 	defer w.Close()
-	return outputgc.Alongside(ctx, base, store, cfg.Transcode.GCDelay, transcode.GCDirs, func(ctx context.Context, o stage.Options) error {
-		return runSegmentPipeline(ctx, o, w)
-	})
+	return runSegmentPipeline(ctx, base, w, outputgc.Consumer(base, store, cfg.Transcode.GCDelay, transcode.GCDirs))
 }
 
 // runSegmentPipeline runs the consumers of the segment pipeline in this
@@ -118,61 +121,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // fan-in (group transcode-assemble on video.transcode.chunks-done). The
 // planner serves /healthz, /readyz and /metrics for all of them; their
 // metrics carry consumer=plan|chunks|audio|assemble.
-func runSegmentPipeline(ctx context.Context, base stage.Options, w *transcode.Worker) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+func runSegmentPipeline(ctx context.Context, base stage.Options, w *transcode.Worker, gc stage.Consumer) error {
 	plan := base
 	plan.Consumer = "plan"
 	plan.Spread = []string{contract.TopicTranscodeChunks}
 	chunks := base
-	chunks.Consumer, chunks.NoHTTP = "chunks", true
+	chunks.Consumer = "chunks"
 	chunks.InputTopic, chunks.OutputTopic, chunks.Group = contract.TopicTranscodeChunks, contract.TopicTranscodeChunksDone, transcode.GroupChunks
 	audio := chunks
 	audio.Consumer, audio.Group = "audio", transcode.GroupAudio
 	assemble := base
-	assemble.Consumer, assemble.NoHTTP = "assemble", true
+	assemble.Consumer = "assemble"
 	assemble.InputTopic, assemble.Group = contract.TopicTranscodeChunksDone, transcode.GroupAssemble
-	// /healthz (served by the planner) fails when any consumer is stuck.
-	var (
-		mu    sync.Mutex
-		lives []func() error
+	// The planner serves /healthz for all: it fails when any consumer is
+	// stuck (stage.RunConsumers).
+	return stage.RunConsumers(ctx,
+		stage.Consumer{Options: plan, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Plan) }},
+		stage.Consumer{Options: chunks, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.VideoChunk) }},
+		stage.Consumer{Options: audio, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.AudioChunk) }},
+		stage.Consumer{Options: assemble, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Assemble) }},
+		lifecycleConsumer(base),
+		gc,
 	)
-	register := func(name string) func(func() error) {
-		return func(live func() error) {
-			mu.Lock()
-			defer mu.Unlock()
-			lives = append(lives, func() error {
-				if err := live(); err != nil {
-					return fmt.Errorf("consumer %s: %w", name, err)
-				}
-				return nil
-			})
-		}
+}
+
+// lifecycleConsumer is transcode's consumer of video.deleted (group
+// transcode-lifecycle): it removes the video's mp4/, hls/ and work/
+// prefixes (base.Fence).
+func lifecycleConsumer(base stage.Options) stage.Consumer {
+	fence := base.Fence
+	return stage.Consumer{
+		Options: stage.LifecycleOptions(base, contract.TopicDeleted, "lifecycle"),
+		Run: func(ctx context.Context, o stage.Options) error {
+			return stage.Run(ctx, o, stage.Remover(fence))
+		},
 	}
-	plan.Liveness = append(plan.Liveness, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, live := range lives {
-			if err := live(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	chunks.OnLiveness, audio.OnLiveness, assemble.OnLiveness = register("chunks"), register("audio"), register("assemble")
-	errs := make(chan error, 4)
-	go func() { errs <- stage.Run(ctx, plan, w.Plan) }()
-	go func() { errs <- stage.Run(ctx, chunks, w.VideoChunk) }()
-	go func() { errs <- stage.Run(ctx, audio, w.AudioChunk) }()
-	go func() { errs <- stage.Run(ctx, assemble, w.Assemble) }()
-	var first error
-	for range 4 {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			cancel() // one consumer cannot start: stop the others
-		}
-	}
-	return first
 }
 
 // startSandbox makes the sandbox every ffmpeg and ffprobe runs in

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vidpipe/vidpipe/contract"
 	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/server"
@@ -39,4 +40,24 @@ func startRecovery(ctx context.Context, cfg uploadapi.Config, c *clients, a *api
 	done := make(chan struct{})
 	go func() { defer close(done); recovery.Run(rctx, cfg.API.RecoveryInterval) }()
 	return func() { cancel(); <-done }
+}
+
+// startLifecycle runs upload-api's video.deleted consumer (group
+// upload-api-lifecycle): it removes what the API owns of a deleted video
+// (server.RemoveDeleted: source, tus upload and objects, reservation)
+// until the returned stop is called; stop waits for it.
+func startLifecycle(ctx context.Context, cfg uploadapi.Config, c *clients, a *api, log *slog.Logger) func() {
+	remove := server.RemoveDeleted(log, c.objects, c.status, a.tus)
+	consumer := projection.NewConsumer(cfg.Kafka, c.status, log.With("consumer", "lifecycle"),
+		projection.WithGroup(contract.LifecycleGroup(uploadapi.Service)),
+		projection.WithHandler([]string{contract.TopicDeleted}, remove))
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- consumer.Run(lctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			log.Error("lifecycle consumer", "err", err)
+		}
+	}
 }

@@ -61,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	stopRecovery := startRecovery(ctx, cfg, c, a, log)
 	defer stopRecovery()
+	stopLifecycle := startLifecycle(ctx, cfg, c, a, log)
+	defer stopLifecycle()
 
 	return serve(ctx, cfg, a, log)
 }
