@@ -84,9 +84,10 @@ type StreamOptions struct {
 	// ContentType of the object; empty means application/octet-stream.
 	ContentType string
 	// Parallel is how many parts one stream sends to S3 at the same time
-	// at most, while it reads the next one into its own buffer; each part
-	// beyond the first in flight needs a spare buffer of Buffers. Default
-	// (0): 2.
+	// at most; meanwhile it reads the next part into another buffer, so it
+	// holds up to Parallel+1 buffers: its own and spares of Buffers (with
+	// none to spare, it reads a part, sends it, and reads the next once
+	// the part is stored). Default (0): 1.
 	Parallel int
 	// Buffers supplies the part buffers (and their size). Default (nil):
 	// buffers of config.S3.PartSize private to the call with Parallel
@@ -114,7 +115,7 @@ func (s *Store) PutStream(ctx context.Context, key string, r io.Reader, o Stream
 		o.ContentType = "application/octet-stream"
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 2
+		o.Parallel = 1
 	}
 	bufs := o.Buffers
 	if bufs == nil {
@@ -198,14 +199,6 @@ type partBuf struct {
 	spare bool
 }
 
-// spareIf takes a spare buffer when want and the budget has one.
-func (st *stream) spareIf(want bool) ([]byte, bool) {
-	if !want {
-		return nil, false
-	}
-	return st.bufs.trySpare()
-}
-
 func (st *stream) release(p partBuf) {
 	if p.spare {
 		st.bufs.putSpare(p.b)
@@ -223,7 +216,8 @@ type sentPart struct {
 
 // sendParts sends own (full) as part 1, then reads r part by part and
 // sends each part while it reads the next, up to st.parallel parts on
-// their way at once. It returns the bytes sent and the parts; every
+// their way at once (so a stream holds up to st.parallel+1 buffers: its
+// own and spares). It returns the bytes sent and the parts; every
 // buffer is released when it returns. The first error (a read, a part
 // upload) stops it and cancels the other part uploads.
 func (st *stream) sendParts(ctx context.Context, core minio.Core, r io.Reader, own []byte) (int64, []minio.CompletePart, error) {
@@ -259,6 +253,13 @@ func (st *stream) sendParts(ctx context.Context, core minio.Core, r io.Reader, o
 			fail(fmt.Errorf("the object has more than %d parts of %d bytes", maxParts, st.bufs.size))
 			break
 		}
+		for inFlight >= st.parallel && firstErr == nil {
+			collect(<-results)
+		}
+		if firstErr != nil {
+			free = append(free, cur)
+			break
+		}
 		size += int64(n)
 		inFlight++
 		go func(number int, p partBuf, n int) {
@@ -268,9 +269,8 @@ func (st *stream) sendParts(ctx context.Context, core minio.Core, r io.Reader, o
 		if last {
 			break
 		}
-		// A buffer for the next part: one back from a finished part, a
-		// spare one while fewer than parallel parts are on their way,
-		// else the next to come back.
+		// A buffer for the next part: one back from a finished part, else
+		// a spare one, else the next to come back.
 	drain:
 		for inFlight > 0 {
 			select {
@@ -281,7 +281,7 @@ func (st *stream) sendParts(ctx context.Context, core minio.Core, r io.Reader, o
 			}
 		}
 		if firstErr == nil && len(free) == 0 {
-			if b, ok := st.spareIf(inFlight < st.parallel); ok {
+			if b, ok := st.bufs.trySpare(); ok {
 				free = append(free, partBuf{b: b, spare: true})
 			} else {
 				collect(<-results)

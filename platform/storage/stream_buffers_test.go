@@ -1,0 +1,67 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vidpipe/vidpipe/dev/harness"
+)
+
+// zeros yields n zero bytes, then fails with err (nil: io.EOF).
+type zeros struct {
+	n   int64
+	err error
+}
+
+func (z *zeros) Read(p []byte) (int, error) {
+	if z.n <= 0 {
+		if z.err != nil {
+			return 0, z.err
+		}
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), z.n)]
+	clear(p)
+	z.n -= int64(len(p))
+	return len(p), nil
+}
+
+// TestPartBuffersSpareBudget runs more streams at once than there are
+// spare buffers, some failing: every stream finishes (a stream without a
+// spare sends its parts one at a time), and afterwards every spare buffer
+// is back in the budget.
+func TestPartBuffersSpareBudget(t *testing.T) {
+	t.Parallel()
+	m := harness.SharedMinIO(t)
+	cfg := m.S3Config(harness.MustBucket(t, m))
+	cfg.PartSize = 5 << 20
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bufs := NewPartBuffers(cfg.PartSize, 3)
+	errBroken := errors.New("broken")
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			z := &zeros{n: 4*cfg.PartSize + int64(i)}
+			if i%3 == 2 {
+				z.err = errBroken
+			}
+			_, err := s.PutStream(ctx, "spare/"+string(rune('a'+i)), z, StreamOptions{Parallel: 3, Buffers: bufs})
+			if (z.err == nil) != (err == nil) {
+				t.Errorf("stream %d: PutStream error = %v, read error %v", i, err, z.err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(bufs.spare); n != 0 {
+		t.Fatalf("%d spare buffers still taken after every stream ended", n)
+	}
+}
