@@ -25,6 +25,11 @@ import (
 	"github.com/vidpipe/vidpipe/dev/devstack"
 )
 
+// uploadTarget is each API method's throughput target, a fraction of the
+// direct PUT: the upload issue asks 0.9× of POST /v1/videos; tus keeps
+// 0.8×.
+var uploadTarget = map[string]float64{"multipart": 0.9, "tus": 0.8}
+
 // UploadOptions configure the upload scenario.
 type UploadOptions struct {
 	// Bytes per upload. Default: 1 GiB.
@@ -192,7 +197,8 @@ func Upload(ctx context.Context, env Env, o UploadOptions) *report.Section {
 		Title: "2. Upload",
 		Intro: fmt.Sprintf("%s generated on the fly (the first 4 KiB of a real MP4, then a 1 MiB random block repeated; never held in memory) and streamed "+
 			"four ways, interleaved, %d runs each, from the driver process over loopback to a real MinIO: **direct** = minio-go `PutObject`, once with the size known "+
-			"(minio-go's defaults) and once with size -1 and 16 MiB parts (what the API's storage layer does); the faster of the two is the baseline; **multipart** = `POST /v1/videos` (multipart/form-data) to the real upload-api binary; "+
+			"(minio-go's defaults) and once with size -1 and 16 MiB parts (minio-go reads a part, then sends it); the faster of the two is the baseline; **multipart** = `POST /v1/videos` (multipart/form-data) to the real upload-api binary "+
+			"with its default configuration; "+
 			"**tus** = tus 1.0 creation then one `PATCH` with the whole body. An API upload's time ends when the API has answered, i.e. after the object is "+
 			"stored and `video.uploaded` is acknowledged by Kafka. Each API method has its own upload-api process, so its peak RSS (VmHWM from /proc/PID/status) "+
 			"is that method's alone. Objects are deleted after each run.", mib(o.Bytes), o.Runs),
@@ -295,7 +301,7 @@ func Upload(ctx context.Context, env Env, o UploadOptions) *report.Section {
 		}
 		tbl := report.Table{
 			Caption: "Throughput (MiB/s = 2^20 bytes/s) and the API's cost; ratios are medians of per-run ratios",
-			Header: []string{"method", "MiB/s (median)", "runs (MiB/s)", "÷ baseline (" + baseName + ")", "÷ direct size -1 (the API's own client path)",
+			Header: []string{"method", "MiB/s (median)", "runs (MiB/s)", "÷ baseline (" + baseName + ")", "÷ direct size -1",
 				"upload-api CPU s per GiB", "upload-api VmHWM idle", "upload-api VmHWM after the runs"},
 		}
 		tbl.AddRow("direct PutObject, size known", f1(known), list(rates["direct"], f1), f2(stats.Median(paired("direct", base))), f2(stats.Median(paired("direct", "direct-nolen"))), "—", "—", "—")
@@ -314,7 +320,7 @@ func Upload(ctx context.Context, env Env, o UploadOptions) *report.Section {
 				report.Check{
 					Name: m + " throughput ÷ " + baseName, Value: stats.Median(rs),
 					Detail: fmt.Sprintf("median of %d per-run ratios; medians %.0f vs %.0f MiB/s", len(rs), med, direct),
-					Target: stats.Target{Dir: stats.AtLeast, Value: 0.8, Unit: "×"},
+					Target: stats.Target{Dir: stats.AtLeast, Value: uploadTarget[m], Unit: "×"},
 				},
 				report.Check{
 					Name: "upload-api peak RSS, " + m, Value: float64(peak) / (1 << 20), Format: "%.1f MiB",
@@ -324,8 +330,10 @@ func Upload(ctx context.Context, env Env, o UploadOptions) *report.Section {
 		}
 		s.Tables = append(s.Tables, tbl)
 		s.Notes = append(s.Notes, "The driver, MinIO and upload-api share the same 2 cores, so an API upload pays for one more process hop "+
-			"(client → API → MinIO) on the same CPUs; the direct PUT is the floor. POST /v1/videos streams through the storage layer's minio-go client "+
-			"with the size unknown (16 MiB parts), hence the extra column comparing it with a direct PUT that takes the same path. tus buffers each part in a temporary file before sending it to S3 "+
+			"(client → API → MinIO) on the same CPUs; the direct PUT is the floor. POST /v1/videos reads the body in 256 KiB reads and streams the file "+
+			"through storage.PutStream: 16 MiB parts, each sent while the next is read (api.upload_parallel_parts 1, spare buffers from api.upload_buffer_bytes), "+
+			"each with a CRC32C that MinIO verifies instead of the SHA-256 of every 64 KiB chunk that minio-go's streaming signature computes on http:// "+
+			"(and MinIO checks) for the direct PUTs. tus buffers each part in a temporary file before sending it to S3 "+
 			"(tusd's S3 store), which costs disk writes the other two methods do not make.")
 		return nil
 	})

@@ -58,7 +58,7 @@ type Options struct {
 	Stopping <-chan struct{}
 	// UploadParallelParts is how many S3 parts one multipart upload
 	// (POST /v1/videos) sends at the same time while it reads the next
-	// part. Default: 2.
+	// part (storage.StreamOptions.Parallel). Default: 1.
 	UploadParallelParts int
 	// UploadBufferBytes is the memory shared by all multipart uploads for
 	// parts on their way to S3 beyond each upload's own part buffer
@@ -88,7 +88,7 @@ func (o *Options) defaults() {
 	defDur(&o.SSEHeartbeat, 15*time.Second)
 	defDur(&o.SSEWait, 5*time.Second)
 	if o.UploadParallelParts <= 0 {
-		o.UploadParallelParts = 2
+		o.UploadParallelParts = 1
 	}
 	if o.UploadBufferBytes == 0 {
 		o.UploadBufferBytes = 32 << 20

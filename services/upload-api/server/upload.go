@@ -51,7 +51,12 @@ func acceptedBody(o Options, id string, tus bool) uploadResponse {
 // any order, also after the file).
 //
 // The file streams to object storage as it arrives through a counting
-// limiter (memory holds one storage part, nothing touches local disk).
+// limiter (storage.PutStream; nothing touches local disk): the body is
+// read in large reads, and each S3 part is sent while the next one is
+// read (Options.UploadParallelParts parts at a time, in spare buffers
+// shared by all uploads, Options.UploadBufferBytes); memory holds the
+// upload's own part buffer plus the spares it got. On any failure the S3
+// multipart upload is aborted.
 // Its first bytes are sniffed first: not a video container → 415 and
 // nothing stored. Larger than the limit → 413 and the partial object
 // removed. Then video.uploaded is published and acknowledged by all

@@ -67,9 +67,9 @@ func TestUploadFailingMidStreamLeavesNothing(t *testing.T) {
 		want     string // status in the answer; "" = the connection is gone
 		setup    func(t *testing.T)
 	}{
-		"client hangs up":       {declared: int64(len(start)) + fileBytes + int64(len(end)), sent: 2*abortPart + 100, hangUp: true},
-		"body shorter":          {declared: int64(len(start)) + fileBytes + int64(len(end)), sent: 2*abortPart + 100, want: "400"},
-		"file over size limit":  {declared: -1, sent: 3*abortPart + 1, want: "413"},
+		"client hangs up":      {declared: int64(len(start)) + fileBytes + int64(len(end)), sent: 2*abortPart + 100, hangUp: true},
+		"body shorter":         {declared: int64(len(start)) + fileBytes + int64(len(end)), sent: 2*abortPart + 100, want: "400"},
+		"file over size limit": {declared: -1, sent: 3*abortPart + 1, want: "413"},
 		"file over quota": {declared: -1, sent: 2*abortPart + 1, want: "413", setup: func(t *testing.T) {
 			// Another upload in progress holds 95 MiB of bob's 100 MiB.
 			if _, err := e.Limits.reserve(t.Context(), "bob", "00000000-0000-4000-8000-000000000001", 95<<20, 95<<20); err != nil {
