@@ -1,12 +1,16 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
 )
@@ -64,4 +68,41 @@ func TestPartBuffersSpareBudget(t *testing.T) {
 	if n := len(bufs.spare); n != 0 {
 		t.Fatalf("%d spare buffers still taken after every stream ended", n)
 	}
+}
+
+// TestPutPartChecksumIsVerified: the CRC32C that replaces the payload's
+// SHA-256 is checked by the server, so a part whose bytes do not match it
+// is refused (what PutStream's integrity rests on).
+func TestPutPartChecksumIsVerified(t *testing.T) {
+	t.Parallel()
+	m := harness.SharedMinIO(t)
+	cfg := m.S3Config(harness.MustBucket(t, m))
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	core := minio.Core{Client: s.client}
+	st := &stream{s: s, key: "crc", bufs: NewPartBuffers(cfg.PartSize, 0), parallel: 1}
+	st.uploadID, err = core.NewMultipartUpload(ctx, s.bucket, st.key, minio.PutObjectOptions{
+		UserMetadata: map[string]string{"X-Amz-Checksum-Algorithm": minio.ChecksumCRC32C.String()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.abort(ctx, core) }()
+	data := []byte("the bytes the checksum was computed for")
+	if _, err := st.putPart(ctx, core, 1, data); err != nil {
+		t.Fatalf("putPart with the right checksum: %v", err)
+	}
+	// The same request with a checksum of other bytes.
+	h := make(http.Header)
+	h.Set(minio.ChecksumCRC32C.Key(), "AAAAAA==")
+	_, err = core.PutObjectPart(ctx, s.bucket, st.key, st.uploadID, 2, bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectPartOptions{CustomHeader: h, DisableContentSha256: true})
+	if err == nil {
+		t.Fatal("a part with a wrong CRC32C was accepted")
+	}
+	t.Logf("wrong checksum refused: %v", err)
 }
