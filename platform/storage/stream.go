@@ -93,6 +93,11 @@ type StreamOptions struct {
 	// buffers of config.S3.PartSize private to the call with Parallel
 	// spares.
 	Buffers *PartBuffers
+	// SizeHint, when positive, is the most bytes r is expected to hold
+	// (e.g. from a Content-Length): below one part, the object is read
+	// into a buffer of that size instead of a whole part buffer. A longer
+	// r is still stored whole. Default (0): unknown.
+	SizeHint int64
 }
 
 // PutStream stores the object read from r, whose size is not known in
@@ -121,14 +126,35 @@ func (s *Store) PutStream(ctx context.Context, key string, r io.Reader, o Stream
 	if bufs == nil {
 		bufs = NewPartBuffers(s.cfg.PartSize, o.Parallel)
 	}
-	own := bufs.get()
-	n, eof, err := fill(r, own)
-	if err != nil {
-		bufs.put(own)
-		return ObjectInfo{}, fmt.Errorf("storage: put %s/%s: %w", s.bucket, key, err)
+	var (
+		own     []byte
+		n       int
+		eof     bool
+		err     error
+		pooled  = true
+		partLen = int64(bufs.size)
+	)
+	if o.SizeHint > 0 && o.SizeHint < partLen {
+		// One read past the hint tells a short object from a longer one.
+		own, pooled = make([]byte, o.SizeHint+1), false
+		if n, eof, err = fill(r, own); err == nil && !eof {
+			big := bufs.get()
+			copy(big, own[:n])
+			var m int
+			m, eof, err = fill(r, big[n:])
+			own, n, pooled = big, n+m, true
+		}
+	} else {
+		own = bufs.get()
+		n, eof, err = fill(r, own)
 	}
-	if eof {
-		defer bufs.put(own)
+	if err != nil || eof {
+		if pooled {
+			defer bufs.put(own)
+		}
+		if err != nil {
+			return ObjectInfo{}, fmt.Errorf("storage: put %s/%s: %w", s.bucket, key, err)
+		}
 		return s.Put(ctx, key, bytes.NewReader(own[:n]), int64(n), o.ContentType)
 	}
 	st := &stream{s: s, key: key, bufs: bufs, parallel: o.Parallel}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
@@ -72,10 +73,10 @@ func acceptedBody(o Options, id string, tus bool) uploadResponse {
 // slower on average than the minimum rate after its grace period is
 // dropped (408 upload_too_slow).
 func handleUpload(log *slog.Logger, o Options, lim *Limits, in *intake) http.Handler {
-	var bufs *storage.PartBuffers
+	bufs := &uploadBuffers{readers: sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bodyBufferSize) }}}
 	if in.objects != nil {
 		ps := in.objects.PartSize()
-		bufs = storage.NewPartBuffers(ps, int(max(o.UploadBufferBytes, 0)/ps))
+		bufs.parts = storage.NewPartBuffers(ps, int(max(o.UploadBufferBytes, 0)/ps))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := serveUpload(w, r, log, o, lim, in, bufs)
@@ -92,7 +93,14 @@ func handleUpload(log *slog.Logger, o Options, lim *Limits, in *intake) http.Han
 	})
 }
 
-func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Options, lim *Limits, in *intake, bufs *storage.PartBuffers) (err error) {
+// uploadBuffers are the buffers multipart uploads reuse: the body's read
+// buffer and the S3 part buffers.
+type uploadBuffers struct {
+	readers sync.Pool // *bufio.Reader of bodyBufferSize
+	parts   *storage.PartBuffers
+}
+
+func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Options, lim *Limits, in *intake, bufs *uploadBuffers) (err error) {
 	ctx := r.Context()
 	owner := ownerFrom(ctx)
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -150,7 +158,12 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 	}
 	// Large reads from the connection: mime/multipart reads 4 KiB at a
 	// time, each a system call and a deadline update without this buffer.
-	br := bufio.NewReaderSize(body, bodyBufferSize)
+	br := bufs.readers.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() {
+		br.Reset(nil)
+		bufs.readers.Put(br)
+	}()
 	mr := multipart.NewReader(br, boundary)
 	for n := 0; ; n++ {
 		p, err := mr.NextPart()
@@ -193,7 +206,7 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 				return fail(errorf(http.StatusBadRequest, codeMalformedMultipart, "more than one file part"))
 			}
 			f.Filename = cleanFilename(p.FileName())
-			sf, err := storeFile(r, p, id, o, quotaMax, in, bufs)
+			sf, err := storeFile(r, p, id, o, quotaMax, in, bufs.parts)
 			if err != nil {
 				return err // storeFile leaves nothing behind
 			}
@@ -273,7 +286,7 @@ func storeFile(r *http.Request, p *multipart.Part, id string, o Options, quotaMa
 	}
 	key := contract.SourceKey(id)
 	info, err := in.objects.PutStream(ctx, key, io.MultiReader(bytes.NewReader(head), lim),
-		storage.StreamOptions{ContentType: c.MIME, Parallel: o.UploadParallelParts, Buffers: bufs})
+		storage.StreamOptions{ContentType: c.MIME, Parallel: o.UploadParallelParts, Buffers: bufs, SizeHint: lim.max})
 	if err != nil {
 		// A failed multipart upload is aborted by storage; remove any
 		// object anyway (a single-part PUT that raced the error).
