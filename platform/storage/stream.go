@@ -25,9 +25,13 @@ const abortTimeout = 30 * time.Second
 // memory they hold. A stream always gets one buffer (the one it reads
 // into), so it makes progress whatever other streams do; it takes more,
 // to send parts to S3 while it reads the next, only from a shared budget
-// of spare buffers, without waiting for one. Buffers are recycled between
-// streams (through a sync.Pool, so idle ones are released by the garbage
-// collector), which keeps a busy process from churning the heap.
+// of spare buffers, without waiting for one.
+//
+// Buffers are recycled: up to spare+1 free ones are kept for the next
+// streams (never dropped while streams keep coming, so a busy process
+// does not churn its heap: a dropped 16 MiB buffer is garbage until the
+// next collection, while its replacement is allocated), and the kept ones
+// are released after a minute without a stream returning a buffer.
 //
 // The memory of part buffers is therefore at most
 // (streams at the same time + spare) × part size. It is safe for
@@ -35,25 +39,34 @@ const abortTimeout = 30 * time.Second
 type PartBuffers struct {
 	size  int
 	spare chan struct{} // a token per spare buffer in use
-	pool  sync.Pool     // *[]byte of len size
+	free  chan []byte   // kept buffers of len size
+
+	mu   sync.Mutex
+	idle *time.Timer // releases the kept buffers
 }
+
+// partBuffersIdle is how long kept buffers outlive the last stream.
+const partBuffersIdle = time.Minute
 
 // NewPartBuffers returns buffers of partSize bytes (at least 5 MiB, the
 // S3 minimum part size) with spare buffers shared by all streams on top of
 // each stream's own (0: none, every stream sends its parts one at a time
 // after reading each).
 func NewPartBuffers(partSize int64, spare int) *PartBuffers {
-	return &PartBuffers{size: int(partSize), spare: make(chan struct{}, max(spare, 0))}
+	spare = max(spare, 0)
+	return &PartBuffers{size: int(partSize), spare: make(chan struct{}, spare), free: make(chan []byte, spare+1)}
 }
 
 // PartSize is the size of every buffer, the part size of the streams.
 func (b *PartBuffers) PartSize() int64 { return int64(b.size) }
 
 func (b *PartBuffers) get() []byte {
-	if p, ok := b.pool.Get().(*[]byte); ok {
-		return *p
+	select {
+	case p := <-b.free:
+		return p
+	default:
+		return make([]byte, b.size)
 	}
-	return make([]byte, b.size)
 }
 
 func (b *PartBuffers) put(p []byte) {
@@ -61,7 +74,28 @@ func (b *PartBuffers) put(p []byte) {
 	if len(p) != b.size {
 		return
 	}
-	b.pool.Put(&p)
+	select {
+	case b.free <- p:
+	default: // enough kept: garbage
+	}
+	b.mu.Lock()
+	if b.idle == nil {
+		b.idle = time.AfterFunc(partBuffersIdle, b.release)
+	} else {
+		b.idle.Reset(partBuffersIdle)
+	}
+	b.mu.Unlock()
+}
+
+// release drops the kept buffers (streams still running keep theirs).
+func (b *PartBuffers) release() {
+	for {
+		select {
+		case <-b.free:
+		default:
+			return
+		}
+	}
 }
 
 // trySpare takes a spare buffer if the budget has one left.

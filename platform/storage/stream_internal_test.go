@@ -106,3 +106,35 @@ func TestPutPartChecksumIsVerified(t *testing.T) {
 	}
 	t.Logf("wrong checksum refused: %v", err)
 }
+
+// TestPartBuffersRecycle: returned buffers are handed out again (up to
+// spare+1 of them are kept), and release drops the kept ones.
+func TestPartBuffersRecycle(t *testing.T) {
+	b := NewPartBuffers(5<<20, 1)
+	x, y, z := b.get(), b.get(), b.get()
+	b.put(x)
+	b.put(y)
+	b.put(z) // a third is more than spare+1: not kept
+	got := map[*byte]bool{&b.get()[0]: true, &b.get()[0]: true}
+	if !got[&x[0]] || !got[&y[0]] {
+		t.Errorf("the two kept buffers were not handed out again")
+	}
+	if n := len(b.free); n != 0 {
+		t.Errorf("%d buffers kept after taking both, want 0", n)
+	}
+	b.put(x)
+	b.put(make([]byte, 10)) // not a part buffer: ignored
+	if n := len(b.free); n != 1 {
+		t.Fatalf("%d buffers kept, want 1", n)
+	}
+	b.release()
+	if n := len(b.free); n != 0 {
+		t.Errorf("%d buffers kept after release, want 0", n)
+	}
+	b.mu.Lock()
+	armed := b.idle != nil
+	b.mu.Unlock()
+	if !armed {
+		t.Error("no idle timer armed to release kept buffers")
+	}
+}
