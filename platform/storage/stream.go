@@ -76,7 +76,10 @@ func (b *PartBuffers) put(p []byte) {
 	}
 	select {
 	case b.free <- p:
-	default: // enough kept: garbage
+	default: // enough kept (or none kept: a private set): garbage
+	}
+	if cap(b.free) == 0 {
+		return
 	}
 	b.mu.Lock()
 	if b.idle == nil {
@@ -157,8 +160,8 @@ func (s *Store) PutStream(ctx context.Context, key string, r io.Reader, o Stream
 		o.Parallel = 1
 	}
 	bufs := o.Buffers
-	if bufs == nil {
-		bufs = NewPartBuffers(s.cfg.PartSize, o.Parallel)
+	if bufs == nil { // private: nothing kept after the call
+		bufs = &PartBuffers{size: int(s.cfg.PartSize), spare: make(chan struct{}, o.Parallel)}
 	}
 	var (
 		own     []byte
