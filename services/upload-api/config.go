@@ -140,9 +140,10 @@ type API struct {
 	// sends it, and reads on once it is stored. Each part carries a CRC32C
 	// that S3 verifies instead of a SHA-256 of its bytes in the signature.
 	// One upload holds up to upload_parallel_parts+1 part buffers: make
-	// bench scenario 2 (one 1 GiB upload, 16 MiB parts) measured the
-	// API's peak RSS at 77 MiB with 1 and 95 MiB with 2, for no clear gain
-	// in throughput on its 2 cores. Default: 1.
+	// bench scenario 2 (1 GiB uploads one at a time, 16 MiB parts)
+	// measured the API's peak RSS at 77 to 90 MiB with 1 and 95 MiB with
+	// 2 (the limit there is 100 MiB), for no clear gain in throughput on
+	// its 2 cores. Default: 1.
 	UploadParallelParts int `mapstructure:"upload_parallel_parts" default:"1" desc:"S3 parts one multipart upload sends at the same time while it reads the next (each in a buffer from upload_buffer_bytes)"`
 	// UploadBufferBytes is the memory shared by all multipart uploads of
 	// the process for parts on their way to S3 beyond each upload's own
