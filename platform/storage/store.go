@@ -119,6 +119,10 @@ func New(cfg config.S3) (*Store, error) {
 // Bucket is the configured bucket.
 func (s *Store) Bucket() string { return s.bucket }
 
+// PartSize is the configured part size of multipart uploads
+// (config.S3.PartSize, 16 MiB when zero).
+func (s *Store) PartSize() int64 { return s.cfg.PartSize }
+
 // EnsureBucket creates the bucket in the configured region if it does not
 // exist. It is idempotent and safe to race with other processes.
 func (s *Store) EnsureBucket(ctx context.Context) error {

@@ -75,7 +75,8 @@ func TestAPIValidate(t *testing.T) {
 			BodyIdleTimeout: time.Second, PublishTimeout: time.Second, PublishAttempts: 1, SSEHeartbeat: time.Second, ShutdownTimeout: time.Second, RecoveryInterval: time.Second,
 			TusPartSize: 5 << 20, Replicas: 1,
 			MinUploadRateGrace: time.Second, QuotaReservationTTL: time.Hour, SSEMaxLifetime: time.Hour, SSEWriteTimeout: time.Second,
-			HLSMaxPlaylistBytes: 1 << 20}
+			HLSMaxPlaylistBytes: 1 << 20,
+			UploadParallelParts: 1}
 	}
 	tests := map[string]struct {
 		mod     func(*API)
@@ -128,6 +129,11 @@ func TestAPIValidate(t *testing.T) {
 		"negative quota":         {func(a *API) { a.UserQuotaBytes = -1 }, "user_quota_bytes"},
 		"zero sse lifetime":      {func(a *API) { a.SSEMaxLifetime = 0 }, "sse_max_lifetime"},
 		"tiny playlist cap":      {func(a *API) { a.HLSMaxPlaylistBytes = 100 }, "hls_max_playlist_bytes"},
+		"no parallel parts":      {func(a *API) { a.UploadParallelParts = 0 }, "upload_parallel_parts"},
+		"17 parallel parts":      {func(a *API) { a.UploadParallelParts = 17 }, "upload_parallel_parts"},
+		"16 parallel parts":      {func(a *API) { a.UploadParallelParts = 16 }, ""},
+		"no upload buffers":      {func(a *API) { a.UploadBufferBytes = 0 }, ""},
+		"negative upload buffer": {func(a *API) { a.UploadBufferBytes = -1 }, "upload_buffer_bytes"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -57,6 +57,16 @@ type Options struct {
 	// Stopping, when closed, ends the event streams (graceful shutdown:
 	// http.Server.Shutdown does not cancel running requests). Optional.
 	Stopping <-chan struct{}
+	// UploadParallelParts is how many S3 parts one multipart upload
+	// (POST /v1/videos) sends at the same time while it reads the next
+	// part (storage.StreamOptions.Parallel). Default: 1.
+	UploadParallelParts int
+	// UploadBufferBytes is the memory shared by all multipart uploads for
+	// parts on their way to S3 beyond each upload's own part buffer
+	// (rounded down to whole parts of the store's part size). Default:
+	// 32 MiB; negative: none (each upload sends one part at a time, after
+	// reading it).
+	UploadBufferBytes int64
 }
 
 func (o *Options) defaults() {
@@ -78,6 +88,12 @@ func (o *Options) defaults() {
 	defDur(&o.BodyIdleTimeout, time.Minute)
 	defDur(&o.SSEHeartbeat, 15*time.Second)
 	defDur(&o.SSEWait, 5*time.Second)
+	if o.UploadParallelParts <= 0 {
+		o.UploadParallelParts = 1
+	}
+	if o.UploadBufferBytes == 0 {
+		o.UploadBufferBytes = 32 << 20
+	}
 	if len(o.SigningKey) == 0 {
 		o.SigningKey = make([]byte, 32)
 		_, _ = rand.Read(o.SigningKey)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,14 +10,18 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/upload-api/sniff"
 )
 
 // Multipart limits besides the configured sizes.
 const (
+	// bodyBufferSize is the read buffer of a multipart body.
+	bodyBufferSize = 256 << 10
 	// maxParts bounds the parts of one multipart body.
 	maxParts = 8
 	// multipartSlack is what a multipart body may carry besides the file
@@ -47,7 +52,12 @@ func acceptedBody(o Options, id string, tus bool) uploadResponse {
 // any order, also after the file).
 //
 // The file streams to object storage as it arrives through a counting
-// limiter (memory holds one storage part, nothing touches local disk).
+// limiter (storage.PutStream; nothing touches local disk): the body is
+// read in large reads, and each S3 part is sent while the next one is
+// read (Options.UploadParallelParts parts at a time, in spare buffers
+// shared by all uploads, Options.UploadBufferBytes); memory holds the
+// upload's own part buffer plus the spares it got. On any failure the S3
+// multipart upload is aborted.
 // Its first bytes are sniffed first: not a video container → 415 and
 // nothing stored. Larger than the limit → 413 and the partial object
 // removed. Then video.uploaded is published and acknowledged by all
@@ -63,8 +73,13 @@ func acceptedBody(o Options, id string, tus bool) uploadResponse {
 // slower on average than the minimum rate after its grace period is
 // dropped (408 upload_too_slow).
 func handleUpload(log *slog.Logger, o Options, lim *Limits, in *intake) http.Handler {
+	bufs := &uploadBuffers{readers: sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bodyBufferSize) }}}
+	if in.objects != nil {
+		ps := in.objects.PartSize()
+		bufs.parts = storage.NewPartBuffers(ps, int(max(o.UploadBufferBytes, 0)/ps))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := serveUpload(w, r, log, o, lim, in)
+		err := serveUpload(w, r, log, o, lim, in, bufs)
 		code := "accepted"
 		if err != nil {
 			code = codeInternal
@@ -78,7 +93,14 @@ func handleUpload(log *slog.Logger, o Options, lim *Limits, in *intake) http.Han
 	})
 }
 
-func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Options, lim *Limits, in *intake) (err error) {
+// uploadBuffers are the buffers multipart uploads reuse: the body's read
+// buffer and the S3 part buffers.
+type uploadBuffers struct {
+	readers sync.Pool // *bufio.Reader of bodyBufferSize
+	parts   *storage.PartBuffers
+}
+
+func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Options, lim *Limits, in *intake, bufs *uploadBuffers) (err error) {
 	ctx := r.Context()
 	owner := ownerFrom(ctx)
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -134,7 +156,15 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 		}
 		return err
 	}
-	mr := multipart.NewReader(body, boundary)
+	// Large reads from the connection: mime/multipart reads 4 KiB at a
+	// time, each a system call and a deadline update without this buffer.
+	br := bufs.readers.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() {
+		br.Reset(nil)
+		bufs.readers.Put(br)
+	}()
+	mr := multipart.NewReader(br, boundary)
 	for n := 0; ; n++ {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -176,7 +206,7 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 				return fail(errorf(http.StatusBadRequest, codeMalformedMultipart, "more than one file part"))
 			}
 			f.Filename = cleanFilename(p.FileName())
-			sf, err := storeFile(r, p, id, o, quotaMax, in)
+			sf, err := storeFile(r, p, id, o, quotaMax, in, bufs.parts)
 			if err != nil {
 				return err // storeFile leaves nothing behind
 			}
@@ -190,7 +220,7 @@ func serveUpload(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Opt
 	// The body must end as declared: a Content-Length larger than what
 	// arrives (a client that hung up or lied) is a malformed request even
 	// when the multipart data looks complete.
-	if n, err := io.Copy(io.Discard, io.LimitReader(body, multipartSlack+1)); err != nil {
+	if n, err := io.Copy(io.Discard, io.LimitReader(br, multipartSlack+1)); err != nil {
 		return fail(bodyError(err, "the body ended before its declared length"))
 	} else if n > multipartSlack {
 		return fail(errorf(http.StatusBadRequest, codeMalformedMultipart, "data after the end of the multipart body"))
@@ -225,11 +255,10 @@ type storedFile struct {
 // The file may have up to o.MaxUploadBytes, and up to quotaMax bytes (what
 // the owner's storage quota left for it). On any error nothing is left in
 // storage.
-func storeFile(r *http.Request, p *multipart.Part, id string, o Options, quotaMax int64, in *intake) (*storedFile, error) {
+func storeFile(r *http.Request, p *multipart.Part, id string, o Options, quotaMax int64, in *intake, bufs *storage.PartBuffers) (*storedFile, error) {
 	ctx := r.Context()
-	lim := &countingLimiter{r: p, max: o.MaxUploadBytes, onRead: func(n int) {
-		in.metrics.uploadBytes.WithLabelValues("multipart").Add(float64(n))
-	}}
+	received := in.metrics.uploadBytes.WithLabelValues("multipart")
+	lim := &countingLimiter{r: p, max: o.MaxUploadBytes, onRead: func(n int) { received.Add(float64(n)) }}
 	if quotaMax < lim.max {
 		lim.max, lim.tooLarge = quotaMax, errOverQuota
 	}
@@ -256,7 +285,8 @@ func storeFile(r *http.Request, p *multipart.Part, id string, o Options, quotaMa
 			"the file is not a supported video container (%v); supported: MP4/MOV/3GP, Matroska/WebM, AVI, MPEG-TS/PS, Ogg, FLV", err)
 	}
 	key := contract.SourceKey(id)
-	info, err := in.objects.Put(ctx, key, io.MultiReader(bytes.NewReader(head), lim), -1, c.MIME)
+	info, err := in.objects.PutStream(ctx, key, io.MultiReader(bytes.NewReader(head), lim),
+		storage.StreamOptions{ContentType: c.MIME, Parallel: o.UploadParallelParts, Buffers: bufs, SizeHint: lim.max})
 	if err != nil {
 		// A failed multipart upload is aborted by storage; remove any
 		// object anyway (a single-part PUT that raced the error).

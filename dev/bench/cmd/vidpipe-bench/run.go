@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			"(see the load average above), so absolute figures vary from run to run. Each ratio compares two things measured back to back "+
 			"in the same invocation, which cancels part of that noise, but not all of it: a MISS here is a reason to re-run on a quiet machine "+
 			"before concluding anything.",
-		"Targets come from the issues: stage runtime ≥ 0.8× a bare kafka-go loop; upload ≥ 0.8× a direct MinIO PUT with the API's peak RSS < 100 MiB; "+
+		"Targets come from the issues: stage runtime ≥ 0.8× a bare kafka-go loop; upload ≥ 0.9× a direct MinIO PUT for POST /v1/videos (0.8× for tus) with the API's peak RSS < 100 MiB; "+
 			"transcode handler ≤ 1.10× bare ffmpeg and single-pass ≥ 1.2× faster than one ffmpeg per rung; end-to-end overhead outside ffmpeg < 1 s; "+
 			"scaling ≥ 0.85× linear up to the partition count. Issue 13 (segments): time to playable p50 ≤ 2 s for a 60 s source and ≤ 3 s for a 10-minute one; "+
 			"2 transcode processes ≥ 1.7× faster than 1 on real encodes (one long source, a backlog of four short ones); a kill -9 mid-transcode costs ≤ 1.25× the time; "+

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"log/slog"
@@ -39,6 +40,9 @@ func serverOptions(cfg uploadapi.Config, stopping chan struct{}) server.Options 
 		SSEHeartbeat:    cfg.API.SSEHeartbeat,
 		SigningKey:      []byte(cfg.API.SigningKey),
 		Stopping:        stopping,
+		// 0 in the config (no spare buffers) is negative for the server.
+		UploadParallelParts: cfg.API.UploadParallelParts,
+		UploadBufferBytes:   cmp.Or(cfg.API.UploadBufferBytes, -1),
 	}
 }
 
