@@ -156,3 +156,45 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("group of service transcode = %s", g)
 	}
 }
+
+// TestFenceRemovesEveryGeneration: the fence of a stage removes what the
+// stage owns of a deleted video in every output generation (generation 0
+// through its declared prefixes, generations N > 0 through its dirs), and
+// nothing of another stage's, of the source or of another video. Without
+// Fence, deleting a reprocessed video left videos/{id}/g{N}/ behind.
+func TestFenceRemovesEveryGeneration(t *testing.T) {
+	ctx := context.Background()
+	st := mustStore(t)
+	id, other := contract.NewID(), contract.NewID()
+	var mine, kept []string
+	for g := range 3 {
+		o := contract.Outputs{VideoID: id, Generation: g}
+		mine = append(mine, o.HLSMasterKey(), o.HLSPrefix()+"360p/seg_00000.ts", o.RenditionKey("360p"))
+		kept = append(kept, o.ThumbnailPrefix()+"poster.jpg")
+	}
+	mine = append(mine, contract.OutputPrefix(id)+"work/run/plan.json")
+	kept = append(kept, contract.SourceKey(id), contract.HLSMasterKey(other), contract.Outputs{VideoID: other, Generation: 1}.HLSMasterKey())
+	for _, k := range append(slices.Clone(mine), kept...) {
+		if _, err := st.Put(ctx, k, strings.NewReader("x"), 1, "application/octet-stream"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owned := func(videoID string) []string {
+		p := contract.OutputPrefix(videoID)
+		return []string{p + "mp4/", p + "hls/", p + "work/"}
+	}
+	f := outputgc.Fence(stage.ObjectFence{Store: st, Owned: owned}, st, []string{"mp4/", "hls/"})
+	for range 2 { // idempotent: a redelivered video.deleted removes nothing more
+		if err := f.Remove(ctx, id); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+	}
+	got := append(keys(t, st, contract.OutputPrefix(id)), keys(t, st, "uploads/"+id)...)
+	got = append(got, keys(t, st, contract.OutputPrefix(other))...)
+	want := slices.Clone(kept)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("after Remove the bucket holds\n%v\nwant only the other stage's, the source and the other video's\n%v", got, want)
+	}
+}
