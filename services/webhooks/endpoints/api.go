@@ -252,14 +252,11 @@ func (a *API) Create() http.Handler {
 		if err := a.opts.Guard.CheckURL(r.Context(), req.URL); err != nil {
 			return errorf(http.StatusBadRequest, CodeInvalidField, "url: %v", err)
 		}
-		n, err := a.store.Count(r.Context(), owner)
-		if err != nil {
-			return err
+		e, secret, err := a.store.Create(r.Context(), owner, NewEndpoint{URL: req.URL, Description: req.Description, EventTypes: types, Max: a.opts.MaxEndpoints})
+		var limit *LimitError
+		if errors.As(err, &limit) {
+			return errorf(http.StatusConflict, CodeConflict, "you have %d webhook endpoints, the most allowed: delete one first", limit.Count)
 		}
-		if n >= a.opts.MaxEndpoints {
-			return errorf(http.StatusConflict, CodeConflict, "you have %d webhook endpoints, the most allowed: delete one first", n)
-		}
-		e, secret, err := a.store.Create(r.Context(), owner, NewEndpoint{URL: req.URL, Description: req.Description, EventTypes: types})
 		if err != nil {
 			return err
 		}

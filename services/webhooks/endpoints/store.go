@@ -73,16 +73,52 @@ type NewEndpoint struct {
 	URL         string
 	Description string
 	EventTypes  []string
+	// Max, when positive, is how many endpoints the owner may have: Create
+	// counts them and inserts under a per-owner lock, so concurrent
+	// creates cannot pass it together.
+	Max int
 }
 
+// LimitError is Create's error when the owner already has NewEndpoint.Max
+// endpoints.
+type LimitError struct{ Count int }
+
+func (e *LimitError) Error() string { return fmt.Sprintf("owner has %d webhook endpoints, the most allowed", e.Count) }
+
+// ownerLockSeed prefixes the owner in the per-owner advisory lock key of
+// Create (the convention of the other vidpipe advisory locks).
+const ownerLockSeed = "vidpipe-webhooks-owner:"
+
 // Create stores a new enabled endpoint of owner with a new secret and
-// returns it and the secret.
+// returns it and the secret; with n.Max > 0 it returns a *LimitError when
+// owner already has n.Max endpoints.
 func (s *Store) Create(ctx context.Context, owner string, n NewEndpoint) (Endpoint, string, error) {
 	secret := signature.NewSecret()
-	e, err := scanEndpoint(s.pool.QueryRow(ctx, `INSERT INTO webhook_endpoints (id, owner, url, description, event_types, secret)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+endpointCols,
-		contract.NewID(), owner, n.URL, n.Description, n.EventTypes, secret))
+	var e Endpoint
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if n.Max > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ownerLockSeed+owner); err != nil {
+				return fmt.Errorf("lock owner: %w", err)
+			}
+			var count int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints WHERE owner = $1`, owner).Scan(&count); err != nil {
+				return fmt.Errorf("count endpoints: %w", err)
+			}
+			if count >= n.Max {
+				return &LimitError{Count: count}
+			}
+		}
+		var err error
+		e, err = scanEndpoint(tx.QueryRow(ctx, `INSERT INTO webhook_endpoints (id, owner, url, description, event_types, secret)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+endpointCols,
+			contract.NewID(), owner, n.URL, n.Description, n.EventTypes, secret))
+		return err
+	})
 	if err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			return Endpoint{}, "", le
+		}
 		return Endpoint{}, "", fmt.Errorf("create webhook endpoint: %w", err)
 	}
 	return e, secret, nil

@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -150,5 +151,51 @@ func TestClaimSharesTheQueue(t *testing.T) {
 	again, err := s.Claim(ctx, 10, 2, nil, time.Minute)
 	if err != nil || len(again) != 1 || again[0].DeliveryID != first[0].DeliveryID || again[0].Attempt != 1 {
 		t.Errorf("after Release: %+v, %v", again, err)
+	}
+}
+
+// TestCreateLimitHoldsUnderConcurrency: concurrent creates of one owner
+// never pass NewEndpoint.Max together (the count and the insert are one
+// step under a per-owner lock); another owner is not limited by them.
+// With a count followed by a separate insert, 12 concurrent creates with
+// Max 3 stored more than 3.
+func TestCreateLimitHoldsUnderConcurrency(t *testing.T) {
+	ctx := context.Background()
+	s, _ := mustStore(t)
+	owner := "carol-" + contract.NewID()[:8]
+	const max, tries = 3, 12
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+		limited int
+	)
+	for range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := s.Create(ctx, owner, NewEndpoint{URL: "https://c.example/", EventTypes: []string{"*"}, Max: max})
+			var le *LimitError
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case errors.As(err, &le) && le.Count == max:
+				limited++
+			default:
+				t.Errorf("Create: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if created != max || limited != tries-max {
+		t.Errorf("%d concurrent creates with Max %d: %d created, %d refused; want %d and %d", tries, max, created, limited, max, tries-max)
+	}
+	if n, err := s.Count(ctx, owner); err != nil || n != max {
+		t.Errorf("Count = %d, %v; want %d", n, err, max)
+	}
+	if _, _, err := s.Create(ctx, owner+"-other", NewEndpoint{URL: "https://c.example/", EventTypes: []string{"*"}, Max: max}); err != nil {
+		t.Errorf("another owner's create: %v", err)
 	}
 }
