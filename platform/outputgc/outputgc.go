@@ -25,9 +25,10 @@
 // dead-lettered, to the stage's DLQ with dlq.topic video.ready; POST
 // /v1/videos/{id}/retry never redrives such a dead letter (it redrives the
 // stage's input and work topics only), and neither should an operator
-// (vidpipectl would publish it to the stage's input). Its metrics are kept
-// in a registry of its own, not served; its liveness is part of the
-// serving consumer's /healthz (see Alongside).
+// (vidpipectl would publish it to the stage's input). Run it with
+// [Consumer] as one of the stage's stage.RunConsumers: its metrics
+// (consumer="gc") are served with the stage's and its liveness is part of
+// the stage's /healthz.
 package outputgc
 
 import (
@@ -35,7 +36,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -157,50 +157,6 @@ func Options(serving stage.Options) stage.Options {
 	o.Liveness, o.OnLiveness, o.Listening, o.Spread = nil, nil, nil, nil
 	o.Runtime.MaxAttempts = GCMaxAttempts
 	return o
-}
-
-// Alongside runs the GC consumer of the stage (Options(serving), Handler
-// with store, delay and dirs) beside serve, which runs the stage's own consumers
-// with serving (extended so that its /healthz fails when the GC consumer
-// is stuck), until ctx ends. The first error of either stops both and is
-// returned.
-func Alongside(ctx context.Context, serving stage.Options, store Store, delay time.Duration, dirs []string,
-	serve func(context.Context, stage.Options) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	gc := Options(serving)
-	var (
-		mu   sync.Mutex
-		live func() error
-	)
-	gc.OnLiveness = func(f func() error) { mu.Lock(); live = f; mu.Unlock() }
-	serving.Liveness = append(append([]func() error(nil), serving.Liveness...), func() error {
-		mu.Lock()
-		f := live
-		mu.Unlock()
-		if f == nil {
-			return nil
-		}
-		if err := f(); err != nil {
-			return fmt.Errorf("consumer gc: %w", err)
-		}
-		return nil
-	})
-	log := serving.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	errs := make(chan error, 2)
-	go func() { errs <- stage.Run(ctx, gc, Handler(store, log, delay, dirs...)) }()
-	go func() { errs <- serve(ctx, serving) }()
-	var first error
-	for range 2 {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			cancel()
-		}
-	}
-	return first
 }
 
 // Consumer is the GC consumer of a stage (Options(serving), Handler with
