@@ -143,7 +143,8 @@ const GCMaxAttempts = 100_000
 
 // Options derives the options of the GC consumer from the stage's
 // serving options: input video.ready, group contract.GCGroup(service),
-// no HTTP listener, a registry of its own, GCMaxAttempts attempts; the
+// no HTTP listener, a registry of its own (stage.RunConsumers replaces it
+// with the serving consumer's), GCMaxAttempts attempts; the
 // rest (Kafka, runtime settings, logger, checks, DLQ) as the stage's.
 func Options(serving stage.Options) stage.Options {
 	o := serving
