@@ -185,40 +185,13 @@ func (c *Consumer) consume(ctx context.Context, dialer *kafka.Dialer, client *ka
 	}
 }
 
-// watchdog checks every stallTimeout/3 whether the group has lag on any of
-// its topics while nothing was recorded for stallTimeout; then it calls
-// stalled. Errors reading the lag (Kafka down) are not a stall.
+// watchdog calls stalled when the group has lag while nothing was
+// recorded for stallTimeout (topics.WatchStall).
 func (c *Consumer) watchdog(ctx context.Context, client *kafka.Client, last *atomic.Int64, stalled func()) {
-	t := time.NewTicker(c.stallTimeout / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if time.Since(time.Unix(0, last.Load())) < c.stallTimeout {
-			continue
-		}
-		var lag int64
-		for _, topic := range c.topics {
-			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			byPart, err := topics.GroupLag(lctx, client, c.group, topic)
-			cancel()
-			if err != nil {
-				lag = 0
-				break
-			}
-			for _, l := range byPart {
-				lag += l
-			}
-		}
-		if lag > 0 && time.Since(time.Unix(0, last.Load())) >= c.stallTimeout {
-			c.log.Warn("webhooks consumer: stalled", "lag", lag)
-			stalled()
-			return
-		}
-	}
+	topics.WatchStall(ctx, client, c.group, c.topics, c.stallTimeout, last, func(lag int64) {
+		c.log.Warn("webhooks consumer: stalled", "lag", lag)
+		stalled()
+	})
 }
 
 // watchJoin sets Ready once the reader has joined its group (a
