@@ -51,7 +51,7 @@ BENCH_ARGS ?=
 bench: deps
 	@mkdir -p .vidpipe/bench
 	go test -run '^$$' -bench . -benchmem -benchtime 200ms -count 1 ./contract/ ./platform/stage/ | tee .vidpipe/bench/micro.txt
-	go run ./dev/bench/cmd/vidpipe-bench -micro .vidpipe/bench/micro.txt $(BENCH_ARGS)
+	go run ./dev/bench/cmd/vidpipe-bench -micro .vidpipe/bench/micro.txt -command "make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(BENCH_ARGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s), minimising a new input for at most
 ## FUZZMINIMIZETIME (default 5s); seed corpora are in each package's testdata/fuzz/<Target>/

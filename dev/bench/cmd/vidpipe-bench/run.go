@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	uploadMiB := fs.Int("upload-mib", 1024, "size of the upload scenario's file in MiB")
 	timeout := fs.Duration("timeout", 40*time.Minute, "bound on the whole run; a scenario still running then fails (make bench takes about 25 minutes)")
 	keep := fs.Bool("keep", false, "keep the scratch directory (data and service logs)")
-	command := fs.String("command", "make bench", "the command named in the report")
+	command := fs.String("command", "", "the command named in the report (default: this invocation, go run ./dev/bench/cmd/vidpipe-bench ARGS; make bench passes 'make bench')")
 	root := fs.String("repo", "", "repository root (default: the nearest directory above the working directory holding go.work)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -106,6 +106,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer cancel()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if *command == "" {
+		*command = strings.TrimSpace("go run ./dev/bench/cmd/vidpipe-bench " + strings.Join(args, " "))
+	}
 	rep := &report.Report{Command: *command, Machine: report.ReadMachine(), Started: time.Now()}
 	rep.Notes = append(rep.Notes,
 		"**Read these numbers as noisy.** This run shared its 2 cores with other agents compiling and testing at the same time "+
