@@ -3,7 +3,6 @@ package projection
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -12,8 +11,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/config"
-	"github.com/vidpipe/vidpipe/platform/kafkaconn"
-	"github.com/vidpipe/vidpipe/platform/topics"
+	"github.com/vidpipe/vidpipe/platform/groupread"
 	uploadapi "github.com/vidpipe/vidpipe/services/upload-api"
 )
 
@@ -120,124 +118,14 @@ func (c *Consumer) Ready() bool { return c.ready.Load() }
 // the records after it wait. Kafka being unreachable at start or later is
 // not an error: the reader keeps re-joining in the background.
 func (c *Consumer) Run(ctx context.Context) error {
-	if len(c.cfg.Brokers) == 0 {
-		return errors.New("projection consumer: no Kafka brokers configured")
-	}
-	clientID := c.cfg.ClientID
-	if clientID == "" {
-		clientID = uploadapi.Service // as config.Load sets it
-	}
-	dialer, err := kafkaconn.Dialer(c.cfg, &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true})
-	if err != nil {
-		return fmt.Errorf("projection consumer: %w", err)
-	}
-	transport, err := kafkaconn.Transport(c.cfg, &kafka.Transport{ClientID: clientID, DialTimeout: 10 * time.Second})
-	if err != nil {
-		return fmt.Errorf("projection consumer: %w", err)
-	}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport}
-	for {
-		stalled := c.consume(ctx, dialer, client)
-		if !stalled || ctx.Err() != nil {
-			return nil
-		}
-		c.stalls.Add(1)
-		c.log.Warn("projection consumer: no record applied while the group lags; starting a new reader",
-			"stall_timeout", c.stallTimeout)
-	}
-}
-
-// consume runs one reader until ctx is done (false) or the watchdog finds
-// it stalled (true): the group has lag but no record was applied for
-// stallTimeout. A kafka-go group reader can stay silent after a rebalance
-// (seen after the API was killed -9 and restarted while the broker held
-// requests); a new reader rejoins the group and resumes from the committed
-// offsets, which is always safe: records are applied idempotently.
-func (c *Consumer) consume(ctx context.Context, dialer *kafka.Dialer, client *kafka.Client) (stalled bool) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:               c.cfg.Brokers,
-		GroupID:               c.group,
-		GroupTopics:           c.topics,
-		StartOffset:           kafka.FirstOffset,
-		CommitInterval:        0, // synchronous: commit only what Apply stored
-		MinBytes:              1,
-		MaxBytes:              4 << 20,
-		MaxWait:               2 * time.Second, // long poll (shorter leaves too little slack: idle fetches time out); bounds Close
-		WatchPartitionChanges: true,            // topics created later are picked up
-		Dialer:                dialer,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.log.Warn("projection consumer: kafka: " + fmt.Sprintf(msg, args...))
-		}),
-	})
-	defer func() {
-		// Close can hang when the broker does not answer (kafka-go #1006).
-		done := make(chan error, 1)
-		go func() { done <- r.Close() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				c.log.Warn("projection consumer: close reader", "err", err)
-			}
-		case <-time.After(10 * time.Second):
-			c.log.Warn("projection consumer: closing the reader timed out; leaving it behind")
-		}
-	}()
-
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go c.watchJoin(rctx, r)
-	var lastApplied atomic.Int64
-	lastApplied.Store(time.Now().UnixNano())
-	var stall atomic.Bool
-	go c.watchdog(rctx, client, &lastApplied, func() { stall.Store(true); cancel() })
-
-	for {
-		m, err := r.FetchMessage(rctx)
-		if err != nil {
-			if rctx.Err() != nil {
-				return stall.Load() && ctx.Err() == nil
-			}
-			// The reader retries on its own and paces itself (each
-			// partition reader backs off between reconnects, the group
-			// waits between joins); the errors it met are queued with
-			// the records and returned one per call, many of them stale
-			// once Kafka is back. A growing backoff per error would stall
-			// the projection long after a short broker outage (28
-			// partitions queue dozens of errors): pause briefly instead.
-			d := c.retry.Initial
-			c.log.Warn("projection consumer: fetch failed", "err", err, "retry_in", d)
-			if !backoff.Sleep(rctx, d) {
-				return stall.Load() && ctx.Err() == nil
-			}
-			continue
-		}
-		c.ready.Store(true)
-		if err := c.apply(ctx, m); err != nil {
-			return false // ctx done; the record stays uncommitted
-		}
-		lastApplied.Store(time.Now().UnixNano())
-		// Commit even if ctx was cancelled meanwhile: the record is applied.
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err = r.CommitMessages(cctx, m)
-		ccancel()
-		if err != nil {
-			// Harmless: the record is redelivered and Apply ignores it.
-			c.log.Warn("projection consumer: commit failed", "topic", m.Topic, "partition", m.Partition,
-				"offset", m.Offset, "err", err)
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-	}
-}
-
-// watchdog calls stalled when the group has lag while no record was
-// applied for stallTimeout (topics.WatchStall).
-func (c *Consumer) watchdog(ctx context.Context, client *kafka.Client, lastApplied *atomic.Int64, stalled func()) {
-	topics.WatchStall(ctx, client, c.group, c.topics, c.stallTimeout, lastApplied, func(lag int64) {
-		c.log.Warn("projection consumer: stalled", "lag", lag, "since_last_record", time.Since(time.Unix(0, lastApplied.Load())).Round(time.Second))
-		stalled()
+	return groupread.Run(ctx, groupread.Config{
+		Kafka: c.cfg, ClientID: uploadapi.Service, // as config.Load sets it
+		Group: c.group, Topics: c.topics, StallTimeout: c.stallTimeout, FetchPause: c.retry.Initial,
+		Name: "projection consumer", Logger: c.log, Ready: &c.ready, OnStall: func() { c.stalls.Add(1) },
+	}, func(_ context.Context, m kafka.Message, _ func()) error {
+		// Run's ctx, not the reader's: a stalled reader being replaced
+		// does not interrupt an apply.
+		return c.apply(ctx, m)
 	})
 }
 
@@ -270,24 +158,6 @@ func (c *Consumer) apply(ctx context.Context, m kafka.Message) error {
 			"offset", m.Offset, "attempt", attempt, "retry_in", d, "err", err)
 		if !backoff.Sleep(ctx, d) {
 			return ctx.Err()
-		}
-	}
-}
-
-// watchJoin sets ready once the reader has been assigned partitions (its
-// first group generation). Reader.Stats resets its counters on each call;
-// nothing else reads them.
-func (c *Consumer) watchJoin(ctx context.Context, r *kafka.Reader) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for !c.ready.Load() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if st := r.Stats(); (st.Rebalances > 0 || st.Messages > 0) && c.ready.CompareAndSwap(false, true) {
-				c.log.Info("projection consumer: joined group", "group", c.group)
-			}
 		}
 	}
 }

@@ -15,8 +15,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/backoff"
 	"github.com/vidpipe/vidpipe/platform/config"
-	"github.com/vidpipe/vidpipe/platform/kafkaconn"
-	"github.com/vidpipe/vidpipe/platform/topics"
+	"github.com/vidpipe/vidpipe/platform/groupread"
 	"github.com/vidpipe/vidpipe/services/webhooks/endpoints"
 )
 
@@ -66,147 +65,37 @@ func (c *Consumer) Ready() bool { return c.ready.Load() }
 // (the records after it wait); a record that is no user's event (no
 // owner, not JSON) is logged and committed past.
 func (c *Consumer) Run(ctx context.Context) error {
-	if len(c.kafka.Brokers) == 0 {
-		return errors.New("webhooks consumer: no Kafka brokers configured")
-	}
-	clientID := c.kafka.ClientID
-	if clientID == "" {
-		clientID = string(contract.StageWebhooks)
-	}
-	dialer, err := kafkaconn.Dialer(c.kafka, &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true})
-	if err != nil {
-		return fmt.Errorf("webhooks consumer: %w", err)
-	}
-	transport, err := kafkaconn.Transport(c.kafka, &kafka.Transport{ClientID: clientID, DialTimeout: 10 * time.Second})
-	if err != nil {
-		return fmt.Errorf("webhooks consumer: %w", err)
-	}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(c.kafka.Brokers...), Timeout: 10 * time.Second, Transport: transport}
-	for {
-		stalled := c.consume(ctx, dialer, client)
-		if !stalled || ctx.Err() != nil {
+	return groupread.Run(ctx, groupread.Config{
+		Kafka: c.kafka, ClientID: string(contract.StageWebhooks),
+		Group: c.group, Topics: c.topics, StallTimeout: c.stallTimeout, FetchPause: c.retry.Initial,
+		Name: "webhooks consumer", Logger: c.log, Ready: &c.ready, OnStall: c.metrics.stalls.Inc,
+	}, c.record)
+}
+
+// record records m, retrying database errors with backoff until it
+// succeeds or ctx is done (its only error); a record that is no user's
+// event (ErrSkip) or that PostgreSQL refuses is logged and skipped.
+func (c *Consumer) record(ctx context.Context, m kafka.Message, alive func()) error {
+	for attempt := 1; ; attempt++ {
+		err := c.apply(ctx, m)
+		if err == nil {
 			return nil
 		}
-		c.metrics.stalls.Inc()
-		c.log.Warn("webhooks consumer: nothing recorded while the group lags; starting a new reader", "stall_timeout", c.stallTimeout)
-	}
-}
-
-// consume runs one reader until ctx is done (false) or the watchdog finds
-// it stalled (true): the group has lag but no record was recorded for
-// stallTimeout. A kafka-go group reader can stay silent after a rebalance
-// (the status projection met it); a new reader rejoins the group and
-// resumes from the committed offsets, which is safe: records are recorded
-// idempotently.
-func (c *Consumer) consume(ctx context.Context, dialer *kafka.Dialer, client *kafka.Client) (stalled bool) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:               c.kafka.Brokers,
-		GroupID:               c.group,
-		GroupTopics:           c.topics,
-		StartOffset:           kafka.FirstOffset,
-		CommitInterval:        0, // synchronous: commit only what is recorded
-		MinBytes:              1,
-		MaxBytes:              4 << 20,
-		MaxWait:               2 * time.Second,
-		WatchPartitionChanges: true,
-		Dialer:                dialer,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.log.Warn("webhooks consumer: kafka: " + fmt.Sprintf(msg, args...))
-		}),
-	})
-	defer func() {
-		done := make(chan error, 1)
-		go func() { done <- r.Close() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				c.log.Warn("webhooks consumer: close reader", "err", err)
-			}
-		case <-time.After(10 * time.Second):
-			c.log.Warn("webhooks consumer: closing the reader timed out; leaving it behind")
+		if errors.Is(err, ErrSkip) {
+			c.log.Info("webhooks consumer: record skipped", "reason", err)
+			return nil
 		}
-	}()
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go c.watchJoin(rctx, r)
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
-	var stall atomic.Bool
-	go c.watchdog(rctx, client, &last, func() { stall.Store(true); cancel() })
-	stopped := func() bool { return stall.Load() && ctx.Err() == nil }
-	for {
-		m, err := r.FetchMessage(rctx)
-		if err != nil {
-			if rctx.Err() != nil {
-				return stopped()
-			}
-			c.log.Warn("webhooks consumer: fetch failed", "err", err)
-			if !backoff.Sleep(rctx, c.retry.Initial) {
-				return stopped()
-			}
-			continue
+		if refused(err) {
+			// PostgreSQL refuses the data itself: retrying cannot help.
+			c.log.Error("webhooks consumer: record refused by the database, skipped", "topic", m.Topic,
+				"partition", m.Partition, "offset", m.Offset, "err", err)
+			return nil
 		}
-		c.ready.Store(true)
-		for attempt := 1; ; attempt++ {
-			err := c.apply(rctx, m)
-			if err == nil {
-				break
-			}
-			if errors.Is(err, ErrSkip) {
-				c.log.Info("webhooks consumer: record skipped", "reason", err)
-				break
-			}
-			if refused(err) {
-				// PostgreSQL refuses the data itself: retrying cannot help.
-				c.log.Error("webhooks consumer: record refused by the database, skipped", "topic", m.Topic,
-					"partition", m.Partition, "offset", m.Offset, "err", err)
-				break
-			}
-			c.log.Warn("webhooks consumer: record not recorded, retrying", "topic", m.Topic, "partition", m.Partition,
-				"offset", m.Offset, "attempt", attempt, "err", err)
-			last.Store(time.Now().UnixNano()) // the database is down: no stall of the reader
-			if !c.retry.Wait(rctx, attempt) {
-				return stopped()
-			}
-		}
-		last.Store(time.Now().UnixNano())
-		// Commit even if ctx ended meanwhile: the record is recorded. A
-		// failed commit is harmless: the record comes again and is
-		// recorded idempotently.
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if err := r.CommitMessages(cctx, m); err != nil {
-			c.log.Warn("webhooks consumer: commit failed", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-		}
-		ccancel()
-		if rctx.Err() != nil {
-			return stopped()
-		}
-	}
-}
-
-// watchdog calls stalled when the group has lag while nothing was
-// recorded for stallTimeout (topics.WatchStall).
-func (c *Consumer) watchdog(ctx context.Context, client *kafka.Client, last *atomic.Int64, stalled func()) {
-	topics.WatchStall(ctx, client, c.group, c.topics, c.stallTimeout, last, func(lag int64) {
-		c.log.Warn("webhooks consumer: stalled", "lag", lag)
-		stalled()
-	})
-}
-
-// watchJoin sets Ready once the reader has joined its group (a
-// rebalance) or fetched a record.
-func (c *Consumer) watchJoin(ctx context.Context, r *kafka.Reader) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for !c.ready.Load() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if st := r.Stats(); (st.Rebalances > 0 || st.Messages > 0) && c.ready.CompareAndSwap(false, true) {
-				c.log.Info("webhooks consumer: joined group", "group", c.group)
-			}
+		c.log.Warn("webhooks consumer: record not recorded, retrying", "topic", m.Topic, "partition", m.Partition,
+			"offset", m.Offset, "attempt", attempt, "err", err)
+		alive() // the database is down: no stall of the reader
+		if !c.retry.Wait(ctx, attempt) {
+			return ctx.Err()
 		}
 	}
 }

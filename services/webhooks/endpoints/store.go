@@ -83,7 +83,9 @@ type NewEndpoint struct {
 // endpoints.
 type LimitError struct{ Count int }
 
-func (e *LimitError) Error() string { return fmt.Sprintf("owner has %d webhook endpoints, the most allowed", e.Count) }
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("owner has %d webhook endpoints, the most allowed", e.Count)
+}
 
 // ownerLockSeed prefixes the owner in the per-owner advisory lock key of
 // Create (the convention of the other vidpipe advisory locks).

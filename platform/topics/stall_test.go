@@ -1,32 +1,32 @@
-package dispatch
+package topics_test
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/topics"
 )
 
-// TestWatchdogReplacesASilentReader: with lag on its topics and nothing
-// recorded for stallTimeout the watchdog reports a stall; without lag it
-// does not (an idle group is no stall).
-func TestWatchdogReplacesASilentReader(t *testing.T) {
+// TestWatchStall: with lag on its topics and nothing handled for the
+// timeout, WatchStall reports a stall; without lag it does not (an idle
+// group is no stall).
+func TestWatchStall(t *testing.T) {
 	k := harness.StartKafka(t)
 	topic := harness.RandomName("topic")
 	k.CreateTopics(t, 1, topic)
 	client := &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 10 * time.Second}
-	c := &Consumer{log: slog.New(slog.DiscardHandler), group: harness.RandomName("group"), topics: []string{topic},
-		stallTimeout: 150 * time.Millisecond}
+	group := harness.RandomName("group")
 
 	watch := func(last *atomic.Int64, within time.Duration) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), within)
 		defer cancel()
 		fired := make(chan struct{}, 1)
-		c.watchdog(ctx, client, last, func() { fired <- struct{}{} })
+		topics.WatchStall(ctx, client, group, []string{topic}, 150*time.Millisecond, last, func(int64) { fired <- struct{}{} })
 		select {
 		case <-fired:
 			return true
@@ -41,6 +41,6 @@ func TestWatchdogReplacesASilentReader(t *testing.T) {
 	}
 	k.Produce(t, kafka.Message{Topic: topic, Key: []byte("k"), Value: []byte("{}")})
 	if !watch(&old, 30*time.Second) {
-		t.Error("no stall reported with lag and nothing recorded for an hour")
+		t.Error("no stall reported with lag and nothing handled for an hour")
 	}
 }
