@@ -143,3 +143,24 @@ func TestUserEventsStreamsAreCapped(t *testing.T) {
 	// Another user is not held back by alice's streams.
 	e.userStream(t, ctx, bobToken)
 }
+
+// TestUserEventsOutliveRequestTimeout: GET /v1/events is a long-running
+// request: the ordinary per-request deadline (api.request_timeout) does
+// not cut it, so a change after that deadline still arrives.
+func TestUserEventsOutliveRequestTimeout(t *testing.T) {
+	e := mustEnv(t, withOptions(func(o *Options) { o.RequestTimeout = 100 * time.Millisecond; o.SSEHeartbeat = time.Hour }))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	evs := e.userStream(t, ctx, aliceToken)
+	time.Sleep(500 * time.Millisecond) // past the ordinary deadline
+	up := e.uploadedEvent("alice", "late")
+	e.apply(t, contract.TopicUploaded, 0, up)
+	select {
+	case ev, ok := <-evs:
+		if !ok || ev.event != "video" || !strings.Contains(string(ev.data), up.VideoID) {
+			t.Fatalf("after the request timeout: %+v (open %v)", ev, ok)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event")
+	}
+}
