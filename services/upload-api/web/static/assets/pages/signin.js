@@ -11,6 +11,8 @@ export async function render(root, _params, ctx) {
   const button = h('button', { type: 'submit' }, 'Sign in');
   const form = h('form', { id: 'signin', class: 'card stack', novalidate: true },
     h('h1', {}, 'Sign in to vidpipe'),
+    // For password managers (a token form has no user name of its own).
+    h('input', { type: 'text', name: 'username', autocomplete: 'username', value: 'vidpipe', hidden: true, tabindex: '-1', 'aria-hidden': 'true' }),
     h('div', { class: 'field' },
       h('label', { for: 'signin-token' }, 'API token'),
       input,

@@ -14,6 +14,16 @@ export const name = 'video';
 const HLS_TYPE = 'application/vnd.apple.mpegurl';
 const TERMINAL = new Set(['ready', 'failed']);
 
+// apiURL makes an API URL (hls.master_url, sprite_vtt_url) relative to
+// this origin: the app is served by the API, whose links may carry
+// api.public_url's origin (a proxy's name for the same server).
+function apiURL(u) {
+  try {
+    const abs = new URL(u, location.href);
+    return abs.pathname.startsWith('/v1/') ? abs.pathname + abs.search : abs.href;
+  } catch { return u; }
+}
+
 function hlsPlayable(video) {
   return video.canPlayType(HLS_TYPE) !== '';
 }
@@ -104,7 +114,7 @@ export async function render(root, [id], ctx) {
 
   const sources = () => {
     const out = [];
-    if (v.hls && v.hls.master_url && hlsPlayable(player)) out.push({ value: 'auto', label: 'Auto', url: v.hls.master_url });
+    if (v.hls && v.hls.master_url && hlsPlayable(player)) out.push({ value: 'auto', label: 'Auto', url: apiURL(v.hls.master_url) });
     for (const r of v.renditions || []) out.push({ value: `mp4:${r.name}`, label: `${r.name}${r.height ? ` (${r.height}p)` : ''}`, url: r.url });
     if (out.length && out[0].value !== 'auto') {
       // No native HLS: Auto is the best MP4 rendition.
@@ -148,7 +158,7 @@ export async function render(root, [id], ctx) {
     if (!url || spriteLoaded === url) return;
     spriteLoaded = url;
     try {
-      const abs = new URL(url, location.href);
+      const abs = new URL(apiURL(url), location.href);
       if (abs.origin !== location.origin) return; // only the API's own rewritten VTT
       const resp = await fetch(abs.href, { signal, cache: 'no-store' });
       if (!resp.ok) return;
