@@ -108,13 +108,14 @@ export async function render(root, [id], ctx) {
     h('section', { class: 'danger-zone' }, delBtn, dialog));
 
   // ---- State and rendering.
-  let source = ''; // 'hls' or a rendition name
+  let source = ''; // 'auto' or 'mp4:<rendition name>'
+  let hlsFailed = false; // the browser said it plays HLS, then could not
   let cues = [];
   let spriteLoaded = '';
 
   const sources = () => {
     const out = [];
-    if (v.hls && v.hls.master_url && hlsPlayable(player)) out.push({ value: 'auto', label: 'Auto', url: apiURL(v.hls.master_url) });
+    if (v.hls && v.hls.master_url && hlsPlayable(player) && !hlsFailed) out.push({ value: 'auto', label: 'Auto', url: apiURL(v.hls.master_url) });
     for (const r of v.renditions || []) out.push({ value: `mp4:${r.name}`, label: `${r.name}${r.height ? ` (${r.height}p)` : ''}`, url: r.url });
     if (out.length && out[0].value !== 'auto') {
       // No native HLS: Auto is the best MP4 rendition.
@@ -123,6 +124,25 @@ export async function render(root, [id], ctx) {
     }
     return out;
   };
+
+  const playerNote = h('p', { id: 'player-note', class: 'hint', role: 'status' });
+  controls.append(playerNote);
+  player.addEventListener('error', () => {
+    // canPlayType answers "maybe" for HLS, yet a browser may fail on the
+    // stream: Auto falls back to the best MP4 rendition when there is one.
+    if (source !== 'auto' || hlsFailed || !(v.hls && player.src.includes('/hls/'))) {
+      playerNote.textContent = 'This video cannot be played here. Try another quality or a download.';
+      return;
+    }
+    hlsFailed = true;
+    source = '';
+    if ((v.renditions || []).length) {
+      playerNote.textContent = 'This browser could not play the adaptive stream: playing the best MP4 rendition.';
+    } else {
+      playerNote.textContent = 'This browser cannot play the stream while the video is processing: it plays here once the video is ready.';
+    }
+    renderPlayer();
+  });
 
   const setSource = (opt, keepTime) => {
     const t = player.currentTime || 0;
@@ -139,7 +159,7 @@ export async function render(root, [id], ctx) {
 
   const renderPlayer = () => {
     const opts = sources();
-    playerSection.hidden = opts.length === 0;
+    playerSection.hidden = opts.length === 0 && !hlsFailed;
     const selected = quality.value || 'auto';
     clear(quality);
     for (const o of opts) quality.append(h('option', { value: o.value }, o.label));
