@@ -54,7 +54,8 @@ async function reason(resp, what) {
 /**
  * Upload sends one file. Callbacks: onProgress(sent, total),
  * onState(state) with state queued|uploading|paused|done|failed|cancelled,
- * onVideoId(id), onError(err).
+ * onVideoId(id), onResume(offset) when it continues an upload the server
+ * has (this tab's or a remembered one), onError(err).
  */
 export class Upload {
   constructor(file, meta, callbacks = {}) {
@@ -85,7 +86,10 @@ export class Upload {
       if (this.url) {
         const off = await this.head(signal);
         if (off < 0) this.url = ''; // gone: start again
-        else this.offset = off;
+        else {
+          this.offset = off;
+          if (this.cb.onResume) this.cb.onResume(off);
+        }
       }
       if (!this.url) await this.create(signal);
       this.setVideoId();

@@ -22,7 +22,7 @@ export async function render(root, _params, ctx) {
     h('section', { class: 'card stack', 'aria-labelledby': 'stages-h' },
       h('h2', { id: 'stages-h' }, 'Stages'), stagesError,
       h('div', { class: 'table-wrap' }, h('table', { id: 'ops-stages', class: 'table', 'aria-labelledby': 'stages-h' },
-        h('thead', {}, h('tr', {}, ['Stage', 'Group', 'Lag', 'Dead letters'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ['Stage', 'Group', 'Lag', 'Dead letters'].map((c, i) => h('th', { scope: 'col', class: i >= 2 ? 'num' : null }, c)))),
         stagesBody))),
     h('section', { class: 'card stack', 'aria-labelledby': 'dl-h' },
       h('h2', { id: 'dl-h' }, 'Dead letters'),

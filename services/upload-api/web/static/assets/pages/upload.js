@@ -59,6 +59,7 @@ function makeRow(up) {
     if (s !== 'uploading') { speed.textContent = ''; eta.textContent = ''; samples.length = 0; }
     if (s !== 'failed') error.textContent = '';
     if (s === 'done') { progress.value = 100; percent.textContent = '100 %'; }
+    link.hidden = s !== 'done' || !link.href; // the video exists once the upload is done
   };
   up.cb.onState = (s) => {
     sync();
@@ -68,9 +69,10 @@ function makeRow(up) {
   up.cb.onVideoId = (id) => {
     li.dataset.videoId = id;
     link.href = `/videos/${encodeURIComponent(id)}`;
-    link.hidden = false;
   };
   up.cb.onError = (err) => { error.textContent = err.message; };
+  // data-resumed-from: the server's offset the last resume started at.
+  up.cb.onResume = (off) => { li.dataset.resumedFrom = String(off); };
   up.cb.onProgress = (sent, total) => {
     const pct = total > 0 ? Math.floor((sent / total) * 100) : 100;
     progress.value = pct;
