@@ -283,6 +283,9 @@ export async function render(root, [id], ctx) {
   scrubber.addEventListener('pointerenter', (ev) => showPreview(timeAt(ev.clientX), ev.clientX));
   scrubber.addEventListener('pointerleave', () => { if (document.activeElement !== scrubber) preview.hidden = true; });
   scrubber.addEventListener('blur', () => { preview.hidden = true; });
+  scrubber.addEventListener('focus', () => {
+    if (scrubber.matches(':focus-visible')) showPreview(Number(scrubber.value), null);
+  });
   scrubber.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') preview.hidden = true;
   });
