@@ -95,8 +95,14 @@ onRender(async (page, params, signal) => {
   const p = page || notfound;
   document.body.dataset.page = p.name;
   markNav();
+  window.scrollTo(0, 0);
   try {
     await p.render(root, params, ctx);
+    // After a navigation, keyboard and screen reader users start at the
+    // new page (unless the page focused a field of its own).
+    if (!signal.aborted && (document.activeElement === document.body || !document.activeElement)) {
+      root.focus({ preventScroll: true });
+    }
   } catch (err) {
     if (signal.aborted || (err && err.name === 'AbortError')) return;
     notfound.renderError(root, err);
