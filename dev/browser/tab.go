@@ -292,3 +292,9 @@ func JSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// Eval evaluates a JavaScript expression for its effect.
+func (tab *Tab) Eval(expr string) {
+	tab.t.Helper()
+	tab.Do("evaluate "+expr, chromedp.Evaluate[chromedp.Void](expr, chromedp.EvalAwaitPromise))
+}
