@@ -119,7 +119,7 @@ func TestRoutesAnswerJSON(t *testing.T) {
 		status       int
 		code         string
 	}{
-		"unknown path":         {"GET", "/nope", 404, codeNotFound},
+		"unknown API path":     {"GET", "/v1/nope", 404, codeNotFound},
 		"wrong method":         {"DELETE", "/v1/videos", 405, codeMethodNotAllowed},
 		"wrong method on id":   {"POST", "/v1/videos/" + newVideoID(), 405, codeMethodNotAllowed},
 		"tus download refused": {"GET", "/v1/uploads/" + newVideoID(), 405, codeMethodNotAllowed},

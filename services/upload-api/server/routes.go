@@ -87,9 +87,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	} {
 		mux.Handle(path, methodNotAllowed(log, allow))
 	}
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "no such route"))
-	}))
+	// Anything else: JSON 404 under /v1/, else the web app (webapp.go).
+	mux.Handle("/", handleRoot(log, d.Objects))
 }
 
 // addOpsRoutes lists every route of the operations listener
