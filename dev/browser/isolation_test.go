@@ -26,7 +26,7 @@ func TestUsersIsolated(t *testing.T) {
 		t.Errorf("bob (not an admin) sees the ops link")
 	}
 	bob.Type(`form#search input[name=q]`, "harbour")
-	bob.Click(`form#search [type=submit], form#search button`)
+	bob.Submit(`form#search input[name=q]`)
 	bob.WaitReady("library")
 	if bob.Exists(card) {
 		t.Errorf("bob's search for harbour shows alice's video")

@@ -122,7 +122,7 @@ func TestJourney(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		tab.Type(`form#search input[name=q]`, "renamed")
-		tab.Do("submit the search", chromedp.Submit(chromedp.CSS(`form#search input[name=q]`)))
+		tab.Submit(`form#search input[name=q]`)
 		tab.WaitReady("library")
 		if tab.Exists(card) {
 			break

@@ -159,15 +159,30 @@ func (tab *Tab) WaitReady(page string) {
 }
 
 // WaitJS polls the JavaScript condition cond (every 100ms) until it is
-// truthy; after timeout the test fails with what and the page's state.
+// truthy; after timeout the test fails with what and the page's state. A
+// navigation during the wait (the page's context goes away) does not end
+// it: the condition is polled again in the new document.
 func (tab *Tab) WaitJS(what, cond string, timeout time.Duration) {
 	tab.t.Helper()
 	ctx, cancel := context.WithTimeout(tab.Ctx, timeout)
 	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+cond+")", chromedp.WithPollingInterval(100*time.Millisecond)))
-	if err != nil {
-		tab.t.Fatalf("browser: waiting %v for %s: %v\n%s", timeout, what, err, tab.describe())
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+cond+")", chromedp.WithPollingInterval(100*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "context was destroyed") {
+			tab.t.Fatalf("browser: waiting %v for %s: %v\n%s", timeout, what, err, tab.describe())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Submit submits the form of the field sel as a user does (requestSubmit:
+// the app's submit handler runs).
+func (tab *Tab) Submit(sel string) {
+	tab.t.Helper()
+	tab.Eval(fmt.Sprintf(`(() => { const el = document.querySelector(%q); (el.form ?? el).requestSubmit(); })()`, sel))
 }
 
 // Exists reports whether a CSS selector matches an element now.
@@ -222,7 +237,7 @@ func (tab *Tab) SignIn(token string) {
 		tab.t.Fatalf("browser: /signin shows page %q, want signin", Eval[string](tab, `document.body.dataset.page`))
 	}
 	tab.Type(`form#signin input[name=token]`, token)
-	tab.Do("submit form#signin", chromedp.Submit(chromedp.CSS(`form#signin input[name=token]`)))
+	tab.Submit(`form#signin input[name=token]`)
 	tab.WaitReady("library")
 }
 
