@@ -12,9 +12,13 @@ import (
 )
 
 // DevTokens are the API bearer tokens of the dev stack (api.tokens):
-// dev-alice for user alice and dev-bob for user bob. Never use them
-// outside development.
-const DevTokens = "dev-alice=alice,dev-bob=bob"
+// dev-alice for user alice, dev-bob for user bob and dev-admin for user
+// admin (DevAdmins). Never use them outside development.
+const DevTokens = "dev-alice=alice,dev-bob=bob,dev-admin=admin"
+
+// DevAdmins are the administrators of the dev stack (api.admins): admin,
+// not alice nor bob.
+const DevAdmins = "admin"
 
 // DevToken is the token the printed commands and dev.env use.
 const DevToken = "dev-alice"
@@ -147,7 +151,8 @@ type EnvOptions struct {
 // and webhooks: webhooks.allow_private (receivers on 127.0.0.1);
 // webhooks: webhooks.ops_addr on its port. upload-api: api.addr
 // and api.public_url on its port, api.ops_addr on its OpsPort (any free
-// port when it has none), the dev tokens (DevTokens), the signing key, a
+// port when it has none), the dev tokens (DevTokens) and admins
+// (DevAdmins), the signing key, a
 // 10s shutdown. Workers: stage.http_addr on its port, a 10s
 // shutdown grace. Logs: text.
 func ChildEnv(c Child, o EnvOptions) []string {
@@ -180,6 +185,7 @@ func ChildEnv(c Child, o EnvOptions) []string {
 		set["api.ops_addr"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.OpsPort))
 		set["api.public_url"] = "http://" + addr
 		set["api.tokens"] = DevTokens
+		set["api.admins"] = DevAdmins
 		set["api.shutdown_timeout"] = childShutdown.String()
 		if o.SigningKey != "" {
 			set["api.signing_key"] = o.SigningKey

@@ -57,6 +57,11 @@ type API struct {
 	// (127.0.0.1, ::1, localhost: a development listener), where 6 will do:
 	// the dev config (config.dev.yaml) has dev-alice=alice and dev-bob=bob.
 	Tokens map[string]string `mapstructure:"tokens" default:"" desc:"bearer tokens as token=user pairs (32+ characters unless api.addr is loopback)" secret:"true"`
+	// Admins lists the users (names as in Tokens) who may use the admin
+	// endpoints (/v1/admin/...: stage lag, dead letters, redrive) and for
+	// whom GET /v1/me answers "admin": true; others get 403 there. Env:
+	// VIDPIPE_API_ADMINS, comma-separated. Default: empty (no admin).
+	Admins []string `mapstructure:"admins" default:"" desc:"users allowed on /v1/admin/... (stage lag, dead letters, redrive), comma-separated"`
 	// AuthFailBurst is how many failed authentications a client address
 	// may make before it gets 429; one is refilled every AuthFailRefill.
 	// Default: 10 and 6s.
@@ -239,6 +244,11 @@ func (a API) Validate() error {
 		}
 		if err := checkUser(user); err != nil {
 			add("tokens", "user %q: %v", user, err)
+		}
+	}
+	for _, user := range a.Admins {
+		if err := checkUser(user); err != nil {
+			add("admins", "user %q: %v", user, err)
 		}
 	}
 	if a.MaxUploadBytes < 1 {

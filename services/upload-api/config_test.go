@@ -14,8 +14,11 @@ func TestLoadDevConfig(t *testing.T) {
 	if err := config.Load(Service, []string{"--config", "config.dev.yaml"}, nil, &cfg); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if cfg.API.Tokens["dev-alice"] != "alice" || cfg.API.Tokens["dev-bob"] != "bob" || len(cfg.API.Tokens) != 2 {
+	if cfg.API.Tokens["dev-alice"] != "alice" || cfg.API.Tokens["dev-bob"] != "bob" || cfg.API.Tokens["dev-admin"] != "admin" || len(cfg.API.Tokens) != 3 {
 		t.Errorf("tokens = %v", cfg.API.Tokens)
+	}
+	if len(cfg.API.Admins) != 1 || cfg.API.Admins[0] != "admin" {
+		t.Errorf("admins = %v, want [admin]", cfg.API.Admins)
 	}
 	if cfg.API.Addr != "127.0.0.1:8080" || cfg.API.OpsAddr != "127.0.0.1:8090" || cfg.API.MaxUploadBytes != 10<<30 || cfg.API.MaxFieldBytes != 32<<10 ||
 		cfg.API.PublishTimeout != 15*time.Second || cfg.S3.PresignExpiry != time.Hour || cfg.API.TusPartSize != 64<<20 ||
@@ -42,8 +45,8 @@ func TestDefaultAPI(t *testing.T) {
 	if def.PublishAttempts != 3 || def.PublishTimeout != 15*time.Second {
 		t.Errorf("DefaultAPI: publish attempts %d, timeout %v; want 3, 15s", def.PublishAttempts, def.PublishTimeout)
 	}
-	// The dev config sets tokens only: every other key is its default.
-	def.Tokens = cfg.API.Tokens
+	// The dev config sets tokens and admins only: every other key is its default.
+	def.Tokens, def.Admins = cfg.API.Tokens, cfg.API.Admins
 	if !reflect.DeepEqual(def, cfg.API) {
 		t.Errorf("DefaultAPI() =\n%+v\nloaded defaults:\n%+v", def, cfg.API)
 	}
@@ -53,6 +56,7 @@ func TestLoadFromEnvAndFlags(t *testing.T) {
 	env := map[string]string{
 		"VIDPIPE_API_TOKENS":           "tok-carol-123=carol",
 		"VIDPIPE_API_MAX_UPLOAD_BYTES": "1048576",
+		"VIDPIPE_API_ADMINS":           "carol, dave",
 	}
 	var cfg Config
 	err := config.Load(Service, []string{"--api.addr=127.0.0.1:0", "--config", "/nonexistent/none.yaml"}, func(k string) string { return env[k] }, &cfg)
@@ -63,7 +67,8 @@ func TestLoadFromEnvAndFlags(t *testing.T) {
 	if err := config.Load(Service, []string{"--api.addr=127.0.0.1:0"}, func(k string) string { return env[k] }, &cfg); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if cfg.API.Tokens["tok-carol-123"] != "carol" || cfg.API.MaxUploadBytes != 1<<20 || cfg.API.Addr != "127.0.0.1:0" {
+	if cfg.API.Tokens["tok-carol-123"] != "carol" || cfg.API.MaxUploadBytes != 1<<20 || cfg.API.Addr != "127.0.0.1:0" ||
+		!reflect.DeepEqual(cfg.API.Admins, []string{"carol", "dave"}) {
 		t.Errorf("api = %+v", cfg.API)
 	}
 }

@@ -51,13 +51,41 @@ type subscriber struct {
 type hub struct {
 	s *Store
 
-	mu         sync.Mutex
-	subs       map[string]map[*subscriber]struct{}
+	mu   sync.Mutex
+	subs map[string]map[*subscriber]struct{}
+	// owners are the owner-wide subscribers (SubscribeOwner), by owner.
+	owners     map[string]map[*OwnerSubscription]struct{}
 	n          int
 	stopListen context.CancelFunc
+	// lostAt is when the listener's connection last failed (zero before
+	// the first failure): owner-wide subscribers catch up from then.
+	lostAt time.Time
 }
 
-func newHub(s *Store) *hub { return &hub{s: s, subs: map[string]map[*subscriber]struct{}{}} }
+func newHub(s *Store) *hub {
+	return &hub{s: s, subs: map[string]map[*subscriber]struct{}{}, owners: map[string]map[*OwnerSubscription]struct{}{}}
+}
+
+// started counts a new subscriber (per video or per owner) and starts the
+// listener at the first; h.mu is held.
+func (h *hub) started() {
+	h.n++
+	if h.n == 1 {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.stopListen = cancel
+		go h.listen(ctx)
+	}
+}
+
+// stopped counts a subscriber gone and stops the listener after the
+// last; h.mu is held.
+func (h *hub) stopped() {
+	h.n--
+	if h.n == 0 && h.stopListen != nil {
+		h.stopListen()
+		h.stopListen = nil
+	}
+}
 
 func (h *hub) add(sub *subscriber) {
 	h.mu.Lock()
@@ -66,12 +94,7 @@ func (h *hub) add(sub *subscriber) {
 		h.subs[sub.id] = map[*subscriber]struct{}{}
 	}
 	h.subs[sub.id][sub] = struct{}{}
-	h.n++
-	if h.n == 1 {
-		ctx, cancel := context.WithCancel(context.Background())
-		h.stopListen = cancel
-		go h.listen(ctx)
-	}
+	h.started()
 }
 
 func (h *hub) remove(sub *subscriber) {
@@ -87,11 +110,7 @@ func (h *hub) remove(sub *subscriber) {
 	}
 	sub.closed = true
 	close(sub.ch)
-	h.n--
-	if h.n == 0 && h.stopListen != nil {
-		h.stopListen()
-		h.stopListen = nil
-	}
+	h.stopped()
 }
 
 // publish delivers st to the subscribers of its video that have not seen
@@ -116,6 +135,9 @@ func (h *hub) publish(st State) {
 			sub.ch <- st
 		}
 	}
+	for sub := range h.owners[st.Owner] {
+		sub.offer(st)
+	}
 }
 
 func (h *hub) subscribed() []string {
@@ -128,10 +150,13 @@ func (h *hub) subscribed() []string {
 	return ids
 }
 
+// has reports whether a change of video id may interest a subscriber: one
+// of the video, or any owner-wide one (the notification names the video,
+// not its owner, so the row is read to find out).
 func (h *hub) has(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.subs[id]) > 0
+	return len(h.subs[id]) > 0 || len(h.owners) > 0
 }
 
 // refresh re-reads id on the listener's connection and publishes it. An
@@ -162,6 +187,9 @@ func (h *hub) listen(ctx context.Context) {
 			return
 		}
 		failures++
+		h.mu.Lock()
+		h.lostAt = time.Now()
+		h.mu.Unlock()
 		d := reconnect.Delay(failures)
 		h.s.log.Warn("projection: listener failed, reconnecting", "err", err, "in", d)
 		if !backoff.Sleep(ctx, d) {
@@ -189,6 +217,9 @@ func (h *hub) listenOnce(ctx context.Context, connected func()) error {
 		if err := h.refresh(ctx, conn, id); err != nil {
 			return err
 		}
+	}
+	if err := h.catchUpOwners(ctx, conn); err != nil {
+		return err
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)

@@ -18,6 +18,8 @@ type Auth struct {
 	entries []authEntry
 	// failures limits failed authentications per client address.
 	failures *failLimiter
+	// admins are the users allowed on /v1/admin/... (WithAdmins).
+	admins map[string]bool
 }
 
 type authEntry struct {

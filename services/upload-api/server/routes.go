@@ -21,7 +21,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// Videos.
 	mux.Handle("POST /v1/videos", auth(handleUpload(log, o, d.Limits, in)))
-	mux.Handle("GET /v1/videos", auth(handleSearch(log, v, d.Catalog, d.Status)))
+	mux.Handle("GET /v1/videos", auth(handleVideos(log, v, d.Catalog, d.Status)))
 	mux.Handle("GET /v1/videos/{id}", auth(handleGetVideo(log, v, d.Status)))
 	mux.Handle("GET /v1/videos/{id}/events", auth(handleEvents(log, o, d.Limits, v, d.Status)))
 	mux.Handle("POST /v1/videos/{id}/retry", auth(handleRetry(log, o, d.Status, d.Redriver)))
@@ -32,6 +32,18 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("PATCH /v1/videos/{id}", auth(handlePatchVideo(log, v, lc)))
 	// Signed URL or bearer token, checked inside.
 	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Limits, d.Auth, d.Objects, d.Status))
+
+	// Signed URL or bearer token, checked inside (sprite.go).
+	mux.Handle("GET /v1/videos/{id}/thumbnails/sprite.vtt", handleSpriteVTT(log, o, d.Auth, d.Objects, d.Status))
+	// The caller, and every change of the caller's videos (web app).
+	mux.Handle("GET /v1/me", auth(handleMe(d.Auth)))
+	mux.Handle("GET /v1/events", auth(handleUserEvents(log, o, d.Limits, v, d.Status)))
+	// Admin (api.admins): stage lag, dead letters, redrive (admin.go).
+	admin := func(h http.Handler) http.Handler { return auth(requireAdmin(d.Auth, log, h)) }
+	dl, kc := d.admin()
+	mux.Handle("GET /v1/admin/stages", admin(handleAdminStages(log, d.Status.Pipeline(), kc, dl)))
+	mux.Handle("GET /v1/admin/dead-letters", admin(handleAdminDeadLetters(log, d.Status.Pipeline(), dl)))
+	mux.Handle("POST /v1/admin/dead-letters/redrive", admin(handleAdminRedrive(log, d.Status.Pipeline(), d.Status, dl)))
 
 	// Storage quota and usage.
 	mux.Handle("GET /v1/usage", auth(handleUsage(log, d.Limits, d.Status)))
@@ -84,6 +96,17 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		"/v1/uploads/{$}":               "POST, OPTIONS",
 		"/v1/uploads":                   "POST, OPTIONS",
 		"/v1/uploads/{id}":              "HEAD, PATCH, DELETE, OPTIONS",
+	} {
+		mux.Handle(path, methodNotAllowed(log, allow))
+	}
+	// The web app's API routes (me, events, sprite, admin).
+	for path, allow := range map[string]string{
+		"/v1/videos/{id}/thumbnails/sprite.vtt": "GET, HEAD",
+		"/v1/me":                                "GET, HEAD",
+		"/v1/events":                            "GET, HEAD",
+		"/v1/admin/stages":                      "GET, HEAD",
+		"/v1/admin/dead-letters":                "GET, HEAD",
+		"/v1/admin/dead-letters/redrive":        "POST",
 	} {
 		mux.Handle(path, methodNotAllowed(log, allow))
 	}

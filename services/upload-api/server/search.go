@@ -18,9 +18,10 @@ type searchResponse struct {
 	Links      map[string]string `json:"links,omitempty"`
 }
 
-// handleSearch serves GET /v1/videos?q=&limit=&cursor=: full-text search
+// handleSearch serves GET /v1/videos?q=&limit=&cursor= with a non-blank q
+// (handleVideos sends the others to the library): full-text search
 // over the caller's ready videos in the indexer's catalog, best match
-// first (a blank q lists them, most recently ready first). limit is 1 to
+// first (a blank q would list them, most recently ready first). limit is 1 to
 // catalog.MaxLimit (default catalog.DefaultLimit); cursor is the
 // next_cursor of the previous page. A video its owner deleted is left out
 // (status, when not nil, knows it at once; the catalog once the indexer
@@ -30,6 +31,10 @@ func handleSearch(log *slog.Logger, v viewer, cat *catalog.Catalog, status *proj
 		ctx := r.Context()
 		qs := r.URL.Query()
 		q, cursor := qs.Get("q"), qs.Get("cursor")
+		if qs.Has("status") {
+			writeError(w, r, log, errorf(http.StatusBadRequest, codeInvalidQuery, "status filters the library (no q); search covers ready videos only"))
+			return
+		}
 		limit := 0
 		if s := qs.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)

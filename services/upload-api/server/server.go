@@ -21,7 +21,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/vidpipe/vidpipe/platform/catalog"
+	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
@@ -128,6 +131,13 @@ type Deps struct {
 	// Redriver redrives dead letters for POST /v1/videos/{id}/retry
 	// (a *dlq.Admin); nil: retry answers 503.
 	Redriver Redriver
+	// DeadLetters lists and redrives dead letters for /v1/admin/... (a
+	// *dlq.Admin); nil: Redriver, when it is one, else the admin
+	// dead-letter endpoints answer 503.
+	DeadLetters DeadLetterAdmin
+	// Kafka reads consumer-group lag for GET /v1/admin/stages; nil: the
+	// Client of Redriver when it is a *dlq.Admin, else 503.
+	Kafka *kafka.Client
 	// Webhooks serves /v1/webhooks (the webhooks service's endpoints
 	// API, behind this server's bearer auth); nil: no webhook routes.
 	Webhooks *endpoints.API
@@ -153,6 +163,21 @@ func NewServer(d Deps) http.Handler {
 	h = recoverPanics(d.Logger, h)
 	h = d.Metrics.instrument(h)
 	return h
+}
+
+// admin returns what the admin endpoints read Kafka with: DeadLetters and
+// Kafka, or else what Redriver (a *dlq.Admin) offers.
+func (d Deps) admin() (DeadLetterAdmin, *kafka.Client) {
+	dl, client := d.DeadLetters, d.Kafka
+	if a, ok := d.Redriver.(*dlq.Admin); ok {
+		if dl == nil {
+			dl = a
+		}
+		if client == nil {
+			client = a.Client
+		}
+	}
+	return dl, client
 }
 
 // NewOpsServer returns the handler of the operations listener: GET
@@ -214,6 +239,8 @@ func longRunning(r *http.Request) bool {
 	case strings.HasPrefix(p, "/v1/uploads"):
 		return true
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/videos/") && strings.HasSuffix(p, "/events"):
+		return true
+	case r.Method == http.MethodGet && p == "/v1/events":
 		return true
 	}
 	return false

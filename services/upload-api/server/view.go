@@ -145,10 +145,12 @@ type imageView struct {
 }
 
 type thumbnailsView struct {
-	Poster    imageView  `json:"poster"`
-	Small     imageView  `json:"small"`
-	Sprite    *imageView `json:"sprite,omitempty"`
-	SpriteVTT string     `json:"sprite_vtt_url,omitempty"`
+	Poster imageView  `json:"poster"`
+	Small  imageView  `json:"small"`
+	Sprite *imageView `json:"sprite,omitempty"`
+	// SpriteVTT is a signed API URL of the sprite WebVTT whose cues name
+	// presigned URLs of the sprite image (see sprite.go).
+	SpriteVTT string `json:"sprite_vtt_url,omitempty"`
 }
 
 // viewer builds videoViews, presigning URLs for ready videos.
@@ -277,10 +279,14 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 		}
 		th.Sprite = &s
 	}
-	if doc.Thumbnails.SpriteVTTKey != "" {
-		if th.SpriteVTT, err = presign(doc.Thumbnails.SpriteVTTKey); err != nil {
-			return err
+	if k := doc.Thumbnails.SpriteVTTKey; k != "" {
+		// Served by the API (sprite.go), which rewrites the cues' image
+		// references: a presigned URL of the VTT would leave them
+		// relative, resolving to unsigned storage URLs.
+		if !contract.VideoOwnsKey(doc.VideoID, k) {
+			return fmt.Errorf("view %s: refusing to link %q: not an object of this video", doc.VideoID, k)
 		}
+		th.SpriteVTT = v.opts.spriteVTTURL(doc.VideoID, doc.Generation, expires)
 	}
 	out.Thumbnails = &th
 	if !doc.ReadyAt.IsZero() {

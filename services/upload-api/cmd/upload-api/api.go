@@ -66,7 +66,7 @@ func newAPI(cfg uploadapi.Config, c *clients, consumer *projection.Consumer, log
 		Redriver:  redriver,
 		Logger:    log,
 		Options:   opts,
-		Auth:      server.NewAuth(cfg.API.Tokens).LimitFailures(cfg.API.AuthFailBurst, cfg.API.AuthFailRefill),
+		Auth:      server.NewAuth(cfg.API.Tokens).LimitFailures(cfg.API.AuthFailBurst, cfg.API.AuthFailRefill).WithAdmins(cfg.API.Admins),
 		Objects:   c.objects,
 		Publisher: c.pub,
 		Status:    c.status,
