@@ -22,7 +22,7 @@ func TestUsersIsolated(t *testing.T) {
 	if bob.Exists(card) {
 		t.Errorf("bob's library shows alice's video %s", id)
 	}
-	if bob.Exists(`nav a[href="/ops"]`) {
+	if bob.Visible(`nav a[href="/ops"]`) {
 		t.Errorf("bob (not an admin) sees the ops link")
 	}
 	bob.Type(`form#search input[name=q]`, "harbour")
@@ -40,7 +40,7 @@ func TestUsersIsolated(t *testing.T) {
 	}
 
 	admin := signedIn(t, "dev-admin")
-	if !admin.Exists(`nav a[href="/ops"]`) {
+	if !admin.Visible(`nav a[href="/ops"]`) {
 		t.Errorf("the admin does not see the ops link")
 	}
 	if admin.Exists(card) {

@@ -191,6 +191,13 @@ func (tab *Tab) Exists(sel string) bool {
 	return Eval[bool](tab, fmt.Sprintf(`!!document.querySelector(%q)`, sel))
 }
 
+// Visible reports whether the first element matching sel exists and is
+// rendered (not hidden, not display:none, has a box).
+func (tab *Tab) Visible(sel string) bool {
+	tab.t.Helper()
+	return Eval[bool](tab, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && !e.closest("[hidden]") && e.getClientRects().length > 0; })()`, sel))
+}
+
 // Text is the trimmed textContent of the first element matching sel ("" if
 // none).
 func (tab *Tab) Text(sel string) string {
@@ -207,9 +214,9 @@ func (tab *Tab) Click(sel string) {
 // Type replaces the value of the field sel by typing text into it.
 func (tab *Tab) Type(sel, text string) {
 	tab.t.Helper()
-	tab.Do("type into "+sel,
-		chromedp.Clear(chromedp.CSS(sel), chromedp.NodeVisible),
-		chromedp.SendKeys(chromedp.CSS(sel), text, chromedp.NodeVisible))
+	tab.Do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	tab.Eval(fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = ""; e.dispatchEvent(new Event("input", {bubbles: true})); })()`, sel))
+	tab.Do("type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), text, chromedp.NodeVisible))
 }
 
 // describe is the page's location, data-page/data-ready and the start of
