@@ -62,7 +62,7 @@ func TestFailedVideoRetry(t *testing.T) {
 	}
 	tab.Click(card + " button.card-retry")
 	tab.WaitJS("the retried card to turn ready", fmt.Sprintf(`document.querySelector(%q)?.dataset.status === "ready"`, card), 4*time.Minute)
-	if tab.Exists(card + " .card-failure") && tab.Text(card+" .card-failure") != "" {
+	if tab.Exists(card+" .card-failure") && tab.Text(card+" .card-failure") != "" {
 		t.Errorf("the ready card still shows a failure: %q", tab.Text(card+" .card-failure"))
 	}
 }
