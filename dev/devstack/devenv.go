@@ -74,7 +74,7 @@ func writeDevEnv(dir string, ep Endpoints) (string, error) {
 const WebhookReceiverURL = "http://127.0.0.1:9999/"
 
 // NextSteps is what a user does next, one command per line, with the
-// stack's real addresses: upload a video with curl, watch a topic with
+// stack's real addresses: open the web app and sign in, upload a video with curl, watch a topic with
 // kcat (or vidpipectl watch for every topic), read a video's status,
 // register a webhook and receive it with webhooks listen.
 // envPath is the dev.env to mention.
@@ -82,6 +82,7 @@ func NextSteps(ep Endpoints, envPath string) string {
 	auth := shellQuote("Authorization: Bearer " + DevToken)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nvidpipe is running. Endpoints: %s (source it for kcat, curl, psql, aws). Next:\n", envPath)
+	fmt.Fprintf(&b, "  web app: open %s/ and sign in with %s   (upload, watch progress live, play, edit)\n", ep.APIURL, DevToken)
 	fmt.Fprintf(&b, "  upload:  curl -H %s -F file=@video.mp4 -F title='My video' %s/v1/videos\n", auth, ep.APIURL)
 	fmt.Fprintf(&b, "  watch:   kcat -b %s -C -t %s -f '%%t %%k %%h %%s\\n'   (every topic: go run ./platform/cmd/vidpipectl watch --brokers %s)\n",
 		ep.Brokers, contract.DefaultPipeline().Entry.Topic, ep.Brokers)

@@ -79,6 +79,7 @@ func TestNextSteps(t *testing.T) {
 	ep.APIOpsURL = "http://127.0.0.1:8084"
 	text := NextSteps(ep, ".vidpipe/dev.env")
 	for _, want := range []string{
+		"open http://127.0.0.1:8080/ and sign in with dev-alice",
 		"curl -H 'Authorization: Bearer dev-alice' -F file=@video.mp4 -F title='My video' http://127.0.0.1:8080/v1/videos\n",
 		`kcat -b 127.0.0.1:9092 -C -t video.uploaded -f '%t %k %h %s\n'`,
 		"vidpipectl watch",

@@ -20,6 +20,9 @@ const DevTokens = "dev-alice=alice,dev-bob=bob,dev-admin=admin"
 // not alice nor bob.
 const DevAdmins = "admin"
 
+// DevAdminToken is the dev stack's token of user admin (DevAdmins).
+const DevAdminToken = "dev-admin"
+
 // DevToken is the token the printed commands and dev.env use.
 const DevToken = "dev-alice"
 

@@ -13,6 +13,8 @@
 //	func (s *Store) Get(ctx context.Context, owner, id string) (State, error) // ErrNotFound: missing, other owner's, bad id
 //	func (s *Store) Apply(ctx context.Context, rec Record) error            // idempotent, monotonic; ErrUndecodable: skip
 //	func (s *Store) Subscribe(ctx context.Context, id string) (<-chan State, func())
+//	func (s *Store) SubscribeOwner(ctx context.Context, owner string) (*OwnerSubscription, func()) // every video of owner (GET /v1/events)
+//	func (s *Store) List(ctx context.Context, owner string, opts ListOptions) ([]State, string, error) // the library, newest first, keyset pages
 //	func (s *Store) Ping(ctx context.Context) error
 //	func (s *Store) Pipeline() contract.Pipeline
 //	func (st State) Terminal() bool // complete (the last step) or failed
@@ -140,7 +142,10 @@
 // directly after commit. Subscribe also LISTENs, on a connection of its own
 // while there are subscribers, so that a change applied by another API
 // replica reaches this one; the listener reconnects with backoff and re-reads
-// the subscribed videos after each reconnect.
+// the subscribed videos after each reconnect. [Store.SubscribeOwner] follows
+// every video of one owner the same way (while one is open, the listener
+// reads each notified video to learn its owner, and after a reconnect
+// re-reads the owner's videos changed since the connection was lost).
 //
 // # Delivery
 //

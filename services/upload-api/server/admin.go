@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -301,7 +302,7 @@ func handleAdminRedrive(log *slog.Logger, p contract.Pipeline, status *projectio
 			return
 		}
 		var req redriveRequest
-		d := json.NewDecoder(strings.NewReader(string(body)))
+		d := json.NewDecoder(bytes.NewReader(body))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&req); err != nil || d.More() {
 			writeError(w, r, log, errorf(http.StatusBadRequest, codeBadRequest,

@@ -42,9 +42,10 @@ func TestMain(m *testing.M) { harness.Main(m) }
 const (
 	aliceToken = "dev-alice"
 	bobToken   = "dev-bob"
+	adminToken = "dev-admin" // user admin, the one administrator (api.admins)
 )
 
-var testTokens = map[string]string{aliceToken: "alice", bobToken: "bob"}
+var testTokens = map[string]string{aliceToken: "alice", bobToken: "bob", adminToken: "admin"}
 
 // env is one API server on real Kafka, MinIO and PostgreSQL.
 type env struct {
@@ -193,7 +194,7 @@ func mustEnv(tb testing.TB, options ...envOption) *env {
 			return nil
 		}})
 	}
-	deps := Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0), Objects: objects, Publisher: pub,
+	deps := Deps{Logger: log, Options: cfg.opts, Auth: NewAuth(testTokens).LimitFailures(cfg.authFailBurst, 0).WithAdmins([]string{"admin"}), Objects: objects, Publisher: pub,
 		Status: status, Catalog: cat, Tus: tus, Metrics: metrics, Ready: ready, Redriver: dlq.NewAdmin(k.Brokers),
 		Webhooks: endpoints.NewAPI(endpoints.NewStore(pool), endpoints.APIOptions{Logger: log})}
 	e.URL = serveOn(tb, NewHTTPServer("127.0.0.1:0", NewServer(deps), 5*time.Second, time.Minute, log), cfg.listen)

@@ -41,9 +41,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	// Admin (api.admins): stage lag, dead letters, redrive (admin.go).
 	admin := func(h http.Handler) http.Handler { return auth(requireAdmin(d.Auth, log, h)) }
 	dl, kc := d.admin()
-	mux.Handle("GET /v1/admin/stages", admin(handleAdminStages(log, d.Status.Pipeline(), kc, dl)))
-	mux.Handle("GET /v1/admin/dead-letters", admin(handleAdminDeadLetters(log, d.Status.Pipeline(), dl)))
-	mux.Handle("POST /v1/admin/dead-letters/redrive", admin(handleAdminRedrive(log, d.Status.Pipeline(), d.Status, dl)))
+	mux.Handle("GET /v1/admin/stages", admin(handleAdminStages(log, d.pipeline(), kc, dl)))
+	mux.Handle("GET /v1/admin/dead-letters", admin(handleAdminDeadLetters(log, d.pipeline(), dl)))
+	mux.Handle("POST /v1/admin/dead-letters/redrive", admin(handleAdminRedrive(log, d.pipeline(), d.Status, dl)))
 
 	// Storage quota and usage.
 	mux.Handle("GET /v1/usage", auth(handleUsage(log, d.Limits, d.Status)))

@@ -23,6 +23,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/platform/dlq"
 	"github.com/vidpipe/vidpipe/platform/storage"
@@ -163,6 +164,15 @@ func NewServer(d Deps) http.Handler {
 	h = recoverPanics(d.Logger, h)
 	h = d.Metrics.instrument(h)
 	return h
+}
+
+// pipeline is the pipeline the status projection follows (the default
+// pipeline without one).
+func (d Deps) pipeline() contract.Pipeline {
+	if d.Status == nil {
+		return contract.DefaultPipeline()
+	}
+	return d.Status.Pipeline()
 }
 
 // admin returns what the admin endpoints read Kafka with: DeadLetters and

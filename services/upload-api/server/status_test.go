@@ -408,9 +408,10 @@ func TestSearch(t *testing.T) {
 	if code != http.StatusOK || len(sr.Items) != 1 || sr.Items[0].Title != "Cats of Bob" {
 		t.Fatalf("bob cats: %d %s", code, body)
 	}
-	// Pagination over alice's whole list.
+	// Pagination over every match of alice's (a blank q lists the
+	// library from the status projection instead: library_test.go).
 	seen := map[string]bool{}
-	query := "limit=2"
+	query := "limit=2&q=" + url.QueryEscape("cats or dogs")
 	for pages := 0; ; pages++ {
 		if pages > 3 {
 			t.Fatal("too many pages")
@@ -428,7 +429,7 @@ func TestSearch(t *testing.T) {
 		if sr.NextCursor == "" {
 			break
 		}
-		query = "limit=2&cursor=" + url.QueryEscape(sr.NextCursor)
+		query = "limit=2&q=" + url.QueryEscape("cats or dogs") + "&cursor=" + url.QueryEscape(sr.NextCursor)
 	}
 	if len(seen) != len(aliceIDs) {
 		t.Fatalf("listed %d videos, alice has %d", len(seen), len(aliceIDs))
@@ -437,7 +438,7 @@ func TestSearch(t *testing.T) {
 		"limit zero":     "limit=0",
 		"limit too big":  "limit=1000",
 		"limit not int":  "limit=x",
-		"garbage cursor": "cursor=not-a-cursor",
+		"garbage cursor": "q=cats&cursor=not-a-cursor",
 		"long query":     "q=" + strings.Repeat("a", 600),
 	} {
 		resp, body := e.do(t, http.MethodGet, "/v1/videos?"+q, aliceToken, nil, nil)
