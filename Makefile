@@ -21,7 +21,7 @@ ARGS ?=
 
 all: build
 
-## deps: install ffmpeg, kcat, PostgreSQL, Node.js (apt) and MinIO (go install); idempotent
+## deps: install ffmpeg, kcat, PostgreSQL, Node.js, Chromium and fonts (apt), axe-core (npm ci in dev/browser) and MinIO (go install); idempotent
 deps:
 	@bash dev/scripts/deps.sh
 
