@@ -53,12 +53,7 @@ func TestUploadPauseResume(t *testing.T) {
 	up := `li.upload[data-name="pausable.mp4"]`
 	tab.Do("choose the clip", chromedp.SetUploadFiles(chromedp.CSS("input#file-input"), []string{clip}))
 	tab.WaitJS("the upload to start", fmt.Sprintf(`document.querySelector(%q)?.dataset.state === "uploading"`, up), DefaultWait)
-	tab.WaitJS("the first PATCH to be held", "true", DefaultWait) // let the event arrive
-	for deadline := time.Now().Add(10 * time.Second); gate.Held() == 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no PATCH was sent; requests: %q; upload: %s", gate.Requests(), Eval[string](tab, fmt.Sprintf(`document.querySelector(%q)?.outerHTML`, up)))
-		}
-	}
+	waitHeld(t, gate)
 	tab.Click(up + " button.upload-pause")
 	tab.WaitJS("the upload to pause", fmt.Sprintf(`document.querySelector(%q)?.dataset.state === "paused"`, up), DefaultWait)
 	if p := percent(tab, up); p >= 100 {
@@ -92,6 +87,7 @@ func TestUploadPauseResume(t *testing.T) {
 	up2 := `li.upload[data-name="reloaded.mp4"]`
 	tab.Do("choose the big clip", chromedp.SetUploadFiles(chromedp.CSS("input#file-input"), []string{big}))
 	tab.WaitJS("the first chunk to be stored", fmt.Sprintf(`parseFloat(document.querySelector(%q)?.textContent) > 0`, up2+" .upload-percent"), 2*time.Minute)
+	waitHeld(t, gate) // the second chunk's PATCH
 	before := percent(tab, up2)
 	tab.Do("reload", chromedp.Reload())
 	tab.WaitReady("library")
@@ -107,5 +103,15 @@ func TestUploadPauseResume(t *testing.T) {
 	tab.WaitJS("the resumed upload's video id", fmt.Sprintf(`document.querySelector(%q)?.dataset.videoId`, up2), DefaultWait)
 	if code, v := alice.Video(t, tab.Attr(up2, "data-video-id")); code != 200 {
 		t.Errorf("the resumed upload's video: %d %v", code, v)
+	}
+}
+
+// waitHeld waits until the gate holds a request.
+func waitHeld(t *testing.T, g *Gate) {
+	t.Helper()
+	for deadline := time.Now().Add(DefaultWait); g.Held() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request was held; requests: %q", g.Requests())
+		}
 	}
 }
