@@ -132,9 +132,22 @@ func shoot(t *cmdT, stack *browser.Stack, b *browser.Browser, outDir string) {
 	video := func(name string) {
 		tab.Go("/videos/" + ids[0])
 		tab.WaitReady("video")
-		tab.Eval(`(async () => { const v = document.querySelector("video#player"); if (!v) return; v.muted = true;
-			await new Promise(r => { if (v.readyState >= 2) r(); else v.addEventListener("loadeddata", r, {once: true}); });
-			v.currentTime = 2; await new Promise(r => v.addEventListener("seeked", r, {once: true})); })()`)
+		// A frame 2 s in. Where the browser does not play the HLS it
+		// answers "maybe" for, the MP4 rendition (the last quality).
+		tab.Eval(`(async () => {
+			const v = document.querySelector("video#player"); if (!v) return;
+			v.muted = true;
+			const loaded = () => new Promise(r => { if (v.readyState >= 2) r(true); else {
+				v.addEventListener("loadeddata", () => r(true), {once: true});
+				v.addEventListener("error", () => r(false), {once: true}); setTimeout(() => r(false), 10000); } });
+			if (!(await loaded())) {
+				const q = document.querySelector("select#quality");
+				if (q) { q.selectedIndex = q.options.length - 1; q.dispatchEvent(new Event("change", {bubbles: true})); }
+				if (!(await loaded())) return;
+			}
+			v.currentTime = 2;
+			await new Promise(r => { v.addEventListener("seeked", r, {once: true}); setTimeout(r, 5000); });
+		})()`)
 		png(tab, name)
 	}
 	video("video.png")
