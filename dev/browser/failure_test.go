@@ -18,8 +18,9 @@ import (
 // TestFailedVideoRetry: a video fails for a reason its owner can fix (its
 // video.uploaded announces a source object that is not stored, so
 // transcode dead-letters it as source_missing); the card shows the reason
-// in words, live; once the source is stored, Retry on the card makes it
-// ready, live.
+// in words, live, and the admin's ops page lists the dead letter with its
+// reason and a redrive button; once the source is stored, Retry on the
+// card makes it ready, live.
 func TestFailedVideoRetry(t *testing.T) {
 	s, _ := shared(t)
 	ep := s.Endpoints
@@ -51,6 +52,25 @@ func TestFailedVideoRetry(t *testing.T) {
 	t.Logf("failure on the card: %q", reason)
 	if len(reason) < 5 {
 		t.Errorf(".card-failure = %q, want the reason in words", reason)
+	}
+
+	// The admin's ops page lists the dead letter with its reason.
+	ops := signedIn(t, "dev-admin")
+	ops.Go("/ops")
+	ops.WaitReady("ops")
+	if d := ops.Text(`table#ops-stages tr[data-stage="transcode"] .dlq-depth`); d == "" || d == "0" {
+		t.Errorf("ops: transcode dead letters = %q, want at least 1", d)
+	}
+	row := fmt.Sprintf(`[...document.querySelectorAll("table#dead-letters tr[data-dlq-id]")].find(r => r.textContent.includes(%q))`, ev.VideoID)
+	if !Eval[bool](ops, "!!"+row) {
+		t.Errorf("ops: no dead-letter row of %s", ev.VideoID)
+	} else {
+		if r := Eval[string](ops, row+`.querySelector(".reason")?.textContent ?? ""`); r == "" {
+			t.Errorf("ops: the dead letter of %s has no .reason", ev.VideoID)
+		}
+		if !Eval[bool](ops, "!!"+row+`.querySelector("button.redrive")`) {
+			t.Errorf("ops: the dead letter of %s has no button.redrive", ev.VideoID)
+		}
 	}
 
 	mc, err := minio.New(ep.S3Endpoint, &minio.Options{Creds: credentials.NewStaticV4(ep.AccessKey, ep.SecretKey, "")})
