@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestJourney is a user's whole way through the app, in a real browser
@@ -119,6 +120,18 @@ func TestJourney(t *testing.T) {
 	sprite := Eval[string](tab, `getComputedStyle(document.querySelector("#scrub-preview")).backgroundImage.replace(/^url\("?/, "").replace(/"?\)$/, "")`)
 	if w := Eval[int](tab, fmt.Sprintf(`new Promise(r => { const i = new Image(); i.onload = () => r(i.naturalWidth); i.onerror = () => r(0); i.src = %s; })`, JSON(sprite))); w == 0 {
 		t.Errorf("the sprite %s does not load", sprite)
+	}
+
+	// The scrub bar works from the keyboard: ArrowRight moves the player
+	// and shows the preview of the new position.
+	tab.Eval(`document.querySelector("video#player").pause()`)
+	before := Eval[float64](tab, `document.querySelector("video#player").currentTime`)
+	tab.Do("focus the scrubber and press ArrowRight",
+		chromedp.Focus(chromedp.CSS("input#scrubber")),
+		chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight))
+	tab.WaitJS("ArrowRight on #scrubber to move the player", fmt.Sprintf(`Math.abs(document.querySelector("video#player").currentTime - %g) > 0.05`, before), DefaultWait)
+	if !Eval[bool](tab, `document.activeElement?.id === "scrubber" && getComputedStyle(document.activeElement).outlineStyle !== "none"`) {
+		t.Errorf("the focused #scrubber shows no focus outline")
 	}
 
 	// Rename.
