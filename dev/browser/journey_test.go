@@ -75,7 +75,11 @@ func TestJourney(t *testing.T) {
 	}
 	tab.WaitJS("the player's source", `document.querySelector("video#player")?.currentSrc`, DefaultWait)
 	t.Logf("player source: %s", tab.Attr("video#player", "src"))
+	// The app may switch sources (Auto: HLS, or the MP4 when the HLS does
+	// not load): play once the player has metadata, or say why not.
 	play := `(async () => { const v = document.querySelector("video#player"); v.muted = true;
+		for (let i = 0; i < 150 && v.readyState < 1; i++) await new Promise(r => setTimeout(r, 100));
+		if (v.readyState < 1) return "no metadata after 15 s (MediaError " + (v.error && v.error.code) + ", source " + v.currentSrc + ")";
 		try { await v.play(); } catch (e) { return String(e) + " (MediaError " + (v.error && v.error.code) + ")"; }
 		await new Promise(r => { const done = () => r(); v.addEventListener("timeupdate", () => v.currentTime > 0.5 && done()); setTimeout(done, 10000); });
 		return v.currentTime > 0.5 ? "" : "currentTime " + v.currentTime + " after 10 s"; })()`

@@ -101,10 +101,21 @@ export async function render(root, [id], ctx) {
   let source = ''; // 'hls' or a rendition name
   let cues = [];
   let spriteLoaded = '';
+  // A browser may answer "maybe" for HLS and still not play this stream
+  // (Chromium's built-in player refuses segments from another origin, and
+  // the segments are presigned storage URLs): then Auto is the best MP4.
+  let hlsFailed = false;
+  player.addEventListener('error', () => {
+    if (hlsFailed || source !== 'auto' || !v.hls || !v.hls.master_url) return;
+    if (player.src !== new URL(v.hls.master_url, location.href).href) return;
+    hlsFailed = true;
+    source = '';
+    renderPlayer();
+  });
 
   const sources = () => {
     const out = [];
-    if (v.hls && v.hls.master_url && hlsPlayable(player)) out.push({ value: 'auto', label: 'Auto', url: v.hls.master_url });
+    if (!hlsFailed && v.hls && v.hls.master_url && hlsPlayable(player)) out.push({ value: 'auto', label: 'Auto', url: v.hls.master_url });
     for (const r of v.renditions || []) out.push({ value: `mp4:${r.name}`, label: `${r.name}${r.height ? ` (${r.height}p)` : ''}`, url: r.url });
     if (out.length && out[0].value !== 'auto') {
       // No native HLS: Auto is the best MP4 rendition.
