@@ -93,6 +93,7 @@ func TestJourney(t *testing.T) {
 			t.Fatalf("video#player with the MP4 rendition does not play: %s", res)
 		}
 	}
+	t.Logf("playing %s", Eval[string](tab, `document.querySelector("video#player").currentSrc.split("?")[0]`))
 	if q := Eval[[]string](tab, `[...document.querySelectorAll("select#quality option")].map(o => o.textContent.trim())`); len(q) < 2 || !strings.EqualFold(q[0], "Auto") {
 		t.Errorf("select#quality options = %q, want Auto then the renditions", q)
 	}
