@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -267,25 +266,6 @@ func (tab *Tab) ColorScheme(scheme string) {
 	})
 	if err != nil {
 		tab.t.Fatalf("browser: emulate prefers-color-scheme %s: %v", scheme, err)
-	}
-}
-
-// ThrottleUpload limits what the tab sends to bytesPerSec (all requests);
-// 0 removes the limit.
-func (tab *Tab) ThrottleUpload(bytesPerSec float64) {
-	tab.t.Helper()
-	if _, err := chromedp.Call(tab.Ctx, network.Enable, network.EnableParams{}); err != nil {
-		tab.t.Fatalf("browser: network.enable: %v", err)
-	}
-	up := bytesPerSec
-	if up == 0 {
-		up = -1
-	}
-	_, err := chromedp.Call(tab.Ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-		MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: up}},
-	})
-	if err != nil {
-		tab.t.Fatalf("browser: throttle upload: %v", err)
 	}
 }
 
