@@ -21,7 +21,7 @@ ARGS ?=
 
 all: build
 
-## deps: install ffmpeg, kcat, PostgreSQL, Node.js (apt) and MinIO (go install); idempotent
+## deps: install ffmpeg, kcat, PostgreSQL, Node.js, Chromium and fonts (apt), axe-core (npm ci in dev/browser) and MinIO (go install); idempotent
 deps:
 	@bash dev/scripts/deps.sh
 
@@ -98,3 +98,10 @@ tidy:
 
 clean:
 	rm -rf bin .vidpipe
+
+## screenshots: start the dev stack, upload a few generated clips, and write PNGs of each page of the
+## web app (signin, library, video, webhooks, ops, the library at 360 px, the video page in dark) to
+## docs/screenshots/ with headless Chromium (dev/browser/cmd/vidpipe-screenshots); about 3 minutes
+.PHONY: screenshots
+screenshots: deps
+	go run ./dev/browser/cmd/vidpipe-screenshots -out docs/screenshots

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what vidpipe's tests and `make run` need on a fresh Debian machine
 # with Go: ffmpeg/ffprobe and kcat (apt), PostgreSQL server binaries (apt),
-# Node.js (apt, for the tus-js-client test), and a MinIO server and
-# govulncheck built with `go install` at pinned versions. Idempotent and
-# quiet when all is present.
+# Node.js (apt, for the tus-js-client test), Chromium and fonts (apt, for
+# the browser tests in dev/browser and make screenshots), axe-core (npm ci
+# of dev/browser/package-lock.json), and a MinIO server and govulncheck
+# built with `go install` at pinned versions. Idempotent and quiet when all
+# is present.
 set -euo pipefail
 
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
@@ -14,6 +16,8 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || apt_p
 command -v kcat >/dev/null 2>&1 || apt_pkgs+=(kcat)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
+[ -d /usr/share/fonts/truetype/dejavu ] || apt_pkgs+=(fonts-dejavu-core)
 
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
 	echo "deps: installing ${apt_pkgs[*]} with apt-get" >&2
@@ -47,8 +51,22 @@ if ! have_govulncheck; then
 	GOFLAGS=-buildvcs=false go install "golang.org/x/vuln/cmd/govulncheck@${GOVULNCHECK_VERSION}"
 fi
 
-for tool in ffmpeg ffprobe kcat node npm; do
+# axe-core for the browser tests, at the version of the committed lockfile.
+BROWSER_DIR="$(cd "$(dirname "$0")/../browser" && pwd)"
+have_axe() {
+	local want got
+	want="$(node -p "require('$BROWSER_DIR/package-lock.json').packages['node_modules/axe-core'].version")"
+	got="$(node -p "require('$BROWSER_DIR/node_modules/axe-core/package.json').version" 2>/dev/null || true)"
+	[ -n "$want" ] && [ "$want" = "$got" ]
+}
+if ! have_axe; then
+	echo "deps: npm ci in dev/browser (axe-core)" >&2
+	(cd "$BROWSER_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+for tool in ffmpeg ffprobe kcat node npm chromium; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "deps: $tool still missing after install" >&2; exit 1; }
 done
 [ -x "$GOBIN/minio" ] || { echo "deps: minio missing at $GOBIN/minio" >&2; exit 1; }
+have_axe || { echo "deps: axe-core missing in $BROWSER_DIR/node_modules" >&2; exit 1; }
 have_govulncheck || { echo "deps: govulncheck ${GOVULNCHECK_VERSION} missing at $GOBIN/govulncheck" >&2; exit 1; }

@@ -147,6 +147,12 @@ export async function render(root, [id], ctx) {
   const setSource = (opt, keepTime) => {
     const t = player.currentTime || 0;
     const wasPlaying = !player.paused;
+    // The HLS segments are presigned storage URLs on another origin:
+    // Chromium's built-in HLS player fetches them only in CORS mode (the
+    // storage answers CORS; S3 needs a bucket CORS rule, see the README).
+    // An MP4 plays without CORS, so it is not asked for one.
+    if (opt.url.includes('/hls/')) player.crossOrigin = 'anonymous';
+    else player.removeAttribute('crossorigin');
     player.src = opt.url;
     source = opt.value;
     if (keepTime && t > 0) {

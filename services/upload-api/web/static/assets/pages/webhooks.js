@@ -43,7 +43,7 @@ export async function render(root, _params, ctx) {
     h('p', { class: 'hint' }, 'vidpipe POSTs your videos’ events to these URLs in the Standard Webhooks format, signed with the endpoint’s secret.'),
     create,
     h('section', { class: 'card stack', 'aria-labelledby': 'endpoints-h' }, h('h2', { id: 'endpoints-h' }, 'Endpoints'), listError, list, empty),
-    h('section', { class: 'card stack', 'aria-labelledby': 'deliveries-h' }, deliveriesTitle, deliveriesHint, h('div', { class: 'table-wrap' }, deliveries))));
+    h('section', { class: 'card stack', 'aria-labelledby': 'deliveries-h' }, deliveriesTitle, deliveriesHint, h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-labelledby': 'deliveries-h' }, deliveries))));
 
   const showDeliveries = async (wh) => {
     deliveriesTitle.textContent = `Deliveries to ${wh.url}`;
