@@ -14,12 +14,14 @@ import (
 
 // handleRoot is the catch-all route: API paths (/v1/..., and /healthz and
 // /openapi.yaml with a trailing path) that no other route matched keep
-// their JSON 404; everything else is the web app (package web), which
-// answers its pages, its assets, or its "not found" page.
+// their JSON 404, and so does any other method than GET and HEAD on a path
+// that is not the app's (a page or an asset: those answer 405);
+// everything else is the web app (package web), which answers its pages,
+// its assets, or its "not found" page.
 func handleRoot(log *slog.Logger, objects *storage.Store) http.Handler {
 	app := web.Handler(web.WithMediaOrigins(storageOrigin(objects)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isAPIPath(r.URL.Path) {
+		if isAPIPath(r.URL.Path) || (r.Method != http.MethodGet && r.Method != http.MethodHead && !web.Serves(r.URL.Path)) {
 			writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "no such route"))
 			return
 		}

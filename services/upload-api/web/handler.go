@@ -113,6 +113,17 @@ func Handler(opts ...Option) http.Handler {
 	})
 }
 
+// Serves reports whether p is one of the app's own paths: a page route
+// or an embedded asset. Other paths answer the "not found" page to GET and
+// are no route at all to other methods.
+func Serves(p string) bool {
+	if strings.HasPrefix(p, "/assets/") {
+		_, err := fs.Stat(Files(), strings.TrimPrefix(p, "/"))
+		return err == nil
+	}
+	return pageRoute.MatchString(p)
+}
+
 // serve writes a with status; a 200 whose ETag the client has answers 304.
 func serve(w http.ResponseWriter, r *http.Request, a asset, status int) {
 	h := w.Header()

@@ -201,3 +201,14 @@ func TestEmbeddedReferencesExist(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestServes(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/": true, "/signin": true, "/ops": true, "/webhooks": true, "/videos/2b7e1516-28ae-4d2a-a6d2-abf7158809cf": true,
+		"/assets/app.js": true, "/assets/nope.js": false, "/etc": false, "/v1/videos": false,
+	} {
+		if got := Serves(p); got != want {
+			t.Errorf("Serves(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
