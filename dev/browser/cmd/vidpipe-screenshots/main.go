@@ -106,9 +106,22 @@ func shoot(t *cmdT, stack *browser.Stack, b *browser.Browser, outDir string) {
 		path := browser.Clip(t, stack.Dir(), c.file, 640, 360, 6)
 		ids = append(ids, alice.Upload(t, path, c.title, c.tags))
 	}
+	// A file cut short after its first 64 KiB: it passes the upload's
+	// checks and fails in transcode, so the library shows a failed card
+	// and the ops page a dead letter with its reason.
+	full, err := os.ReadFile(browser.Clip(t, stack.Dir(), "truncated.mp4", 640, 360, 6))
+	if err != nil {
+		t.Fatalf("read the clip: %v", err)
+	}
+	cut := filepath.Join(stack.Dir(), "holiday.mp4")
+	if err := os.WriteFile(cut, full[:min(len(full), 64<<10)], 0o644); err != nil {
+		t.Fatalf("write the truncated clip: %v", err)
+	}
+	failedID := alice.Upload(t, cut, "Holiday (cut short)", "family")
 	for _, id := range ids {
 		alice.WaitStatus(t, id, "ready", 5*time.Minute)
 	}
+	alice.WaitStatus(t, failedID, "failed", 5*time.Minute)
 	code, body := alice.Do(t, "POST", "/v1/webhooks", strings.NewReader(`{"url":"http://127.0.0.1:9999/hooks","event_types":["*"]}`), "application/json")
 	t.Logf("webhook: %d %s", code, body)
 	png := func(tab *browser.Tab, name string) {

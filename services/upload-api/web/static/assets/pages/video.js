@@ -116,7 +116,7 @@ export async function render(root, [id], ctx) {
   const sources = () => {
     const out = [];
     if (v.hls && v.hls.master_url && hlsPlayable(player) && !hlsFailed) out.push({ value: 'auto', label: 'Auto', url: apiURL(v.hls.master_url) });
-    for (const r of v.renditions || []) out.push({ value: `mp4:${r.name}`, label: `${r.name}${r.height ? ` (${r.height}p)` : ''}`, url: r.url });
+    for (const r of v.renditions || []) out.push({ value: `mp4:${r.name}`, label: r.height && !r.name.includes(`${r.height}`) ? `${r.name} (${r.height}p)` : r.name, url: r.url });
     if (out.length && out[0].value !== 'auto') {
       // No native HLS: Auto is the best MP4 rendition.
       const best = [...(v.renditions || [])].sort((a, b) => (b.height || 0) - (a.height || 0))[0];
