@@ -174,6 +174,7 @@ func (j ChunkJob) Args() ([]string, error) {
 			"-g", strconv.Itoa(gopFrames), "-keyint_min", strconv.Itoa(gopFrames), "-sc_threshold", "0",
 			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", enc.GOPSeconds),
 			"-b:v", strconv.FormatInt(r.VideoBitrate, 10), "-mbtree", "0")
+		a = append(a, bt709Args(j.Source.Video)...)
 		if enc.Threads > 0 {
 			a = append(a, "-threads", threads)
 		}

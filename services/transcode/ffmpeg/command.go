@@ -37,6 +37,24 @@
 // or a replay rewrites the same objects and publishes the same event. The
 // peak rate a player needs is measured on the segments instead (package hls).
 //
+// # Harder sources
+//
+// Every rung is H.264 High, 8-bit 4:2:0, SDR BT.709, upright, with square
+// pixels:
+//   - HDR (PQ or HLG transfer, see [probe.Video.HDR]): tone-mapped once,
+//     after the fps filter and before the scale cascade (zscale +
+//     tonemap, see [ToneMapper]), and every encode tagged BT.709
+//     (primaries, transfer, matrix, limited range). SDR sources go through
+//     the same filter graph and encoder options as before, untagged.
+//   - Rotated (display matrix or rotate tag): ffmpeg rotates the decoded
+//     frames upright (autorotate) and drops the rotation from the output;
+//     the rungs come from the display dimensions (package ladder), so a
+//     90° or 270° source gets portrait rungs.
+//   - Anamorphic (sample aspect ratio not 1:1): each rung is scaled to its
+//     display size and marked square (setsar=1).
+//   - Variable frame rate: the fps filter makes the rate constant, so the
+//     video keeps its timestamps and stays in sync with the audio.
+//
 // # Untrusted input
 //
 // The input may only be a local file (-protocol_whitelist file) opened by a
@@ -227,6 +245,7 @@ func (j Job) Args() ([]string, error) {
 	for i, r := range j.Renditions {
 		a = append(a, fmt.Sprintf("-b:v:%d", i), strconv.FormatInt(r.VideoBitrate, 10))
 	}
+	a = append(a, bt709Args(j.Source.Video)...)
 	if enc.Threads > 0 {
 		a = append(a, "-threads", threads)
 	}
@@ -277,6 +296,7 @@ func (j Job) filterGraph(rate string) string {
 		g.WriteString("yadif=deint=interlaced,")
 	}
 	fmt.Fprintf(&g, "fps=%s,", rate)
+	g.WriteString(toneMapFilter(j.Source.Video))
 	for k, i := range order {
 		if k > 0 {
 			fmt.Fprintf(&g, ";[c%d]", k)

@@ -62,6 +62,26 @@ type Video struct {
 	PixFmt string
 	// BitRate of the stream in bits per second (0 if unknown).
 	BitRate int64
+	// ColorTransfer, ColorPrimaries, ColorSpace (the matrix) and
+	// ColorRange are ffprobe's color_transfer, color_primaries,
+	// color_space and color_range, e.g. "smpte2084", "bt2020",
+	// "bt2020nc", "tv"; empty if unknown or unspecified.
+	ColorTransfer, ColorPrimaries, ColorSpace, ColorRange string
+}
+
+// Transfer characteristics of high-dynamic-range video (ffprobe's color_transfer).
+const (
+	// TransferPQ is SMPTE ST 2084, perceptual quantizer (HDR10, Dolby Vision profile 8.1).
+	TransferPQ = "smpte2084"
+	// TransferHLG is ARIB STD-B67, hybrid log-gamma.
+	TransferHLG = "arib-std-b67"
+)
+
+// HDR reports whether the stream is high dynamic range: its transfer
+// characteristic is PQ or HLG. Such a stream must be tone-mapped before
+// it is encoded as SDR; a stream with no or another transfer tag is SDR.
+func (v *Video) HDR() bool {
+	return v != nil && (v.ColorTransfer == TransferPQ || v.ColorTransfer == TransferHLG)
 }
 
 // Audio describes an audio stream.
@@ -107,6 +127,10 @@ type rawStream struct {
 	Disposition       map[string]int    `json:"disposition"`
 	Tags              map[string]string `json:"tags"`
 	SideDataList      []rawSideData     `json:"side_data_list"`
+	ColorTransfer     string            `json:"color_transfer"`
+	ColorPrimaries    string            `json:"color_primaries"`
+	ColorSpace        string            `json:"color_space"`
+	ColorRange        string            `json:"color_range"`
 }
 
 type rawSideData struct {
@@ -162,8 +186,10 @@ func parseVideo(s *rawStream, duration float64) *Video {
 	v := &Video{
 		Index: s.Index, Codec: s.CodecName, Profile: s.Profile, Level: s.Level,
 		Width: s.Width, Height: s.Height, PixFmt: s.PixFmt, Duration: duration,
-		BitRate:    parseInt(s.BitRate),
-		Interlaced: s.FieldOrder != "" && s.FieldOrder != "progressive" && s.FieldOrder != "unknown",
+		BitRate:       parseInt(s.BitRate),
+		Interlaced:    s.FieldOrder != "" && s.FieldOrder != "progressive" && s.FieldOrder != "unknown",
+		ColorTransfer: known(s.ColorTransfer), ColorPrimaries: known(s.ColorPrimaries),
+		ColorSpace: known(s.ColorSpace), ColorRange: known(s.ColorRange),
 	}
 	v.SARNum, v.SARDen = parseRatio(s.SampleAspectRatio, ":")
 	if v.SARNum <= 0 || v.SARDen <= 0 {
@@ -208,6 +234,15 @@ func rotation(s *rawStream) int {
 		return r
 	}
 	return 0
+}
+
+// known is a color property as ffprobe names it, "" for "unknown" and
+// "unspecified".
+func known(s string) string {
+	if s == "unknown" || s == "unspecified" || s == "reserved" {
+		return ""
+	}
+	return s
 }
 
 func parseFloat(s string) float64 {

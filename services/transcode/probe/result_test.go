@@ -72,6 +72,28 @@ func TestParse(t *testing.T) {
 				want(t, "interlaced", r.Video.Interlaced, true)
 			},
 		},
+		"PQ is HDR": {
+			doc: ffprobeJSON(mp4Format,
+				`{"index":0,"codec_type":"video","codec_name":"hevc","width":3840,"height":2160,"pix_fmt":"yuv420p10le","color_range":"tv","color_space":"bt2020nc","color_transfer":"smpte2084","color_primaries":"bt2020"}`),
+			check: func(t *testing.T, r *Result) {
+				want(t, "hdr", r.Video.HDR(), true)
+				want(t, "color", [4]string{r.Video.ColorTransfer, r.Video.ColorPrimaries, r.Video.ColorSpace, r.Video.ColorRange},
+					[4]string{"smpte2084", "bt2020", "bt2020nc", "tv"})
+			},
+		},
+		"HLG is HDR": {
+			doc: ffprobeJSON(mp4Format,
+				`{"index":0,"codec_type":"video","codec_name":"hevc","width":1920,"height":1080,"pix_fmt":"yuv420p10le","color_transfer":"arib-std-b67","color_primaries":"bt2020"}`),
+			check: func(t *testing.T, r *Result) { want(t, "hdr", r.Video.HDR(), true) },
+		},
+		"BT.709 and untagged are SDR": {
+			doc: ffprobeJSON(mp4Format,
+				`{"index":0,"codec_type":"video","codec_name":"h264","width":640,"height":360,"color_transfer":"bt709","color_primaries":"unknown","color_space":"unspecified"}`),
+			check: func(t *testing.T, r *Result) {
+				want(t, "hdr", r.Video.HDR(), false)
+				want(t, "color", [3]string{r.Video.ColorTransfer, r.Video.ColorPrimaries, r.Video.ColorSpace}, [3]string{"bt709", "", ""})
+			},
+		},
 		"unknown aspect ratio is square": {
 			doc: ffprobeJSON(mp4Format,
 				`{"index":0,"codec_type":"video","codec_name":"h264","width":640,"height":360,"sample_aspect_ratio":"0:1"}`),
