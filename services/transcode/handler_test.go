@@ -161,6 +161,16 @@ func TestHandleProducesLadderAndHLS(t *testing.T) {
 			rungs: []wantRung{{"360p", 360, 640}, {"480p", 480, 854}, {"720p", 720, 1280}},
 			width: 720, height: 1280,
 		},
+		"PQ HDR 10-bit is tone-mapped to SDR BT.709": {
+			clip: clip{Width: 640, Height: 360, Seconds: 2, Audio: true, Transfer: "smpte2084"}, gop: 1,
+			rungs: []wantRung{{"360p", 640, 360}},
+			width: 640, height: 360, preset: "veryfast",
+		},
+		"anamorphic pixels are made square at the display aspect": {
+			clip: clip{Width: 480, Height: 360, Seconds: 2, Audio: true, SAR: "4/3"}, gop: 1,
+			rungs: []wantRung{{"360p", 640, 360}},
+			width: 640, height: 360, preset: "veryfast",
+		},
 		"240p gets one rendition at its own size": {
 			clip: clip{Width: 320, Height: 240, Seconds: 2, Audio: true}, gop: 2,
 			rungs: []wantRung{{"240p", 320, 240}},
@@ -258,6 +268,7 @@ func checkMP4s(t *testing.T, local string, out contract.VideoTranscoded, c clip,
 				if len(s.SideDataList) > 0 || s.Tags["rotate"] != "" {
 					t.Errorf("%s: output still carries rotation metadata: %+v %v", r.Name, s.SideDataList, s.Tags)
 				}
+				checkColor(t, r.Name, c, s.SAR, s.ColorPrimaries, s.ColorTransfer, s.ColorSpace, s.ColorRange)
 			case "audio":
 				audio++
 				if s.CodecName != "aac" {
@@ -292,6 +303,22 @@ func checkMP4s(t *testing.T, local string, out contract.VideoTranscoded, c clip,
 		if d := MustProbeFile(t, file); d.Streams[0].Tags["title"] != "" {
 			t.Errorf("%s: metadata copied", r.Name)
 		}
+	}
+}
+
+// checkColor checks a rendition's video stream: square pixels, and for
+// an HDR clip the BT.709 SDR tags of a tone-mapped encode (an SDR clip's
+// encodes are not tagged, as before HDR support).
+func checkColor(t *testing.T, name string, c clip, sar, primaries, transfer, matrix, rng string) {
+	t.Helper()
+	if sar != "" && sar != "1:1" && sar != "0:1" {
+		t.Errorf("%s: sample aspect ratio %s, want square pixels", name, sar)
+	}
+	if c.Transfer != "" && (primaries != "bt709" || transfer != "bt709" || matrix != "bt709" || rng != "tv") {
+		t.Errorf("%s: color %s/%s/%s/%s, want bt709/bt709/bt709/tv (tone-mapped)", name, primaries, transfer, matrix, rng)
+	}
+	if c.Transfer == "" && (transfer == "smpte2084" || transfer == "arib-std-b67") {
+		t.Errorf("%s: SDR source's encode tagged %s", name, transfer)
 	}
 }
 

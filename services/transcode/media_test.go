@@ -52,6 +52,13 @@ type clip struct {
 	Faststart bool
 	// Preset is the libx264 preset. Default: ultrafast.
 	Preset string
+	// Transfer, if set ("smpte2084" for PQ, "arib-std-b67" for HLG),
+	// makes the clip HDR: the pattern converted to 10-bit BT.2020 with
+	// that transfer, H.264 High 10, tagged.
+	Transfer string
+	// SAR, if set ("4/3"), is the stored sample aspect ratio: the clip is
+	// stored Width×Height and displayed wider.
+	SAR string
 }
 
 // MustClip writes an H.264(+AAC) MP4 with a test pattern (and a sine tone).
@@ -68,7 +75,16 @@ func MustClip(tb testing.TB, path string, c clip) string {
 	if c.Audio {
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration="+dur, "-c:a", "aac", "-b:a", "64k")
 	}
-	args = append(args, "-c:v", "libx264", "-preset", c.Preset, "-pix_fmt", "yuv420p")
+	switch {
+	case c.Transfer != "":
+		args = append(args, "-vf", "zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t="+c.Transfer+":m=bt2020nc:p=bt2020:r=tv:npl=100,format=yuv420p10le",
+			"-c:v", "libx264", "-preset", c.Preset, "-profile:v", "high10",
+			"-color_primaries", "bt2020", "-color_trc", c.Transfer, "-colorspace", "bt2020nc", "-color_range", "tv")
+	case c.SAR != "":
+		args = append(args, "-vf", "setsar="+c.SAR, "-c:v", "libx264", "-preset", c.Preset, "-pix_fmt", "yuv420p")
+	default:
+		args = append(args, "-c:v", "libx264", "-preset", c.Preset, "-pix_fmt", "yuv420p")
+	}
 	if c.Faststart {
 		args = append(args, "-movflags", "+faststart")
 	}
@@ -238,7 +254,12 @@ type ffprobeDoc struct {
 		SideDataList []struct {
 			Rotation *float64 `json:"rotation"`
 		} `json:"side_data_list"`
-		Tags map[string]string `json:"tags"`
+		Tags           map[string]string `json:"tags"`
+		SAR            string            `json:"sample_aspect_ratio"`
+		ColorPrimaries string            `json:"color_primaries"`
+		ColorTransfer  string            `json:"color_transfer"`
+		ColorSpace     string            `json:"color_space"`
+		ColorRange     string            `json:"color_range"`
 	} `json:"streams"`
 	Format struct {
 		Duration string `json:"duration"`

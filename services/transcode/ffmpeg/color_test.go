@@ -27,7 +27,7 @@ func TestToneMapArgs(t *testing.T) {
 			wantChain: "zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:"},
 		"PQ with a color name zscale does not know": {transfer: "smpte2084", primaries: "film;x", matrix: "x:y",
 			wantChain: "zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:"},
-		"BT.709 SDR": {transfer: "bt709", primaries: "bt709", matrix: "bt709"},
+		"BT.709 SDR":   {transfer: "bt709", primaries: "bt709", matrix: "bt709"},
 		"untagged SDR": {},
 	}
 	for name, tc := range tests {
