@@ -48,6 +48,9 @@ type clip struct {
 	SAR string
 	// NoFaststart leaves the moov atom at the end of the file.
 	NoFaststart bool
+	// Rotate, if not 0, is written as display rotation (a display matrix;
+	// the stored picture stays Width×Height).
+	Rotate int
 }
 
 // MustClip writes c to a new file in dir and returns its path.
@@ -69,9 +72,20 @@ func MustClip(tb testing.TB, dir string, c clip) string {
 	if !c.NoFaststart {
 		args = append(args, "-movflags", "+faststart")
 	}
-	args = append(args, path)
+	out := path
+	if c.Rotate != 0 {
+		out = path + ".plain.mp4"
+	}
+	args = append(args, out)
 	if out, err := exec.Command(ffmpeg, args...).CombinedOutput(); err != nil {
 		tb.Fatalf("generate clip %+v: %v\n%s", c, err, out)
+	}
+	if c.Rotate != 0 {
+		// ffmpeg 5.1 turns the rotate tag into a display matrix when stream-copying.
+		if b, err := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-y", "-i", out, "-map", "0", "-c", "copy",
+			"-metadata:s:v:0", fmt.Sprintf("rotate=%d", c.Rotate), "-movflags", "+faststart", path).CombinedOutput(); err != nil {
+			tb.Fatalf("rotate clip %+v: %v\n%s", c, err, b)
+		}
 	}
 	return path
 }
@@ -335,6 +349,10 @@ func TestHandleGeometry(t *testing.T) {
 		"non-square pixels shown at display aspect": {
 			clip:   clip{Width: 480, Height: 360, Seconds: 2, SAR: "4/3"},
 			poster: [2]int{640, 360}, thumb: [2]int{320, 180}, spriteW: 5 * 160, spriteH: 2 * 90,
+		},
+		"rotated 90°: shown upright": {
+			clip:   clip{Width: 640, Height: 360, Seconds: 2, Rotate: 90},
+			poster: [2]int{360, 640}, thumb: [2]int{320, 568}, spriteW: 5 * 160, spriteH: 2 * 284,
 		},
 		"below 360p: the largest rendition": {
 			clip:   clip{Width: 426, Height: 240, Seconds: 2},
