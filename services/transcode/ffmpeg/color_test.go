@@ -19,14 +19,14 @@ func TestToneMapArgs(t *testing.T) {
 		wantChain                        string // "" for SDR
 	}{
 		"PQ": {transfer: "smpte2084", primaries: "bt2020", matrix: "bt2020nc", rng: "tv",
-			wantChain: "zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709," +
+			wantChain: "zscale=w=854:h=480:f=bicubic:tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709," +
 				"tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,"},
 		"HLG full range": {transfer: "arib-std-b67", primaries: "bt2020", matrix: "bt2020c", rng: "pc",
-			wantChain: "zscale=tin=arib-std-b67:pin=bt2020:min=bt2020c:rin=pc:t=linear:npl=100,"},
+			wantChain: "zscale=w=854:h=480:f=bicubic:tin=arib-std-b67:pin=bt2020:min=bt2020c:rin=pc:t=linear:npl=100,"},
 		"PQ without primaries or matrix tags defaults to BT.2020": {transfer: "smpte2084",
-			wantChain: "zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:"},
+			wantChain: "zscale=w=854:h=480:f=bicubic:tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:"},
 		"PQ with a color name zscale does not know": {transfer: "smpte2084", primaries: "film;x", matrix: "x:y",
-			wantChain: "zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:"},
+			wantChain: "zscale=w=854:h=480:f=bicubic:tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:"},
 		"BT.709 SDR":   {transfer: "bt709", primaries: "bt709", matrix: "bt709"},
 		"untagged SDR": {},
 	}

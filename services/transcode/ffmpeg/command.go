@@ -41,9 +41,10 @@
 //
 // Every rung is H.264 High, 8-bit 4:2:0, SDR BT.709, upright, with square
 // pixels:
-//   - HDR (PQ or HLG transfer, see [probe.Video.HDR]): tone-mapped once,
-//     after the fps filter and before the scale cascade (zscale +
-//     tonemap, see [ToneMapper]), and every encode tagged BT.709
+//   - HDR (PQ or HLG transfer, see [probe.Video.HDR]): resized to the
+//     largest rung and tone-mapped once, after the fps filter and before
+//     the scale cascade (zscale + tonemap, see [ToneMapper]), and every
+//     encode tagged BT.709
 //     (primaries, transfer, matrix, limited range). SDR sources go through
 //     the same filter graph and encoder options as before, untagged.
 //   - Rotated (display matrix or rotate tag): ffmpeg rotates the decoded
@@ -296,7 +297,8 @@ func (j Job) filterGraph(rate string) string {
 		g.WriteString("yadif=deint=interlaced,")
 	}
 	fmt.Fprintf(&g, "fps=%s,", rate)
-	g.WriteString(toneMapFilter(j.Source.Video))
+	top := j.Renditions[order[0]]
+	g.WriteString(toneMapFilter(j.Source.Video, top.Width, top.Height))
 	for k, i := range order {
 		if k > 0 {
 			fmt.Fprintf(&g, ";[c%d]", k)
