@@ -11,9 +11,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxBytes bounds an uploaded caption file: 2 MiB, far more than the
-// subtitles of a feature film (about 100 KiB).
-const MaxBytes = 2 << 20
+// MaxBytes bounds an uploaded caption file: 512 KiB, several times the
+// subtitles of a feature film (about 100 KiB), and inside the API's
+// default body limit (api.max_body_bytes, 1 MiB) with multipart framing.
+const MaxBytes = 512 << 10
 
 // MaxCues bounds the cues of one track.
 const MaxCues = 20_000
