@@ -28,14 +28,15 @@ type Caption struct {
 }
 
 // PutCaption records caption track c of owner's video id, replacing the
-// track of the same language (replaced reports that one was there). It
+// track of the same language (replaced reports that one was there), and
+// returns its UpdatedAt (database clock). It
 // returns ErrNotFound when the video is not owner's or is deleted: the row
 // of the video is locked (FOR SHARE) while the track is written, so a
 // track is never recorded after the video's delete was (the delete's
 // consumer removes every track recorded before it).
-func (s *Store) PutCaption(ctx context.Context, owner, id string, c Caption) (replaced bool, err error) {
+func (s *Store) PutCaption(ctx context.Context, owner, id string, c Caption) (updatedAt time.Time, replaced bool, err error) {
 	if !contract.IsUUID(id) {
-		return false, ErrNotFound
+		return time.Time{}, false, ErrNotFound
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var one int
@@ -50,15 +51,15 @@ func (s *Store) PutCaption(ctx context.Context, owner, id string, c Caption) (re
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (video_id, language) DO UPDATE SET label = EXCLUDED.label, cues = EXCLUDED.cues,
 				bytes = EXCLUDED.bytes, end_ms = EXCLUDED.end_ms, updated_at = clock_timestamp()
-			RETURNING xmax <> 0`, id, c.Language, c.Label, c.Cues, c.Bytes, c.End.Milliseconds()).Scan(&replaced)
+			RETURNING xmax <> 0, updated_at`, id, c.Language, c.Label, c.Cues, c.Bytes, c.End.Milliseconds()).Scan(&replaced, &updatedAt)
 	})
 	if errors.Is(err, ErrNotFound) {
-		return false, ErrNotFound
+		return time.Time{}, false, ErrNotFound
 	}
 	if err != nil {
-		return false, fmt.Errorf("projection store: put caption %s of %s: %w", c.Language, id, err)
+		return time.Time{}, false, fmt.Errorf("projection store: put caption %s of %s: %w", c.Language, id, err)
 	}
-	return replaced, nil
+	return updatedAt, replaced, nil
 }
 
 // Captions returns the caption tracks of video id, by language, whoever
@@ -87,21 +88,50 @@ func (s *Store) Captions(ctx context.Context, id string) ([]Caption, error) {
 
 // DeleteCaption removes the caption track of language from owner's video
 // id; ErrNotFound when the video is not owner's (or deleted) or has no
-// such track.
-func (s *Store) DeleteCaption(ctx context.Context, owner, id, language string) error {
+// such track. With announce set, it is called with the time of the
+// removal (database clock, later than the track's UpdatedAt) while the
+// track's row is locked, before the row is removed: when it fails,
+// nothing is removed (so a DELETE sent again announces again).
+func (s *Store) DeleteCaption(ctx context.Context, owner, id, language string, announce func(at time.Time) error) error {
 	if !contract.IsUUID(id) {
 		return ErrNotFound
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM video_captions c USING video_status v
-		WHERE c.video_id = $1 AND c.language = $2 AND v.id = c.video_id AND v.owner = $3 AND v.deleted_at IS NULL`, id, language, owner)
-	if err != nil {
-		return fmt.Errorf("projection store: delete caption %s of %s: %w", language, id, err)
-	}
-	if tag.RowsAffected() == 0 {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var at time.Time
+		err := tx.QueryRow(ctx, `SELECT greatest(clock_timestamp(), c.updated_at + interval '1 microsecond')
+			FROM video_captions c JOIN video_status v ON v.id = c.video_id
+			WHERE c.video_id = $1 AND c.language = $2 AND v.owner = $3 AND v.deleted_at IS NULL
+			FOR UPDATE OF c`, id, language, owner).Scan(&at)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if announce != nil {
+			if err := announce(at); err != nil {
+				return &announceError{err}
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM video_captions WHERE video_id = $1 AND language = $2`, id, language)
+		return err
+	})
+	var ae *announceError
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return ErrNotFound
+	case errors.As(err, &ae):
+		return ae.err
+	case err != nil:
+		return fmt.Errorf("projection store: delete caption %s of %s: %w", language, id, err)
 	}
 	return nil
 }
+
+// announceError marks the error of DeleteCaption's announce, returned as is.
+type announceError struct{ err error }
+
+func (e *announceError) Error() string { return e.err.Error() }
 
 // DeleteCaptions removes every caption track row of video id (when the
 // video is deleted). Idempotent.

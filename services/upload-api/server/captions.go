@@ -19,6 +19,7 @@ import (
 	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/upload-api/captions"
 	"github.com/vidpipe/vidpipe/services/upload-api/projection"
+	"github.com/vidpipe/vidpipe/services/upload-api/publish"
 )
 
 // Caption tracks: POST, GET /v1/videos/{id}/captions and DELETE
@@ -64,9 +65,9 @@ type captionStore struct {
 	o       Options
 	objects *storage.Store
 	status  *projection.Store
-	// published is called after a track was stored or removed, with the
-	// video's tracks then (nil: nothing to announce).
-	published func(ctx context.Context, st projection.State, tracks []projection.Caption) error
+	// published announces a stored, replaced or removed track
+	// (video.captions, captionsevent.go); nil: nothing is announced.
+	published func(ctx context.Context, ev contract.VideoCaptions) error
 }
 
 // videoDuration is the duration of the video of st when known (ready), else 0.
@@ -183,12 +184,12 @@ func checkLabel(label, language string) (string, error) {
 	if !utf8.ValidString(label) {
 		return "", errorf(http.StatusBadRequest, codeInvalidField, "label is not UTF-8")
 	}
-	if n := utf8.RuneCountInString(label); n > captions.MaxLabelLen {
-		return "", errorf(http.StatusBadRequest, codeInvalidField, "label is %d characters long, more than %d", n, captions.MaxLabelLen)
+	if n := utf8.RuneCountInString(label); n > contract.MaxCaptionLabelLen {
+		return "", errorf(http.StatusBadRequest, codeInvalidField, "label is %d characters long, more than %d", n, contract.MaxCaptionLabelLen)
 	}
 	for _, r := range label {
-		if unicode.IsControl(r) || r == '"' {
-			return "", errorf(http.StatusBadRequest, codeInvalidField, "label must not contain control characters or double quotes")
+		if unicode.IsControl(r) || r == '"' || contract.UnsafeTextRune(r) {
+			return "", errorf(http.StatusBadRequest, codeInvalidField, "label must not contain control or invisible formatting characters or double quotes")
 		}
 	}
 	return label, nil
@@ -262,6 +263,11 @@ func handlePostCaption(cs *captionStore) http.Handler {
 			writeError(w, r, log, errorf(http.StatusUnprocessableEntity, codeInvalidCaptions, "%s", err.Error()))
 			return
 		}
+		ev := captionsEvent(owner, id, lang, label, track)
+		if err := checkCaptionsEvent(ev); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
 		existing, err := cs.status.Captions(ctx, id)
 		if err != nil {
 			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
@@ -277,7 +283,7 @@ func handlePostCaption(cs *captionStore) http.Handler {
 			return
 		}
 		c := projection.Caption{Language: lang, Label: label, Cues: len(track.Cues), Bytes: int64(len(vtt)), End: track.End()}
-		replaced, err := cs.status.PutCaption(ctx, owner, id, c)
+		updatedAt, replaced, err := cs.status.PutCaption(ctx, owner, id, c)
 		if err != nil {
 			if errors.Is(err, projection.ErrNotFound) { // deleted meanwhile
 				if rerr := cs.objects.Remove(context.WithoutCancel(ctx), contract.CaptionKey(id, lang)); rerr != nil {
@@ -289,20 +295,12 @@ func handlePostCaption(cs *captionStore) http.Handler {
 			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable; send the caption track again", err))
 			return
 		}
-		tracks, err := cs.status.Captions(ctx, id)
-		if err != nil {
-			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
-			return
-		}
+		c.UpdatedAt = updatedAt
 		if cs.published != nil {
-			if err := cs.published(ctx, st, tracks); err != nil {
-				writeError(w, r, log, unavailable(codeBrokerUnavailable, "the caption track is stored, but its announcement failed; send it again", err))
+			ev.UpdatedAt = updatedAt
+			if err := cs.published(ctx, ev); err != nil {
+				writeError(w, r, log, unavailable(codeBrokerUnavailable, "the caption track is stored, but search will not find it until it is sent again", err))
 				return
-			}
-		}
-		for _, t := range tracks {
-			if t.Language == lang {
-				c = t
 			}
 		}
 		ttl := cs.o.PresignExpiry
@@ -366,8 +364,7 @@ func handleDeleteCaption(cs *captionStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, log := r.Context(), cs.log
 		id, owner := r.PathValue("id"), ownerFrom(ctx)
-		st, err := ownedVideo(ctx, cs.status, owner, id)
-		if err != nil {
+		if _, err := ownedVideo(ctx, cs.status, owner, id); err != nil {
 			writeError(w, r, log, err)
 			return
 		}
@@ -376,9 +373,21 @@ func handleDeleteCaption(cs *captionStore) http.Handler {
 			writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "caption track not found"))
 			return
 		}
-		if err := cs.status.DeleteCaption(ctx, owner, id, lang); err != nil {
+		var announce func(at time.Time) error
+		if cs.published != nil {
+			announce = func(at time.Time) error {
+				return cs.published(ctx, contract.VideoCaptions{SchemaVersion: contract.SchemaVersion, VideoID: id, Owner: owner,
+					Language: lang, ObjectKey: contract.CaptionKey(id, lang), Deleted: true, UpdatedAt: at})
+			}
+		}
+		if err := cs.status.DeleteCaption(ctx, owner, id, lang, announce); err != nil {
 			if errors.Is(err, projection.ErrNotFound) {
 				writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "caption track not found"))
+				return
+			}
+			var pe *publish.Error
+			if errors.As(err, &pe) {
+				writeError(w, r, log, unavailable(codeBrokerUnavailable, "the broker is unavailable; the caption track was not deleted, try again later", err))
 				return
 			}
 			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
@@ -389,16 +398,6 @@ func handleDeleteCaption(cs *captionStore) http.Handler {
 			// The row is gone, so nothing serves the object; the
 			// video's delete removes it at the latest.
 			log.WarnContext(ctx, "captions: remove the WebVTT of a deleted track", "video_id", id, "language", lang, "err", err)
-		}
-		if cs.published != nil {
-			tracks, err := cs.status.Captions(ctx, id)
-			if err == nil {
-				err = cs.published(ctx, st, tracks)
-			}
-			if err != nil {
-				writeError(w, r, log, unavailable(codeBrokerUnavailable, "the caption track is deleted, but its announcement failed; send the DELETE of another track or POST again", err))
-				return
-			}
 		}
 		log.InfoContext(ctx, "caption track deleted", "video_id", id, "language", lang)
 		w.WriteHeader(http.StatusNoContent)

@@ -167,6 +167,20 @@ func TestCaptionTracks(t *testing.T) {
 		}
 	}
 
+	// Each change was announced to the indexer (video.captions), in order.
+	var evs []contract.VideoCaptions
+	for _, m := range e.Kafka.ReadAll(t, contract.TopicCaptions, 4, 10*time.Second) {
+		ev, err := contract.Decode[contract.VideoCaptions](m.Value)
+		if err != nil || string(m.Key) != id {
+			t.Fatalf("video.captions record %s: %v", m.Key, err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) != 4 || evs[0].Language != "en-US" || len(evs[0].Cues) != 2 || evs[0].Cues[0].Text != "Hello captions" || evs[0].Cues[1].StartMS != 1200 ||
+		evs[2].Language != "fr" || evs[2].Label != "Français" || !evs[3].Deleted || evs[3].Language != "fr" || !evs[3].UpdatedAt.After(evs[2].UpdatedAt) {
+		t.Fatalf("video.captions events: %+v", evs)
+	}
+
 	// Deleting the video removes its caption tracks (upload-api's
 	// video.deleted consumer).
 	group := e.startLifecycleConsumer(t)
@@ -207,7 +221,7 @@ func TestCaptionValidation(t *testing.T) {
 		"no language":        {ct: "text/vtt", file: []byte(testVTT), status: 400, code: "invalid_field", msg: "language is required"},
 		"bad language":       {ct: "text/vtt", query: "language=en_US", file: []byte(testVTT), status: 400, code: "invalid_field", msg: "not a BCP 47 tag"},
 		"long label":         {ct: "text/vtt", query: "language=en&label=" + strings.Repeat("é", captions.MaxLabelLen+1), file: []byte(testVTT), status: 400, code: "invalid_field", msg: "characters long"},
-		"control in label":   {ct: "text/vtt", query: "language=en&label=a%0Ab", file: []byte(testVTT), status: 400, code: "invalid_field", msg: "control characters"},
+		"control in label":   {ct: "text/vtt", query: "language=en&label=a%0Ab", file: []byte(testVTT), status: 400, code: "invalid_field", msg: "control or invisible"},
 		"wrong type":         {ct: "application/json", query: "language=en", file: []byte(testVTT), status: 415, code: "unsupported_content_type", msg: "text/vtt"},
 		"empty":              {ct: "text/vtt", query: "language=en", file: []byte{}, status: 400, code: "empty_file", msg: "empty"},
 		"too large":          {ct: "text/vtt", query: "language=en", file: vtt(strings.Repeat("x", captions.MaxBytes)), status: 413, code: "file_too_large", msg: "larger than"},
