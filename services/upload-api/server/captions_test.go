@@ -24,7 +24,7 @@ import (
 // mustReadyHLS takes an uploaded video to ready with a real HLS package
 // made by ffmpeg (lavfi testsrc + sine, 3 s, one 320x180 MPEG-TS rung)
 // stored where transcode writes it.
-func (e *env) mustReadyHLS(tb testing.TB, up contract.VideoUploaded) {
+func (e *env) mustReadyHLS(tb testing.TB, up contract.VideoUploaded) contract.VideoReady {
 	tb.Helper()
 	id := up.VideoID
 	dir := tb.TempDir()
@@ -61,7 +61,9 @@ func (e *env) mustReadyHLS(tb testing.TB, up contract.VideoUploaded) {
 	}, now)
 	e.apply(tb, contract.TopicTranscoded, 0, tr)
 	e.apply(tb, contract.TopicThumbnailed, 0, th)
-	e.apply(tb, contract.TopicReady, 0, th.Ready(now))
+	ready := th.Ready(now)
+	e.apply(tb, contract.TopicReady, 0, ready)
+	return ready
 }
 
 // postCaptionForm posts a caption file as multipart/form-data.
@@ -385,5 +387,47 @@ func TestCaptionsInHLS(t *testing.T) {
 	_, master = getURL(t, masterURL)
 	if n := bytes.Count(master, []byte("TYPE=SUBTITLES")); n != 1 || bytes.Contains(master, []byte(`LANGUAGE="fr"`)) {
 		t.Fatalf("master after DELETE fr (%d subtitle renditions):\n%s", n, master)
+	}
+}
+
+// TestCaptionSearch: the text of caption tracks is searchable through GET
+// /v1/videos?q=, with caption_hits naming the language, the start (s) and
+// the text of each matching cue. The indexer's part (its video.captions
+// consumer calls catalog.PutCaptions, services/indexer) is played here by
+// applying the records upload-api published to the catalog.
+func TestCaptionSearch(t *testing.T) {
+	e := mustEnv(t)
+	ctx := context.Background()
+	up := e.mustUploadedEvent(t, aliceToken, "searchable")
+	ready := e.mustReadyHLS(t, up)
+	if _, _, err := e.Catalog.Upsert(ctx, ready); err != nil {
+		t.Fatal(err)
+	}
+	id := up.VideoID
+	for _, c := range []struct{ q, file string }{{"language=en&label=English", testSRT}, {"language=fr&label=Fran%C3%A7ais", testVTT}} {
+		if resp, body := e.postCaptionRaw(t, aliceToken, id, "text/plain", c.q, []byte(c.file)); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", c.q, resp.StatusCode, body)
+		}
+	}
+	for _, m := range e.Kafka.ReadAll(t, contract.TopicCaptions, 2, 10*time.Second) {
+		ev, err := contract.Decode[contract.VideoCaptions](m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if applied, err := e.Catalog.PutCaptions(ctx, ev); err != nil || !applied {
+			t.Fatalf("index %s: %v %v", ev.Language, applied, err)
+		}
+	}
+	for q, want := range map[string]captionHitView{
+		"captions": {Language: "en", Start: 0, Text: "Hello captions"},
+		"revoir":   {Language: "fr", Start: 2, Text: "au revoir"},
+	} {
+		res := e.list(t, aliceToken, "q="+q)
+		if len(res.Items) != 1 || res.Items[0].ID != id || len(res.Items[0].CaptionHits) != 1 || res.Items[0].CaptionHits[0] != want {
+			t.Errorf("search %q: %+v, want one hit %+v", q, res.Items, want)
+		}
+	}
+	if res := e.list(t, bobToken, "q=captions"); len(res.Items) != 0 {
+		t.Errorf("bob finds alice's captions: %+v", res.Items)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/catalog"
 	"github.com/vidpipe/vidpipe/services/upload-api/captions"
 	"github.com/vidpipe/vidpipe/services/upload-api/publish"
 )
@@ -66,4 +67,24 @@ func checkCaptionsEvent(ev contract.VideoCaptions) error {
 		return errorf(http.StatusRequestEntityTooLarge, codeFileTooLarge, "the caption text is too large to index (%d bytes as an event, at most %d)", len(b), maxCaptionEventBytes)
 	}
 	return nil
+}
+
+// captionHitView is a caption cue that matches a search (GET
+// /v1/videos?q=): its track's language, its start in seconds from the
+// start of the video (a player seeks there) and its text.
+type captionHitView struct {
+	Language string  `json:"language"`
+	Start    float64 `json:"start"`
+	Text     string  `json:"text"`
+}
+
+func captionHitViews(hits []catalog.CaptionHit) []captionHitView {
+	if len(hits) == 0 {
+		return nil
+	}
+	out := make([]captionHitView, len(hits))
+	for i, h := range hits {
+		out[i] = captionHitView{Language: h.Language, Start: float64(h.StartMS) / 1000, Text: h.Text}
+	}
+	return out
 }
