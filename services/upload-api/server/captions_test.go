@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -319,6 +321,23 @@ func TestCaptionsInHLS(t *testing.T) {
 		t.Fatalf("subtitle renditions %+v\n%s", subs, master)
 	}
 	base, _ := url.Parse(masterURL)
+	// Where the presentation starts (the earliest PTS of the first
+	// segment), as ffprobe reads it: the subtitle segments'
+	// X-TIMESTAMP-MAP maps cue time 0 to it.
+	code, variant := getURL(t, e.URL+hlsPath(id, "180p/index.m3u8")+"?"+base.RawQuery)
+	if code != http.StatusOK {
+		t.Fatalf("media playlist: %d %s", code, variant)
+	}
+	out, err := exec.Command(harness.MustTool(t, "ffprobe"), "-v", "error", "-show_entries", "format=start_time",
+		"-of", "csv=p=0", media0(t, variant)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe first segment: %v: %s", err, out)
+	}
+	var start float64
+	if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &start); err != nil || start <= 0 {
+		t.Fatalf("start_time %q: %v", out, err)
+	}
+	videoStartPTS := int64(math.Round(start * 90000))
 	for lang, alt := range subs {
 		ref, err := url.Parse(alt.URI)
 		if err != nil || ref.Query().Get("sig") == "" {
@@ -337,9 +356,16 @@ func TestCaptionsInHLS(t *testing.T) {
 		if media.TargetDuration < 3 || media.MediaType != m3u8.VOD || !media.Closed || media.Count() != 1 {
 			t.Fatalf("subtitle playlist %s: target %v type %v closed %v count %d\n%s", lang, media.TargetDuration, media.MediaType, media.Closed, media.Count(), sub)
 		}
-		code, vtt := getURL(t, media.Segments[0].URI)
-		if code != http.StatusOK || !strings.HasPrefix(string(vtt), "WEBVTT") {
-			t.Fatalf("subtitle segment %s: %d %q", lang, code, vtt)
+		segRef, err := url.Parse(media.Segments[0].URI)
+		if err != nil || segRef.IsAbs() || segRef.Query().Get("sig") == "" {
+			t.Fatalf("subtitle segment %s: %q, want a signed reference to the API", lang, media.Segments[0].URI)
+		}
+		subBase, _ := url.Parse(subURL)
+		code, vtt := getURL(t, subBase.ResolveReference(segRef).String())
+		// Its time 0 is the MPEG-TS timestamp at which the video starts.
+		wantMap := fmt.Sprintf("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:%d,LOCAL:00:00:00.000\n", videoStartPTS)
+		if code != http.StatusOK || !strings.HasPrefix(string(vtt), wantMap) || !strings.Contains(string(vtt), "-->") {
+			t.Fatalf("subtitle segment %s: %d %q, want it to start with %q", lang, code, vtt, wantMap)
 		}
 		// The bearer token of another user cannot read it.
 		if resp, _ := e.do(t, http.MethodGet, hlsPath(id, "captions/"+lang+".m3u8"), bobToken, nil, nil); resp.StatusCode != http.StatusNotFound {
@@ -350,11 +376,11 @@ func TestCaptionsInHLS(t *testing.T) {
 		t.Errorf("subtitle playlist of a language without a track: %d, want 404", code)
 	}
 
-	// ffprobe opens the master and finds the subtitle streams.
-	out, err := // ffmpeg reads HLS subtitle renditions only with -strict experimental
-		// (libavformat/hls.c).
-		exec.Command(harness.MustTool(t, "ffprobe"), "-v", "error", "-strict", "experimental", "-show_entries", "stream=codec_type,codec_name:stream_tags=language",
-			"-of", "json", masterURL).CombinedOutput()
+	// ffprobe opens the master and finds the subtitle streams. ffmpeg
+	// reads HLS subtitle renditions only with -strict experimental
+	// (libavformat/hls.c).
+	out, err = exec.Command(harness.MustTool(t, "ffprobe"), "-v", "error", "-strict", "experimental",
+		"-show_entries", "stream=codec_type,codec_name:stream_tags=language", "-of", "json", masterURL).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe: %v: %s", err, out)
 	}
@@ -430,4 +456,17 @@ func TestCaptionSearch(t *testing.T) {
 	if res := e.list(t, bobToken, "q=captions"); len(res.Items) != 0 {
 		t.Errorf("bob finds alice's captions: %+v", res.Items)
 	}
+}
+
+// media0 returns the first segment URL of media playlist pl (as the API
+// serves it: a presigned storage URL).
+func media0(tb testing.TB, pl []byte) string {
+	tb.Helper()
+	for _, l := range strings.Split(string(pl), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			return l
+		}
+	}
+	tb.Fatalf("no segment in %s", pl)
+	return ""
 }

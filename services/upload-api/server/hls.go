@@ -130,7 +130,8 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 		ctx := r.Context()
 		id := r.PathValue("id")
 		p, ok := cleanHLSPath(r.PathValue("path"))
-		if !contract.IsUUID(id) || !ok {
+		vttLang, isVTT := captionSegmentLanguage(r.PathValue("path")) // hlscaptions.go
+		if !contract.IsUUID(id) || (!ok && !isVTT) {
 			writeError(w, r, log, errNotFound)
 			return
 		}
@@ -173,7 +174,11 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 		// Caption tracks (hlscaptions.go): a subtitle playlist is made
 		// here, the master lists the tracks.
 		if lang, ok := captionPlaylistLanguage(p); ok {
-			serveSubtitlePlaylist(w, r, log, objects, status, id, lang, expires)
+			serveSubtitlePlaylist(w, r, log, status, id, lang, signHLSGeneration(o.SigningKey, id, gen, expires))
+			return
+		}
+		if isVTT {
+			serveCaptionSegment(w, r, log, objects, status, id, vttLang, contract.Outputs{VideoID: id, Generation: gen}.HLSPrefix())
 			return
 		}
 		var tracks []projection.Caption

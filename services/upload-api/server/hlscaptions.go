@@ -27,10 +27,13 @@ import (
 // per track, before the first variant, and SUBTITLES="subs" to each
 // #EXT-X-STREAM-INF. It serves each track's subtitle media playlist at
 // hls/captions/<tag>.m3u8 under the same signature (or bearer token): a
-// VOD playlist of one segment, the track's WebVTT presigned, as long as
-// the video (or the track, if that ends later), which also is its
-// #EXT-X-TARGETDURATION. Caption tracks are not per generation: every
-// generation's master lists the same ones.
+// VOD playlist of one segment, hls/captions/<tag>.vtt (same signature), as
+// long as the video (or the track, if that ends later), which also is its
+// #EXT-X-TARGETDURATION. The segment is the track's WebVTT with an
+// X-TIMESTAMP-MAP (serveCaptionSegment): the API serves it rather than a
+// presigned URL because the map depends on the package's first MPEG-TS
+// timestamp. Caption tracks are not per generation: every generation's
+// master lists the same ones.
 
 // captionGroup is the GROUP-ID of the subtitle renditions.
 const captionGroup = "subs"
@@ -47,6 +50,24 @@ func captionPlaylistLanguage(p string) (string, bool) {
 		return "", false
 	}
 	tag, ok := strings.CutSuffix(rest, ".m3u8")
+	if !ok {
+		return "", false
+	}
+	lang, err := captions.Language(tag)
+	if err != nil || lang != tag {
+		return "", false
+	}
+	return lang, true
+}
+
+// captionSegmentLanguage returns the language of a subtitle segment path
+// ("captions/en-US.vtt"); ok is false for any other path.
+func captionSegmentLanguage(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, captionPlaylistPrefix)
+	if !ok {
+		return "", false
+	}
+	tag, ok := strings.CutSuffix(rest, ".vtt")
 	if !ok {
 		return "", false
 	}
@@ -150,23 +171,69 @@ func captionTrack(ctx context.Context, status *projection.Store, id, language st
 }
 
 // serveSubtitlePlaylist answers the subtitle media playlist of the track
-// of language of video id (the request is authorised already), its
-// WebVTT presigned until expires.
-func serveSubtitlePlaylist(w http.ResponseWriter, r *http.Request, log *slog.Logger, objects *storage.Store, status *projection.Store, id, language string, expires time.Time) {
+// of language of video id (the request is authorised already): its one
+// segment is captions/<language>.vtt under the same signature sig
+// (serveCaptionSegment).
+func serveSubtitlePlaylist(w http.ResponseWriter, r *http.Request, log *slog.Logger, status *projection.Store, id, language, sig string) {
 	ctx := r.Context()
 	t, duration, err := captionTrack(ctx, status, id, language)
 	if err != nil {
-		if errors.Is(err, projection.ErrNotFound) {
+		writeCaptionTrackError(w, r, log, err)
+		return
+	}
+	writePlaylist(w, subtitlePlaylist(t, duration, t.Language+".vtt?"+sig))
+}
+
+func writeCaptionTrackError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if errors.Is(err, projection.ErrNotFound) {
+		writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "caption track not found"))
+		return
+	}
+	writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
+}
+
+// serveCaptionSegment answers the subtitle segment of the track of
+// language of video id (authorised already): the stored WebVTT with an
+// X-TIMESTAMP-MAP header that maps its time 0 to the MPEG-TS timestamp at
+// which the package under hlsPrefix starts (firstPTS), so that cues show
+// with the frames they belong to. When that cannot be read (no segment
+// yet), the WebVTT is served as stored.
+func serveCaptionSegment(w http.ResponseWriter, r *http.Request, log *slog.Logger, objects *storage.Store, status *projection.Store, id, language, hlsPrefix string) {
+	ctx := r.Context()
+	t, _, err := captionTrack(ctx, status, id, language)
+	if err != nil {
+		writeCaptionTrackError(w, r, log, err)
+		return
+	}
+	vtt, err := readSmall(ctx, objects, contract.CaptionKey(id, t.Language), captions.MaxBytes+1)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			writeError(w, r, log, errorf(http.StatusNotFound, codeNotFound, "caption track not found"))
 			return
 		}
-		writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
-		return
-	}
-	u, err := objects.PresignGet(ctx, contract.CaptionKey(id, t.Language), time.Until(expires))
-	if err != nil {
 		writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
 		return
 	}
-	writePlaylist(w, subtitlePlaylist(t, duration, u))
+	if pts, err := firstPTS(ctx, objects, hlsPrefix); err == nil {
+		vtt = withTimestampMap(vtt, pts)
+	} else {
+		log.DebugContext(ctx, "captions: no MPEG-TS start for X-TIMESTAMP-MAP", "video_id", id, "err", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/vtt; charset=utf-8")
+	h.Set("Cache-Control", "private, max-age=30")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(vtt)
+}
+
+// withTimestampMap adds "X-TIMESTAMP-MAP=MPEGTS:<pts>,LOCAL:00:00:00.000"
+// after the WEBVTT line of vtt (as stored: captions.Track.WebVTT).
+func withTimestampMap(vtt []byte, pts int64) []byte {
+	first, rest, _ := bytes.Cut(vtt, []byte("\n"))
+	var b bytes.Buffer
+	b.Write(first)
+	fmt.Fprintf(&b, "\nX-TIMESTAMP-MAP=MPEGTS:%d,LOCAL:00:00:00.000\n", pts)
+	b.Write(rest)
+	return b.Bytes()
 }
