@@ -3,13 +3,17 @@ package captions
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vidpipe/vidpipe/contract"
 )
 
-// MaxLanguageLen bounds a language tag (RFC 5646 recommends supporting 35).
-const MaxLanguageLen = 35
+// MaxLanguageLen bounds a language tag (RFC 5646 recommends supporting
+// 35): contract.MaxLanguageLen.
+const MaxLanguageLen = contract.MaxLanguageLen
 
-// MaxLabelLen bounds a track label, in characters.
-const MaxLabelLen = 64
+// MaxLabelLen bounds a track label, in characters:
+// contract.MaxCaptionLabelLen (64).
+const MaxLabelLen = contract.MaxCaptionLabelLen
 
 // Language validates tag as a BCP 47 language tag (RFC 5646 langtag:
 // language[-extlang][-script][-region]*(-variant)*(-extension)[-x-private])

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vidpipe/vidpipe/contract"
 )
 
 // MaxBytes bounds an uploaded caption file: 512 KiB, several times the
@@ -16,8 +18,8 @@ import (
 // default body limit (api.max_body_bytes, 1 MiB) with multipart framing.
 const MaxBytes = 512 << 10
 
-// MaxCues bounds the cues of one track.
-const MaxCues = 20_000
+// MaxCues bounds the cues of one track: contract.MaxCaptionCues (20 000).
+const MaxCues = contract.MaxCaptionCues
 
 // Format is the syntax of an uploaded caption file.
 type Format string

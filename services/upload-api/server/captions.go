@@ -184,8 +184,8 @@ func checkLabel(label, language string) (string, error) {
 	if !utf8.ValidString(label) {
 		return "", errorf(http.StatusBadRequest, codeInvalidField, "label is not UTF-8")
 	}
-	if n := utf8.RuneCountInString(label); n > contract.MaxCaptionLabelLen {
-		return "", errorf(http.StatusBadRequest, codeInvalidField, "label is %d characters long, more than %d", n, contract.MaxCaptionLabelLen)
+	if n := utf8.RuneCountInString(label); n > captions.MaxLabelLen {
+		return "", errorf(http.StatusBadRequest, codeInvalidField, "label is %d characters long, more than %d", n, captions.MaxLabelLen)
 	}
 	for _, r := range label {
 		if unicode.IsControl(r) || r == '"' || contract.UnsafeTextRune(r) {
