@@ -229,8 +229,8 @@ func TestStageTopics(t *testing.T) {
 			t.Errorf("StageForDLQ(%s) = %s", want[2], back)
 		}
 	}
-	if len(contract.AllTopics()) != 14 {
-		t.Fatal("want 14 topics: 5 steps, 2 work topics, 2 lifecycle topics, 3 DLQs, 2 webhook topics")
+	if len(contract.AllTopics()) != 15 {
+		t.Fatal("want 15 topics: 5 steps, 2 work topics, 3 lifecycle topics, 3 DLQs, 2 webhook topics")
 	}
 	if _, ok := contract.ParseStage("nope"); ok {
 		t.Fatal("unknown stage accepted")

@@ -22,9 +22,10 @@
 // [TopicReady]. Dead-letter topics: [TopicTranscodeDLQ],
 // [TopicThumbnailDLQ], [TopicIndexerDLQ]. See [Stage] for the mapping of
 // a stage to its input, output and dead-letter topics. Lifecycle topics
-// ([LifecycleTopics]): [TopicDeleted] ([VideoDeleted]) and [TopicUpdated]
-// ([VideoUpdated]), published by upload-api when the owner deletes or
-// edits a video, consumed by every owner of the video's data in a group of
+// ([LifecycleTopics]): [TopicDeleted] ([VideoDeleted]), [TopicUpdated]
+// ([VideoUpdated]) and [TopicCaptions] ([VideoCaptions]), published by
+// upload-api when the owner deletes or edits a video or changes one of
+// its caption tracks, consumed by every owner of the video's data in a group of
 // its own ([LifecycleGroup]); before video.deleted, [TombstoneKey] is
 // stored, and no stage stores or publishes anything for a video that has
 // one.

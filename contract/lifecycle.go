@@ -87,12 +87,15 @@ var (
 	_ Event = VideoUpdated{}
 )
 
-// LifecycleTopics lists the lifecycle topics: video.deleted, video.updated.
-// They are created with the pipeline's topics ([Pipeline.AllTopics]).
-func LifecycleTopics() []string { return []string{TopicDeleted, TopicUpdated} }
+// LifecycleTopics lists the lifecycle topics: video.deleted,
+// video.updated, video.captions ([TopicCaptions]). They are created with
+// the pipeline's topics ([Pipeline.AllTopics]).
+func LifecycleTopics() []string { return []string{TopicDeleted, TopicUpdated, TopicCaptions} }
 
 // IsLifecycleTopic reports whether topic is one of [LifecycleTopics].
-func IsLifecycleTopic(topic string) bool { return topic == TopicDeleted || topic == TopicUpdated }
+func IsLifecycleTopic(topic string) bool {
+	return topic == TopicDeleted || topic == TopicUpdated || topic == TopicCaptions
+}
 
 // EventVideoID returns the id of the video e is about: its video_id (a
 // work item's record key names the item too, e.g. "<id>/v00003"; this is

@@ -94,6 +94,13 @@ func (c *Catalog) Delete(ctx context.Context, id, owner string, at time.Time) er
 		if _, err := tx.Exec(ctx, `DELETE FROM videos WHERE id = $1`, id); err != nil {
 			return err
 		}
+		// Caption cues (captions.go).
+		if _, err := tx.Exec(ctx, `DELETE FROM caption_cues WHERE video_id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM caption_tracks WHERE video_id = $1`, id); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `DELETE FROM video_edits WHERE id = $1`, id)
 		return err
 	})

@@ -30,17 +30,36 @@ type Result struct {
 	// Document is the video's ready document.
 	Document contract.VideoReady
 	// Rank is ts_rank_cd of the match (higher is better); 0 when listing.
+	// A match in caption cues adds a tenth of the best cue's rank.
 	Rank float32
+	// CaptionHits are the video's caption cues that match the query (at
+	// most MaxCaptionHits, by start); none when listing.
+	CaptionHits []CaptionHit
 }
 
 // The text search configuration; it must match the one in the generated
 // "search" column (migrations/0001_videos.sql).
+//
+// A video matches by its own vector or by the text of one of its caption
+// cues (caption_cues, migration 0003); its rank is the rank of its own
+// vector plus a tenth of its best cue's.
 const searchSQL = `
-SELECT v.document, ts_rank_cd(v.search, q) AS rank
-FROM videos v, websearch_to_tsquery('english', $2) AS q
-WHERE v.owner = $1 AND v.search @@ q
-  AND ($3::boolean OR (ts_rank_cd(v.search, q), v.id) < ($4::real, $5::uuid))
-ORDER BY rank DESC, v.id DESC
+WITH q AS (SELECT websearch_to_tsquery('english', $2) AS q),
+cues AS (
+	SELECT c.video_id, max(ts_rank_cd(c.search, q.q)) AS rank
+	FROM caption_cues c, q
+	WHERE c.owner = $1 AND c.search @@ q.q
+	GROUP BY c.video_id
+),
+hits AS (
+	SELECT v.id, v.document,
+		((CASE WHEN v.search @@ q.q THEN ts_rank_cd(v.search, q.q) ELSE 0 END) + coalesce(cues.rank, 0) / 10)::real AS rank
+	FROM videos v CROSS JOIN q LEFT JOIN cues ON cues.video_id = v.id
+	WHERE v.owner = $1 AND (v.search @@ q.q OR cues.video_id IS NOT NULL)
+)
+SELECT document, rank FROM hits
+WHERE $3::boolean OR (rank, id) < ($4::real, $5::uuid)
+ORDER BY rank DESC, id DESC
 LIMIT $6`
 
 const listSQL = `
@@ -56,7 +75,9 @@ LIMIT $5`
 // q uses web search syntax (websearch_to_tsquery, 'english' configuration):
 // words are ANDed, "quoted phrases" match in order, "or" alternates and a
 // leading "-" excludes a word. Matches in the title rank above matches in
-// tags, which rank above matches in the description (ts_rank_cd). A blank q
+// tags, which rank above matches in the description (ts_rank_cd), which
+// rank above matches in caption cues only (Result.CaptionHits names the
+// matching cues, with their start). A blank q
 // lists owner's videos, most recently ready first.
 //
 // limit <= 0 means DefaultLimit; it is capped at MaxLimit. Pass the
@@ -124,6 +145,19 @@ func (c *Catalog) Search(ctx context.Context, owner, q string, limit int, after 
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("search: %w", err)
+	}
+	if !listing && len(results) > 0 {
+		ids := make([]string, len(results))
+		for i, r := range results {
+			ids[i] = r.Document.VideoID
+		}
+		hits, err := c.captionHits(ctx, owner, q, ids)
+		if err != nil {
+			return nil, "", fmt.Errorf("search: %w", err)
+		}
+		for i := range results {
+			results[i].CaptionHits = hits[results[i].Document.VideoID]
+		}
 	}
 	return results, next, nil
 }

@@ -107,6 +107,7 @@ func TestRedriveTopic(t *testing.T) {
 		{contract.StageThumbnail, contract.TopicTranscoded, contract.TopicTranscoded},
 		{contract.StageThumbnail, contract.TopicDeleted, contract.TopicDeleted}, // its video.deleted consumer
 		{contract.StageIndexer, contract.TopicUpdated, contract.TopicUpdated},
+		{contract.StageIndexer, contract.TopicCaptions, contract.TopicCaptions}, // its video.captions consumer
 	} {
 		if got := dlq.RedriveTopic(c.stage, rec(c.from)); got != c.want {
 			t.Errorf("RedriveTopic(%s, dlq.topic %q) = %s, want %s", c.stage, c.from, got, c.want)

@@ -75,6 +75,7 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 //
 //	video.deleted                deleted by alice
 //	video.updated                updated by alice: title "New title", 2 tags
+//	video.captions               captions en-US "English" by alice: 412 cues, or captions fr deleted by alice
 func Summary(topic string, value []byte) string {
 	switch topic {
 	case contract.TopicPlayable:
@@ -119,6 +120,15 @@ func Summary(topic string, value []byte) string {
 			return ""
 		}
 		return fmt.Sprintf("updated by %s: title %q, %d tags", printable(e.Owner), printable(truncateRunes(e.Title, 60)), len(e.Tags))
+	case contract.TopicCaptions:
+		var e contract.VideoCaptions
+		if json.Unmarshal(value, &e) != nil || e.Owner == "" || e.Language == "" {
+			return ""
+		}
+		if e.Deleted {
+			return fmt.Sprintf("captions %s deleted by %s", printable(e.Language), printable(e.Owner))
+		}
+		return fmt.Sprintf("captions %s %q by %s: %d cues", printable(e.Language), printable(truncateRunes(e.Label, 40)), printable(e.Owner), len(e.Cues))
 	}
 	return ""
 }

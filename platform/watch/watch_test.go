@@ -290,6 +290,17 @@ func TestLifecycleLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	caps, err := contract.Encode(contract.VideoCaptions{SchemaVersion: contract.SchemaVersion, VideoID: id, Owner: "alice",
+		Language: "en-US", Label: "English", ObjectKey: contract.CaptionKey(id, "en-US"),
+		Cues: []contract.CaptionCue{{StartMS: 0, EndMS: 1000, Text: "a"}, {StartMS: 1000, EndMS: 2000, Text: "b"}}, UpdatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capsDel, err := contract.Encode(contract.VideoCaptions{SchemaVersion: contract.SchemaVersion, VideoID: id, Owner: "alice",
+		Language: "fr", ObjectKey: contract.CaptionKey(id, "fr"), Deleted: true, UpdatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		topic string
 		value []byte
@@ -297,6 +308,8 @@ func TestLifecycleLines(t *testing.T) {
 	}{
 		{contract.TopicDeleted, del, "deleted by alice"},
 		{contract.TopicUpdated, upd, `updated by alice: title "New title", 2 tags`},
+		{contract.TopicCaptions, caps, `captions en-US "English" by alice: 2 cues`},
+		{contract.TopicCaptions, capsDel, `captions fr deleted by alice`},
 	} {
 		l := watch.Line(kafka.Message{Topic: c.topic, Key: []byte(id), Value: c.value})
 		if !strings.Contains(l, c.topic) || !strings.Contains(l, id) || !strings.Contains(l, c.want) {

@@ -18,7 +18,10 @@ import (
 //   - video.deleted: the row is removed and the id recorded as deleted
 //     (catalog.Delete), so no later upsert brings it back;
 //   - video.updated: the newest edit is recorded and applied to the row,
-//     or to the row once the video is indexed (catalog.Edit).
+//     or to the row once the video is indexed (catalog.Edit);
+//   - video.captions: the cues of the changed caption track replace the
+//     track's cues (catalog.PutCaptions; the newest change per track wins),
+//     so search finds the video by what is said in it.
 
 // Fence is the indexer's stage.Fence: a video is deleted once the
 // indexer's video.deleted consumer recorded it in the catalog, and
@@ -65,4 +68,26 @@ func (w *Worker) HandleUpdated(ctx context.Context, in contract.VideoUpdated) (c
 	}
 	w.log.InfoContext(ctx, "video edit recorded", "video_id", in.VideoID, "applied", applied, "updated_at", in.UpdatedAt)
 	return contract.VideoUpdated{}, stage.ErrNoOutput
+}
+
+// HandleCaptions consumes video.captions: the track's cues replace those
+// indexed for it (none when the track was deleted), unless a newer change
+// of the track was applied already (a replay changes nothing). Cues of a
+// video not indexed yet are kept and found once it is; those of a deleted
+// video are dropped. It publishes nothing.
+func (w *Worker) HandleCaptions(ctx context.Context, in contract.VideoCaptions) (contract.VideoCaptions, error) {
+	applied, err := w.cat.PutCaptions(ctx, in)
+	switch {
+	case errors.Is(err, catalog.ErrDeleted):
+		w.log.InfoContext(ctx, "captions of a deleted video dropped", "video_id", in.VideoID, "language", in.Language)
+		return contract.VideoCaptions{}, stage.ErrNoOutput
+	case err != nil:
+		if code := catalog.ErrorCode(err); code != "" {
+			return contract.VideoCaptions{}, stage.Coded(code, stage.Permanent(err))
+		}
+		return contract.VideoCaptions{}, fmt.Errorf("index captions: %w", err)
+	}
+	w.log.InfoContext(ctx, "captions indexed", "video_id", in.VideoID, "language", in.Language,
+		"cues", len(in.Cues), "deleted", in.Deleted, "applied", applied)
+	return contract.VideoCaptions{}, stage.ErrNoOutput
 }

@@ -37,7 +37,9 @@ const (
 	CodeDatabaseUnavailable = "database_unavailable"
 	CodeSearchUnavailable   = "search_unavailable"
 	CodeInvalidQuery        = "invalid_query"
-	CodeInternal            = "internal"
+	// CodeInvalidCaptions: an uploaded caption file is not valid WebVTT or SRT (422).
+	CodeInvalidCaptions = "invalid_captions"
+	CodeInternal        = "internal"
 )
 
 // Error is an error meant for the client: it carries the HTTP status, a

@@ -166,7 +166,8 @@ func New(cfg config.Kafka, opts Options) (*Publisher, error) {
 // however often it is published; for a reprocess's generation N,
 // contract.GenerationEventID), for video.deleted (one per video: a
 // repeated DELETE republishes the same event) and for video.updated (one
-// per edit: video id and updated_at), random otherwise.
+// per edit: video id and updated_at) and video.captions (one per track
+// change: video id, language and updated_at), random otherwise.
 func EventID(e contract.Event) string {
 	switch ev := e.(type) {
 	case contract.VideoUploaded:
@@ -175,6 +176,8 @@ func EventID(e contract.Event) string {
 		return contract.DeriveID(contract.TopicDeleted, ev.VideoID)
 	case contract.VideoUpdated:
 		return contract.DeriveID(contract.TopicUpdated, ev.VideoID, ev.UpdatedAt.UTC().Format(time.RFC3339Nano))
+	case contract.VideoCaptions:
+		return contract.DeriveID(contract.TopicCaptions, ev.VideoID, ev.Language, ev.UpdatedAt.UTC().Format(time.RFC3339Nano))
 	}
 	return contract.NewID()
 }

@@ -31,6 +31,7 @@ const (
 	codeDatabaseUnavailable = apierror.CodeDatabaseUnavailable
 	codeSearchUnavailable   = apierror.CodeSearchUnavailable
 	codeInvalidQuery        = apierror.CodeInvalidQuery
+	codeInvalidCaptions     = apierror.CodeInvalidCaptions
 	codeInternal            = apierror.CodeInternal
 )
 

@@ -130,7 +130,8 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 		ctx := r.Context()
 		id := r.PathValue("id")
 		p, ok := cleanHLSPath(r.PathValue("path"))
-		if !contract.IsUUID(id) || !ok {
+		vttLang, isVTT := captionSegmentLanguage(r.PathValue("path")) // hlscaptions.go
+		if !contract.IsUUID(id) || (!ok && !isVTT) {
 			writeError(w, r, log, errNotFound)
 			return
 		}
@@ -170,9 +171,27 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 			// cached for a minute of bearer requests (see playlistCache).
 			expires = time.Now().Add(o.PresignExpiry).Truncate(time.Minute).Add(time.Minute)
 		}
+		// Caption tracks (hlscaptions.go): a subtitle playlist is made
+		// here, the master lists the tracks.
+		if lang, ok := captionPlaylistLanguage(p); ok {
+			serveSubtitlePlaylist(w, r, log, status, id, lang, signHLSGeneration(o.SigningKey, id, gen, expires))
+			return
+		}
+		if isVTT {
+			serveCaptionSegment(w, r, log, objects, status, id, vttLang, contract.Outputs{VideoID: id, Generation: gen}.HLSPrefix())
+			return
+		}
+		var tracks []projection.Caption
+		if p == "master.m3u8" {
+			var err error
+			if tracks, err = status.Captions(ctx, id); err != nil {
+				writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
+				return
+			}
+		}
 		// The output generation's package (generation 0: videos/{id}/hls/).
 		hlsPrefix := contract.Outputs{VideoID: id, Generation: gen}.HLSPrefix()
-		cacheKey := playlistKey(id, "g"+strconv.Itoa(gen)+"/"+p, expires)
+		cacheKey := playlistKey(id, "g"+strconv.Itoa(gen)+"/"+p+captionsFingerprint(tracks), expires)
 		if out, ok := lim.playlists.get(cacheKey, time.Now()); ok {
 			writePlaylist(w, out)
 			return
@@ -210,6 +229,7 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 			writeError(w, r, log, err)
 			return
 		}
+		out = addCaptionsToMaster(out, tracks, sig)
 		if int64(len(out)) > maxBytes {
 			writeError(w, r, log, fmt.Errorf("rewritten playlist %s of %s is larger than %d bytes", p, id, maxBytes))
 			return

@@ -166,7 +166,8 @@ func (lc *lifecycle) owns(ctx context.Context, owner, id string) (tusUpload bool
 // (group contract.LifecycleGroup("upload-api")): it removes what the API
 // owns of the video — the tus upload (terminated, reservation released),
 // the source and everything else under uploads/{id}/, the tus objects
-// (tusupload.ObjectsPrefix), a pending marker — and marks the status row
+// (tusupload.ObjectsPrefix), a pending marker, the caption tracks
+// (contract.CaptionsPrefix and their rows) — and marks the status row
 // deleted (a no-op after the DELETE itself did). Idempotent; errors are
 // transient (the consumer retries them); an undecodable record matches
 // projection.ErrUndecodable (skipped).
@@ -188,6 +189,13 @@ func RemoveDeleted(log *slog.Logger, objects *storage.Store, status *projection.
 			}
 		}
 		if err := objects.Remove(ctx, pendingKey(id)); err != nil {
+			return err
+		}
+		// Caption tracks (captions.go): the WebVTTs, then their rows.
+		if err := objects.RemovePrefix(ctx, contract.CaptionsPrefix(id)); err != nil {
+			return err
+		}
+		if err := status.DeleteCaptions(ctx, id); err != nil {
 			return err
 		}
 		if _, err := status.MarkDeleted(ctx, ev.Owner, id, ev.DeletedAt); err != nil && !errors.Is(err, projection.ErrNotFound) {

@@ -30,6 +30,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	lc := &lifecycle{log: log, objects: d.Objects, pub: d.Publisher, status: d.Status, tus: d.Tus}
 	mux.Handle("DELETE /v1/videos/{id}", auth(handleDeleteVideo(log, lc)))
 	mux.Handle("PATCH /v1/videos/{id}", auth(handlePatchVideo(log, v, lc)))
+	// Caption tracks (captions.go; in the HLS master: hlscaptions.go).
+	cs := &captionStore{log: log, o: o, objects: d.Objects, status: d.Status, published: captionsPublisher(d.Publisher)}
+	mux.Handle("POST /v1/videos/{id}/captions", auth(handlePostCaption(cs)))
+	mux.Handle("GET /v1/videos/{id}/captions", auth(handleListCaptions(cs)))
+	mux.Handle("DELETE /v1/videos/{id}/captions/{language}", auth(handleDeleteCaption(cs)))
 	// Signed URL or bearer token, checked inside.
 	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Limits, d.Auth, d.Objects, d.Status))
 
@@ -107,6 +112,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		"/v1/admin/stages":                      "GET, HEAD",
 		"/v1/admin/dead-letters":                "GET, HEAD",
 		"/v1/admin/dead-letters/redrive":        "POST",
+		"/v1/videos/{id}/captions":              "GET, HEAD, POST",
+		"/v1/videos/{id}/captions/{language}":   "DELETE",
 	} {
 		mux.Handle(path, methodNotAllowed(log, allow))
 	}

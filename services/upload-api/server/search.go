@@ -85,6 +85,7 @@ func handleSearch(log *slog.Logger, v viewer, cat *catalog.Catalog, status *proj
 				writeError(w, r, log, err)
 				return
 			}
+			view.CaptionHits = captionHitViews(res.CaptionHits)
 			resp.Items = append(resp.Items, view)
 		}
 		if next != "" {

@@ -48,6 +48,9 @@ type videoView struct {
 	Thumbnails   *thumbnailsView   `json:"thumbnails,omitempty"`
 	URLsExpireAt *time.Time        `json:"urls_expire_at,omitempty"`
 	Links        map[string]string `json:"links"`
+	// CaptionHits, in search results only, are the video's caption cues
+	// that match the query (captionsevent.go).
+	CaptionHits []captionHitView `json:"caption_hits,omitempty"`
 }
 
 // failureView says why a video failed, in words safe for its user: a

@@ -67,12 +67,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// The fence: the catalog's deleted_videos (indexer.Fence).
 		Fence: indexer.Fence{Catalog: cat},
 	}
-	// video.deleted and video.updated, both in group indexer-lifecycle.
+	// video.deleted, video.updated and video.captions, all in group
+	// indexer-lifecycle.
 	deleted := stage.LifecycleOptions(main, contract.TopicDeleted, "lifecycle-deleted")
 	updated := stage.LifecycleOptions(main, contract.TopicUpdated, "lifecycle-updated")
+	captions := stage.LifecycleOptions(main, contract.TopicCaptions, "lifecycle-captions")
 	return stage.RunConsumers(ctx,
 		stage.Consumer{Options: main, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.Handle) }},
 		stage.Consumer{Options: deleted, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.HandleDeleted) }},
 		stage.Consumer{Options: updated, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.HandleUpdated) }},
+		stage.Consumer{Options: captions, Run: func(ctx context.Context, o stage.Options) error { return stage.Run(ctx, o, w.HandleCaptions) }},
 	)
 }

@@ -122,6 +122,37 @@ func TestRunIndexesAndPublishes(t *testing.T) {
 	if lag := waitLag(t, k); lag != 0 {
 		t.Errorf("consumer lag = %d, want 0", lag)
 	}
+
+	// video.captions (as upload-api publishes it): the cues become
+	// searchable, with their start (consumer lifecycle-captions, group
+	// indexer-lifecycle).
+	caps := contract.VideoCaptions{SchemaVersion: contract.SchemaVersion, VideoID: in.VideoID, Owner: "alice", Language: "en",
+		Label: "English", ObjectKey: contract.CaptionKey(in.VideoID, "en"), UpdatedAt: time.Now().UTC(),
+		Cues: []contract.CaptionCue{{StartMS: 0, EndMS: 2000, Text: "good morning"}, {StartMS: 4250, EndMS: 6000, Text: "the lighthouse keeper waves"}}}
+	value, err := contract.Encode(caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs []kafka.Header
+	for _, h := range contract.CloudEventHeaders(caps, contract.Meta{ID: contract.NewID(), Source: contract.SourceFor("upload-api"), Time: time.Now()}) {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	k.Produce(t, kafka.Message{Topic: contract.TopicCaptions, Key: []byte(caps.VideoID), Value: value, Headers: hs})
+	var hits []catalog.CaptionHit
+	for range 600 { // bounded wait for the consumer, not a timing assertion
+		rs, _, err := catalog.New(pool).Search(context.Background(), "alice", "lighthouse", 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 1 {
+			hits = rs[0].CaptionHits
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(hits) != 1 || hits[0].StartMS != 4250 || hits[0].Language != "en" || hits[0].Text != "the lighthouse keeper waves" {
+		t.Fatalf("caption hits after video.captions: %+v", hits)
+	}
 }
 
 // waitLag waits (bounded) for the indexer group to commit everything.

@@ -86,6 +86,7 @@ export const api = {
     return request('GET', `/v1/videos?${p}`, opts);
   },
   video: (id, opts) => request('GET', `/v1/videos/${encodeURIComponent(id)}`, opts),
+  captions: (id, opts) => request('GET', `/v1/videos/${encodeURIComponent(id)}/captions`, opts),
   patchVideo: (id, body) => request('PATCH', `/v1/videos/${encodeURIComponent(id)}`, { body }),
   deleteVideo: (id) => request('DELETE', `/v1/videos/${encodeURIComponent(id)}`),
   retry: (id) => request('POST', `/v1/videos/${encodeURIComponent(id)}/retry`),

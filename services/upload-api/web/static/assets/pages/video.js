@@ -112,6 +112,7 @@ export async function render(root, [id], ctx) {
   let hlsFailed = false; // the browser said it plays HLS, then could not
   let cues = [];
   let spriteLoaded = '';
+  let captions = []; // the video's caption tracks (GET …/captions)
 
   const sources = () => {
     const out = [];
@@ -153,6 +154,7 @@ export async function render(root, [id], ctx) {
     // An MP4 plays without CORS, so it is not asked for one.
     if (opt.url.includes('/hls/')) player.crossOrigin = 'anonymous';
     else player.removeAttribute('crossorigin');
+    syncTracks(opt.url);
     player.src = opt.url;
     source = opt.value;
     if (keepTime && t > 0) {
@@ -162,6 +164,23 @@ export async function render(root, [id], ctx) {
       }, { once: true });
     }
   };
+
+  // Caption tracks: the HLS master lists them itself; an MP4 gets one
+  // <track kind="subtitles"> per track. Their WebVTT is a presigned
+  // storage URL on another origin, which a <track> loads in CORS mode only.
+  const syncTracks = (url) => {
+    for (const t of player.querySelectorAll('track')) t.remove();
+    if (url.includes('/hls/') || !captions.length) return;
+    player.crossOrigin = 'anonymous';
+    for (const c of captions) player.append(h('track', { kind: 'subtitles', srclang: c.language, label: c.label, src: c.url }));
+  };
+  api.captions(v.id, { signal }).then((list) => {
+    captions = (list && list.captions) || [];
+    if (captions.length && source && !player.src.includes('/hls/')) {
+      const opt = sources().find((o) => o.value === source);
+      if (opt) setSource(opt, true);
+    }
+  }).catch(() => {});
 
   const renderPlayer = () => {
     const opts = sources();
