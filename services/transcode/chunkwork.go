@@ -40,6 +40,9 @@ type chunkMarker struct {
 type audioMarker struct {
 	Groups   map[string][]segInfo `json:"groups"`
 	Complete bool                 `json:"complete"`
+	// Loudness is the audio's measurement (media.loudness), set once
+	// Complete; nil when not measured.
+	Loudness *contract.Loudness `json:"loudness,omitempty"`
 }
 
 // Work marker names inside a run's work prefix.
@@ -291,6 +294,14 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 	enc.Threads = w.settings.Threads
 	job := ffmpeg.AudioJob{Input: src, Source: &plan.Source, Bitrates: plan.AudioBitrates, Encoding: enc,
 		MaxSeconds: plan.Declared + probe.Tolerance(plan.Declared)}
+	// The loudness is measured here, once for the video: before the
+	// encode when it is normalized, else alongside it.
+	loud, err := w.planLoudness(ctx, item.VideoID, dir, src, &plan.Source, enc, job.MaxSeconds)
+	if err != nil {
+		return err
+	}
+	defer loud.abandon()
+	job.Loudnorm = loud.norm
 	args, err := job.Args()
 	if err != nil {
 		return fmt.Errorf("ffmpeg audio command: %w", err)
@@ -371,6 +382,9 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 					return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode audio: %w", err)))
 				}
 				return fmt.Errorf("transcode audio: %w", err)
+			}
+			if marker.Loudness, err = loud.result(); err != nil {
+				return err
 			}
 			if err := sync(true); err != nil {
 				return err

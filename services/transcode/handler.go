@@ -226,6 +226,12 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	job := w.job(pr, rends)
 	job.Encoding.Decoders = decoders
 	job.Encoding.MaxSeconds = declared + probe.Tolerance(declared)
+	loud, err := w.planLoudness(ctx, in.VideoID, dir, src, pr, job.Encoding, job.Encoding.MaxSeconds)
+	if err != nil {
+		return zero, err
+	}
+	defer loud.abandon()
+	job.Loudnorm = loud.norm
 	args, err := job.Args()
 	if err != nil {
 		return zero, fmt.Errorf("ffmpeg command: %w", err)
@@ -283,6 +289,9 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	}
 	if pr.Audio != nil {
 		media.AudioCodec = pr.Audio.Codec
+	}
+	if media.Loudness, err = loud.result(); err != nil {
+		return zero, err
 	}
 	out := in.Transcoded(media, renditions, contract.HLS{MasterKey: in.Outputs().HLSMasterKey()}, w.now())
 	if err := out.Validate(); err != nil {
