@@ -1,0 +1,235 @@
+package transcode
+
+// Loudness measurement and normalization (issue 16) through the real
+// transcode code: sources with audio at known levels generated with
+// ffmpeg lavfi, MinIO, and kfake for the segment pipeline; the outputs
+// measured with ffmpeg's ebur128.
+
+import (
+	"bytes"
+	"encoding/json"
+	"context"
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
+)
+
+// toneLevel is the audio of a generated loudness source.
+type toneLevel struct {
+	// LUFS is the level of the stereo 1 kHz tone (at 1 kHz K-weighting is
+	// about 0 dB, so a stereo sine of peak A dBFS measures A LUFS).
+	LUFS float64
+	// Silent writes digital silence instead; NoAudio no audio track.
+	Silent, NoAudio bool
+}
+
+// mustToneClip writes a 640x360 H.264 video of seconds with the audio of
+// level (AAC 192k stereo 48 kHz).
+func mustToneClip(tb testing.TB, path string, seconds float64, level toneLevel) string {
+	tb.Helper()
+	d := fmt.Sprint(seconds)
+	args := []string{"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=" + d}
+	switch {
+	case level.NoAudio:
+	case level.Silent:
+		args = append(args, "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", d)
+	default:
+		// sine's amplitude is 1/8 (-18.06 dBFS).
+		args = append(args, "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration="+d,
+			// pan copies the mono tone to both channels at full level
+			// (-ac 2 would upmix it at -3 dB).
+			"-af", fmt.Sprintf("volume=%.2fdB,pan=stereo|c0=c0|c1=c0", level.LUFS+18.06))
+	}
+	if !level.NoAudio {
+		args = append(args, "-c:a", "aac", "-b:a", "192k")
+	}
+	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mp4", path)
+	MustFFmpeg(tb, args...)
+	return path
+}
+
+// mustLoudness measures the audio of file (any container ffmpeg reads)
+// with ebur128.
+func mustLoudness(tb testing.TB, file string) ffmpeg.Loudness {
+	tb.Helper()
+	cmd := exec.Command(harness.MustTool(tb, "ffmpeg"), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+		"-i", file, "-map", "0:a:0", "-af", ffmpeg.StereoMix+",ebur128=peak=true:framelog=40", "-f", "null", "-")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("measure %s: %v\n%s", file, err, stderr.String())
+	}
+	l, err := ffmpeg.ParseLoudness(stderr.String())
+	if err != nil {
+		tb.Fatalf("measure %s: %v", file, err)
+	}
+	return l
+}
+
+// loudLadder has two rungs with different audio bitrates: two AAC encodes
+// that must get the same gain.
+const loudLadder = "low:240:300k:64k,high:360:600k:128k"
+
+func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
+
+func TestLoudnessSinglePass(t *testing.T) {
+	tests := map[string]struct {
+		level  toneLevel
+		target float64 // 0: normalization off
+		// want is the level of every output (LUFS, ±1 LU); measured the
+		// source's (±0.5).
+		want, measured float64
+	}{
+		"quiet source to -16":        {level: toneLevel{LUFS: -30}, target: -16, want: -16, measured: -30},
+		"loud source to -16":         {level: toneLevel{LUFS: -10}, target: -16, want: -16, measured: -10},
+		"normalization off keeps it": {level: toneLevel{LUFS: -30}, want: -30, measured: -30},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := MustEnv(t, func(s *Settings) {
+				s.ChunkSeconds, s.Ladder = 0, loudLadder
+				s.Loudness.TargetLUFS = tc.target
+			}, nil)
+			in := e.MustUpload(t, mustToneClip(t, filepath.Join(t.TempDir(), "source.mp4"), 6, tc.level))
+			out, err := e.worker.Handle(context.Background(), in)
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			MustBeEmptyDir(t, e.tempDir)
+			if err := out.Validate(); err != nil {
+				t.Fatalf("event invalid: %v", err)
+			}
+			checkLoudnessMeta(t, out.Media.Loudness, tc.measured, tc.target)
+			local := e.MustDownload(t, contract.OutputPrefix(in.VideoID), t.TempDir())
+			if len(out.Renditions) != 2 {
+				t.Fatalf("renditions %+v, want 2", out.Renditions)
+			}
+			for _, r := range out.Renditions {
+				got := mustLoudness(t, filepath.Join(local, "mp4", r.Name+".mp4"))
+				t.Logf("%s: source %.1f LUFS, %s.mp4 %.1f LUFS %.1f dBTP", name, tc.measured, r.Name, got.Integrated, got.TruePeak)
+				if !near(got.Integrated, tc.want, 1) {
+					t.Errorf("%s.mp4 measures %.1f LUFS, want %.1f ±1", r.Name, got.Integrated, tc.want)
+				}
+				if tc.target != 0 && got.TruePeak > -1.5+0.5 {
+					t.Errorf("%s.mp4 true peak %.1f dBTP over the limit -1.5 (+0.5 for the AAC encode)", r.Name, got.TruePeak)
+				}
+			}
+		})
+	}
+}
+
+// checkLoudnessMeta checks media.loudness against a source measured at
+// about measured LUFS and normalized to target (0: not normalized).
+func checkLoudnessMeta(t *testing.T, l *contract.Loudness, measured, target float64) {
+	t.Helper()
+	if l == nil {
+		t.Fatal("media.loudness absent")
+	}
+	t.Logf("media.loudness %s", mustJSON(t, l))
+	if l.Silent || l.IntegratedLUFS == nil || !near(*l.IntegratedLUFS, measured, 0.5) {
+		t.Errorf("integrated_lufs %s, want the source's %.1f ±0.5", mustJSON(t, l.IntegratedLUFS), measured)
+	}
+	// A 1 kHz sine's true peak is its peak, about its level in LUFS.
+	if l.TruePeakDBTP == nil || !near(*l.TruePeakDBTP, measured, 1) || l.RangeLU < 0 || l.RangeLU > 1 {
+		t.Errorf("true_peak_dbtp %s range_lu %v, want about %.1f and a steady tone's range under 1 LU", mustJSON(t, l.TruePeakDBTP), l.RangeLU, measured)
+	}
+	switch {
+	case target == 0 && (l.TargetLUFS != nil || l.Normalization != ""):
+		t.Errorf("not normalized, but target %s normalization %q", mustJSON(t, l.TargetLUFS), l.Normalization)
+	case target != 0 && (l.TargetLUFS == nil || *l.TargetLUFS != target || l.Normalization != contract.NormalizationLinear):
+		// A steady tone with its peak far under the limit takes one gain.
+		t.Errorf("target %s normalization %q, want %v linear", mustJSON(t, l.TargetLUFS), l.Normalization, target)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A silent source is not normalized (there is no level to raise) and an
+// audio-less one has no loudness: neither fails.
+func TestLoudnessSilentAndNoAudio(t *testing.T) {
+	e := MustEnv(t, func(s *Settings) {
+		s.ChunkSeconds, s.Ladder = 0, loudLadder
+		s.Loudness.TargetLUFS = -16
+	}, nil)
+	silent := e.MustUpload(t, mustToneClip(t, filepath.Join(t.TempDir(), "silent.mp4"), 3, toneLevel{Silent: true}))
+	out, err := e.worker.Handle(context.Background(), silent)
+	if err != nil {
+		t.Fatalf("Handle silent: %v", err)
+	}
+	if err := out.Validate(); err != nil {
+		t.Fatalf("event invalid: %v", err)
+	}
+	if l := out.Media.Loudness; l == nil || !l.Silent || l.IntegratedLUFS != nil || l.TargetLUFS != nil {
+		t.Errorf("silent source: media.loudness %s, want silent without level or target", mustJSON(t, l))
+	}
+	if out.Media.AudioCodec != "aac" {
+		t.Errorf("silent source: audio codec %q", out.Media.AudioCodec)
+	}
+
+	mute := e.MustUpload(t, mustToneClip(t, filepath.Join(t.TempDir(), "mute.mp4"), 3, toneLevel{NoAudio: true}))
+	out, err = e.worker.Handle(context.Background(), mute)
+	if err != nil {
+		t.Fatalf("Handle without audio: %v", err)
+	}
+	if out.Media.Loudness != nil {
+		t.Errorf("no audio: media.loudness %s, want none", mustJSON(t, out.Media.Loudness))
+	}
+	MustBeEmptyDir(t, e.tempDir)
+}
+
+// The segment pipeline normalizes in its audio work item: the measured
+// values travel in the audio marker to video.transcoded, every audio
+// segment has the same level (no gain jump at segment or chunk
+// boundaries: one loudnorm over the whole timeline) and so has the MP4.
+func TestLoudnessSegmentPipeline(t *testing.T) {
+	se := mustSegEnv(t, 1, func(s *Settings) {
+		s.Ladder = loudLadder
+		s.Loudness.TargetLUFS = -16
+	}, nil)
+	in := se.MustUpload(t, mustToneClip(t, filepath.Join(t.TempDir(), "source.mp4"), 9, toneLevel{LUFS: -30}))
+	se.produce(t, in)
+	out := events[contract.VideoTranscoded](t, se.k, contract.TopicTranscoded, in.VideoID, 1)[0]
+	checkLoudnessMeta(t, out.Media.Loudness, -30, -16)
+	se.waitNoWork(t, in.VideoID)
+	local := se.MustDownload(t, contract.OutputPrefix(in.VideoID), t.TempDir())
+
+	for _, g := range []string{"64k", "128k"} {
+		_, uris := readExtinf(t, filepath.Join(local, "hls", "audio", g, "index.m3u8"))
+		if len(uris) < 4 {
+			t.Fatalf("audio %s: %d segments, want at least 4", g, len(uris))
+		}
+		var levels []string
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, u := range uris {
+			l := mustLoudness(t, filepath.Join(local, "hls", "audio", g, u)).Integrated
+			levels = append(levels, fmt.Sprintf("%.1f", l))
+			lo, hi = math.Min(lo, l), math.Max(hi, l)
+			if !near(l, -16, 1) {
+				t.Errorf("audio %s segment %s measures %.1f LUFS, want -16 ±1", g, u, l)
+			}
+		}
+		t.Logf("audio %s: segment levels %s LUFS", g, strings.Join(levels, " "))
+		if hi-lo > 0.5 {
+			t.Errorf("audio %s: segment levels %s LUFS differ by %.1f LU (a gain jump), want at most 0.5", g, strings.Join(levels, " "), hi-lo)
+		}
+	}
+	for _, r := range out.Renditions {
+		if got := mustLoudness(t, filepath.Join(local, "mp4", r.Name+".mp4")); !near(got.Integrated, -16, 1) {
+			t.Errorf("%s.mp4 measures %.1f LUFS, want -16 ±1", r.Name, got.Integrated)
+		}
+	}
+}
