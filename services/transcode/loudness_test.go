@@ -13,6 +13,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,6 +27,8 @@ type toneLevel struct {
 	// LUFS is the level of the stereo 1 kHz tone (at 1 kHz K-weighting is
 	// about 0 dB, so a stereo sine of peak A dBFS measures A LUFS).
 	LUFS float64
+	// StepLUFS, if not 0, is the level of the tone from StepAt seconds on.
+	StepLUFS, StepAt float64
 	// Silent writes digital silence instead; NoAudio no audio track.
 	Silent, NoAudio bool
 }
@@ -42,10 +45,15 @@ func mustToneClip(tb testing.TB, path string, seconds float64, level toneLevel) 
 		args = append(args, "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", d)
 	default:
 		// sine's amplitude is 1/8 (-18.06 dBFS).
+		gain := func(lufs float64) float64 { return math.Pow(10, (lufs+18.06)/20) }
+		vol := fmt.Sprintf("volume=%.6f", gain(level.LUFS))
+		if level.StepLUFS != 0 {
+			vol = fmt.Sprintf("volume='if(lt(t,%g),%.6f,%.6f)':eval=frame", level.StepAt, gain(level.LUFS), gain(level.StepLUFS))
+		}
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration="+d,
 			// pan copies the mono tone to both channels at full level
 			// (-ac 2 would upmix it at -3 dB).
-			"-af", fmt.Sprintf("volume=%.2fdB,pan=stereo|c0=c0|c1=c0", level.LUFS+18.06))
+			"-af", vol+",pan=stereo|c0=c0|c1=c0")
 	}
 	if !level.NoAudio {
 		args = append(args, "-c:a", "aac", "-b:a", "192k")
@@ -192,44 +200,87 @@ func TestLoudnessSilentAndNoAudio(t *testing.T) {
 }
 
 // The segment pipeline normalizes in its audio work item: the measured
-// values travel in the audio marker to video.transcoded, every audio
-// segment has the same level (no gain jump at segment or chunk
-// boundaries: one loudnorm over the whole timeline) and so has the MP4.
+// values travel in the audio marker to video.transcoded, and one gain
+// applies to the whole timeline: the source's level step (-30 LUFS, then
+// -24 from 5 s) is kept exactly, 6 LU, while the audio segments (cut
+// where the video's chunks are encoded by other work items) have no gain
+// jump between them; the integrated level of every output is -16.
 func TestLoudnessSegmentPipeline(t *testing.T) {
 	se := mustSegEnv(t, 1, func(s *Settings) {
 		s.Ladder = loudLadder
 		s.Loudness.TargetLUFS = -16
 	}, nil)
-	in := se.MustUpload(t, mustToneClip(t, filepath.Join(t.TempDir(), "source.mp4"), 9, toneLevel{LUFS: -30}))
+	src := mustToneClip(t, filepath.Join(t.TempDir(), "source.mp4"), 10, toneLevel{LUFS: -30, StepLUFS: -24, StepAt: 5})
+	in := se.MustUpload(t, src)
 	se.produce(t, in)
 	out := events[contract.VideoTranscoded](t, se.k, contract.TopicTranscoded, in.VideoID, 1)[0]
-	checkLoudnessMeta(t, out.Media.Loudness, -30, -16)
+	l := out.Media.Loudness
+	t.Logf("media.loudness %s", mustJSON(t, l))
+	// Half at -30, half at -24: 10·log10((10^-3 + 10^-2.4)/2) = -26.0 LUFS.
+	if l == nil || l.IntegratedLUFS == nil || !near(*l.IntegratedLUFS, -26, 0.5) || !near(l.RangeLU, 6, 1) ||
+		l.TargetLUFS == nil || *l.TargetLUFS != -16 || l.Normalization != contract.NormalizationLinear {
+		t.Errorf("media.loudness %s, want integrated -26 ±0.5, range 6 ±1, target -16 linear", mustJSON(t, l))
+	}
 	se.waitNoWork(t, in.VideoID)
 	local := se.MustDownload(t, contract.OutputPrefix(in.VideoID), t.TempDir())
 
 	for _, g := range []string{"64k", "128k"} {
-		_, uris := readExtinf(t, filepath.Join(local, "hls", "audio", g, "index.m3u8"))
-		if len(uris) < 4 {
-			t.Fatalf("audio %s: %d segments, want at least 4", g, len(uris))
+		durs, uris := readExtinf(t, filepath.Join(local, "hls", "audio", g, "index.m3u8"))
+		if len(uris) < 5 {
+			t.Fatalf("audio %s: %d segments, want at least 5", g, len(uris))
 		}
 		var levels []string
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, u := range uris {
-			l := mustLoudness(t, filepath.Join(local, "hls", "audio", g, u)).Integrated
-			levels = append(levels, fmt.Sprintf("%.1f", l))
-			lo, hi = math.Min(lo, l), math.Max(hi, l)
-			if !near(l, -16, 1) {
-				t.Errorf("audio %s segment %s measures %.1f LUFS, want -16 ±1", g, u, l)
+		var before, after []float64 // segment levels wholly before and after the step
+		start := 0.0
+		for i, u := range uris {
+			d, err := strconv.ParseFloat(durs[i], 64)
+			if err != nil {
+				t.Fatal(err)
 			}
+			if d < 0.5 {
+				// The tail past the video's end (whole AAC frames): shorter
+				// than a 400 ms gating block, nothing to measure.
+				start += d
+				continue
+			}
+			lv := mustLoudness(t, filepath.Join(local, "hls", "audio", g, u)).Integrated
+			levels = append(levels, fmt.Sprintf("[%.1f s %.1f]", start, lv))
+			switch {
+			case start+d <= 5-0.1:
+				before = append(before, lv)
+			case start >= 5+0.1:
+				after = append(after, lv)
+			}
+			start += d
 		}
-		t.Logf("audio %s: segment levels %s LUFS", g, strings.Join(levels, " "))
-		if hi-lo > 0.5 {
-			t.Errorf("audio %s: segment levels %s LUFS differ by %.1f LU (a gain jump), want at most 0.5", g, strings.Join(levels, " "), hi-lo)
+		t.Logf("audio %s: segment levels (LUFS) %s", g, strings.Join(levels, " "))
+		if len(before) < 2 || len(after) < 2 {
+			t.Fatalf("audio %s: %d segments before the step, %d after, want 2 each", g, len(before), len(after))
+		}
+		spread := func(v []float64) (lo, hi float64) {
+			lo, hi = math.Inf(1), math.Inf(-1)
+			for _, x := range v {
+				lo, hi = math.Min(lo, x), math.Max(hi, x)
+			}
+			return lo, hi
+		}
+		blo, bhi := spread(before)
+		alo, ahi := spread(after)
+		if bhi-blo > 0.3 || ahi-alo > 0.3 {
+			t.Errorf("audio %s: segment levels %s jump within a steady part (by %.1f, %.1f LU), want at most 0.3",
+				g, strings.Join(levels, " "), bhi-blo, ahi-alo)
+		}
+		// One gain: the step stays 6 LU, at -30 + gain and -24 + gain
+		// where gain = -16 - (-26).
+		if step := (alo+ahi)/2 - (blo+bhi)/2; !near(step, 6, 0.3) || !near((blo+bhi)/2, -20, 1) {
+			t.Errorf("audio %s: levels %s, want -20 then -14 (the source's step of 6 LU kept, one gain of +10 dB)", g, strings.Join(levels, " "))
 		}
 	}
 	for _, r := range out.Renditions {
 		if got := mustLoudness(t, filepath.Join(local, "mp4", r.Name+".mp4")); !near(got.Integrated, -16, 1) {
 			t.Errorf("%s.mp4 measures %.1f LUFS, want -16 ±1", r.Name, got.Integrated)
+		} else {
+			t.Logf("%s.mp4 measures %.1f LUFS %.1f dBTP", r.Name, got.Integrated, got.TruePeak)
 		}
 	}
 }
