@@ -7,8 +7,8 @@ package transcode
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os/exec"
