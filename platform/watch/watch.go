@@ -75,8 +75,12 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 //
 //	video.deleted                deleted by alice
 //	video.updated                updated by alice: title "New title", 2 tags
+//
+// and the measured loudness of a video.transcoded (see LoudnessSummary).
 func Summary(topic string, value []byte) string {
 	switch topic {
+	case contract.TopicTranscoded:
+		return LoudnessSummary(value)
 	case contract.TopicPlayable:
 		var e contract.VideoPlayable
 		if json.Unmarshal(value, &e) != nil {
