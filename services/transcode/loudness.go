@@ -97,6 +97,9 @@ func (w *Worker) planLoudness(ctx context.Context, videoID, dir, src string, pr 
 	}
 	runner := w.runner
 	runner.Logger = w.log.With("video_id", videoID, "item", "loudness")
+	// Not an encode: the ffmpeg metrics (runs, seconds encoded) count the
+	// encodes only; the measurement's time is in its log line.
+	runner.Metrics = nil
 	job := ffmpeg.LoudnessJob{Input: src, Source: pr, Encoding: enc, MaxSeconds: maxSeconds}
 	measure := func(ctx context.Context) (ffmpeg.Loudness, error) {
 		start := w.now()
