@@ -26,6 +26,9 @@
 //     Settings.MaxWorkDirSize. An attempt that times out with less than
 //     half of the video written is permanent too (see [classifyTimeout]):
 //     retrying it would time out again.
+//     The audio's loudness is measured by an audio-only pass of its own
+//     (alongside, or first when transcode.loudness.target_lufs normalizes
+//     it in this encode; see [LoudnessSettings]): media.loudness.
 //  5. Check the outputs with ffprobe (codec, size, audio present, and that
 //     the whole declared duration was decoded: a truncated file or a lying
 //     duration header is a permanent error), measure the segments and write
