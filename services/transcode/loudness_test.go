@@ -303,3 +303,21 @@ func TestLoudnessSegmentPipeline(t *testing.T) {
 		}
 	}
 }
+
+// With normalization off the segment pipeline's audio item measures
+// alongside its encode: video.transcoded carries the source's values and
+// the audio keeps its level.
+func TestLoudnessSegmentPipelineMeasuresWhenOff(t *testing.T) {
+	se := mustSegEnv(t, 1, func(s *Settings) { s.Ladder = loudLadder }, nil)
+	in := se.MustUpload(t, mustToneClip(t, filepath.Join(t.TempDir(), "source.mp4"), 5, toneLevel{LUFS: -30}))
+	se.produce(t, in)
+	out := events[contract.VideoTranscoded](t, se.k, contract.TopicTranscoded, in.VideoID, 1)[0]
+	checkLoudnessMeta(t, out.Media.Loudness, -30, -29.2, 0, 0, "")
+	se.waitNoWork(t, in.VideoID)
+	local := se.MustDownload(t, contract.OutputPrefix(in.VideoID), t.TempDir())
+	for _, r := range out.Renditions {
+		if got := mustLoudness(t, filepath.Join(local, "mp4", r.Name+".mp4")); !near(got.Integrated, -30, 1) {
+			t.Errorf("%s.mp4 measures %.1f LUFS, want the source's -30 ±1", r.Name, got.Integrated)
+		}
+	}
+}
