@@ -294,9 +294,22 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 	enc.Threads = w.settings.Threads
 	job := ffmpeg.AudioJob{Input: src, Source: &plan.Source, Bitrates: plan.AudioBitrates, Encoding: enc,
 		MaxSeconds: plan.Declared + probe.Tolerance(plan.Declared)}
-	// The loudness is measured here, once for the video: before the
-	// encode when it is normalized, else alongside it.
-	loud, err := w.planLoudness(ctx, item.VideoID, dir, src, &plan.Source, enc, job.MaxSeconds)
+	// The loudness is measured here, once for the run: before the encode
+	// when it is normalized, else alongside it; kept in a work marker, so
+	// that a later attempt of this item reuses it.
+	lkey := markerKey(item.VideoID, item.Run, loudnessMarkerName)
+	var known *ffmpeg.Loudness
+	var kept loudnessMarker
+	if found, err := w.getJSON(ctx, lkey, &kept); err != nil {
+		return err
+	} else if found {
+		m := kept.loudness()
+		known = &m
+	}
+	keep := func(ctx context.Context, m ffmpeg.Loudness) error {
+		return w.putMarker(ctx, item.PlanKey, lkey, newLoudnessMarker(m))
+	}
+	loud, err := w.planLoudness(ctx, item.VideoID, dir, src, &plan.Source, enc, job.MaxSeconds, known, keep)
 	if err != nil {
 		return err
 	}

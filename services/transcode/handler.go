@@ -229,7 +229,7 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	job := w.job(pr, rends)
 	job.Encoding.Decoders = decoders
 	job.Encoding.MaxSeconds = declared + probe.Tolerance(declared)
-	loud, err := w.planLoudness(ctx, in.VideoID, dir, src, pr, job.Encoding, job.Encoding.MaxSeconds)
+	loud, err := w.planLoudness(ctx, in.VideoID, dir, src, pr, job.Encoding, job.Encoding.MaxSeconds, nil, nil)
 	if err != nil {
 		return zero, err
 	}

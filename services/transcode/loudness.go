@@ -89,7 +89,13 @@ type loudnessPlan struct {
 // when normalization is on (the encode needs the values), else alongside
 // the encode (started here, collected by result) when Measure is on.
 // Nothing is measured for a source without audio.
-func (w *Worker) planLoudness(ctx context.Context, videoID, dir, src string, pr *probe.Result, enc ffmpeg.Encoding, maxSeconds float64) (loudnessPlan, error) {
+//
+// known, if not nil, is the run's measurement from an earlier attempt
+// (see loudnessMarker): nothing is measured again. measured, if not nil,
+// is called with a new measurement (to keep it for later attempts); its
+// error is only logged.
+func (w *Worker) planLoudness(ctx context.Context, videoID, dir, src string, pr *probe.Result, enc ffmpeg.Encoding, maxSeconds float64,
+	known *ffmpeg.Loudness, measured func(context.Context, ffmpeg.Loudness) error) (loudnessPlan, error) {
 	ls := w.settings.Loudness
 	none := loudnessPlan{result: func() (*contract.Loudness, error) { return nil, nil }}
 	if pr.Audio == nil || (!ls.Normalize() && !ls.Measure) {
@@ -102,6 +108,10 @@ func (w *Worker) planLoudness(ctx context.Context, videoID, dir, src string, pr 
 	runner.Metrics = nil
 	job := ffmpeg.LoudnessJob{Input: src, Source: pr, Encoding: enc, MaxSeconds: maxSeconds}
 	measure := func(ctx context.Context) (ffmpeg.Loudness, error) {
+		if known != nil {
+			runner.Logger.Info("loudness measured by an earlier attempt", "integrated_lufs", known.Integrated)
+			return *known, nil
+		}
 		start := w.now()
 		m, err := runner.MeasureLoudness(ctx, dir, job, maxSeconds)
 		if err != nil {
@@ -112,6 +122,11 @@ func (w *Worker) planLoudness(ctx context.Context, videoID, dir, src string, pr 
 		}
 		runner.Logger.Info("loudness measured", "integrated_lufs", m.Integrated, "true_peak_dbtp", m.TruePeak,
 			"range_lu", m.LRA, "elapsed", w.now().Sub(start).Round(time.Millisecond))
+		if measured != nil {
+			if err := measured(ctx, m); err != nil {
+				runner.Logger.Warn("loudness measurement not kept for later attempts", "err", err)
+			}
+		}
 		return m, nil
 	}
 	if ls.Normalize() {
@@ -173,4 +188,33 @@ func loudnessOf(m ffmpeg.Loudness, n *ffmpeg.Loudnorm) *contract.Loudness {
 		}
 	}
 	return l
+}
+
+// loudnessMarker keeps a run's measurement for later attempts of its audio
+// item (work/{run}/loudness.json), so that a retried or redelivered item
+// does not measure again. JSON has no -Inf: TruePeak is absent for it.
+type loudnessMarker struct {
+	Integrated float64  `json:"integrated"`
+	Threshold  float64  `json:"threshold"`
+	LRA        float64  `json:"lra"`
+	TruePeak   *float64 `json:"true_peak,omitempty"`
+}
+
+const loudnessMarkerName = "loudness.json"
+
+func newLoudnessMarker(m ffmpeg.Loudness) loudnessMarker {
+	k := loudnessMarker{Integrated: m.Integrated, Threshold: m.Threshold, LRA: m.LRA}
+	if !math.IsInf(m.TruePeak, 0) && !math.IsNaN(m.TruePeak) {
+		tp := m.TruePeak
+		k.TruePeak = &tp
+	}
+	return k
+}
+
+func (k loudnessMarker) loudness() ffmpeg.Loudness {
+	m := ffmpeg.Loudness{Integrated: k.Integrated, Threshold: k.Threshold, LRA: k.LRA, TruePeak: math.Inf(-1)}
+	if k.TruePeak != nil {
+		m.TruePeak = *k.TruePeak
+	}
+	return m
 }

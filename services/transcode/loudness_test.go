@@ -10,15 +10,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/storage"
 	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 )
 
@@ -318,6 +321,55 @@ func TestLoudnessSegmentPipelineMeasuresWhenOff(t *testing.T) {
 	for _, r := range out.Renditions {
 		if got := mustLoudness(t, filepath.Join(local, "mp4", r.Name+".mp4")); !near(got.Integrated, -30, 1) {
 			t.Errorf("%s.mp4 measures %.1f LUFS, want the source's -30 ±1", r.Name, got.Integrated)
+		}
+	}
+}
+
+// countingStore fails the first upload of an audio segment and counts the
+// writes of the run's loudness marker.
+type countingStore struct {
+	Store
+	failed, markers *atomic.Int64
+}
+
+func (s countingStore) PutFile(ctx context.Context, key, path, contentType string) (storage.ObjectInfo, error) {
+	if strings.Contains(key, "/hls/audio/") && s.failed.Add(1) == 1 {
+		return storage.ObjectInfo{}, fmt.Errorf("injected: storage refuses %s", key)
+	}
+	return s.Store.PutFile(ctx, key, path, contentType)
+}
+
+func (s countingStore) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) (storage.ObjectInfo, error) {
+	if strings.HasSuffix(key, "/"+loudnessMarkerName) {
+		s.markers.Add(1)
+	}
+	return s.Store.Put(ctx, key, r, size, ct)
+}
+
+// The audio item measures once per run: an attempt that fails after the
+// measurement (an upload refused) is retried with the kept values, and
+// the video is normalized and described as if nothing had failed.
+func TestLoudnessMeasuredOncePerRun(t *testing.T) {
+	failed, markers := new(atomic.Int64), new(atomic.Int64)
+	se := mustSegEnv(t, 1, func(s *Settings) {
+		s.Ladder = loudLadder
+		s.Loudness.TargetLUFS = -16
+	}, func(s Store) Store { return countingStore{Store: s, failed: failed, markers: markers} })
+	in := se.MustUpload(t, mustToneClip(t, filepath.Join(t.TempDir(), "source.mp4"), 5, toneLevel{LUFS: -30}))
+	se.produce(t, in)
+	out := events[contract.VideoTranscoded](t, se.k, contract.TopicTranscoded, in.VideoID, 1)[0]
+	checkLoudnessMeta(t, out.Media.Loudness, -30, -29.2, 0, -16, contract.NormalizationLinear)
+	if failed.Load() < 2 {
+		t.Fatalf("%d audio segment uploads: the injected failure did not happen", failed.Load())
+	}
+	if n := markers.Load(); n != 1 {
+		t.Errorf("loudness marker written %d times, want once (the retried attempt reuses it)", n)
+	}
+	se.waitNoWork(t, in.VideoID)
+	local := se.MustDownload(t, contract.OutputPrefix(in.VideoID), t.TempDir())
+	for _, r := range out.Renditions {
+		if got := mustLoudness(t, filepath.Join(local, "mp4", r.Name+".mp4")); !near(got.Integrated, -16, 1) {
+			t.Errorf("%s.mp4 measures %.1f LUFS, want -16 ±1", r.Name, got.Integrated)
 		}
 	}
 }
