@@ -60,6 +60,9 @@ type Media struct {
 	FrameRate float64 `json:"frame_rate,omitempty"`
 	// Bitrate of the source in bits per second, 0 if unknown.
 	Bitrate int64 `json:"bitrate,omitempty"`
+	// Loudness is the EBU R128 measurement of the audio (see Loudness);
+	// nil when there is no audio or it was not measured.
+	Loudness *Loudness `json:"loudness,omitempty"`
 }
 
 // Rendition is one rung of the encoding ladder.

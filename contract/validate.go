@@ -213,6 +213,7 @@ func (c *checker) media(m *Media) {
 		c.fail("media.duration_seconds", "must be positive and under a week, got %v", m.DurationSeconds)
 	}
 	c.dims("media", m.Width, m.Height)
+	c.loudness(m.Loudness)
 }
 
 func (c *checker) renditions(id string, rs []Rendition) {

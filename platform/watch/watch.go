@@ -76,8 +76,12 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 //	video.deleted                deleted by alice
 //	video.updated                updated by alice: title "New title", 2 tags
 //	video.captions               captions en-US "English" by alice: 412 cues, or captions fr deleted by alice
+//
+// and the measured loudness of a video.transcoded (see LoudnessSummary).
 func Summary(topic string, value []byte) string {
 	switch topic {
+	case contract.TopicTranscoded:
+		return LoudnessSummary(value)
 	case contract.TopicPlayable:
 		var e contract.VideoPlayable
 		if json.Unmarshal(value, &e) != nil {

@@ -420,7 +420,11 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 			return err
 		}
 	}
-	out := plan.Upload.Transcoded(plan.Media, renditions, contract.HLS{MasterKey: plan.Upload.Outputs().HLSMasterKey()}, w.now())
+	media := plan.Media
+	if st.audioMarker != nil {
+		media.Loudness = st.audioMarker.Loudness // measured by the audio item
+	}
+	out := plan.Upload.Transcoded(media, renditions, contract.HLS{MasterKey: plan.Upload.Outputs().HLSMasterKey()}, w.now())
 	if err := out.Validate(); err != nil {
 		return fmt.Errorf("transcode result: %w", err)
 	}

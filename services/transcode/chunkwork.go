@@ -40,6 +40,9 @@ type chunkMarker struct {
 type audioMarker struct {
 	Groups   map[string][]segInfo `json:"groups"`
 	Complete bool                 `json:"complete"`
+	// Loudness is the audio's measurement (media.loudness), set once
+	// Complete; nil when not measured.
+	Loudness *contract.Loudness `json:"loudness,omitempty"`
 }
 
 // Work marker names inside a run's work prefix.
@@ -291,6 +294,27 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 	enc.Threads = w.settings.Threads
 	job := ffmpeg.AudioJob{Input: src, Source: &plan.Source, Bitrates: plan.AudioBitrates, Encoding: enc,
 		MaxSeconds: plan.Declared + probe.Tolerance(plan.Declared)}
+	// The loudness is measured here, once for the run: before the encode
+	// when it is normalized, else alongside it; kept in a work marker, so
+	// that a later attempt of this item reuses it.
+	lkey := markerKey(item.VideoID, item.Run, loudnessMarkerName)
+	var known *ffmpeg.Loudness
+	var kept loudnessMarker
+	if found, err := w.getJSON(ctx, lkey, &kept); err != nil {
+		return err
+	} else if found {
+		m := kept.loudness()
+		known = &m
+	}
+	keep := func(ctx context.Context, m ffmpeg.Loudness) error {
+		return w.putMarker(ctx, item.PlanKey, lkey, newLoudnessMarker(m))
+	}
+	loud, err := w.planLoudness(ctx, item.VideoID, dir, src, &plan.Source, enc, job.MaxSeconds, known, keep)
+	if err != nil {
+		return err
+	}
+	defer loud.abandon()
+	job.Loudnorm = loud.norm
 	args, err := job.Args()
 	if err != nil {
 		return fmt.Errorf("ffmpeg audio command: %w", err)
@@ -371,6 +395,9 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 					return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode audio: %w", err)))
 				}
 				return fmt.Errorf("transcode audio: %w", err)
+			}
+			if marker.Loudness, err = loud.result(); err != nil {
+				return err
 			}
 			if err := sync(true); err != nil {
 				return err

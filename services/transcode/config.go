@@ -122,6 +122,9 @@ type Settings struct {
 	// once. At most 1h and below stage.attempt_timeout, which bounds the
 	// wait. Default: 1m.
 	GCDelay time.Duration `mapstructure:"gc_delay" default:"1m" desc:"wait after a reprocessed generation is ready before the superseded generations' MP4s and HLS are removed (0: at once; at most 1h, below stage.attempt_timeout)"`
+	// Loudness is the EBU R128 measurement and normalization of the
+	// audio (section "transcode.loudness", see LoudnessSettings).
+	Loudness LoudnessSettings `mapstructure:"loudness"`
 }
 
 // MaxChunkedDuration is the longest max_duration of the segment pipeline:
@@ -154,6 +157,7 @@ func DefaultSettings() Settings {
 		Sandbox:           "auto",
 		SandboxMaxMemory:  16 << 30,
 		GCDelay:           time.Minute,
+		Loudness:          DefaultLoudnessSettings(),
 	}
 }
 
@@ -239,6 +243,9 @@ func (s Settings) Validate() error {
 	}
 	if s.GCDelay < 0 || s.GCDelay > time.Hour {
 		bad("gc_delay", "must be between 0 and 1h (got %s)", s.GCDelay)
+	}
+	for _, err := range s.Loudness.validate() {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

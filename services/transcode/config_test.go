@@ -31,18 +31,22 @@ func TestConfigDefaultsMatchDefaultSettings(t *testing.T) {
 func TestConfigFromEnvAndFlags(t *testing.T) {
 	t.Chdir(t.TempDir())
 	env := map[string]string{
-		"VIDPIPE_TRANSCODE_LADDER":       "low:240:300k:64k,high:720:2M:128k",
-		"VIDPIPE_TRANSCODE_MAX_DURATION": "30m",
-		"VIDPIPE_TRANSCODE_THREADS":      "2",
+		"VIDPIPE_TRANSCODE_LADDER":               "low:240:300k:64k,high:720:2M:128k",
+		"VIDPIPE_TRANSCODE_MAX_DURATION":         "30m",
+		"VIDPIPE_TRANSCODE_THREADS":              "2",
+		"VIDPIPE_TRANSCODE_LOUDNESS_TARGET_LUFS": "-16",
 	}
 	var cfg Config
-	err := config.Load("transcode", []string{"--transcode.preset=fast", "--transcode.gop_seconds=4"}, func(k string) string { return env[k] }, &cfg)
+	err := config.Load("transcode", []string{"--transcode.preset=fast", "--transcode.gop_seconds=4", "--transcode.loudness.true_peak_dbtp=-2"}, func(k string) string { return env[k] }, &cfg)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	s := cfg.Transcode
 	if s.Ladder != env["VIDPIPE_TRANSCODE_LADDER"] || s.MaxDuration != 30*time.Minute || s.Threads != 2 || s.Preset != "fast" || s.GOPSeconds != 4 {
 		t.Fatalf("settings %+v", s)
+	}
+	if l := s.Loudness; l.TargetLUFS != -16 || l.TruePeakDBTP != -2 || l.RangeLU != 11 || !l.Measure {
+		t.Fatalf("loudness settings %+v, want target -16, true peak -2 and the other defaults", l)
 	}
 }
 
@@ -89,6 +93,13 @@ func TestSettingsValidate(t *testing.T) {
 		"negative chunk":        {mutate: func(s *Settings) { s.ChunkSeconds = -1 }, key: "chunk_seconds"},
 		"negative first chunk":  {mutate: func(s *Settings) { s.FirstChunkSeconds = -1 }, key: "first_chunk_seconds"},
 		"negative min duration": {mutate: func(s *Settings) { s.ChunkMinDuration = -time.Second }, key: "chunk_min_duration"},
+		"loudness target -16":   {mutate: func(s *Settings) { s.Loudness.TargetLUFS = -16 }},
+		"loudness target -4":    {mutate: func(s *Settings) { s.Loudness.TargetLUFS = -4 }, key: "loudness.target_lufs"},
+		"loudness target -71":   {mutate: func(s *Settings) { s.Loudness.TargetLUFS = -71 }, key: "loudness.target_lufs"},
+		"loudness peak +1":      {mutate: func(s *Settings) { s.Loudness.TruePeakDBTP = 1 }, key: "loudness.true_peak_dbtp"},
+		"loudness peak -10":     {mutate: func(s *Settings) { s.Loudness.TruePeakDBTP = -10 }, key: "loudness.true_peak_dbtp"},
+		"loudness range 0":      {mutate: func(s *Settings) { s.Loudness.RangeLU = 0 }, key: "loudness.range_lu"},
+		"loudness range 51":     {mutate: func(s *Settings) { s.Loudness.RangeLU = 51 }, key: "loudness.range_lu"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -26,6 +26,9 @@
 //     Settings.MaxWorkDirSize. An attempt that times out with less than
 //     half of the video written is permanent too (see [classifyTimeout]):
 //     retrying it would time out again.
+//     The audio's loudness is measured by an audio-only pass of its own
+//     (alongside, or first when transcode.loudness.target_lufs normalizes
+//     it in this encode; see [LoudnessSettings]): media.loudness.
 //  5. Check the outputs with ffprobe (codec, size, audio present, and that
 //     the whole declared duration was decoded: a truncated file or a lying
 //     duration header is a permanent error), measure the segments and write
@@ -226,6 +229,12 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	job := w.job(pr, rends)
 	job.Encoding.Decoders = decoders
 	job.Encoding.MaxSeconds = declared + probe.Tolerance(declared)
+	loud, err := w.planLoudness(ctx, in.VideoID, dir, src, pr, job.Encoding, job.Encoding.MaxSeconds, nil, nil)
+	if err != nil {
+		return zero, err
+	}
+	defer loud.abandon()
+	job.Loudnorm = loud.norm
 	args, err := job.Args()
 	if err != nil {
 		return zero, fmt.Errorf("ffmpeg command: %w", err)
@@ -283,6 +292,9 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	}
 	if pr.Audio != nil {
 		media.AudioCodec = pr.Audio.Codec
+	}
+	if media.Loudness, err = loud.result(); err != nil {
+		return zero, err
 	}
 	out := in.Transcoded(media, renditions, contract.HLS{MasterKey: in.Outputs().HLSMasterKey()}, w.now())
 	if err := out.Validate(); err != nil {

@@ -53,6 +53,10 @@ type AudioJob struct {
 	// MaxSeconds caps the output timeline (-t): the declared duration plus
 	// a tolerance; 0: no cap.
 	MaxSeconds float64
+	// Loudnorm, if not nil, normalizes the audio before the AAC encodes
+	// (one loudnorm over the whole timeline, split to every bitrate), as
+	// Job's. Default: nil, the audio's level is kept.
+	Loudnorm *Loudnorm
 }
 
 // Args returns the ffmpeg arguments (without the binary name). Progress is
@@ -86,8 +90,18 @@ func (j AudioJob) Args() ([]string, error) {
 		"-progress", "pipe:1"}
 	a = append(a, job.inputArgs(enc)...)
 	a = append(a, "-i", "file:"+j.Input)
-	for _, b := range j.Bitrates {
-		a = append(a, "-map", fmt.Sprintf("0:%d", j.Source.Audio.Index), "-vn", "-sn", "-dn",
+	if j.Loudnorm != nil {
+		if err := j.Loudnorm.Validate(); err != nil {
+			return nil, fmt.Errorf("ffmpeg audio: %w", err)
+		}
+		a = append(a, "-filter_complex", j.Loudnorm.audioGraph(j.Source.Audio.Index, len(j.Bitrates), enc.AudioSampleRate))
+	}
+	for i, b := range j.Bitrates {
+		in := fmt.Sprintf("0:%d", j.Source.Audio.Index)
+		if j.Loudnorm != nil {
+			in = fmt.Sprintf("[a%d]", i)
+		}
+		a = append(a, "-map", in, "-vn", "-sn", "-dn",
 			"-c:a", "aac", "-ac", "2", "-ar", strconv.Itoa(enc.AudioSampleRate),
 			"-b:a", strconv.FormatInt(b, 10),
 			"-map_metadata", "-1", "-map_chapters", "-1")

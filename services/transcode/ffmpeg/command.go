@@ -158,6 +158,10 @@ type Job struct {
 	// Renditions to produce, from ladder.Select.
 	Renditions []ladder.Rendition
 	Encoding   Encoding
+	// Loudnorm, if not nil, normalizes the audio before the AAC encodes
+	// (one loudnorm over the track, split to every encode). Default: nil,
+	// the audio's level is kept.
+	Loudnorm *Loudnorm
 }
 
 // FrameRate is the constant output frame rate: the source's average rate,
@@ -217,7 +221,21 @@ func (j Job) Args() ([]string, error) {
 	}
 	a = append(a, "-i", "file:"+j.Input)
 
-	a = append(a, "-filter_complex", j.filterGraph(rate))
+	graph := j.filterGraph(rate)
+	norm := j.Loudnorm != nil && j.Source.Audio != nil
+	if norm {
+		if err := j.Loudnorm.Validate(); err != nil {
+			return nil, fmt.Errorf("ffmpeg job: %w", err)
+		}
+		// The normalized audio is a branch of the one filter graph, split
+		// to the AAC encodes (one per distinct bitrate, as mapped below).
+		rates := map[int64]bool{}
+		for _, r := range j.Renditions {
+			rates[r.AudioBitrate] = true
+		}
+		graph += ";" + j.Loudnorm.audioGraph(j.Source.Audio.Index, len(rates), enc.AudioSampleRate)
+	}
+	a = append(a, "-filter_complex", graph)
 
 	// One output holds every encode: the video streams first (stream i is
 	// rung i), then one AAC encode per distinct audio bitrate, shared by
@@ -234,7 +252,11 @@ func (j Job) Args() ([]string, error) {
 			if _, ok := audioOf[r.AudioBitrate]; !ok {
 				audioOf[r.AudioBitrate] = len(audioRates)
 				audioRates = append(audioRates, r.AudioBitrate)
-				a = append(a, "-map", fmt.Sprintf("0:%d", audio.Index))
+				if norm {
+					a = append(a, "-map", fmt.Sprintf("[a%d]", audioOf[r.AudioBitrate]))
+				} else {
+					a = append(a, "-map", fmt.Sprintf("0:%d", audio.Index))
+				}
 			}
 		}
 	}

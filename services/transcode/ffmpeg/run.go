@@ -40,6 +40,9 @@ type Runner struct {
 	// (frame=N / FrameRate) instead of out_time, which ffmpeg reports as 0
 	// for outputs with copied timestamps (-copyts: the chunks). Default: 0.
 	FrameRate float64
+	// Stderr, if not nil, also receives everything ffmpeg writes to its
+	// stderr (MeasureLoudness reads its measurement there). Default: nil.
+	Stderr io.Writer
 }
 
 // transientStderr lists ffmpeg messages of failures that are not the input's fault.
@@ -75,6 +78,9 @@ func (r Runner) Run(ctx context.Context, dir string, args []string, duration flo
 	cmd.Dir = dir
 	stderr := &procgroup.Tail{Max: 16 << 10}
 	cmd.Stderr = stderr
+	if r.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(stderr, r.Stderr)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("ffmpeg: %w", err)
