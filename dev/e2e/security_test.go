@@ -408,22 +408,26 @@ func TestServicesSecurity(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		// Edit, then delete it: the lifecycle topics get a record each
-		// (read below like every topic's).
+		// Add captions, edit, then delete it: the lifecycle topics get a
+		// record each (read below like every topic's).
 		for _, c := range []struct {
-			method, body string
-			want         int
-		}{{http.MethodPatch, `{"title":"edited"}`, http.StatusOK}, {http.MethodDelete, "", http.StatusAccepted}} {
-			req, _ := http.NewRequest(c.method, api+"/v1/videos/"+acc.ID, strings.NewReader(c.body))
+			method, path, contentType, body string
+			want                            int
+		}{
+			{http.MethodPost, "/captions?language=en&label=English", "text/vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello\n", http.StatusCreated},
+			{http.MethodPatch, "", "application/json", `{"title":"edited"}`, http.StatusOK},
+			{http.MethodDelete, "", "application/json", "", http.StatusAccepted},
+		} {
+			req, _ := http.NewRequest(c.method, api+"/v1/videos/"+acc.ID+c.path, strings.NewReader(c.body))
 			req.Header.Set("Authorization", "Bearer "+aliceToken)
-			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Type", c.contentType)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
 			if resp.StatusCode != c.want {
-				t.Fatalf("%s /v1/videos/%s: %d, want %d", c.method, acc.ID, resp.StatusCode, c.want)
+				t.Fatalf("%s /v1/videos/%s%s: %d, want %d", c.method, acc.ID, c.path, resp.StatusCode, c.want)
 			}
 		}
 		// An authenticated request with a wrong token, for the logs.
