@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -197,23 +198,9 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 			return
 		}
 		maxBytes := lim.opts.MaxPlaylistBytes
-		rc, err := objects.Get(ctx, hlsPrefix+p)
+		raw, err := readObject(ctx, objects, hlsPrefix+p, maxBytes)
 		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				writeError(w, r, log, errNotFound)
-				return
-			}
-			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
-			return
-		}
-		defer rc.Close()
-		raw, err := io.ReadAll(io.LimitReader(rc, maxBytes+1))
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				writeError(w, r, log, errNotFound)
-				return
-			}
-			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
+			writeError(w, r, log, err)
 			return
 		}
 		if int64(len(raw)) > maxBytes {
@@ -324,4 +311,22 @@ func rewritePlaylist(raw []byte, dir, sig string, presign func(key string) (stri
 		return nil, firstErr
 	}
 	return out.Bytes(), nil
+}
+
+// readObject reads up to max+1 bytes of object key (so that a caller can
+// tell an object over max from one of max bytes), as API errors: a
+// missing object is errNotFound, any other storage failure 503.
+func readObject(ctx context.Context, objects *storage.Store, key string, max int64) ([]byte, error) {
+	rc, err := objects.Get(ctx, key)
+	if err == nil {
+		defer rc.Close()
+		var raw []byte
+		if raw, err = io.ReadAll(io.LimitReader(rc, max+1)); err == nil {
+			return raw, nil
+		}
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errNotFound
+	}
+	return nil, unavailable(codeStorageUnavailable, "object storage is unavailable", err)
 }

@@ -44,30 +44,20 @@ const captionPlaylistPrefix = "captions/"
 
 // captionPlaylistLanguage returns the language of a subtitle playlist path
 // ("captions/en-US.m3u8"); ok is false for any other path.
-func captionPlaylistLanguage(p string) (string, bool) {
-	rest, ok := strings.CutPrefix(p, captionPlaylistPrefix)
-	if !ok {
-		return "", false
-	}
-	tag, ok := strings.CutSuffix(rest, ".m3u8")
-	if !ok {
-		return "", false
-	}
-	lang, err := captions.Language(tag)
-	if err != nil || lang != tag {
-		return "", false
-	}
-	return lang, true
-}
+func captionPlaylistLanguage(p string) (string, bool) { return captionPathLanguage(p, ".m3u8") }
 
 // captionSegmentLanguage returns the language of a subtitle segment path
 // ("captions/en-US.vtt"); ok is false for any other path.
-func captionSegmentLanguage(p string) (string, bool) {
+func captionSegmentLanguage(p string) (string, bool) { return captionPathLanguage(p, ".vtt") }
+
+// captionPathLanguage returns the language of "captions/<tag><ext>" when
+// tag is a BCP 47 tag in canonical case.
+func captionPathLanguage(p, ext string) (string, bool) {
 	rest, ok := strings.CutPrefix(p, captionPlaylistPrefix)
 	if !ok {
 		return "", false
 	}
-	tag, ok := strings.CutSuffix(rest, ".vtt")
+	tag, ok := strings.CutSuffix(rest, ext)
 	if !ok {
 		return "", false
 	}

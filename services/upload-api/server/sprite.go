@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -119,19 +118,9 @@ func handleSpriteVTT(log *slog.Logger, o Options, auth *Auth, objects *storage.S
 			writeError(w, r, log, fmt.Errorf("sprite vtt of %s: refusing %q: not an object of this video", id, vttKey))
 			return
 		}
-		rc, err := objects.Get(ctx, vttKey)
+		raw, err := readObject(ctx, objects, vttKey, maxSpriteVTTBytes)
 		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				writeError(w, r, log, errNotFound)
-				return
-			}
-			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
-			return
-		}
-		defer rc.Close()
-		raw, err := io.ReadAll(io.LimitReader(rc, maxSpriteVTTBytes+1))
-		if err != nil {
-			writeError(w, r, log, unavailable(codeStorageUnavailable, "object storage is unavailable", err))
+			writeError(w, r, log, err)
 			return
 		}
 		if len(raw) > maxSpriteVTTBytes {

@@ -79,22 +79,9 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 			return
 		}
 
-		rc := http.NewResponseController(w)
-		// Each write gets its own deadline (see deadline).
-		deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(lim.opts.StreamWriteTimeout)) }
-		deadline()
-		var lifetime <-chan time.Time
-		if d := lim.opts.StreamLifetime; d > 0 {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			lifetime = t.C
-		}
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Accel-Buffering", "no")
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
+		es := startEventStream(w, lim.opts)
+		defer es.stop()
+		rc, deadline, lifetime := es.rc, es.deadline, es.lifetime
 
 		send := func(st projection.State) bool {
 			view, err := v.state(ctx, st)
@@ -154,4 +141,43 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 			}
 		}
 	})
+}
+
+// eventStream is a Server-Sent Events answer being written: every write
+// gets its own deadline (deadline: now + StreamWriteTimeout, so a client
+// that stops reading is dropped while a slow but live one is not), and
+// lifetime fires after StreamLifetime (nil without one) to end the stream
+// (the client reconnects).
+type eventStream struct {
+	rc       *http.ResponseController
+	timeout  time.Duration
+	lifetime <-chan time.Time
+	timer    *time.Timer
+}
+
+// startEventStream sets the first write deadline, starts the lifetime
+// and writes the stream's headers with 200. Call stop when it ends.
+func startEventStream(w http.ResponseWriter, opts LimitOptions) *eventStream {
+	es := &eventStream{rc: http.NewResponseController(w), timeout: opts.StreamWriteTimeout}
+	es.deadline()
+	if d := opts.StreamLifetime; d > 0 {
+		es.timer = time.NewTimer(d)
+		es.lifetime = es.timer.C
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	return es
+}
+
+// deadline gives the next write StreamWriteTimeout to finish.
+func (es *eventStream) deadline() { _ = es.rc.SetWriteDeadline(time.Now().Add(es.timeout)) }
+
+func (es *eventStream) stop() {
+	if es.timer != nil {
+		es.timer.Stop()
+	}
 }

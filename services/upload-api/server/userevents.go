@@ -44,21 +44,9 @@ func handleUserEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status
 		sub, cancel := status.SubscribeOwner(ctx, owner)
 		defer cancel()
 
-		rc := http.NewResponseController(w)
-		deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(lim.opts.StreamWriteTimeout)) }
-		deadline()
-		var lifetime <-chan time.Time
-		if d := lim.opts.StreamLifetime; d > 0 {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			lifetime = t.C
-		}
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Accel-Buffering", "no")
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
+		es := startEventStream(w, lim.opts)
+		defer es.stop()
+		rc, deadline, lifetime := es.rc, es.deadline, es.lifetime
 		if _, err := fmt.Fprintf(w, "retry: 3000\n\n"); err != nil || rc.Flush() != nil {
 			return
 		}
