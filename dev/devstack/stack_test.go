@@ -164,6 +164,17 @@ func TestRunServicesThenResume(t *testing.T) {
 	// Every child listens on its own port and got the stack's endpoints.
 	for i, name := range []string{"upload-api-1", "indexer-1", "indexer-2"} {
 		port := apiPort + i
+		// The stack waits for the API's readiness only: a worker may
+		// still be starting on a busy machine (fresh-clone CI saw a
+		// refused connection to an indexer's port once).
+		waitFor(t, 30*time.Second, name+" listening", func() bool {
+			resp, err := http.Get("http://" + hostPort(port) + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return true
+		})
 		if got := get(t, "http://"+hostPort(port)+"/healthz"); got != "ok\n" {
 			t.Errorf("%s /healthz = %q", name, got)
 		}
