@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -128,8 +129,7 @@ func handleEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status *pr
 					return
 				}
 			case <-beat.C:
-				deadline()
-				if _, err := fmt.Fprintf(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
+				if !es.heartbeat(w) {
 					return
 				}
 			case <-ctx.Done():
@@ -175,6 +175,17 @@ func startEventStream(w http.ResponseWriter, opts LimitOptions) *eventStream {
 
 // deadline gives the next write StreamWriteTimeout to finish.
 func (es *eventStream) deadline() { _ = es.rc.SetWriteDeadline(time.Now().Add(es.timeout)) }
+
+// heartbeat writes a comment line (keeping proxies and the client's
+// idle timers from closing the stream) within its own write deadline;
+// false when the client is gone.
+func (es *eventStream) heartbeat(w io.Writer) bool {
+	es.deadline()
+	if _, err := fmt.Fprintf(w, ": heartbeat\n\n"); err != nil {
+		return false
+	}
+	return es.rc.Flush() == nil
+}
 
 func (es *eventStream) stop() {
 	if es.timer != nil {

@@ -86,8 +86,7 @@ func handleUserEvents(log *slog.Logger, o Options, lim *Limits, v viewer, status
 					return
 				}
 			case <-beat.C:
-				deadline()
-				if _, err := fmt.Fprintf(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
+				if !es.heartbeat(w) {
 					return
 				}
 			case <-sub.Done():
