@@ -63,6 +63,10 @@ func (o Outputs) HLSPrefix() string { return o.Prefix() + "hls/" }
 // HLSMasterKey is the object key of the HLS master playlist.
 func (o Outputs) HLSMasterKey() string { return o.HLSPrefix() + "master.m3u8" }
 
+// DASHManifestKey is the object key of the DASH MPD, in the same package
+// (prefix) as the HLS playlists whose segments it references.
+func (o Outputs) DASHManifestKey() string { return o.HLSPrefix() + "manifest.mpd" }
+
 // ThumbnailPrefix is the prefix of the still images.
 func (o Outputs) ThumbnailPrefix() string { return o.Prefix() + "thumbs/" }
 

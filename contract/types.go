@@ -87,6 +87,14 @@ type HLS struct {
 	MasterKey string `json:"master_key"`
 }
 
+// DASH is the MPEG-DASH manifest of the adaptive-streaming package: a
+// static MPD next to the HLS master that references the same CMAF
+// segment objects (no second copy in storage).
+type DASH struct {
+	// ManifestKey is the object key of the MPD.
+	ManifestKey string `json:"manifest_key"`
+}
+
 // Image is one still image in object storage.
 type Image struct {
 	Key    string `json:"key"`
@@ -117,10 +125,13 @@ type VideoUploaded struct {
 type VideoTranscoded struct {
 	SchemaVersion int `json:"schema_version"`
 	Video
-	Media        Media       `json:"media"`
-	Renditions   []Rendition `json:"renditions"`
-	HLS          HLS         `json:"hls"`
-	TranscodedAt time.Time   `json:"transcoded_at"`
+	Media      Media       `json:"media"`
+	Renditions []Rendition `json:"renditions"`
+	HLS        HLS         `json:"hls"`
+	// DASH is the MPD of the same package; nil for outputs written before
+	// the package was CMAF (MPEG-TS HLS only).
+	DASH         *DASH     `json:"dash,omitempty"`
+	TranscodedAt time.Time `json:"transcoded_at"`
 }
 
 // VideoThumbnailed is published by thumbnail.
@@ -130,6 +141,7 @@ type VideoThumbnailed struct {
 	Media         Media       `json:"media"`
 	Renditions    []Rendition `json:"renditions"`
 	HLS           HLS         `json:"hls"`
+	DASH          *DASH       `json:"dash,omitempty"`
 	Thumbnails    Thumbnails  `json:"thumbnails"`
 	TranscodedAt  time.Time   `json:"transcoded_at"`
 	ThumbnailedAt time.Time   `json:"thumbnailed_at"`
@@ -142,6 +154,7 @@ type VideoReady struct {
 	Media         Media       `json:"media"`
 	Renditions    []Rendition `json:"renditions"`
 	HLS           HLS         `json:"hls"`
+	DASH          *DASH       `json:"dash,omitempty"`
 	Thumbnails    Thumbnails  `json:"thumbnails"`
 	TranscodedAt  time.Time   `json:"transcoded_at"`
 	ThumbnailedAt time.Time   `json:"thumbnailed_at"`
@@ -178,13 +191,13 @@ func (u VideoUploaded) Transcoded(m Media, rs []Rendition, hls HLS, at time.Time
 
 // Thumbnailed builds the next event from t.
 func (t VideoTranscoded) Thumbnailed(th Thumbnails, at time.Time) VideoThumbnailed {
-	return VideoThumbnailed{SchemaVersion: SchemaVersion, Video: t.Video, Media: t.Media, Renditions: t.Renditions, HLS: t.HLS,
+	return VideoThumbnailed{SchemaVersion: SchemaVersion, Video: t.Video, Media: t.Media, Renditions: t.Renditions, HLS: t.HLS, DASH: t.DASH,
 		Thumbnails: th, TranscodedAt: t.TranscodedAt, ThumbnailedAt: at.UTC()}
 }
 
 // Ready builds the final event from t.
 func (t VideoThumbnailed) Ready(at time.Time) VideoReady {
-	return VideoReady{SchemaVersion: SchemaVersion, Video: t.Video, Media: t.Media, Renditions: t.Renditions, HLS: t.HLS,
+	return VideoReady{SchemaVersion: SchemaVersion, Video: t.Video, Media: t.Media, Renditions: t.Renditions, HLS: t.HLS, DASH: t.DASH,
 		Thumbnails: t.Thumbnails, TranscodedAt: t.TranscodedAt, ThumbnailedAt: t.ThumbnailedAt, ReadyAt: at.UTC()}
 }
 

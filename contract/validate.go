@@ -275,6 +275,9 @@ func (e VideoTranscoded) Validate() error {
 	c.media(&e.Media)
 	c.renditions(e.VideoID, e.Renditions)
 	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
+	if e.DASH != nil {
+		c.outputKey("dash.manifest_key", e.VideoID, e.DASH.ManifestKey)
+	}
 	c.time("transcoded_at", e.TranscodedAt)
 	return c.err
 }
@@ -287,6 +290,9 @@ func (e VideoThumbnailed) Validate() error {
 	c.media(&e.Media)
 	c.renditions(e.VideoID, e.Renditions)
 	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
+	if e.DASH != nil {
+		c.outputKey("dash.manifest_key", e.VideoID, e.DASH.ManifestKey)
+	}
 	c.thumbnails(e.VideoID, &e.Thumbnails)
 	c.time("transcoded_at", e.TranscodedAt)
 	c.time("thumbnailed_at", e.ThumbnailedAt)
@@ -301,6 +307,9 @@ func (e VideoReady) Validate() error {
 	c.media(&e.Media)
 	c.renditions(e.VideoID, e.Renditions)
 	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
+	if e.DASH != nil {
+		c.outputKey("dash.manifest_key", e.VideoID, e.DASH.ManifestKey)
+	}
 	c.thumbnails(e.VideoID, &e.Thumbnails)
 	c.time("transcoded_at", e.TranscodedAt)
 	c.time("thumbnailed_at", e.ThumbnailedAt)
