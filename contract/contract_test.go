@@ -23,6 +23,7 @@ func sampleReady(id string) contract.VideoReady {
 	tr := up.Transcoded(contract.Media{DurationSeconds: 10.5, Width: 1920, Height: 1080, Format: "mov,mp4,m4a,3gp,3g2,mj2", VideoCodec: "h264"},
 		[]contract.Rendition{{Name: "1080p", Width: 1920, Height: 1080, Bitrate: 5_000_000, Key: contract.RenditionKey(id, "1080p"), Size: 100, PlaylistKey: contract.HLSPrefix(id) + "1080p/index.m3u8"}},
 		contract.HLS{MasterKey: contract.HLSMasterKey(id)}, up.UploadedAt.Add(time.Minute))
+	tr.DASH = &contract.DASH{ManifestKey: up.Outputs().DASHManifestKey()}
 	th := tr.Thumbnailed(contract.Thumbnails{
 		Poster: contract.Image{Key: contract.ThumbnailPrefix(id) + "poster.jpg", Width: 1920, Height: 1080, Size: 5},
 		Small:  contract.Image{Key: contract.ThumbnailPrefix(id) + "thumb.jpg", Width: 320, Height: 180, Size: 3},
@@ -33,7 +34,7 @@ func sampleReady(id string) contract.VideoReady {
 func TestRoundTripEveryEvent(t *testing.T) {
 	id := contract.NewID()
 	ready := sampleReady(id)
-	th := contract.VideoThumbnailed{SchemaVersion: 1, Video: ready.Video, Media: ready.Media, Renditions: ready.Renditions, HLS: ready.HLS,
+	th := contract.VideoThumbnailed{SchemaVersion: 1, Video: ready.Video, Media: ready.Media, Renditions: ready.Renditions, HLS: ready.HLS, DASH: ready.DASH,
 		Thumbnails: ready.Thumbnails, TranscodedAt: ready.TranscodedAt, ThumbnailedAt: ready.ThumbnailedAt}
 	tests := map[string]struct {
 		ev     contract.Event
