@@ -111,9 +111,9 @@ func TestEveryKeyFieldIsTiedToItsVideo(t *testing.T) {
 	id, other := contract.NewID(), contract.NewID()
 	ready := fullReady(id)
 	th := contract.VideoThumbnailed{SchemaVersion: 1, Video: ready.Video, Media: ready.Media, Renditions: ready.Renditions,
-		HLS: ready.HLS, Thumbnails: ready.Thumbnails, TranscodedAt: ready.TranscodedAt, ThumbnailedAt: ready.ThumbnailedAt}
+		HLS: ready.HLS, DASH: ready.DASH, Thumbnails: ready.Thumbnails, TranscodedAt: ready.TranscodedAt, ThumbnailedAt: ready.ThumbnailedAt}
 	tr := contract.VideoTranscoded{SchemaVersion: 1, Video: ready.Video, Media: ready.Media, Renditions: ready.Renditions,
-		HLS: ready.HLS, TranscodedAt: ready.TranscodedAt}
+		HLS: ready.HLS, DASH: ready.DASH, TranscodedAt: ready.TranscodedAt}
 	up := contract.VideoUploaded{SchemaVersion: 1, Video: ready.Video}
 	types := []struct {
 		ev     contract.Event
