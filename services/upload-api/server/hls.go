@@ -136,41 +136,12 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 			writeError(w, r, log, errNotFound)
 			return
 		}
-		var expires time.Time
-		q := r.URL.Query()
-		gen, genOK := hlsGeneration(q)
-		if !genOK {
-			writeError(w, r, log, errNotFound)
+		gen, expires, ok := authorizePackage(w, r, log, o, auth, status, id, func(st projection.State) bool {
+			// Playable (video.playable) or later.
+			return st.Ready != nil || st.HLSMasterKey != ""
+		})
+		if !ok {
 			return
-		}
-		if q.Has("sig") {
-			if !verifyHLS(o.SigningKey, id, q, time.Now()) {
-				writeError(w, r, log, errorf(http.StatusForbidden, "forbidden", "the playlist URL is invalid or expired"))
-				return
-			}
-			n, _ := strconv.ParseInt(q.Get("exp"), 10, 64)
-			expires = time.Unix(n, 0)
-		} else {
-			token, ok := bearerToken(r)
-			user, known := auth.User(token)
-			if !ok || !known {
-				writeError(w, r, log, errorf(http.StatusUnauthorized, codeUnauthorized, "a bearer token or a signed URL is required").
-					WithHeader("WWW-Authenticate", `Bearer realm="vidpipe"`))
-				return
-			}
-			st, err := status.Get(ctx, user, id)
-			// Playable (video.playable) or later, and not failed.
-			if err != nil || (st.Ready == nil && st.HLSMasterKey == "") || st.Status == projection.StatusFailed {
-				if err != nil && !errors.Is(err, projection.ErrNotFound) {
-					writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
-					return
-				}
-				writeError(w, r, log, errNotFound)
-				return
-			}
-			// On a minute boundary, so that the rewritten playlist is
-			// cached for a minute of bearer requests (see playlistCache).
-			expires = time.Now().Add(o.PresignExpiry).Truncate(time.Minute).Add(time.Minute)
 		}
 		// Caption tracks (hlscaptions.go): a subtitle playlist is made
 		// here, the master lists the tracks.
@@ -226,6 +197,50 @@ func handleHLS(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *st
 		}
 		writePlaylist(w, out)
 	})
+}
+
+// authorizePackage authorises a request for the streaming package (HLS
+// playlists, the DASH manifest) of video id: a valid exp/sig query (with
+// its output generation "g"), or else a bearer token of the owner whose
+// video is not failed and for which available(state) holds. It answers
+// the request itself when it is refused (ok false). expires is when the
+// URLs written into the answer expire: the signed query's expiry, or for
+// a bearer request the presign expiry rounded up to a minute boundary (so
+// that the rewritten document is cached for a minute of bearer requests,
+// see playlistCache).
+func authorizePackage(w http.ResponseWriter, r *http.Request, log *slog.Logger, o Options, auth *Auth, status *projection.Store,
+	id string, available func(projection.State) bool) (gen int, expires time.Time, ok bool) {
+	q := r.URL.Query()
+	gen, genOK := hlsGeneration(q)
+	if !genOK {
+		writeError(w, r, log, errNotFound)
+		return 0, time.Time{}, false
+	}
+	if q.Has("sig") {
+		if !verifyHLS(o.SigningKey, id, q, time.Now()) {
+			writeError(w, r, log, errorf(http.StatusForbidden, "forbidden", "the playlist URL is invalid or expired"))
+			return 0, time.Time{}, false
+		}
+		n, _ := strconv.ParseInt(q.Get("exp"), 10, 64)
+		return gen, time.Unix(n, 0), true
+	}
+	token, tokOK := bearerToken(r)
+	user, known := auth.User(token)
+	if !tokOK || !known {
+		writeError(w, r, log, errorf(http.StatusUnauthorized, codeUnauthorized, "a bearer token or a signed URL is required").
+			WithHeader("WWW-Authenticate", `Bearer realm="vidpipe"`))
+		return 0, time.Time{}, false
+	}
+	st, err := status.Get(r.Context(), user, id)
+	if err != nil || !available(st) || st.Status == projection.StatusFailed {
+		if err != nil && !errors.Is(err, projection.ErrNotFound) {
+			writeError(w, r, log, unavailable(codeDatabaseUnavailable, "the status store is unavailable", err))
+			return 0, time.Time{}, false
+		}
+		writeError(w, r, log, errNotFound)
+		return 0, time.Time{}, false
+	}
+	return gen, time.Now().Add(o.PresignExpiry).Truncate(time.Minute).Add(time.Minute), true
 }
 
 // writePlaylist answers with playlist out: cacheable by the client for 30

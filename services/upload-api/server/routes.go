@@ -37,6 +37,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("DELETE /v1/videos/{id}/captions/{language}", auth(handleDeleteCaption(cs)))
 	// Signed URL or bearer token, checked inside.
 	mux.Handle("GET /v1/videos/{id}/hls/{path...}", handleHLS(log, o, d.Limits, d.Auth, d.Objects, d.Status))
+	// The same package as DASH (dash.go), signed the same way.
+	mux.Handle("GET /v1/videos/{id}/dash/manifest.mpd", handleDASH(log, o, d.Limits, d.Auth, d.Objects, d.Status))
 
 	// Signed URL or bearer token, checked inside (sprite.go).
 	mux.Handle("GET /v1/videos/{id}/thumbnails/sprite.vtt", handleSpriteVTT(log, o, d.Auth, d.Objects, d.Status))
@@ -89,18 +91,19 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// JSON answers for wrong methods and unknown paths.
 	for path, allow := range map[string]string{
-		"/healthz":                      "GET, HEAD",
-		"/openapi.yaml":                 "GET, HEAD",
-		"/v1/videos":                    "GET, HEAD, POST",
-		"/v1/videos/{id}":               "GET, HEAD, PATCH, DELETE",
-		"/v1/videos/{id}/events":        "GET, HEAD",
-		"/v1/videos/{id}/retry":         "POST",
-		"/v1/videos/{id}/reprocess":     "POST",
-		"/v1/videos/{id}/hls/{path...}": "GET, HEAD",
-		"/v1/usage":                     "GET, HEAD",
-		"/v1/uploads/{$}":               "POST, OPTIONS",
-		"/v1/uploads":                   "POST, OPTIONS",
-		"/v1/uploads/{id}":              "HEAD, PATCH, DELETE, OPTIONS",
+		"/healthz":                          "GET, HEAD",
+		"/openapi.yaml":                     "GET, HEAD",
+		"/v1/videos":                        "GET, HEAD, POST",
+		"/v1/videos/{id}":                   "GET, HEAD, PATCH, DELETE",
+		"/v1/videos/{id}/events":            "GET, HEAD",
+		"/v1/videos/{id}/retry":             "POST",
+		"/v1/videos/{id}/reprocess":         "POST",
+		"/v1/videos/{id}/hls/{path...}":     "GET, HEAD",
+		"/v1/videos/{id}/dash/manifest.mpd": "GET, HEAD",
+		"/v1/usage":                         "GET, HEAD",
+		"/v1/uploads/{$}":                   "POST, OPTIONS",
+		"/v1/uploads":                       "POST, OPTIONS",
+		"/v1/uploads/{id}":                  "HEAD, PATCH, DELETE, OPTIONS",
 	} {
 		mux.Handle(path, methodNotAllowed(log, allow))
 	}

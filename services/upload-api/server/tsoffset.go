@@ -51,7 +51,45 @@ func firstPTS(ctx context.Context, objects *storage.Store, hlsPrefix string) (in
 	if err != nil && len(ts) == 0 {
 		return 0, err
 	}
-	return tsFirstPTS(ts)
+	if len(ts) > 0 && ts[0] == 0x47 {
+		return tsFirstPTS(ts)
+	}
+	// A CMAF (fMP4) package (fmp4offset.go): the timescale is in the
+	// initialization section the playlist names in EXT-X-MAP.
+	initURI := mapURI(media)
+	if initURI == "" {
+		return 0, fmt.Errorf("media playlist %s: segment %s is not MPEG-TS and there is no EXT-X-MAP", variant, seg)
+	}
+	initKey := path.Join(hlsPrefix+path.Dir(variant), initURI)
+	if !strings.HasPrefix(initKey, hlsPrefix) {
+		return 0, fmt.Errorf("initialization section %q leaves the package", initURI)
+	}
+	init, err := readSmall(ctx, objects, initKey, maxTSProbeBytes)
+	if err != nil {
+		return 0, err
+	}
+	return fmp4FirstPTS(init, ts)
+}
+
+// mapURI returns the URI of the first EXT-X-MAP tag of a media playlist
+// (without any query), "" when there is none or it is absolute.
+func mapURI(playlist []byte) string {
+	for line := range strings.SplitSeq(string(playlist), "\n") {
+		attrs, ok := strings.CutPrefix(strings.TrimSpace(line), "#EXT-X-MAP:")
+		if !ok {
+			continue
+		}
+		m := uriAttr.FindStringSubmatch(attrs)
+		if m == nil {
+			return ""
+		}
+		u, _, _ := strings.Cut(m[1], "?")
+		if strings.Contains(u, "://") || strings.HasPrefix(u, "/") || strings.Contains(u, "..") {
+			return ""
+		}
+		return u
+	}
+	return ""
 }
 
 // readSmall reads at most max bytes of object key (a longer object is cut).

@@ -40,6 +40,10 @@ type videoView struct {
 	// grow until the video is transcoded. Its URL is valid until
 	// URLsExpireAt.
 	HLS *hlsView `json:"hls,omitempty"`
+	// DASH is set with the rest below (ready) when the output has an MPD
+	// (outputs transcoded since the package is CMAF): the same segments
+	// as the HLS playlists. Its URL is valid until URLsExpireAt.
+	DASH *dashView `json:"dash,omitempty"`
 	// The rest is set once the video reached video.ready (status ready,
 	// or a later stage's status) and has not failed since. URLs are
 	// presigned and valid until URLsExpireAt.
@@ -139,6 +143,12 @@ type hlsView struct {
 	// it leads to carry the same signature and their segments are
 	// presigned storage URLs, so any HLS player can play it without a token.
 	MasterURL string `json:"master_url"`
+}
+
+type dashView struct {
+	// ManifestURL is a signed API URL of the MPD (signed like
+	// hls.master_url); its segment references are presigned storage URLs.
+	ManifestURL string `json:"manifest_url"`
 }
 
 type imageView struct {
@@ -262,6 +272,10 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 	}
 	if doc.HLS.MasterKey != "" {
 		v.hls(out, doc.VideoID, doc.Generation, expires)
+	}
+	if doc.DASH != nil && doc.DASH.ManifestKey != "" {
+		out.DASH = &dashView{ManifestURL: v.opts.link(dashPath(doc.VideoID) + "?" + signHLSGeneration(v.opts.SigningKey, doc.VideoID, doc.Generation, expires))}
+		out.Links["dash"] = out.DASH.ManifestURL
 	}
 	img := func(im contract.Image) (imageView, error) {
 		u, err := presign(im.Key)
