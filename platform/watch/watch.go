@@ -77,11 +77,18 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 //	video.updated                updated by alice: title "New title", 2 tags
 //	video.captions               captions en-US "English" by alice: 412 cues, or captions fr deleted by alice
 //
-// and the measured loudness of a video.transcoded (see LoudnessSummary).
+// and, for a video.transcoded, its package and measured loudness (see
+// PackageSummary, LoudnessSummary), separated by "; ".
 func Summary(topic string, value []byte) string {
 	switch topic {
 	case contract.TopicTranscoded:
-		return LoudnessSummary(value)
+		var parts []string
+		for _, p := range []string{PackageSummary(value), LoudnessSummary(value)} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		return strings.Join(parts, "; ")
 	case contract.TopicPlayable:
 		var e contract.VideoPlayable
 		if json.Unmarshal(value, &e) != nil {
