@@ -190,6 +190,7 @@ func TestDevStackUserJourney(t *testing.T) {
 	if doc["title"] != "Beach at dawn" {
 		t.Errorf("ready document title = %v", doc["title"])
 	}
+	checkPackage(t, doc) // package_test.go: HLS and DASH, stock parsers, ffprobe
 	if code, _ := bob.do(t, "GET", "/v1/videos/"+id, nil, ""); code != 404 {
 		t.Errorf("bob sees alice's video: %d", code)
 	}

@@ -3,6 +3,8 @@ module github.com/vidpipe/vidpipe/dev/e2e
 go 1.26.0
 
 require (
+	github.com/Eyevinn/dash-mpd v0.12.0
+	github.com/grafov/m3u8 v0.12.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/segmentio/kafka-go v0.4.51
@@ -14,6 +16,7 @@ require (
 )
 
 require (
+	github.com/barkimedes/go-deepcopy v0.0.0-20220514131651-17c30cfc62df // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
