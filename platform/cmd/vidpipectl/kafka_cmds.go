@@ -245,12 +245,32 @@ func dlqRedrive(ctx context.Context, args []string, getenv func(string) string, 
 	limit := fs.Int("limit", 0, "at most N records (0: all)")
 	dry := fs.Bool("dry-run", false, "show what would be redriven, change nothing")
 	cfgFile := fs.String("config", "", "YAML file with an s3 section, to read values moved to S3 (default: ./vidpipe.yaml if present; $VIDPIPE_S3_* override it)")
+	pgURL := fs.String("postgres", getenv(config.EnvName("postgres.url")),
+		"the API's status database (postgres.url): the redrive waits for its redrive lock, so that it never runs with the API's (default $"+config.EnvName("postgres.url")+"; empty: no lock)")
+	lockWait := fs.Duration("lock-wait", 2*time.Minute, "how long to wait for another redrive to finish")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	stage, err := parseStage(fs)
 	if err != nil {
 		return err
+	}
+	// One redrive at a time (dlq package doc): the API's redrives take the
+	// same lock.
+	if !*dry {
+		if *pgURL == "" {
+			fmt.Fprintf(stdout, "warning: no --postgres (or $%s): this redrive is not serialized with the API's\n", config.EnvName("postgres.url"))
+		} else {
+			lctx, cancel := context.WithTimeout(ctx, *lockWait)
+			unlock, err := dlq.LockRedrives(lctx, *pgURL, func() {
+				fmt.Fprintf(stdout, "waiting up to %s for another redrive to finish\n", *lockWait)
+			})
+			cancel()
+			if err != nil {
+				return err
+			}
+			defer unlock()
+		}
 	}
 	// Dead letters too large for Kafka keep their value in S3 (dlq.value_ref).
 	var s3 struct {

@@ -36,13 +36,15 @@ commands:
                                                       lower min.insync.replicas, check their durability
   watch [--from-beginning] [--id VIDEO] [topic...]    follow stage, work, lifecycle and DLQ topics, one line per event
   dlq list <stage> [--all]                            list dead-lettered records (%s|webhooks)
-  dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run] [--config FILE]
+  dlq redrive <stage> [--id VIDEO] [--limit N] [--dry-run] [--config FILE] [--postgres URL] [--lock-wait D]
                                                       re-publish dead letters to the topic they failed on:
                                                       the stage's input, or a work topic with the item's key
                                                       (transcode: video.transcode.chunks, key <id>/v00003);
                                                       values moved to S3 are read with $VIDPIPE_S3_*;
                                                       webhooks: failed webhook deliveries (webhooks.dlq),
-                                                      redriven to webhooks.redrive and delivered again
+                                                      redriven to webhooks.redrive and delivered again;
+                                                      one redrive at a time: it takes the API's redrive lock in
+                                                      the status database ($VIDPIPE_POSTGRES_URL), waiting up to 2m
 
 Every command takes --brokers (default $VIDPIPE_KAFKA_BROKERS or 127.0.0.1:9092).
 vidpipectl --config-reference prints the VIDPIPE_* settings it reads as JSON;

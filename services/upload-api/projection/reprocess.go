@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	deadletters "github.com/vidpipe/vidpipe/platform/dlq"
 )
 
 // ConflictError is returned by Reprocess when the video cannot be
@@ -84,10 +86,11 @@ func (s *Store) Reprocess(ctx context.Context, owner, id string, check func(Stat
 // /v1/videos/{id}/retry), so that two of them never run at once: the
 // redrive bookkeeping (platform/dlq) assumes one redrive of a stage at a
 // time, and a second retry of the same video waits and then finds its
-// dead letters already redriven. vidpipectl does not take this lock.
+// dead letters already redriven. vidpipectl dlq redrive takes the same
+// lock (dlq.LockRedrives).
 func (s *Store) WithRedriveLock(ctx context.Context, fn func(ctx context.Context) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('vidpipe.redrive', 0))`); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, deadletters.RedriveLockName); err != nil {
 			return fmt.Errorf("lock redrives: %w", err)
 		}
 		return fn(ctx)
