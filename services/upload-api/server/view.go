@@ -42,7 +42,10 @@ type videoView struct {
 	HLS *hlsView `json:"hls,omitempty"`
 	// The rest is set once the video reached video.ready (status ready,
 	// or a later stage's status) and has not failed since. URLs are
-	// presigned and valid until URLsExpireAt.
+	// presigned and valid until URLsExpireAt. Media.Kind is always set
+	// ("video", or "audio" for an audio asset, whose only rendition is
+	// its M4A download, named "audio", without dimensions, also linked
+	// as links.download, and whose poster is its waveform).
 	Media        *contract.Media   `json:"media,omitempty"`
 	Renditions   []renditionView   `json:"renditions,omitempty"`
 	Thumbnails   *thumbnailsView   `json:"thumbnails,omitempty"`
@@ -251,6 +254,9 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 		return u, nil
 	}
 	m := doc.Media
+	if m.Kind == "" {
+		m.Kind = contract.MediaKindVideo // omitted in events means a video
+	}
 	out.Media = &m
 	for _, r := range doc.Renditions {
 		u, err := presign(r.Key)
@@ -259,6 +265,9 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 		}
 		out.Renditions = append(out.Renditions, renditionView{Name: r.Name, Width: r.Width, Height: r.Height,
 			Bitrate: r.Bitrate, Size: r.Size, URL: u})
+		if m.IsAudio() && r.Name == contract.AudioRenditionName {
+			out.Links["download"] = u // the M4A
+		}
 	}
 	if doc.HLS.MasterKey != "" {
 		v.hls(out, doc.VideoID, doc.Generation, expires)
