@@ -14,7 +14,7 @@ import (
 // TestAudioAsset: alice uploads an MP3 through the file input; its card
 // turns ready with the waveform as its picture; its page shows an <audio>
 // player (not a <video>) under the waveform, which plays, and offers the
-// M4A download.
+// M4A download, and passes axe-core at 1280 and 360 px.
 func TestAudioAsset(t *testing.T) {
 	s, _ := shared(t)
 	alice := apiAs(t, "dev-alice")
@@ -57,6 +57,16 @@ func TestAudioAsset(t *testing.T) {
 	if res := Eval[string](tab, play); res != "" {
 		t.Errorf("audio#player (%s) does not play: %s", strings.SplitN(Eval[string](tab, `document.querySelector("audio#player").currentSrc`), "?", 2)[0], res)
 	}
+	// axe-core finds no serious violation on the page, wide and narrow,
+	// and it does not scroll sideways at 360 px.
+	for _, width := range []int64{1280, 360} {
+		tab.Viewport(width, 800)
+		tab.CheckAxe(fmt.Sprintf("audio asset page at %d px", width))
+		if sw := Eval[int](tab, `document.documentElement.scrollWidth`); sw > int(width) {
+			t.Errorf("audio asset page at %d px is %d px wide", width, sw)
+		}
+	}
+	tab.Viewport(1280, 800)
 	links := Eval[[]string](tab, `[...document.querySelectorAll("ul#downloads a[href]")].map(a => a.getAttribute("download"))`)
 	if len(links) != 1 || !strings.HasSuffix(links[0], ".m4a") {
 		t.Errorf("downloads %q, want one .m4a", links)
