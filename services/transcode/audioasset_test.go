@@ -1,7 +1,9 @@
 package transcode
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
 )
 
@@ -175,4 +178,50 @@ func TestSegmentPipelineAudioAsset(t *testing.T) {
 	se.waitNoWork(t, in.VideoID)
 	local := se.MustDownload(t, contract.OutputPrefix(in.VideoID), t.TempDir())
 	checkAudioPackage(t, se.env, in, out, local, 7)
+}
+
+// TestHandleAudioHostile: an audio file is held to the same limits as a
+// video: a duration header far longer than its data, a cut file, one over
+// the duration limit, and a FLAC whose data stops early are refused with
+// their codes, and nothing is written.
+func TestHandleAudioHostile(t *testing.T) {
+	e := MustEnv(t, nil, nil)
+	dir := t.TempDir()
+
+	// An M4A (faststart) whose movie header says 1 h, with 4 s of data.
+	fast := filepath.Join(dir, "fast.m4a")
+	MustFFmpeg(t, "-i", harness.MustAudio(t, dir, "flac", 4), "-c:a", "aac", "-movflags", "+faststart", "-f", "ipod", fast)
+	data := MustRead(t, fast)
+	long := bytes.Clone(data)
+	off, _ := box(t, long, "mvhd")
+	timescale := binary.BigEndian.Uint32(long[off+20:])
+	binary.BigEndian.PutUint32(long[off+24:], timescale*3600)
+	over := bytes.Clone(long)
+	binary.BigEndian.PutUint32(over[off+24:], timescale*3*3600)
+	flac := MustRead(t, harness.MustAudio(t, dir, "flac", 8))
+
+	cases := map[string]struct {
+		data []byte
+		code string
+	}{
+		"header 1 h, 4 s of data":     {long, contract.ErrorCodeDurationMismatch},
+		"header over the limit":       {over, contract.ErrorCodeTooLarge},
+		"faststart m4a cut in half":   {data[:len(data)/2], contract.ErrorCodeDurationMismatch},
+		"flac cut to a quarter":       {flac[:len(flac)/4], contract.ErrorCodeDurationMismatch},
+		"no stream at all (ID3 only)": {[]byte("ID3\x04\x00\x00\x00\x00\x00\x00"), contract.ErrorCodeCorruptMedia},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			in := e.MustUpload(t, MustWrite(t, t.TempDir(), "hostile", tc.data))
+			_, err := e.worker.Handle(context.Background(), in)
+			if !stage.IsPermanent(err) || stage.ErrorCode(err) != tc.code {
+				t.Fatalf("Handle: %v (code %q), want a permanent %s", err, stage.ErrorCode(err), tc.code)
+			}
+			t.Logf("refused: %v", err)
+			if keys := e.MustKeys(t, contract.OutputPrefix(in.VideoID)); len(keys) != 0 {
+				t.Errorf("outputs written for a refused input: %v", keys)
+			}
+		})
+	}
+	MustBeEmptyDir(t, e.tempDir)
 }
