@@ -74,7 +74,7 @@ type failureView struct {
 // failureMessages is the message shown for each error code.
 var failureMessages = map[string]string{
 	contract.ErrorCodeInvalidEvent:      "The upload could not be processed: its data was invalid.",
-	contract.ErrorCodeUnsupportedFormat: "The file is not in a video format that is supported.",
+	contract.ErrorCodeUnsupportedFormat: "The file is not in a video or audio format that is supported.",
 	contract.ErrorCodeDurationMismatch:  "The video's declared length does not match its content: the file may be truncated or damaged.",
 	contract.ErrorCodeTooLarge:          "The video exceeds a size, resolution or length limit.",
 	contract.ErrorCodeCorruptMedia:      "The video could not be decoded: the file may be damaged.",
