@@ -67,8 +67,9 @@ type VideoPlayable struct {
 	Video
 	Media Media `json:"media"`
 	HLS   HLS   `json:"hls"`
-	// Chunks is the number of video chunks; Segments the number of media
-	// segments per rung once complete.
+	// Chunks is the number of video chunks (0 for an audio asset, which
+	// has none); Segments the number of media segments per rung (for an
+	// audio asset: per audio rendition) once complete.
 	Chunks     int       `json:"chunks"`
 	Segments   int       `json:"segments"`
 	PlayableAt time.Time `json:"playable_at"`
@@ -85,7 +86,8 @@ type TranscodeChunk struct {
 	// Kind is ChunkVideo or ChunkAudio.
 	Kind string `json:"kind"`
 	// Index is the video chunk's index (0 for audio); Chunks the number of
-	// video chunks of the run.
+	// video chunks of the run (0 only in the audio item of an audio
+	// asset's run, which has no video chunks).
 	Index  int `json:"index"`
 	Chunks int `json:"chunks"`
 	// PlanKey is the object holding the run's plan (renditions, encoding
@@ -149,7 +151,9 @@ func (e VideoPlayable) Validate() error {
 	c.video(&e.Video)
 	c.media(&e.Media)
 	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
-	c.chunkCount(e.Chunks)
+	if !(e.Media.IsAudio() && e.Chunks == 0) { // an audio asset has no video chunks
+		c.chunkCount(e.Chunks)
+	}
 	if e.Segments < 1 {
 		c.fail("segments", "must be at least 1, got %d", e.Segments)
 	}
@@ -196,7 +200,9 @@ func (c *checker) chunkCount(n int) {
 }
 
 func (c *checker) chunkItem(kind string, index, chunks int) {
-	c.chunkCount(chunks)
+	if !(kind == ChunkAudio && chunks == 0) { // an audio asset's run has no video chunks
+		c.chunkCount(chunks)
+	}
 	switch kind {
 	case ChunkVideo:
 		if index < 0 || index >= chunks {

@@ -54,6 +54,12 @@ func (o Outputs) Prefix() string { return GenerationPrefix(o.VideoID, o.Generati
 // RenditionKey is the object key of the MP4 rendition named rung.
 func (o Outputs) RenditionKey(rung string) string { return o.Prefix() + "mp4/" + rung + ".mp4" }
 
+// AudioDownloadKey is the object key of an audio asset's M4A download
+// (AAC in MP4, moov first), next to the MP4 renditions so that the same
+// clean-up covers it: "mp4/audio.m4a" (".m4a": the type players and
+// browsers expect of audio-only MP4).
+func (o Outputs) AudioDownloadKey() string { return o.RenditionPrefix() + AudioRenditionName + ".m4a" }
+
 // RenditionPrefix is the prefix of the MP4 renditions.
 func (o Outputs) RenditionPrefix() string { return o.Prefix() + "mp4/" }
 

@@ -45,11 +45,26 @@ type Video struct {
 	Generation int `json:"generation,omitempty"`
 }
 
+// Media kinds (Media.Kind).
+const (
+	// MediaKindVideo is a video asset: H.264 rungs, a poster frame.
+	MediaKindVideo = "video"
+	// MediaKindAudio is an audio-only asset (M4A, MP3, WAV, FLAC, Ogg):
+	// an AAC audio ladder in HLS, one M4A download as its only rendition
+	// (named AudioRenditionName, at Outputs.AudioDownloadKey, width and
+	// height 0) and a waveform image as its poster.
+	MediaKindAudio = "audio"
+)
+
 // Media is what probing the source found.
 type Media struct {
+	// Kind is MediaKindVideo or MediaKindAudio; "" (omitted, as in events
+	// written before audio assets existed) means MediaKindVideo.
+	Kind string `json:"kind,omitempty"`
 	// DurationSeconds is the source duration.
 	DurationSeconds float64 `json:"duration_seconds"`
-	// Width and Height are the display dimensions (rotation applied).
+	// Width and Height are the display dimensions (rotation applied);
+	// 0 for an audio asset.
 	Width  int `json:"width"`
 	Height int `json:"height"`
 	// Format is ffprobe's format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2".
@@ -65,7 +80,16 @@ type Media struct {
 	Loudness *Loudness `json:"loudness,omitempty"`
 }
 
-// Rendition is one rung of the encoding ladder.
+// IsAudio reports whether m describes an audio asset (Kind MediaKindAudio).
+func (m Media) IsAudio() bool { return m.Kind == MediaKindAudio }
+
+// AudioRenditionName names the only rendition of an audio asset: its M4A
+// download (the same name as the audio folder of the HLS package, which
+// no ladder rung may take).
+const AudioRenditionName = "audio"
+
+// Rendition is one rung of the encoding ladder, or an audio asset's M4A
+// download (Name AudioRenditionName, Width and Height 0).
 type Rendition struct {
 	// Name of the rung, e.g. "720p".
 	Name   string `json:"name"`

@@ -212,11 +212,22 @@ func (c *checker) media(m *Media) {
 	if !(m.DurationSeconds > 0) || m.DurationSeconds > 7*24*3600 {
 		c.fail("media.duration_seconds", "must be positive and under a week, got %v", m.DurationSeconds)
 	}
-	c.dims("media", m.Width, m.Height)
+	switch m.Kind {
+	case "", MediaKindVideo:
+		c.dims("media", m.Width, m.Height)
+	case MediaKindAudio:
+		if m.Width != 0 || m.Height != 0 {
+			c.fail("media", "an audio asset has no dimensions, got %dx%d", m.Width, m.Height)
+		}
+	default:
+		c.fail("media.kind", "must be %q or %q, got %q", MediaKindVideo, MediaKindAudio, truncate(m.Kind, 32))
+	}
 	c.loudness(m.Loudness)
 }
 
-func (c *checker) renditions(id string, rs []Rendition) {
+// renditions checks the renditions of an asset of media m: an audio
+// asset's (its M4A) have no dimensions.
+func (c *checker) renditions(id string, m *Media, rs []Rendition) {
 	if len(rs) == 0 {
 		c.fail("renditions", "must not be empty")
 	}
@@ -226,7 +237,13 @@ func (c *checker) renditions(id string, rs []Rendition) {
 	for i, r := range rs {
 		f := fmt.Sprintf("renditions[%d]", i)
 		c.text(f+".name", r.Name, true, 32, false)
-		c.dims(f, r.Width, r.Height)
+		if m.IsAudio() {
+			if r.Width != 0 || r.Height != 0 {
+				c.fail(f, "an audio rendition has no dimensions, got %dx%d", r.Width, r.Height)
+			}
+		} else {
+			c.dims(f, r.Width, r.Height)
+		}
 		c.outputKey(f+".key", id, r.Key)
 		if r.PlaylistKey != "" {
 			c.outputKey(f+".playlist_key", id, r.PlaylistKey)
@@ -273,7 +290,7 @@ func (e VideoTranscoded) Validate() error {
 	c.version(e.SchemaVersion)
 	c.video(&e.Video)
 	c.media(&e.Media)
-	c.renditions(e.VideoID, e.Renditions)
+	c.renditions(e.VideoID, &e.Media, e.Renditions)
 	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
 	if e.DASH != nil {
 		c.outputKey("dash.manifest_key", e.VideoID, e.DASH.ManifestKey)
@@ -288,7 +305,7 @@ func (e VideoThumbnailed) Validate() error {
 	c.version(e.SchemaVersion)
 	c.video(&e.Video)
 	c.media(&e.Media)
-	c.renditions(e.VideoID, e.Renditions)
+	c.renditions(e.VideoID, &e.Media, e.Renditions)
 	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
 	if e.DASH != nil {
 		c.outputKey("dash.manifest_key", e.VideoID, e.DASH.ManifestKey)
@@ -305,7 +322,7 @@ func (e VideoReady) Validate() error {
 	c.version(e.SchemaVersion)
 	c.video(&e.Video)
 	c.media(&e.Media)
-	c.renditions(e.VideoID, e.Renditions)
+	c.renditions(e.VideoID, &e.Media, e.Renditions)
 	c.outputKey("hls.master_key", e.VideoID, e.HLS.MasterKey)
 	if e.DASH != nil {
 		c.outputKey("dash.manifest_key", e.VideoID, e.DASH.ManifestKey)

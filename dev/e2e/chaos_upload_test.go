@@ -26,13 +26,14 @@ import (
 	"github.com/vidpipe/vidpipe/platform/stage"
 )
 
-// Kinds of chaos-test inputs. Good inputs must end ready; every other kind
-// must end failed, dead-lettered by the stage in chaosInput.wantStage.
+// Kinds of chaos-test inputs. Good inputs (kindGood, and kindAudioOnly: an
+// audio asset) must end ready; every other kind must end failed,
+// dead-lettered by the stage in chaosInput.wantStage.
 const (
 	kindGood        = "good"         // a 320x240 H.264/AAC MP4 of chaosClipSeconds, several chunks long
 	kindTruncated   = "truncated"    // the good clip cut in half: its moov atom (at the end) is gone
 	kindFtypGarbage = "ftyp-garbage" // a valid ftyp box, then random bytes: passes the API sniff, not ffprobe
-	kindAudioOnly   = "audio-only"   // an MP4 (brand isom) with only an AAC stream
+	kindAudioOnly   = "audio-only"   // an MP4 (brand isom) with only an AAC stream: an audio asset, ends ready
 	kindPlaylist    = "hls-playlist" // an HLS playlist naming local files; published directly (the API refuses it)
 	kindNoRendition = "no-rendition" // a video.transcoded whose rendition object does not exist; published directly
 )
@@ -66,7 +67,8 @@ const (
 	viaTus       = "tus" // tus 1.0 at /v1/uploads/
 )
 
-func (in *chaosInput) good() bool { return in.kind == kindGood }
+// good reports whether the input must end ready.
+func (in *chaosInput) good() bool { return in.kind == kindGood || in.kind == kindAudioOnly }
 
 func (in *chaosInput) setID(id string) {
 	in.mu.Lock()
@@ -133,7 +135,8 @@ func mustWrite(t *testing.T, path string, b []byte) {
 }
 
 // chaosInputs returns the API uploads of the test in a random order:
-// n good ones and one of each bad kind the API accepts.
+// n good ones, one audio-only (an audio asset: ready) and one of each bad
+// kind the API accepts.
 func chaosInputs(n int, m chaosMedia, rng *rand.Rand) []*chaosInput {
 	var ins []*chaosInput
 	for i := range n {
@@ -142,7 +145,7 @@ func chaosInputs(n int, m chaosMedia, rng *rand.Rand) []*chaosInput {
 	ins = append(ins,
 		&chaosInput{kind: kindTruncated, title: "Chaos bad: truncated", file: m.truncated, wantStage: contract.StageTranscode},
 		&chaosInput{kind: kindFtypGarbage, title: "Chaos bad: ftyp then garbage", file: m.ftypGarbage, wantStage: contract.StageTranscode},
-		&chaosInput{kind: kindAudioOnly, title: "Chaos bad: audio only", file: m.audioOnly, wantStage: contract.StageTranscode},
+		&chaosInput{kind: kindAudioOnly, title: "Chaos audio only", file: m.audioOnly},
 	)
 	rng.Shuffle(len(ins), func(i, j int) { ins[i], ins[j] = ins[j], ins[i] })
 	return ins

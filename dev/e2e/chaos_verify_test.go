@@ -150,7 +150,9 @@ func (s *chaosStack) verify(t *testing.T, accepted []*chaosInput) chaosVerdict {
 		if in.good() {
 			good++
 			s.verifyGood(t, in, st, ready[in.id], dlq, catalog, &v)
-			s.verifyChunks(t, in, topics, &v)
+			if in.kind == kindGood { // an audio asset has no video chunks
+				s.verifyChunks(t, in, topics, &v)
+			}
 		} else {
 			s.verifyBad(t, in, st, ready[in.id], dlq, catalog)
 		}
@@ -458,6 +460,9 @@ func (s *chaosStack) verifyGood(t *testing.T, in *chaosInput, st videoStatus, re
 	if doc.Title != in.title || doc.Owner != chaosOwner {
 		t.Errorf("%s: document title %q owner %q", name, doc.Title, doc.Owner)
 	}
+	if in.kind == kindAudioOnly && (!doc.Media.IsAudio() || len(doc.Renditions) != 1 || doc.Renditions[0].Key != doc.Outputs().AudioDownloadKey()) {
+		t.Errorf("%s: media %+v renditions %+v, want an audio asset with its M4A", name, doc.Media, doc.Renditions)
+	}
 	s.verifyObjects(t, name, doc)
 }
 
@@ -546,7 +551,7 @@ func (s *chaosStack) verifyObjects(t *testing.T, name string, doc contract.Video
 	// renditions: the good clip has sound), each complete.
 	master := s.getObject(t, name, doc.HLS.MasterKey)
 	audio := mediaURIs(master)
-	if len(audio) == 0 {
+	if len(audio) == 0 && !doc.Media.IsAudio() { // an audio asset's variants are its audio renditions
 		t.Errorf("%s: the master playlist names no audio rendition:\n%s", name, master)
 	}
 	for _, ref := range append(playlistURIs(master), audio...) {
@@ -659,8 +664,12 @@ func (s *chaosStack) verifyRendition(t *testing.T, name string, r contract.Rendi
 	}
 	out, err := exec.CommandContext(ctx, harness.MustTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0",
 		"-show_entries", "stream=width,height", "-of", "csv=p=0", file).CombinedOutput()
-	if got, want := strings.TrimSpace(string(out)), fmt.Sprintf("%d,%d", r.Width, r.Height); err != nil || got != want {
-		t.Errorf("%s: ffprobe %s: %q (%v), want %s", name, r.Key, got, err, want)
+	want := fmt.Sprintf("%d,%d", r.Width, r.Height)
+	if r.Width == 0 {
+		want = "" // an audio asset's M4A: no video stream
+	}
+	if got := strings.TrimSpace(string(out)); err != nil || got != want {
+		t.Errorf("%s: ffprobe %s: %q (%v), want %q", name, r.Key, got, err, want)
 	}
 	// Assembled from video-only and audio-only segments: both streams,
 	// the timeline from 0 (the segments' timestamp offset removed), the

@@ -67,7 +67,7 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 // topics (contract/chunks.go), or returns "" for another topic or a value
 // it cannot read:
 //
-//	video.playable               playable (30 chunks, 60 segments)
+//	video.playable               playable (30 chunks, 60 segments), or playable (audio, 60 segments) for an audio asset
 //	video.transcode.chunks       chunk 3/30 (chunk index 3 of 30 chunks, from 0), or audio
 //	video.transcode.chunks-done  chunk 3 done (2 segments), audio 12 segments, audio done (150 segments)
 //
@@ -93,6 +93,9 @@ func Summary(topic string, value []byte) string {
 		var e contract.VideoPlayable
 		if json.Unmarshal(value, &e) != nil {
 			return ""
+		}
+		if e.Media.IsAudio() { // an audio asset: no video chunks
+			return fmt.Sprintf("playable (audio, %d segments)", e.Segments)
 		}
 		return fmt.Sprintf("playable (%d chunks, %d segments)", e.Chunks, e.Segments)
 	case contract.TopicTranscodeChunks:

@@ -76,6 +76,9 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoTranscoded) (contr
 	if err := in.Validate(); err != nil { // keys outside the video, ...: also when called directly
 		return zero, stage.Permanent(err)
 	}
+	if in.Media.IsAudio() {
+		return w.handleAudio(ctx, in) // waveform.go
+	}
 	rend, err := pickRendition(in.Renditions)
 	if err != nil {
 		return zero, stage.Coded(contract.ErrorCodeInvalidEvent, stage.Permanent(err))
@@ -204,7 +207,7 @@ func (w *Worker) mediaError(ctx context.Context, r contract.Rendition, err error
 		return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is too slow to process, not retried: %w", r.Name, r.Key, err))
 	case errors.Is(err, errTimeline):
 		return stage.Coded(contract.ErrorCodeDurationMismatch, stage.Permanentf("rendition %s (%s) is not what it declares: %w", r.Name, r.Key, err))
-	case errors.Is(err, errNoVideo), errors.Is(err, errNoFrame):
+	case errors.Is(err, errNoVideo), errors.Is(err, errNoFrame), errors.Is(err, errNoAudio):
 		return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
 	case errors.As(err, &te) && te.Tool == filepath.Base(w.cfg.FFprobe) && procgroup.Exited(te.Err) &&
 		strings.Contains(te.Stderr, "not on whitelist"):

@@ -92,7 +92,7 @@ func (w *Worker) Assemble(ctx context.Context, done contract.TranscodeChunkDone)
 		}
 		st.prefix, st.audio = prefix, audioN
 	}
-	if !st.playable && prefix > 0 && (!hasAudio || audioN > 0) {
+	if !st.playable && (prefix > 0 || len(plan.Spans) == 0) && (!hasAudio || audioN > 0) {
 		if err := w.publishPlayable(ctx, plan, st); err != nil {
 			return zero, err
 		}
@@ -241,6 +241,9 @@ func (w *Worker) writePlaylists(ctx context.Context, plan *Plan, st *runState, p
 // (the peak segment bitrate, short segments left out unless all are
 // short) plus the audio's bitrate; AVERAGE-BANDWIDTH likewise.
 func (w *Worker) master(plan *Plan, st *runState, chunks int) ([]byte, error) {
+	if plan.Media.IsAudio() {
+		return w.audioMaster(plan, st), nil // audioasset.go
+	}
 	codecs := map[string]string{}
 	if m := st.chunks[0]; m != nil {
 		codecs = m.Codecs
@@ -333,6 +336,9 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 	audioFiles := map[string][]string{}
 	if st.audioMarker != nil {
 		for _, b := range plan.AudioBitrates {
+			if plan.Media.IsAudio() && b != topAudio(plan.AudioBitrates) {
+				continue // an audio asset's M4A is made of the top rendition only
+			}
 			g := ffmpeg.AudioGroup(b)
 			for _, s := range st.audioMarker.Groups[g] {
 				p := filepath.Join(dir, "audio-"+g+"-"+s.URI)
@@ -395,6 +401,14 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 			Bitrate: r.Bitrate(len(plan.AudioBitrates) > 0), Key: plan.Upload.Outputs().RenditionKey(r.Name), Size: fi.Size(),
 			PlaylistKey: plan.Upload.Outputs().HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName})
 		mp4s = append(mp4s, object{out, plan.Upload.Outputs().RenditionKey(r.Name), "video/mp4"})
+	}
+	if plan.Media.IsAudio() {
+		top := topAudio(plan.AudioBitrates)
+		r, o, err := w.assembleM4A(ctx, dir, plan.Upload.Outputs(), audioFiles[ffmpeg.AudioGroup(top)], top, plan.Declared, w.log.With("video_id", id))
+		if err != nil {
+			return err
+		}
+		renditions, mp4s = append(renditions, r), append(mp4s, o)
 	}
 	if err := w.putAll(ctx, mp4s); err != nil {
 		return err
@@ -475,6 +489,9 @@ func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, name str
 // leaves exactly its own key set.
 func (w *Worker) removeStale(ctx context.Context, plan *Plan, st *runState) error {
 	keep := map[string]bool{plan.Upload.Outputs().HLSMasterKey(): true}
+	if plan.Media.IsAudio() {
+		keep[plan.Upload.Outputs().AudioDownloadKey()] = true
+	}
 	for _, r := range plan.Renditions {
 		keep[plan.Upload.Outputs().RenditionKey(r.Name)] = true
 		keep[plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+ffmpeg.PlaylistName] = true

@@ -30,7 +30,7 @@ func TestHandleErrorsCarryCodes(t *testing.T) {
 		"truncated or corrupt":              contract.ErrorCodeDurationMismatch,
 		"declares 3600.0 s but its packets": contract.ErrorCodeDurationMismatch,
 		"exceeds the limit of 2h0m0s":       contract.ErrorCodeTooLarge,
-		"audio-only file: no video stream":  contract.ErrorCodeUnsupportedFormat,
+		"no video or audio stream":          contract.ErrorCodeUnsupportedFormat,
 	}
 	for name, h := range MustHostileCorpus(t, t.TempDir()) {
 		t.Run(name, func(t *testing.T) {
@@ -110,7 +110,7 @@ func TestErrorCodeOfReasons(t *testing.T) {
 		{"source missing", sourceMissing("uploads/x/source", errors.New("object not found")), contract.ErrorCodeSourceMissing},
 		{"invalid event", stage.Permanent(fmt.Errorf("%w", contract.VideoUploaded{}.Validate())), contract.ErrorCodeInvalidEvent},
 		{"container not allowed", check(probe.Result{FormatName: "png_pipe", Video: video, Duration: 1}), contract.ErrorCodeUnsupportedFormat},
-		{"audio only", check(probe.Result{FormatName: mp4, Audio: &probe.Audio{Codec: "aac"}, Duration: 1}), contract.ErrorCodeUnsupportedFormat},
+		{"no stream", check(probe.Result{FormatName: mp4, Duration: 1}), contract.ErrorCodeUnsupportedFormat},
 		{"too long", check(probe.Result{FormatName: mp4, Video: video, Duration: 7200}), contract.ErrorCodeTooLarge},
 		{"too many pixels", check(probe.Result{FormatName: mp4, Video: &big, Duration: 1}), contract.ErrorCodeTooLarge},
 		{"no duration", check(probe.Result{FormatName: mp4, Video: video}), contract.ErrorCodeCorruptMedia},

@@ -8,7 +8,7 @@
 //  1. Download the source (size-checked before and while downloading) into
 //     a fresh working directory under Settings.TempDir, removed on every path.
 //  2. Probe it (package probe): only media containers from an allowlist,
-//     a video stream, a duration, and the configured limits (duration,
+//     a video stream (or an audio stream: an audio asset, audioasset.go), a duration, and the configured limits (duration,
 //     pixels, file size) pass; anything else is a permanent error.
 //     Then a demux-only pass reads the packets' timestamps (no decoding):
 //     a real timeline longer or shorter than the declared duration, or too
@@ -219,6 +219,9 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	prep, err := w.prepare(ctx, src)
 	if err != nil {
 		return zero, err
+	}
+	if prep.probe.IsAudio() {
+		return w.handleAudio(ctx, in, dir, src, prep, log, start) // audioasset.go
 	}
 	pr, declared, decoders, rends := prep.probe, prep.declared, prep.decoders, prep.rends
 	v := pr.Video
@@ -658,7 +661,10 @@ func (w *Worker) prepare(ctx context.Context, src string) (*prepared, error) {
 	if err != nil {
 		return nil, rejected(fmt.Errorf("probe source: %w", err))
 	}
-	codecs := []string{pr.Video.Codec}
+	var codecs []string
+	if pr.Video != nil {
+		codecs = append(codecs, pr.Video.Codec)
+	}
 	if pr.Audio != nil {
 		codecs = append(codecs, pr.Audio.Codec)
 	}
@@ -672,7 +678,9 @@ func (w *Worker) prepare(ctx context.Context, src string) (*prepared, error) {
 		}
 		return nil, err
 	}
-	v := pr.Video
-	return &prepared{probe: pr, declared: declared, decoders: decoders, rends: w.ladder.Select(v.DisplayWidth, v.DisplayHeight),
-		keyframes: tl.Keyframes}, nil
+	p := &prepared{probe: pr, declared: declared, decoders: decoders, keyframes: tl.Keyframes}
+	if v := pr.Video; v != nil { // an audio asset has no rungs
+		p.rends = w.ladder.Select(v.DisplayWidth, v.DisplayHeight)
+	}
+	return p, nil
 }

@@ -179,7 +179,7 @@ func MustHostileCorpus(tb testing.TB, dir string) map[string]hostile {
 		x ^= x << 5
 		noise[i] = byte(x)
 	}
-	c["mp4 with garbage moov"] = hostile{MustWrite(tb, dir, "garbage-moov.mp4", noise), "no video stream"}
+	c["mp4 with garbage moov"] = hostile{MustWrite(tb, dir, "garbage-moov.mp4", noise), "no video or audio stream"}
 
 	// A duration header far longer than the data (under the limit, then over it).
 	long := bytes.Clone(fdata)
@@ -193,18 +193,12 @@ func MustHostileCorpus(tb testing.TB, dir string) map[string]hostile {
 	binary.BigEndian.PutUint32(long[off+24:], timescale*3*3600)
 	c["duration header over the limit"] = hostile{MustWrite(tb, dir, "over-limit-header.mp4", long), "duration 3h0m0s exceeds the limit of 2h0m0s"}
 
-	audio := filepath.Join(dir, "audio.m4a")
-	MustFFmpeg(tb, "-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", "-f", "mp4", audio)
-	c["audio only"] = hostile{audio, "audio-only file: no video stream"}
-
-	cover := filepath.Join(dir, "cover.m4a")
-	MustFFmpeg(tb, "-f", "lavfi", "-i", "sine=duration=2", "-i", png, "-map", "0", "-map", "1",
-		"-c:a", "aac", "-c:v", "png", "-disposition:v", "attached_pic", "-f", "mp4", cover)
-	c["audio with cover art"] = hostile{cover, "audio-only file: no video stream"}
-
+	// Audio-only files (with or without cover art) are audio assets now,
+	// not refusals (audio_test.go); a file with no stream at all (the
+	// garbage moov above, the zero-length stream below) is still refused.
 	zero := filepath.Join(dir, "zero.mp4")
 	MustFFmpeg(tb, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-frames:v", "0", "-c:v", "libx264", "-f", "mp4", zero)
-	c["zero-length stream"] = hostile{zero, "no video stream"}
+	c["zero-length stream"] = hostile{zero, "no video or audio stream"}
 
 	// Absurd declared dimensions: a tiny MJPEG AVI whose headers and JPEG
 	// frames claim 16000x16000 (256 Mpixel per frame).

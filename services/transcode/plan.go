@@ -45,8 +45,9 @@ type Plan struct {
 	// FrameRate is the output frame rate ("30000/1001"), FPS the same.
 	FrameRate string  `json:"frame_rate"`
 	FPS       float64 `json:"fps"`
-	// Spans are the video chunks; AudioBitrates the distinct AAC bitrates
-	// (empty when the source has no audio).
+	// Spans are the video chunks (none for an audio asset); AudioBitrates
+	// the distinct AAC bitrates (empty when the source has no audio; an
+	// audio asset's whole ladder, see audioLadder).
 	Spans []ffmpeg.Span `json:"spans"`
 	// Keyframes are the source's video keyframe times in seconds from its
 	// start (ffmpeg.ChunkJob.Keyframes: MPEG-TS and MPEG-PS chunks seek by them).
@@ -122,7 +123,8 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 	for i := range plan.Spans {
 		items = append(items, item(contract.ChunkVideo, i))
 	}
-	// Two batches: the audio and the first chunk, then the rest. A group
+	// Two batches: the audio and the first chunk, then the rest (an audio
+	// asset: the audio alone, and an empty second batch). A group
 	// member reads its partitions concurrently, so of items that arrive
 	// together it may take any first; the first chunk, on which playing
 	// waits, arrives before the others and an idle member starts on it.
@@ -130,7 +132,11 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 	if len(plan.AudioBitrates) > 0 {
 		first = 2 // the audio and chunk 0
 	}
+	first = min(first, len(items))
 	for _, batch := range [][]contract.TranscodeChunk{items[:first], items[first:]} {
+		if len(batch) == 0 {
+			continue
+		}
 		evs, ids := make([]contract.Event, len(batch)), make([]string, len(batch))
 		for i, it := range batch {
 			evs[i], ids[i] = it, contract.WorkEventID(contract.StageTranscode, run, it.Key())
@@ -139,9 +145,12 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 			return zero, err
 		}
 	}
-	v := prep.probe.Video
+	video := contract.MediaKindAudio // an audio asset
+	if v := prep.probe.Video; v != nil {
+		video = fmt.Sprintf("%s %dx%d", v.Codec, v.DisplayWidth, v.DisplayHeight)
+	}
 	log.Info("transcode planned", "format", prep.probe.FormatName,
-		"video", fmt.Sprintf("%s %dx%d", v.Codec, v.DisplayWidth, v.DisplayHeight), "audio", prep.probe.Audio != nil,
+		"video", video, "audio", prep.probe.Audio != nil,
 		"duration_s", prep.declared, "renditions", len(plan.Renditions), "chunks", len(plan.Spans),
 		"segments", plan.Segments, "elapsed", w.now().Sub(start).Round(time.Millisecond))
 	return zero, stage.ErrNoOutput
@@ -150,6 +159,9 @@ func (w *Worker) Plan(ctx context.Context, in contract.VideoUploaded) (contract.
 // newPlan cuts the validated source into chunks.
 func (w *Worker) newPlan(in contract.VideoUploaded, run string, prep *prepared) (*Plan, error) {
 	pr := prep.probe
+	if pr.IsAudio() {
+		return w.newAudioPlan(in, run, prep), nil // audioasset.go
+	}
 	job := w.job(pr, prep.rends)
 	rate, fps := job.FrameRate()
 	gop := w.settings.GOPSeconds
@@ -192,6 +204,14 @@ func (w *Worker) newPlan(in contract.VideoUploaded, run string, prep *prepared) 
 
 // mediaOf is the media section of the events.
 func mediaOf(pr *probe.Result, declared float64) contract.Media {
+	if pr.IsAudio() {
+		m := contract.Media{Kind: contract.MediaKindAudio, DurationSeconds: pr.Duration, Format: pr.FormatName,
+			AudioCodec: pr.Audio.Codec, Bitrate: pr.BitRate}
+		if m.DurationSeconds <= 0 {
+			m.DurationSeconds = declared
+		}
+		return m
+	}
 	v := pr.Video
 	m := contract.Media{DurationSeconds: pr.Duration, Width: v.DisplayWidth, Height: v.DisplayHeight,
 		Format: pr.FormatName, VideoCodec: v.Codec, FrameRate: v.FPS, Bitrate: pr.BitRate}

@@ -74,7 +74,9 @@ func MasterWithAudio(audio []AudioRendition, vs []Variant) []byte {
 		if v.AverageBandwidth > 0 {
 			fmt.Fprintf(&b, ",AVERAGE-BANDWIDTH=%d", v.AverageBandwidth)
 		}
-		fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.Width, v.Height)
+		if v.Width > 0 && v.Height > 0 { // none for an audio-only variant
+			fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.Width, v.Height)
+		}
 		if len(v.Codecs) > 0 {
 			fmt.Fprintf(&b, ",CODECS=\"%s\"", quoted(strings.Join(v.Codecs, ",")))
 		}

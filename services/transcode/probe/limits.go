@@ -3,7 +3,6 @@ package probe
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -44,22 +43,28 @@ const (
 )
 
 // AllowedFormats are the ffprobe format_name values accepted: the
-// demuxers of ordinary media containers. Everything else — playlists
-// (hls, concat), image sequences (image2), raw streams, subtitles, audio-only
-// formats — is rejected, whatever its file name or content type says.
+// demuxers of ordinary media containers, and of the audio files an audio
+// asset is made from (M4A is "mov,…", Ogg Opus/Vorbis "ogg"; MP3, WAV,
+// FLAC and raw ADTS AAC have demuxers of their own). Everything else —
+// playlists (hls, concat), image sequences (image2), raw video streams,
+// subtitles — is rejected, whatever its file name or content type says.
 var AllowedFormats = []string{
-	"mov,mp4,m4a,3gp,3g2,mj2", // MP4 / QuickTime
+	"mov,mp4,m4a,3gp,3g2,mj2", // MP4 / QuickTime / M4A
 	"matroska,webm",
 	"avi",
 	"mpegts",
 	"mpeg", // MPEG program stream
 	"ogg",
 	"flv",
+	"mp3",
+	"wav",
+	"flac",
+	"aac", // ADTS
 }
 
 // FormatWhitelist is the value of ffmpeg's and ffprobe's -format_whitelist
 // option matching AllowedFormats: the demuxers they may open at all.
-const FormatWhitelist = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,ogg,flv"
+const FormatWhitelist = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,ogg,flv,mp3,wav,flac,aac"
 
 // Limits bound what is accepted. A zero field means no limit.
 type Limits struct {
@@ -74,31 +79,38 @@ type Limits struct {
 	MaxDimension int
 }
 
+// IsAudio reports whether r is an audio asset: an audio stream and no
+// video stream (a cover picture does not count as video).
+func (r *Result) IsAudio() bool { return r.Video == nil && r.Audio != nil }
+
 // Check returns an error matching ErrRejected, with a reason a person can
-// act on, if r is not a video vidpipe accepts under l.
+// act on, if r is not a video or an audio file ([Result.IsAudio]) vidpipe
+// accepts under l. A file with neither a video nor an audio stream is
+// refused (unsupported_format); an audio file passes the same format,
+// size and duration limits as a video.
 func (r *Result) Check(l Limits) error {
 	if !slices.Contains(AllowedFormats, r.FormatName) {
 		if r.FormatName == "" {
 			return reject(unsupported, "not a media file: no container format recognised")
 		}
-		return reject(unsupported, "container format %q is not allowed (allowed: MP4/QuickTime, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, Ogg, FLV)", r.FormatName)
+		return reject(unsupported, "container format %q is not allowed (allowed: MP4/QuickTime/M4A, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, Ogg, FLV, MP3, WAV, FLAC, AAC)", r.FormatName)
 	}
-	if r.Video == nil {
-		if r.Audio != nil {
-			return reject(unsupported, "audio-only file: no video stream")
-		}
-		return reject(unsupported, "no video stream (the file has %d streams)", r.Streams)
+	if r.Video == nil && r.Audio == nil {
+		return reject(unsupported, "no video or audio stream (the file has %d streams)", r.Streams)
 	}
 	if l.MaxFileSize > 0 && r.Size > l.MaxFileSize {
 		return reject(tooLarge, "file size %d bytes exceeds the limit of %d bytes", r.Size, l.MaxFileSize)
 	}
-	declared := math.Max(r.Duration, r.Video.Duration)
+	declared := r.Declared()
 	if !(declared > 0) {
 		return reject(corrupt, "zero or unknown duration")
 	}
 	if l.MaxDuration > 0 && declared > l.MaxDuration.Seconds() {
 		return reject(tooLarge, "duration %s exceeds the limit of %s",
 			time.Duration(declared*float64(time.Second)).Round(time.Second), l.MaxDuration)
+	}
+	if r.Video == nil {
+		return nil // an audio file: no picture limits
 	}
 	v := r.Video
 	if v.Width <= 0 || v.Height <= 0 || v.DisplayWidth <= 0 || v.DisplayHeight <= 0 {

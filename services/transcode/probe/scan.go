@@ -75,12 +75,15 @@ type ScanLimits struct {
 }
 
 // Declared is the duration the file claims: the longer of the container's
-// and the video stream's.
+// and the video stream's (of an audio file: the audio stream's).
 func (r *Result) Declared() float64 {
-	if r.Video == nil {
-		return r.Duration
+	switch {
+	case r.Video != nil:
+		return math.Max(r.Duration, r.Video.Duration)
+	case r.Audio != nil:
+		return math.Max(r.Duration, r.Audio.Duration)
 	}
-	return math.Max(r.Duration, r.Video.Duration)
+	return r.Duration
 }
 
 // errStop ends a scan early: the answer is known.
@@ -111,8 +114,8 @@ func (p Prober) ScanArgs(path, format string) []string {
 // finish within l.Timeout is refused too (the file is the reason).
 func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) (Timeline, error) {
 	var tl Timeline
-	if r.Video == nil {
-		return tl, reject(unsupported, "no video stream")
+	if r.Video == nil && r.Audio == nil {
+		return tl, reject(unsupported, "no video or audio stream")
 	}
 	declared := l.Declared
 	if !(declared > 0) {
@@ -122,7 +125,12 @@ func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) 
 	if bin == "" {
 		bin = "ffprobe"
 	}
-	want := map[int]bool{r.Video.Index: true}
+	want := map[int]bool{}
+	videoIndex := -1 // an audio file has no video packets
+	if r.Video != nil {
+		videoIndex = r.Video.Index
+		want[videoIndex] = true
+	}
 	if r.Audio != nil {
 		want[r.Audio.Index] = true
 	}
@@ -181,7 +189,7 @@ func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) 
 		tl.Start = math.Min(tl.Start, pts)
 		tl.End = math.Max(tl.End, pts+dur)
 		tl.Packets++
-		if idx == r.Video.Index {
+		if idx == videoIndex {
 			tl.VideoPackets++
 			if strings.Contains(f[3], "K") && len(tl.Keyframes) < MaxKeyframes {
 				tl.Keyframes = append(tl.Keyframes, pts)
@@ -221,8 +229,10 @@ func (p Prober) Scan(ctx context.Context, path string, r *Result, l ScanLimits) 
 		tl.Keyframes[i] -= tl.Start
 	}
 	switch {
-	case tl.VideoPackets == 0:
+	case r.Video != nil && tl.VideoPackets == 0:
 		return tl, reject(corrupt, "the video stream has no packets")
+	case tl.Packets == 0:
+		return tl, reject(corrupt, "the audio stream has no packets")
 	case declared-tl.Span() > Tolerance(declared):
 		return tl, reject(mismatch, "source declares %.1f s but its packets span only %.1f s: truncated or corrupt", declared, tl.Span())
 	}

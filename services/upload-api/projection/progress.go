@@ -32,7 +32,8 @@ func (p *progressDoc) has(i int) bool {
 
 // with returns a copy of p that counts d (p may be nil). A video chunk
 // counts once, when its completion is Complete; the audio item's segments
-// are not counted, only its completion.
+// are not counted, only its completion, except in an audio asset's run
+// (no video chunks), whose progress is its audio segments.
 func (p *progressDoc) with(d contract.TranscodeChunkDone) *progressDoc {
 	var q progressDoc
 	if p != nil && p.Run == d.Run {
@@ -57,6 +58,9 @@ func (p *progressDoc) with(d contract.TranscodeChunkDone) *progressDoc {
 		}
 	case contract.ChunkAudio:
 		q.AudioComplete = q.AudioComplete || d.Complete
+		if d.Chunks == 0 { // an audio asset: its audio segments are the progress
+			q.SegmentsDone = max(q.SegmentsDone, d.Segments)
+		}
 	}
 	return &q
 }

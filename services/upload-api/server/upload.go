@@ -282,7 +282,7 @@ func storeFile(r *http.Request, p *multipart.Part, id string, o Options, quotaMa
 	c, err := sniff.Detect(head)
 	if err != nil {
 		return nil, errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia,
-			"the file is not a supported video container (%v); supported: MP4/MOV/3GP, Matroska/WebM, AVI, MPEG-TS/PS, Ogg, FLV", err)
+			"the file is not a supported video container or audio file (%v); supported: MP4/MOV/3GP, Matroska/WebM, AVI, MPEG-TS/PS, Ogg, FLV; audio: M4A, MP3, WAV, FLAC, Ogg Opus/Vorbis, AAC", err)
 	}
 	key := contract.SourceKey(id)
 	info, err := in.objects.PutStream(ctx, key, io.MultiReader(bytes.NewReader(head), lim),

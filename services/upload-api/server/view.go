@@ -46,7 +46,10 @@ type videoView struct {
 	DASH *dashView `json:"dash,omitempty"`
 	// The rest is set once the video reached video.ready (status ready,
 	// or a later stage's status) and has not failed since. URLs are
-	// presigned and valid until URLsExpireAt.
+	// presigned and valid until URLsExpireAt. Media.Kind is always set
+	// ("video", or "audio" for an audio asset, whose only rendition is
+	// its M4A download, named "audio", without dimensions, also linked
+	// as links.download, and whose poster is its waveform).
 	Media        *contract.Media   `json:"media,omitempty"`
 	Renditions   []renditionView   `json:"renditions,omitempty"`
 	Thumbnails   *thumbnailsView   `json:"thumbnails,omitempty"`
@@ -75,7 +78,7 @@ type failureView struct {
 // failureMessages is the message shown for each error code.
 var failureMessages = map[string]string{
 	contract.ErrorCodeInvalidEvent:      "The upload could not be processed: its data was invalid.",
-	contract.ErrorCodeUnsupportedFormat: "The file is not in a video format that is supported.",
+	contract.ErrorCodeUnsupportedFormat: "The file is not in a video or audio format that is supported.",
 	contract.ErrorCodeDurationMismatch:  "The video's declared length does not match its content: the file may be truncated or damaged.",
 	contract.ErrorCodeTooLarge:          "The video exceeds a size, resolution or length limit.",
 	contract.ErrorCodeCorruptMedia:      "The video could not be decoded: the file may be damaged.",
@@ -261,6 +264,9 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 		return u, nil
 	}
 	m := doc.Media
+	if m.Kind == "" {
+		m.Kind = contract.MediaKindVideo // omitted in events means a video
+	}
 	out.Media = &m
 	for _, r := range doc.Renditions {
 		u, err := presign(r.Key)
@@ -269,6 +275,9 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 		}
 		out.Renditions = append(out.Renditions, renditionView{Name: r.Name, Width: r.Width, Height: r.Height,
 			Bitrate: r.Bitrate, Size: r.Size, URL: u})
+		if m.IsAudio() && r.Name == contract.AudioRenditionName {
+			out.Links["download"] = u // the M4A
+		}
 	}
 	if doc.HLS.MasterKey != "" {
 		v.hls(out, doc.VideoID, doc.Generation, expires)

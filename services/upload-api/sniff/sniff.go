@@ -1,10 +1,13 @@
-// Package sniff recognises video containers from the first bytes of a file.
+// Package sniff recognises video containers and audio files from the first
+// bytes of a file.
 //
 // It is a gate, not a parser: it tells a video container (MP4/MOV/3GP,
-// Matroska/WebM, AVI, MPEG-TS, MPEG-PS, Ogg with a video stream, FLV) from
-// anything else (an image, an archive, an executable, plain audio) so that
-// the upload API can refuse obvious non-videos before storing a byte. The
-// final word on whether a file decodes belongs to the transcoder's ffprobe.
+// Matroska/WebM, AVI, MPEG-TS, MPEG-PS, Ogg with a video stream, FLV) or
+// an audio file (M4A, MP3, WAV, FLAC, Ogg Opus/Vorbis/FLAC, ADTS AAC: an
+// audio asset) from anything else (an image, an archive, an executable)
+// so that the upload API can refuse obvious non-media before storing a
+// byte. The final word on whether a file decodes belongs to the
+// transcoder's ffprobe.
 //
 // [http.DetectContentType] is not enough for this: it does not know
 // QuickTime files that start with a moov/mdat/wide/free atom and it calls
@@ -68,7 +71,7 @@ func Detect(head []byte) (Container, error) {
 // with a reason); ok false passes to the next detector.
 type detector func(head []byte) (c Container, err error, ok bool)
 
-var detectors = []detector{isoBMFF, quickTime, ebml, riff, mpegTS, mpegPS, ogg, flv}
+var detectors = []detector{isoBMFF, quickTime, ebml, riff, mpegTS, mpegPS, ogg, flv, flac, id3, mpegAudio}
 
 // ---- ISO base media (MP4, MOV with ftyp, 3GP) ----
 
@@ -96,7 +99,7 @@ func isoBMFF(h []byte) (Container, error, bool) {
 	case imageBrands[brand]:
 		return Container{}, reject("ISO media with image brand %q", brand), true
 	case audioBrands[brand]:
-		return Container{}, reject("ISO media with audio brand %q", brand), true
+		return Container{Name: "m4a", MIME: "audio/mp4"}, nil, true
 	case brand == "qt  ":
 		return Container{Name: "quicktime", MIME: "video/quicktime"}, nil, true
 	case strings.HasPrefix(brand, "3gp") || strings.HasPrefix(brand, "3ge") || strings.HasPrefix(brand, "3gg"):
@@ -251,6 +254,8 @@ func riff(h []byte) (Container, error, bool) {
 	switch form := string(h[8:12]); form {
 	case "AVI ", "AVIX":
 		return Container{Name: "avi", MIME: "video/x-msvideo"}, nil, true
+	case "WAVE":
+		return Container{Name: "wav", MIME: "audio/wav"}, nil, true
 	default:
 		return Container{}, reject("RIFF form %q", sanitize(form)), true
 	}
@@ -306,6 +311,12 @@ var oggVideoCodecs = [][]byte{
 	[]byte("\x80theora"), []byte("BBCD\x00"), []byte("OVP80"), []byte("\x01video\x00\x00\x00"), []byte("fishead\x00"),
 }
 
+// oggAudioCodecs are the first bytes of the identification packet of the
+// audio codecs an audio asset may be in Ogg: Opus, Vorbis, FLAC, Speex.
+var oggAudioCodecs = [][]byte{
+	[]byte("OpusHead"), []byte("\x01vorbis"), []byte("\x7fFLAC"), []byte("Speex   "),
+}
+
 func ogg(h []byte) (Container, error, bool) {
 	if len(h) < 4 || string(h[0:4]) != "OggS" {
 		return Container{}, nil, false
@@ -313,7 +324,7 @@ func ogg(h []byte) (Container, error, bool) {
 	// Every stream starts with a beginning-of-stream page, and all of them
 	// come first; look at each in the head for a video codec.
 	off := 0
-	sawSkeleton := false
+	sawSkeleton, sawAudio := false, false
 	for pages := 0; pages < 16; pages++ {
 		if off+27 > len(h) || string(h[off:off+4]) != "OggS" {
 			break
@@ -347,12 +358,18 @@ func ogg(h []byte) (Container, error, bool) {
 				return Container{Name: "ogg", MIME: "video/ogg"}, nil, true
 			}
 		}
+		for _, sig := range oggAudioCodecs {
+			sawAudio = sawAudio || bytes.HasPrefix(h[data:end], sig)
+		}
 		off = data + payload
+	}
+	if sawAudio { // no video stream among the first streams: an audio asset
+		return Container{Name: "ogg-audio", MIME: "audio/ogg"}, nil, true
 	}
 	if sawSkeleton {
 		return Container{}, reject("Ogg file without a video stream in its first pages"), true
 	}
-	return Container{}, reject("Ogg file without a video stream (audio only?)"), true
+	return Container{}, reject("Ogg file without a video or audio stream"), true
 }
 
 // ---- FLV ----
@@ -394,4 +411,76 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// ---- Audio-only files (audio assets) ----
+
+// flac is a native FLAC stream: "fLaC" then the STREAMINFO block.
+func flac(h []byte) (Container, error, bool) {
+	if len(h) < 8 || string(h[0:4]) != "fLaC" {
+		return Container{}, nil, false
+	}
+	if h[4]&0x7f != 0 { // the first metadata block is STREAMINFO (type 0)
+		return Container{}, reject("FLAC stream without STREAMINFO"), true
+	}
+	return Container{Name: "flac", MIME: "audio/flac"}, nil, true
+}
+
+// id3 is an MP3 (or ADTS AAC) file that starts with an ID3v2 tag: "ID3",
+// a version, flags and a 28-bit synchsafe size. The audio frames after it
+// may lie beyond the head; ffprobe decides.
+func id3(h []byte) (Container, error, bool) {
+	if len(h) < 10 || string(h[0:3]) != "ID3" {
+		return Container{}, nil, false
+	}
+	if h[3] < 2 || h[3] > 4 || h[6]|h[7]|h[8]|h[9] >= 0x80 {
+		return Container{}, reject("malformed ID3v2 tag"), true
+	}
+	return Container{Name: "mp3", MIME: "audio/mpeg"}, nil, true
+}
+
+// mpegAudio is an MPEG audio (MP3) or ADTS AAC stream without a tag: two
+// consecutive frame headers at the head (one if the head ends first).
+func mpegAudio(h []byte) (Container, error, bool) {
+	n, adts := mpegFrame(h)
+	if n == 0 {
+		return Container{}, nil, false
+	}
+	if n < len(h) {
+		if m, adts2 := mpegFrame(h[n:]); m == 0 || adts2 != adts {
+			return Container{}, nil, false
+		}
+	}
+	if adts {
+		return Container{Name: "aac", MIME: "audio/aac"}, nil, true
+	}
+	return Container{Name: "mp3", MIME: "audio/mpeg"}, nil, true
+}
+
+// mpegFrame returns the length of the MPEG-1/2/2.5 Layer III or ADTS AAC
+// frame whose header starts h, or 0 when h does not start with one.
+func mpegFrame(h []byte) (n int, adts bool) {
+	if len(h) < 7 || h[0] != 0xff || h[1]&0xe0 != 0xe0 {
+		return 0, false
+	}
+	if h[1]&0xf6 == 0xf0 { // ADTS: sync 0xFFF, layer 00
+		n := int(h[3]&0x03)<<11 | int(h[4])<<3 | int(h[5]>>5)
+		if n < 7 || h[2]>>2&0x0f > 12 {
+			return 0, false
+		}
+		return n, true
+	}
+	version, layer := h[1]>>3&0x03, h[1]>>1&0x03
+	bitrateIdx, rateIdx, pad := int(h[2]>>4), int(h[2]>>2&0x03), int(h[2]>>1&0x01)
+	if version == 1 || layer != 1 || bitrateIdx == 0 || bitrateIdx == 15 || rateIdx == 3 { // Layer III only
+		return 0, false
+	}
+	v1 := [15]int{0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320}
+	v2 := [15]int{0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160}
+	rates := map[byte][3]int{3: {44100, 48000, 32000}, 2: {22050, 24000, 16000}, 0: {11025, 12000, 8000}}
+	rate := rates[version][rateIdx]
+	if version == 3 {
+		return 144*v1[bitrateIdx]*1000/rate + pad, false
+	}
+	return 72*v2[bitrateIdx]*1000/rate + pad, false
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/vidpipe/vidpipe/dev/harness"
 )
 
 func mustHead(tb testing.TB, name string) []byte {
@@ -37,9 +41,9 @@ func TestDetectFiles(t *testing.T) {
 		"mpeg-ps":                 {"mpg.bin", "mpegps"},
 		"ogg theora":              {"ogv.bin", "ogg"},
 		"flv":                     {"flv.bin", "flv"},
-		"m4a audio":               {"m4a.bin", ""},
-		"ogg vorbis audio":        {"oga.bin", ""},
-		"wav audio":               {"wav.bin", ""},
+		"m4a audio":               {"m4a.bin", "m4a"},
+		"ogg vorbis audio":        {"oga.bin", "ogg-audio"},
+		"wav audio":               {"wav.bin", "wav"},
 		"png":                     {"png.bin", ""},
 		"zip":                     {"zip.bin", ""},
 		"elf":                     {"elf.bin", ""},
@@ -87,7 +91,13 @@ func TestDetectBytes(t *testing.T) {
 		"ts three packets":      {ts, "mpegts"},
 		"ts two packets":        {ts[:188*2], ""},
 		"ts broken sync":        {append(append([]byte{}, ts...), 0x00), ""},
-		"riff wave":             {[]byte("RIFF\x24\x00\x00\x00WAVEfmt "), ""},
+		"riff wave":             {[]byte("RIFF\x24\x00\x00\x00WAVEfmt "), "wav"},
+		"riff other":            {[]byte("RIFF\x24\x00\x00\x00WEBPVP8 "), ""},
+		"flac":                  {[]byte("fLaC\x00\x00\x00\x22"), "flac"},
+		"flac no streaminfo":    {[]byte("fLaC\x04\x00\x00\x22"), ""},
+		"id3v2.4":               {[]byte("ID3\x04\x00\x00\x00\x00\x01\x00TIT2"), "mp3"},
+		"id3 bad size":          {[]byte("ID3\x04\x00\x00\x80\x00\x01\x00TIT2"), ""},
+		"mp3 lone ff fb":        {[]byte("\xff\xfb\x00\x00\x00\x00\x00\x00"), ""},
 		"riff avi":              {[]byte("RIFF\x24\x00\x00\x00AVI LIST"), "avi"},
 		"ebml unknown doctype":  {[]byte("\x1a\x45\xdf\xa3\x88\x42\x82\x85hello"), ""},
 		"ebml webm":             {[]byte("\x1a\x45\xdf\xa3\x87\x42\x82\x84webm"), "webm"},
@@ -184,8 +194,46 @@ func FuzzDetect(f *testing.F) {
 			}
 			return
 		}
-		if c.Name == "" || !(bytes.HasPrefix([]byte(c.MIME), []byte("video/"))) {
+		if c.Name == "" || !(bytes.HasPrefix([]byte(c.MIME), []byte("video/")) || bytes.HasPrefix([]byte(c.MIME), []byte("audio/"))) {
 			t.Fatalf("bad container %+v", c)
 		}
 	})
+}
+
+// TestDetectAudioFiles: the heads of audio files in every format an audio
+// asset may be (written by ffmpeg here) are recognised as audio.
+func TestDetectAudioFiles(t *testing.T) {
+	want := map[string]string{"m4a": "m4a", "mp3": "mp3", "wav": "wav", "flac": "flac", "opus": "ogg-audio", "vorbis": "ogg-audio"}
+	dir := t.TempDir()
+	for format := range harness.AudioFormats {
+		t.Run(format, func(t *testing.T) {
+			b, err := os.ReadFile(harness.MustAudio(t, dir, format, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Detect(b[:min(len(b), HeadSize)])
+			if err != nil || c.Name != want[format] || !strings.HasPrefix(c.MIME, "audio/") {
+				t.Fatalf("Detect = %+v, %v; want %q audio", c, err, want[format])
+			}
+		})
+	}
+	// An MP3 without a tag: frame headers only.
+	raw := filepath.Join(dir, "raw.mp3")
+	if out, err := exec.Command(harness.MustTool(t, "ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1",
+		"-c:a", "libmp3lame", "-id3v2_version", "0", "-write_xing", "0", "-f", "mp3", raw).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(raw)
+	if c, err := Detect(b); err != nil || c.Name != "mp3" {
+		t.Fatalf("untagged mp3: %+v, %v", c, err)
+	}
+	adts := filepath.Join(dir, "raw.aac")
+	if out, err := exec.Command(harness.MustTool(t, "ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1",
+		"-c:a", "aac", "-f", "adts", adts).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	b, _ = os.ReadFile(adts)
+	if c, err := Detect(b); err != nil || c.Name != "aac" {
+		t.Fatalf("adts aac: %+v, %v", c, err)
+	}
 }

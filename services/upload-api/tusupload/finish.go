@@ -57,7 +57,7 @@ func (t *Handler) finalize(ctx context.Context, fi handler.FileInfo) error {
 	c, err := sniff.Detect(head)
 	if err != nil {
 		return reject(apierror.Errorf(http.StatusUnsupportedMediaType, apierror.CodeUnsupportedMedia,
-			"the file is not a supported video container (%v); supported: MP4/MOV/3GP, Matroska/WebM, AVI, MPEG-TS/PS, Ogg, FLV", err))
+			"the file is not a supported video container or audio file (%v); supported: MP4/MOV/3GP, Matroska/WebM, AVI, MPEG-TS/PS, Ogg, FLV; audio: M4A, MP3, WAV, FLAC, Ogg Opus/Vorbis, AAC", err))
 	}
 	meta, err := t.hooks.Intake.CheckMetadata(metadataOf(fi.MetaData))
 	if err != nil { // checked at creation; only a tampered .info gets here

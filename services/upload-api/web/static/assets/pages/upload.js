@@ -102,7 +102,7 @@ export function renderUploads(finished) {
   onFinished = finished;
   const titleId = uid('upload-title');
   const list = h('ul', { id: 'uploads', class: 'uploads', 'aria-label': 'Uploads', 'aria-live': 'polite' });
-  const fileInput = h('input', { id: 'file-input', type: 'file', multiple: true, accept: 'video/*,.mkv,.mov,.mp4,.webm,.avi' });
+  const fileInput = h('input', { id: 'file-input', type: 'file', multiple: true, accept: 'video/*,audio/*,.mkv,.mov,.mp4,.webm,.avi,.m4a,.mp3,.wav,.flac,.ogg,.opus' });
   const title = h('input', { id: 'upload-title', name: 'title', type: 'text', maxlength: '200', autocomplete: 'off' });
   const description = h('textarea', { id: 'upload-description', name: 'description', rows: '2', maxlength: '5000' });
   const tags = h('input', { id: 'upload-tags', name: 'tags', type: 'text', autocomplete: 'off', placeholder: 'holiday, family' });

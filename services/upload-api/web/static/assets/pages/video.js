@@ -1,5 +1,6 @@
 // The video page: player (native HLS when the browser plays it, else the
-// MP4 renditions), quality picker, scrub bar with sprite previews, the
+// MP4 renditions; for an audio asset, media.kind "audio", an <audio>
+// player under its waveform, the M4A download), quality picker, scrub bar with sprite previews, the
 // metadata form, delete, downloads, and failure with retry. While the
 // video is not finished, its per-video event stream keeps the page live.
 
@@ -28,6 +29,9 @@ function hlsPlayable(video) {
   return video.canPlayType(HLS_TYPE) !== '';
 }
 
+// isAudio: v is an audio asset (known once it is ready).
+const isAudio = (v) => !!(v.media && v.media.kind === 'audio');
+
 export async function render(root, [id], ctx) {
   const { signal } = ctx;
   let v;
@@ -51,8 +55,11 @@ export async function render(root, [id], ctx) {
   const facts = h('p', { class: 'video-facts hint' });
 
   // ---- Player.
-  const player = h('video', { id: 'player', controls: true, preload: 'metadata', playsinline: true });
-  const playerBox = h('div', { class: 'player-box' }, player);
+  const audioAsset = isAudio(v);
+  const player = audioAsset ? h('audio', { id: 'player', controls: true, preload: 'metadata' })
+    : h('video', { id: 'player', controls: true, preload: 'metadata', playsinline: true });
+  const waveform = h('img', { id: 'waveform', class: 'waveform', alt: 'Waveform of the audio', hidden: true });
+  const playerBox = h('div', { class: 'player-box' }, waveform, player);
   const quality = h('select', { id: 'quality', name: 'quality' });
   const scrubber = h('input', { id: 'scrubber', type: 'range', min: '0', max: '0', step: '0.1', value: '0', 'aria-valuetext': '0:00' });
   const preview = h('div', { id: 'scrub-preview', class: 'scrub-preview', hidden: true, 'aria-hidden': 'true' },
@@ -212,7 +219,17 @@ export async function render(root, [id], ctx) {
   };
 
   const renderState = () => {
+    if (isAudio(v) && !audioAsset) {
+      // Became ready as an audio asset while this page showed a video
+      // player: render the page again with the audio player.
+      ctx.navigate(location.pathname + location.search, { replace: true });
+      return;
+    }
     main.dataset.status = v.status;
+    main.dataset.kind = audioAsset ? 'audio' : 'video';
+    const poster = audioAsset && v.thumbnails && v.thumbnails.poster;
+    waveform.hidden = !poster;
+    if (poster && waveform.getAttribute('src') !== poster.url) waveform.src = poster.url;
     heading.textContent = titleOf(v);
     document.title = `${titleOf(v)} · vidpipe`;
     chip.className = `status-chip status-${v.status}`;
@@ -242,7 +259,7 @@ export async function render(root, [id], ctx) {
 
     clear(downloads);
     for (const r of v.renditions || []) {
-      downloads.append(h('li', {}, h('a', { href: r.url, download: `${titleOf(v)}-${r.name}.mp4`, rel: 'noopener' }, `${r.name}${r.height ? ` · ${r.width}×${r.height}` : ''}`),
+      downloads.append(h('li', {}, h('a', { href: r.url, download: `${titleOf(v)}-${r.name}.${audioAsset ? 'm4a' : 'mp4'}`, rel: 'noopener' }, `${r.name}${r.height ? ` · ${r.width}×${r.height}` : ''}`),
         r.size ? h('span', { class: 'hint' }, ` ${formatBytes(r.size)}`) : null));
     }
     if (!downloads.children.length) downloads.append(h('li', { class: 'hint' }, 'Downloads appear when the video is ready.'));

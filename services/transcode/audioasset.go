@@ -1,0 +1,276 @@
+package transcode
+
+// Audio assets: an upload with an audio stream and no video stream (M4A,
+// MP3, WAV, FLAC, Ogg Opus/Vorbis; see probe.Result.IsAudio) becomes an
+// audio asset (media.kind "audio"):
+//
+//   - an AAC-LC stereo ladder, one rendition per distinct audio bitrate of
+//     the configured ladder ([audioLadder]; by default 96k, 128k, 160k),
+//     encoded by the same [ffmpeg.AudioJob] as a video's audio, as HLS
+//     segments under hls/audio/<group>/ (loudness normalization applies
+//     as for a video);
+//   - a master playlist that lists the audio renditions as audio-only
+//     variants (EXT-X-STREAM-INF with CODECS "mp4a.40.2", BANDWIDTH
+//     measured on the segments) instead of video rungs;
+//   - one download, the top bitrate's segments remuxed into an M4A
+//     (contract.Outputs.AudioDownloadKey: mp4/audio.m4a; AAC copied,
+//     moov first), the event's only rendition (named
+//     contract.AudioRenditionName, no dimensions).
+//
+// In the segment pipeline the plan has no video spans, only the audio
+// item: the fan-in publishes video.playable once every audio rendition
+// has a segment in storage and video.transcoded once the audio is
+// complete. The single pass ([Worker.Handle]) writes the same objects.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/vidpipe/vidpipe/contract"
+	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
+	"github.com/vidpipe/vidpipe/services/transcode/hls"
+	"github.com/vidpipe/vidpipe/services/transcode/ladder"
+	"github.com/vidpipe/vidpipe/services/transcode/probe"
+)
+
+// aacCodec is the RFC 6381 codec of every AAC rendition (AAC-LC).
+const aacCodec = "mp4a.40.2"
+
+// audioLadder is an audio asset's AAC ladder: the distinct audio bitrates
+// of every rung of l (not only the rungs a picture size would select),
+// ascending.
+func audioLadder(l ladder.Ladder) []int64 {
+	var out []int64
+	for _, r := range l {
+		if !slices.Contains(out, r.AudioBitrate) {
+			out = append(out, r.AudioBitrate)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// audioSegmentCount is the number of segments an audio rendition of
+// declared seconds is expected to have (segments of about gop seconds):
+// the plan's segment count, for progress.
+func audioSegmentCount(declared float64, gop int) int {
+	return max(1, int(math.Ceil(declared/float64(max(gop, 1)))))
+}
+
+// audioPlaylistKey is the object key of an audio rendition's media playlist.
+func audioPlaylistKey(keys contract.Outputs, bitrate int64) string {
+	return keys.HLSPrefix() + ffmpeg.AudioDirName + "/" + ffmpeg.AudioGroup(bitrate) + "/" + ffmpeg.PlaylistName
+}
+
+// newAudioPlan is the plan of an audio asset's run: no video spans, the
+// audio ladder, and the expected number of audio segments.
+func (w *Worker) newAudioPlan(in contract.VideoUploaded, run string, prep *prepared) *Plan {
+	enc := ffmpeg.Encoding{GOPSeconds: w.settings.GOPSeconds, MaxPixels: w.settings.MaxPixels, Decoders: prep.decoders}
+	return &Plan{
+		Run: run, Upload: in, Source: *prep.probe, Declared: prep.declared,
+		Media: mediaOf(prep.probe, prep.declared), Encoding: enc,
+		AudioBitrates: audioLadder(w.ladder), Segments: audioSegmentCount(prep.declared, w.settings.GOPSeconds),
+		CreatedAt: w.now().UTC(),
+	}
+}
+
+// audioVariant is an audio rendition as a master playlist variant.
+func audioVariant(bitrate, peak, avg int64) hls.Variant {
+	if peak == 0 {
+		peak, avg = bitrate, bitrate
+	}
+	return hls.Variant{URI: ffmpeg.AudioDirName + "/" + ffmpeg.AudioGroup(bitrate) + "/" + ffmpeg.PlaylistName,
+		Bandwidth: peak, AverageBandwidth: avg, Codecs: []string{aacCodec}}
+}
+
+// audioMaster is an audio asset's master playlist in the segment
+// pipeline: one audio-only variant per audio rendition, BANDWIDTH
+// measured on the segments in storage (the bitrate before there are any).
+func (w *Worker) audioMaster(plan *Plan, st *runState) []byte {
+	vs := make([]hls.Variant, 0, len(plan.AudioBitrates))
+	for _, b := range plan.AudioBitrates {
+		var segs []segInfo
+		if st.audioMarker != nil {
+			segs = st.audioMarker.Groups[ffmpeg.AudioGroup(b)]
+		}
+		peak, avg := bandwidth(segs, float64(plan.Encoding.GOPSeconds))
+		vs = append(vs, audioVariant(b, peak, avg))
+	}
+	return hls.Master(vs)
+}
+
+// topAudio is the highest bitrate of an audio ladder: the M4A's.
+func topAudio(bitrates []int64) int64 { return slices.Max(bitrates) }
+
+// assembleM4A remuxes an audio rendition's local segments (in order) into
+// the asset's M4A under dir, checks it, and returns its rendition and
+// upload.
+func (w *Worker) assembleM4A(ctx context.Context, dir string, keys contract.Outputs, segs []string, bitrate int64, declared float64, log *slog.Logger) (contract.Rendition, object, error) {
+	if len(segs) == 0 {
+		return contract.Rendition{}, object{}, fmt.Errorf("audio download: no segments")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, ffmpeg.MP4Dir), 0o755); err != nil {
+		return contract.Rendition{}, object{}, fmt.Errorf("output directory: %w", err)
+	}
+	list := filepath.Join(dir, "audio-download.txt")
+	if err := ffmpeg.WriteConcatList(list, segs); err != nil {
+		return contract.Rendition{}, object{}, err
+	}
+	out := filepath.Join(dir, ffmpeg.MP4Dir, ffmpeg.AudioDownloadName)
+	runner := w.runner
+	runner.Logger = log.With("assemble", ffmpeg.AudioDownloadName)
+	if err := runner.Run(ctx, dir, ffmpeg.AssembleAudioListArgs(list, out), declared); err != nil {
+		return contract.Rendition{}, object{}, fmt.Errorf("assemble %s: %w", ffmpeg.AudioDownloadName, err)
+	}
+	res, err := w.prober.Probe(ctx, out)
+	if err != nil {
+		return contract.Rendition{}, object{}, fmt.Errorf("probe %s: %w", ffmpeg.AudioDownloadName, err)
+	}
+	switch {
+	case res.Video != nil || res.Audio == nil || res.Audio.Codec != "aac":
+		return contract.Rendition{}, object{}, fmt.Errorf("%s: want AAC audio only, got video %v audio %v", ffmpeg.AudioDownloadName, res.Video, res.Audio)
+	case Truncated(declared, res.Duration):
+		return contract.Rendition{}, object{}, stage.Coded(contract.ErrorCodeDurationMismatch,
+			stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration))
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return contract.Rendition{}, object{}, err
+	}
+	r := contract.Rendition{Name: contract.AudioRenditionName, Bitrate: bitrate, Key: keys.AudioDownloadKey(), Size: fi.Size(),
+		PlaylistKey: audioPlaylistKey(keys, bitrate)}
+	return r, object{out, keys.AudioDownloadKey(), "audio/mp4"}, nil
+}
+
+// handleAudio is [Worker.Handle] for an audio asset (the single pass):
+// one ffmpeg encodes the audio ladder as HLS (the segment pipeline's
+// audio job), the M4A is remuxed from the top rendition's segments, and
+// the package is uploaded with the master playlist last.
+func (w *Worker) handleAudio(ctx context.Context, in contract.VideoUploaded, dir, src string, prep *prepared, log *slog.Logger, start time.Time) (contract.VideoTranscoded, error) {
+	var zero contract.VideoTranscoded
+	pr, declared := prep.probe, prep.declared
+	bitrates := audioLadder(w.ladder)
+	log.Info("transcode start", "format", pr.FormatName, "audio", pr.Audio.Codec, "kind", contract.MediaKindAudio,
+		"duration_s", declared, "renditions", len(bitrates))
+	enc := ffmpeg.Encoding{GOPSeconds: w.settings.GOPSeconds, Threads: w.settings.Threads, MaxPixels: w.settings.MaxPixels, Decoders: prep.decoders}
+	job := ffmpeg.AudioJob{Input: sourceName, Source: pr, Bitrates: bitrates, Encoding: enc, MaxSeconds: declared + probe.Tolerance(declared)}
+	loud, err := w.planLoudness(ctx, in.VideoID, dir, src, pr, enc, job.MaxSeconds, nil, nil)
+	if err != nil {
+		return zero, err
+	}
+	defer loud.abandon()
+	job.Loudnorm = loud.norm
+	args, err := job.Args()
+	if err != nil {
+		return zero, fmt.Errorf("ffmpeg audio command: %w", err)
+	}
+	for _, b := range bitrates {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b))), 0o755); err != nil {
+			return zero, fmt.Errorf("output directory: %w", err)
+		}
+	}
+	runner := w.runner
+	runner.Logger = log
+	if err := runner.Run(ctx, dir, args, declared); err != nil {
+		if ctx.Err() == nil && errors.Is(err, ffmpeg.ErrRejected) {
+			return zero, stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanent(fmt.Errorf("transcode audio: %w", err)))
+		}
+		return zero, fmt.Errorf("transcode audio: %w", err)
+	}
+	keys := in.Outputs()
+	var (
+		variants []hls.Variant
+		objs     []object // segments, then media playlists
+		top      []string
+	)
+	for _, b := range bitrates {
+		rdir := filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b)))
+		segs, err := hls.ReadMediaPlaylist(filepath.Join(rdir, ffmpeg.PlaylistName))
+		if err != nil {
+			return zero, fmt.Errorf("audio %s: %w", ffmpeg.AudioGroup(b), err)
+		}
+		var total float64
+		for _, s := range segs {
+			total += s.Duration
+		}
+		if Truncated(declared, total) {
+			return zero, stage.Coded(contract.ErrorCodeDurationMismatch,
+				stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, total))
+		}
+		if Longer(declared, total) {
+			return zero, stage.Coded(contract.ErrorCodeDurationMismatch,
+				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, total))
+		}
+		peak, avg, err := hls.Bandwidth(rdir, segs, float64(w.settings.GOPSeconds))
+		if err != nil {
+			return zero, fmt.Errorf("audio %s: %w", ffmpeg.AudioGroup(b), err)
+		}
+		variants = append(variants, audioVariant(b, peak, avg))
+		if b == topAudio(bitrates) {
+			for _, s := range segs {
+				top = append(top, filepath.Join(rdir, filepath.FromSlash(s.URI)))
+			}
+		}
+		prefix := keys.HLSPrefix() + ffmpeg.AudioDirName + "/" + ffmpeg.AudioGroup(b) + "/"
+		err = filepath.WalkDir(rdir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			switch path.Ext(d.Name()) {
+			case ".ts":
+				objs = append(objs, object{p, prefix + d.Name(), "video/mp2t"})
+			case ".m3u8":
+				objs = append(objs, object{p, prefix + d.Name(), "application/vnd.apple.mpegurl"})
+			default:
+				return fmt.Errorf("unexpected output file %s", p)
+			}
+			return nil
+		})
+		if err != nil {
+			return zero, fmt.Errorf("list outputs: %w", err)
+		}
+	}
+	rend, m4a, err := w.assembleM4A(ctx, dir, keys, top, topAudio(bitrates), declared, log)
+	if err != nil {
+		return zero, err
+	}
+	masterPath := filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName)
+	if err := os.WriteFile(masterPath, hls.Master(variants), 0o644); err != nil {
+		return zero, fmt.Errorf("write master playlist: %w", err)
+	}
+	objs = append(objs, m4a)
+	if err := w.putAll(ctx, objs); err != nil {
+		return zero, err
+	}
+	master := object{masterPath, keys.HLSMasterKey(), "application/vnd.apple.mpegurl"}
+	if err := w.putAll(ctx, []object{master}); err != nil {
+		return zero, err
+	}
+	written := map[string]bool{master.key: true}
+	for _, o := range objs {
+		written[o.key] = true
+	}
+	if err := w.removeOutputsBut(ctx, keys, written); err != nil {
+		return zero, err
+	}
+	media := mediaOf(pr, declared)
+	if media.Loudness, err = loud.result(); err != nil {
+		return zero, err
+	}
+	out := in.Transcoded(media, []contract.Rendition{rend}, contract.HLS{MasterKey: keys.HLSMasterKey()}, w.now())
+	if err := out.Validate(); err != nil {
+		return zero, fmt.Errorf("transcode result: %w", err)
+	}
+	log.Info("transcode done", "kind", contract.MediaKindAudio, "renditions", len(bitrates), "elapsed", w.now().Sub(start).Round(time.Millisecond))
+	return out, nil
+}
