@@ -1,0 +1,88 @@
+package ffmpeg
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/vidpipe/vidpipe/services/transcode/ladder"
+)
+
+// Default encoder presets of the codecs other than H.264 (see [Encoding]).
+const (
+	// DefaultHEVCPreset is libx265's preset: as fast a preset as
+	// libx264's default; x265 at "veryfast" costs roughly what x264 costs
+	// at "medium" (see docs/benchmarks.md, codecs).
+	DefaultHEVCPreset = "veryfast"
+	// DefaultAV1Preset is libsvtav1's preset (0 slowest .. 13 fastest).
+	DefaultAV1Preset = 10
+)
+
+// HEVCPresets are the libx265 presets accepted for Encoding.HEVCPreset.
+var HEVCPresets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
+
+// Encoder names per codec.
+var encoderOf = map[ladder.Codec]string{ladder.H264: "libx264", ladder.HEVC: "libx265", ladder.AV1: "libsvtav1"}
+
+// Encoder is the ffmpeg encoder of codec c ("" for an unknown codec).
+func Encoder(c ladder.Codec) string { return encoderOf[c.Or()] }
+
+// videoEncoderArgs are the output options that encode one rung's video:
+// spec is the stream specifier the options apply to (":v:3" for the
+// fourth video stream of a shared output, ":v" for an output of its own),
+// gopFrames the keyframe interval in frames, chunk whether the encode is
+// one chunk of the segment pipeline (see [ChunkJob], no MB-tree).
+//
+// Every codec gets the same keyframes: one forced every
+// Encoding.GOPSeconds of the encoder's own time
+// (-force_key_frames expr:gte(t,n_forced*G)), a maximum and minimum GOP of
+// gopFrames, no scene-cut keyframes, closed GOPs (each keyframe an IDR or
+// AV1 key frame: a segment decodes on its own), average-bitrate mode at
+// the rung's video bitrate without a VBV cap (repeatable output, see the
+// package doc), 8-bit 4:2:0:
+//
+//   - h264: libx264, High profile, Encoding.Preset; in chunks -mbtree 0.
+//   - hevc: libx265, Main profile, Encoding.HEVCPreset, tagged hvc1 (the
+//     sample entry Apple's players require; parameter sets out of band);
+//     keyint = min-keyint = gopFrames, scenecut 0, open-gop 0, forced
+//     keyframes as IDR (-forced-idr 1); in chunks cutree 0 (x265's MB-tree,
+//     which starves a chunk's first second as x264's does: see
+//     TestChunkedEqualsSinglePassHEVC). x265 logs only errors.
+//   - av1: libsvtav1, Main profile, Encoding.AV1Preset, keyint gopFrames
+//     with key frames (irefresh-type 2: closed GOP), scene detection off
+//     (scd 0), and one logical processor (lp 1): with more, SVT-AV1's
+//     rate control depends on thread timing and two runs give different
+//     bytes. SVT-AV1 1.4 ignores ffmpeg 5.1's forced keyframes; keyint
+//     places them, and every encode (single pass or chunk) starts at a
+//     segment boundary, so they fall on the same frames.
+func videoEncoderArgs(r ladder.Rendition, enc Encoding, gopFrames int, spec string, chunk bool) ([]string, error) {
+	g := strconv.Itoa(gopFrames)
+	opt := func(name string) string { return "-" + name + spec }
+	forced := fmt.Sprintf("expr:gte(t,n_forced*%d)", enc.GOPSeconds)
+	a := []string{opt("c"), Encoder(r.Codec)}
+	switch r.Codec.Or() {
+	case ladder.H264:
+		a = append(a, opt("preset"), enc.Preset, opt("profile"), "high", opt("pix_fmt"), "yuv420p",
+			opt("g"), g, opt("keyint_min"), g, opt("sc_threshold"), "0", opt("force_key_frames"), forced)
+		if chunk {
+			a = append(a, opt("mbtree"), "0")
+		}
+	case ladder.HEVC:
+		params := []string{"keyint=" + g, "min-keyint=" + g, "scenecut=0", "open-gop=0", "log-level=error"}
+		if chunk {
+			params = append(params, "cutree=0")
+		}
+		if enc.Threads > 0 {
+			params = append(params, "pools="+strconv.Itoa(enc.Threads))
+		}
+		a = append(a, opt("preset"), enc.HEVCPreset, opt("profile"), "main", opt("pix_fmt"), "yuv420p",
+			opt("tag"), "hvc1", opt("g"), g, opt("keyint_min"), g, opt("force_key_frames"), forced,
+			opt("forced-idr"), "1", opt("x265-params"), strings.Join(params, ":"))
+	case ladder.AV1:
+		a = append(a, opt("preset"), strconv.Itoa(enc.AV1Preset), opt("pix_fmt"), "yuv420p", opt("g"), g,
+			opt("svtav1-params"), "keyint="+g+":irefresh-type=2:scd=0:lp=1")
+	default:
+		return nil, fmt.Errorf("rung %s: unknown codec %q", r.Name, r.Codec)
+	}
+	return append(a, opt("b"), strconv.FormatInt(r.VideoBitrate, 10)), nil
+}
