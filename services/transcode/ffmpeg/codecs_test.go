@@ -1,0 +1,289 @@
+package ffmpeg
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/services/transcode/hls"
+	"github.com/vidpipe/vidpipe/services/transcode/ladder"
+	"github.com/vidpipe/vidpipe/services/transcode/probe"
+)
+
+// codecSource writes a 6 s 640x360 30 fps testsrc2 with temporal noise
+// (so the encoders have detail to spend bits on) and probes it.
+func codecSource(t *testing.T, dir string) (string, *probe.Result) {
+	t.Helper()
+	source := filepath.Join(dir, "source.mp4")
+	MustFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=6", "-vf", "noise=alls=6:allf=t",
+		"-c:v", "libx264", "-preset", "ultrafast", "-qp", "12", "-g", "45", "-pix_fmt", "yuv420p", "-f", "mp4", source)
+	src, err := probe.Prober{Path: harness.MustTool(t, "ffprobe")}.Probe(context.Background(), source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return source, src
+}
+
+// videoStream is what ffprobe says of a file's first video stream.
+type videoStream struct {
+	Codec   string `json:"codec_name"`
+	Tag     string `json:"codec_tag_string"`
+	Profile string `json:"profile"`
+	Level   int    `json:"level"`
+	PixFmt  string `json:"pix_fmt"`
+	Width   int    `json:"width"`
+	Height  int    `json:"height"`
+}
+
+func probeVideo(tb testing.TB, url string) videoStream {
+	tb.Helper()
+	out, err := exec.Command(harness.MustTool(tb, "ffprobe"), "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,codec_tag_string,profile,level,pix_fmt,width,height", "-of", "json", url).Output()
+	if err != nil {
+		tb.Fatalf("ffprobe %s: %v", url, err)
+	}
+	var raw struct{ Streams []videoStream }
+	if err := json.Unmarshal(out, &raw); err != nil || len(raw.Streams) != 1 {
+		tb.Fatalf("ffprobe %s: %v: %s", url, err, out)
+	}
+	return raw.Streams[0]
+}
+
+// keyTimes are the presentation times (s) of the keyframes of the first
+// video stream of url, relative to its first frame.
+func keyTimes(tb testing.TB, url string) (keys []float64, frames int) {
+	tb.Helper()
+	s := probePackets(tb, url, "v:0")
+	first := s.Packets[0].PTS
+	for _, p := range s.Packets {
+		first = min(first, p.PTS)
+	}
+	for _, p := range s.Packets {
+		if p.Key {
+			keys = append(keys, math.Round(s.seconds(p.PTS-first)*1000)/1000)
+		}
+	}
+	slices.Sort(keys)
+	return keys, len(s.Packets)
+}
+
+var (
+	hvc1RE = regexp.MustCompile(`^hvc1\.1\.6\.L([0-9]+)\.[0-9A-F]{1,2}(\.[0-9A-F]{1,2})*$`)
+	av01RE = regexp.MustCompile(`^av01\.0\.([0-9]{2})M\.08$`)
+)
+
+// checkCodecString checks an RFC 6381 string against what ffprobe says
+// of the stream: the codec, the profile and the level.
+func checkCodecString(t *testing.T, what, codec string, v videoStream) {
+	t.Helper()
+	switch v.Codec {
+	case "h264":
+		if want := fmt.Sprintf("avc1.6400%02x", v.Level); codec != want {
+			t.Errorf("%s: codec %q, want %q (High, level %d)", what, codec, want, v.Level)
+		}
+	case "hevc":
+		m := hvc1RE.FindStringSubmatch(codec)
+		if m == nil || m[1] != strconv.Itoa(v.Level) || v.Profile != "Main" {
+			t.Errorf("%s: codec %q, want hvc1.1.6.L%d.<constraints> (ffprobe: %s level %d)", what, codec, v.Level, v.Profile, v.Level)
+		}
+	case "av1":
+		// ffprobe reports no AV1 level; the level index of a 360p 30 fps
+		// stream is 4 (level 3.0) or below.
+		m := av01RE.FindStringSubmatch(codec)
+		if m == nil || v.Profile != "Main" {
+			t.Errorf("%s: codec %q, want av01.0.<level>M.08 (ffprobe: %s)", what, codec, v.Profile)
+		} else if lvl, _ := strconv.Atoi(m[1]); lvl > 4 {
+			t.Errorf("%s: codec %q: level index %d, want ≤ 4 for 360p30", what, codec, lvl)
+		}
+	default:
+		t.Errorf("%s: unexpected codec %s", what, v.Codec)
+	}
+}
+
+// The single pass encodes H.264 and HEVC rungs from one decode into the
+// MP4s and today's MPEG-TS segments: every rung has the same keyframes (one
+// every GOPSeconds) and frames, the HEVC MP4 is tagged hvc1, Main, 8-bit
+// 4:2:0, and its RFC 6381 string is the same read from the MP4's hvcC as
+// from the SPS in its first TS segment.
+func TestSinglePassHEVCRungs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	source, src := codecSource(t, dir)
+	rends := ladder.MustParse("180p:180:300k:64k,360p:360:800k:96k,360p-hevc:360:500k:96k:hevc").Select(640, 360)
+	out := filepath.Join(dir, "out")
+	mkdirs(t, filepath.Join(out, MP4Dir))
+	for _, r := range rends {
+		mkdirs(t, filepath.Join(out, RungDir(r.Name)))
+	}
+	args, err := Job{Input: source, Source: src, Renditions: rends, Encoding: Encoding{Preset: "veryfast", GOPSeconds: 2, Threads: 2}}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(after(args, "-filter_complex"), "split=3[v1][v2][c1]") {
+		t.Errorf("graph %s: want the two 360p rungs to share one scale", after(args, "-filter_complex"))
+	}
+	if err := (Runner{Path: harness.MustTool(t, "ffmpeg")}).Run(ctx, out, args, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantKeys := []float64{0, 2, 4}
+	for _, r := range rends {
+		mp4 := filepath.Join(out, MP4Path(r.Name))
+		v := probeVideo(t, mp4)
+		wantCodec := map[ladder.Codec]string{ladder.H264: "h264", ladder.HEVC: "hevc"}[r.Codec]
+		if v.Codec != wantCodec || v.PixFmt != "yuv420p" || v.Width != r.Width || v.Height != r.Height {
+			t.Errorf("%s: %+v, want %s yuv420p %dx%d", r.Name, v, wantCodec, r.Width, r.Height)
+		}
+		if r.Codec == ladder.HEVC && (v.Tag != "hvc1" || v.Profile != "Main") {
+			t.Errorf("%s: tag %q profile %q, want hvc1 Main", r.Name, v.Tag, v.Profile)
+		}
+		keys, frames := keyTimes(t, mp4)
+		if !slices.Equal(keys, wantKeys) || frames != 180 {
+			t.Errorf("%s: keyframes at %v, %d frames; want %v, 180", r.Name, keys, frames, wantKeys)
+		}
+		fromMP4, err := hls.VideoCodec(mp4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs, err := hls.ReadMediaPlaylist(filepath.Join(out, PlaylistPath(r.Name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromTS, err := hls.VideoCodec(filepath.Join(out, RungDir(r.Name), segs[0].URI))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s (ffprobe %s %s level %d), %d segments", r.Name, fromMP4, v.Codec, v.Profile, v.Level, len(segs))
+		if fromMP4 != fromTS {
+			t.Errorf("%s: codec %q from the MP4, %q from the TS segment", r.Name, fromMP4, fromTS)
+		}
+		checkCodecString(t, r.Name, fromMP4, v)
+		if len(segs) != 3 {
+			t.Errorf("%s: %d segments, want 3", r.Name, len(segs))
+		}
+		for _, s := range segs {
+			if p := probePackets(t, filepath.Join(out, RungDir(r.Name), s.URI), "v:0"); !p.Packets[0].Key {
+				t.Errorf("%s: %s does not start with a keyframe", r.Name, s.URI)
+			}
+		}
+	}
+}
+
+// fmp4ChunkArgs turns a ChunkJob's MPEG-TS HLS outputs into fMP4 ones
+// (init.mp4 + seg_%05d.m4s), as the CMAF segment format will: AV1 has no
+// MPEG-TS mapping in this ffmpeg.
+func fmp4ChunkArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-muxdelay":
+			i++ // MPEG-TS only
+			continue
+		case args[i] == "-hls_segment_type":
+			out = append(out, "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4")
+			i++
+			continue
+		}
+		out = append(out, strings.Replace(args[i], "seg_%05d.ts", "seg_%05d.m4s", 1))
+	}
+	return out
+}
+
+// Chunks of the segment pipeline encode H.264, HEVC and AV1 rungs of the
+// same spans: each chunk's encode of every rung has exactly Span.Frames
+// frames and a keyframe at each of its segments' starts, the segments have
+// the same durations in every rung and codec, and the RFC 6381 strings
+// read from the init segments are those of the streams.
+func TestChunkCodecRungs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	source, src := codecSource(t, dir)
+	rends := ladder.MustParse("180p:180:300k:64k,360p:360:800k:96k,360p-hevc:360:500k:96k:hevc,360p-av1:360:400k:96k:av1").Select(640, 360)
+	enc := Encoding{Preset: "veryfast", GOPSeconds: 2, Threads: 2}
+	job := Job{Input: source, Source: src, Renditions: rends, Encoding: enc}
+	rate, _ := job.FrameRate()
+	spans, err := Spans(rate, src.Video.Duration, enc.GOPSeconds, 1, 4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spans) != 3 || spans[1].Segments != 2 {
+		t.Fatalf("spans %+v, want 1 s, 4 s (2 segments), 1 s", spans)
+	}
+	runner := Runner{Path: harness.MustTool(t, "ffmpeg")}
+	for _, span := range spans[:2] {
+		out := filepath.Join(dir, fmt.Sprintf("chunk%d", span.Index))
+		for _, r := range rends {
+			mkdirs(t, filepath.Join(out, RungDir(r.Name)))
+		}
+		args, err := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}.Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runner.Run(ctx, out, fmp4ChunkArgs(args), 0); err != nil {
+			t.Fatalf("chunk %d: %v", span.Index, err)
+		}
+		var durations []string
+		for _, r := range rends {
+			rungDir := filepath.Join(out, RungDir(r.Name))
+			segs, err := hls.ReadMediaPlaylist(filepath.Join(rungDir, PlaylistName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			total := 0.0
+			for _, s := range segs {
+				total += s.Duration
+			}
+			if len(segs) != span.Segments || math.Abs(total-span.Duration) > 1e-3 {
+				t.Errorf("chunk %d %s: %d segments of %v s in all, want %d of %v s", span.Index, r.Name, len(segs), total, span.Segments, span.Duration)
+			}
+			var d []string
+			frames := 0
+			init := filepath.Join(rungDir, "init.mp4")
+			for k, s := range segs {
+				if want := fmt.Sprintf("seg_%05d.m4s", span.FirstSegment+k); s.URI != want {
+					t.Errorf("chunk %d %s: segment %d is %s, want %s", span.Index, r.Name, k, s.URI, want)
+				}
+				d = append(d, strconv.FormatFloat(s.Duration, 'f', 6, 64))
+				keys, n := keyTimes(t, "concat:"+init+"|"+filepath.Join(rungDir, s.URI))
+				frames += n
+				if len(keys) == 0 || keys[0] != 0 || len(keys) != 1 {
+					t.Errorf("chunk %d %s %s: keyframes at %v, want exactly one, at its start", span.Index, r.Name, s.URI, keys)
+				}
+			}
+			durations = append(durations, strings.Join(d, ","))
+			if frames != span.Frames {
+				t.Errorf("chunk %d %s: %d frames, want the span's %d", span.Index, r.Name, frames, span.Frames)
+			}
+			v := probeVideo(t, "concat:"+init+"|"+filepath.Join(rungDir, segs[0].URI))
+			codec, err := hls.VideoCodec(init)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("chunk %d %s: %s, segments %v", span.Index, r.Name, codec, d)
+			checkCodecString(t, r.Name, codec, v)
+			if want := map[ladder.Codec]string{ladder.H264: "h264", ladder.HEVC: "hevc", ladder.AV1: "av1"}[r.Codec]; v.Codec != want || v.PixFmt != "yuv420p" {
+				t.Errorf("chunk %d %s: %+v, want %s yuv420p", span.Index, r.Name, v, want)
+			}
+			if r.Codec == ladder.HEVC && v.Tag != "hvc1" {
+				t.Errorf("chunk %d %s: sample entry %q, want hvc1", span.Index, r.Name, v.Tag)
+			}
+		}
+		for _, d := range durations[1:] {
+			if d != durations[0] {
+				t.Errorf("chunk %d: segment durations differ between rungs: %q", span.Index, durations)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "chunk1", RungDir("360p-av1"), "seg_00002.m4s")); err != nil {
+		t.Errorf("chunk 1 of the AV1 rung: %v", err)
+	}
+}
