@@ -330,6 +330,8 @@ func (w *Worker) job(pr *probe.Result, rends []ladder.Rendition) ffmpeg.Job {
 		Renditions: rends,
 		Encoding: ffmpeg.Encoding{
 			Preset:     w.settings.Preset,
+			HEVCPreset: w.settings.HEVCPreset,
+			AV1Preset:  w.settings.AV1Preset,
 			GOPSeconds: w.settings.GOPSeconds,
 			Threads:    w.settings.Threads,
 			MaxPixels:  w.settings.MaxPixels,
