@@ -450,8 +450,8 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 		}
 		v := res.Video
 		switch {
-		case v == nil || v.Codec != "h264":
-			return nil, nil, fmt.Errorf("rendition %s: no H.264 video stream", r.Name)
+		case v == nil || v.Codec != string(r.Codec.Or()):
+			return nil, nil, fmt.Errorf("rendition %s: no %s video stream", r.Name, r.Codec.Or())
 		case v.Width != r.Width || v.Height != r.Height || v.Rotation != 0:
 			return nil, nil, fmt.Errorf("rendition %s: %dx%d rotation %d, want %dx%d unrotated", r.Name, v.Width, v.Height, v.Rotation, r.Width, r.Height)
 		case hasAudio != (res.Audio != nil):
@@ -465,11 +465,11 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 			return nil, nil, stage.Coded(contract.ErrorCodeDurationMismatch,
 				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration))
 		}
-		avc, err := hls.AVCCodec(v.Profile, v.Level)
+		vc, err := rungCodec(file, r.Codec)
 		if err != nil {
 			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
 		}
-		codecs := []string{avc}
+		codecs := []string{vc}
 		if res.Audio != nil {
 			aac, err := hls.AACCodec(res.Audio.Profile)
 			if err != nil {
@@ -496,6 +496,7 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 			Key:         keys.RenditionKey(r.Name),
 			Size:        fi.Size(),
 			PlaylistKey: keys.HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName,
+			Codec:       string(r.Codec.Or()),
 		})
 		variants = append(variants, hls.Variant{
 			URI:       r.Name + "/" + ffmpeg.PlaylistName,
@@ -505,6 +506,28 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 		})
 	}
 	return out, variants, nil
+}
+
+// codecPrefixes are the RFC 6381 sample entries each codec's rungs may
+// have (hls.VideoCodec names an HEVC stream in MPEG-TS "hvc1").
+var codecPrefixes = map[ladder.Codec][]string{
+	ladder.H264: {"avc1."}, ladder.HEVC: {"hvc1."}, ladder.AV1: {"av01."},
+}
+
+// rungCodec is the RFC 6381 string of the video of file (an MP4, an init
+// segment or an MPEG-TS segment; see hls.VideoCodec), which must be of
+// codec c: the master playlist's CODECS for the rung.
+func rungCodec(file string, c ladder.Codec) (string, error) {
+	s, err := hls.VideoCodec(file)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range codecPrefixes[c.Or()] {
+		if strings.HasPrefix(s, p) {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("video codec %s, want %s (%v)", s, c.Or(), codecPrefixes[c.Or()])
 }
 
 // object is one file to upload.

@@ -86,3 +86,14 @@ func videoEncoderArgs(r ladder.Rendition, enc Encoding, gopFrames int, spec stri
 	}
 	return append(a, opt("b"), strconv.FormatInt(r.VideoBitrate, 10)), nil
 }
+
+// MP4TagArgs are the output options that give a stream copy of codec c
+// into an MP4 the sample entry of the rung's own encodes: hvc1 for HEVC
+// (a copy from MPEG-TS would otherwise be written hev1, which Apple's
+// players refuse); nil for the other codecs, whose default is right.
+func MP4TagArgs(c ladder.Codec) []string {
+	if c.Or() == ladder.HEVC {
+		return []string{"-tag:v", "hvc1"}
+	}
+	return nil
+}
