@@ -150,7 +150,10 @@ type Variant struct {
 func Master(vs []Variant) []byte { return MasterWithAudio(nil, vs) }
 
 // AVCCodec is the RFC 6381 string of an H.264 stream from ffprobe's
-// profile name and level, e.g. ("High", 31) → "avc1.64001f".
+// profile name and level, e.g. ("High", 31) → "avc1.64001f". The profile
+// name does not tell every constraint flag (x264's Constrained Baseline
+// has constraint_set0 and set1, "42c0", where this says "4240"): the
+// transcode reads the string from the stream instead ([VideoCodec]).
 func AVCCodec(profile string, level int) (string, error) {
 	var idc, constraints int
 	switch profile {
