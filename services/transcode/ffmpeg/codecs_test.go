@@ -287,3 +287,89 @@ func TestChunkCodecRungs(t *testing.T) {
 		t.Errorf("chunk 1 of the AV1 rung: %v", err)
 	}
 }
+
+// TestChunkedEqualsSinglePassHEVC is TestChunkedEqualsSinglePass's quality
+// check for libx265 rungs: 13 s cut in 1 s + 4 s chunks, each chunk encoded
+// with cutree off (x265's MB-tree), assembled to an MP4 (tagged hvc1), is
+// at least as good as the single pass (no more than 0.3 dB PSNR or 0.005
+// SSIM below), at most 15 % larger, and as long, frame for frame. The
+// figures with and without cutree are in videoEncoderArgs' doc.
+func TestChunkedEqualsSinglePassHEVC(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	source := filepath.Join(dir, "source.mp4")
+	MustFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=13",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "48", "-pix_fmt", "yuv420p", "-f", "mp4", source)
+	src, err := probe.Prober{Path: harness.MustTool(t, "ffprobe")}.Probe(ctx, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rends := []ladder.Rendition{
+		{Name: "180p-hevc", Width: 320, Height: 180, VideoBitrate: 200_000, AudioBitrate: 64_000, Codec: ladder.HEVC},
+		{Name: "360p-hevc", Width: 640, Height: 360, VideoBitrate: 500_000, AudioBitrate: 96_000, Codec: ladder.HEVC},
+	}
+	enc := Encoding{GOPSeconds: 2, Threads: 2}
+	runner := Runner{Path: harness.MustTool(t, "ffmpeg")}
+	run := func(wd string, args []string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runner.Run(ctx, wd, args, 0); err != nil {
+			t.Fatalf("ffmpeg %q: %v", args, err)
+		}
+	}
+	single, chunked := filepath.Join(dir, "single"), filepath.Join(dir, "chunked")
+	mkdirs(t, filepath.Join(single, MP4Dir), filepath.Join(chunked, MP4Dir))
+	for _, r := range rends {
+		mkdirs(t, filepath.Join(single, RungDir(r.Name)), filepath.Join(chunked, RungDir(r.Name)))
+	}
+	job := Job{Input: source, Source: src, Renditions: rends, Encoding: enc}
+	args, err := job.Args()
+	run(single, args, err)
+
+	rate, _ := job.FrameRate()
+	spans, err := Spans(rate, src.Video.Duration, enc.GOPSeconds, 1, 4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := map[string][]string{}
+	for _, span := range spans {
+		args, err := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}.Args()
+		run(chunked, args, err)
+		for _, r := range rends {
+			pl, err := hls.ReadMediaPlaylist(filepath.Join(chunked, PlaylistPath(r.Name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range pl {
+				segs[r.Name] = append(segs[r.Name], RungDir(r.Name)+"/"+s.URI)
+			}
+		}
+	}
+	for _, r := range rends {
+		args := AssembleArgs(segs[r.Name], nil, MP4Path(r.Name))
+		run(chunked, slices.Insert(args, len(args)-1, MP4TagArgs(r.Codec)...), nil)
+		singleMP4, chunkedMP4 := filepath.Join(single, MP4Path(r.Name)), filepath.Join(chunked, MP4Path(r.Name))
+		sp, ss := quality(t, singleMP4, source, r.Width, r.Height)
+		cp, cs := quality(t, chunkedMP4, source, r.Width, r.Height)
+		sf, _ := countFrames(t, singleMP4)
+		cf, _ := countFrames(t, chunkedMP4)
+		sfi, _ := os.Stat(singleMP4)
+		cfi, _ := os.Stat(chunkedMP4)
+		t.Logf("%s: PSNR single %.3f dB, chunked %.3f dB (%+.3f); SSIM single %.5f, chunked %.5f (%+.5f); bytes single %d, chunked %d; frames %d, %d",
+			r.Name, sp, cp, cp-sp, ss, cs, cs-ss, sfi.Size(), cfi.Size(), sf, cf)
+		if cp < sp-0.3 || cs < ss-0.005 {
+			t.Errorf("%s: chunked PSNR %.3f SSIM %.5f, single pass PSNR %.3f SSIM %.5f: want no more than 0.3 dB and 0.005 below", r.Name, cp, cs, sp, ss)
+		}
+		if float64(cfi.Size()) > 1.15*float64(sfi.Size()) {
+			t.Errorf("%s: chunked %d bytes, single pass %d: want at most 15 %% more", r.Name, cfi.Size(), sfi.Size())
+		}
+		if sf != 390 || cf != sf {
+			t.Errorf("%s: frames single %d, chunked %d; want 390", r.Name, sf, cf)
+		}
+		if v := probeVideo(t, chunkedMP4); v.Tag != "hvc1" {
+			t.Errorf("%s: assembled MP4 tagged %q, want hvc1", r.Name, v.Tag)
+		}
+	}
+}
