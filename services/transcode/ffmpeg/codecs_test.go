@@ -373,3 +373,34 @@ func TestChunkedEqualsSinglePassHEVC(t *testing.T) {
 		}
 	}
 }
+
+func TestEncoderArgs(t *testing.T) {
+	for _, tc := range []struct {
+		codec ladder.Codec
+		want  []string // flag, value pairs that must be there
+	}{
+		{ladder.H264, []string{"-c:v", "libx264", "-preset:v", "veryfast", "-g:v", "60", "-force_key_frames:v", "expr:gte(t,n_forced*2)", "-b:v", "800000"}},
+		{ladder.HEVC, []string{"-c:v", "libx265", "-tag:v", "hvc1", "-preset:v", "veryfast", "-profile:v", "main", "-forced-idr:v", "1",
+			"-x265-params:v", "keyint=60:min-keyint=60:scenecut=0:open-gop=0:frame-threads=1:log-level=error", "-b:v", "800000"}},
+		{ladder.AV1, []string{"-c:v", "libsvtav1", "-preset:v", "10", "-g:v", "60", "-svtav1-params:v", "keyint=60:irefresh-type=2:scd=0:lp=1", "-b:v", "800000"}},
+	} {
+		args, err := EncoderArgs(ladder.Rendition{Name: "r", Width: 640, Height: 360, VideoBitrate: 800_000, Codec: tc.codec}, Encoding{}, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(tc.want); i += 2 {
+			if got := after(args, tc.want[i]); got != tc.want[i+1] {
+				t.Errorf("%s: %s %q, want %q (args %q)", tc.codec, tc.want[i], got, tc.want[i+1], args)
+			}
+		}
+		if slices.Contains(args, "-mbtree:v") || strings.Contains(strings.Join(args, " "), "cutree=0") {
+			t.Errorf("%s: chunk-only options in the single pass's: %q", tc.codec, args)
+		}
+	}
+	if _, err := EncoderArgs(ladder.Rendition{Codec: "vp9", VideoBitrate: 1}, Encoding{}, 30); err == nil {
+		t.Error("unknown codec: no error")
+	}
+	if _, err := EncoderArgs(ladder.Rendition{VideoBitrate: 1}, Encoding{}, 0); err == nil {
+		t.Error("zero frame rate: no error")
+	}
+}

@@ -2,6 +2,7 @@ package ffmpeg
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -103,4 +104,17 @@ func MP4TagArgs(c ladder.Codec) []string {
 		return []string{"-tag:v", "hvc1"}
 	}
 	return nil
+}
+
+// EncoderArgs are the output options that encode rendition r's video, at
+// a constant frame rate fps, exactly as a rung of the single pass ([Job])
+// is encoded (see videoEncoderArgs), for an output with that one video
+// stream: what the codec comparison of make bench measures.
+func EncoderArgs(r ladder.Rendition, enc Encoding, fps float64) ([]string, error) {
+	enc = enc.withDefaults()
+	if !(fps > 0) {
+		return nil, fmt.Errorf("encoder args: frame rate %v", fps)
+	}
+	gopFrames := max(1, int(math.Ceil(float64(enc.GOPSeconds)*fps)))
+	return videoEncoderArgs(r, enc, gopFrames, ":v", false)
 }
