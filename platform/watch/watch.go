@@ -77,11 +77,19 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 //	video.updated                updated by alice: title "New title", 2 tags
 //	video.captions               captions en-US "English" by alice: 412 cues, or captions fr deleted by alice
 //
-// and the measured loudness of a video.transcoded (see LoudnessSummary).
+// and the measured loudness of a video.transcoded (see LoudnessSummary),
+// then, when not every rendition is H.264, its renditions' codecs (see
+// CodecSummary), separated by "; ".
 func Summary(topic string, value []byte) string {
 	switch topic {
 	case contract.TopicTranscoded:
-		return LoudnessSummary(value)
+		var parts []string
+		for _, p := range []string{LoudnessSummary(value), CodecSummary(value)} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		return strings.Join(parts, "; ")
 	case contract.TopicPlayable:
 		var e contract.VideoPlayable
 		if json.Unmarshal(value, &e) != nil {
