@@ -9,7 +9,9 @@
 // scaled from an already reduced picture, which costs less than scaling
 // every rung from the source (one ffmpeg per rung must do that); each
 // rung is converted to yuv420p with square pixels (setsar=1) before the
-// next one is scaled from it. Each branch is encoded once (libx264), the
+// next one is scaled from it; rungs of the same size (one per codec) share
+// one scale. Each branch is encoded once, with its rung's codec (libx264,
+// libx265 or libsvtav1, see [EncoderArgs] and the ladder's codecs), the
 // audio once per distinct AAC bitrate of the ladder (rungs asking for the
 // same bitrate share one encode), and all the encodes go to a single tee
 // output whose slaves select each rung's video and audio stream: every
@@ -39,8 +41,8 @@
 //
 // # Harder sources
 //
-// Every rung is H.264 High, 8-bit 4:2:0, SDR BT.709, upright, with square
-// pixels:
+// Every rung is 8-bit 4:2:0 (H.264 High, HEVC Main or AV1 Main), SDR
+// BT.709, upright, with square pixels:
 //   - HDR (PQ or HLG transfer, see [probe.Video.HDR]): resized to the
 //     largest rung and tone-mapped once, after the fps filter and before
 //     the scale cascade (zscale + tonemap, see [ToneMapper]), and every

@@ -118,3 +118,11 @@ func EncoderArgs(r ladder.Rendition, enc Encoding, fps float64) ([]string, error
 	gopFrames := max(1, int(math.Ceil(float64(enc.GOPSeconds)*fps)))
 	return videoEncoderArgs(r, enc, gopFrames, ":v", false)
 }
+
+// SegmentsCarry reports whether the HLS segments carry codec c. Today's
+// MPEG-TS segments carry H.264 and HEVC; this ffmpeg (5.1) has no MPEG-TS
+// mapping for AV1, which needs the CMAF (fMP4) segments: the settings
+// refuse an av1 rung until the segment format is fMP4, rather than let
+// every transcode fail in ffmpeg. With CMAF segments this returns true for
+// every codec.
+func SegmentsCarry(c ladder.Codec) bool { return c.Or() != ladder.AV1 }

@@ -5,7 +5,9 @@
 // The master playlist lists one EXT-X-STREAM-INF per rung with
 // BANDWIDTH (the peak segment bitrate, measured on the segment files),
 // AVERAGE-BANDWIDTH (total segment bytes over total duration), RESOLUTION,
-// CODECS (RFC 6381 strings from the encoded streams' profile and level)
+// CODECS (RFC 6381 strings read from the encoded streams, see
+// [VideoCodec]: avc1, hvc1 or av01; variants in the order given, which
+// transcode makes H.264 first)
 // and FRAME-RATE; the URI is relative: "<rung>/index.m3u8".
 package hls
 
