@@ -94,6 +94,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if *runs < 1 {
 		return errors.New("-runs must be at least 1")
 	}
+	if *codecEncodes < 2 {
+		return errors.New("-codec-encodes must be at least 2 (the search starts from two encodes)")
+	}
 	if *root == "" {
 		wd, err := os.Getwd()
 		if err != nil {
