@@ -62,7 +62,10 @@ func Encoder(c ladder.Codec) string { return encoderOf[c.Or()] }
 //     rate control depends on thread timing and two runs give different
 //     bytes. SVT-AV1 1.4 ignores ffmpeg 5.1's forced keyframes; keyint
 //     places them, and every encode (single pass or chunk) starts at a
-//     segment boundary, so they fall on the same frames.
+//     segment boundary, so they fall on the same frames. Chunks need no
+//     option of their own: 13 s of testsrc2 in 1 s + 4 s fMP4 chunks at
+//     360p 400 kb/s were +0.22 dB PSNR against one encode of the whole,
+//     with 6 % more bytes (TestChunkedEqualsSinglePassAV1).
 func videoEncoderArgs(r ladder.Rendition, enc Encoding, gopFrames int, spec string, chunk bool) ([]string, error) {
 	g := strconv.Itoa(gopFrames)
 	opt := func(name string) string { return "-" + name + spec }
