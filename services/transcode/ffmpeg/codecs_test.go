@@ -171,8 +171,13 @@ func TestSinglePassHEVCRungs(t *testing.T) {
 			t.Errorf("%s: %d segments, want 3", r.Name, len(segs))
 		}
 		for _, s := range segs {
-			if p := probePackets(t, filepath.Join(out, RungDir(r.Name), s.URI), "v:0"); !p.Packets[0].Key {
+			seg := filepath.Join(out, RungDir(r.Name), s.URI)
+			if p := probePackets(t, seg, "v:0"); !p.Packets[0].Key {
 				t.Errorf("%s: %s does not start with a keyframe", r.Name, s.URI)
+			}
+			// Every segment carries its parameter sets (decodes on its own).
+			if c, err := hls.VideoCodec(seg); err != nil || c != fromMP4 {
+				t.Errorf("%s: %s: codec %q, %v; want the MP4's %q", r.Name, s.URI, c, err, fromMP4)
 			}
 		}
 	}

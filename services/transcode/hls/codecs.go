@@ -1,9 +1,9 @@
 package hls
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
 	"strings"
@@ -24,17 +24,30 @@ import (
 //     of the video elementary stream; an HEVC one is named "hvc1", the
 //     sample entry of the MP4 renditions.
 //
-// Examples: "avc1.64001f", "hvc1.1.6.L93.B0", "av01.0.05M.08".
+// Examples: "avc1.64001f", "hvc1.1.6.L93.B0", "av01.0.05M.08". Only the
+// beginning of the file is read: top-level MP4 boxes up to the moov (an
+// mdat is skipped, not read), the first tsReadLimit bytes of MPEG-TS.
 func VideoCodec(file string) (string, error) {
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return "", fmt.Errorf("codec: %w", err)
 	}
+	defer f.Close()
+	var head [1]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil {
+		return "", fmt.Errorf("codec of %s: %w", file, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("codec of %s: %w", file, err)
+	}
 	var c string
-	if len(data) >= tsPacket && data[0] == 0x47 {
-		c, err = codecFromTS(data)
+	if head[0] == 0x47 {
+		var data []byte
+		if data, err = io.ReadAll(io.LimitReader(f, tsReadLimit)); err == nil {
+			c, err = codecFromTS(data)
+		}
 	} else {
-		c, err = codecFromMP4(data)
+		c, err = codecFromMP4(f)
 	}
 	if err != nil {
 		return "", fmt.Errorf("codec of %s: %w", file, err)
@@ -42,16 +55,32 @@ func VideoCodec(file string) (string, error) {
 	return c, nil
 }
 
-// codecFromMP4 reads the first video track's sample entry.
-func codecFromMP4(data []byte) (string, error) {
-	f, err := mp4.DecodeFile(bytes.NewReader(data), mp4.WithDecodeMode(mp4.DecModeLazyMdat))
-	if err != nil {
-		return "", fmt.Errorf("mp4: %w", err)
+// tsReadLimit bounds what VideoCodec reads of an MPEG-TS segment: the
+// parameter sets come with the first keyframe, at the segment's start.
+const tsReadLimit = 4 << 20
+
+// codecFromMP4 reads the first video track's sample entry from the moov
+// box, decoding the top-level boxes before it lazily (an mdat's payload is
+// skipped).
+func codecFromMP4(r io.ReadSeeker) (string, error) {
+	var moov *mp4.MoovBox
+	for pos := uint64(0); moov == nil; {
+		box, err := mp4.DecodeBoxLazyMdat(pos, r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("mp4: %w", err)
+		}
+		if m, ok := box.(*mp4.MoovBox); ok {
+			moov = m
+		}
+		pos += box.Size()
 	}
-	if f.Moov == nil {
+	if moov == nil {
 		return "", errors.New("mp4: no moov box")
 	}
-	for _, trak := range f.Moov.Traks {
+	for _, trak := range moov.Traks {
 		if trak.Mdia == nil || trak.Mdia.Minf == nil || trak.Mdia.Minf.Stbl == nil || trak.Mdia.Minf.Stbl.Stsd == nil {
 			continue
 		}

@@ -1,13 +1,18 @@
 package hls
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/Eyevinn/mp4ff/av1"
 	"github.com/Eyevinn/mp4ff/avc"
 	"github.com/Eyevinn/mp4ff/hevc"
+
+	"github.com/vidpipe/vidpipe/dev/harness"
 )
 
 // The strings of known decoder configurations (real encodes are read in
@@ -56,5 +61,36 @@ func TestVideoCodecErrors(t *testing.T) {
 	}
 	if _, err := VideoCodec(filepath.Join(dir, "missing")); err == nil {
 		t.Errorf("missing file: no error")
+	}
+}
+
+// An MP4 with its moov after the mdat (no faststart) is read past the
+// mdat without reading it; an empty file is an error.
+func TestVideoCodecMoovLast(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "late.mp4")
+	out, err := exec.Command(harness.MustTool(t, "ffmpeg"), "-hide_banner", "-nostdin", "-v", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-c:v", "libx265", "-tag:v", "hvc1",
+		"-x265-params", "log-level=error", "-f", "mp4", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, d := bytes.Index(data, []byte("moov")), bytes.Index(data, []byte("mdat")); m < d {
+		t.Fatalf("moov at %d, mdat at %d: want the moov last", m, d)
+	}
+	c, err := VideoCodec(file)
+	if err != nil || !strings.HasPrefix(c, "hvc1.1.6.L") {
+		t.Errorf("VideoCodec = %q, %v; want hvc1.1.6.L…", c, err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VideoCodec(empty); err == nil {
+		t.Error("empty file: no error")
 	}
 }
