@@ -497,3 +497,33 @@ func TestChunkedEqualsSinglePassAV1(t *testing.T) {
 		t.Errorf("frames single %d, chunked %d; want 390", sf, cf)
 	}
 }
+
+// Each rung's stream of the single pass gets its codec's encoder and
+// options under its own stream specifier.
+func TestArgsCodecsPerStream(t *testing.T) {
+	rends := ladder.MustParse("360p:360:800k:96k,720p:720:2800k:128k,720p-hevc:720:2M:128k:hevc,720p-av1:720:1.6M:128k:av1").Select(1280, 720)
+	args, err := Job{Input: "s", Source: source(true, "30/1", 30), Renditions: rends, Encoding: Encoding{HEVCPreset: "fast", AV1Preset: 8}}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]string{
+		"-c:v:0": "libx264", "-c:v:1": "libx264", "-c:v:2": "libx265", "-c:v:3": "libsvtav1",
+		"-b:v:0": "800000", "-b:v:1": "2800000", "-b:v:2": "2000000", "-b:v:3": "1600000",
+		"-tag:v:2": "hvc1", "-preset:v:2": "fast", "-preset:v:3": "8", "-profile:v:1": "high", "-profile:v:2": "main",
+		"-svtav1-params:v:3": "keyint=60:irefresh-type=2:scd=0:lp=1",
+	} {
+		if got := after(args, flag); got != want {
+			t.Errorf("%s %q, want %q", flag, got, want)
+		}
+	}
+	for _, bad := range []string{"-tag:v:0", "-tag:v:1", "-tag:v:3", "-x265-params:v:0", "-svtav1-params:v:2", "-profile:v:3"} {
+		if slices.Contains(args, bad) {
+			t.Errorf("args contain %s", bad)
+		}
+	}
+	// The three 720p rungs share one scale.
+	if g := after(args, "-filter_complex"); !strings.Contains(g, "scale=w=1280:h=720,setsar=1,format=yuv420p,split=4[v1][v2][v3][c1]") ||
+		strings.Count(g, "scale=") != 2 {
+		t.Errorf("graph %s: want one 720p scale split to three encoders and the 360p cascade", g)
+	}
+}
