@@ -170,7 +170,7 @@ func (j ChunkJob) Args() ([]string, error) {
 
 	// One output per rung: its video stream, an HLS muxer of its own.
 	for i, r := range j.Renditions {
-		ea, err := videoEncoderArgs(r, enc, gopFrames, ":v", true)
+		ea, err := videoEncoderArgs(":v", r, enc, gopFrames, true)
 		if err != nil {
 			return nil, fmt.Errorf("ffmpeg chunk %d: %w", s.Index, err)
 		}

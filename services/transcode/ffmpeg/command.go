@@ -278,7 +278,7 @@ func (j Job) Args() ([]string, error) {
 	// Each video stream gets its rung's encoder and options (per-stream
 	// specifiers: stream i is rung i).
 	for i, r := range j.Renditions {
-		ea, err := videoEncoderArgs(r, enc, gopFrames, fmt.Sprintf(":v:%d", i), false)
+		ea, err := videoEncoderArgs(fmt.Sprintf(":v:%d", i), r, enc, gopFrames, false)
 		if err != nil {
 			return nil, fmt.Errorf("ffmpeg job: %w", err)
 		}

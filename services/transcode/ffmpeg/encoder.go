@@ -66,7 +66,7 @@ func Encoder(c ladder.Codec) string { return encoderOf[c.Or()] }
 //     option of their own: 13 s of testsrc2 in 1 s + 4 s fMP4 chunks at
 //     360p 400 kb/s were +0.22 dB PSNR against one encode of the whole,
 //     with 6 % more bytes (TestChunkedEqualsSinglePassAV1).
-func videoEncoderArgs(r ladder.Rendition, enc Encoding, gopFrames int, spec string, chunk bool) ([]string, error) {
+func videoEncoderArgs(spec string, r ladder.Rendition, enc Encoding, gopFrames int, chunk bool) ([]string, error) {
 	g := strconv.Itoa(gopFrames)
 	opt := func(name string) string { return "-" + name + spec }
 	forced := fmt.Sprintf("expr:gte(t,n_forced*%d)", enc.GOPSeconds)
@@ -119,7 +119,7 @@ func EncoderArgs(r ladder.Rendition, enc Encoding, fps float64) ([]string, error
 		return nil, fmt.Errorf("encoder args: frame rate %v", fps)
 	}
 	gopFrames := max(1, int(math.Ceil(float64(enc.GOPSeconds)*fps)))
-	return videoEncoderArgs(r, enc, gopFrames, ":v", false)
+	return videoEncoderArgs(":v", r, enc, gopFrames, false)
 }
 
 // SegmentsCarry reports whether the HLS segments carry codec c. Today's
