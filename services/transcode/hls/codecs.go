@@ -84,17 +84,27 @@ func codecFromMP4(r io.ReadSeeker) (string, error) {
 		if trak.Mdia == nil || trak.Mdia.Minf == nil || trak.Mdia.Minf.Stbl == nil || trak.Mdia.Minf.Stbl.Stsd == nil {
 			continue
 		}
-		stsd := trak.Mdia.Minf.Stbl.Stsd
-		switch {
-		case stsd.AvcX != nil && stsd.AvcX.AvcC != nil:
-			return AVCCodecOf(stsd.AvcX.Type(), stsd.AvcX.AvcC.DecConfRec), nil
-		case stsd.HvcX != nil && stsd.HvcX.HvcC != nil:
-			return HEVCCodec(stsd.HvcX.Type(), stsd.HvcX.HvcC.DecConfRec), nil
-		case stsd.Av01 != nil && stsd.Av01.Av1C != nil:
-			return AV1Codec(stsd.Av01.Av1C.CodecConfRec), nil
+		if c, ok := StsdVideoCodec(trak.Mdia.Minf.Stbl.Stsd); ok {
+			return c, nil
 		}
 	}
 	return "", errors.New("mp4: no H.264, HEVC or AV1 video track with its decoder configuration")
+}
+
+// StsdVideoCodec is the RFC 6381 string of the video sample entry of an
+// stsd box (avc1/avc3 with avcC, hvc1/hev1 with hvcC, av01 with av1C);
+// false when it has none of them.
+func StsdVideoCodec(stsd *mp4.StsdBox) (string, bool) {
+	switch {
+	case stsd == nil:
+	case stsd.AvcX != nil && stsd.AvcX.AvcC != nil:
+		return AVCCodecOf(stsd.AvcX.Type(), stsd.AvcX.AvcC.DecConfRec), true
+	case stsd.HvcX != nil && stsd.HvcX.HvcC != nil:
+		return HEVCCodec(stsd.HvcX.Type(), stsd.HvcX.HvcC.DecConfRec), true
+	case stsd.Av01 != nil && stsd.Av01.Av1C != nil:
+		return AV1Codec(stsd.Av01.Av1C.CodecConfRec), true
+	}
+	return "", false
 }
 
 // AVCCodecOf is the RFC 6381 string of an H.264 stream from its avcC
