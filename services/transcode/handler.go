@@ -221,6 +221,9 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 		return zero, err
 	}
 	pr, declared, decoders, rends := prep.probe, prep.declared, prep.decoders, prep.rends
+	outRate, _ := w.job(pr, rends).FrameRate()
+	rends = alignedRenditions(log, rends, outRate, w.settings.GOPSeconds,
+		singlePassSegments(declared+probe.Tolerance(declared), w.settings.GOPSeconds))
 	v := pr.Video
 	log.Info("transcode start", "format", pr.FormatName, "video", fmt.Sprintf("%s %dx%d rot %d", v.Codec, v.Width, v.Height, v.Rotation),
 		"display", fmt.Sprintf("%dx%d", v.DisplayWidth, v.DisplayHeight), "audio", pr.Audio != nil,

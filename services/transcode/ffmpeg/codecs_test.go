@@ -527,3 +527,65 @@ func TestArgsCodecsPerStream(t *testing.T) {
 		t.Errorf("graph %s: want one 720p scale split to three encoders and the 360p cascade", g)
 	}
 }
+
+func TestFixedKeyframesAlign(t *testing.T) {
+	for _, tc := range []struct {
+		rate          string
+		gop, segments int
+		want          bool
+	}{
+		{"30", 2, 1000, true},
+		{"25/1", 1, 1000, true},
+		{"30000/1001", 2, 2, true},
+		{"30000/1001", 2, 17, true}, // k ≤ 16: ceil(59.94k) = 60k
+		{"30000/1001", 2, 18, false},
+		{"60000/1001", 2, 9, true},
+		{"60000/1001", 2, 10, false},
+		{"2951/100", 2, 2, true},  // 29.51 fps: 59.02 → 60 frames per GOP
+		{"2951/100", 2, 3, false}, // segment 2 starts at frame 119, not 120
+		{"24000/1001", 2, 21, true},
+		{"24000/1001", 2, 22, false},
+	} {
+		got, err := FixedKeyframesAlign(tc.rate, tc.gop, tc.segments)
+		if err != nil || got != tc.want {
+			t.Errorf("FixedKeyframesAlign(%s, %d, %d) = %v, %v; want %v", tc.rate, tc.gop, tc.segments, got, err, tc.want)
+		}
+	}
+	if _, err := FixedKeyframesAlign("x", 2, 3); err == nil {
+		t.Error("bad rate: no error")
+	}
+}
+
+// What FixedKeyframesAlign guards against, on real encodes: at 29.51 fps
+// with 2 s GOPs, libx264 (forced keyframes) starts the third segment at
+// frame 119 and libsvtav1 (keyint only) at frame 120.
+func TestAV1KeyframesDriftAtOddRates(t *testing.T) {
+	dir := t.TempDir()
+	var keys [2][]float64
+	for i, c := range []ladder.Codec{ladder.H264, ladder.AV1} {
+		ea, err := EncoderArgs(ladder.Rendition{Name: "r", Width: 320, Height: 180, VideoBitrate: 200_000, Codec: c}, Encoding{Preset: "ultrafast"}, 29.51)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, string(c)+".mp4")
+		MustFFmpeg(t, append(append([]string{"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=2951/100:duration=5"}, ea...), out)...)
+		s := probePackets(t, out, "v:0")
+		for _, p := range s.Packets {
+			if p.Key {
+				keys[i] = append(keys[i], float64(p.PTS-s.Packets[0].PTS)*float64(s.TBNum)/float64(s.TBDen)*29.51)
+			}
+		}
+		slices.Sort(keys[i])
+	}
+	t.Logf("keyframes (frame numbers): h264 %v, av1 %v", keys[0], keys[1])
+	round := func(xs []float64) []int {
+		var out []int
+		for _, x := range xs {
+			out = append(out, int(math.Round(x)))
+		}
+		return out
+	}
+	if h, a := round(keys[0]), round(keys[1]); !slices.Equal(h, []int{0, 60, 119}) || !slices.Equal(a, []int{0, 60, 120}) {
+		t.Errorf("keyframes h264 %v, av1 %v; want [0 60 119] and [0 60 120]", h, a)
+	}
+}

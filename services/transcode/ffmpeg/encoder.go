@@ -62,7 +62,9 @@ func Encoder(c ladder.Codec) string { return encoderOf[c.Or()] }
 //     rate control depends on thread timing and two runs give different
 //     bytes. SVT-AV1 1.4 ignores ffmpeg 5.1's forced keyframes; keyint
 //     places them, and every encode (single pass or chunk) starts at a
-//     segment boundary, so they fall on the same frames. Chunks need no
+//     segment boundary, so they fall on the same frames, as long as the
+//     GOP is a whole number of frames or an encode has at most two
+//     segments (see [FixedKeyframesAlign]). Chunks need no
 //     option of their own: 13 s of testsrc2 in 1 s + 4 s fMP4 chunks at
 //     360p 400 kb/s were +0.22 dB PSNR against one encode of the whole,
 //     with 6 % more bytes (TestChunkedEqualsSinglePassAV1).
@@ -129,3 +131,32 @@ func EncoderArgs(r ladder.Rendition, enc Encoding, fps float64) ([]string, error
 // every transcode fail in ffmpeg. With CMAF segments this returns true for
 // every codec.
 func SegmentsCarry(c ladder.Codec) bool { return c.Or() != ladder.AV1 }
+
+// FixedKeyframesAlign reports whether an encoder that places a keyframe
+// every gopFrames frames and cannot be told where (libsvtav1: ffmpeg 5.1
+// does not pass it forced keyframes) still starts every segment of an
+// encode of segments segments with one. The segments of an encode start at
+// its frames ceil(k*gop*fps), k = 0, 1, ... (see [Spans]; libx264 and
+// libx265 are forced there), the fixed keyframes at k*gopFrames with
+// gopFrames = ceil(gop*fps): the same frames for every k when gop*fps is
+// a whole number (25, 30, 60 fps), and for k ≤ 1 at any rate, so an
+// encode of at most two segments always aligns; beyond, the rounding
+// drifts by a frame after about 1/(gopFrames - gop*fps) segments (17 at
+// 29.97 fps, 9 at 59.94 fps, 2 at 29.51 fps with 2 s GOPs).
+func FixedKeyframesAlign(rate string, gop, segments int) (bool, error) {
+	num, den, err := ParseRate(rate)
+	if err != nil {
+		return false, err
+	}
+	if gop <= 0 {
+		return false, fmt.Errorf("gop %d", gop)
+	}
+	g := int64(gop)
+	gopFrames := (g*num + den - 1) / den
+	for k := int64(2); k < int64(segments); k++ {
+		if (k*g*num+den-1)/den != k*gopFrames {
+			return false, nil
+		}
+	}
+	return true, nil
+}
