@@ -557,12 +557,13 @@ func TestFixedKeyframesAlign(t *testing.T) {
 }
 
 // What FixedKeyframesAlign guards against, on real encodes: at 29.51 fps
-// with 2 s GOPs, libx264 (forced keyframes) starts the third segment at
-// frame 119 and libsvtav1 (keyint only) at frame 120.
+// with 2 s GOPs, libx264 and libx265 (forced keyframes) start the third
+// segment at frame 119 (59 frames after the second: under min-keyint, a
+// forced keyframe still wins) and libsvtav1 (keyint only) at frame 120.
 func TestAV1KeyframesDriftAtOddRates(t *testing.T) {
 	dir := t.TempDir()
-	var keys [2][]float64
-	for i, c := range []ladder.Codec{ladder.H264, ladder.AV1} {
+	var keys [3][]float64
+	for i, c := range []ladder.Codec{ladder.H264, ladder.AV1, ladder.HEVC} {
 		ea, err := EncoderArgs(ladder.Rendition{Name: "r", Width: 320, Height: 180, VideoBitrate: 200_000, Codec: c}, Encoding{Preset: "ultrafast"}, 29.51)
 		if err != nil {
 			t.Fatal(err)
@@ -577,7 +578,7 @@ func TestAV1KeyframesDriftAtOddRates(t *testing.T) {
 		}
 		slices.Sort(keys[i])
 	}
-	t.Logf("keyframes (frame numbers): h264 %v, av1 %v", keys[0], keys[1])
+	t.Logf("keyframes (frame numbers): h264 %v, av1 %v, hevc %v", keys[0], keys[1], keys[2])
 	round := func(xs []float64) []int {
 		var out []int
 		for _, x := range xs {
@@ -585,7 +586,7 @@ func TestAV1KeyframesDriftAtOddRates(t *testing.T) {
 		}
 		return out
 	}
-	if h, a := round(keys[0]), round(keys[1]); !slices.Equal(h, []int{0, 60, 119}) || !slices.Equal(a, []int{0, 60, 120}) {
-		t.Errorf("keyframes h264 %v, av1 %v; want [0 60 119] and [0 60 120]", h, a)
+	if h, a, x := round(keys[0]), round(keys[1]), round(keys[2]); !slices.Equal(h, []int{0, 60, 119}) || !slices.Equal(a, []int{0, 60, 120}) || !slices.Equal(x, h) {
+		t.Errorf("keyframes h264 %v, av1 %v, hevc %v; want [0 60 119], [0 60 120], [0 60 119]", h, a, x)
 	}
 }
