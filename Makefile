@@ -45,7 +45,8 @@ run: deps
 
 ## bench: Go micro-benchmarks, then the benchmark driver (stage runtime, upload, transcode, end to end,
 ## scaling, memory, the segment pipeline: time to playable, chunk scaling, a crash mid-video;
-## where short videos stop being cut; dev/bench/cmd/vidpipe-bench), written to docs/benchmarks.md; about 25 minutes.
+## where short videos stop being cut; H.264, HEVC and AV1 at the same quality; dev/bench/cmd/vidpipe-bench), written to
+## docs/benchmarks.md; about 30 minutes.
 ## BENCH_ARGS are passed to the driver, e.g. BENCH_ARGS='-only 1,5 -runs 1'.
 BENCH_ARGS ?=
 bench: deps

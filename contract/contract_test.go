@@ -91,6 +91,7 @@ func TestValidateRejects(t *testing.T) {
 		"absurd dimensions":  {func(e *contract.VideoReady) { e.Media.Width = 30000 }, "media"},
 		"no renditions":      {func(e *contract.VideoReady) { e.Renditions = nil }, "renditions"},
 		"rendition no key":   {func(e *contract.VideoReady) { e.Renditions[0].Key = "" }, "renditions[0].key"},
+		"unknown codec":      {func(e *contract.VideoReady) { e.Renditions[0].Codec = "vp9" }, "renditions[0].codec"},
 		"no master":          {func(e *contract.VideoReady) { e.HLS.MasterKey = "" }, "hls.master_key"},
 		"no poster":          {func(e *contract.VideoReady) { e.Thumbnails.Poster.Key = "" }, "thumbnails.poster.key"},
 		"no ready time":      {func(e *contract.VideoReady) { e.ReadyAt = time.Time{} }, "ready_at"},
@@ -112,6 +113,13 @@ func TestValidateRejects(t *testing.T) {
 	}
 	if err := sampleReady(id).Validate(); err != nil {
 		t.Fatalf("valid sample rejected: %v", err)
+	}
+	for _, c := range append([]string{""}, contract.VideoCodecs...) {
+		e := sampleReady(id)
+		e.Renditions[0].Codec = c
+		if err := e.Validate(); err != nil {
+			t.Errorf("codec %q rejected: %v", c, err)
+		}
 	}
 }
 

@@ -103,7 +103,14 @@ type Rendition struct {
 	Size int64 `json:"size"`
 	// PlaylistKey is the object key of the rung's HLS media playlist.
 	PlaylistKey string `json:"playlist_key,omitempty"`
+	// Codec is the rung's video codec: one of [VideoCodecs] ("h264",
+	// "hevc", "av1"). Empty (events written before rungs had codecs)
+	// means "h264".
+	Codec string `json:"codec,omitempty"`
 }
+
+// VideoCodecs are the values of Rendition.Codec.
+var VideoCodecs = []string{"h264", "hevc", "av1"}
 
 // HLS is the adaptive-streaming package.
 type HLS struct {

@@ -3,6 +3,7 @@ package contract
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -253,6 +254,9 @@ func (c *checker) renditions(id string, m *Media, rs []Rendition) {
 		}
 		if r.Bitrate < 0 {
 			c.fail(f+".bitrate", "must not be negative")
+		}
+		if r.Codec != "" && !slices.Contains(VideoCodecs, r.Codec) {
+			c.fail(f+".codec", "must be one of %v, got %q", VideoCodecs, r.Codec)
 		}
 	}
 }

@@ -9,9 +9,11 @@ require (
 	github.com/vidpipe/vidpipe/contract v0.0.0
 	github.com/vidpipe/vidpipe/dev v0.0.0
 	github.com/vidpipe/vidpipe/platform v0.0.0
+	github.com/vidpipe/vidpipe/services/transcode v0.0.0
 )
 
 require (
+	github.com/Eyevinn/mp4ff v0.51.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
@@ -62,4 +64,5 @@ replace (
 	github.com/vidpipe/vidpipe/contract => ../../contract
 	github.com/vidpipe/vidpipe/dev => ..
 	github.com/vidpipe/vidpipe/platform => ../../platform
+	github.com/vidpipe/vidpipe/services/transcode => ../../services/transcode
 )

@@ -77,13 +77,14 @@ func Line(m kafka.Message) string { return line(m, defaultTopicWidth) }
 //	video.updated                updated by alice: title "New title", 2 tags
 //	video.captions               captions en-US "English" by alice: 412 cues, or captions fr deleted by alice
 //
-// and, for a video.transcoded, its package and measured loudness (see
-// PackageSummary, LoudnessSummary), separated by "; ".
+// and, for a video.transcoded, its package, its measured loudness and,
+// when not every rendition is H.264, its renditions' codecs (see
+// PackageSummary, LoudnessSummary, CodecSummary), separated by "; ".
 func Summary(topic string, value []byte) string {
 	switch topic {
 	case contract.TopicTranscoded:
 		var parts []string
-		for _, p := range []string{PackageSummary(value), LoudnessSummary(value)} {
+		for _, p := range []string{PackageSummary(value), LoudnessSummary(value), CodecSummary(value)} {
 			if p != "" {
 				parts = append(parts, p)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
+	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 )
 
 // runState is what the fan-in remembers of a run between two records: the
@@ -384,13 +386,17 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 				return err
 			}
 		}
-		if err := runner.Run(ctx, dir, ffmpeg.AssembleListArgs(vlist, alist, out), plan.Declared); err != nil {
+		args := ffmpeg.AssembleListArgs(vlist, alist, out)
+		// The output file is the last argument: the sample entry's tag
+		// goes just before it (hvc1 for HEVC, see ffmpeg.MP4TagArgs).
+		args = slices.Insert(args, len(args)-1, ffmpeg.MP4TagArgs(r.Codec)...)
+		if err := runner.Run(ctx, dir, args, plan.Declared); err != nil {
 			return fmt.Errorf("assemble %s: %w", r.Name, err)
 		}
 		for _, f := range vfiles {
 			os.Remove(f)
 		}
-		if err := w.checkMP4(ctx, out, plan, r.Name, r.Width, r.Height); err != nil {
+		if err := w.checkMP4(ctx, out, plan, r); err != nil {
 			return err
 		}
 		fi, err := os.Stat(out)
@@ -399,7 +405,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 		}
 		renditions = append(renditions, contract.Rendition{Name: r.Name, Width: r.Width, Height: r.Height,
 			Bitrate: r.Bitrate(len(plan.AudioBitrates) > 0), Key: plan.Upload.Outputs().RenditionKey(r.Name), Size: fi.Size(),
-			PlaylistKey: plan.Upload.Outputs().HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName})
+			PlaylistKey: plan.Upload.Outputs().HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName, Codec: string(r.Codec.Or())})
 		mp4s = append(mp4s, object{out, plan.Upload.Outputs().RenditionKey(r.Name), "video/mp4"})
 	}
 	if plan.Media.IsAudio() {
@@ -460,9 +466,10 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 	return nil
 }
 
-// checkMP4 probes an assembled MP4: H.264 at the rung's size, audio when
-// the plan has audio, and the whole declared duration.
-func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, name string, width, height int) error {
+// checkMP4 probes an assembled MP4: the rung's codec at its size, audio
+// when the plan has audio, and the whole declared duration.
+func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, r ladder.Rendition) error {
+	name, width, height := r.Name, r.Width, r.Height
 	res, err := w.prober.Probe(ctx, file)
 	if err != nil {
 		return fmt.Errorf("probe rendition %s: %w", name, err)
@@ -470,8 +477,8 @@ func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, name str
 	v := res.Video
 	hasAudio := len(plan.AudioBitrates) > 0
 	switch {
-	case v == nil || v.Codec != "h264":
-		return fmt.Errorf("rendition %s: no H.264 video stream", name)
+	case v == nil || v.Codec != string(r.Codec.Or()):
+		return fmt.Errorf("rendition %s: no %s video stream", name, r.Codec.Or())
 	case v.Width != width || v.Height != height || v.Rotation != 0:
 		return fmt.Errorf("rendition %s: %dx%d rotation %d, want %dx%d unrotated", name, v.Width, v.Height, v.Rotation, width, height)
 	case hasAudio != (res.Audio != nil):

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
@@ -240,39 +239,22 @@ func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, 
 	return nil
 }
 
-// rungCodecs probes each rung's first segment for its H.264 profile and
-// level (the master playlist's CODECS).
+// rungCodecs reads each rung's RFC 6381 codec string (the master
+// playlist's CODECS) from its first segment (see rungCodec).
 func (w *Worker) rungCodecs(ctx context.Context, dir string, plan *Plan, m chunkMarker) (map[string]string, error) {
 	out := make(map[string]string, len(plan.Renditions))
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
-	)
 	for _, r := range plan.Renditions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			file := filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name)), m.Rungs[r.Name][0].URI)
-			res, err := w.prober.Probe(ctx, file)
-			var codec string
-			if err == nil {
-				if res.Video == nil || res.Video.Codec != "h264" {
-					err = fmt.Errorf("no H.264 video stream")
-				} else {
-					codec, err = hls.AVCCodec(res.Video.Profile, res.Video.Level)
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = fmt.Errorf("rung %s: %w", r.Name, err)
-			}
-			out[r.Name] = codec
-		}()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		file := filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name)), m.Rungs[r.Name][0].URI)
+		codec, err := rungCodec(file, r.Codec)
+		if err != nil {
+			return out, fmt.Errorf("rung %s: %w", r.Name, err)
+		}
+		out[r.Name] = codec
 	}
-	wg.Wait()
-	return out, firstErr
+	return out, nil
 }
 
 func (w *Worker) doneEvent(item contract.TranscodeChunk, plan *Plan, segments int, complete bool) contract.TranscodeChunkDone {

@@ -10,6 +10,7 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/config"
 	"github.com/vidpipe/vidpipe/platform/procgroup"
+	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 )
 
@@ -35,11 +36,15 @@ func (Config) Defaults() map[string]string {
 // Settings are the transcode worker's own settings (section "transcode").
 type Settings struct {
 	// Ladder is the encoding ladder: comma-separated rungs
-	// NAME:SHORT_SIDE:VIDEO_BITRATE:AUDIO_BITRATE (see package ladder; a
-	// rung's size is the short side, so "720p" is 1280x720 landscape and
-	// 720x1280 portrait). Default: ladder.DefaultSpec (360p 800k/96k,
-	// 480p 1400k/128k, 720p 2800k/128k, 1080p 5000k/160k).
-	Ladder string `mapstructure:"ladder" default:"360p:360:800k:96k,480p:480:1400k:128k,720p:720:2800k:128k,1080p:1080:5000k:160k" desc:"encoding ladder: NAME:SHORT_SIDE:VIDEO_BITRATE:AUDIO_BITRATE, comma-separated"`
+	// NAME:SHORT_SIDE:VIDEO_BITRATE:AUDIO_BITRATE[:CODEC] (see package
+	// ladder; a rung's size is the short side, so "720p" is 1280x720
+	// landscape and 720x1280 portrait). CODEC is h264 (the default), hevc
+	// or av1; H.264 rungs are required and the lowest rung must be H.264
+	// (the fallback every player decodes); rungs of other codecs may have
+	// the size of an H.264 rung (e.g. 720p:720:2800k:128k and
+	// 720p-av1:720:1600k:128k:av1). Default: ladder.DefaultSpec (360p
+	// 800k/96k, 480p 1400k/128k, 720p 2800k/128k, 1080p 5000k/160k, all H.264).
+	Ladder string `mapstructure:"ladder" default:"360p:360:800k:96k,480p:480:1400k:128k,720p:720:2800k:128k,1080p:1080:5000k:160k" desc:"encoding ladder: NAME:SHORT_SIDE:VIDEO_BITRATE:AUDIO_BITRATE[:CODEC], comma-separated; CODEC h264 (default), hevc or av1; the lowest rung must be h264"`
 	// MaxDuration rejects longer sources (permanent error). Default: 2h.
 	MaxDuration time.Duration `mapstructure:"max_duration" default:"2h" desc:"longest accepted source duration"`
 	// MaxPixels rejects sources with more pixels per frame
@@ -54,6 +59,12 @@ type Settings struct {
 	Threads int `mapstructure:"threads" default:"0" desc:"ffmpeg threads per decoder, filter graph and encoder (0: automatic)"`
 	// Preset is the libx264 preset. Default: veryfast.
 	Preset string `mapstructure:"preset" default:"veryfast" desc:"libx264 preset (ultrafast .. veryslow)"`
+	// HEVCPreset is the libx265 preset of the ladder's hevc rungs.
+	// Default: veryfast.
+	HEVCPreset string `mapstructure:"hevc_preset" default:"veryfast" desc:"libx265 preset of hevc rungs (ultrafast .. placebo)"`
+	// AV1Preset is the libsvtav1 preset of the ladder's av1 rungs, 1
+	// (slowest) to 13 (fastest). Default: 10.
+	AV1Preset int `mapstructure:"av1_preset" default:"10" desc:"libsvtav1 preset of av1 rungs (1 slowest .. 13 fastest)"`
 	// GOPSeconds is the keyframe interval and HLS segment duration, the
 	// same for every rung so segments align. Default: 2.
 	GOPSeconds int `mapstructure:"gop_seconds" default:"2" desc:"keyframe interval and HLS segment length in seconds"`
@@ -141,6 +152,8 @@ func DefaultSettings() Settings {
 		MaxPixels:         3840 * 2160,
 		MaxFileSize:       10 << 30,
 		Preset:            "veryfast",
+		HEVCPreset:        ffmpeg.DefaultHEVCPreset,
+		AV1Preset:         ffmpeg.DefaultAV1Preset,
 		GOPSeconds:        2,
 		FFmpeg:            "ffmpeg",
 		FFprobe:           "ffprobe",
@@ -170,8 +183,15 @@ func (s Settings) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
-	if _, err := ladder.Parse(s.Ladder); err != nil {
+	if l, err := ladder.Parse(s.Ladder); err != nil {
 		bad("ladder", "%v", err)
+	} else {
+		for _, r := range l {
+			if !ffmpeg.SegmentsCarry(r.Codec) {
+				bad("ladder", "rung %q: %s needs CMAF (fMP4) segments; the HLS segments are MPEG-TS", r.Name, r.Codec.Or())
+				break
+			}
+		}
 	}
 	if s.MaxDuration <= 0 || s.MaxDuration > 7*24*time.Hour {
 		bad("max_duration", "must be between 1ns and 168h (got %s)", s.MaxDuration)
@@ -187,6 +207,12 @@ func (s Settings) Validate() error {
 	}
 	if !slices.Contains(Presets, s.Preset) {
 		bad("preset", "must be one of %v (got %q)", Presets, s.Preset)
+	}
+	if !slices.Contains(ffmpeg.HEVCPresets, s.HEVCPreset) {
+		bad("hevc_preset", "must be one of %v (got %q)", ffmpeg.HEVCPresets, s.HEVCPreset)
+	}
+	if s.AV1Preset < 1 || s.AV1Preset > 13 {
+		bad("av1_preset", "must be between 1 and 13 (got %d)", s.AV1Preset)
 	}
 	if s.GOPSeconds < 1 || s.GOPSeconds > 10 {
 		bad("gop_seconds", "must be between 1 and 10 (got %d)", s.GOPSeconds)

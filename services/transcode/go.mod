@@ -3,6 +3,7 @@ module github.com/vidpipe/vidpipe/services/transcode
 go 1.26.0
 
 require (
+	github.com/Eyevinn/mp4ff v0.51.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/vidpipe/vidpipe/contract v0.0.0

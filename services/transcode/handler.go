@@ -224,6 +224,9 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 		return w.handleAudio(ctx, in, dir, src, prep, log, start) // audioasset.go
 	}
 	pr, declared, decoders, rends := prep.probe, prep.declared, prep.decoders, prep.rends
+	outRate, _ := w.job(pr, rends).FrameRate()
+	rends = alignedRenditions(log, rends, outRate, w.settings.GOPSeconds,
+		singlePassSegments(declared+probe.Tolerance(declared), w.settings.GOPSeconds))
 	v := pr.Video
 	log.Info("transcode start", "format", pr.FormatName, "video", fmt.Sprintf("%s %dx%d rot %d", v.Codec, v.Width, v.Height, v.Rotation),
 		"display", fmt.Sprintf("%dx%d", v.DisplayWidth, v.DisplayHeight), "audio", pr.Audio != nil,
@@ -333,6 +336,8 @@ func (w *Worker) job(pr *probe.Result, rends []ladder.Rendition) ffmpeg.Job {
 		Renditions: rends,
 		Encoding: ffmpeg.Encoding{
 			Preset:     w.settings.Preset,
+			HEVCPreset: w.settings.HEVCPreset,
+			AV1Preset:  w.settings.AV1Preset,
 			GOPSeconds: w.settings.GOPSeconds,
 			Threads:    w.settings.Threads,
 			MaxPixels:  w.settings.MaxPixels,
@@ -451,8 +456,8 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 		}
 		v := res.Video
 		switch {
-		case v == nil || v.Codec != "h264":
-			return nil, nil, fmt.Errorf("rendition %s: no H.264 video stream", r.Name)
+		case v == nil || v.Codec != string(r.Codec.Or()):
+			return nil, nil, fmt.Errorf("rendition %s: no %s video stream", r.Name, r.Codec.Or())
 		case v.Width != r.Width || v.Height != r.Height || v.Rotation != 0:
 			return nil, nil, fmt.Errorf("rendition %s: %dx%d rotation %d, want %dx%d unrotated", r.Name, v.Width, v.Height, v.Rotation, r.Width, r.Height)
 		case hasAudio != (res.Audio != nil):
@@ -466,11 +471,11 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 			return nil, nil, stage.Coded(contract.ErrorCodeDurationMismatch,
 				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration))
 		}
-		avc, err := hls.AVCCodec(v.Profile, v.Level)
+		vc, err := rungCodec(file, r.Codec)
 		if err != nil {
 			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
 		}
-		codecs := []string{avc}
+		codecs := []string{vc}
 		if res.Audio != nil {
 			aac, err := hls.AACCodec(res.Audio.Profile)
 			if err != nil {
@@ -497,6 +502,7 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 			Key:         keys.RenditionKey(r.Name),
 			Size:        fi.Size(),
 			PlaylistKey: keys.HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName,
+			Codec:       string(r.Codec.Or()),
 		})
 		variants = append(variants, hls.Variant{
 			URI:       r.Name + "/" + ffmpeg.PlaylistName,
@@ -506,6 +512,28 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 		})
 	}
 	return out, variants, nil
+}
+
+// codecPrefixes are the RFC 6381 sample entries each codec's rungs may
+// have (hls.VideoCodec names an HEVC stream in MPEG-TS "hvc1").
+var codecPrefixes = map[ladder.Codec][]string{
+	ladder.H264: {"avc1."}, ladder.HEVC: {"hvc1."}, ladder.AV1: {"av01."},
+}
+
+// rungCodec is the RFC 6381 string of the video of file (an MP4, an init
+// segment or an MPEG-TS segment; see hls.VideoCodec), which must be of
+// codec c: the master playlist's CODECS for the rung.
+func rungCodec(file string, c ladder.Codec) (string, error) {
+	s, err := hls.VideoCodec(file)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range codecPrefixes[c.Or()] {
+		if strings.HasPrefix(s, p) {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("video codec %s, want %s (%v)", s, c.Or(), codecPrefixes[c.Or()])
 }
 
 // object is one file to upload.

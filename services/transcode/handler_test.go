@@ -390,10 +390,15 @@ func checkHLS(t *testing.T, local string, out contract.VideoTranscoded, c clip, 
 		if e.attrs["RESOLUTION"] != strconv.Itoa(r.Width)+"x"+strconv.Itoa(r.Height) {
 			t.Errorf("%s: RESOLUTION %q", r.Name, e.attrs["RESOLUTION"])
 		}
-		// CODECS names the profile and level the encoder really used
-		// (ultrafast encodes Constrained Baseline, veryfast High).
+		// CODECS names the profile, constraint flags and level the
+		// encoder really used (ultrafast encodes Constrained Baseline,
+		// veryfast High). x264's Constrained Baseline SPS sets
+		// constraint_set0_flag and constraint_set1_flag (ffmpeg's
+		// trace_headers shows both): 0xc0, not the 0x40 that the profile
+		// name alone suggested (what CODECS said before it was read from
+		// the stream).
 		v := MustProbeFile(t, filepath.Join(local, filepath.FromSlash(strings.TrimPrefix(r.Key, prefix)))).Streams[0]
-		profile := map[string]string{"High": "6400", "Main": "4d00", "Constrained Baseline": "4240"}[v.Profile]
+		profile := map[string]string{"High": "6400", "Main": "4d00", "Constrained Baseline": "42c0"}[v.Profile]
 		wantCodecs := fmt.Sprintf("avc1.%s%02x", profile, v.Level)
 		if c.Audio {
 			wantCodecs += ",mp4a.40.2"

@@ -240,6 +240,7 @@ type ffprobeDoc struct {
 	Streams []struct {
 		CodecType    string `json:"codec_type"`
 		CodecName    string `json:"codec_name"`
+		CodecTag     string `json:"codec_tag_string"`
 		Profile      string `json:"profile"`
 		Level        int    `json:"level"`
 		PixFmt       string `json:"pix_fmt"`

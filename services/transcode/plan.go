@@ -180,19 +180,21 @@ func (w *Worker) newPlan(in contract.VideoUploaded, run string, prep *prepared) 
 	enc := job.Encoding
 	enc.Threads = 0
 	enc.Decoders = prep.decoders
-	segments := 0
+	segments, longest := 0, 0
 	for _, s := range spans {
 		segments += s.Segments
+		longest = max(longest, s.Segments)
 	}
+	rends := alignedRenditions(w.log.With("video_id", in.VideoID), prep.rends, rate, gop, longest)
 	p := &Plan{
 		Run: run, Upload: in, Source: *pr, Declared: prep.declared,
-		Media: mediaOf(pr, prep.declared), Renditions: prep.rends, Encoding: enc,
+		Media: mediaOf(pr, prep.declared), Renditions: rends, Encoding: enc,
 		FrameRate: rate, FPS: fps, Spans: spans, Segments: segments, CreatedAt: w.now().UTC(),
 		Keyframes: prep.keyframes,
 	}
 	if pr.Audio != nil {
 		seen := map[int64]bool{}
-		for _, r := range prep.rends {
+		for _, r := range rends {
 			if !seen[r.AudioBitrate] {
 				seen[r.AudioBitrate] = true
 				p.AudioBitrates = append(p.AudioBitrates, r.AudioBitrate)

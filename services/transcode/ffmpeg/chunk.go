@@ -50,7 +50,8 @@ const (
 // of the chunk is output frame StartFrame+n of the single pass, the same
 // source frame, duplicated or dropped the same way, and padded with the
 // chunk's first frame if the source has no frame there. Each rung is
-// encoded with [Job]'s libx264 settings but MB-tree (see below); forced
+// encoded with [Job]'s settings for its codec but MB-tree (libx264) or
+// cutree (libx265) (see below, and videoEncoderArgs); forced
 // keyframes count from the chunk's first frame (ffmpeg measures
 // -force_key_frames' t from an encoder's first frame), every GOPSeconds.
 // -frames:v Span.Frames ends each encode exactly at the span's end.
@@ -169,11 +170,12 @@ func (j ChunkJob) Args() ([]string, error) {
 
 	// One output per rung: its video stream, an HLS muxer of its own.
 	for i, r := range j.Renditions {
-		a = append(a, "-map", fmt.Sprintf("[v%d]", i), "-an",
-			"-c:v", "libx264", "-preset", enc.Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
-			"-g", strconv.Itoa(gopFrames), "-keyint_min", strconv.Itoa(gopFrames), "-sc_threshold", "0",
-			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", enc.GOPSeconds),
-			"-b:v", strconv.FormatInt(r.VideoBitrate, 10), "-mbtree", "0")
+		ea, err := videoEncoderArgs(":v", r, enc, gopFrames, true)
+		if err != nil {
+			return nil, fmt.Errorf("ffmpeg chunk %d: %w", s.Index, err)
+		}
+		a = append(a, "-map", fmt.Sprintf("[v%d]", i), "-an")
+		a = append(a, ea...)
 		a = append(a, bt709Args(j.Source.Video)...)
 		if enc.Threads > 0 {
 			a = append(a, "-threads", threads)

@@ -102,7 +102,7 @@ func TestChunkArgs(t *testing.T) {
 			"-frames:v": "180", "-output_ts_offset": "10.000000", "-muxdelay": "0.7",
 			"-f": "hls", "-hls_time": "2", "-hls_playlist_type": "vod", "-hls_segment_type": "mpegts",
 			"-start_number": "1", "-hls_segment_filename": "hls/" + r.Name + "/seg_%05d.ts",
-			"-map_metadata": "-1", "-map_chapters": "-1", "-threads": "3", "-mbtree": "0",
+			"-map_metadata": "-1", "-map_chapters": "-1", "-threads": "3", "-mbtree:v": "0",
 		} {
 			if got := after(out, flag); got != want {
 				t.Errorf("output %d: %s %q, want %q", i, flag, got, want)
@@ -115,8 +115,8 @@ func TestChunkArgs(t *testing.T) {
 			t.Errorf("output %d: want video only: %q", i, out)
 		}
 		// libx264 as in the single pass (same rate control, GOP, keyframes).
-		for _, flag := range []string{"-c:v", "-preset", "-profile:v", "-pix_fmt", "-g", "-keyint_min", "-sc_threshold", "-force_key_frames"} {
-			if got, want := after(out, flag), after(single, flag); got != want || got == "" {
+		for _, flag := range []string{"-c", "-preset", "-profile", "-pix_fmt", "-g", "-keyint_min", "-sc_threshold", "-force_key_frames"} {
+			if got, want := after(out, flag+":v"), after(single, fmt.Sprintf("%s:v:%d", flag, i)); got != want || got == "" {
 				t.Errorf("output %d: %s %q, single pass %q", i, flag, got, want)
 			}
 		}

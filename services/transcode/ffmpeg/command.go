@@ -9,7 +9,9 @@
 // scaled from an already reduced picture, which costs less than scaling
 // every rung from the source (one ffmpeg per rung must do that); each
 // rung is converted to yuv420p with square pixels (setsar=1) before the
-// next one is scaled from it. Each branch is encoded once (libx264), the
+// next one is scaled from it; rungs of the same size (one per codec) share
+// one scale. Each branch is encoded once, with its rung's codec (libx264,
+// libx265 or libsvtav1, see [EncoderArgs] and the ladder's codecs), the
 // audio once per distinct AAC bitrate of the ladder (rungs asking for the
 // same bitrate share one encode), and all the encodes go to a single tee
 // output whose slaves select each rung's video and audio stream: every
@@ -39,8 +41,8 @@
 //
 // # Harder sources
 //
-// Every rung is H.264 High, 8-bit 4:2:0, SDR BT.709, upright, with square
-// pixels:
+// Every rung is 8-bit 4:2:0 (H.264 High, HEVC Main or AV1 Main), SDR
+// BT.709, upright, with square pixels:
 //   - HDR (PQ or HLG transfer, see [probe.Video.HDR]): resized to the
 //     largest rung and tone-mapped once, after the fps filter and before
 //     the scale cascade (zscale + tonemap, see [ToneMapper]), and every
@@ -113,6 +115,13 @@ func PlaylistPath(name string) string { return RungDir(name) + "/" + PlaylistNam
 type Encoding struct {
 	// Preset is the libx264 preset. Default: "veryfast".
 	Preset string
+	// HEVCPreset is the libx265 preset of HEVC rungs. Default:
+	// [DefaultHEVCPreset].
+	HEVCPreset string
+	// AV1Preset is the libsvtav1 preset of AV1 rungs, 0 (slowest) to 13
+	// (fastest). Default (0 is read as): [DefaultAV1Preset]; 0 itself
+	// cannot be asked for.
+	AV1Preset int
 	// GOPSeconds is the keyframe interval and HLS segment duration. Default: 2.
 	GOPSeconds int
 	// Threads bounds threads for decoding, filtering and each encoder;
@@ -136,6 +145,12 @@ type Encoding struct {
 func (e Encoding) withDefaults() Encoding {
 	if e.Preset == "" {
 		e.Preset = "veryfast"
+	}
+	if e.HEVCPreset == "" {
+		e.HEVCPreset = DefaultHEVCPreset
+	}
+	if e.AV1Preset <= 0 {
+		e.AV1Preset = DefaultAV1Preset
 	}
 	if e.GOPSeconds <= 0 {
 		e.GOPSeconds = 2
@@ -260,13 +275,14 @@ func (j Job) Args() ([]string, error) {
 			}
 		}
 	}
-	a = append(a,
-		"-c:v", "libx264", "-preset", enc.Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
-		"-g", strconv.Itoa(gopFrames), "-keyint_min", strconv.Itoa(gopFrames), "-sc_threshold", "0",
-		"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", enc.GOPSeconds),
-	)
+	// Each video stream gets its rung's encoder and options (per-stream
+	// specifiers: stream i is rung i).
 	for i, r := range j.Renditions {
-		a = append(a, fmt.Sprintf("-b:v:%d", i), strconv.FormatInt(r.VideoBitrate, 10))
+		ea, err := videoEncoderArgs(fmt.Sprintf(":v:%d", i), r, enc, gopFrames, false)
+		if err != nil {
+			return nil, fmt.Errorf("ffmpeg job: %w", err)
+		}
+		a = append(a, ea...)
 	}
 	a = append(a, bt709Args(j.Source.Video)...)
 	if enc.Threads > 0 {
@@ -301,17 +317,23 @@ func (j Job) Args() ([]string, error) {
 }
 
 // filterGraph is one decode → (deinterlace) → constant frame rate → a
-// cascade of scales, largest rung first: the largest rung is scaled from
-// the source and each smaller rung from the next larger one, so only one
-// scaler reads full-size source frames. Rung i's frames leave the graph
-// as [v<i>].
+// cascade of scales, largest size first: the largest size is scaled from
+// the source and each smaller size from the next larger one, so only one
+// scaler reads full-size source frames. Rungs of the same size (one per
+// codec) share one scale, split to their encoders. Rung i's frames leave
+// the graph as [v<i>].
 func (j Job) filterGraph(rate string) string {
-	order := make([]int, len(j.Renditions))
-	for i := range order {
-		order[i] = i
+	type size struct{ w, h int }
+	var sizes []size            // distinct sizes, largest first
+	rungsOf := map[size][]int{} // size → rung indexes, in rung order
+	for i, r := range j.Renditions {
+		sz := size{r.Width, r.Height}
+		if _, ok := rungsOf[sz]; !ok {
+			sizes = append(sizes, sz)
+		}
+		rungsOf[sz] = append(rungsOf[sz], i)
 	}
-	pixels := func(i int) int { return j.Renditions[i].Width * j.Renditions[i].Height }
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(pixels(b), pixels(a)) })
+	slices.SortStableFunc(sizes, func(a, b size) int { return cmp.Compare(b.w*b.h, a.w*a.h) })
 
 	var g strings.Builder
 	fmt.Fprintf(&g, "[0:%d]", j.Source.Video.Index)
@@ -319,18 +341,23 @@ func (j Job) filterGraph(rate string) string {
 		g.WriteString("yadif=deint=interlaced,")
 	}
 	fmt.Fprintf(&g, "fps=%s,", rate)
-	top := j.Renditions[order[0]]
-	g.WriteString(toneMapFilter(j.Source.Video, top.Width, top.Height))
-	for k, i := range order {
+	g.WriteString(toneMapFilter(j.Source.Video, sizes[0].w, sizes[0].h))
+	for k, sz := range sizes {
 		if k > 0 {
 			fmt.Fprintf(&g, ";[c%d]", k)
 		}
-		r := j.Renditions[i]
-		fmt.Fprintf(&g, "scale=w=%d:h=%d,setsar=1,format=yuv420p", r.Width, r.Height)
-		if k == len(order)-1 {
-			fmt.Fprintf(&g, "[v%d]", i)
+		fmt.Fprintf(&g, "scale=w=%d:h=%d,setsar=1,format=yuv420p", sz.w, sz.h)
+		var outs []string
+		for _, i := range rungsOf[sz] {
+			outs = append(outs, fmt.Sprintf("[v%d]", i))
+		}
+		if k < len(sizes)-1 {
+			outs = append(outs, fmt.Sprintf("[c%d]", k+1))
+		}
+		if len(outs) == 1 {
+			g.WriteString(outs[0])
 		} else {
-			fmt.Fprintf(&g, ",split=2[v%d][c%d]", i, k+1)
+			fmt.Fprintf(&g, ",split=%d%s", len(outs), strings.Join(outs, ""))
 		}
 	}
 	return g.String()

@@ -1,6 +1,7 @@
 package ffmpeg
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -65,18 +66,29 @@ func TestArgs(t *testing.T) {
 				if n := count(args, "0:1"); n != 3 {
 					t.Errorf("audio mapped %d times, want once per distinct bitrate (3)", n)
 				}
-				if n := count(args, "libx264"); n != 1 || count(args, "-c:v") != 1 {
-					t.Errorf("libx264 given %d times, want once for the one output", n)
+				for i := range 4 {
+					if got := after(args, fmt.Sprintf("-c:v:%d", i)); got != "libx264" {
+						t.Errorf("-c:v:%d %q, want libx264 (each rung's stream its encoder)", i, got)
+					}
+				}
+				if n := count(args, "libx264"); n != 4 || count(args, "-c:v") != 0 {
+					t.Errorf("libx264 given %d times, want once per video stream", n)
 				}
 				if n := count(args, "-i"); n != 1 {
 					t.Errorf("%d inputs, want 1 (one decode)", n)
 				}
 				// Fixed 2 s GOP at 30 fps, no scene cuts, forced keyframes every 2 s.
-				if after(args, "-g") != "60" || after(args, "-keyint_min") != "60" || after(args, "-sc_threshold") != "0" {
-					t.Errorf("GOP args: -g %s -keyint_min %s -sc_threshold %s", after(args, "-g"), after(args, "-keyint_min"), after(args, "-sc_threshold"))
-				}
-				if got := after(args, "-force_key_frames"); got != "expr:gte(t,n_forced*2)" {
-					t.Errorf("-force_key_frames %s", got)
+				for i := range 4 {
+					v := fmt.Sprintf(":v:%d", i)
+					if after(args, "-g"+v) != "60" || after(args, "-keyint_min"+v) != "60" || after(args, "-sc_threshold"+v) != "0" {
+						t.Errorf("GOP args: -g %s -keyint_min %s -sc_threshold %s", after(args, "-g"+v), after(args, "-keyint_min"+v), after(args, "-sc_threshold"+v))
+					}
+					if got := after(args, "-force_key_frames"+v); got != "expr:gte(t,n_forced*2)" {
+						t.Errorf("-force_key_frames%s %s", v, got)
+					}
+					if slices.Contains(args, "-mbtree"+v) {
+						t.Errorf("-mbtree%s in the single pass", v)
+					}
 				}
 				for flag, want := range map[string]string{
 					"-b:v:0": "800000", "-b:v:1": "1400000", "-b:v:2": "2800000", "-b:v:3": "5000000",
@@ -130,8 +142,8 @@ func TestArgs(t *testing.T) {
 				if got := after(args, "-filter_complex"); got != "[0:0]fps=25/1,scale=w=640:h=360,setsar=1,format=yuv420p[v0]" {
 					t.Errorf("filter graph %s", got)
 				}
-				if after(args, "-g") != "50" {
-					t.Errorf("-g %s, want 50 at 25 fps", after(args, "-g"))
+				if after(args, "-g:v:0") != "50" {
+					t.Errorf("-g %s, want 50 at 25 fps", after(args, "-g:v:0"))
 				}
 			},
 		},
@@ -177,14 +189,14 @@ func TestArgs(t *testing.T) {
 				if after(args, "-progress") != "pipe:1" {
 					t.Errorf("-progress %s", after(args, "-progress"))
 				}
-				if after(args, "-preset") != "ultrafast" || after(args, "-filter_complex_threads") != "2" {
+				if after(args, "-preset:v:0") != "ultrafast" || after(args, "-filter_complex_threads") != "2" {
 					t.Errorf("preset/threads not applied")
 				}
 				if count(args, "-threads") != 2 {
 					t.Errorf("-threads given %d times, want input + the output's encoders", count(args, "-threads"))
 				}
-				if after(args, "-g") != "120" || after(args, "-force_key_frames") != "expr:gte(t,n_forced*4)" {
-					t.Errorf("4 s GOP: -g %s, %s", after(args, "-g"), after(args, "-force_key_frames"))
+				if after(args, "-g:v:1") != "120" || after(args, "-force_key_frames:v:1") != "expr:gte(t,n_forced*4)" {
+					t.Errorf("4 s GOP: -g %s, %s", after(args, "-g:v:1"), after(args, "-force_key_frames:v:1"))
 				}
 			},
 		},
@@ -203,8 +215,8 @@ func TestArgs(t *testing.T) {
 		"high frame rate is capped at 60": {
 			job: Job{Input: "source", Source: source(true, "120/1", 120), Renditions: full[:1]},
 			check: func(t *testing.T, args []string) {
-				if got := after(args, "-filter_complex"); !strings.Contains(got, "fps=60,") || after(args, "-g") != "120" {
-					t.Errorf("filter graph %s, -g %s", got, after(args, "-g"))
+				if got := after(args, "-filter_complex"); !strings.Contains(got, "fps=60,") || after(args, "-g:v:0") != "120" {
+					t.Errorf("filter graph %s, -g %s", got, after(args, "-g:v:0"))
 				}
 			},
 		},
@@ -219,8 +231,8 @@ func TestArgs(t *testing.T) {
 		"NTSC rate rounds the GOP up": {
 			job: Job{Input: "source", Source: source(true, "30000/1001", 29.97), Renditions: full[:1]},
 			check: func(t *testing.T, args []string) {
-				if after(args, "-g") != "60" {
-					t.Errorf("-g %s, want 60", after(args, "-g"))
+				if after(args, "-g:v:0") != "60" {
+					t.Errorf("-g %s, want 60", after(args, "-g:v:0"))
 				}
 			},
 		},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +78,13 @@ func (r Runner) Run(ctx context.Context, dir string, args []string, duration flo
 	}
 	cmd := sb.Command(ctx, bin, args...)
 	cmd.Dir = dir
+	// SVT-AV1 logs its configuration to stderr at info level unless told
+	// otherwise (libsvtav1 ignores -loglevel): errors only.
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(slices.Clip(env), "SVT_LOG=1")
 	stderr := &procgroup.Tail{Max: 16 << 10}
 	cmd.Stderr = stderr
 	if r.Stderr != nil {

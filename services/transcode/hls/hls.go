@@ -5,7 +5,9 @@
 // The master playlist lists one EXT-X-STREAM-INF per rung with
 // BANDWIDTH (the peak segment bitrate, measured on the segment files),
 // AVERAGE-BANDWIDTH (total segment bytes over total duration), RESOLUTION,
-// CODECS (RFC 6381 strings from the encoded streams' profile and level)
+// CODECS (RFC 6381 strings read from the encoded streams, see
+// [VideoCodec]: avc1, hvc1 or av01; variants in the order given, which
+// transcode makes H.264 first)
 // and FRAME-RATE; the URI is relative: "<rung>/index.m3u8".
 package hls
 
@@ -150,7 +152,10 @@ type Variant struct {
 func Master(vs []Variant) []byte { return MasterWithAudio(nil, vs) }
 
 // AVCCodec is the RFC 6381 string of an H.264 stream from ffprobe's
-// profile name and level, e.g. ("High", 31) → "avc1.64001f".
+// profile name and level, e.g. ("High", 31) → "avc1.64001f". The profile
+// name does not tell every constraint flag (x264's Constrained Baseline
+// has constraint_set0 and set1, "42c0", where this says "4240"): the
+// transcode reads the string from the stream instead ([VideoCodec]).
 func AVCCodec(profile string, level int) (string, error) {
 	var idc, constraints int
 	switch profile {

@@ -139,6 +139,9 @@ type renditionView struct {
 	Bitrate int64  `json:"bitrate"`
 	Size    int64  `json:"size"`
 	URL     string `json:"url"`
+	// Codec is the rendition's video codec as transcode recorded it
+	// ("h264", "hevc", "av1"); absent means H.264 (or an audio asset's M4A).
+	Codec string `json:"codec,omitempty"`
 }
 
 type hlsView struct {
@@ -274,7 +277,7 @@ func (v viewer) ready(ctx context.Context, out *videoView, doc contract.VideoRea
 			return err
 		}
 		out.Renditions = append(out.Renditions, renditionView{Name: r.Name, Width: r.Width, Height: r.Height,
-			Bitrate: r.Bitrate, Size: r.Size, URL: u})
+			Bitrate: r.Bitrate, Size: r.Size, URL: u, Codec: r.Codec})
 		if m.IsAudio() && r.Name == contract.AudioRenditionName {
 			out.Links["download"] = u // the M4A
 		}

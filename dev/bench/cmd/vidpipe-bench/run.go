@@ -41,9 +41,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("vidpipe-bench", flag.ContinueOnError)
 	out := fs.String("out", "docs/benchmarks.md", "report file, relative to the repository root (empty: do not write)")
 	micro := fs.String("micro", "", "file holding `go test -bench -benchmem` output to include as the micro-benchmark table")
-	only := fs.String("only", "1,2,3,4,5,6,8,9,10,11,12", "scenarios to run, comma-separated (1 runtime, 2 upload, 3 transcode, 4 end to end + 6 memory, 5 scaling, "+
+	only := fs.String("only", "1,2,3,4,5,6,8,9,10,11,12,13", "scenarios to run, comma-separated (1 runtime, 2 upload, 3 transcode, 4 end to end + 6 memory, 5 scaling, "+
 		"8 time to playable, 9 chunk scaling on real encodes, 10 crash during a chunked transcode, 11 chunked work scaling, "+
-		"12 where short videos stop being cut; 7 is -micro)")
+		"12 where short videos stop being cut, 13 H.264, HEVC and AV1 at the same quality; 7 is -micro)")
+	codecEncodes := fs.Int("codec-encodes", 4, "scenario 13: most encodes per codec while matching H.264's SSIM")
 	merge := fs.Bool("merge", false, "keep the sections of the existing report (-out) that this run does not produce, each marked as from its earlier run")
 	mediaCache := fs.String("media-cache", ".vidpipe/bench/media", "directory keeping the generated test sources between runs, relative to the repository root")
 	playableShort := fs.Int("playable-short", 5, "scenario 8: uploads of the 60 s 1080p source")
@@ -69,8 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	selected := map[int]bool{}
 	for _, f := range strings.Split(*only, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 12 || n == 7 {
-			return fmt.Errorf("-only: %q is not a scenario number (1..6, 8..12)", f)
+		if err != nil || n < 1 || n > 13 || n == 7 {
+			return fmt.Errorf("-only: %q is not a scenario number (1..6, 8..13)", f)
 		}
 		selected[n] = true
 	}
@@ -92,6 +93,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if *runs < 1 {
 		return errors.New("-runs must be at least 1")
+	}
+	if *codecEncodes < 2 {
+		return errors.New("-codec-encodes must be at least 2 (the search starts from two encodes)")
 	}
 	if *root == "" {
 		wd, err := os.Getwd()
@@ -197,6 +201,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}},
 		{12, func() []*report.Section {
 			return []*report.Section{scenario.Threshold(ctx, env, scenario.ThresholdOptions{Runs: *runs, Lengths: tls})}
+		}},
+		{13, func() []*report.Section {
+			return []*report.Section{scenario.Codecs(ctx, env, scenario.CodecsOptions{MaxEncodes: *codecEncodes})}
 		}},
 	}
 	if selected[6] {

@@ -20,7 +20,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		want string // substring of the error; "" means no error
 	}{
 		"help":               {args: []string{"-h"}},
-		"unknown scenario":   {args: []string{"-only", "13"}, want: "not a scenario"},
+		"unknown scenario":   {args: []string{"-only", "14"}, want: "not a scenario"},
+		"one codec encode":   {args: []string{"-codec-encodes", "1"}, want: "-codec-encodes"},
 		"bad lengths":        {args: []string{"-threshold-lengths", "2,x"}, want: "-threshold-lengths"},
 		"7 is -micro":        {args: []string{"-only", "7"}, want: "not a scenario"},
 		"bad spread list":    {args: []string{"-spread-partitions", "6,0"}, want: "-spread-partitions"},
