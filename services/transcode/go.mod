@@ -11,6 +11,9 @@ require (
 )
 
 require (
+	github.com/Eyevinn/dash-mpd v0.12.0 // indirect
+	github.com/Eyevinn/hls-m3u8 v0.6.0 // indirect
+	github.com/Eyevinn/mp4ff v0.51.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
