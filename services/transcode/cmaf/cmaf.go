@@ -383,3 +383,35 @@ func (s *Splitter) cut(moofBytes, mdat []byte) (Segment, error) {
 	s.n++
 	return seg, nil
 }
+
+// Codec is the RFC 6381 codecs string of an init segment's track, as the
+// HLS master playlist's CODECS and the MPD's codecs attribute name it:
+// "avc1.PPCCLL" from the avcC (profile, constraint flags, level) for
+// H.264, "mp4a.40.N" from the AudioSpecificConfig's object type for AAC.
+// Other sample entries are an error.
+func Codec(init []byte) (string, error) {
+	f, err := mp4.DecodeFile(bytes.NewReader(init))
+	if err != nil {
+		return "", fmt.Errorf("cmaf: decode init: %w", err)
+	}
+	if f.Init == nil || f.Init.Moov == nil || f.Init.Moov.Trak == nil {
+		return "", errors.New("cmaf: init: no track")
+	}
+	stsd := f.Init.Moov.Trak.Mdia.Minf.Stbl.Stsd
+	switch {
+	case stsd.AvcX != nil && stsd.AvcX.AvcC != nil:
+		c := stsd.AvcX.AvcC
+		return fmt.Sprintf("%s.%02x%02x%02x", stsd.AvcX.Type(), c.AVCProfileIndication, c.ProfileCompatibility, c.AVCLevelIndication), nil
+	case stsd.Mp4a != nil && stsd.Mp4a.Esds != nil:
+		dc := stsd.Mp4a.Esds.DecConfigDescriptor
+		var asc []byte
+		if dc.DecSpecificInfo != nil {
+			asc = dc.DecSpecificInfo.DecConfig
+		}
+		if dc.ObjectType != 0x40 || len(asc) == 0 {
+			return "", fmt.Errorf("cmaf: mp4a object type %#x: not AAC", dc.ObjectType)
+		}
+		return fmt.Sprintf("mp4a.40.%d", asc[0]>>3), nil
+	}
+	return "", errors.New("cmaf: init: no avc1/avc3 or mp4a sample entry")
+}

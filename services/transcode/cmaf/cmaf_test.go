@@ -84,6 +84,9 @@ func TestChunksOnOneTimeline(t *testing.T) {
 	if !bytes.Equal(s0.Init(), s1.Init()) {
 		t.Fatal("the two chunks' init segments differ")
 	}
+	if c, err := cmaf.Codec(s0.Init()); err != nil || !strings.HasPrefix(c, "avc1.") || len(c) != len("avc1.64000c") {
+		t.Errorf("Codec = %q, %v; want avc1.PPCCLL", c, err)
+	}
 	if len(segs) != 5 { // 2+2 s, then 2+2+1 s
 		t.Fatalf("%d segments, want 5", len(segs))
 	}
@@ -148,6 +151,9 @@ func TestAudioPriming(t *testing.T) {
 		"-frag_duration", "2000000", "-movflags", "+empty_moov+default_base_moof", "-f", "mp4", "a.mp4")
 	s := &cmaf.Splitter{Kind: cmaf.Audio}
 	segs := split(t, filepath.Join(dir, "a.mp4"), s)
+	if c, err := cmaf.Codec(s.Init()); err != nil || c != "mp4a.40.2" {
+		t.Errorf("Codec = %q, %v; want mp4a.40.2", c, err)
+	}
 	if s.Timescale() != 48000 || len(segs) != 3 {
 		t.Fatalf("timescale %d, %d segments; want 48000, 3", s.Timescale(), len(segs))
 	}

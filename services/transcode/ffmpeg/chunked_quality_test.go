@@ -538,19 +538,28 @@ func testChunkedVFR(t *testing.T, format string, withKeyframes, withAudio bool) 
 		}
 	}
 	single, chunked := filepath.Join(dir, "single"), filepath.Join(dir, "chunked")
-	mkdirs(t, filepath.Join(single, MP4Dir), filepath.Join(single, RungDir("180p")),
-		filepath.Join(chunked, MP4Dir), filepath.Join(chunked, RungDir("180p")))
+	mkdirs(t, filepath.Join(chunked, MP4Dir), filepath.Join(chunked, RungDir("180p")))
+	if err := MakeDirs(single, job.OutputDirs()); err != nil {
+		t.Fatal(err)
+	}
 	args, err = job.Args()
 	run(single, args, err)
+	if _, err := job.Cut(single); err != nil {
+		t.Fatal(err)
+	}
 	var keyframes []float64
 	if withKeyframes {
 		keyframes = keyframeTimes(t, source)
 		t.Logf("source keyframes at %.3f", keyframes)
 	}
-	var segs []string
+	segs := []string{RungDir("180p") + "/" + InitName}
 	for i, span := range spans {
-		args, err := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span, Keyframes: keyframes}.Args()
+		cj := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span, Keyframes: keyframes}
+		args, err := cj.Args()
 		run(chunked, args, err)
+		if _, err := cj.Cut(chunked); err != nil {
+			t.Fatal(err)
+		}
 		pl, err := hls.ReadMediaPlaylist(filepath.Join(chunked, PlaylistPath("180p")))
 		if err != nil {
 			t.Fatal(err)
@@ -565,8 +574,13 @@ func testChunkedVFR(t *testing.T, format string, withKeyframes, withAudio bool) 
 	var asegs []string
 	if withAudio {
 		mkdirs(t, filepath.Join(chunked, AudioDir(rends[0].AudioBitrate)))
-		args, err := AudioJob{Input: source, Source: src, Bitrates: []int64{rends[0].AudioBitrate}, Encoding: enc, MaxSeconds: 9}.Args()
+		aj := AudioJob{Input: source, Source: src, Bitrates: []int64{rends[0].AudioBitrate}, Encoding: enc, MaxSeconds: 9}
+		args, err := aj.Args()
 		run(chunked, args, err)
+		if _, err := aj.Cut(chunked); err != nil {
+			t.Fatal(err)
+		}
+		asegs = append(asegs, AudioDir(rends[0].AudioBitrate)+"/"+InitName)
 		apl, err := hls.ReadMediaPlaylist(filepath.Join(chunked, AudioDir(rends[0].AudioBitrate), PlaylistName))
 		if err != nil {
 			t.Fatal(err)

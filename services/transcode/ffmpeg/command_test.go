@@ -1,6 +1,7 @@
 package ffmpeg
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -65,18 +66,21 @@ func TestArgs(t *testing.T) {
 				if n := count(args, "0:1"); n != 3 {
 					t.Errorf("audio mapped %d times, want once per distinct bitrate (3)", n)
 				}
-				if n := count(args, "libx264"); n != 1 || count(args, "-c:v") != 1 {
-					t.Errorf("libx264 given %d times, want once for the one output", n)
+				if n := count(args, "libx264"); n != 4 || count(args, "-c:v:0") != 1 || count(args, "-c:v:3") != 1 {
+					t.Errorf("libx264 given %d times, want once per rung's stream (videoEncoderArgs)", n)
 				}
 				if n := count(args, "-i"); n != 1 {
 					t.Errorf("%d inputs, want 1 (one decode)", n)
 				}
 				// Fixed 2 s GOP at 30 fps, no scene cuts, forced keyframes every 2 s.
-				if after(args, "-g") != "60" || after(args, "-keyint_min") != "60" || after(args, "-sc_threshold") != "0" {
-					t.Errorf("GOP args: -g %s -keyint_min %s -sc_threshold %s", after(args, "-g"), after(args, "-keyint_min"), after(args, "-sc_threshold"))
-				}
-				if got := after(args, "-force_key_frames"); got != "expr:gte(t,n_forced*2)" {
-					t.Errorf("-force_key_frames %s", got)
+				for i := range 4 {
+					v := fmt.Sprintf(":v:%d", i)
+					if after(args, "-g"+v) != "60" || after(args, "-keyint_min"+v) != "60" || after(args, "-sc_threshold"+v) != "0" {
+						t.Errorf("GOP args of stream %d: -g %s -keyint_min %s -sc_threshold %s", i, after(args, "-g"+v), after(args, "-keyint_min"+v), after(args, "-sc_threshold"+v))
+					}
+					if got := after(args, "-force_key_frames"+v); got != "expr:gte(t,n_forced*2)" {
+						t.Errorf("-force_key_frames%s %s", v, got)
+					}
 				}
 				for flag, want := range map[string]string{
 					"-b:v:0": "800000", "-b:v:1": "1400000", "-b:v:2": "2800000", "-b:v:3": "5000000",
@@ -88,17 +92,21 @@ func TestArgs(t *testing.T) {
 					}
 				}
 				slaves := strings.Split(args[len(args)-1], "|")
-				if len(slaves) != 8 {
-					t.Fatalf("%d tee slaves, want 8 (MP4 + HLS per rung): %q", len(slaves), slaves)
+				if len(slaves) != 11 {
+					t.Fatalf("%d tee slaves, want 11 (MP4 + fragmented video per rung, fragmented audio per bitrate): %q", len(slaves), slaves)
 				}
-				hls := func(name, sel string) string {
-					return "[f=hls:select=" + sel + ":hls_time=2:hls_playlist_type=vod:hls_flags=independent_segments:hls_segment_type=mpegts:hls_segment_filename=hls/" + name + "/seg_%05d.ts]hls/" + name + "/index.m3u8"
+				frag := func(name, sel string) string {
+					return "[f=mp4:select=" + sel + ":movflags=+frag_keyframe+empty_moov+default_base_moof:video_track_timescale=90000:fflags=+bitexact]hls/" + name + "/fragmented.mp4"
+				}
+				audio := func(group, sel string) string {
+					return "[f=mp4:select=" + sel + ":movflags=+empty_moov+default_base_moof:frag_duration=2000000:fflags=+bitexact]hls/audio/" + group + "/fragmented.mp4"
 				}
 				want := []string{
-					"[f=mp4:movflags=+faststart:select=0,4]mp4/360p.mp4", hls("360p", "0,4"),
-					"[f=mp4:movflags=+faststart:select=1,5]mp4/480p.mp4", hls("480p", "1,5"),
-					"[f=mp4:movflags=+faststart:select=2,5]mp4/720p.mp4", hls("720p", "2,5"),
-					"[f=mp4:movflags=+faststart:select=3,6]mp4/1080p.mp4", hls("1080p", "3,6"),
+					"[f=mp4:movflags=+faststart:select=0,4]mp4/360p.mp4", frag("360p", "0"),
+					"[f=mp4:movflags=+faststart:select=1,5]mp4/480p.mp4", frag("480p", "1"),
+					"[f=mp4:movflags=+faststart:select=2,5]mp4/720p.mp4", frag("720p", "2"),
+					"[f=mp4:movflags=+faststart:select=3,6]mp4/1080p.mp4", frag("1080p", "3"),
+					audio("96k", "4"), audio("128k", "5"), audio("160k", "6"),
 				}
 				for i := range want {
 					if slaves[i] != want[i] {
@@ -124,14 +132,14 @@ func TestArgs(t *testing.T) {
 						t.Errorf("args contain %q without an audio stream: %q", a, args)
 					}
 				}
-				if last := args[len(args)-1]; !strings.HasPrefix(last, "[f=mp4:movflags=+faststart:select=0]mp4/360p.mp4|[f=hls:select=0:") {
+				if last := args[len(args)-1]; !strings.HasPrefix(last, "[f=mp4:movflags=+faststart:select=0]mp4/360p.mp4|[f=mp4:select=0:") || strings.Count(last, "|") != 1 {
 					t.Errorf("tee target %s, want slaves selecting the video stream only", last)
 				}
 				if got := after(args, "-filter_complex"); got != "[0:0]fps=25/1,scale=w=640:h=360,setsar=1,format=yuv420p[v0]" {
 					t.Errorf("filter graph %s", got)
 				}
-				if after(args, "-g") != "50" {
-					t.Errorf("-g %s, want 50 at 25 fps", after(args, "-g"))
+				if after(args, "-g:v:0") != "50" {
+					t.Errorf("-g %s, want 50 at 25 fps", after(args, "-g:v:0"))
 				}
 			},
 		},
@@ -177,14 +185,14 @@ func TestArgs(t *testing.T) {
 				if after(args, "-progress") != "pipe:1" {
 					t.Errorf("-progress %s", after(args, "-progress"))
 				}
-				if after(args, "-preset") != "ultrafast" || after(args, "-filter_complex_threads") != "2" {
+				if after(args, "-preset:v:0") != "ultrafast" || after(args, "-filter_complex_threads") != "2" {
 					t.Errorf("preset/threads not applied")
 				}
 				if count(args, "-threads") != 2 {
 					t.Errorf("-threads given %d times, want input + the output's encoders", count(args, "-threads"))
 				}
-				if after(args, "-g") != "120" || after(args, "-force_key_frames") != "expr:gte(t,n_forced*4)" {
-					t.Errorf("4 s GOP: -g %s, %s", after(args, "-g"), after(args, "-force_key_frames"))
+				if after(args, "-g:v:1") != "120" || after(args, "-force_key_frames:v:1") != "expr:gte(t,n_forced*4)" {
+					t.Errorf("4 s GOP: -g %s, %s", after(args, "-g:v:1"), after(args, "-force_key_frames:v:1"))
 				}
 			},
 		},
@@ -203,8 +211,8 @@ func TestArgs(t *testing.T) {
 		"high frame rate is capped at 60": {
 			job: Job{Input: "source", Source: source(true, "120/1", 120), Renditions: full[:1]},
 			check: func(t *testing.T, args []string) {
-				if got := after(args, "-filter_complex"); !strings.Contains(got, "fps=60,") || after(args, "-g") != "120" {
-					t.Errorf("filter graph %s, -g %s", got, after(args, "-g"))
+				if got := after(args, "-filter_complex"); !strings.Contains(got, "fps=60,") || after(args, "-g:v:0") != "120" {
+					t.Errorf("filter graph %s, -g %s", got, after(args, "-g:v:0"))
 				}
 			},
 		},
@@ -219,8 +227,8 @@ func TestArgs(t *testing.T) {
 		"NTSC rate rounds the GOP up": {
 			job: Job{Input: "source", Source: source(true, "30000/1001", 29.97), Renditions: full[:1]},
 			check: func(t *testing.T, args []string) {
-				if after(args, "-g") != "60" {
-					t.Errorf("-g %s, want 60", after(args, "-g"))
+				if after(args, "-g:v:0") != "60" {
+					t.Errorf("-g %s, want 60", after(args, "-g:v:0"))
 				}
 			},
 		},
