@@ -44,6 +44,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 )
@@ -414,4 +416,34 @@ func Codec(init []byte) (string, error) {
 		return fmt.Sprintf("mp4a.40.%d", asc[0]>>3), nil
 	}
 	return "", errors.New("cmaf: init: no avc1/avc3 or mp4a sample entry")
+}
+
+// CountFragments counts the complete moof boxes of a fragmented MP4 file
+// that may still be growing, reading box headers only.
+func CountFragments(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var hdr [16]byte
+	for off := int64(0); off+8 <= fi.Size(); {
+		if _, err := f.ReadAt(hdr[:], off); err != nil && !errors.Is(err, io.EOF) {
+			return n, err
+		}
+		size, typ, _, ok, err := boxHeader(hdr[:])
+		if err != nil || !ok || off+int64(size) > fi.Size() {
+			return n, err
+		}
+		if typ == "moof" {
+			n++
+		}
+		off += int64(size)
+	}
+	return n, nil
 }
