@@ -140,9 +140,19 @@ func checkPackage(t *testing.T, local string, out contract.VideoTranscoded, fram
 		if frames > 0 && n != frames || math.Abs(dur-seconds) > 0.15 {
 			t.Errorf("%s: ffmpeg played %d frames, %.3f s; want %d, %.3f s", filepath.Base(in), n, dur, frames, seconds)
 		}
-		streams := string(MustFFprobe(t, "-protocol_whitelist", "file", "-show_entries", "stream=codec_type", "-of", "csv=p=0", in))
+		streams := string(MustFFprobe(t, "-protocol_whitelist", "file", "-show_entries", "stream=codec_type,start_time", "-of", "csv=p=0", in))
 		if !strings.Contains(streams, "video") || strings.Contains(streams, "audio") != hasAudio {
 			t.Errorf("%s: streams %q, audio wanted %v", filepath.Base(in), streams, hasAudio)
+		}
+		// In sync: every video stream starts at 0, every audio stream 1024
+		// samples earlier (the priming, before the first source sample at 0).
+		for _, l := range strings.Fields(streams) {
+			typ, start, _ := strings.Cut(l, ",")
+			v, err := strconv.ParseFloat(start, 64)
+			want := map[string]float64{"video": 0, "audio": -1024.0 / 48000}[typ]
+			if err != nil || math.Abs(v-want) > 0.0005 {
+				t.Errorf("%s: %s stream starts at %s, want %.6f", filepath.Base(in), typ, start, want)
+			}
 		}
 	}
 }
