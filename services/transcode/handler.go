@@ -17,12 +17,13 @@
 //  3. Pick the rungs (package ladder) from the display size (rotation and
 //     pixel aspect applied).
 //  4. Run one ffmpeg (package ffmpeg): one decode, one encode per rung,
-//     each written as MP4 (+faststart) and as HLS segments. Its output
+//     each written as MP4 (+faststart) and as a fragmented MP4 that is cut
+//     into the rung's CMAF track (package cmaf), the audio likewise. Its output
 //     timeline is capped (-t) at the declared duration plus a tolerance,
 //     only the probed streams' decoders may run (-codec_whitelist), and a
 //     watchdog stops it (permanent error) when a rung's files outgrow their
 //     bitrate over that duration, a rung has more segments than the
-//     duration needs, or the working directory passes
+//     duration needs (fragments of its fragmented MP4), or the working directory passes
 //     Settings.MaxWorkDirSize. An attempt that times out with less than
 //     half of the video written is permanent too (see [classifyTimeout]):
 //     retrying it would time out again.
@@ -32,17 +33,19 @@
 //  5. Check the outputs with ffprobe (codec, size, audio present, and that
 //     the whole declared duration was decoded: a truncated file or a lying
 //     duration header is a permanent error), measure the segments and write
-//     the master playlist (package hls).
-//  6. Upload: HLS segments and media playlists, then the MP4s, then the
-//     master playlist last, and remove objects a previous run left under
+//     the master playlist (package hls) and the DASH MPD (package dash).
+//  6. Upload: init and media segments and media playlists, then the MP4s,
+//     the MPD, and the master playlist last, and remove objects a previous run left under
 //     the video's mp4/ and hls/ prefixes that this run did not write, so a
 //     re-run leaves exactly the same key set.
 //
 // Keys (package contract), of the event's output generation
 // (contract.Video.Outputs; generation 0: videos/{id}/…, generation N:
 // videos/{id}/g{N}/…): MP4 renditions at Outputs.RenditionKey(rung);
-// HLS under Outputs.HLSPrefix: master.m3u8 (Outputs.HLSMasterKey),
-// <rung>/index.m3u8 and <rung>/seg_NNNNN.ts.
+// HLS/DASH under Outputs.HLSPrefix: master.m3u8 (Outputs.HLSMasterKey),
+// manifest.mpd (Outputs.DASHManifestKey), <rung>/init.mp4,
+// <rung>/seg_NNNNN.m4s and <rung>/index.m3u8, and the same per audio
+// rendition under audio/<kbps>k/.
 //
 // Errors wrapped with stage.Permanent are about the input and go straight
 // to the DLQ, each with its user-safe code (stage.Coded) set where it is

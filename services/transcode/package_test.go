@@ -30,7 +30,9 @@ import (
 func checkPackage(t *testing.T, local string, out contract.VideoTranscoded, frames int, seconds float64, hasAudio bool) {
 	t.Helper()
 	prefix := contract.OutputPrefix(out.VideoID)
-	rel := func(key string) string { return filepath.Join(local, filepath.FromSlash(strings.TrimPrefix(key, prefix))) }
+	rel := func(key string) string {
+		return filepath.Join(local, filepath.FromSlash(strings.TrimPrefix(key, prefix)))
+	}
 	if out.DASH == nil || out.DASH.ManifestKey != out.Outputs().DASHManifestKey() {
 		t.Fatalf("dash %+v, want the manifest key %s", out.DASH, out.Outputs().DASHManifestKey())
 	}
