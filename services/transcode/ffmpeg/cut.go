@@ -148,7 +148,8 @@ func (c *TrackCutter) Poll() (n int, err error) {
 // Finish cuts the rest of Frag (ffmpeg has exited), checks that it ended
 // cleanly, writes the local playlist (when there are segments: a source
 // that ends before a chunk leaves none, which [Span.CheckSegments]
-// refuses) and closes Frag.
+// refuses), and closes and removes Frag (its bytes are in the segments
+// now: the working directory does not hold them twice).
 func (c *TrackCutter) Finish() error {
 	if _, err := c.Poll(); err != nil {
 		return err
@@ -158,6 +159,9 @@ func (c *TrackCutter) Finish() error {
 	}
 	defer c.f.Close()
 	if err := c.Splitter.Close(); err != nil {
+		return fmt.Errorf("cut %s: %w", c.Frag, err)
+	}
+	if err := os.Remove(c.Frag); err != nil {
 		return fmt.Errorf("cut %s: %w", c.Frag, err)
 	}
 	if len(c.segs) == 0 {
