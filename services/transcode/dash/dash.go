@@ -21,7 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
+	"strings"
 
 	m "github.com/Eyevinn/dash-mpd/mpd"
 )
@@ -122,7 +124,30 @@ func MPD(p Presentation) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dash: write MPD: %w", err)
 	}
-	return []byte(s), nil
+	return []byte(schemaOrder(s)), nil
+}
+
+// segmentList, and its children as dash-mpd writes them.
+var (
+	segmentList    = regexp.MustCompile(`(?s)(<SegmentList[^>]*>)(.*?)(\s*</SegmentList>)`)
+	segmentURL     = regexp.MustCompile(`\s*<SegmentURL [^>]*></SegmentURL>`)
+	segTimeline    = regexp.MustCompile(`(?s)\s*<SegmentTimeline>.*?</SegmentTimeline>`)
+	initialization = regexp.MustCompile(`\s*<Initialization [^>]*></Initialization>`)
+)
+
+// schemaOrder puts each SegmentList's children in the order of the MPD
+// schema (ISO/IEC 23009-1 SegmentListType: Initialization, then
+// SegmentTimeline, then the SegmentURLs); dash-mpd writes them in its
+// struct's order (SegmentURLs first), which parsers accept but the schema
+// does not.
+func schemaOrder(doc string) string {
+	return segmentList.ReplaceAllStringFunc(doc, func(block string) string {
+		m := segmentList.FindStringSubmatch(block)
+		inner := m[2]
+		return m[1] + strings.Join(initialization.FindAllString(inner, -1), "") +
+			strings.Join(segTimeline.FindAllString(inner, -1), "") +
+			strings.Join(segmentURL.FindAllString(inner, -1), "") + m[3]
+	})
 }
 
 // representation is a track's Representation with its SegmentList.
