@@ -178,3 +178,66 @@ func TestAudioPriming(t *testing.T) {
 		t.Fatalf("audio stream %q, want start_time -0.021333 (1024 samples of priming before 0)", got)
 	}
 }
+
+// A file cut short (ffmpeg killed) or out of order is an error, not fewer
+// segments.
+func TestSplitterRefusesBrokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	encode(t, dir, "c.mp4", 0, 90)
+	b, err := os.ReadFile(filepath.Join(dir, "c.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := &cmaf.Splitter{Kind: cmaf.Video}
+	short.Write(b[:len(b)-10])
+	if _, err := short.Segments(); err != nil {
+		t.Fatal(err)
+	}
+	if err := short.Close(); err == nil || !strings.Contains(err.Error(), "ends inside a box") {
+		t.Errorf("truncated file: Close() = %v", err)
+	}
+	early := &cmaf.Splitter{Kind: cmaf.Video}
+	early.Write([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'f'})
+	if _, err := early.Segments(); err == nil || !strings.Contains(err.Error(), "moof before moov") {
+		t.Errorf("moof first: %v", err)
+	}
+	empty := &cmaf.Splitter{Kind: cmaf.Video}
+	if err := empty.Close(); err == nil {
+		t.Error("no init: Close() = nil")
+	}
+	// Every sample is one frame long when FrameTicks says so, whatever
+	// ffmpeg wrote: 90 frames of 3000 ticks.
+	s := &cmaf.Splitter{Kind: cmaf.Video, FrameTicks: 3000}
+	s.Write(b)
+	segs, err := s.Segments()
+	if err != nil || s.Close() != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, sg := range segs {
+		total += sg.Duration
+	}
+	if len(segs) != 2 || total != 90*3000 {
+		t.Errorf("%d segments lasting %d ticks, want 2 lasting %d", len(segs), total, 90*3000)
+	}
+}
+
+func TestVideoTimescale(t *testing.T) {
+	for _, tc := range []struct {
+		num, den  int64
+		ts, ticks uint32
+		wantErr   bool
+	}{
+		{30, 1, 90000, 3000, false},
+		{30000, 1001, 90000, 3003, false},
+		{24000, 1001, 96000, 4004, false},
+		{25, 1, 90000, 3600, false},
+		{60, 1, 90000, 1500, false},
+		{0, 1, 0, 0, true},
+	} {
+		ts, ticks, err := cmaf.VideoTimescale(tc.num, tc.den)
+		if ts != tc.ts || ticks != tc.ticks || (err != nil) != tc.wantErr {
+			t.Errorf("VideoTimescale(%d, %d) = %d, %d, %v", tc.num, tc.den, ts, ticks, err)
+		}
+	}
+}
