@@ -589,9 +589,11 @@ func (s *chaosStack) verifyObjects(t *testing.T, name string, doc contract.Video
 const chaosDurationSlack = 0.5
 
 // verifyMediaPlaylist checks a finished media playlist assembled from
-// chunks: it ends with #EXT-X-ENDLIST, names seg_00000.ts, seg_00001.ts, …
-// without a gap, each present, and every segment object of its directory
-// (none left out); its EXTINF durations add up to the source's duration.
+// chunks: it ends with #EXT-X-ENDLIST, maps its track's init segment
+// (#EXT-X-MAP:URI="init.mp4", stored), names seg_00000.m4s,
+// seg_00001.m4s, … without a gap, each present, and every segment object
+// of its directory (none left out); its EXTINF durations add up to the
+// source's duration.
 func (s *chaosStack) verifyMediaPlaylist(t *testing.T, name, key string, objs map[string]int64, duration float64) {
 	t.Helper()
 	pl := string(s.getObject(t, name, key))
@@ -600,9 +602,15 @@ func (s *chaosStack) verifyMediaPlaylist(t *testing.T, name, key string, objs ma
 		t.Errorf("%s: playlist %s does not end with #EXT-X-ENDLIST:\n%s", name, key, pl)
 	}
 	dir := path.Dir(key)
+	if !strings.Contains(pl, "#EXT-X-MAP:URI=\"init.mp4\"") {
+		t.Errorf("%s: playlist %s does not map init.mp4:\n%s", name, key, pl)
+	}
+	if _, ok := objs[path.Join(dir, "init.mp4")]; !ok {
+		t.Errorf("%s: %s/init.mp4 is missing", name, dir)
+	}
 	listed := map[string]bool{}
 	for i, seg := range playlistURIs([]byte(pl)) {
-		if want := fmt.Sprintf("seg_%05d.ts", i); path.Base(seg) != want {
+		if want := fmt.Sprintf("seg_%05d.m4s", i); path.Base(seg) != want {
 			t.Errorf("%s: playlist %s: segment %d is %s, want %s (a gap or a reordering)", name, key, i, seg, want)
 		}
 		k := path.Join(dir, seg)
@@ -612,7 +620,7 @@ func (s *chaosStack) verifyMediaPlaylist(t *testing.T, name, key string, objs ma
 		}
 	}
 	for k := range objs {
-		if path.Dir(k) == dir && strings.HasSuffix(k, ".ts") && !listed[k] {
+		if path.Dir(k) == dir && strings.HasSuffix(k, ".m4s") && !listed[k] {
 			t.Errorf("%s: segment %s is stored but playlist %s does not list it", name, k, key)
 		}
 	}
@@ -1090,8 +1098,8 @@ func TestChaosPlaylistURIs(t *testing.T) {
 			want:     []string{"144p/index.m3u8", "240p/index.m3u8"},
 		},
 		"media with CRLF": {
-			playlist: "#EXTM3U\r\n#EXTINF:2.0,\r\nseg_00000.ts\r\n#EXT-X-ENDLIST\r\n",
-			want:     []string{"seg_00000.ts"},
+			playlist: "#EXTM3U\r\n#EXT-X-MAP:URI=\"init.mp4\"\r\n#EXTINF:2.0,\r\nseg_00000.m4s\r\n#EXT-X-ENDLIST\r\n",
+			want:     []string{"seg_00000.m4s"},
 		},
 		"empty": {},
 	}

@@ -54,7 +54,7 @@ func TestSweep(t *testing.T) {
 	var all []string
 	for g := range 4 {
 		o := gen(g)
-		all = append(all, o.HLSMasterKey(), o.HLSPrefix()+"360p/seg_00000.ts", o.RenditionKey("360p"), o.ThumbnailPrefix()+"poster.jpg")
+		all = append(all, o.HLSMasterKey(), o.HLSPrefix()+"360p/seg_00000.m4s", o.RenditionKey("360p"), o.ThumbnailPrefix()+"poster.jpg")
 	}
 	all = append(all, contract.SourceKey(id), contract.OutputPrefix(id)+"work/run/plan.json",
 		contract.HLSMasterKey(other), contract.Outputs{VideoID: other, Generation: 1}.HLSMasterKey())
@@ -169,7 +169,7 @@ func TestFenceRemovesEveryGeneration(t *testing.T) {
 	var mine, kept []string
 	for g := range 3 {
 		o := contract.Outputs{VideoID: id, Generation: g}
-		mine = append(mine, o.HLSMasterKey(), o.HLSPrefix()+"360p/seg_00000.ts", o.RenditionKey("360p"))
+		mine = append(mine, o.HLSMasterKey(), o.HLSPrefix()+"360p/seg_00000.m4s", o.RenditionKey("360p"))
 		kept = append(kept, o.ThumbnailPrefix()+"poster.jpg")
 	}
 	mine = append(mine, contract.OutputPrefix(id)+"work/run/plan.json")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/services/transcode/dash"
 	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
@@ -335,6 +336,9 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 	defer os.RemoveAll(dir)
 	// Download the audio segments once per group, then each rung's video
 	// segments, and remux each rung's MP4.
+	if err := checkInits(plan, st); err != nil {
+		return err
+	}
 	audioFiles := map[string][]string{}
 	if st.audioMarker != nil {
 		for _, b := range plan.AudioBitrates {
@@ -342,6 +346,11 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 				continue // an audio asset's M4A is made of the top rendition only
 			}
 			g := ffmpeg.AudioGroup(b)
+			p := filepath.Join(dir, "audio-"+g+"-"+ffmpeg.InitName)
+			if _, err := w.store.GetToFile(ctx, plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+ffmpeg.InitName, p); err != nil {
+				return err
+			}
+			audioFiles[g] = append(audioFiles[g], p)
 			for _, s := range st.audioMarker.Groups[g] {
 				p := filepath.Join(dir, "audio-"+g+"-"+s.URI)
 				if _, err := w.store.GetToFile(ctx, plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+s.URI, p); err != nil {
@@ -357,7 +366,11 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 	renditions := make([]contract.Rendition, 0, len(plan.Renditions))
 	var mp4s []object
 	for _, r := range plan.Renditions {
-		var vfiles []string
+		vinit := filepath.Join(dir, r.Name+"-"+ffmpeg.InitName)
+		if _, err := w.store.GetToFile(ctx, plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+ffmpeg.InitName, vinit); err != nil {
+			return err
+		}
+		vfiles := []string{vinit}
 		for i := range plan.Spans {
 			for _, s := range st.chunks[i].Rungs[r.Name] {
 				p := filepath.Join(dir, r.Name+"-"+s.URI)
@@ -422,6 +435,13 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 	if err := w.writePlaylists(ctx, plan, st, len(plan.Spans), true); err != nil {
 		return err
 	}
+	mpd, err := w.runMPD(plan, st)
+	if err != nil {
+		return err
+	}
+	if _, err := w.store.Put(ctx, plan.Upload.Outputs().DASHManifestKey(), strings.NewReader(string(mpd)), int64(len(mpd)), contentTypeMPD); err != nil {
+		return fmt.Errorf("write DASH manifest: %w", err)
+	}
 	body, err := w.master(plan, st, len(plan.Spans))
 	if err != nil {
 		return err
@@ -445,6 +465,7 @@ func (w *Worker) finish(ctx context.Context, plan *Plan, st *runState) error {
 		media.Loudness = st.audioMarker.Loudness // measured by the audio item
 	}
 	out := plan.Upload.Transcoded(media, renditions, contract.HLS{MasterKey: plan.Upload.Outputs().HLSMasterKey()}, w.now())
+	out.DASH = &contract.DASH{ManifestKey: plan.Upload.Outputs().DASHManifestKey()}
 	if err := out.Validate(); err != nil {
 		return fmt.Errorf("transcode result: %w", err)
 	}
@@ -495,13 +516,14 @@ func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, r ladder
 // that this run did not write (a re-run with another ladder), so a run
 // leaves exactly its own key set.
 func (w *Worker) removeStale(ctx context.Context, plan *Plan, st *runState) error {
-	keep := map[string]bool{plan.Upload.Outputs().HLSMasterKey(): true}
+	keep := map[string]bool{plan.Upload.Outputs().HLSMasterKey(): true, plan.Upload.Outputs().DASHManifestKey(): true}
 	if plan.Media.IsAudio() {
 		keep[plan.Upload.Outputs().AudioDownloadKey()] = true
 	}
 	for _, r := range plan.Renditions {
 		keep[plan.Upload.Outputs().RenditionKey(r.Name)] = true
 		keep[plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+ffmpeg.PlaylistName] = true
+		keep[plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+ffmpeg.InitName] = true
 		for i := range plan.Spans {
 			for _, s := range st.chunks[i].Rungs[r.Name] {
 				keep[plan.Upload.Outputs().HLSPrefix()+r.Name+"/"+s.URI] = true
@@ -512,10 +534,55 @@ func (w *Worker) removeStale(ctx context.Context, plan *Plan, st *runState) erro
 		for _, b := range plan.AudioBitrates {
 			g := ffmpeg.AudioGroup(b)
 			keep[plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+ffmpeg.PlaylistName] = true
+			keep[plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+ffmpeg.InitName] = true
 			for _, s := range st.audioMarker.Groups[g] {
 				keep[plan.Upload.Outputs().HLSPrefix()+"audio/"+g+"/"+s.URI] = true
 			}
 		}
 	}
 	return w.removeOutputsBut(ctx, plan.Upload.Outputs(), keep)
+}
+
+// checkInits refuses a run whose chunks wrote different init segments
+// for a rung (every chunk overwrites the rung's init.mp4: they must be the
+// same bytes). It cannot happen with one encoder build and the plan's
+// settings; a mixed fleet (two ffmpeg versions) could.
+func checkInits(plan *Plan, st *runState) error {
+	for _, r := range plan.Renditions {
+		want := st.chunks[0].Inits[r.Name]
+		for i := range plan.Spans {
+			if got := st.chunks[i].Inits[r.Name]; got != want {
+				return stage.Permanentf("rung %s: chunk %d wrote another init segment than chunk 0 (sha256 %.12s, %.12s): the chunks were encoded differently",
+					r.Name, i, got, want)
+			}
+		}
+	}
+	return nil
+}
+
+// runMPD is the DASH MPD of a finished run.
+func (w *Worker) runMPD(plan *Plan, st *runState) ([]byte, error) {
+	var p dash.Presentation
+	p.Seconds = 0
+	for _, r := range plan.Renditions {
+		var segs []segInfo
+		for i := range plan.Spans {
+			segs = append(segs, st.chunks[i].Rungs[r.Name]...)
+		}
+		peak, _ := bandwidth(segs, float64(plan.Encoding.GOPSeconds))
+		t := videoTrack(r, st.chunks[0].Codecs[r.Name], plan.FrameRate, st.chunks[0].Timescale[r.Name], segs, peak)
+		p.Video = append(p.Video, t)
+		p.Seconds = max(p.Seconds, trackSeconds(t))
+	}
+	if st.audioMarker != nil {
+		for _, b := range plan.AudioBitrates {
+			g := ffmpeg.AudioGroup(b)
+			t := audioTrack(b, st.audioMarker.Timescale[g], st.audioMarker.Groups[g], plan.Encoding.AudioSampleRate)
+			p.Audio = append(p.Audio, t)
+			if len(p.Video) == 0 { // an audio asset: the audio's length
+				p.Seconds = max(p.Seconds, trackSeconds(t))
+			}
+		}
+	}
+	return dash.MPD(p)
 }

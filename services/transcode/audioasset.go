@@ -6,13 +6,14 @@ package transcode
 //
 //   - an AAC-LC stereo ladder, one rendition per distinct audio bitrate of
 //     the configured ladder ([audioLadder]; by default 96k, 128k, 160k),
-//     encoded by the same [ffmpeg.AudioJob] as a video's audio, as HLS
-//     segments under hls/audio/<group>/ (loudness normalization applies
-//     as for a video);
+//     encoded by the same [ffmpeg.AudioJob] as a video's audio, as CMAF
+//     tracks under hls/audio/<group>/ (init.mp4, seg_NNNNN.m4s; loudness
+//     normalization applies as for a video), also listed in the DASH MPD
+//     (hls/manifest.mpd, one audio AdaptationSet per rendition);
 //   - a master playlist that lists the audio renditions as audio-only
 //     variants (EXT-X-STREAM-INF with CODECS "mp4a.40.2", BANDWIDTH
 //     measured on the segments) instead of video rungs;
-//   - one download, the top bitrate's segments remuxed into an M4A
+//   - one download, the top bitrate's track remuxed into an M4A
 //     (contract.Outputs.AudioDownloadKey: mp4/audio.m4a; AAC copied,
 //     moov first), the event's only rendition (named
 //     contract.AudioRenditionName, no dimensions).
@@ -26,17 +27,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/services/transcode/dash"
 	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
@@ -188,20 +188,23 @@ func (w *Worker) handleAudio(ctx context.Context, in contract.VideoUploaded, dir
 		return zero, fmt.Errorf("transcode audio: %w", err)
 	}
 	keys := in.Outputs()
+	cut, err := job.Cut(dir)
+	if err != nil {
+		return zero, fmt.Errorf("cut audio tracks: %w", err)
+	}
 	var (
 		variants []hls.Variant
-		objs     []object // segments, then media playlists
-		top      []string
+		objs     []object // init and media segments, then media playlists
+		top      []string // the top rendition's init and segments, for the M4A
+		p        dash.Presentation
 	)
 	for _, b := range bitrates {
-		rdir := filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b)))
-		segs, err := hls.ReadMediaPlaylist(filepath.Join(rdir, ffmpeg.PlaylistName))
-		if err != nil {
-			return zero, fmt.Errorf("audio %s: %w", ffmpeg.AudioGroup(b), err)
-		}
+		g := ffmpeg.AudioGroup(b)
+		c := cut[g]
+		segs := segInfos(c.Segments())
 		var total float64
-		for _, s := range segs {
-			total += s.Duration
+		for _, s := range c.Segments() {
+			total += s.Seconds
 		}
 		if Truncated(declared, total) {
 			return zero, stage.Coded(contract.ErrorCodeDurationMismatch,
@@ -211,35 +214,35 @@ func (w *Worker) handleAudio(ctx context.Context, in contract.VideoUploaded, dir
 			return zero, stage.Coded(contract.ErrorCodeDurationMismatch,
 				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, total))
 		}
-		peak, avg, err := hls.Bandwidth(rdir, segs, float64(w.settings.GOPSeconds))
-		if err != nil {
-			return zero, fmt.Errorf("audio %s: %w", ffmpeg.AudioGroup(b), err)
-		}
+		peak, avg := bandwidth(segs, float64(w.settings.GOPSeconds))
 		variants = append(variants, audioVariant(b, peak, avg))
+		t := audioTrack(b, c.Timescale(), segs, enc.AudioSampleRate)
+		p.Audio = append(p.Audio, t)
+		p.Seconds = max(p.Seconds, trackSeconds(t))
+		prefix := keys.HLSPrefix() + ffmpeg.AudioDirName + "/" + g + "/"
+		initPath := filepath.Join(c.Dir, ffmpeg.InitName)
+		objs = append(objs, object{initPath, prefix + ffmpeg.InitName, contentTypeInit})
 		if b == topAudio(bitrates) {
-			for _, s := range segs {
-				top = append(top, filepath.Join(rdir, filepath.FromSlash(s.URI)))
+			top = append(top, initPath)
+		}
+		for _, s := range c.Segments() {
+			sp := filepath.Join(c.Dir, s.URI)
+			objs = append(objs, object{sp, prefix + s.URI, contentTypeSegment})
+			if b == topAudio(bitrates) {
+				top = append(top, sp)
 			}
 		}
-		prefix := keys.HLSPrefix() + ffmpeg.AudioDirName + "/" + ffmpeg.AudioGroup(b) + "/"
-		err = filepath.WalkDir(rdir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return err
-			}
-			switch path.Ext(d.Name()) {
-			case ".ts":
-				objs = append(objs, object{p, prefix + d.Name(), "video/mp2t"})
-			case ".m3u8":
-				objs = append(objs, object{p, prefix + d.Name(), "application/vnd.apple.mpegurl"})
-			default:
-				return fmt.Errorf("unexpected output file %s", p)
-			}
-			return nil
-		})
-		if err != nil {
-			return zero, fmt.Errorf("list outputs: %w", err)
-		}
+		objs = append(objs, object{filepath.Join(c.Dir, ffmpeg.PlaylistName), prefix + ffmpeg.PlaylistName, "application/vnd.apple.mpegurl"})
 	}
+	mpd, err := dash.MPD(p)
+	if err != nil {
+		return zero, err
+	}
+	mpdPath := filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.ManifestName)
+	if err := os.WriteFile(mpdPath, mpd, 0o644); err != nil {
+		return zero, fmt.Errorf("write DASH manifest: %w", err)
+	}
+	objs = append(objs, object{mpdPath, keys.DASHManifestKey(), contentTypeMPD})
 	rend, m4a, err := w.assembleM4A(ctx, dir, keys, top, topAudio(bitrates), declared, log)
 	if err != nil {
 		return zero, err
@@ -268,6 +271,7 @@ func (w *Worker) handleAudio(ctx context.Context, in contract.VideoUploaded, dir
 		return zero, err
 	}
 	out := in.Transcoded(media, []contract.Rendition{rend}, contract.HLS{MasterKey: keys.HLSMasterKey()}, w.now())
+	out.DASH = &contract.DASH{ManifestKey: keys.DASHManifestKey()}
 	if err := out.Validate(); err != nil {
 		return zero, fmt.Errorf("transcode result: %w", err)
 	}

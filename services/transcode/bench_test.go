@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 )
 
@@ -61,7 +62,7 @@ func BenchmarkTranscode(b *testing.B) {
 		if err := os.Link(src, filepath.Join(dir, sourceName)); err != nil {
 			b.Fatal(err)
 		}
-		if err := makeOutputDirs(dir, rs); err != nil {
+		if err := ffmpeg.MakeDirs(dir, e.worker.job(pr, rs).OutputDirs()); err != nil {
 			b.Fatal(err)
 		}
 		return dir

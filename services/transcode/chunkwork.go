@@ -2,6 +2,8 @@ package transcode
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -13,36 +15,60 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
-	"github.com/vidpipe/vidpipe/services/transcode/hls"
 	"github.com/vidpipe/vidpipe/services/transcode/probe"
 )
 
-// segInfo is one media segment in storage: its URI relative to the media
-// playlist, its duration and size.
+// segInfo is one CMAF media segment in storage: its URI relative to the
+// media playlist, its duration in seconds and size; Start and Ticks are
+// its presentation time and duration in the track's timescale (the MPD's
+// SegmentTimeline).
 type segInfo struct {
 	URI      string  `json:"uri"`
 	Duration float64 `json:"duration"`
 	Size     int64   `json:"size"`
+	Start    uint64  `json:"start"`
+	Ticks    uint64  `json:"ticks"`
+}
+
+// segInfos converts what a TrackCutter wrote.
+func segInfos(segs []ffmpeg.SegmentInfo) []segInfo {
+	out := make([]segInfo, len(segs))
+	for i, s := range segs {
+		out[i] = segInfo{URI: s.URI, Duration: s.Seconds, Size: s.Size, Start: s.Start, Ticks: s.Duration}
+	}
+	return out
 }
 
 // chunkMarker records a finished video chunk (work/{run}/done/v00003.json):
-// per rung, its segments in storage; chunk 0 also records each rung's
-// RFC 6381 codec string for the master playlist.
+// per rung, its segments in storage, the SHA-256 of its init segment
+// (every chunk of a rung writes the same init.mp4: the fan-in checks) and
+// its track timescale; chunk 0 also records each rung's RFC 6381 codec
+// string for the master playlist and the MPD.
 type chunkMarker struct {
-	Index  int                  `json:"index"`
-	Rungs  map[string][]segInfo `json:"rungs"`
-	Codecs map[string]string    `json:"codecs,omitempty"`
+	Index     int                  `json:"index"`
+	Rungs     map[string][]segInfo `json:"rungs"`
+	Codecs    map[string]string    `json:"codecs,omitempty"`
+	Inits     map[string]string    `json:"inits,omitempty"`
+	Timescale map[string]uint32    `json:"timescale,omitempty"`
 }
 
 // audioMarker records the audio's progress (work/{run}/done/audio.json):
-// per audio group ("128k"), the segments in storage so far.
+// per audio group ("128k"), the segments in storage so far (after its
+// init.mp4) and the track timescale.
 type audioMarker struct {
-	Groups   map[string][]segInfo `json:"groups"`
-	Complete bool                 `json:"complete"`
+	Groups    map[string][]segInfo `json:"groups"`
+	Timescale map[string]uint32    `json:"timescale,omitempty"`
+	Complete  bool                 `json:"complete"`
 	// Loudness is the audio's measurement (media.loudness), set once
 	// Complete; nil when not measured.
 	Loudness *contract.Loudness `json:"loudness,omitempty"`
 }
+
+// Content types of the CMAF objects.
+const (
+	contentTypeInit    = "video/mp4"
+	contentTypeSegment = "video/iso.segment"
+)
 
 // Work marker names inside a run's work prefix.
 const (
@@ -186,40 +212,40 @@ func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, 
 		return fmt.Errorf("transcode chunk %d: %w", item.Index, err)
 	}
 	encoded := w.now()
-	marker := chunkMarker{Index: item.Index, Rungs: map[string][]segInfo{}}
+	cut, err := job.Cut(dir)
+	if err != nil {
+		return fmt.Errorf("chunk %d: %w", item.Index, err)
+	}
+	marker := chunkMarker{Index: item.Index, Rungs: map[string][]segInfo{}, Inits: map[string]string{}, Timescale: map[string]uint32{}}
+	if item.Index == 0 {
+		marker.Codecs = map[string]string{}
+	}
 	var objs []object
 	last := item.Index == len(plan.Spans)-1
 	for _, r := range plan.Renditions {
-		playlist := filepath.Join(dir, filepath.FromSlash(ffmpeg.PlaylistPath(r.Name)))
-		segs, err := hls.ReadMediaPlaylist(playlist)
-		if err != nil {
-			return fmt.Errorf("chunk %d rung %s: %w", item.Index, r.Name, err)
-		}
+		c := cut[r.Name]
 		// ffmpeg exits successfully when the source ends before the span
 		// does (it declared more than it has): refused, like a truncated
 		// single-pass output.
-		if err := span.CheckSegments(segs, last); err != nil {
+		if err := span.CheckSegments(c.Playlist(), last); err != nil {
 			return stage.Coded(contract.ErrorCodeDurationMismatch, stage.Permanentf(
 				"source declares %.1f s but chunk %d [%.3f s, %.3f s) could not be decoded whole (truncated or corrupt): %v",
 				plan.Declared, item.Index, span.Start, span.Start+span.Duration, err))
 		}
-		infos := make([]segInfo, 0, len(segs))
-		for _, s := range segs {
-			fi, err := os.Stat(filepath.Join(filepath.Dir(playlist), s.URI))
+		prefix := item.Outputs().HLSPrefix() + r.Name + "/"
+		objs = append(objs, object{filepath.Join(c.Dir, ffmpeg.InitName), prefix + ffmpeg.InitName, contentTypeInit})
+		for _, s := range c.Segments() {
+			objs = append(objs, object{filepath.Join(c.Dir, s.URI), prefix + s.URI, contentTypeSegment})
+		}
+		sum := sha256.Sum256(c.Init())
+		marker.Rungs[r.Name], marker.Inits[r.Name], marker.Timescale[r.Name] = segInfos(c.Segments()), hex.EncodeToString(sum[:]), c.Timescale()
+		if item.Index == 0 {
+			codec, err := initCodec(c.Init(), r.Codec)
 			if err != nil {
-				return fmt.Errorf("chunk %d rung %s: %w", item.Index, r.Name, err)
+				return fmt.Errorf("rung %s: %w", r.Name, err)
 			}
-			infos = append(infos, segInfo{URI: s.URI, Duration: s.Duration, Size: fi.Size()})
-			objs = append(objs, object{filepath.Join(filepath.Dir(playlist), s.URI), item.Outputs().HLSPrefix() + r.Name + "/" + s.URI, "video/mp2t"})
+			marker.Codecs[r.Name] = codec
 		}
-		marker.Rungs[r.Name] = infos
-	}
-	if item.Index == 0 {
-		codecs, err := w.rungCodecs(ctx, dir, plan, marker)
-		if err != nil {
-			return err
-		}
-		marker.Codecs = codecs
 	}
 	if err := w.runActive(ctx, item.PlanKey); err != nil {
 		return err // finished while this chunk was encoded: its segments are there
@@ -237,24 +263,6 @@ func (w *Worker) encodeChunk(ctx context.Context, item contract.TranscodeChunk, 
 	log.Info("chunk done", "start_s", span.Start, "duration_s", span.Duration, "segments", span.Segments,
 		"encode", encoded.Sub(start).Round(time.Millisecond), "elapsed", w.now().Sub(start).Round(time.Millisecond))
 	return nil
-}
-
-// rungCodecs reads each rung's RFC 6381 codec string (the master
-// playlist's CODECS) from its first segment (see rungCodec).
-func (w *Worker) rungCodecs(ctx context.Context, dir string, plan *Plan, m chunkMarker) (map[string]string, error) {
-	out := make(map[string]string, len(plan.Renditions))
-	for _, r := range plan.Renditions {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		file := filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name)), m.Rungs[r.Name][0].URI)
-		codec, err := rungCodec(file, r.Codec)
-		if err != nil {
-			return out, fmt.Errorf("rung %s: %w", r.Name, err)
-		}
-		out[r.Name] = codec
-	}
-	return out, nil
 }
 
 func (w *Worker) doneEvent(item contract.TranscodeChunk, plan *Plan, segments int, complete bool) contract.TranscodeChunkDone {
@@ -301,10 +309,13 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 	if err != nil {
 		return fmt.Errorf("ffmpeg audio command: %w", err)
 	}
-	for _, b := range plan.AudioBitrates {
+	cutters := make([]*ffmpeg.TrackCutter, len(plan.AudioBitrates))
+	for i, b := range plan.AudioBitrates {
 		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b))), 0o755); err != nil {
 			return fmt.Errorf("output directory: %w", err)
 		}
+		cutters[i] = job.Cutter(dir, b)
+		defer cutters[i].Close()
 	}
 	runner := w.runner
 	runner.Logger = log
@@ -313,37 +324,43 @@ func (w *Worker) encodeAudio(ctx context.Context, item contract.TranscodeChunk, 
 	ran := make(chan error, 1)
 	go func() { ran <- runner.Run(rctx, dir, args, plan.Declared) }()
 
-	marker := audioMarker{Groups: map[string][]segInfo{}}
+	marker := audioMarker{Groups: map[string][]segInfo{}, Timescale: map[string]uint32{}}
 	uploaded := map[string]int{} // group → segments uploaded
 	announced, lastAnnounce := 0, time.Time{}
-	// sync uploads the segments ffmpeg has finished (listed in its local
-	// playlists) and announces progress.
+	// sync cuts what ffmpeg has written of each rendition into CMAF
+	// segments, uploads the finished ones (the init with the first) and
+	// announces progress; final: ffmpeg has exited.
 	sync := func(final bool) error {
 		n := math.MaxInt
-		for _, b := range plan.AudioBitrates {
+		for i, b := range plan.AudioBitrates {
 			g := ffmpeg.AudioGroup(b)
-			playlist := filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b)), ffmpeg.PlaylistName)
-			segs, err := hls.ReadMediaPlaylist(playlist)
-			if err != nil {
-				if final {
-					return fmt.Errorf("audio %s: %w", g, err)
-				}
-				n = 0 // not written yet
-				continue
+			c := cutters[i]
+			var err error
+			if final {
+				err = c.Finish()
+			} else {
+				_, err = c.Poll()
 			}
+			if err != nil {
+				return fmt.Errorf("audio %s: %w", g, err)
+			}
+			segs := c.Segments()
+			if final && len(segs) == 0 {
+				return fmt.Errorf("audio %s: no segments", g)
+			}
+			prefix := item.Outputs().HLSPrefix() + ffmpeg.AudioDirName + "/" + g + "/"
 			var objs []object
+			if uploaded[g] == 0 && len(segs) > 0 {
+				objs = append(objs, object{filepath.Join(c.Dir, ffmpeg.InitName), prefix + ffmpeg.InitName, contentTypeInit})
+				marker.Timescale[g] = c.Timescale()
+			}
 			for _, s := range segs[uploaded[g]:] {
-				p := filepath.Join(filepath.Dir(playlist), s.URI)
-				fi, err := os.Stat(p)
-				if err != nil {
-					return fmt.Errorf("audio %s: %w", g, err)
-				}
-				objs = append(objs, object{p, item.Outputs().HLSPrefix() + "audio/" + g + "/" + s.URI, "video/mp2t"})
-				marker.Groups[g] = append(marker.Groups[g], segInfo{URI: s.URI, Duration: s.Duration, Size: fi.Size()})
+				objs = append(objs, object{filepath.Join(c.Dir, s.URI), prefix + s.URI, contentTypeSegment})
 			}
 			if err := w.putAll(ctx, objs); err != nil {
 				return err
 			}
+			marker.Groups[g] = append(marker.Groups[g], segInfos(segs[uploaded[g]:])...)
 			uploaded[g] = len(segs)
 			n = min(n, len(segs))
 		}

@@ -183,15 +183,8 @@ func (s Settings) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
-	if l, err := ladder.Parse(s.Ladder); err != nil {
+	if _, err := ladder.Parse(s.Ladder); err != nil {
 		bad("ladder", "%v", err)
-	} else {
-		for _, r := range l {
-			if !ffmpeg.SegmentsCarry(r.Codec) {
-				bad("ladder", "rung %q: %s needs CMAF (fMP4) segments; the HLS segments are MPEG-TS", r.Name, r.Codec.Or())
-				break
-			}
-		}
 	}
 	if s.MaxDuration <= 0 || s.MaxDuration > 7*24*time.Hour {
 		bad("max_duration", "must be between 1ns and 168h (got %s)", s.MaxDuration)

@@ -86,7 +86,7 @@ func TestSettingsValidate(t *testing.T) {
 		"av1 preset 0":          {mutate: func(s *Settings) { s.AV1Preset = 0 }, key: "av1_preset"},
 		"av1 preset 14":         {mutate: func(s *Settings) { s.AV1Preset = 14 }, key: "av1_preset"},
 		"codec ladder":          {mutate: func(s *Settings) { s.Ladder = "360p:360:800k:96k,720p:720:2M:128k,720p-hevc:720:1.5M:128k:hevc" }},
-		"av1 in MPEG-TS":        {mutate: func(s *Settings) { s.Ladder = "360p:360:800k:96k,720p-av1:720:1.5M:128k:av1" }, key: "ladder"},
+		"av1 rung":              {mutate: func(s *Settings) { s.Ladder = "360p:360:800k:96k,720p-av1:720:1.5M:128k:av1" }},
 		"ladder without h264":   {mutate: func(s *Settings) { s.Ladder = "360p:360:800k:96k:hevc" }, key: "ladder"},
 		"zero gop":              {mutate: func(s *Settings) { s.GOPSeconds = 0 }, key: "gop_seconds"},
 		"huge gop":              {mutate: func(s *Settings) { s.GOPSeconds = 11 }, key: "gop_seconds"},

@@ -90,9 +90,9 @@ func TestErrorCodeOfReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	wd := w.newWatchdog(dir, filepath.Join(dir, "source"), []ladder.Rendition{rung}, 2)
-	for i := range wd.maxSegments + 1 {
-		MustWrite(t, filepath.Join(dir, ffmpeg.RungDir(rung.Name)), fmt.Sprintf("seg_%05d.ts", i), []byte("x"))
-	}
+	// ffmpeg's fragmented MP4 with a fragment more than the duration needs.
+	moofs := bytes.Repeat([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'f'}, wd.maxSegments+1)
+	MustWrite(t, filepath.Join(dir, ffmpeg.RungDir(rung.Name)), ffmpeg.FragName, moofs)
 	tooManySegments := watchdogErr(wd.check())
 	if err := os.RemoveAll(filepath.Join(dir, ffmpeg.RungDir(rung.Name))); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ module github.com/vidpipe/vidpipe/services/transcode
 go 1.26.0
 
 require (
+	github.com/Eyevinn/dash-mpd v0.12.0
+	github.com/Eyevinn/hls-m3u8 v0.6.0
 	github.com/Eyevinn/mp4ff v0.51.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/segmentio/kafka-go v0.4.51
@@ -12,6 +14,7 @@ require (
 )
 
 require (
+	github.com/barkimedes/go-deepcopy v0.0.0-20220514131651-17c30cfc62df // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect

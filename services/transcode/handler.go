@@ -17,12 +17,13 @@
 //  3. Pick the rungs (package ladder) from the display size (rotation and
 //     pixel aspect applied).
 //  4. Run one ffmpeg (package ffmpeg): one decode, one encode per rung,
-//     each written as MP4 (+faststart) and as HLS segments. Its output
+//     each written as MP4 (+faststart) and as a fragmented MP4 that is cut
+//     into the rung's CMAF track (package cmaf), the audio likewise. Its output
 //     timeline is capped (-t) at the declared duration plus a tolerance,
 //     only the probed streams' decoders may run (-codec_whitelist), and a
 //     watchdog stops it (permanent error) when a rung's files outgrow their
 //     bitrate over that duration, a rung has more segments than the
-//     duration needs, or the working directory passes
+//     duration needs (fragments of its fragmented MP4), or the working directory passes
 //     Settings.MaxWorkDirSize. An attempt that times out with less than
 //     half of the video written is permanent too (see [classifyTimeout]):
 //     retrying it would time out again.
@@ -32,17 +33,19 @@
 //  5. Check the outputs with ffprobe (codec, size, audio present, and that
 //     the whole declared duration was decoded: a truncated file or a lying
 //     duration header is a permanent error), measure the segments and write
-//     the master playlist (package hls).
-//  6. Upload: HLS segments and media playlists, then the MP4s, then the
-//     master playlist last, and remove objects a previous run left under
+//     the master playlist (package hls) and the DASH MPD (package dash).
+//  6. Upload: init and media segments and media playlists, then the MP4s,
+//     the MPD, and the master playlist last, and remove objects a previous run left under
 //     the video's mp4/ and hls/ prefixes that this run did not write, so a
 //     re-run leaves exactly the same key set.
 //
 // Keys (package contract), of the event's output generation
 // (contract.Video.Outputs; generation 0: videos/{id}/…, generation N:
 // videos/{id}/g{N}/…): MP4 renditions at Outputs.RenditionKey(rung);
-// HLS under Outputs.HLSPrefix: master.m3u8 (Outputs.HLSMasterKey),
-// <rung>/index.m3u8 and <rung>/seg_NNNNN.ts.
+// HLS/DASH under Outputs.HLSPrefix: master.m3u8 (Outputs.HLSMasterKey),
+// manifest.mpd (Outputs.DASHManifestKey), <rung>/init.mp4,
+// <rung>/seg_NNNNN.m4s and <rung>/index.m3u8, and the same per audio
+// rendition under audio/<kbps>k/.
 //
 // Errors wrapped with stage.Permanent are about the input and go straight
 // to the DLQ, each with its user-safe code (stage.Coded) set where it is
@@ -55,10 +58,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,6 +68,8 @@ import (
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/stage"
 	"github.com/vidpipe/vidpipe/platform/storage"
+	"github.com/vidpipe/vidpipe/services/transcode/cmaf"
+	"github.com/vidpipe/vidpipe/services/transcode/dash"
 	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
@@ -245,7 +248,7 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 	if err != nil {
 		return zero, fmt.Errorf("ffmpeg command: %w", err)
 	}
-	if err := makeOutputDirs(dir, rends); err != nil {
+	if err := ffmpeg.MakeDirs(dir, job.OutputDirs()); err != nil {
 		return zero, err
 	}
 	runner := w.runner
@@ -272,15 +275,19 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 		return zero, fmt.Errorf("transcode: %w", err)
 	}
 
-	_, fps := job.FrameRate()
-	renditions, variants, err := w.inspect(ctx, dir, in.Outputs(), rends, pr.Audio != nil, fps, declared)
+	cut, err := job.Cut(dir)
+	if err != nil {
+		return zero, fmt.Errorf("transcode: %w", err)
+	}
+	rate, fps := job.FrameRate()
+	renditions, err := w.inspect(ctx, dir, in.Outputs(), rends, pr.Audio != nil, declared)
 	if err != nil {
 		return zero, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), hls.Master(variants), 0o644); err != nil {
-		return zero, fmt.Errorf("write master playlist: %w", err)
+	if err := w.writePackage(dir, job, cut, rate, fps); err != nil {
+		return zero, err
 	}
-	if err := w.upload(ctx, dir, in.Outputs(), rends); err != nil {
+	if err := w.upload(ctx, dir, in.Outputs(), job, cut); err != nil {
 		return zero, err
 	}
 
@@ -303,6 +310,7 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoUploaded) (contrac
 		return zero, err
 	}
 	out := in.Transcoded(media, renditions, contract.HLS{MasterKey: in.Outputs().HLSMasterKey()}, w.now())
+	out.DASH = &contract.DASH{ManifestKey: in.Outputs().DASHManifestKey()}
 	if err := out.Validate(); err != nil {
 		return zero, fmt.Errorf("transcode result: %w", err)
 	}
@@ -441,60 +449,44 @@ func Longer(declared, decoded float64) bool {
 	return decoded-declared > probe.Tolerance(declared)/2
 }
 
-// inspect probes every rendition ffmpeg wrote, checks it, and returns the
-// event renditions and the master playlist variants.
-func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs, rends []ladder.Rendition, hasAudio bool, fps, declared float64) ([]contract.Rendition, []hls.Variant, error) {
-	var (
-		out      []contract.Rendition
-		variants []hls.Variant
-	)
+// inspect probes every rendition MP4 ffmpeg wrote, checks it, and returns
+// the event renditions.
+func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs, rends []ladder.Rendition, hasAudio bool, declared float64) ([]contract.Rendition, error) {
+	var out []contract.Rendition
 	for i, r := range rends {
 		file := filepath.Join(dir, filepath.FromSlash(ffmpeg.MP4Path(r.Name)))
 		res, err := w.prober.Probe(ctx, file)
 		if err != nil {
-			return nil, nil, fmt.Errorf("probe rendition %s: %w", r.Name, err)
+			return nil, fmt.Errorf("probe rendition %s: %w", r.Name, err)
 		}
 		v := res.Video
 		switch {
 		case v == nil || v.Codec != string(r.Codec.Or()):
-			return nil, nil, fmt.Errorf("rendition %s: no %s video stream", r.Name, r.Codec.Or())
+			return nil, fmt.Errorf("rendition %s: no %s video stream", r.Name, r.Codec.Or())
 		case v.Width != r.Width || v.Height != r.Height || v.Rotation != 0:
-			return nil, nil, fmt.Errorf("rendition %s: %dx%d rotation %d, want %dx%d unrotated", r.Name, v.Width, v.Height, v.Rotation, r.Width, r.Height)
+			return nil, fmt.Errorf("rendition %s: %dx%d rotation %d, want %dx%d unrotated", r.Name, v.Width, v.Height, v.Rotation, r.Width, r.Height)
 		case hasAudio != (res.Audio != nil):
-			return nil, nil, fmt.Errorf("rendition %s: audio present %v, want %v", r.Name, res.Audio != nil, hasAudio)
+			return nil, fmt.Errorf("rendition %s: audio present %v, want %v", r.Name, res.Audio != nil, hasAudio)
 		}
 		if i == 0 && Truncated(declared, res.Duration) {
-			return nil, nil, stage.Coded(contract.ErrorCodeDurationMismatch,
+			return nil, stage.Coded(contract.ErrorCodeDurationMismatch,
 				stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration))
 		}
 		if i == 0 && Longer(declared, res.Duration) {
-			return nil, nil, stage.Coded(contract.ErrorCodeDurationMismatch,
+			return nil, stage.Coded(contract.ErrorCodeDurationMismatch,
 				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration))
 		}
-		vc, err := rungCodec(file, r.Codec)
-		if err != nil {
-			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+		if _, err := rungCodec(file, r.Codec); err != nil {
+			return nil, fmt.Errorf("rendition %s: %w", r.Name, err)
 		}
-		codecs := []string{vc}
 		if res.Audio != nil {
-			aac, err := hls.AACCodec(res.Audio.Profile)
-			if err != nil {
-				return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+			if _, err := hls.AACCodec(res.Audio.Profile); err != nil {
+				return nil, fmt.Errorf("rendition %s: %w", r.Name, err)
 			}
-			codecs = append(codecs, aac)
-		}
-		playlist := filepath.Join(dir, filepath.FromSlash(ffmpeg.PlaylistPath(r.Name)))
-		segs, err := hls.ReadMediaPlaylist(playlist)
-		if err != nil {
-			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
-		}
-		peak, avg, err := hls.Bandwidth(filepath.Dir(playlist), segs, float64(w.settings.GOPSeconds))
-		if err != nil {
-			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
 		}
 		fi, err := os.Stat(file)
 		if err != nil {
-			return nil, nil, fmt.Errorf("rendition %s: %w", r.Name, err)
+			return nil, fmt.Errorf("rendition %s: %w", r.Name, err)
 		}
 		out = append(out, contract.Rendition{
 			Name: r.Name, Width: r.Width, Height: r.Height,
@@ -504,14 +496,62 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 			PlaylistKey: keys.HLSPrefix() + r.Name + "/" + ffmpeg.PlaylistName,
 			Codec:       string(r.Codec.Or()),
 		})
-		variants = append(variants, hls.Variant{
-			URI:       r.Name + "/" + ffmpeg.PlaylistName,
-			Bandwidth: peak, AverageBandwidth: avg,
-			Width: r.Width, Height: r.Height,
-			Codecs: codecs, FrameRate: fps,
-		})
 	}
-	return out, variants, nil
+	return out, nil
+}
+
+// writePackage writes the single pass's master playlist and DASH MPD next
+// to the CMAF tracks [ffmpeg.Job.Cut] wrote (with their media playlists):
+// the same package the segment pipeline's fan-in writes, one audio group
+// per distinct audio bitrate.
+func (w *Worker) writePackage(dir string, job ffmpeg.Job, cut map[string]*ffmpeg.TrackCutter, rate string, fps float64) error {
+	gop := float64(w.settings.GOPSeconds)
+	var p dash.Presentation
+	var audio []hls.AudioRendition
+	for _, b := range job.AudioBitrates() {
+		g := ffmpeg.AudioGroup(b)
+		c := cut[ffmpeg.AudioDirName+"/"+g]
+		audio = append(audio, hls.AudioRendition{GroupID: "aud-" + g, Name: "audio " + g, URI: ffmpeg.AudioDirName + "/" + g + "/" + ffmpeg.PlaylistName,
+			Default: true, Channels: audioChannels})
+		p.Audio = append(p.Audio, audioTrack(b, c.Timescale(), segInfos(c.Segments()), job.Encoding.AudioSampleRate))
+	}
+	var vs []hls.Variant
+	for _, r := range job.Renditions {
+		c := cut[r.Name]
+		codec, err := initCodec(c.Init(), r.Codec)
+		if err != nil {
+			return fmt.Errorf("rendition %s: %w", r.Name, err)
+		}
+		segs := segInfos(c.Segments())
+		peak, avg := bandwidth(segs, gop)
+		if peak == 0 {
+			peak, avg = r.VideoBitrate, r.VideoBitrate
+		}
+		t := videoTrack(r, codec, rate, c.Timescale(), segs, peak)
+		p.Video = append(p.Video, t)
+		p.Seconds = max(p.Seconds, trackSeconds(t))
+		v := hls.Variant{URI: r.Name + "/" + ffmpeg.PlaylistName, Width: r.Width, Height: r.Height, FrameRate: fps, Codecs: []string{codec}}
+		if len(audio) > 0 {
+			g := ffmpeg.AudioGroup(r.AudioBitrate)
+			v.Audio = "aud-" + g
+			peak += r.AudioBitrate
+			avg += r.AudioBitrate
+			v.Codecs = append(v.Codecs, audioCodec)
+		}
+		v.Bandwidth, v.AverageBandwidth = peak, avg
+		vs = append(vs, v)
+	}
+	mpd, err := dash.MPD(p)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.ManifestName), mpd, 0o644); err != nil {
+		return fmt.Errorf("write DASH manifest: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), hls.MasterWithAudio(audio, vs), 0o644); err != nil {
+		return fmt.Errorf("write master playlist: %w", err)
+	}
+	return nil
 }
 
 // codecPrefixes are the RFC 6381 sample entries each codec's rungs may
@@ -536,49 +576,57 @@ func rungCodec(file string, c ladder.Codec) (string, error) {
 	return "", fmt.Errorf("video codec %s, want %s (%v)", s, c.Or(), codecPrefixes[c.Or()])
 }
 
+// initCodec is the RFC 6381 string of the track of CMAF init segment
+// init (cmaf.Codec), which must be of codec c.
+func initCodec(init []byte, c ladder.Codec) (string, error) {
+	s, err := cmaf.Codec(init)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range codecPrefixes[c.Or()] {
+		if strings.HasPrefix(s, p) {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("video codec %s, want %s (%v)", s, c.Or(), codecPrefixes[c.Or()])
+}
+
 // object is one file to upload.
 type object struct {
 	path, key, contentType string
 }
 
-// outputs lists the files to upload in upload order: segments, media
-// playlists, MP4s, and the master playlist last, so that a master
-// playlist in the bucket implies a complete package.
-func outputs(dir string, keys contract.Outputs, rends []ladder.Rendition) ([]object, error) {
+// outputs lists the files to upload in upload order: init and media
+// segments, media playlists, MP4s, the DASH MPD, and the master playlist
+// last, so that a master playlist in the bucket implies a complete
+// package.
+func outputs(dir string, keys contract.Outputs, job ffmpeg.Job, cut map[string]*ffmpeg.TrackCutter) []object {
 	var segs, playlists, mp4s []object
-	for _, r := range rends {
-		rungDir := filepath.Join(dir, filepath.FromSlash(ffmpeg.RungDir(r.Name)))
-		err := filepath.WalkDir(rungDir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return err
-			}
-			key := keys.HLSPrefix() + r.Name + "/" + d.Name()
-			switch path.Ext(d.Name()) {
-			case ".ts":
-				segs = append(segs, object{p, key, "video/mp2t"})
-			case ".m3u8":
-				playlists = append(playlists, object{p, key, "application/vnd.apple.mpegurl"})
-			default:
-				return fmt.Errorf("unexpected output file %s", p)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list outputs: %w", err)
+	track := func(name string) { // name: a rung, or audio/<group>
+		c := cut[name]
+		prefix := keys.HLSPrefix() + name + "/"
+		segs = append(segs, object{filepath.Join(c.Dir, ffmpeg.InitName), prefix + ffmpeg.InitName, contentTypeInit})
+		for _, s := range c.Segments() {
+			segs = append(segs, object{filepath.Join(c.Dir, s.URI), prefix + s.URI, contentTypeSegment})
 		}
+		playlists = append(playlists, object{filepath.Join(c.Dir, ffmpeg.PlaylistName), prefix + ffmpeg.PlaylistName, "application/vnd.apple.mpegurl"})
+	}
+	for _, r := range job.Renditions {
+		track(r.Name)
 		mp4s = append(mp4s, object{filepath.Join(dir, filepath.FromSlash(ffmpeg.MP4Path(r.Name))), keys.RenditionKey(r.Name), "video/mp4"})
 	}
+	for _, b := range job.AudioBitrates() {
+		track(ffmpeg.AudioDirName + "/" + ffmpeg.AudioGroup(b))
+	}
 	all := append(append(segs, playlists...), mp4s...)
-	return append(all, object{filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), keys.HLSMasterKey(), "application/vnd.apple.mpegurl"}), nil
+	all = append(all, object{filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.ManifestName), keys.DASHManifestKey(), contentTypeMPD})
+	return append(all, object{filepath.Join(dir, ffmpeg.HLSDir, ffmpeg.MasterName), keys.HLSMasterKey(), "application/vnd.apple.mpegurl"})
 }
 
 // upload puts every output, then removes what earlier runs left under the
 // video's mp4/ and hls/ prefixes that this run did not write.
-func (w *Worker) upload(ctx context.Context, dir string, keys contract.Outputs, rends []ladder.Rendition) error {
-	objs, err := outputs(dir, keys, rends)
-	if err != nil {
-		return err
-	}
+func (w *Worker) upload(ctx context.Context, dir string, keys contract.Outputs, job ffmpeg.Job, cut map[string]*ffmpeg.TrackCutter) error {
+	objs := outputs(dir, keys, job, cut)
 	master := objs[len(objs)-1]
 	if err := w.putAll(ctx, objs[:len(objs)-1]); err != nil {
 		return err

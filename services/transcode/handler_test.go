@@ -205,6 +205,7 @@ func TestHandleProducesLadderAndHLS(t *testing.T) {
 			local := e.MustDownload(t, contract.OutputPrefix(in.VideoID), t.TempDir())
 			checkMP4s(t, local, out, tc.clip, tc.gop)
 			checkHLS(t, local, out, tc.clip, tc.gop, e.worker.settings.Preset)
+			checkPackage(t, local, out, 0, float64(tc.clip.Seconds), tc.clip.Audio)
 		})
 	}
 }
@@ -398,6 +399,8 @@ func checkHLS(t *testing.T, local string, out contract.VideoTranscoded, c clip, 
 		// name alone suggested (what CODECS said before it was read from
 		// the stream).
 		v := MustProbeFile(t, filepath.Join(local, filepath.FromSlash(strings.TrimPrefix(r.Key, prefix)))).Streams[0]
+		// (the constraint flags as the SPS and the avcC carry them: x264's
+		// Constrained Baseline sets constraint_set0 and constraint_set1)
 		profile := map[string]string{"High": "6400", "Main": "4d00", "Constrained Baseline": "42c0"}[v.Profile]
 		wantCodecs := fmt.Sprintf("avc1.%s%02x", profile, v.Level)
 		if c.Audio {
@@ -418,7 +421,8 @@ func checkHLS(t *testing.T, local string, out contract.VideoTranscoded, c clip, 
 		}
 		var starts []float64
 		for _, u := range uris {
-			seg := filepath.Join(hlsDir, r.Name, u)
+			// A CMAF segment plays after its track's init segment.
+			seg := "concat:" + filepath.Join(hlsDir, r.Name, "init.mp4") + "|" + filepath.Join(hlsDir, r.Name, u)
 			pts, key := MustFirstVideoPacket(t, seg)
 			if !key {
 				t.Errorf("%s/%s does not start with a keyframe", r.Name, u)
@@ -549,9 +553,17 @@ func TestHandleRerunOverwritesSameKeys(t *testing.T) {
 	for _, o := range mustObjects(t, e, contract.OutputPrefix(in.VideoID)) {
 		firstETags[o.Key] = o.ETag
 	}
+	// One CMAF track per rung and per audio rendition (2 s of AAC frames
+	// run a little past 2 s: a second, short segment), the MPD, the master.
 	want := []string{
 		contract.HLSPrefix(in.VideoID) + "360p/index.m3u8",
-		contract.HLSPrefix(in.VideoID) + "360p/seg_00000.ts",
+		contract.HLSPrefix(in.VideoID) + "360p/init.mp4",
+		contract.HLSPrefix(in.VideoID) + "360p/seg_00000.m4s",
+		contract.HLSPrefix(in.VideoID) + "audio/96k/index.m3u8",
+		contract.HLSPrefix(in.VideoID) + "audio/96k/init.mp4",
+		contract.HLSPrefix(in.VideoID) + "audio/96k/seg_00000.m4s",
+		contract.HLSPrefix(in.VideoID) + "audio/96k/seg_00001.m4s",
+		in.Outputs().DASHManifestKey(),
 		contract.HLSMasterKey(in.VideoID),
 		contract.RenditionKey(in.VideoID, "360p"),
 	}
@@ -561,7 +573,7 @@ func TestHandleRerunOverwritesSameKeys(t *testing.T) {
 
 	// Leftovers of an earlier run with another ladder are removed; other
 	// stages' outputs are not touched.
-	stale := []string{contract.RenditionKey(in.VideoID, "999p"), contract.HLSPrefix(in.VideoID) + "999p/seg_00000.ts"}
+	stale := []string{contract.RenditionKey(in.VideoID, "999p"), contract.HLSPrefix(in.VideoID) + "999p/seg_00000.m4s"}
 	thumb := contract.ThumbnailPrefix(in.VideoID) + "poster.jpg"
 	for _, k := range append(stale, thumb) {
 		if _, err := e.store.Put(ctx, k, strings.NewReader("old"), 3, "application/octet-stream"); err != nil {

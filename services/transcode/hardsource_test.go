@@ -32,7 +32,9 @@ func TestSegmentPipelineHardSource(t *testing.T) {
 	if len(uris) == 0 {
 		t.Fatalf("no segments: %v", durs)
 	}
-	for _, file := range []string{filepath.Join(local, "mp4", "360p.mp4"), filepath.Join(local, "hls", "360p", uris[0])} {
+	// The first CMAF segment after its init segment.
+	first := "concat:" + filepath.Join(local, "hls", "360p", "init.mp4") + "|" + filepath.Join(local, "hls", "360p", uris[0])
+	for _, file := range []string{filepath.Join(local, "mp4", "360p.mp4"), first} {
 		d := MustProbeFile(t, file)
 		for _, s := range d.Streams {
 			if s.CodecType != "video" {

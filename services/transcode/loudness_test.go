@@ -265,7 +265,8 @@ func TestLoudnessSegmentPipeline(t *testing.T) {
 				start += d
 				continue
 			}
-			lv := mustLoudness(t, filepath.Join(local, "hls", "audio", g, u)).Integrated
+			// Each CMAF segment after its track's init segment.
+			lv := mustLoudness(t, "concat:"+filepath.Join(local, "hls", "audio", g, "init.mp4")+"|"+filepath.Join(local, "hls", "audio", g, u)).Integrated
 			levels = append(levels, fmt.Sprintf("[%.1f s %.1f]", start, lv))
 			switch {
 			case start+d <= 5-0.1:

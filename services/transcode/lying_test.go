@@ -62,7 +62,7 @@ func TestHandleLyingMedia(t *testing.T) {
 				}
 				segs := 0
 				for _, k := range e.MustKeys(t, contract.HLSPrefix(in.VideoID)) {
-					if strings.HasSuffix(k, ".ts") {
+					if strings.HasSuffix(k, ".m4s") {
 						segs++
 					}
 				}

@@ -195,7 +195,7 @@ func TestSegmentPipelineEndToEnd(t *testing.T) {
 	}
 	// One continuous stream: concatenated segments decode with frame
 	// timestamps every 1/30 s and no gap.
-	var paths []string
+	paths := []string{filepath.Join(local, "hls", "360p", "init.mp4")}
 	for _, u := range uris {
 		paths = append(paths, filepath.Join(local, "hls", "360p", u))
 	}
@@ -208,6 +208,10 @@ func TestSegmentPipelineEndToEnd(t *testing.T) {
 		t.Errorf("mp4 duration %v, want 9", dur)
 	}
 	checkAudioContinuous(t, mp4, 9)
+	// The package: HLS and DASH over the same CMAF segments, parsed by
+	// stock parsers and played by ffmpeg, decode times continuous across
+	// the chunks' boundaries.
+	checkPackage(t, local, out, 9*30, 9, true)
 	data := MustRead(t, mp4)
 	if m, md := strings.Index(string(data), "moov"), strings.Index(string(data), "mdat"); m < 0 || m > md {
 		t.Errorf("mp4 not faststart")
@@ -357,7 +361,7 @@ func (s failingStore) Put(ctx context.Context, key string, r io.Reader, size int
 func TestSegmentChunkDeadLetterAndRedrive(t *testing.T) {
 	fail := new(atomic.Bool)
 	fail.Store(true)
-	se := mustSegEnv(t, 1, nil, func(s Store) Store { return failingStore{Store: s, key: "p/seg_00002.ts", fail: fail} })
+	se := mustSegEnv(t, 1, nil, func(s Store) Store { return failingStore{Store: s, key: "p/seg_00002.m4s", fail: fail} })
 	in := se.MustUpload(t, MustClip(t, filepath.Join(t.TempDir(), "source.mp4"), clip{Width: 320, Height: 180, Seconds: 5, Audio: true, FPS: 30}))
 	se.produce(t, in)
 	dls := se.k.ReadAll(t, contract.TopicTranscodeDLQ, 1, 90*time.Second)

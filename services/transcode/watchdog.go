@@ -8,12 +8,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/stage"
+	"github.com/vidpipe/vidpipe/services/transcode/cmaf"
 	"github.com/vidpipe/vidpipe/services/transcode/ffmpeg"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 )
@@ -100,7 +100,6 @@ func (wd *watchdog) check() error {
 			mp4 = fi.Size()
 		}
 		var segBytes int64
-		var segs int
 		_ = filepath.WalkDir(filepath.Join(wd.dir, filepath.FromSlash(ffmpeg.RungDir(r.Name))), func(_ string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return nil
@@ -108,11 +107,10 @@ func (wd *watchdog) check() error {
 			if fi, err := d.Info(); err == nil {
 				segBytes += fi.Size()
 			}
-			if strings.HasSuffix(d.Name(), ".ts") {
-				segs++
-			}
 			return nil
 		})
+		// Segments to be: the fragments of the rung's fragmented MP4 (one a GOP).
+		segs, _ := cmaf.CountFragments(filepath.Join(wd.dir, filepath.FromSlash(ffmpeg.FragPath(r.Name))))
 		total += mp4 + segBytes
 		fewest = min(fewest, int64(segs))
 		switch {

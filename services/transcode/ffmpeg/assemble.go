@@ -6,23 +6,18 @@ import (
 	"strings"
 )
 
-// assembleShift is what AssembleArgs subtracts from the segments'
-// timestamps: the chunks' and audio's offset and the MPEG-TS mux delay.
-const assembleShift = -(TimelineOffset + TSMuxDelay)
-
-// AssembleArgs builds a rung's progressive MP4 at out from its video TS
-// segments and (optional) audio TS segments (local files, in order,
-// relative to the working directory or absolute; names without '|'):
-// each list is read as one MPEG-TS stream (concat: protocol: the segments
-// of one rung and of one audio rendition continue each other's
-// timestamps), copied without re-encoding (-c copy; the ADTS audio
-// converted with aac_adtstoasc), moov first (+faststart), metadata and
-// chapters stripped. Video-only when audio is empty.
+// AssembleArgs builds a rung's progressive MP4 at out from its video CMAF
+// track and (optional) audio CMAF track (local files, in order: the init
+// segment, then the media segments; relative to the working directory or
+// absolute; names without '|'): each list is read as one fragmented MP4
+// (concat: protocol: init + segments is a valid fragmented MP4, the
+// segments continue each other's decode times), copied without
+// re-encoding (-c copy), moov first (+faststart), metadata and chapters
+// stripped. Video-only when audio is empty.
 //
-// Timestamps are kept (-copyts) and shifted back by [TimelineOffset] +
-// [TSMuxDelay], so the video starts at 0 and the audio keeps its position
-// relative to it (its priming before 0, cut by the MP4 edit list), as in
-// the single pass's MP4.
+// Timestamps are kept (-copyts): the video is presented from 0 and the
+// audio keeps its position relative to it (the priming before 0, which the
+// MP4's edit list cuts), as in the single pass's MP4.
 //
 // The segment lists are arguments: about 22 bytes a segment, so up to
 // some 5000 segments a list (MAX_ARG_STRLEN is 128 KiB). Longer timelines
@@ -59,8 +54,8 @@ func WriteConcatList(file string, segs []string) error {
 
 func assembleArgs(proto, video string, hasAudio bool, audio, out string) []string {
 	in := func(url string) []string {
-		return []string{"-protocol_whitelist", "file," + proto, "-format_whitelist", "mpegts",
-			"-f", "mpegts", "-i", url}
+		return []string{"-protocol_whitelist", "file," + proto, "-format_whitelist", "mov",
+			"-f", "mov", "-i", url}
 	}
 	a := []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
 		"-progress", "pipe:1", "-copyts"}
@@ -70,10 +65,9 @@ func assembleArgs(proto, video string, hasAudio bool, audio, out string) []strin
 	}
 	a = append(a, "-map", "0:v:0")
 	if hasAudio {
-		a = append(a, "-map", "1:a:0", "-bsf:a", "aac_adtstoasc")
+		a = append(a, "-map", "1:a:0")
 	}
 	a = append(a, "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1",
-		"-output_ts_offset", formatSeconds(assembleShift),
 		"-movflags", "+faststart", "-f", "mp4", out)
 	return a
 }

@@ -8,22 +8,22 @@ import (
 )
 
 func TestAssembleArgs(t *testing.T) {
-	args := AssembleArgs([]string{"hls/360p/seg_00000.ts", "hls/360p/seg_00001.ts"},
-		[]string{"hls/audio/96k/seg_00000.ts"}, "mp4/360p.mp4")
+	args := AssembleArgs([]string{"hls/360p/init.mp4", "hls/360p/seg_00000.m4s"},
+		[]string{"hls/audio/96k/init.mp4", "hls/audio/96k/seg_00000.m4s"}, "mp4/360p.mp4")
 	if n := count(args, "-i"); n != 2 {
 		t.Fatalf("%d inputs, want video and audio: %q", n, args)
 	}
 	i := slices.Index(args, "-i")
-	if args[i+1] != "concat:hls/360p/seg_00000.ts|hls/360p/seg_00001.ts" ||
-		args[slices.Index(args[i+1:], "-i")+i+2] != "concat:hls/audio/96k/seg_00000.ts" {
+	if args[i+1] != "concat:hls/360p/init.mp4|hls/360p/seg_00000.m4s" ||
+		args[slices.Index(args[i+1:], "-i")+i+2] != "concat:hls/audio/96k/init.mp4|hls/audio/96k/seg_00000.m4s" {
 		t.Errorf("inputs %q", args)
 	}
-	if count(args, "mpegts") != 4 || after(args, "-protocol_whitelist") != "file,concat" {
-		t.Errorf("inputs must be MPEG-TS read through concat: only: %q", args)
+	if count(args, "mov") != 4 || after(args, "-protocol_whitelist") != "file,concat" {
+		t.Errorf("inputs must be fragmented MP4 read through concat: only: %q", args)
 	}
 	for flag, want := range map[string]string{
-		"-c": "copy", "-bsf:a": "aac_adtstoasc", "-movflags": "+faststart", "-map_metadata": "-1",
-		"-map_chapters": "-1", "-output_ts_offset": "-11.400000", "-f": "mpegts",
+		"-c": "copy", "-movflags": "+faststart", "-map_metadata": "-1",
+		"-map_chapters": "-1", "-f": "mov",
 	} {
 		if got := after(args, flag); got != want {
 			t.Errorf("%s %q, want %q", flag, got, want)
@@ -37,8 +37,11 @@ func TestAssembleArgs(t *testing.T) {
 		t.Errorf("maps/output: %q", args)
 	}
 
-	video := AssembleArgs([]string{"a.ts"}, nil, "out.mp4")
-	if count(video, "-i") != 1 || slices.Contains(video, "-bsf:a") || slices.Contains(video, "1:a:0") {
+	if slices.Contains(args, "-output_ts_offset") || slices.Contains(args, "-bsf:a") {
+		t.Errorf("timestamps shifted or audio filtered: %q", args)
+	}
+	video := AssembleArgs([]string{"init.mp4", "a.m4s"}, nil, "out.mp4")
+	if count(video, "-i") != 1 || slices.Contains(video, "1:a:0") {
 		t.Errorf("video only: %q", video)
 	}
 }
@@ -55,13 +58,13 @@ func TestAssembleListArgs(t *testing.T) {
 		t.Errorf("video only: %q", video)
 	}
 	list := filepath.Join(t.TempDir(), "list.txt")
-	if err := WriteConcatList(list, []string{"/w/a.ts", "b.ts"}); err != nil {
+	if err := WriteConcatList(list, []string{"/w/a.m4s", "b.m4s"}); err != nil {
 		t.Fatal(err)
 	}
-	if data, _ := os.ReadFile(list); string(data) != "/w/a.ts\nb.ts\n" {
+	if data, _ := os.ReadFile(list); string(data) != "/w/a.m4s\nb.m4s\n" {
 		t.Errorf("list %q", data)
 	}
-	if err := WriteConcatList(list, []string{"a\nb.ts"}); err == nil {
+	if err := WriteConcatList(list, []string{"a\nb.m4s"}); err == nil {
 		t.Error("a line break in a path: no error")
 	}
 }

@@ -22,24 +22,23 @@ func AudioGroup(bitrate int64) string {
 }
 
 // AudioDir is the audio rendition's HLS directory relative to the working
-// directory, e.g. "hls/audio/128k": seg_00000.ts, ... and index.m3u8.
+// directory, e.g. "hls/audio/128k": init.mp4, seg_00000.m4s, ... and
+// index.m3u8.
 func AudioDir(bitrate int64) string { return HLSDir + "/" + AudioDirName + "/" + AudioGroup(bitrate) }
 
 // AudioJob encodes the whole audio timeline once per distinct bitrate.
 //
 // The source is decoded once; each bitrate is an AAC-LC stereo encode at
-// Encoding.AudioSampleRate, the same encode as [Job]'s, written by its
-// own HLS muxer as audio-only MPEG-TS segments of about GOPSeconds
+// Encoding.AudioSampleRate, the same encode as [Job]'s, written as a
+// fragmented MP4 at [AudioFragPath] with a fragment every GOPSeconds
 // (whole AAC frames: mostly 2.005333 s, now and then 1.984 s, at 48 kHz
-// and a 2 s GOP) under [AudioDir]:
-// seg_%05d.ts from 0 and index.m3u8. The playlist is an EVENT playlist
-// rewritten (atomically: hls_flags temp_file, segments too are renamed
-// into place once complete) after each segment, so a worker can poll it
-// and upload finished segments while ffmpeg runs; #EXT-X-ENDLIST marks the
-// end. Timestamps are those of the single pass plus [TimelineOffset], the
-// same timeline as the video chunks' (the MPEG-TS muxer adds [TSMuxDelay]
-// to both); the first AAC packet is the encoder's priming, 1024 samples
-// before the video's first frame.
+// and a 2 s GOP). A fragment is written whole once complete, so a worker
+// can cut the file while ffmpeg writes it (a [TrackCutter] with an audio
+// [cmaf.Splitter]: init.mp4 and seg_%05d.m4s from 0 under [AudioDir]) and
+// upload finished segments while ffmpeg runs. Timestamps are those of the
+// single pass: decode time 0 is the encoder's first sample, the priming
+// (1024 samples), which the init's edit list puts before presentation
+// time 0, where the video's first frame is.
 type AudioJob struct {
 	// Input is the local source file.
 	Input string
@@ -61,7 +60,7 @@ type AudioJob struct {
 
 // Args returns the ffmpeg arguments (without the binary name). Progress is
 // written to stdout (-progress pipe:1); errors to stderr. The directories
-// (AudioDir) must exist.
+// of the tracks ([RungDir], [AudioDir]) must exist.
 func (j AudioJob) Args() ([]string, error) {
 	if j.Source == nil || j.Source.Audio == nil {
 		return nil, fmt.Errorf("ffmpeg audio: no audio stream")
@@ -108,7 +107,7 @@ func (j AudioJob) Args() ([]string, error) {
 		if j.MaxSeconds > 0 {
 			a = append(a, "-t", strconv.FormatFloat(j.MaxSeconds, 'f', 3, 64))
 		}
-		a = append(a, tsOutput(AudioDir(b), enc.GOPSeconds, TimelineOffset, "event", "independent_segments+temp_file", 0)...)
+		a = append(a, audioFragOutput(AudioFragPath(b), enc.GOPSeconds)...)
 	}
 	return a, nil
 }

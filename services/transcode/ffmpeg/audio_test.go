@@ -2,11 +2,13 @@ package ffmpeg
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
@@ -42,7 +44,7 @@ func TestAudioArgs(t *testing.T) {
 			t.Errorf("input options %q lack %s %s", args[:in], pair[0], pair[1])
 		}
 	}
-	// One output per bitrate, each the single pass's AAC encode into its own HLS playlist.
+	// One output per bitrate, each the single pass's AAC encode into its own fragmented MP4.
 	outs := outputs(t, append([]string{"-filter_complex", ""}, args[in+2:]...))
 	if len(outs) != 2 {
 		t.Fatalf("%d outputs, want 2: %q", len(outs), outs)
@@ -51,22 +53,20 @@ func TestAudioArgs(t *testing.T) {
 		out := outs[i]
 		for flag, want := range map[string]string{
 			"-map": "0:2", "-c:a": "aac", "-ac": "2", "-ar": "48000", "-b:a": map[int]string{0: "96000", 1: "128000"}[i],
-			"-t": "12.500", "-output_ts_offset": "10.000000", "-muxdelay": "0.7", "-f": "hls", "-hls_time": "4",
-			"-hls_playlist_type": "event", "-hls_flags": "independent_segments+temp_file", "-hls_segment_type": "mpegts",
-			"-start_number": "0", "-hls_segment_filename": AudioDir(b) + "/seg_%05d.ts",
-			"-map_metadata": "-1", "-map_chapters": "-1",
+			"-t": "12.500", "-f": "mp4", "-frag_duration": "4000000", "-movflags": "+empty_moov+default_base_moof",
+			"-fflags": "+bitexact", "-map_metadata": "-1", "-map_chapters": "-1",
 		} {
 			if got := after(out, flag); got != want {
 				t.Errorf("output %d: %s %q, want %q", i, flag, got, want)
 			}
 		}
-		if !slices.Contains(out, "-vn") || out[len(out)-1] != AudioDir(b)+"/index.m3u8" {
+		if !slices.Contains(out, "-vn") || out[len(out)-1] != AudioDir(b)+"/fragmented.mp4" {
 			t.Errorf("output %d: %q", i, out)
 		}
 	}
 	// No cap without MaxSeconds.
 	args, err = AudioJob{Input: "s", Source: src, Bitrates: []int64{96000}}.Args()
-	if err != nil || slices.Contains(args, "-t") || after(args, "-hls_time") != "2" {
+	if err != nil || slices.Contains(args, "-t") || after(args, "-frag_duration") != "2000000" {
 		t.Errorf("default job: %v %q", err, args)
 	}
 }
@@ -87,9 +87,10 @@ func TestAudioArgsErrors(t *testing.T) {
 	}
 }
 
-// The audio job's playlists are EVENT playlists that end, with whole
-// segments only (no temporary files left) covering the source's audio.
-func TestAudioJobWritesEventPlaylists(t *testing.T) {
+// The audio job's fragmented MP4s are cut while ffmpeg writes them (as
+// the audio worker does) into whole segments covering the source's audio,
+// presented from 0 after the priming.
+func TestAudioJobCutWhileWriting(t *testing.T) {
 	dir := t.TempDir()
 	MustFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=5",
 		"-f", "lavfi", "-i", "sine=frequency=300:duration=5", "-c:v", "libx264", "-preset", "ultrafast",
@@ -102,20 +103,39 @@ func TestAudioJobWritesEventPlaylists(t *testing.T) {
 	for _, b := range bitrates {
 		mkdirs(t, filepath.Join(dir, AudioDir(b)))
 	}
-	args, err := AudioJob{Input: "source", Source: src, Bitrates: bitrates, Encoding: Encoding{GOPSeconds: 2}}.Args()
+	job := AudioJob{Input: "source", Source: src, Bitrates: bitrates, Encoding: Encoding{GOPSeconds: 2}}
+	args, err := job.Args()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (Runner{Path: harness.MustTool(t, "ffmpeg")}).Run(context.Background(), dir, args, 5); err != nil {
-		t.Fatal(err)
+	cutters := []*TrackCutter{job.Cutter(dir, bitrates[0]), job.Cutter(dir, bitrates[1])}
+	ran := make(chan error, 1)
+	go func() { ran <- (Runner{Path: harness.MustTool(t, "ffmpeg")}).Run(context.Background(), dir, args, 5) }()
+	for done := false; !done; {
+		select {
+		case err := <-ran:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		case <-time.After(20 * time.Millisecond):
+		}
+		for _, c := range cutters {
+			if _, err := c.Poll(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	for _, b := range bitrates {
+	for i, b := range bitrates {
+		if err := cutters[i].Finish(); err != nil {
+			t.Fatal(err)
+		}
 		playlist := filepath.Join(dir, AudioDir(b), PlaylistName)
 		text, err := os.ReadFile(playlist)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(text), "#EXT-X-PLAYLIST-TYPE:EVENT") || !strings.HasSuffix(string(text), "#EXT-X-ENDLIST\n") {
+		if !strings.Contains(string(text), "#EXT-X-MAP:URI=\"init.mp4\"") || !strings.HasSuffix(string(text), "#EXT-X-ENDLIST\n") {
 			t.Errorf("%s:\n%s", playlist, text)
 		}
 		segs, err := hls.ReadMediaPlaylist(playlist)
@@ -130,16 +150,16 @@ func TestAudioJobWritesEventPlaylists(t *testing.T) {
 			t.Errorf("%s: %d segments, %.6f s: want 3 covering the 5 s (+ priming and padding)", AudioGroup(b), len(segs), total)
 		}
 		files, _ := os.ReadDir(filepath.Join(dir, AudioDir(b)))
-		if len(files) != len(segs)+1 {
+		if len(files) != len(segs)+2 {
 			var names []string
 			for _, f := range files {
 				names = append(names, f.Name())
 			}
-			t.Errorf("%s holds %q, want the playlist and its %d segments", AudioDir(b), names, len(segs))
+			t.Errorf("%s holds %q, want the init, the playlist and its %d segments (ffmpeg's file removed)", AudioDir(b), names, len(segs))
 		}
-		first := probePackets(t, filepath.Join(dir, AudioDir(b), segs[0].URI), "a:0")
-		if got := first.seconds(first.Packets[0].PTS); got < TimelineOffset+TSMuxDelay-0.03 || got > TimelineOffset+TSMuxDelay {
-			t.Errorf("%s: first PTS %.6f, want %.1f less the priming", AudioGroup(b), got, TimelineOffset+TSMuxDelay)
+		first := probePackets(t, "concat:"+filepath.Join(dir, AudioDir(b), InitName)+"|"+filepath.Join(dir, AudioDir(b), segs[0].URI), "a:0")
+		if got := first.seconds(first.Packets[0].PTS); math.Abs(got+1024.0/48000) > 1e-6 {
+			t.Errorf("%s: first PTS %.6f, want -1024 samples (the priming before 0)", AudioGroup(b), got)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package ffmpeg
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -35,13 +34,13 @@ func TestOutputCappedAtMaxSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
-	for _, r := range rends {
-		if err := os.MkdirAll(filepath.Join(work, RungDir(r.Name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := MakeDirs(work, job.OutputDirs()); err != nil {
+		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(work, MP4Dir), 0o755)
 	if err := (Runner{Path: harness.MustTool(t, "ffmpeg")}).Run(context.Background(), work, args, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Cut(work); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(harness.MustTool(t, "ffprobe"), "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
@@ -52,7 +51,7 @@ func TestOutputCappedAtMaxSeconds(t *testing.T) {
 	if d, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); d > 3.2 || d < 2.5 {
 		t.Errorf("output lasts %v s, want 3 (the cap), not the source's 20", d)
 	}
-	segs, _ := filepath.Glob(filepath.Join(work, RungDir(rends[0].Name), "*.ts"))
+	segs, _ := filepath.Glob(filepath.Join(work, RungDir(rends[0].Name), "*.m4s"))
 	if len(segs) > 2 {
 		t.Errorf("%d segments for 3 s at 2 s each", len(segs))
 	}

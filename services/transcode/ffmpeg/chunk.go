@@ -71,12 +71,13 @@ const (
 // # Timestamps and segments
 //
 // Frames keep their place on the whole timeline (Start + n/fps, as in
-// the single pass); -output_ts_offset adds [TimelineOffset], so chunk 0's
-// negative B-frame DTS are positive and no muxer shifts anything; the
-// MPEG-TS muxer adds [TSMuxDelay]. Each rung has its own HLS output (one decode, one filter
-// graph, one encoder per rung): MPEG-TS segments of GOPSeconds numbered
-// from Span.FirstSegment (-start_number) under [RungDir], and the chunk's
-// local VOD playlist at [PlaylistPath] listing them with their durations.
+// the single pass) through the filter graph; each rung has its own output
+// (one decode, one filter graph, one encoder per rung): a fragmented MP4
+// of the rung's video at [FragPath], one fragment per GOP, whose
+// timestamps [ChunkJob.Cut] replaces: it cuts the fragments into CMAF
+// segments numbered from Span.FirstSegment under [RungDir], decode and
+// presentation times from frame Span.StartFrame on (package cmaf), and
+// writes the chunk's local playlist at [PlaylistPath] listing them.
 type ChunkJob struct {
 	// Input is the local source file (the sandbox has no network),
 	// absolute or relative to the working directory.
@@ -127,8 +128,8 @@ func (j ChunkJob) job() Job {
 }
 
 // Args returns the ffmpeg arguments (without the binary name). Progress is
-// written to stdout (-progress pipe:1); errors to stderr. The rungs'
-// directories (RungDir) must exist.
+// written to stdout (-progress pipe:1); errors to stderr. The directories
+// of the tracks ([RungDir], [AudioDir]) must exist.
 func (j ChunkJob) Args() ([]string, error) {
 	if j.Source == nil || j.Source.Video == nil {
 		return nil, fmt.Errorf("ffmpeg chunk: no video stream")
@@ -168,7 +169,11 @@ func (j ChunkJob) Args() ([]string, error) {
 	graph = strings.Replace(graph, fpsFilter, "fps="+rate+":start_time="+formatSeconds(s.Start)+",", 1)
 	a = append(a, "-filter_complex", graph)
 
-	// One output per rung: its video stream, an HLS muxer of its own.
+	_, timescale, err := job.trackTiming()
+	if err != nil {
+		return nil, fmt.Errorf("ffmpeg chunk: %w", err)
+	}
+	// One output per rung: its video stream, a fragmented MP4 of its own.
 	for i, r := range j.Renditions {
 		ea, err := videoEncoderArgs(":v", r, enc, gopFrames, true)
 		if err != nil {
@@ -182,7 +187,7 @@ func (j ChunkJob) Args() ([]string, error) {
 		}
 		a = append(a, "-frames:v", strconv.Itoa(s.Frames),
 			"-map_metadata", "-1", "-map_chapters", "-1")
-		a = append(a, tsOutput(RungDir(r.Name), enc.GOPSeconds, TimelineOffset, "vod", "independent_segments", s.FirstSegment)...)
+		a = append(a, videoFragOutput(FragPath(r.Name), timescale)...)
 	}
 	return a, nil
 }
@@ -205,25 +210,6 @@ func (j Job) inputArgs(enc Encoding) []string {
 		a = append(a, "-f", f)
 	}
 	return a
-}
-
-// tsOutput is one HLS output of MPEG-TS segments under dir (relative to
-// the working directory): dir/seg_%05d.ts numbered from startNumber and
-// the playlist dir/index.m3u8, timestamps shifted by offset seconds and
-// the MPEG-TS mux delay pinned (see [TSMuxDelay]).
-func tsOutput(dir string, gop int, offset float64, playlistType, flags string, startNumber int) []string {
-	return []string{
-		"-output_ts_offset", formatSeconds(offset),
-		"-muxdelay", strconv.FormatFloat(muxDelay, 'f', -1, 64),
-		"-f", "hls",
-		"-hls_time", strconv.Itoa(gop),
-		"-hls_playlist_type", playlistType,
-		"-hls_flags", flags,
-		"-hls_segment_type", "mpegts",
-		"-start_number", strconv.Itoa(startNumber),
-		"-hls_segment_filename", dir + "/" + SegmentPattern,
-		dir + "/" + PlaylistName,
-	}
 }
 
 // formatSeconds formats a time in seconds with microsecond precision

@@ -191,12 +191,14 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 
 	// Single pass.
 	single := filepath.Join(dir, "single")
-	mkdirs(t, filepath.Join(single, MP4Dir))
-	for _, r := range rends {
-		mkdirs(t, filepath.Join(single, RungDir(r.Name)))
-	}
 	job := Job{Input: source, Source: src, Renditions: rends, Encoding: enc}
+	if err := MakeDirs(single, job.OutputDirs()); err != nil {
+		t.Fatal(err)
+	}
 	run(single, must(job.Args()))
+	if _, err := job.Cut(single); err != nil {
+		t.Fatal(err)
+	}
 
 	// Chunked: spans of 1 s, then 4 s.
 	chunked := filepath.Join(dir, "chunked")
@@ -214,10 +216,22 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 	}
 	// chunkSegs[k][rung] are the segments chunk k's playlist lists.
 	chunkSegs := make([]map[string][]hls.Segment, len(spans))
+	inits := map[string][]byte{}
 	for k, span := range spans {
-		run(chunked, must(ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}.Args()))
+		cj := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}
+		run(chunked, must(cj.Args()))
+		cut, err := cj.Cut(chunked)
+		if err != nil {
+			t.Fatal(err)
+		}
 		chunkSegs[k] = map[string][]hls.Segment{}
 		for _, r := range rends {
+			// Every chunk of a rung has the same init segment.
+			if k == 0 {
+				inits[r.Name] = cut[r.Name].Init()
+			} else if !bytes.Equal(cut[r.Name].Init(), inits[r.Name]) {
+				t.Errorf("%s: chunk %d's init segment differs from chunk 0's", r.Name, k)
+			}
 			segs, err := hls.ReadMediaPlaylist(filepath.Join(chunked, PlaylistPath(r.Name)))
 			if err != nil {
 				t.Fatal(err)
@@ -234,10 +248,16 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 			bitrates = append(bitrates, r.AudioBitrate)
 		}
 	}
-	run(chunked, must(AudioJob{Input: source, Source: src, Bitrates: bitrates, Encoding: enc, MaxSeconds: 14}.Args()))
+	aj := AudioJob{Input: source, Source: src, Bitrates: bitrates, Encoding: enc, MaxSeconds: 14}
+	run(chunked, must(aj.Args()))
+	if _, err := aj.Cut(chunked); err != nil {
+		t.Fatal(err)
+	}
 
+	// Each track's files: the init segment, then the media segments.
 	audioSegs := map[int64][]string{}
 	for _, b := range bitrates {
+		audioSegs[b] = []string{AudioDir(b) + "/" + InitName}
 		segs, err := hls.ReadMediaPlaylist(filepath.Join(chunked, AudioDir(b), PlaylistName))
 		if err != nil {
 			t.Fatal(err)
@@ -248,6 +268,7 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 	}
 	videoSegs := map[string][]string{}
 	for _, r := range rends {
+		videoSegs[r.Name] = []string{RungDir(r.Name) + "/" + InitName}
 		for k := range spans {
 			for _, s := range chunkSegs[k][r.Name] {
 				videoSegs[r.Name] = append(videoSegs[r.Name], RungDir(r.Name)+"/"+s.URI)
@@ -308,15 +329,15 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 				t.Errorf("chunked MP4 has %d frames, the spans %d", cf, total)
 			}
 
-			// (c) video timestamps continuous: in the MP4 and across the TS segments.
+			// (c) video timestamps continuous: in the MP4 and across the CMAF segments.
 			v := probePackets(t, chunkedMP4, "v:0")
 			if first := checkContinuous(t, "MP4 video", v, frameTicks(v)); first != 0 {
 				t.Errorf("MP4 video starts at PTS %d, want 0", first)
 			}
 			ts := probePackets(t, "concat:"+strings.Join(prefixed(chunked, videoSegs[r.Name]), "|"), "v:0")
-			tsFirst := checkContinuous(t, "TS video", ts, frameTicks(ts))
+			tsFirst := checkContinuous(t, "CMAF video", ts, frameTicks(ts))
 			if len(ts.Packets) != total {
-				t.Errorf("TS segments: %d video packets, want %d", len(ts.Packets), total)
+				t.Errorf("CMAF segments: %d video packets, want %d", len(ts.Packets), total)
 			}
 
 			// (d) audio: whole AAC frames back to back, as long as the source's.
@@ -340,17 +361,18 @@ func TestChunkedEqualsSinglePass(t *testing.T) {
 				t.Errorf("MP4 audio starts at %.6f s, want -1024 samples (the priming, cut by the edit list)", got)
 			}
 
-			// The first video and audio packets of the segments: TimelineOffset + the mux delay, minus the priming.
-			at := probePackets(t, filepath.Join(chunked, audioSegs[r.AudioBitrate][0]), "a:0")
+			// The first video and audio packets of the segments: the video
+			// presented from 0, the audio 1024 samples (the priming) before.
+			at := probePackets(t, "concat:"+strings.Join(prefixed(chunked, audioSegs[r.AudioBitrate][:2]), "|"), "a:0")
 			vFirst, aFirst := ts.seconds(tsFirst), at.seconds(at.Packets[0].PTS)
-			t.Logf("%s: first video TS PTS %.6f s, first audio TS PTS %.6f s", r.Name, vFirst, aFirst)
-			if math.Abs(vFirst-(TimelineOffset+TSMuxDelay)) > 1e-4 || math.Abs(aFirst-(vFirst-1024.0/48000)) > 1e-4 {
-				t.Errorf("first TS PTS video %.6f audio %.6f, want %.6f and 1024 samples less", vFirst, aFirst, TimelineOffset+TSMuxDelay)
+			t.Logf("%s: first video CMAF PTS %.6f s, first audio CMAF PTS %.6f s", r.Name, vFirst, aFirst)
+			if math.Abs(vFirst) > 1e-6 || math.Abs(aFirst-(vFirst-1024.0/48000)) > 1e-4 {
+				t.Errorf("first CMAF PTS video %.6f audio %.6f, want 0 and 1024 samples less", vFirst, aFirst)
 			}
 
 			// (e) every segment starts with a keyframe.
-			for _, seg := range videoSegs[r.Name] {
-				p := probePackets(t, filepath.Join(chunked, seg), "v:0")
+			for _, seg := range videoSegs[r.Name][1:] {
+				p := probePackets(t, "concat:"+strings.Join(prefixed(chunked, []string{videoSegs[r.Name][0], seg}), "|"), "v:0")
 				if !p.Packets[0].Key {
 					t.Errorf("%s does not start with a keyframe", seg)
 				}
@@ -516,19 +538,28 @@ func testChunkedVFR(t *testing.T, format string, withKeyframes, withAudio bool) 
 		}
 	}
 	single, chunked := filepath.Join(dir, "single"), filepath.Join(dir, "chunked")
-	mkdirs(t, filepath.Join(single, MP4Dir), filepath.Join(single, RungDir("180p")),
-		filepath.Join(chunked, MP4Dir), filepath.Join(chunked, RungDir("180p")))
+	mkdirs(t, filepath.Join(chunked, MP4Dir), filepath.Join(chunked, RungDir("180p")))
+	if err := MakeDirs(single, job.OutputDirs()); err != nil {
+		t.Fatal(err)
+	}
 	args, err = job.Args()
 	run(single, args, err)
+	if _, err := job.Cut(single); err != nil {
+		t.Fatal(err)
+	}
 	var keyframes []float64
 	if withKeyframes {
 		keyframes = keyframeTimes(t, source)
 		t.Logf("source keyframes at %.3f", keyframes)
 	}
-	var segs []string
+	segs := []string{RungDir("180p") + "/" + InitName}
 	for i, span := range spans {
-		args, err := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span, Keyframes: keyframes}.Args()
+		cj := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span, Keyframes: keyframes}
+		args, err := cj.Args()
 		run(chunked, args, err)
+		if _, err := cj.Cut(chunked); err != nil {
+			t.Fatal(err)
+		}
 		pl, err := hls.ReadMediaPlaylist(filepath.Join(chunked, PlaylistPath("180p")))
 		if err != nil {
 			t.Fatal(err)
@@ -543,8 +574,13 @@ func testChunkedVFR(t *testing.T, format string, withKeyframes, withAudio bool) 
 	var asegs []string
 	if withAudio {
 		mkdirs(t, filepath.Join(chunked, AudioDir(rends[0].AudioBitrate)))
-		args, err := AudioJob{Input: source, Source: src, Bitrates: []int64{rends[0].AudioBitrate}, Encoding: enc, MaxSeconds: 9}.Args()
+		aj := AudioJob{Input: source, Source: src, Bitrates: []int64{rends[0].AudioBitrate}, Encoding: enc, MaxSeconds: 9}
+		args, err := aj.Args()
 		run(chunked, args, err)
+		if _, err := aj.Cut(chunked); err != nil {
+			t.Fatal(err)
+		}
+		asegs = append(asegs, AudioDir(rends[0].AudioBitrate)+"/"+InitName)
 		apl, err := hls.ReadMediaPlaylist(filepath.Join(chunked, AudioDir(rends[0].AudioBitrate), PlaylistName))
 		if err != nil {
 			t.Fatal(err)

@@ -15,10 +15,12 @@
 // audio once per distinct AAC bitrate of the ladder (rungs asking for the
 // same bitrate share one encode), and all the encodes go to a single tee
 // output whose slaves select each rung's video and audio stream: every
-// rung's encode is written twice, as a progressive MP4 (moov first:
-// +faststart) and as an HLS media playlist with MPEG-TS segments. The
-// master playlist is written by package hls from the files ffmpeg leaves
-// behind.
+// rung's encode is written as a progressive MP4 (moov first:
+// +faststart) and its video as a fragmented MP4 (a fragment per GOP), and
+// each audio encode as a fragmented MP4 of its own. [Job.Cut] then cuts
+// those into the CMAF tracks of the HLS/DASH package (package cmaf: init
+// segment plus fMP4 segments, shared by the HLS media playlists and the
+// DASH MPD); the playlists and the MPD are written from what it cut.
 //
 // # Aligned segments
 //
@@ -82,6 +84,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vidpipe/vidpipe/services/transcode/cmaf"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 	"github.com/vidpipe/vidpipe/services/transcode/probe"
 )
@@ -91,15 +94,21 @@ import (
 const (
 	// MP4Dir holds the progressive renditions, <name>.mp4.
 	MP4Dir = "mp4"
-	// HLSDir holds the HLS package: master.m3u8 and one directory per rung
-	// with index.m3u8 and seg_00000.ts, seg_00001.ts, ...
+	// HLSDir holds the HLS/DASH package: master.m3u8, manifest.mpd, one
+	// directory per rung with init.mp4, seg_00000.m4s, seg_00001.m4s, ...
+	// and index.m3u8, and audio/<group>/ likewise (see [TrackCutter]).
 	HLSDir = "hls"
 	// MasterName is the master playlist's file name inside HLSDir.
 	MasterName = "master.m3u8"
 	// PlaylistName is each rung's media playlist inside HLSDir/<name>/.
 	PlaylistName = "index.m3u8"
-	// SegmentPattern is the segment file name pattern inside HLSDir/<name>/.
-	SegmentPattern = "seg_%05d.ts"
+	// SegmentPattern is the segment file name pattern inside HLSDir/<name>/
+	// (cmaf.SegmentPattern).
+	SegmentPattern = cmaf.SegmentPattern
+	// InitName is each track's init segment inside its directory.
+	InitName = cmaf.InitName
+	// ManifestName is the DASH MPD's file name inside HLSDir.
+	ManifestName = "manifest.mpd"
 )
 
 // MP4Path is the rendition's MP4, relative to the working directory.
@@ -294,17 +303,23 @@ func (j Job) Args() ([]string, error) {
 			a = append(a, fmt.Sprintf("-b:a:%d", k), strconv.FormatInt(rate, 10))
 		}
 	}
-	slaves := make([]string, len(j.Renditions))
+	_, timescale, err := j.trackTiming()
+	if err != nil {
+		return nil, fmt.Errorf("ffmpeg job: %w", err)
+	}
+	var slaves []string
 	for i, r := range j.Renditions {
 		streams := []int{i}
 		if audio != nil {
 			streams = append(streams, len(j.Renditions)+audioOf[r.AudioBitrate])
 		}
-		slaves[i] = teeTarget(r.Name, enc.GOPSeconds, streams)
+		slaves = append(slaves, teeTarget(r.Name, streams, timescale))
+	}
+	for k, b := range audioRates {
+		slaves = append(slaves, teeAudioTarget(b, len(j.Renditions)+k, enc.GOPSeconds))
 	}
 	// The tee muxer cannot tell the encoders that MP4 wants codec
-	// configuration out of band: ask for it explicitly (the MPEG-TS
-	// muxer re-inserts SPS/PPS before every keyframe itself).
+	// configuration out of band: ask for it explicitly.
 	a = append(a, "-flags", "+global_header", "-map_metadata", "-1", "-map_chapters", "-1")
 	// No -fs: ffmpeg ignores it on a tee output (no file of its own to
 	// measure) and the slaves do not accept it; the worker's watchdog
@@ -363,24 +378,38 @@ func (j Job) filterGraph(rate string) string {
 	return g.String()
 }
 
+// trackTiming is the video track timescale of the fragmented outputs
+// and the ticks of a frame (see [cmaf.VideoTimescale]).
+func (j Job) trackTiming() (frameTicks, timescale uint32, err error) {
+	rate, _ := j.FrameRate()
+	timescale, frameTicks, err = frameTiming(rate)
+	return frameTicks, timescale, err
+}
+
 // teeTarget writes one rung's encode, the output streams at the indexes
-// streams (its video, then its audio if any), to the MP4 and to the HLS
-// media playlist. Names are ladder names ([a-z0-9_-]) and the stream
-// list holds only digits and commas, so no tee escaping is needed.
-func teeTarget(name string, gop int, streams []int) string {
+// streams (its video, then its audio if any), to the MP4 and its video to
+// the rung's fragmented MP4 ([FragPath], cut later by [Job.Cut]). Names
+// are ladder names ([a-z0-9_-]) and the stream list holds only digits and
+// commas, so no tee escaping is needed.
+func teeTarget(name string, streams []int, timescale uint32) string {
 	sel := make([]string, len(streams))
 	for i, s := range streams {
 		sel[i] = strconv.Itoa(s)
 	}
-	selectOpt := "select=" + strings.Join(sel, ",")
-	hls := strings.Join([]string{
-		"f=hls",
-		selectOpt,
-		"hls_time=" + strconv.Itoa(gop),
-		"hls_playlist_type=vod",
-		"hls_flags=independent_segments",
-		"hls_segment_type=mpegts",
-		"hls_segment_filename=" + RungDir(name) + "/" + SegmentPattern,
+	frag := strings.Join([]string{
+		"f=mp4",
+		"select=" + strconv.Itoa(streams[0]),
+		"movflags=" + videoFragMovflags,
+		"video_track_timescale=" + strconv.FormatUint(uint64(timescale), 10),
+		"fflags=+bitexact",
 	}, ":")
-	return fmt.Sprintf("[f=mp4:movflags=+faststart:%s]%s|[%s]%s", selectOpt, MP4Path(name), hls, PlaylistPath(name))
+	return fmt.Sprintf("[f=mp4:movflags=+faststart:select=%s]%s|[%s]%s", strings.Join(sel, ","), MP4Path(name), frag, FragPath(name))
+}
+
+// teeAudioTarget writes the audio encode at output stream index stream
+// (bitrate b) to its fragmented MP4 ([AudioFragPath]), a fragment every
+// gop seconds.
+func teeAudioTarget(b int64, stream, gop int) string {
+	return fmt.Sprintf("[f=mp4:select=%d:movflags=%s:frag_duration=%d:fflags=+bitexact]%s",
+		stream, audioFragMovflags, gop*1_000_000, AudioFragPath(b))
 }

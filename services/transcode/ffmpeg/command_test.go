@@ -100,17 +100,21 @@ func TestArgs(t *testing.T) {
 					}
 				}
 				slaves := strings.Split(args[len(args)-1], "|")
-				if len(slaves) != 8 {
-					t.Fatalf("%d tee slaves, want 8 (MP4 + HLS per rung): %q", len(slaves), slaves)
+				if len(slaves) != 11 {
+					t.Fatalf("%d tee slaves, want 11 (MP4 + fragmented video per rung, fragmented audio per bitrate): %q", len(slaves), slaves)
 				}
-				hls := func(name, sel string) string {
-					return "[f=hls:select=" + sel + ":hls_time=2:hls_playlist_type=vod:hls_flags=independent_segments:hls_segment_type=mpegts:hls_segment_filename=hls/" + name + "/seg_%05d.ts]hls/" + name + "/index.m3u8"
+				frag := func(name, sel string) string {
+					return "[f=mp4:select=" + sel + ":movflags=+frag_keyframe+empty_moov+default_base_moof:video_track_timescale=90000:fflags=+bitexact]hls/" + name + "/fragmented.mp4"
+				}
+				audio := func(group, sel string) string {
+					return "[f=mp4:select=" + sel + ":movflags=+empty_moov+default_base_moof:frag_duration=2000000:fflags=+bitexact]hls/audio/" + group + "/fragmented.mp4"
 				}
 				want := []string{
-					"[f=mp4:movflags=+faststart:select=0,4]mp4/360p.mp4", hls("360p", "0,4"),
-					"[f=mp4:movflags=+faststart:select=1,5]mp4/480p.mp4", hls("480p", "1,5"),
-					"[f=mp4:movflags=+faststart:select=2,5]mp4/720p.mp4", hls("720p", "2,5"),
-					"[f=mp4:movflags=+faststart:select=3,6]mp4/1080p.mp4", hls("1080p", "3,6"),
+					"[f=mp4:movflags=+faststart:select=0,4]mp4/360p.mp4", frag("360p", "0"),
+					"[f=mp4:movflags=+faststart:select=1,5]mp4/480p.mp4", frag("480p", "1"),
+					"[f=mp4:movflags=+faststart:select=2,5]mp4/720p.mp4", frag("720p", "2"),
+					"[f=mp4:movflags=+faststart:select=3,6]mp4/1080p.mp4", frag("1080p", "3"),
+					audio("96k", "4"), audio("128k", "5"), audio("160k", "6"),
 				}
 				for i := range want {
 					if slaves[i] != want[i] {
@@ -136,7 +140,7 @@ func TestArgs(t *testing.T) {
 						t.Errorf("args contain %q without an audio stream: %q", a, args)
 					}
 				}
-				if last := args[len(args)-1]; !strings.HasPrefix(last, "[f=mp4:movflags=+faststart:select=0]mp4/360p.mp4|[f=hls:select=0:") {
+				if last := args[len(args)-1]; !strings.HasPrefix(last, "[f=mp4:movflags=+faststart:select=0]mp4/360p.mp4|[f=mp4:select=0:") || strings.Count(last, "|") != 1 {
 					t.Errorf("tee target %s, want slaves selecting the video stream only", last)
 				}
 				if got := after(args, "-filter_complex"); got != "[0:0]fps=25/1,scale=w=640:h=360,setsar=1,format=yuv420p[v0]" {

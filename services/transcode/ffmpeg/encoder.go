@@ -124,14 +124,6 @@ func EncoderArgs(r ladder.Rendition, enc Encoding, fps float64) ([]string, error
 	return videoEncoderArgs(":v", r, enc, gopFrames, false)
 }
 
-// SegmentsCarry reports whether the HLS segments carry codec c. Today's
-// MPEG-TS segments carry H.264 and HEVC; this ffmpeg (5.1) has no MPEG-TS
-// mapping for AV1, which needs the CMAF (fMP4) segments: the settings
-// refuse an av1 rung until the segment format is fMP4, rather than let
-// every transcode fail in ffmpeg. With CMAF segments this returns true for
-// every codec.
-func SegmentsCarry(c ladder.Codec) bool { return c.Or() != ladder.AV1 }
-
 // FixedKeyframesAlign reports whether an encoder that places a keyframe
 // every gopFrames frames and cannot be told where (libsvtav1: ffmpeg 5.1
 // does not pass it forced keyframes) still starts every segment of an

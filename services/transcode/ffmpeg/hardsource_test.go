@@ -119,8 +119,14 @@ func encodeBoth(t *testing.T, dir, source string, src *probe.Result, rends []lad
 		}
 	}
 	job := Job{Input: source, Source: src, Renditions: rends, Encoding: enc}
+	if err := MakeDirs(single, job.OutputDirs()); err != nil {
+		t.Fatal(err)
+	}
 	args, err := job.Args()
 	run(single, args, err)
+	if _, err := job.Cut(single); err != nil {
+		t.Fatal(err)
+	}
 
 	rate, _ := job.FrameRate()
 	spans, err := Spans(rate, src.Video.Duration, enc.GOPSeconds, 1, 1, 0)
@@ -128,9 +134,16 @@ func encodeBoth(t *testing.T, dir, source string, src *probe.Result, rends []lad
 		t.Fatal(err)
 	}
 	videoSegs := map[string][]string{}
+	for _, r := range rends {
+		videoSegs[r.Name] = []string{RungDir(r.Name) + "/" + InitName}
+	}
 	for _, span := range spans {
-		args, err := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}.Args()
+		cj := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}
+		args, err := cj.Args()
 		run(chunked, args, err)
+		if _, err := cj.Cut(chunked); err != nil {
+			t.Fatal(err)
+		}
 		for _, r := range rends {
 			segs, err := hls.ReadMediaPlaylist(filepath.Join(chunked, PlaylistPath(r.Name)))
 			if err != nil {
@@ -141,14 +154,18 @@ func encodeBoth(t *testing.T, dir, source string, src *probe.Result, rends []lad
 			}
 		}
 	}
-	args, err = AudioJob{Input: source, Source: src, Bitrates: bitrates, Encoding: enc, MaxSeconds: hardSeconds + 1}.Args()
+	aj := AudioJob{Input: source, Source: src, Bitrates: bitrates, Encoding: enc, MaxSeconds: hardSeconds + 1}
+	args, err = aj.Args()
 	run(chunked, args, err)
+	if _, err := aj.Cut(chunked); err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range rends {
 		segs, err := hls.ReadMediaPlaylist(filepath.Join(chunked, AudioDir(r.AudioBitrate), PlaylistName))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var audio []string
+		audio := []string{AudioDir(r.AudioBitrate) + "/" + InitName}
 		for _, s := range segs {
 			audio = append(audio, AudioDir(r.AudioBitrate)+"/"+s.URI)
 		}

@@ -196,11 +196,15 @@ func TestLoudnormKeepsTheTimeline(t *testing.T) {
 	encode := func(name string, n *Loudnorm) result {
 		d := filepath.Join(dir, name)
 		mkdirs(t, filepath.Join(d, AudioDir(128000)))
-		args, err := AudioJob{Input: "../source", Source: src, Bitrates: []int64{128000}, Encoding: Encoding{GOPSeconds: 2}, Loudnorm: n}.Args()
+		aj := AudioJob{Input: "../source", Source: src, Bitrates: []int64{128000}, Encoding: Encoding{GOPSeconds: 2}, Loudnorm: n}
+		args, err := aj.Args()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := r.Run(context.Background(), d, args, 8); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := aj.Cut(d); err != nil {
 			t.Fatal(err)
 		}
 		segs, err := hls.ReadMediaPlaylist(filepath.Join(d, AudioDir(128000), PlaylistName))
@@ -208,13 +212,13 @@ func TestLoudnormKeepsTheTimeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		var res result
-		var files []string
+		files := []string{filepath.Join(d, AudioDir(128000), InitName)}
 		for _, s := range segs {
 			res.total += s.Duration
 			files = append(files, filepath.Join(d, AudioDir(128000), s.URI))
 		}
 		res.segs = len(segs)
-		first := probePackets(t, files[0], "a:0")
+		first := probePackets(t, "concat:"+files[0]+"|"+files[1], "a:0")
 		res.first = first.seconds(first.Packets[0].PTS)
 		if n != nil {
 			out := measure(t, "concat:"+strings.Join(files, "|"))

@@ -86,12 +86,7 @@ func TestRunJobWritesMP4AndHLSFromOneEncode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range rends {
-		if err := os.MkdirAll(filepath.Join(dir, RungDir(r.Name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, MP4Dir), 0o755); err != nil {
+	if err := MakeDirs(dir, job.OutputDirs()); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -105,6 +100,9 @@ func TestRunJobWritesMP4AndHLSFromOneEncode(t *testing.T) {
 	if err := r.Run(context.Background(), dir, args, src.Duration); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	if _, err := job.Cut(dir); err != nil {
+		t.Fatal(err)
+	}
 
 	prober := probe.Prober{Path: harness.MustTool(t, "ffprobe")}
 	for _, rend := range rends {
@@ -115,7 +113,7 @@ func TestRunJobWritesMP4AndHLSFromOneEncode(t *testing.T) {
 		if out.Video.Codec != "h264" || out.Video.Width != rend.Width || out.Video.Height != rend.Height || out.Audio == nil || out.Audio.Codec != "aac" {
 			t.Errorf("%s: %+v %+v", rend.Name, out.Video, out.Audio)
 		}
-		segs, err := filepath.Glob(filepath.Join(dir, RungDir(rend.Name), "seg_*.ts"))
+		segs, err := filepath.Glob(filepath.Join(dir, RungDir(rend.Name), "seg_*.m4s"))
 		if err != nil || len(segs) != 3 {
 			t.Errorf("%s: %d segments (%v), want 3 one-second segments", rend.Name, len(segs), err)
 		}

@@ -10,25 +10,6 @@ import (
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
 )
 
-// TimelineOffset (seconds) is added to every output timestamp of chunks
-// and audio (-output_ts_offset), so that no chunk starts with a negative
-// DTS (which ffmpeg would shift by the B-frame delay for chunk 0 only).
-//
-// The HLS muxer's MPEG-TS segments carry a further 1.4 s of mux delay
-// (ffmpeg's default -muxdelay 0.7, counted twice by the MPEG-TS muxer;
-// [ChunkJob] and [AudioJob] pin it with -muxdelay): the first video packet
-// of a video is at PTS TimelineOffset + [TSMuxDelay], and the first AAC
-// packet 1024 samples (the encoder's priming) earlier.
-// [AssembleArgs] removes both.
-const TimelineOffset = 10.0
-
-// TSMuxDelay (seconds) is what the MPEG-TS muxer adds to every timestamp
-// of the chunk and audio segments: twice muxDelay (see [TimelineOffset]).
-const TSMuxDelay = 2 * muxDelay
-
-// muxDelay is the -muxdelay of the chunk and audio outputs: ffmpeg's default.
-const muxDelay = 0.7
-
 // Span is one video chunk of the output timeline, in frames of the output frame rate.
 type Span struct {
 	Index        int
@@ -70,7 +51,7 @@ func ParseRate(rate string) (num, den int64, err error) {
 // Boundaries are frame indexes F = ceil(T*fps - 1e-9) (computed exactly:
 // T are whole seconds), Start = F/fps; the timeline has round(duration*fps)
 // frames (at least one), as many as ffmpeg's fps filter makes of a video
-// lasting duration. Segments are counted as the HLS muxer will cut
+// lasting duration. Segments are counted as the chunks' fragments will cut
 // them: keyframes every gop seconds from each chunk's start (frame
 // ceil(n*gop*fps) of the chunk, n = 0, 1, ...), FirstSegment numbering
 // them across the whole timeline.
@@ -151,7 +132,7 @@ func Spans(rate string, duration float64, gop, first, chunk int, minDuration flo
 
 // CheckSegments checks a rung's segments as a chunk's ffmpeg listed them
 // in its local playlist ([PlaylistPath], read with hls.ReadMediaPlaylist)
-// against the span: seg_%05d.ts numbered from FirstSegment, each longer
+// against the span: seg_%05d.m4s numbered from FirstSegment, each longer
 // than zero, as many as Segments, lasting Duration (to within a
 // millisecond). ffmpeg exits successfully when the source ends early (a
 // source shorter than it declared: a span past its end gets one empty

@@ -161,7 +161,7 @@ func TestSpansLong(t *testing.T) {
 
 func TestSpanCheckSegments(t *testing.T) {
 	span := Span{Index: 2, StartFrame: 30, Frames: 120, Start: 1, Duration: 4, FirstSegment: 1, Segments: 2}
-	good := []hls.Segment{{URI: "seg_00001.ts", Duration: 2}, {URI: "seg_00002.ts", Duration: 2}}
+	good := []hls.Segment{{URI: "seg_00001.m4s", Duration: 2}, {URI: "seg_00002.m4s", Duration: 2}}
 	for name, tc := range map[string]struct {
 		segs    []hls.Segment
 		last    bool
@@ -171,13 +171,13 @@ func TestSpanCheckSegments(t *testing.T) {
 		"as planned, last":        {segs: good, last: true},
 		"none":                    {segs: nil, wantErr: "no segments"},
 		"one missing":             {segs: good[:1], wantErr: "1 segments, want 2"},
-		"last cut short":          {segs: []hls.Segment{{URI: "seg_00001.ts", Duration: 1.5}}, last: true},
-		"one too many, even last": {segs: append(good, hls.Segment{URI: "seg_00003.ts", Duration: 0.1}), last: true, wantErr: "3 segments"},
-		"misnumbered":             {segs: []hls.Segment{{URI: "seg_00000.ts", Duration: 2}, {URI: "seg_00001.ts", Duration: 2}}, wantErr: "want \"seg_00001.ts\""},
-		"empty: source ended":     {segs: []hls.Segment{{URI: "seg_00001.ts", Duration: 0}}, last: true, wantErr: "empty"},
-		"short":                   {segs: []hls.Segment{{URI: "seg_00001.ts", Duration: 2}, {URI: "seg_00002.ts", Duration: 1.9}}, wantErr: "last 3.900000 s"},
-		"long":                    {segs: []hls.Segment{{URI: "seg_00001.ts", Duration: 2}, {URI: "seg_00002.ts", Duration: 2.1}}, last: true, wantErr: "last 4.100000 s"},
-		"rounded EXTINF":          {segs: []hls.Segment{{URI: "seg_00001.ts", Duration: 2.000001}, {URI: "seg_00002.ts", Duration: 1.999999}}},
+		"last cut short":          {segs: []hls.Segment{{URI: "seg_00001.m4s", Duration: 1.5}}, last: true},
+		"one too many, even last": {segs: append(good, hls.Segment{URI: "seg_00003.m4s", Duration: 0.1}), last: true, wantErr: "3 segments"},
+		"misnumbered":             {segs: []hls.Segment{{URI: "seg_00000.m4s", Duration: 2}, {URI: "seg_00001.m4s", Duration: 2}}, wantErr: "want \"seg_00001.m4s\""},
+		"empty: source ended":     {segs: []hls.Segment{{URI: "seg_00001.m4s", Duration: 0}}, last: true, wantErr: "empty"},
+		"short":                   {segs: []hls.Segment{{URI: "seg_00001.m4s", Duration: 2}, {URI: "seg_00002.m4s", Duration: 1.9}}, wantErr: "last 3.900000 s"},
+		"long":                    {segs: []hls.Segment{{URI: "seg_00001.m4s", Duration: 2}, {URI: "seg_00002.m4s", Duration: 2.1}}, last: true, wantErr: "last 4.100000 s"},
+		"rounded EXTINF":          {segs: []hls.Segment{{URI: "seg_00001.m4s", Duration: 2.000001}, {URI: "seg_00002.m4s", Duration: 1.999999}}},
 	} {
 		err := span.CheckSegments(tc.segs, tc.last)
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {

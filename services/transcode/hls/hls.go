@@ -1,6 +1,7 @@
-// Package hls reads the media playlists ffmpeg wrote and writes the master
-// playlist that ties the rungs together, and the media playlists of the
-// segment pipeline (video rungs and separate audio renditions).
+// Package hls reads the local media playlists of the CMAF tracks and
+// writes the master playlist that ties the rungs together, and the media
+// playlists (fMP4 segments after #EXT-X-MAP, video rungs and separate
+// audio renditions).
 //
 // The master playlist lists one EXT-X-STREAM-INF per rung with
 // BANDWIDTH (the peak segment bitrate, measured on the segment files),

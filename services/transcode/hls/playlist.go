@@ -8,12 +8,18 @@ import (
 	"strings"
 )
 
-// MediaPlaylist returns a media playlist of segs, as the segment pipeline
-// publishes them while chunks complete: #EXT-X-VERSION:6,
+// InitURI is the init segment every media playlist maps (#EXT-X-MAP),
+// relative to the playlist: the track's fMP4 segments need it.
+const InitURI = "init.mp4"
+
+// MediaPlaylist returns a media playlist of segs (fMP4 segments of one
+// CMAF track), as the segment pipeline publishes them while chunks
+// complete: #EXT-X-VERSION:7,
 // #EXT-X-TARGETDURATION the longest EXTINF rounded up (at least 1),
 // #EXT-X-MEDIA-SEQUENCE:0, #EXT-X-PLAYLIST-TYPE:EVENT (segments are only
 // ever appended), #EXT-X-INDEPENDENT-SEGMENTS (every video segment starts
-// with a keyframe; audio segments are independent anyway), each
+// with a keyframe; audio segments are independent anyway),
+// #EXT-X-MAP:URI="init.mp4" (the track's init segment, [InitURI]), each
 // segment's EXTINF (6 decimals) and URI, and #EXT-X-ENDLIST when ended.
 // URIs are written as given (relative to the playlist), line breaks
 // removed.
@@ -25,8 +31,8 @@ func MediaPlaylist(segs []Segment, ended bool) []byte {
 		target = max(target, int(math.Ceil(d)))
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n"+
-		"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n", target)
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n"+
+		"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"%s\"\n", target, InitURI)
 	for _, s := range segs {
 		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration, oneLine(s.URI))
 	}

@@ -9,15 +9,15 @@ import (
 )
 
 func TestMediaPlaylist(t *testing.T) {
-	segs := []Segment{{"seg_00000.ts", 1}, {"seg_00001.ts", 2}, {"seg_00002.ts", 2.005333}, {"seg_00003.ts", 0.4}}
+	segs := []Segment{{"seg_00000.m4s", 1}, {"seg_00001.m4s", 2}, {"seg_00002.m4s", 2.005333}, {"seg_00003.m4s", 0.4}}
 	for _, ended := range []bool{false, true} {
 		text := string(MediaPlaylist(segs, ended))
-		wantHead := "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n" +
-			"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXTINF:1.000000,\nseg_00000.ts\n"
+		wantHead := "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n" +
+			"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:1.000000,\nseg_00000.m4s\n"
 		if !strings.HasPrefix(text, wantHead) {
 			t.Errorf("playlist starts\n%s\nwant\n%s", text, wantHead)
 		}
-		if got := strings.HasSuffix(text, "seg_00003.ts\n#EXT-X-ENDLIST\n"); got != ended {
+		if got := strings.HasSuffix(text, "seg_00003.m4s\n#EXT-X-ENDLIST\n"); got != ended {
 			t.Errorf("ended %v: playlist ends %q", ended, text[len(text)-30:])
 		}
 		// ffmpeg and players read it back: the same segments.
@@ -48,7 +48,7 @@ func TestMediaPlaylistTargetDuration(t *testing.T) {
 	} {
 		var segs []Segment
 		for _, d := range tc.durs {
-			segs = append(segs, Segment{"s.ts", d})
+			segs = append(segs, Segment{"s.m4s", d})
 		}
 		if text := string(MediaPlaylist(segs, false)); !strings.Contains(text, tc.want) {
 			t.Errorf("%v: %q, want %q", tc.durs, text, tc.want)
