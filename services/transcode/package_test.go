@@ -50,7 +50,8 @@ func checkPackage(t *testing.T, local string, out contract.VideoTranscoded, fram
 	}
 	tracks := map[string][]string{} // track directory (relative to hls/) → its segment URIs
 	for _, v := range master.Variants {
-		if !strings.HasPrefix(v.Codecs, "avc1.") || strings.Contains(v.Codecs, "mp4a.40.2") != hasAudio {
+		fam, _, _ := strings.Cut(v.Codecs, ".")
+		if (fam != "avc1" && fam != "hvc1" && fam != "av01") || strings.Contains(v.Codecs, "mp4a.40.2") != hasAudio {
 			t.Errorf("variant %s: CODECS %q", v.URI, v.Codecs)
 		}
 		tracks[path.Dir(v.URI)] = nil
