@@ -118,12 +118,19 @@ func (s *timelineScan) Write(p []byte) (int, error) {
 // declared (plus max(1 s, 5 %)), stopping at the first packet past it, or
 // clearly less.
 func (w *Worker) checkTimeline(ctx context.Context, path string, declared float64) error {
+	return w.checkStreamTimeline(ctx, path, declared, "v:0", inputArgs(), errNoVideo)
+}
+
+// checkStreamTimeline is checkTimeline for the first stream matching
+// selector ("v:0", "a:0") read with input options in; none is the error
+// for a file without such packets.
+func (w *Worker) checkStreamTimeline(ctx context.Context, path string, declared float64, selector string, in []string, none error) error {
 	tol := math.Max(1, 0.05*declared)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	scan := &timelineScan{limit: declared + tol, stop: cancel}
-	args := append([]string{"-v", "error"}, inputArgs()...)
-	args = append(args, "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path)
+	args := append([]string{"-v", "error"}, in...)
+	args = append(args, "-select_streams", selector, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path)
 	err := w.tool(sctx, w.cfg.ToolTimeout, w.cfg.FFprobe, args, scan)
 	switch {
 	case scan.over:
@@ -131,7 +138,7 @@ func (w *Worker) checkTimeline(ctx context.Context, path string, declared float6
 	case err != nil:
 		return err
 	case scan.packets == 0:
-		return errNoVideo
+		return none
 	case declared-(scan.end-scan.start) > tol:
 		return fmt.Errorf("%w: it declares %.1f s but its packets span only %.1f s: truncated", errTimeline, declared, scan.end-scan.start)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/vidpipe/vidpipe/contract"
 	"github.com/vidpipe/vidpipe/platform/stage"
-	"github.com/vidpipe/vidpipe/platform/storage"
 )
 
 // Size of an audio asset's waveform poster: 1280×720, the 16:9 frame the
@@ -55,22 +54,11 @@ func (w *Worker) handleAudio(ctx context.Context, in contract.VideoTranscoded) (
 	if err != nil {
 		return zero, stage.Coded(contract.ErrorCodeInvalidEvent, stage.Permanent(err))
 	}
-	dir, err := os.MkdirTemp(w.cfg.TempDir, workDirPattern)
+	dir, src, cleanup, err := w.fetchRendition(ctx, rend, "audio.m4a")
 	if err != nil {
-		return zero, fmt.Errorf("work dir: %w", err)
+		return zero, err
 	}
-	defer func() {
-		if err := os.RemoveAll(dir); err != nil {
-			w.log.WarnContext(ctx, "removing work dir", "dir", dir, "err", err)
-		}
-	}()
-	src := filepath.Join(dir, "audio.m4a")
-	if _, err := w.store.GetToFile(ctx, rend.Key, src); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return zero, stage.Coded(contract.ErrorCodeSourceMissing, stage.Permanentf("rendition %s not found: %w", rend.Name, err))
-		}
-		return zero, fmt.Errorf("download rendition %s: %w", rend.Name, err)
-	}
+	defer cleanup()
 	duration := in.Media.DurationSeconds
 	if err := w.checkAudioTimeline(ctx, src, duration); err != nil {
 		return zero, w.mediaError(ctx, rend, err)
@@ -130,22 +118,5 @@ func (w *Worker) waveform(ctx context.Context, src string, duration float64, pos
 
 // checkAudioTimeline is [Worker.checkTimeline] for the audio stream.
 func (w *Worker) checkAudioTimeline(ctx context.Context, path string, declared float64) error {
-	tol := math.Max(1, 0.05*declared)
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	scan := &timelineScan{limit: declared + tol, stop: cancel}
-	args := append([]string{"-v", "error"}, audioInputArgs()...)
-	args = append(args, "-select_streams", "a:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path)
-	err := w.tool(sctx, w.cfg.ToolTimeout, w.cfg.FFprobe, args, scan)
-	switch {
-	case scan.over:
-		return fmt.Errorf("%w: it declares %.1f s but its packets span at least %.1f s: the real timeline is longer than declared", errTimeline, declared, scan.end-scan.start)
-	case err != nil:
-		return err
-	case scan.packets == 0:
-		return errNoAudio
-	case declared-(scan.end-scan.start) > tol:
-		return fmt.Errorf("%w: it declares %.1f s but its packets span only %.1f s: truncated", errTimeline, declared, scan.end-scan.start)
-	}
-	return nil
+	return w.checkStreamTimeline(ctx, path, declared, "a:0", audioInputArgs(), errNoAudio)
 }

@@ -83,23 +83,11 @@ func (w *Worker) Handle(ctx context.Context, in contract.VideoTranscoded) (contr
 	if err != nil {
 		return zero, stage.Coded(contract.ErrorCodeInvalidEvent, stage.Permanent(err))
 	}
-	dir, err := os.MkdirTemp(w.cfg.TempDir, workDirPattern)
+	dir, src, cleanup, err := w.fetchRendition(ctx, rend, "rendition.mp4")
 	if err != nil {
-		return zero, fmt.Errorf("work dir: %w", err)
+		return zero, err
 	}
-	defer func() {
-		if err := os.RemoveAll(dir); err != nil {
-			w.log.WarnContext(ctx, "removing work dir", "dir", dir, "err", err)
-		}
-	}()
-
-	src := filepath.Join(dir, "rendition.mp4")
-	if _, err := w.store.GetToFile(ctx, rend.Key, src); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return zero, stage.Coded(contract.ErrorCodeSourceMissing, stage.Permanentf("rendition %s not found: %w", rend.Name, err))
-		}
-		return zero, fmt.Errorf("download rendition %s: %w", rend.Name, err)
-	}
+	defer cleanup()
 	p, err := w.probeFile(ctx, src)
 	if err != nil {
 		return zero, w.mediaError(ctx, rend, err)
@@ -216,4 +204,28 @@ func (w *Worker) mediaError(ctx context.Context, r contract.Rendition, err error
 		return stage.Coded(contract.ErrorCodeCorruptMedia, stage.Permanentf("rendition %s (%s) is undecodable: %w", r.Name, r.Key, err))
 	}
 	return fmt.Errorf("rendition %s: %w", r.Name, err)
+}
+
+// fetchRendition downloads rendition rend into a new work directory as
+// file name: a missing object is a permanent source_missing error.
+// cleanup removes the directory.
+func (w *Worker) fetchRendition(ctx context.Context, rend contract.Rendition, name string) (dir, src string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp(w.cfg.TempDir, workDirPattern)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("work dir: %w", err)
+	}
+	cleanup = func() {
+		if err := os.RemoveAll(dir); err != nil {
+			w.log.WarnContext(ctx, "removing work dir", "dir", dir, "err", err)
+		}
+	}
+	src = filepath.Join(dir, name)
+	if _, err := w.store.GetToFile(ctx, rend.Key, src); err != nil {
+		cleanup()
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", "", nil, stage.Coded(contract.ErrorCodeSourceMissing, stage.Permanentf("rendition %s not found: %w", rend.Name, err))
+		}
+		return "", "", nil, fmt.Errorf("download rendition %s: %w", rend.Name, err)
+	}
+	return dir, src, cleanup, nil
 }
