@@ -79,6 +79,24 @@ func keyTimes(tb testing.TB, url string) (keys []float64, frames int) {
 	return keys, len(s.Packets)
 }
 
+// checkTimeline checks that the video of the assembled MP4 and of its
+// CMAF track (segs: the init segment, then the media segments, relative to
+// dir) is presented from 0, one frame at fps after another: the cut kept
+// the encoder's composition offsets (B-frames, x265's reordering).
+func checkTimeline(t *testing.T, what, mp4, dir string, segs []string, fps float64) {
+	t.Helper()
+	for _, tc := range []struct{ what, url string }{
+		{"MP4", mp4},
+		{"CMAF", "concat:" + strings.Join(prefixed(dir, segs), "|")},
+	} {
+		s := probePackets(t, tc.url, "v:0")
+		step := float64(s.TBDen) / (fps * float64(s.TBNum))
+		if first := checkContinuous(t, what+" "+tc.what+" video", s, step); first != 0 {
+			t.Errorf("%s: %s video starts at PTS %d (%.6f s), want 0", what, tc.what, first, s.seconds(first))
+		}
+	}
+}
+
 var (
 	hvc1RE = regexp.MustCompile(`^hvc1\.1\.6\.L([0-9]+)\.[0-9A-F]{1,2}(\.[0-9A-F]{1,2})*$`)
 	av01RE = regexp.MustCompile(`^av01\.0\.([0-9]{2})M\.08$`)
@@ -410,6 +428,7 @@ func TestChunkedEqualsSinglePassHEVC(t *testing.T) {
 		if v := probeVideo(t, chunkedMP4); v.Tag != "hvc1" {
 			t.Errorf("%s: assembled MP4 tagged %q, want hvc1", r.Name, v.Tag)
 		}
+		checkTimeline(t, r.Name, chunkedMP4, chunked, segs[r.Name], 30)
 	}
 }
 
@@ -528,6 +547,7 @@ func TestChunkedEqualsSinglePassAV1(t *testing.T) {
 	if sf != 390 || cf != 390 {
 		t.Errorf("frames single %d, chunked %d; want 390", sf, cf)
 	}
+	checkTimeline(t, r.Name, chunked, dir, segs, 30)
 }
 
 // Each rung's stream of the single pass gets its codec's encoder and
