@@ -1,6 +1,7 @@
 package ffmpeg
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/dev/harness"
+	"github.com/vidpipe/vidpipe/services/transcode/cmaf"
 	"github.com/vidpipe/vidpipe/services/transcode/hls"
 	"github.com/vidpipe/vidpipe/services/transcode/ladder"
 	"github.com/vidpipe/vidpipe/services/transcode/probe"
@@ -77,6 +79,24 @@ func keyTimes(tb testing.TB, url string) (keys []float64, frames int) {
 	return keys, len(s.Packets)
 }
 
+// checkTimeline checks that the video of the assembled MP4 and of its
+// CMAF track (segs: the init segment, then the media segments, relative to
+// dir) is presented from 0, one frame at fps after another: the cut kept
+// the encoder's composition offsets (B-frames, x265's reordering).
+func checkTimeline(t *testing.T, what, mp4, dir string, segs []string, fps float64) {
+	t.Helper()
+	for _, tc := range []struct{ what, url string }{
+		{"MP4", mp4},
+		{"CMAF", "concat:" + strings.Join(prefixed(dir, segs), "|")},
+	} {
+		s := probePackets(t, tc.url, "v:0")
+		step := float64(s.TBDen) / (fps * float64(s.TBNum))
+		if first := checkContinuous(t, what+" "+tc.what+" video", s, step); first != 0 {
+			t.Errorf("%s: %s video starts at PTS %d (%.6f s), want 0", what, tc.what, first, s.seconds(first))
+		}
+	}
+}
+
 var (
 	hvc1RE = regexp.MustCompile(`^hvc1\.1\.6\.L([0-9]+)\.[0-9A-F]{1,2}(\.[0-9A-F]{1,2})*$`)
 	av01RE = regexp.MustCompile(`^av01\.0\.([0-9]{2})M\.08$`)
@@ -111,21 +131,23 @@ func checkCodecString(t *testing.T, what, codec string, v videoStream) {
 }
 
 // The single pass encodes H.264 and HEVC rungs from one decode into the
-// MP4s and today's MPEG-TS segments: every rung has the same keyframes (one
-// every GOPSeconds) and frames, the HEVC MP4 is tagged hvc1, Main, 8-bit
-// 4:2:0, and its RFC 6381 string is the same read from the MP4's hvcC as
-// from the SPS in its first TS segment.
+// MP4s and the fragmented MP4s that Job.Cut cuts into CMAF tracks: every
+// rung has the same keyframes (one every GOPSeconds) and frames, every
+// segment starts with a keyframe and the segments last as long in every
+// rung, the HEVC MP4 and init segment are tagged hvc1, Main, 8-bit 4:2:0,
+// and the RFC 6381 string read from the MP4's hvcC is the one read from
+// init.mp4.
 func TestSinglePassHEVCRungs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	source, src := codecSource(t, dir)
 	rends := ladder.MustParse("180p:180:300k:64k,360p:360:800k:96k,360p-hevc:360:500k:96k:hevc").Select(640, 360)
 	out := filepath.Join(dir, "out")
-	mkdirs(t, filepath.Join(out, MP4Dir))
-	for _, r := range rends {
-		mkdirs(t, filepath.Join(out, RungDir(r.Name)))
+	job := Job{Input: source, Source: src, Renditions: rends, Encoding: Encoding{Preset: "veryfast", GOPSeconds: 2, Threads: 2}}
+	if err := MakeDirs(out, job.OutputDirs()); err != nil {
+		t.Fatal(err)
 	}
-	args, err := Job{Input: source, Source: src, Renditions: rends, Encoding: Encoding{Preset: "veryfast", GOPSeconds: 2, Threads: 2}}.Args()
+	args, err := job.Args()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +157,12 @@ func TestSinglePassHEVCRungs(t *testing.T) {
 	if err := (Runner{Path: harness.MustTool(t, "ffmpeg")}).Run(ctx, out, args, 0); err != nil {
 		t.Fatal(err)
 	}
+	cut, err := job.Cut(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantKeys := []float64{0, 2, 4}
+	var durations []string
 	for _, r := range rends {
 		mp4 := filepath.Join(out, MP4Path(r.Name))
 		v := probeVideo(t, mp4)
@@ -158,49 +185,49 @@ func TestSinglePassHEVCRungs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fromTS, err := hls.VideoCodec(filepath.Join(out, RungDir(r.Name), segs[0].URI))
+		init := filepath.Join(out, RungDir(r.Name), InitName)
+		fromInit, err := hls.VideoCodec(init)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%s: %s (ffprobe %s %s level %d), %d segments", r.Name, fromMP4, v.Codec, v.Profile, v.Level, len(segs))
-		if fromMP4 != fromTS {
-			t.Errorf("%s: codec %q from the MP4, %q from the TS segment", r.Name, fromMP4, fromTS)
+		if fromMP4 != fromInit {
+			t.Errorf("%s: codec %q from the MP4, %q from %s", r.Name, fromMP4, fromInit, InitName)
+		}
+		// What the master playlist's CODECS and the MPD's codecs are made of.
+		if c, err := cmaf.Codec(cut[r.Name].Init()); err != nil || c != fromInit {
+			t.Errorf("%s: cmaf.Codec %q, %v; want %q", r.Name, c, err, fromInit)
 		}
 		checkCodecString(t, r.Name, fromMP4, v)
 		if len(segs) != 3 {
 			t.Errorf("%s: %d segments, want 3", r.Name, len(segs))
 		}
+		var d []string
+		segFrames := 0
 		for _, s := range segs {
-			seg := filepath.Join(out, RungDir(r.Name), s.URI)
-			if p := probePackets(t, seg, "v:0"); !p.Packets[0].Key {
+			d = append(d, strconv.FormatFloat(s.Duration, 'f', 6, 64))
+			// A segment decodes after the init segment: its sample entry
+			// (hvcC, avcC) carries the parameter sets.
+			seg := "concat:" + init + "|" + filepath.Join(out, RungDir(r.Name), s.URI)
+			p := probePackets(t, seg, "v:0")
+			segFrames += len(p.Packets)
+			if !p.Packets[0].Key {
 				t.Errorf("%s: %s does not start with a keyframe", r.Name, s.URI)
 			}
-			// Every segment carries its parameter sets (decodes on its own).
-			if c, err := hls.VideoCodec(seg); err != nil || c != fromMP4 {
-				t.Errorf("%s: %s: codec %q, %v; want the MP4's %q", r.Name, s.URI, c, err, fromMP4)
+			if sv := probeVideo(t, seg); sv != v {
+				t.Errorf("%s: %s after %s: %+v, want the MP4's %+v", r.Name, s.URI, InitName, sv, v)
 			}
 		}
-	}
-}
-
-// fmp4ChunkArgs turns a ChunkJob's MPEG-TS HLS outputs into fMP4 ones
-// (init.mp4 + seg_%05d.m4s), as the CMAF segment format will: AV1 has no
-// MPEG-TS mapping in this ffmpeg.
-func fmp4ChunkArgs(args []string) []string {
-	out := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "-muxdelay":
-			i++ // MPEG-TS only
-			continue
-		case args[i] == "-hls_segment_type":
-			out = append(out, "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4")
-			i++
-			continue
+		if segFrames != 180 {
+			t.Errorf("%s: %d frames in the segments, want 180", r.Name, segFrames)
 		}
-		out = append(out, strings.Replace(args[i], "seg_%05d.ts", "seg_%05d.m4s", 1))
+		durations = append(durations, strings.Join(d, ","))
 	}
-	return out
+	for _, d := range durations[1:] {
+		if d != durations[0] {
+			t.Errorf("segment durations differ between rungs: %q", durations)
+		}
+	}
 }
 
 // Chunks of the segment pipeline encode H.264, HEVC and AV1 rungs of the
@@ -229,11 +256,16 @@ func TestChunkCodecRungs(t *testing.T) {
 		for _, r := range rends {
 			mkdirs(t, filepath.Join(out, RungDir(r.Name)))
 		}
-		args, err := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}.Args()
+		cj := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}
+		args, err := cj.Args()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := runner.Run(ctx, out, fmp4ChunkArgs(args), 0); err != nil {
+		if err := runner.Run(ctx, out, args, 0); err != nil {
+			t.Fatalf("chunk %d: %v", span.Index, err)
+		}
+		cut, err := cj.Cut(out)
+		if err != nil {
 			t.Fatalf("chunk %d: %v", span.Index, err)
 		}
 		var durations []string
@@ -252,7 +284,7 @@ func TestChunkCodecRungs(t *testing.T) {
 			}
 			var d []string
 			frames := 0
-			init := filepath.Join(rungDir, "init.mp4")
+			init := filepath.Join(rungDir, InitName)
 			for k, s := range segs {
 				if want := fmt.Sprintf("seg_%05d.m4s", span.FirstSegment+k); s.URI != want {
 					t.Errorf("chunk %d %s: segment %d is %s, want %s", span.Index, r.Name, k, s.URI, want)
@@ -275,6 +307,9 @@ func TestChunkCodecRungs(t *testing.T) {
 			}
 			t.Logf("chunk %d %s: %s, segments %v", span.Index, r.Name, codec, d)
 			checkCodecString(t, r.Name, codec, v)
+			if c, err := cmaf.Codec(cut[r.Name].Init()); err != nil || c != codec {
+				t.Errorf("chunk %d %s: cmaf.Codec %q, %v; want %q", span.Index, r.Name, c, err, codec)
+			}
 			if want := map[ladder.Codec]string{ladder.H264: "h264", ladder.HEVC: "hevc", ladder.AV1: "av1"}[r.Codec]; v.Codec != want || v.PixFmt != "yuv420p" {
 				t.Errorf("chunk %d %s: %+v, want %s yuv420p", span.Index, r.Name, v, want)
 			}
@@ -325,29 +360,46 @@ func TestChunkedEqualsSinglePassHEVC(t *testing.T) {
 		}
 	}
 	single, chunked := filepath.Join(dir, "single"), filepath.Join(dir, "chunked")
-	mkdirs(t, filepath.Join(single, MP4Dir), filepath.Join(chunked, MP4Dir))
-	for _, r := range rends {
-		mkdirs(t, filepath.Join(single, RungDir(r.Name)), filepath.Join(chunked, RungDir(r.Name)))
-	}
 	job := Job{Input: source, Source: src, Renditions: rends, Encoding: enc}
+	if err := MakeDirs(single, job.OutputDirs()); err != nil {
+		t.Fatal(err)
+	}
 	args, err := job.Args()
 	run(single, args, err)
+	if _, err := job.Cut(single); err != nil {
+		t.Fatal(err)
+	}
 
+	mkdirs(t, filepath.Join(chunked, MP4Dir))
+	for _, r := range rends {
+		mkdirs(t, filepath.Join(chunked, RungDir(r.Name)))
+	}
 	rate, _ := job.FrameRate()
 	spans, err := Spans(rate, src.Video.Duration, enc.GOPSeconds, 1, 4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each rung's CMAF track: the init segment, then every chunk's media segments.
 	segs := map[string][]string{}
-	for _, span := range spans {
-		args, err := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}.Args()
+	for _, r := range rends {
+		segs[r.Name] = []string{RungDir(r.Name) + "/" + InitName}
+	}
+	inits := map[string][]byte{}
+	for k, span := range spans {
+		cj := ChunkJob{Input: source, Source: src, Renditions: rends, Encoding: enc, Span: span}
+		args, err := cj.Args()
 		run(chunked, args, err)
+		cut, err := cj.Cut(chunked)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, r := range rends {
-			pl, err := hls.ReadMediaPlaylist(filepath.Join(chunked, PlaylistPath(r.Name)))
-			if err != nil {
-				t.Fatal(err)
+			if k == 0 {
+				inits[r.Name] = cut[r.Name].Init()
+			} else if !bytes.Equal(cut[r.Name].Init(), inits[r.Name]) {
+				t.Errorf("%s: chunk %d's init segment differs from chunk 0's", r.Name, k)
 			}
-			for _, s := range pl {
+			for _, s := range cut[r.Name].Segments() {
 				segs[r.Name] = append(segs[r.Name], RungDir(r.Name)+"/"+s.URI)
 			}
 		}
@@ -376,6 +428,7 @@ func TestChunkedEqualsSinglePassHEVC(t *testing.T) {
 		if v := probeVideo(t, chunkedMP4); v.Tag != "hvc1" {
 			t.Errorf("%s: assembled MP4 tagged %q, want hvc1", r.Name, v.Tag)
 		}
+		checkTimeline(t, r.Name, chunkedMP4, chunked, segs[r.Name], 30)
 	}
 }
 
@@ -411,10 +464,10 @@ func TestEncoderArgs(t *testing.T) {
 }
 
 // TestChunkedEqualsSinglePassAV1 measures what cutting costs libsvtav1
-// rungs (fMP4 chunks, as the CMAF segments will be; AV1 has no MPEG-TS
-// mapping here): 13 s cut in 1 s + 4 s chunks against one encode of the
-// whole (EncoderArgs) at the same bitrate; the chunked result is no more
-// than 0.5 dB PSNR or 0.005 SSIM below, at most 15 % larger, and has every
+// rungs: 13 s cut in 1 s + 4 s chunks (ChunkJob, cut into one CMAF track,
+// assembled from init + segments) against one encode of the whole
+// (EncoderArgs) at the same bitrate; the chunked result is no more than
+// 0.5 dB PSNR or 0.005 SSIM below, at most 15 % larger, and has every
 // frame.
 func TestChunkedEqualsSinglePassAV1(t *testing.T) {
 	ctx := context.Background()
@@ -449,35 +502,33 @@ func TestChunkedEqualsSinglePassAV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	mkdirs(t, filepath.Join(dir, RungDir(r.Name)))
-	var parts []string // one fMP4 file per chunk: its init segment, then its media segments
+	segs := []string{RungDir(r.Name) + "/" + InitName} // the CMAF track: the init segment, then every chunk's media segments
+	var init []byte
 	for _, span := range spans {
-		args, err := ChunkJob{Input: source, Source: src, Renditions: job.Renditions, Encoding: enc, Span: span}.Args()
+		cj := ChunkJob{Input: source, Source: src, Renditions: job.Renditions, Encoding: enc, Span: span}
+		args, err := cj.Args()
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(fmp4ChunkArgs(args))
-		segs, err := hls.ReadMediaPlaylist(filepath.Join(dir, PlaylistPath(r.Name)))
+		run(args)
+		cut, err := cj.Cut(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		files := []string{filepath.Join(dir, RungDir(r.Name), "init.mp4")}
-		for _, s := range segs {
-			files = append(files, filepath.Join(dir, RungDir(r.Name), s.URI))
+		if span.Index == 0 {
+			init = cut[r.Name].Init()
+		} else if !bytes.Equal(cut[r.Name].Init(), init) {
+			t.Errorf("chunk %d's init segment differs from chunk 0's", span.Index)
 		}
-		part := filepath.Join(dir, fmt.Sprintf("part%d.mp4", span.Index))
-		run([]string{"-hide_banner", "-loglevel", "error", "-y", "-i", "concat:" + strings.Join(files, "|"), "-c", "copy", part})
-		parts = append(parts, part)
-	}
-	list := filepath.Join(dir, "parts.txt")
-	var b strings.Builder
-	for _, p := range parts {
-		fmt.Fprintf(&b, "file '%s'\n", p)
-	}
-	if err := os.WriteFile(list, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+		if err := span.CheckSegments(cut[r.Name].Playlist(), span.Index == len(spans)-1); err != nil {
+			t.Errorf("chunk %d: %v", span.Index, err)
+		}
+		for _, s := range cut[r.Name].Segments() {
+			segs = append(segs, RungDir(r.Name)+"/"+s.URI)
+		}
 	}
 	chunked := filepath.Join(dir, "chunked.mp4")
-	run([]string{"-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", list, "-c", "copy", chunked})
+	run(AssembleArgs(segs, nil, chunked))
 
 	sp, ss := quality(t, single, source, r.Width, r.Height)
 	cp, cs := quality(t, chunked, source, r.Width, r.Height)
@@ -496,6 +547,7 @@ func TestChunkedEqualsSinglePassAV1(t *testing.T) {
 	if sf != 390 || cf != 390 {
 		t.Errorf("frames single %d, chunked %d; want 390", sf, cf)
 	}
+	checkTimeline(t, r.Name, chunked, dir, segs, 30)
 }
 
 // Each rung's stream of the single pass gets its codec's encoder and
