@@ -38,7 +38,7 @@ func TestWebhooksRealPipeline(t *testing.T) {
 	opts := devstack.Options{
 		Dir: filepath.Join(dir, "state"), KafkaPort: launch.MustFreePort(t), S3Port: launch.MustFreePort(t), PGPort: launch.MustFreePort(t),
 		APIPort: launch.MustFreePortRun(t, len(serviceNames())+2), Partitions: 3,
-		Scale:   scale,
+		Scale: scale,
 		Environ: append(os.Environ(), "VIDPIPE_TRANSCODE_PRESET=ultrafast", "VIDPIPE_STAGE_BACKOFF_INITIAL=100ms",
 			"VIDPIPE_WEBHOOKS_POLL_INTERVAL=100ms"),
 	}

@@ -390,9 +390,10 @@ func (s *Splitter) cut(moofBytes, mdat []byte) (Segment, error) {
 
 // Codec is the RFC 6381 codecs string of an init segment's track, as the
 // HLS master playlist's CODECS and the MPD's codecs attribute name it:
-// "avc1.PPCCLL" from the avcC (profile, constraint flags, level) for
-// H.264, "mp4a.40.N" from the AudioSpecificConfig's object type for AAC.
-// Other sample entries are an error.
+// for video hls.StsdVideoCodec ("avc1.PPCCLL" from the avcC, "hvc1.…"
+// from the hvcC, "av01.…" from the av1C), "mp4a.40.N" from the
+// AudioSpecificConfig's object type for AAC. Other sample entries are an
+// error.
 func Codec(init []byte) (string, error) {
 	f, err := mp4.DecodeFile(bytes.NewReader(init))
 	if err != nil {

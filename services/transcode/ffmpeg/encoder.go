@@ -102,8 +102,9 @@ func videoEncoderArgs(spec string, r ladder.Rendition, enc Encoding, gopFrames i
 
 // MP4TagArgs are the output options that give a stream copy of codec c
 // into an MP4 the sample entry of the rung's own encodes: hvc1 for HEVC
-// (a copy from MPEG-TS would otherwise be written hev1, which Apple's
-// players refuse); nil for the other codecs, whose default is right.
+// (Apple's players refuse hev1; a copy from the CMAF track keeps its
+// init's hvc1 anyway, this pins it); nil for the other codecs, whose
+// default is right.
 func MP4TagArgs(c ladder.Codec) []string {
 	if c.Or() == ladder.HEVC {
 		return []string{"-tag:v", "hvc1"}

@@ -349,7 +349,9 @@ func TestCMAFThroughHLS(t *testing.T) {
 // references that are absolute or leave the package, SegmentTemplate,
 // dynamic MPDs; BaseURLs are removed.
 func TestRewriteManifestRefuses(t *testing.T) {
-	presign := func(key string) (string, error) { return "https://storage.example/pkg/" + key + "?X-Amz-Signature=s", nil }
+	presign := func(key string) (string, error) {
+		return "https://storage.example/pkg/" + key + "?X-Amz-Signature=s", nil
+	}
 	noCaptions := func(projection.Caption) (string, error) { return "", fmt.Errorf("no captions here") }
 	mpdWith := func(attrs, rep string) []byte {
 		return []byte(`<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" ` + attrs +
