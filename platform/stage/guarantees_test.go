@@ -321,6 +321,11 @@ func TestMissingOutputTopicFailsHealthz(t *testing.T) {
 	if code, _ := healthz(t, addr); code != http.StatusOK {
 		t.Fatalf("/healthz = %d before anything failed", code)
 	}
+	// The runtime is past its start (dependencies checked, consuming and
+	// publishing) before the topic goes: deleted earlier, the runtime
+	// would wait for its dependencies, healthy, and never publish.
+	e.produce(t, uploaded(contract.NewID()))
+	e.k.ReadAll(t, contract.TopicTranscoded, 1, 30*time.Second)
 	c := &kafka.Client{Addr: kafka.TCP(e.k.Brokers...), Timeout: 10 * time.Second}
 	if _, err := c.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{contract.TopicTranscoded}}); err != nil {
 		t.Fatal(err)
