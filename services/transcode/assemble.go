@@ -506,8 +506,7 @@ func (w *Worker) checkMP4(ctx context.Context, file string, plan *Plan, r ladder
 		return fmt.Errorf("rendition %s: audio present %v, want %v", name, res.Audio != nil, hasAudio)
 	}
 	if Truncated(plan.Declared, res.Duration) {
-		return stage.Coded(contract.ErrorCodeDurationMismatch,
-			stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", plan.Declared, res.Duration))
+		return truncatedError(plan.Declared, res.Duration)
 	}
 	return nil
 }

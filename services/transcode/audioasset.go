@@ -140,8 +140,7 @@ func (w *Worker) assembleM4A(ctx context.Context, dir string, keys contract.Outp
 	case res.Video != nil || res.Audio == nil || res.Audio.Codec != "aac":
 		return contract.Rendition{}, object{}, fmt.Errorf("%s: want AAC audio only, got video %v audio %v", ffmpeg.AudioDownloadName, res.Video, res.Audio)
 	case Truncated(declared, res.Duration):
-		return contract.Rendition{}, object{}, stage.Coded(contract.ErrorCodeDurationMismatch,
-			stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration))
+		return contract.Rendition{}, object{}, truncatedError(declared, res.Duration)
 	}
 	fi, err := os.Stat(out)
 	if err != nil {
@@ -174,10 +173,12 @@ func (w *Worker) handleAudio(ctx context.Context, in contract.VideoUploaded, dir
 	if err != nil {
 		return zero, fmt.Errorf("ffmpeg audio command: %w", err)
 	}
+	var outDirs []string
 	for _, b := range bitrates {
-		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(ffmpeg.AudioDir(b))), 0o755); err != nil {
-			return zero, fmt.Errorf("output directory: %w", err)
-		}
+		outDirs = append(outDirs, ffmpeg.AudioDir(b))
+	}
+	if err := ffmpeg.MakeDirs(dir, outDirs); err != nil {
+		return zero, err
 	}
 	runner := w.runner
 	runner.Logger = log
@@ -206,13 +207,8 @@ func (w *Worker) handleAudio(ctx context.Context, in contract.VideoUploaded, dir
 		for _, s := range c.Segments() {
 			total += s.Seconds
 		}
-		if Truncated(declared, total) {
-			return zero, stage.Coded(contract.ErrorCodeDurationMismatch,
-				stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, total))
-		}
-		if Longer(declared, total) {
-			return zero, stage.Coded(contract.ErrorCodeDurationMismatch,
-				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, total))
+		if err := durationMismatch(declared, total); err != nil {
+			return zero, err
 		}
 		peak, avg := bandwidth(segs, float64(w.settings.GOPSeconds))
 		variants = append(variants, audioVariant(b, peak, avg))

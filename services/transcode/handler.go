@@ -449,6 +449,27 @@ func Longer(declared, decoded float64) bool {
 	return decoded-declared > probe.Tolerance(declared)/2
 }
 
+// durationMismatch is the permanent duration_mismatch error of a source
+// that declares declared seconds and decoded to decoded seconds when that
+// is Truncated or Longer; nil otherwise.
+func durationMismatch(declared, decoded float64) error {
+	switch {
+	case Truncated(declared, decoded):
+		return truncatedError(declared, decoded)
+	case Longer(declared, decoded):
+		return stage.Coded(contract.ErrorCodeDurationMismatch,
+			stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, decoded))
+	}
+	return nil
+}
+
+// truncatedError is the permanent duration_mismatch error of a source
+// that declares declared seconds of which only decoded could be decoded.
+func truncatedError(declared, decoded float64) error {
+	return stage.Coded(contract.ErrorCodeDurationMismatch,
+		stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, decoded))
+}
+
 // inspect probes every rendition MP4 ffmpeg wrote, checks it, and returns
 // the event renditions.
 func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs, rends []ladder.Rendition, hasAudio bool, declared float64) ([]contract.Rendition, error) {
@@ -468,13 +489,10 @@ func (w *Worker) inspect(ctx context.Context, dir string, keys contract.Outputs,
 		case hasAudio != (res.Audio != nil):
 			return nil, fmt.Errorf("rendition %s: audio present %v, want %v", r.Name, res.Audio != nil, hasAudio)
 		}
-		if i == 0 && Truncated(declared, res.Duration) {
-			return nil, stage.Coded(contract.ErrorCodeDurationMismatch,
-				stage.Permanentf("source declares %.1f s but only %.1f s could be decoded: truncated or corrupt", declared, res.Duration))
-		}
-		if i == 0 && Longer(declared, res.Duration) {
-			return nil, stage.Coded(contract.ErrorCodeDurationMismatch,
-				stage.Permanentf("source declares %.1f s but its decoded timeline is longer (output stopped at %.1f s): the real timeline is longer than declared", declared, res.Duration))
+		if i == 0 {
+			if err := durationMismatch(declared, res.Duration); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := rungCodec(file, r.Codec); err != nil {
 			return nil, fmt.Errorf("rendition %s: %w", r.Name, err)
@@ -568,12 +586,7 @@ func rungCodec(file string, c ladder.Codec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, p := range codecPrefixes[c.Or()] {
-		if strings.HasPrefix(s, p) {
-			return s, nil
-		}
-	}
-	return "", fmt.Errorf("video codec %s, want %s (%v)", s, c.Or(), codecPrefixes[c.Or()])
+	return s, checkCodec(s, c)
 }
 
 // initCodec is the RFC 6381 string of the track of CMAF init segment
@@ -583,12 +596,17 @@ func initCodec(init []byte, c ladder.Codec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return s, checkCodec(s, c)
+}
+
+// checkCodec reports an error unless RFC 6381 string s names codec c.
+func checkCodec(s string, c ladder.Codec) error {
 	for _, p := range codecPrefixes[c.Or()] {
 		if strings.HasPrefix(s, p) {
-			return s, nil
+			return nil
 		}
 	}
-	return "", fmt.Errorf("video codec %s, want %s (%v)", s, c.Or(), codecPrefixes[c.Or()])
+	return fmt.Errorf("video codec %s, want %s (%v)", s, c.Or(), codecPrefixes[c.Or()])
 }
 
 // object is one file to upload.

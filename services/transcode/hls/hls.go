@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -76,31 +75,12 @@ func ReadMediaPlaylist(file string) ([]Segment, error) {
 	return segs, nil
 }
 
-// Bandwidth measures the segments (URIs relative to dir) in bits per
-// second: peak is the highest segment bitrate and average the total bits
-// over the total duration. Segments shorter than half of target (the
-// last, short segment of a file) are left out of the peak unless all are
-// short: one keyframe in a few milliseconds would otherwise claim an
-// absurd peak and keep players off the rung.
-func Bandwidth(dir string, segs []Segment, target float64) (peak, average int64, err error) {
-	sizes, durs := make([]int64, len(segs)), make([]float64, len(segs))
-	for i, s := range segs {
-		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(s.URI)))
-		if err != nil {
-			return 0, 0, fmt.Errorf("segment: %w", err)
-		}
-		sizes[i], durs[i] = fi.Size(), s.Duration
-	}
-	peak, average = Rates(sizes, durs, target)
-	if peak == 0 || average == 0 {
-		return 0, 0, fmt.Errorf("segments: zero duration or size")
-	}
-	return peak, average, nil
-}
-
-// Rates is [Bandwidth] on known segment sizes (bytes) and durations
-// (seconds): the peak segment bitrate, short segments (under target/2)
-// left out unless all are short, and the average; 0 when unknown.
+// Rates measures segments of known sizes (bytes) and durations (seconds)
+// in bits per second: peak is the highest segment bitrate and average the
+// total bits over the total duration; 0 when unknown. Segments shorter
+// than half of target (the last, short segment of a file) are left out of
+// the peak unless all are short: one keyframe in a few milliseconds would
+// otherwise claim an absurd peak and keep players off the rung.
 func Rates(sizes []int64, durations []float64, target float64) (peak, average int64) {
 	var total, totalDur, shortPeak float64
 	for i, size := range sizes {
@@ -151,39 +131,6 @@ type Variant struct {
 
 // Master returns a master playlist listing the variants in order.
 func Master(vs []Variant) []byte { return MasterWithAudio(nil, vs) }
-
-// AVCCodec is the RFC 6381 string of an H.264 stream from ffprobe's
-// profile name and level, e.g. ("High", 31) → "avc1.64001f". The profile
-// name does not tell every constraint flag (x264's Constrained Baseline
-// has constraint_set0 and set1, "42c0", where this says "4240"): the
-// transcode reads the string from the stream instead ([VideoCodec]).
-func AVCCodec(profile string, level int) (string, error) {
-	var idc, constraints int
-	switch profile {
-	case "Constrained Baseline":
-		idc, constraints = 66, 0x40
-	case "Baseline":
-		idc = 66
-	case "Main":
-		idc = 77
-	case "Extended":
-		idc = 88
-	case "High":
-		idc = 100
-	case "High 10":
-		idc = 110
-	case "High 4:2:2":
-		idc = 122
-	case "High 4:4:4 Predictive":
-		idc = 244
-	default:
-		return "", fmt.Errorf("unknown H.264 profile %q", profile)
-	}
-	if level <= 0 || level > 255 {
-		return "", fmt.Errorf("H.264 level %d out of range", level)
-	}
-	return fmt.Sprintf("avc1.%02x%02x%02x", idc, constraints, level), nil
-}
 
 // AACCodec is the RFC 6381 string of an AAC stream from ffprobe's profile
 // name: "LC" → "mp4a.40.2".
