@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/Eyevinn/dash-mpd v0.12.0
+	github.com/Eyevinn/mp4ff v0.51.0
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/config v1.33.18
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.0

@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/Eyevinn/dash-mpd/mpd"
@@ -103,12 +100,7 @@ func handleDASH(log *slog.Logger, o Options, lim *Limits, auth *Auth, objects *s
 // writeManifest answers with MPD body, cacheable by the client for 30 s
 // (the MPD is written once, when the video is transcoded).
 func writeManifest(w http.ResponseWriter, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", dashContentType)
-	h.Set("Cache-Control", "private, max-age=30")
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(body)
+	writePlayerDoc(w, dashContentType, "private, max-age=30", body)
 }
 
 // rewriteManifest parses MPD raw, presigns each segment reference (a path
@@ -202,16 +194,12 @@ func rewriteManifest(raw []byte, presign func(key string) (string, error), capti
 }
 
 // packageKey resolves reference s of the MPD (at the package's root) to a
-// key relative to the package, refusing absolute URLs, queries and paths
-// that leave the package.
+// key relative to the package (packageRef), refusing also a query: a
+// segment reference names an object.
 func packageKey(s string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || u.IsAbs() || u.Host != "" || u.RawQuery != "" || u.Path == "" || strings.HasPrefix(u.Path, "/") {
+	u, key, ok := packageRef("", s)
+	if !ok || u.RawQuery != "" || key == "." {
 		return "", fmt.Errorf("reference %q is not a path inside the package", s)
-	}
-	key := path.Clean(u.Path)
-	if key == "." || key == ".." || strings.HasPrefix(key, "../") || strings.ContainsAny(key, "\\\x00") {
-		return "", fmt.Errorf("reference %q leaves the package", s)
 	}
 	return key, nil
 }

@@ -1,8 +1,11 @@
 package server
 
 import (
-	"encoding/binary"
+	"bytes"
+	"errors"
 	"fmt"
+
+	"github.com/Eyevinn/mp4ff/mp4"
 )
 
 // fmp4FirstPTS returns the presentation time, in 90 kHz units, of the
@@ -12,146 +15,52 @@ import (
 // the media timescale from the mdhd of initialization section init (its
 // first trak). That is where the segment's presentation starts for an
 // HLS client, the value X-TIMESTAMP-MAP's MPEGTS maps a WebVTT time to.
+// seg may be cut short (only its first bytes are read): its moof, which
+// comes before the media data, is enough.
 func fmp4FirstPTS(init, seg []byte) (int64, error) {
-	moov, ok := child(init, "moov")
-	if !ok {
-		return 0, fmt.Errorf("initialization section: no moov")
+	f, err := mp4.DecodeFile(bytes.NewReader(init))
+	if err != nil {
+		return 0, fmt.Errorf("initialization section: %w", err)
 	}
-	trak, ok := child(moov, "trak")
-	if !ok {
-		return 0, fmt.Errorf("initialization section: no trak")
+	if f.Init == nil || f.Init.Moov == nil || f.Init.Moov.Trak == nil || f.Init.Moov.Trak.Mdia == nil || f.Init.Moov.Trak.Mdia.Mdhd == nil {
+		return 0, errors.New("initialization section: no trak with an mdhd")
 	}
-	mdhd, ok := path4(trak, "mdia", "mdhd")
-	if !ok || len(mdhd) < 4 {
-		return 0, fmt.Errorf("initialization section: no mdhd")
-	}
-	var timescale uint32
-	switch mdhd[0] {
-	case 0:
-		if len(mdhd) < 16 {
-			return 0, fmt.Errorf("mdhd: short")
-		}
-		timescale = binary.BigEndian.Uint32(mdhd[12:])
-	case 1:
-		if len(mdhd) < 24 {
-			return 0, fmt.Errorf("mdhd: short")
-		}
-		timescale = binary.BigEndian.Uint32(mdhd[20:])
-	default:
-		return 0, fmt.Errorf("mdhd: version %d", mdhd[0])
-	}
+	trak := f.Init.Moov.Trak
+	timescale := int64(trak.Mdia.Mdhd.Timescale)
 	if timescale == 0 {
-		return 0, fmt.Errorf("mdhd: timescale 0")
+		return 0, errors.New("mdhd: timescale 0")
 	}
 	var shift int64
-	if elst, ok := path4(trak, "edts", "elst"); ok && len(elst) >= 8 && binary.BigEndian.Uint32(elst[4:]) > 0 {
-		switch {
-		case elst[0] == 0 && len(elst) >= 16:
-			shift = int64(int32(binary.BigEndian.Uint32(elst[12:])))
-		case elst[0] == 1 && len(elst) >= 24:
-			shift = int64(binary.BigEndian.Uint64(elst[16:]))
-		}
-		shift = max(shift, 0) // -1: an empty edit
+	if trak.Edts != nil && len(trak.Edts.Elst) > 0 && len(trak.Edts.Elst[0].Entries) > 0 {
+		shift = max(trak.Edts.Elst[0].Entries[0].MediaTime, 0) // -1: an empty edit
 	}
-	moof, ok := child(seg, "moof")
-	if !ok {
-		return 0, fmt.Errorf("media segment: no moof in the first %d bytes", len(seg))
+	moof, err := firstMoof(seg)
+	if err != nil {
+		return 0, err
 	}
-	traf, ok := child(moof, "traf")
-	if !ok {
-		return 0, fmt.Errorf("media segment: no traf")
+	if moof.Traf == nil || moof.Traf.Tfdt == nil {
+		return 0, errors.New("media segment: no traf with a tfdt")
 	}
-	tfdt, ok := child(traf, "tfdt")
-	if !ok || len(tfdt) < 8 {
-		return 0, fmt.Errorf("media segment: no tfdt")
+	t := int64(moof.Traf.Tfdt.BaseMediaDecodeTime())
+	if trun := moof.Traf.Trun; trun != nil && trun.HasSampleCompositionTimeOffset() && len(trun.Samples) > 0 {
+		t += int64(trun.Samples[0].CompositionTimeOffset)
 	}
-	var t int64
-	if tfdt[0] == 1 {
-		if len(tfdt) < 12 {
-			return 0, fmt.Errorf("tfdt: short")
-		}
-		t = int64(binary.BigEndian.Uint64(tfdt[4:]))
-	} else {
-		t = int64(binary.BigEndian.Uint32(tfdt[4:]))
-	}
-	if trun, ok := child(traf, "trun"); ok {
-		t += firstCompositionOffset(trun)
-	}
-	pts := t - shift
-	return pts * 90000 / int64(timescale), nil
+	return (t - shift) * 90000 / timescale, nil
 }
 
-// firstCompositionOffset is the first sample's composition time offset in
-// trun body b (0 when the box has none).
-func firstCompositionOffset(b []byte) int64 {
-	if len(b) < 8 {
-		return 0
-	}
-	version, flags := b[0], uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])
-	if binary.BigEndian.Uint32(b[4:]) == 0 || flags&0x800 == 0 {
-		return 0
-	}
-	off := 8
-	if flags&0x001 != 0 { // data_offset
-		off += 4
-	}
-	if flags&0x004 != 0 { // first_sample_flags
-		off += 4
-	}
-	for _, bit := range []uint32{0x100, 0x200, 0x400} { // duration, size, flags
-		if flags&bit != 0 {
-			off += 4
+// firstMoof decodes the top-level boxes of seg up to its first moof (a
+// styp may come first).
+func firstMoof(seg []byte) (*mp4.MoofBox, error) {
+	r := bytes.NewReader(seg)
+	for pos := uint64(0); r.Len() > 0; {
+		box, err := mp4.DecodeBox(pos, r)
+		if err != nil {
+			return nil, fmt.Errorf("media segment: no moof in the first %d bytes: %w", len(seg), err)
 		}
-	}
-	if len(b) < off+4 {
-		return 0
-	}
-	v := binary.BigEndian.Uint32(b[off:])
-	if version == 0 {
-		return int64(v)
-	}
-	return int64(int32(v))
-}
-
-// path4 walks nested boxes by type from b (a box body).
-func path4(b []byte, types ...string) ([]byte, bool) {
-	for _, t := range types {
-		var ok bool
-		if b, ok = child(b, t); !ok {
-			return nil, false
+		if m, ok := box.(*mp4.MoofBox); ok {
+			return m, nil
 		}
+		pos += box.Size()
 	}
-	return b, true
-}
-
-// child returns the body of the first box of type typ in b (a sequence of
-// ISO BMFF boxes; a full box's body starts with its version and flags),
-// ok false when there is none or the bytes end before it does.
-func child(b []byte, typ string) ([]byte, bool) {
-	for len(b) >= 8 {
-		size := uint64(binary.BigEndian.Uint32(b))
-		hdr := uint64(8)
-		switch size {
-		case 1:
-			if len(b) < 16 {
-				return nil, false
-			}
-			size, hdr = binary.BigEndian.Uint64(b[8:]), 16
-		case 0:
-			size = uint64(len(b))
-		}
-		if size < hdr || size > uint64(len(b)) {
-			// A box cut by the read limit: its header is whole, so a
-			// container's first children are still readable.
-			if string(b[4:8]) == typ && size >= hdr {
-				return b[hdr:], true
-			}
-			return nil, false
-		}
-		if string(b[4:8]) == typ {
-			return b[hdr:size], true
-		}
-		b = b[size:]
-	}
-	return nil, false
+	return nil, fmt.Errorf("media segment: no moof in the first %d bytes", len(seg))
 }

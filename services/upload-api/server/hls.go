@@ -247,16 +247,23 @@ func authorizePackage(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 // s when it no longer changes (playlistFinal), else (a growing EVENT
 // playlist) to be revalidated on every poll.
 func writePlaylist(w http.ResponseWriter, out []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/vnd.apple.mpegurl")
-	if playlistFinal(out) {
-		h.Set("Cache-Control", "private, max-age=30")
-	} else {
-		h.Set("Cache-Control", "private, no-cache")
+	cache := "private, max-age=30"
+	if !playlistFinal(out) {
+		cache = "private, no-cache"
 	}
+	writePlayerDoc(w, "application/vnd.apple.mpegurl", cache, out)
+}
+
+// writePlayerDoc answers with body, a document a player fetches (a
+// playlist, an MPD, a WebVTT): its content type and cache policy, readable
+// from any origin (players on other sites fetch it with CORS), not sniffed.
+func writePlayerDoc(w http.ResponseWriter, contentType, cacheControl string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", cacheControl)
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(out)
+	_, _ = w.Write(body)
 }
 
 var uriAttr = regexp.MustCompile(`URI="([^"]*)"`)
@@ -271,12 +278,8 @@ func rewritePlaylist(raw []byte, dir, sig string, presign func(key string) (stri
 	var out bytes.Buffer
 	var firstErr error
 	rewrite := func(ref string) (string, bool) {
-		u, err := url.Parse(strings.TrimSpace(ref))
-		if err != nil || u.IsAbs() || u.Host != "" || u.Path == "" || strings.HasPrefix(u.Path, "/") {
-			return "", false
-		}
-		target := path.Join(dir, u.Path)
-		if target == ".." || strings.HasPrefix(target, "../") || strings.ContainsAny(target, "\\\x00") {
+		u, target, ok := packageRef(dir, ref)
+		if !ok {
 			return "", false
 		}
 		if strings.HasSuffix(target, ".m3u8") {
@@ -326,6 +329,22 @@ func rewritePlaylist(raw []byte, dir, sig string, presign func(key string) (stri
 		return nil, firstErr
 	}
 	return out.Bytes(), nil
+}
+
+// packageRef resolves reference ref of a document at dir (relative to
+// the package's root: "" or "." for the root) to the path of its target
+// inside the package; ok is false for an absolute URL, a rooted path, an
+// empty one, or one that leaves the package (the query is not looked at).
+func packageRef(dir, ref string) (u *url.URL, target string, ok bool) {
+	u, err := url.Parse(strings.TrimSpace(ref))
+	if err != nil || u.IsAbs() || u.Host != "" || u.Path == "" || strings.HasPrefix(u.Path, "/") {
+		return nil, "", false
+	}
+	target = path.Join(dir, u.Path)
+	if target == ".." || strings.HasPrefix(target, "../") || strings.ContainsAny(target, "\\\x00") {
+		return nil, "", false
+	}
+	return u, target, true
 }
 
 // readObject reads up to max+1 bytes of object key (so that a caller can

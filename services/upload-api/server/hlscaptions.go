@@ -207,14 +207,9 @@ func serveCaptionSegment(w http.ResponseWriter, r *http.Request, log *slog.Logge
 	if pts, err := firstPTS(ctx, objects, hlsPrefix); err == nil {
 		vtt = withTimestampMap(vtt, pts)
 	} else {
-		log.DebugContext(ctx, "captions: no MPEG-TS start for X-TIMESTAMP-MAP", "video_id", id, "err", err)
+		log.DebugContext(ctx, "captions: no package start for X-TIMESTAMP-MAP", "video_id", id, "err", err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/vtt; charset=utf-8")
-	h.Set("Cache-Control", "private, max-age=30")
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(vtt)
+	writePlayerDoc(w, "text/vtt; charset=utf-8", "private, max-age=30", vtt)
 }
 
 // withTimestampMap adds "X-TIMESTAMP-MAP=MPEGTS:<pts>,LOCAL:00:00:00.000"

@@ -140,12 +140,7 @@ func handleSpriteVTT(log *slog.Logger, o Options, auth *Auth, objects *storage.S
 			log.WarnContext(ctx, "sprite vtt: cues dropped: their image is not one of the video's thumbnail objects",
 				"video_id", id, "key", vttKey, "dropped", dropped)
 		}
-		h := w.Header()
-		h.Set("Content-Type", "text/vtt; charset=utf-8")
-		h.Set("Cache-Control", "private, max-age=30")
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("X-Content-Type-Options", "nosniff")
-		_, _ = w.Write(out)
+		writePlayerDoc(w, "text/vtt; charset=utf-8", "private, max-age=30", out)
 	})
 }
 

@@ -12,20 +12,21 @@ import (
 	"github.com/vidpipe/vidpipe/platform/storage"
 )
 
-// The subtitle segments of a video's HLS package need the MPEG-TS
-// timestamp at which the video starts: the pipeline's segments do not
-// start at 0 (transcode's chunks keep a timeline offset, and the MPEG-TS
-// muxer adds its delay), and an HLS client maps a WebVTT cue time of 0 to
-// MPEG-TS timestamp 0 unless the WebVTT says otherwise (RFC 8216 3.5,
-// X-TIMESTAMP-MAP). firstPTS reads it from the package itself: the first
-// segment of the master's first variant.
+// The subtitle segments of a video's HLS package need the timestamp (90
+// kHz, "MPEGTS") at which the video starts: an HLS client maps a WebVTT
+// cue time of 0 to timestamp 0 unless the WebVTT says otherwise (RFC 8216
+// 3.5, X-TIMESTAMP-MAP). A CMAF package starts at 0 (fmp4offset.go); the
+// MPEG-TS packages written before it started at 10 s plus the muxer's
+// delay. firstPTS reads it from the package itself: the first segment of
+// the master's first variant.
 
 // maxTSProbeBytes bounds what firstPTS reads of a segment.
 const maxTSProbeBytes = 256 << 10
 
-// firstPTS returns the smallest PES presentation timestamp (90 kHz) in the
-// first bytes of the first segment of the first variant of the HLS package
-// under hlsPrefix.
+// firstPTS returns where the first segment of the first variant of the
+// HLS package under hlsPrefix starts, in 90 kHz units: the smallest PES
+// presentation timestamp in its first bytes (MPEG-TS), or its first
+// sample's presentation time (fMP4, with the EXT-X-MAP init).
 func firstPTS(ctx context.Context, objects *storage.Store, hlsPrefix string) (int64, error) {
 	master, err := readSmall(ctx, objects, hlsPrefix+"master.m3u8", maxPlaylistBytes)
 	if err != nil {
