@@ -67,6 +67,17 @@ fi
 for tool in ffmpeg ffprobe kcat node npm chromium; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "deps: $tool still missing after install" >&2; exit 1; }
 done
+# The ffmpeg on PATH must have what transcode and thumbnail use (Debian's
+# ffmpeg package does): a missing encoder or filter would otherwise show
+# as failing tests or dead-lettered videos far from the cause.
+encoders=$(ffmpeg -hide_banner -encoders 2>/dev/null)
+filters=$(ffmpeg -hide_banner -filters 2>/dev/null)
+for enc in libx264 libx265 libsvtav1 aac; do
+	grep -qw "$enc" <<<"$encoders" || { echo "deps: $(command -v ffmpeg) has no $enc encoder (Debian's ffmpeg package has it)" >&2; exit 1; }
+done
+for f in zscale tonemap loudnorm ebur128 showwavespic ssim psnr; do
+	grep -qw "$f" <<<"$filters" || { echo "deps: $(command -v ffmpeg) has no $f filter (Debian's ffmpeg package has it)" >&2; exit 1; }
+done
 [ -x "$GOBIN/minio" ] || { echo "deps: minio missing at $GOBIN/minio" >&2; exit 1; }
 have_axe || { echo "deps: axe-core missing in $BROWSER_DIR/node_modules" >&2; exit 1; }
 have_govulncheck || { echo "deps: govulncheck ${GOVULNCHECK_VERSION} missing at $GOBIN/govulncheck" >&2; exit 1; }
